@@ -1,0 +1,45 @@
+# Two commands set up a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager chromium
+
+.PHONY: demo test bench lint install sysdeps clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[all,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Real Prometheus, Alertmanager, promtool and Chromium for the tests (Debian packages).
+sysdeps:
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null \
+	    && command -v prometheus-alertmanager >/dev/null && command -v chromium >/dev/null; then :; \
+	else \
+	    echo "installing $(SYSTEM_PACKAGES) from Debian"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    $$SUDO apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
+
+demo: $(STAMP)
+	$(VENV)/bin/cxmetrics demo
+
+test: $(STAMP) sysdeps
+	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && exit 0 || exit $$rc
+
+bench: $(STAMP)
+	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check cxmetrics tests benchmarks examples
+	$(VENV)/bin/ruff format --check cxmetrics tests benchmarks examples
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache

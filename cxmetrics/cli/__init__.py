@@ -1,0 +1,22 @@
+"""The ``cxmetrics`` command: a root group wiring one module per command (heavy imports inside
+each command's body, so ``--help`` stays instant)."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .validate import validate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cxmetrics")
+def cli() -> None:
+    """Customer-experience metrics for journeys and steps."""
+
+
+cli.add_command(validate)
+
+
+def main() -> None:
+    cli(prog_name="cxmetrics")

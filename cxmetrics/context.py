@@ -1,0 +1,197 @@
+"""The journey context that travels with a journey instance across requests and processes.
+
+DESIGN.md §4: journey state lives in the context, not in process memory. A ``JourneyContext``
+(journey name, instance id, last step, channel, fingerprints for cross-step consistency) rides
+in W3C baggage (``baggage`` header) under ``cx.*`` keys. Everything read from outside is
+validated before use; a malformed or oversized context is ignored and counted, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+from urllib.parse import quote, unquote
+
+from .names import CONTEXT_REJECTED  # noqa: F401  (documented counter for rejections)
+from .spec import is_name
+
+BAGGAGE_HEADER = "baggage"
+KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS = (
+    "cx.journey", "cx.id", "cx.step", "cx.channel", "cx.fp",
+)
+_KEYS = (KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS)
+MAX_HEADER_BYTES = 8192  # W3C baggage limit
+MAX_FINGERPRINTS = 8
+_ID_RE = re.compile(r"^[0-9a-f]{16,32}$")
+_FP_RE = re.compile(r"^[0-9a-f]{16}$")
+
+
+def new_journey_id() -> str:
+    """A fresh opaque instance id: 16 random bytes as 32 hex characters."""
+    return os.urandom(16).hex()
+
+
+@dataclass(frozen=True)
+class JourneyContext:
+    """What a journey instance carries between requests. All fields are validated names/ids."""
+
+    journey: str
+    journey_id: str
+    last_step: str | None = None
+    channel: str | None = None
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+
+    def with_step(self, step: str) -> JourneyContext:
+        return replace(self, last_step=step)
+
+
+class ContextRejected(ValueError):
+    """An incoming context that cannot be trusted; ``reason`` is a bounded label value."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_context(entries: Mapping[str, str]) -> JourneyContext | None:
+    """Validate ``cx.*`` baggage entries. ``None`` when absent; ``ContextRejected`` when bad."""
+    journey = entries.get(KEY_JOURNEY)
+    journey_id = entries.get(KEY_ID)
+    if journey is None and journey_id is None:
+        return None
+    if journey is None or not is_name(journey):
+        raise ContextRejected("bad_journey")
+    if journey_id is None or not _ID_RE.match(journey_id):
+        raise ContextRejected("bad_id")
+    step = entries.get(KEY_STEP) or None
+    if step is not None and not is_name(step):
+        raise ContextRejected("bad_step")
+    channel = entries.get(KEY_CHANNEL) or None
+    if channel is not None and not is_name(channel):
+        raise ContextRejected("bad_channel")
+    fingerprints: dict[str, str] = {}
+    raw = entries.get(KEY_FINGERPRINTS) or ""
+    if raw:
+        items = raw.split("|")
+        if len(items) > MAX_FINGERPRINTS:
+            raise ContextRejected("too_many_fingerprints")
+        for item in items:
+            key, _, digest = item.partition(":")
+            if not is_name(key) or not _FP_RE.match(digest):
+                raise ContextRejected("bad_fingerprint")
+            fingerprints[key] = digest
+    return JourneyContext(journey, journey_id, step, channel, fingerprints)
+
+
+def parse_baggage(value: str) -> dict[str, str]:
+    """The ``cx.*`` entries of a W3C baggage header value (other members are left alone)."""
+    if len(value.encode("utf-8", "replace")) > MAX_HEADER_BYTES:
+        raise ContextRejected("oversized")
+    out: dict[str, str] = {}
+    for member in value.split(","):
+        key, sep, rest = member.partition("=")
+        key = key.strip()
+        if not sep or key not in _KEYS:
+            continue
+        if key in out:
+            raise ContextRejected("duplicate_key")
+        out[key] = unquote(rest.split(";", 1)[0].strip())
+    return out
+
+
+def format_baggage(context: JourneyContext, existing: str = "") -> str:
+    """A baggage header value with ``context``'s ``cx.*`` entries replacing any old ones."""
+    members = [m.strip() for m in existing.split(",") if m.strip()]
+    kept = [m for m in members if m.partition("=")[0].strip() not in _KEYS]
+    ours = [(KEY_JOURNEY, context.journey), (KEY_ID, context.journey_id)]
+    if context.last_step:
+        ours.append((KEY_STEP, context.last_step))
+    if context.channel:
+        ours.append((KEY_CHANNEL, context.channel))
+    if context.fingerprints:
+        fps = list(context.fingerprints.items())[-MAX_FINGERPRINTS:]
+        ours.append((KEY_FINGERPRINTS, "|".join(f"{k}:{v}" for k, v in fps)))
+    return ",".join([*kept, *(f"{k}={quote(v, safe='')}" for k, v in ours)])
+
+
+def extract(headers: Mapping[str, str] | Any) -> JourneyContext | None:
+    """The journey context in HTTP ``headers`` (any mapping; header names case-insensitive).
+
+    Returns ``None`` when there is none or it is malformed (the rejection is counted in
+    ``cx_journey_context_rejected_total`` and never raises).
+    """
+    value = _header(headers, BAGGAGE_HEADER)
+    if not value:
+        return None
+    try:
+        return parse_context(parse_baggage(value))
+    except ContextRejected as exc:
+        from . import _state
+
+        runtime = _state.STATE.runtime
+        if runtime is not None:
+            runtime.count_rejected(exc.reason)
+        return None
+
+
+def inject(headers: MutableMapping[str, str], context: JourneyContext | None = None) -> None:
+    """Write ``context`` (default: the current journey's) into ``headers`` as W3C baggage."""
+    if context is None:
+        from .journeys import current_journey
+
+        journey = current_journey()
+        if journey is None:
+            return
+        context = journey.context()
+    existing = _header(headers, BAGGAGE_HEADER) or ""
+    for name in [k for k in headers if k.lower() == BAGGAGE_HEADER]:
+        del headers[name]
+    headers[BAGGAGE_HEADER] = format_baggage(context, existing)
+
+
+def _header(headers: Any, name: str) -> str | None:
+    getter = getattr(headers, "get", None)
+    if getter is not None:
+        value = getter(name)
+        if value is not None:
+            return str(value)
+    try:
+        for key, value in headers.items():
+            if str(key).lower() == name:
+                return str(value)
+    except AttributeError:
+        return None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Fingerprints: cross-step consistency without carrying amounts (DESIGN.md §4).
+
+_QUANTUM = Decimal("0.000001")
+
+
+def fingerprint(value: Any, key: bytes) -> str:
+    """A keyed 64-bit digest of ``value``; numbers are compared to 6 decimal places."""
+    return hashlib.blake2b(_canonical(value).encode(), key=key, digest_size=8).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"b:{value}"
+    if isinstance(value, (int, float, Decimal, Fraction)):
+        try:
+            number = value if isinstance(value, Decimal) else Decimal(
+                str(float(value)) if isinstance(value, (float, Fraction)) else value
+            )
+            return "n:" + format(number.quantize(_QUANTUM).normalize(), "f")
+        except (InvalidOperation, ValueError, OverflowError):
+            return f"n:{value!r}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_canonical(v) for v in value) + "]"
+    return f"s:{value}"

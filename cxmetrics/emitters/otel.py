@@ -1,0 +1,98 @@
+"""OpenTelemetry spans for steps, through opentelemetry-api only (DESIGN.md §4).
+
+Span modes: ``always`` (a current span per step, children nest), ``interesting`` (a span only for
+frustrated, inaccurate or failed steps, created after the fact with its real start time), ``off``.
+The app chooses the SDK and exporter; with none installed the API is a cheap no-op.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from .. import names
+from .._slots import StepSlot
+from ..events import CheckResult
+
+TIMELINESS = names.TIMELINESS_CLASSES
+
+
+def tracer() -> trace.Tracer:
+    from .. import __version__
+
+    return trace.get_tracer("cxmetrics", __version__)
+
+
+def start(tr: trace.Tracer, slot: StepSlot, journey_id: str, previous: str | None) -> tuple[Span, object]:
+    """Start the step's span and make it current; returns the span and the context token."""
+    span = tr.start_span(slot.span_name, attributes=slot.span_attributes)
+    span.set_attribute(names.ATTR_JOURNEY_ID, journey_id)
+    if previous is not None:
+        span.set_attribute(names.ATTR_PREVIOUS_STEP, previous)
+    token = otel_context.attach(trace.set_span_in_context(span))
+    return span, token
+
+
+def finish(span: Span, token: object, duration: float, cls: int, error: bool, good: bool,
+           failed: Sequence[str], exc: BaseException | None) -> None:
+    _result_attributes(span, duration, cls, error, good, failed)
+    if exc is not None:
+        span.record_exception(exc)
+    if error:
+        span.set_status(Status(StatusCode.ERROR, type(exc).__name__ if exc else "marked failed"))
+    span.end()
+    otel_context.detach(token)  # type: ignore[arg-type]
+
+
+def after_the_fact(tr: trace.Tracer, slot: StepSlot, journey_id: str, previous: str | None,
+                   duration: float, cls: int, error: bool, checks: Sequence[CheckResult],
+                   exc: BaseException | None) -> None:
+    """Emit the span of an interesting step that already ended (``interesting`` mode)."""
+    end = time.time_ns()
+    span = tr.start_span(slot.span_name, attributes=slot.span_attributes,
+                         start_time=end - int(duration * 1e9))
+    span.set_attribute(names.ATTR_JOURNEY_ID, journey_id)
+    if previous is not None:
+        span.set_attribute(names.ATTR_PREVIOUS_STEP, previous)
+    failed = [c.name for c in checks if not c.passed]
+    for check in checks:
+        if not check.passed:
+            check_failed(span, check.name, check.relative_error)
+    _result_attributes(span, duration, cls, error, False, failed)
+    if exc is not None:
+        span.record_exception(exc)
+    if error:
+        span.set_status(Status(StatusCode.ERROR, type(exc).__name__ if exc else "marked failed"))
+    span.end(end_time=end)
+
+
+def check_failed(span: Span, name: str, relative_error: float | None) -> None:
+    attributes: dict[str, Any] = {names.ATTR_CHECK: name}
+    if relative_error is not None:
+        attributes[names.ATTR_RELATIVE_ERROR] = relative_error
+    span.add_event(names.EVENT_CHECK_FAILED, attributes)
+
+
+def exemplar(span: Span | None, duration: float) -> tuple[str, float, float] | None:
+    """(trace id, value, timestamp) when a sampled span is at hand, else ``None``."""
+    ctx = (span if span is not None else trace.get_current_span()).get_span_context()
+    if not ctx.trace_flags.sampled:
+        return None
+    return format(ctx.trace_id, "032x"), duration, time.time()
+
+
+def _result_attributes(span: Span, duration: float, cls: int, error: bool, good: bool,
+                       failed: Sequence[str]) -> None:
+    span.set_attributes({
+        names.ATTR_DURATION: duration,
+        names.ATTR_TIMELINESS: TIMELINESS[cls],
+        names.ATTR_OUTCOME: "error" if error else "ok",
+        names.ATTR_GOOD: good,
+    })
+    if failed:
+        span.set_attribute(names.ATTR_FAILED_CHECKS, list(failed))

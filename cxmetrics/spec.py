@@ -1,0 +1,432 @@
+"""The spec (``cxmetrics.yaml``): pydantic models and the loader.
+
+The spec is the single source of truth of DESIGN.md §3: journeys, ordered steps, targets,
+accuracy checks, objectives, regression policy and channels. Metric children, recording rules and
+dashboards are all derived from a loaded ``Spec``. Loading reports *every* problem at once, each
+with the file, line, field and a likely fix (see ``SpecError``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ._exceptions import SpecError, SpecIssue
+from ._yamlpos import Path, line_of, load_with_lines
+from .durations import parse_duration
+
+OTHER = "other"
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Ratio = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Objectives(_Model):
+    """Targets for the share of good events over ``period``; each also sets an error budget."""
+
+    timeliness: Ratio = 0.95
+    accuracy: Ratio = 0.999
+    good_ratio: Ratio = 0.95
+    period: Seconds = 28 * 86400.0
+
+
+class ObjectivesOverride(_Model):
+    timeliness: Ratio | None = None
+    accuracy: Ratio | None = None
+    good_ratio: Ratio | None = None
+    period: Seconds | None = None
+
+
+class Baseline(_Model):
+    """What recent latency is compared with: the same window ``offset`` ago, or a trailing window."""
+
+    mode: Literal["offset", "trailing"] = "offset"
+    window: Seconds = 86400.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            words = value.split()
+            if len(words) == 1:
+                return {"mode": "offset", "window": words[0]}
+            if len(words) == 2 and words[0] in ("offset", "trailing"):
+                return {"mode": words[0], "window": words[1]}
+            raise ValueError(
+                f"baseline {value!r} not understood; write '1d' (same window a day earlier), "
+                "'offset 7d' or 'trailing 6h'"
+            )
+        return value
+
+
+class RegressionPolicy(_Model):
+    """When a step's latency counts as regressed (DESIGN.md §6)."""
+
+    min_change: float = Field(0.10, gt=0.0, le=10.0)
+    baseline: Baseline = Baseline()
+    window: Seconds = 600.0
+    min_volume: int = Field(100, ge=1)
+    for_: Seconds = Field(300.0, alias="for")
+    quantiles: tuple[Annotated[float, Field(gt=0.0, lt=1.0)], ...] = (0.95, 0.5)
+    severity: Literal["page", "ticket"] = "ticket"
+
+    @model_validator(mode="after")
+    def _windows_make_sense(self) -> RegressionPolicy:
+        if self.baseline.mode == "trailing" and self.baseline.window <= self.window:
+            raise ValueError("a trailing baseline must be longer than the regression window")
+        if not self.quantiles:
+            raise ValueError("list at least one quantile, e.g. [0.95]")
+        return self
+
+
+class RegressionOverride(_Model):
+    min_change: float | None = Field(None, gt=0.0, le=10.0)
+    baseline: Baseline | None = None
+    window: Seconds | None = None
+    min_volume: int | None = Field(None, ge=1)
+    for_: Seconds | None = Field(None, alias="for")
+    quantiles: tuple[Annotated[float, Field(gt=0.0, lt=1.0)], ...] | None = None
+    severity: Literal["page", "ticket"] | None = None
+
+
+class ScoreWeights(_Model):
+    """CX score = 100 × (apdex·w_apdex + accuracy·w_accuracy + success·w_success), weights sum to 1."""
+
+    apdex: float = Field(0.5, ge=0.0, le=1.0)
+    accuracy: float = Field(0.3, ge=0.0, le=1.0)
+    success: float = Field(0.2, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> ScoreWeights:
+        total = self.apdex + self.accuracy + self.success
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"score weights must sum to 1, they sum to {total:g}")
+        return self
+
+
+Tags = dict[Annotated[str, Field(pattern=NAME_PATTERN)], str]
+
+
+class Check(_Model):
+    """An accuracy check recorded during a step.
+
+    ``check``: pass/fail set by the app. ``reconcile``: expected vs actual within ``tolerance``
+    (relative). ``consistency``: a value compared with the fingerprint an earlier step of the same
+    journey instance stored under ``against``.
+    """
+
+    name: Name
+    kind: Literal["check", "reconcile", "consistency"] = "check"
+    objective: Ratio | None = None
+    tolerance: float = Field(0.0, ge=0.0, lt=1.0)
+    against: Name | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _against_only_for_consistency(self) -> Check:
+        if self.kind == "consistency" and self.against is None:
+            raise ValueError("a consistency check needs 'against': the fingerprint key to compare with")
+        if self.kind != "consistency" and self.against is not None:
+            raise ValueError("'against' is only for kind: consistency")
+        return self
+
+
+class Step(_Model):
+    name: Name
+    target: Seconds
+    tolerating: Seconds | None = None
+    description: str = ""
+    checks: tuple[Check, ...] = ()
+    objectives: ObjectivesOverride | None = None
+    regression: RegressionOverride | None = None
+    tags: Tags = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _tolerating_above_target(self) -> Step:
+        if self.tolerating is not None and self.tolerating <= self.target:
+            raise ValueError("tolerating must be longer than target (default: 4 × target)")
+        _unique([c.name for c in self.checks], "check")
+        return self
+
+
+class Journey(_Model):
+    name: Name
+    description: str = ""
+    steps: tuple[Step, ...] = Field(min_length=1)
+    channels: tuple[Name, ...] | None = None
+    objectives: ObjectivesOverride | None = None
+    regression: RegressionOverride | None = None
+    tags: Tags = Field(default_factory=dict)
+
+    @field_validator("steps")
+    @classmethod
+    def _unique_steps(cls, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+        _unique([s.name for s in steps], "step")
+        return steps
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.steps)
+
+
+class Defaults(_Model):
+    tolerating_factor: float = Field(4.0, gt=1.0, le=100.0)
+    objectives: Objectives = Objectives()
+    regression: RegressionPolicy = RegressionPolicy()
+    score: ScoreWeights = ScoreWeights()
+
+
+class Spec(_Model):
+    """A whole ``cxmetrics.yaml``. Build it with ``load_spec`` or ``Spec.model_validate``."""
+
+    version: Literal[1] = 1
+    service: Name
+    channels: tuple[Name, ...] = ("app",)
+    default_channel: Name | None = None
+    dashboard_url: str | None = None
+    defaults: Defaults = Defaults()
+    journeys: tuple[Journey, ...] = Field(min_length=1)
+    source: str = Field("<spec>", exclude=True)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Spec:
+        _unique(list(self.channels), "channel")
+        _unique([j.name for j in self.journeys], "journey")
+        for value in (*self.channels, *(j.name for j in self.journeys)):
+            if value == OTHER:
+                raise ValueError(f"'{OTHER}' is reserved for undeclared names; pick another name")
+        if self.default_channel is not None:
+            _known(self.default_channel, self.channels, "channel")
+        for journey in self.journeys:
+            for channel in journey.channels or ():
+                _known(channel, self.channels, "channel")
+            keys = {s.name for s in journey.steps}
+            for step in journey.steps:
+                if step.name == OTHER:
+                    raise ValueError(f"'{OTHER}' is reserved for undeclared names; rename the step")
+                for check in step.checks:
+                    if check.against is not None:
+                        _known(check.against, keys, f"step of journey '{journey.name}'")
+        return self
+
+    @property
+    def channel_default(self) -> str:
+        return self.default_channel or self.channels[0]
+
+    def journey(self, name: str) -> Journey:
+        for journey in self.journeys:
+            if journey.name == name:
+                return journey
+        raise KeyError(name)
+
+    def steps(self) -> Iterator[tuple[Journey, Step]]:
+        for journey in self.journeys:
+            for step in journey.steps:
+                yield journey, step
+
+    def tolerating(self, step: Step) -> float:
+        return step.tolerating or step.target * self.defaults.tolerating_factor
+
+    def objectives(self, journey: Journey, step: Step | None = None) -> Objectives:
+        merged = self.defaults.objectives
+        for override in (journey.objectives, step.objectives if step else None):
+            if override is not None:
+                merged = merged.model_copy(update=override.model_dump(exclude_none=True))
+        return merged
+
+    def regression(self, journey: Journey, step: Step | None = None) -> RegressionPolicy:
+        merged = self.defaults.regression
+        for override in (journey.regression, step.regression if step else None):
+            if override is not None:
+                merged = RegressionPolicy.model_validate(
+                    {**merged.model_dump(by_alias=True),
+                     **override.model_dump(by_alias=True, exclude_none=True)}
+                )
+        return merged
+
+    def check_objective(self, journey: Journey, step: Step, check: Check) -> float:
+        return check.objective or self.objectives(journey, step).accuracy
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A short stable digest of the spec, for dashboard versions and generated-file headers."""
+        import hashlib
+
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} '{name}' is declared twice; names must be unique")
+        seen.add(name)
+
+
+def _known(name: str, valid: Any, what: str) -> None:
+    if name not in valid:
+        raise ValueError(f"unknown {what} '{name}'{_did_you_mean(name, list(valid))}")
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; declared: {', '.join(candidates)}" if candidates else ""
+
+
+def is_name(value: str) -> bool:
+    """True when ``value`` is a valid journey/step/check/channel name."""
+    return _NAME_RE.match(value) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_spec(path: str | os.PathLike[str]) -> Spec:
+    """Load and validate the spec at ``path``; raise ``SpecError`` listing every problem."""
+    filename = os.fspath(path)
+    try:
+        with open(filename, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise SpecError([SpecIssue(filename, None, "", f"cannot read spec: {exc.strerror}",
+                                   "check the path, or run 'cxmetrics validate' on it")]) from exc
+    return parse_spec(text, filename)
+
+
+def parse_spec(text: str, filename: str = "<spec>") -> Spec:
+    """Validate spec ``text``; ``filename`` is used in messages."""
+    data, lines, issues = load_with_lines(text, filename)
+    if issues:
+        raise SpecError(issues)
+    if not isinstance(data, dict):
+        raise SpecError([SpecIssue(filename, 1, "", "a spec is a YAML mapping",
+                                   "start with 'service: my-app' and 'journeys:'")])
+    try:
+        spec = Spec.model_validate({**data, "source": filename})
+    except ValidationError as exc:
+        raise SpecError(_issues(exc, data, lines, filename)) from None
+    return spec
+
+
+def _issues(exc: ValidationError, data: Any, lines: dict[Path, int], filename: str) -> list[SpecIssue]:
+    issues: list[SpecIssue] = []
+    seen: set[tuple[Path, str]] = set()
+    errors = exc.errors(include_url=False)
+    failing = [_yaml_path(e["loc"]) for e in errors]
+    for error in errors:
+        loc = _yaml_path(error["loc"])
+        if error["type"] == "too_short" and any(
+            len(other) > len(loc) and other[: len(loc)] == loc for other in failing
+        ):
+            continue  # "too short after validation" only echoes its failing items
+        message, hint = _explain(error, loc, data)
+        if (loc, message) in seen:
+            continue
+        seen.add((loc, message))
+        issues.append(SpecIssue(filename, line_of(lines, loc), _field(loc, data), message, hint))
+    return issues
+
+
+def _yaml_path(loc: tuple[int | str, ...]) -> Path:
+    # pydantic inserts union/function-validator tags into loc; keep only real keys and indexes.
+    path: list[str | int] = []
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
+        path.append("for" if part == "for_" else part)
+    return tuple(path)
+
+
+def _explain(error: Any, loc: Path, data: Any) -> tuple[str, str | None]:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent = _model_for(loc[:-1])
+        valid = sorted(
+            (f.alias or n) for n, f in parent.model_fields.items() if n != "source"
+        ) if parent else []
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(valid)}"
+        return f"unknown field '{loc[-1]}'", hint
+    if kind == "missing":
+        return "required field is missing", f"add '{loc[-1]}:'"
+    if kind == "string_pattern_mismatch":
+        return (f"{error['input']!r} is not a valid name",
+                "use lower-case letters, digits and '_', starting with a letter (max 63)")
+    if kind == "too_short":
+        return "needs at least one entry", None
+    if kind == "literal_error":
+        return f"{error['input']!r} is not allowed", str(error["msg"]).replace("Input should be ", "use ")
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    hint = None
+    if "; did you mean" in message:
+        message, hint = message.split("; ", 1)
+    return message, hint
+
+
+_MODEL_PATHS: dict[str, type[BaseModel]] = {
+    "": Spec, "defaults": Defaults, "defaults.objectives": Objectives,
+    "defaults.regression": RegressionPolicy, "defaults.score": ScoreWeights,
+    "journeys": Journey, "journeys.objectives": ObjectivesOverride,
+    "journeys.regression": RegressionOverride, "journeys.steps": Step,
+    "journeys.steps.objectives": ObjectivesOverride, "journeys.steps.regression": RegressionOverride,
+    "journeys.steps.checks": Check, "defaults.regression.baseline": Baseline,
+    "journeys.regression.baseline": Baseline, "journeys.steps.regression.baseline": Baseline,
+}
+
+
+def _model_for(path: Path) -> type[BaseModel] | None:
+    key = ".".join(str(p) for p in path if not isinstance(p, int))
+    return _MODEL_PATHS.get(key)
+
+
+def _field(loc: Path, data: Any) -> str:
+    """``journeys[bill_inquiry].steps[bill_detail].target`` — names instead of bare indexes."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            label: str | int = part
+            if isinstance(node, list) and 0 <= part < len(node):
+                item = node[part]
+                if isinstance(item, dict) and isinstance(item.get("name"), str):
+                    label = item["name"]
+                node = item
+            else:
+                node = None
+            out += f"[{label}]"
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+            out += f".{part}" if out else part
+    return out

@@ -1,0 +1,73 @@
+"""Test helpers for apps instrumented with cxmetrics, and a pytest plugin.
+
+The ``cx_recorder`` fixture configures cxmetrics with a fresh registry and an in-memory
+``Recorder`` for one test, so the test can assert which journeys and steps its code recorded::
+
+    def test_bill(cx_recorder):
+        app.show_bill()
+        assert cx_recorder.step_names("bill_inquiry") == ["bill_total", "bill_detail"]
+
+The spec comes from the ``cxmetrics_spec`` fixture (override it) or ``$CXMETRICS_SPEC``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from . import config
+from ._runtime import SpanMode
+from .emitters.memory import Recorder
+from .spec import Spec, load_spec
+
+__all__ = ["Recorder", "recording"]
+
+
+class Recording:
+    """A configured cxmetrics with its own registry and recorder."""
+
+    def __init__(self, spec: Spec, spans: SpanMode = "off") -> None:
+        self.registry = CollectorRegistry()
+        self.recorder = Recorder()
+        config.configure(spec, registry=self.registry, sinks=[self.recorder], spans=spans,
+                         strict=True)
+
+    def value(self, name: str, **labels: str) -> float:
+        """A sample's value from the registry (0.0 when absent), e.g. ``value("cx_steps_total",
+        journey="bill_inquiry", step="bill_total", outcome="ok", timeliness="satisfied", channel="app")``."""
+        found = self.registry.get_sample_value(name, labels)
+        return 0.0 if found is None else found
+
+    def close(self) -> None:
+        config.shutdown()
+
+
+def recording(spec: Spec | str, spans: SpanMode = "off") -> Recording:
+    """Configure cxmetrics for a test; call ``close()`` (or use the fixture) afterwards."""
+    return Recording(spec if isinstance(spec, Spec) else load_spec(spec), spans)
+
+
+@pytest.fixture
+def cxmetrics_spec() -> Spec:
+    """The spec under test: override this fixture, or set ``$CXMETRICS_SPEC``."""
+    path = os.environ.get("CXMETRICS_SPEC", "cxmetrics.yaml")
+    return load_spec(path)
+
+
+@pytest.fixture
+def cx_recording(cxmetrics_spec: Spec) -> Iterator[Recording]:
+    """cxmetrics configured with a fresh registry and a recorder, for one test."""
+    rec = Recording(cxmetrics_spec)
+    try:
+        yield rec
+    finally:
+        rec.close()
+
+
+@pytest.fixture
+def cx_recorder(cx_recording: Recording) -> Recorder:
+    """The in-memory recorder of ``cx_recording``."""
+    return cx_recording.recorder
