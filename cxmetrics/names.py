@@ -124,3 +124,42 @@ def _round(value: float) -> float:
 
 
 RELATIVE_ERROR_BUCKETS: Final = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.5, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recording rules (``cx:`` namespace) and alerts (``Cx`` prefix), shared by ``cxmetrics.rules``
+# and ``cxmetrics.dashboards``. Names do not depend on the spec's window lengths: "recent" is the
+# regression window of the step's policy, "baseline" the policy's baseline.
+# Labels: journey, step (plus check for accuracy, to_step for conversion).
+
+RECENT: Final = "recent"
+BASELINE: Final = "baseline"
+REC_STEP_RATE: Final = "cx:step_requests:rate_recent"
+REC_TIMELINESS: Final = "cx:step_timeliness:ratio_recent"
+REC_APDEX: Final = "cx:step_apdex:ratio_recent"
+REC_GOOD: Final = "cx:step_good:ratio_recent"
+REC_ERRORS: Final = "cx:step_errors:ratio_recent"
+REC_ACCURACY: Final = "cx:accuracy_check_pass:ratio_recent"
+REC_CONVERSION: Final = "cx:step_conversion:ratio_recent"
+REC_CONVERSION_BASELINE: Final = "cx:step_conversion:ratio_baseline"
+BURN_WINDOWS: Final = ("5m", "30m", "1h", "6h", "3d")  # Google SRE workbook, multiwindow table
+
+ALERT_LATENCY: Final = "CxStepLatencyRegression"
+ALERT_GOOD_BURN: Final = "CxStepErrorBudgetBurn"
+ALERT_ACCURACY_BURN: Final = "CxAccuracyErrorBudgetBurn"
+ALERT_CONVERSION_DROP: Final = "CxStepConversionDrop"
+
+
+def rec_quantile(quantile: float, span: str) -> str:
+    """``cx:step_duration_seconds:p95_recent`` / ``..._baseline``."""
+    return f"cx:step_duration_seconds:p{quantile * 100:g}_{span}".replace(".", "_")
+
+
+def rec_bad_ratio(window: str) -> str:
+    """Share of steps that were not good over ``window`` (the good-step SLI's error ratio)."""
+    return f"cx:step_bad:ratio_rate{window}"
+
+
+def rec_accuracy_fail_ratio(window: str) -> str:
+    """Share of accuracy checks that failed over ``window``."""
+    return f"cx:accuracy_fail:ratio_rate{window}"

@@ -274,6 +274,24 @@ class Spec(_Model):
     def check_objective(self, journey: Journey, step: Step, check: Check) -> float:
         return check.objective or self.objectives(journey, step).accuracy
 
+    def scaled(self, factor: float) -> Spec:
+        """This spec with every step target and tolerating threshold multiplied by ``factor``.
+
+        For time-compressed runs (the demo's ``--fast``, end-to-end tests): the app's simulated
+        latencies shrink by the same factor, so timeliness classes and buckets stay meaningful.
+        """
+        if not factor > 0:
+            raise ValueError("scale factor must be positive")
+        journeys = []
+        for journey in self.journeys:
+            steps = tuple(
+                s.model_copy(update={"target": s.target * factor,
+                                     "tolerating": self.tolerating(s) * factor})
+                for s in journey.steps
+            )
+            journeys.append(journey.model_copy(update={"steps": steps}))
+        return self.model_copy(update={"journeys": tuple(journeys)})
+
     @cached_property
     def fingerprint(self) -> str:
         """A short stable digest of the spec, for dashboard versions and generated-file headers."""

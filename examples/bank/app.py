@@ -1,0 +1,164 @@
+"""The example retail bank: a real ASGI app (Starlette, served by uvicorn) instrumented with
+cxmetrics, with switchable faults for demos and tests.
+
+Journeys (see ``cxmetrics.yaml`` beside this file): ``bill_inquiry`` (login → bill_total →
+bill_detail, the detail lines reconciled against the total), ``transfer`` (payee → amount →
+confirm → receipt) and ``contact_centre`` (call_answered → issue_resolved). Each request is one
+step; the journey context travels in the ``baggage`` header, so the client (or the traffic
+generator) carries one journey instance across requests.
+
+Latencies are simulated (lognormal per step) and multiplied by ``time_scale``; run with a spec
+scaled by the same factor (``Spec.scaled``) to compress time without changing any indicator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import cxmetrics
+from cxmetrics.spec import Spec, load_spec
+
+SPEC_PATH = Path(__file__).with_name("cxmetrics.yaml")
+
+# (median seconds, sigma of log) per step. bill_detail: p95 = 0.6·e^(1.645·0.3) ≈ 0.98 s.
+LATENCY: dict[str, tuple[float, float]] = {
+    "login": (0.30, 0.35), "bill_total": (0.40, 0.35), "bill_detail": (0.60, 0.30),
+    "payee": (0.20, 0.30), "amount": (0.10, 0.30), "confirm": (0.50, 0.35), "receipt": (0.25, 0.30),
+    "call_answered": (12.0, 0.50), "issue_resolved": (120.0, 0.60),
+}
+ROUTES: dict[str, tuple[str, str]] = {
+    "/bill/login": ("bill_inquiry", "login"),
+    "/bill/total": ("bill_inquiry", "bill_total"),
+    "/bill/detail": ("bill_inquiry", "bill_detail"),
+    "/transfer/payee": ("transfer", "payee"),
+    "/transfer/amount": ("transfer", "amount"),
+    "/transfer/confirm": ("transfer", "confirm"),
+    "/transfer/receipt": ("transfer", "receipt"),
+    "/contact/answer": ("contact_centre", "call_answered"),
+    "/contact/resolve": ("contact_centre", "issue_resolved"),
+}
+
+
+@dataclass
+class Faults:
+    """Switchable faults. ``latency``: step → factor (1.2 = +20% on the whole distribution);
+    ``accuracy``: check → failure rate; ``errors``: step → error rate."""
+
+    latency: dict[str, float] = field(default_factory=dict)
+    accuracy: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, float] = field(default_factory=dict)
+
+    def update(self, data: dict[str, Any]) -> None:
+        for name in ("latency", "accuracy", "errors"):
+            if name in data:
+                setattr(self, name, {str(k): float(v) for k, v in dict(data[name]).items()})
+
+
+class Bank:
+    def __init__(self, time_scale: float, seed: int | None) -> None:
+        self.time_scale = time_scale
+        self.random = random.Random(seed)
+        self.faults = Faults()
+
+    async def work(self, step: str) -> None:
+        median, sigma = LATENCY[step]
+        seconds = self.random.lognormvariate(0.0, sigma) * median
+        seconds *= self.faults.latency.get(step, 1.0) * self.time_scale
+        await asyncio.sleep(seconds)
+        if self.random.random() < self.faults.errors.get(step, 0.0):
+            raise RuntimeError(f"injected error in {step}")
+
+    def wrong(self, check: str) -> bool:
+        return self.random.random() < self.faults.accuracy.get(check, 0.0)
+
+    def bill(self, journey_id: str) -> tuple[Decimal, list[Decimal]]:
+        """The customer's bill: the same in every step of one journey instance."""
+        rng = random.Random(journey_id)
+        lines = [Decimal(rng.randrange(100, 20000)) / 100 for _ in range(5)]
+        return sum(lines, Decimal(0)), lines
+
+
+def create_app(spec: Spec | None = None, registry: CollectorRegistry | None = None,
+               time_scale: float = 1.0, seed: int | None = None,
+               spans: str = "interesting", event_log: str | None = None) -> Starlette:
+    """The bank app. Configures cxmetrics with ``spec`` (default: the example spec), its targets
+    scaled by ``time_scale`` like the simulated latencies."""
+    spec = spec or load_spec(SPEC_PATH)
+    if time_scale != 1.0:
+        spec = spec.scaled(time_scale)
+    registry = registry if registry is not None else CollectorRegistry()
+    cxmetrics.configure(spec, registry=registry, spans=spans, event_log=event_log,  # type: ignore[arg-type]
+                        strict=True)
+    bank = Bank(time_scale, seed)
+
+    async def handle(request: Request) -> Response:
+        journey_name, step_name = ROUTES[request.url.path]
+        context = cxmetrics.extract(request.headers)
+        journey = cxmetrics.journey(journey_name, channel=request.headers.get("x-cx-channel"),
+                                    context=context)
+        body: dict[str, Any] = {"journey": journey_name, "step": step_name}
+        status = 200
+        try:
+            with journey.step(step_name) as step:
+                await bank.work(step_name)
+                body.update(_accuracy(bank, step, step_name, journey.journey_id))
+        except RuntimeError as exc:
+            body, status = {"error": str(exc)}, 503
+        response = JSONResponse(body, status_code=status)
+        headers: dict[str, str] = {}
+        journey.inject(headers)
+        response.headers.update(headers)
+        return response
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def faults(request: Request) -> Response:
+        if request.method == "POST":
+            bank.faults.update(await request.json())
+        return JSONResponse(bank.faults.__dict__)
+
+    routes = [Route(path, handle, methods=["GET", "POST"]) for path in ROUTES]
+    routes += [Route("/metrics", metrics), Route("/admin/faults", faults, methods=["GET", "POST"])]
+    app = Starlette(routes=routes)
+    app.state.bank = bank
+    app.state.registry = registry
+    return app
+
+
+def _accuracy(bank: Bank, step: cxmetrics.StepInstance, step_name: str,
+              journey_id: str) -> dict[str, Any]:
+    """The accuracy side of each step: what the customer is shown, checked as it is shown."""
+    if step_name == "bill_total":
+        total, _ = bank.bill(journey_id)
+        step.fingerprint(total)
+        return {"total": str(total)}
+    if step_name == "bill_detail":
+        total, lines = bank.bill(journey_id)
+        if bank.wrong("total_matches_details"):
+            lines[-1] += Decimal("0.01")  # a detail line that does not add up
+        shown = sum(lines, Decimal(0))
+        step.reconcile("total_matches_details", expected=total, actual=shown)
+        step.consistent("detail_consistent_with_total", shown)
+        return {"total": str(total), "lines": [str(x) for x in lines]}
+    if step_name == "confirm":
+        step.check("limits_applied", not bank.wrong("limits_applied"))
+    if step_name == "amount":
+        step.fingerprint(Decimal("125.00"))
+    if step_name == "receipt":
+        shown = Decimal("125.00") + (Decimal("1") if bank.wrong("receipt_matches_amount") else 0)
+        step.consistent("receipt_matches_amount", shown)
+    if step_name == "issue_resolved":
+        step.check("first_contact_resolution", bank.random.random() < 0.75)
+    return {}
