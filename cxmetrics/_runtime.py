@@ -21,13 +21,12 @@ if TYPE_CHECKING:
 
 SpanMode = Literal["always", "interesting", "off"]
 SPAN_MODES: tuple[SpanMode, ...] = ("always", "interesting", "off")
-_MAX_REMEMBERED_NAMES = 256
 
 
 class Runtime:
     __slots__ = (
         "channel_index", "channels", "default_channel", "exemplars", "fingerprint_key", "journeys",
-        "lock", "rejected", "sinks", "span_mode", "spec", "tracer", "undeclared", "undeclared_seen",
+        "lock", "rejected", "sinks", "span_mode", "spec", "tracer", "undeclared",
     )
 
     def __init__(self, spec: Spec, span_mode: SpanMode, tracer: Tracer | None, exemplars: bool,
@@ -44,7 +43,6 @@ class Runtime:
         self.default_channel = self.channel_index[spec.channel_default]
         self.lock = threading.Lock()
         self.undeclared: dict[str, int] = {"journey": 0, "step": 0, "check": 0, "channel": 0}
-        self.undeclared_seen: set[tuple[str, str]] = set()
         self.rejected: dict[str, int] = {}
 
     def journey_slot(self, name: str) -> JourneySlot:
@@ -66,15 +64,11 @@ class Runtime:
     def count_undeclared(self, kind: str, name: str) -> None:
         with self.lock:
             self.undeclared[kind] += 1
-            first = len(self.undeclared_seen) < _MAX_REMEMBERED_NAMES and (
-                (kind, name) not in self.undeclared_seen
-            )
-            if first:
-                self.undeclared_seen.add((kind, name))
-        if first:
-            log_once(f"undeclared:{kind}:{name}",
-                     "cxmetrics: %s %r is not declared in the spec %s; counted as 'other'",
-                     kind, str(name)[:64], self.spec.source)
+        # Once per kind: names may come from user input, so neither logs nor memory grow with them.
+        log_once(f"undeclared:{kind}",
+                 "cxmetrics: %s %r is not declared in the spec %s; counted as 'other' in "
+                 "cx_undeclared_names_total (further undeclared %s names are counted only)",
+                 kind, str(name)[:64], self.spec.source, kind)
 
     def count_rejected(self, reason: str) -> None:
         with self.lock:

@@ -89,7 +89,8 @@ class JourneyInstance:
             return NOOP_STEP
         index = self._slot.step_index.get(name) if self._slot is not None else None
         if index is None:
-            self._rt.count_undeclared("step", name)
+            if self._slot is not None and self._slot.n_steps:  # the 'other' journey has no steps
+                self._rt.count_undeclared("step", name)
             return StepInstance(self, self._steps[-1])
         return StepInstance(self, self._steps[index])
 

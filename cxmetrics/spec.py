@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -162,11 +163,18 @@ class Step(_Model):
     regression: RegressionOverride | None = None
     tags: Tags = Field(default_factory=dict)
 
+    _not_reserved = field_validator("name")(lambda v: _not_other(v, "step"))
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_checks(cls, checks: tuple[Check, ...]) -> tuple[Check, ...]:
+        _unique([c.name for c in checks], "check")
+        return checks
+
     @model_validator(mode="after")
     def _tolerating_above_target(self) -> Step:
         if self.tolerating is not None and self.tolerating <= self.target:
             raise ValueError("tolerating must be longer than target (default: 4 × target)")
-        _unique([c.name for c in self.checks], "check")
         return self
 
 
@@ -179,10 +187,20 @@ class Journey(_Model):
     regression: RegressionOverride | None = None
     tags: Tags = Field(default_factory=dict)
 
+    _not_reserved = field_validator("name")(lambda v: _not_other(v, "journey"))
+
     @field_validator("steps")
     @classmethod
     def _unique_steps(cls, steps: tuple[Step, ...]) -> tuple[Step, ...]:
         _unique([s.name for s in steps], "step")
+        names = [s.name for s in steps]
+        for step in steps:
+            for check in step.checks:
+                if check.against is not None and check.against not in names:
+                    raise ValueError(
+                        f"check '{check.name}' of step '{step.name}' is against unknown step "
+                        f"'{check.against}'{_did_you_mean(check.against, names)}"
+                    )
         return steps
 
     def step(self, name: str) -> Step:
@@ -215,26 +233,31 @@ class Spec(_Model):
     journeys: tuple[Journey, ...] = Field(min_length=1)
     source: str = Field("<spec>", exclude=True)
 
-    @model_validator(mode="after")
-    def _cross_references(self) -> Spec:
-        _unique(list(self.channels), "channel")
-        _unique([j.name for j in self.journeys], "journey")
-        for value in (*self.channels, *(j.name for j in self.journeys)):
-            if value == OTHER:
-                raise ValueError(f"'{OTHER}' is reserved for undeclared names; pick another name")
-        if self.default_channel is not None:
-            _known(self.default_channel, self.channels, "channel")
-        for journey in self.journeys:
+    @field_validator("channels")
+    @classmethod
+    def _valid_channels(cls, channels: tuple[str, ...]) -> tuple[str, ...]:
+        _unique(list(channels), "channel")
+        for channel in channels:
+            _not_other(channel, "channel")
+        return channels
+
+    @field_validator("default_channel")
+    @classmethod
+    def _known_default(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and "channels" in info.data:
+            _known(value, info.data["channels"], "channel")
+        return value
+
+    @field_validator("journeys")
+    @classmethod
+    def _valid_journeys(cls, journeys: tuple[Journey, ...], info: ValidationInfo
+                        ) -> tuple[Journey, ...]:
+        _unique([j.name for j in journeys], "journey")
+        for journey in journeys:
             for channel in journey.channels or ():
-                _known(channel, self.channels, "channel")
-            keys = {s.name for s in journey.steps}
-            for step in journey.steps:
-                if step.name == OTHER:
-                    raise ValueError(f"'{OTHER}' is reserved for undeclared names; rename the step")
-                for check in step.checks:
-                    if check.against is not None:
-                        _known(check.against, keys, f"step of journey '{journey.name}'")
-        return self
+                if "channels" in info.data:
+                    _known(channel, info.data["channels"], f"channel in journey '{journey.name}'")
+        return journeys
 
     @property
     def channel_default(self) -> str:
@@ -298,6 +321,12 @@ class Spec(_Model):
         import hashlib
 
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
+def _not_other(value: str, what: str) -> str:
+    if value == OTHER:
+        raise ValueError(f"'{OTHER}' is reserved for undeclared names; rename the {what}")
+    return value
 
 
 def _unique(names: list[str], what: str) -> None:
