@@ -163,13 +163,29 @@ def hodges_lehmann(
     return weighted_median(diffs[keep], weights[keep])
 
 
+def sorted_quantile(sorted_values: FloatArray, q: float | FloatArray) -> FloatArray:
+    """numpy's default ("linear") quantile of already sorted data, without re-partitioning."""
+    pos = np.asarray(q, dtype=np.float64) * (sorted_values.size - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, sorted_values.size - 1)
+    frac = pos - lo
+    return np.asarray(sorted_values[lo] * (1.0 - frac) + sorted_values[hi] * frac, dtype=np.float64)
+
+
 def quantile_sketch(sorted_values: FloatArray, size: int = 256) -> FloatArray:
     """`size` evenly spaced quantiles: enough to compute a Hodges-Lehmann shift to well under a
     percent without forming n*m pairwise differences."""
     if sorted_values.size <= size:
         return sorted_values
-    probs = (np.arange(size) + 0.5) / size
-    return np.asarray(np.quantile(sorted_values, probs), dtype=np.float64)
+    return sorted_quantile(sorted_values, (np.arange(size) + 0.5) / size)
+
+
+@lru_cache(maxsize=64)
+def untied_score_sd(n: int) -> float:
+    """Standard deviation of the reference's own scores when it has no ties (depends on n only)."""
+    idx = np.arange(n, dtype=np.int64)
+    own = slot_scores(idx, idx + 1, n)
+    return float(np.sqrt(np.mean(own * own)))
 
 
 def histogram_quantile(edges: FloatArray, counts: FloatArray, q: float) -> float:

@@ -1,0 +1,138 @@
+"""Spans through the OpenTelemetry SDK's in-memory exporter: attributes, events, span modes,
+and exemplars on the duration histogram."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+
+import cxmetrics
+from cxmetrics import journeys as journeys_module
+
+
+@pytest.fixture
+def otel():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider.get_tracer("test"), exporter
+    provider.shutdown()
+
+
+def configure(spec, tracer, spans):
+    registry = CollectorRegistry()
+    cxmetrics.configure(spec, registry=registry, spans=spans, tracer=tracer, strict=True)
+    return registry
+
+
+def fixed_durations(monkeypatch, durations):
+    ticks = iter([t for d in durations for t in (0.0, d)])
+    monkeypatch.setattr(journeys_module, "_perf", lambda: next(ticks))
+
+
+def run_journey():
+    with cxmetrics.journey("bill_inquiry", channel="app") as j:
+        with j.step("bill_total"):
+            pass
+        with j.step("bill_detail") as s:
+            s.reconcile("total_matches_details", expected=100, actual=99)
+        try:
+            with j.step("login"):
+                raise KeyError("boom")
+        except KeyError:
+            pass
+    return j
+
+
+def test_always_mode_spans_carry_cx_attributes_events_and_errors(example_spec, otel, monkeypatch):
+    tracer, exporter = otel
+    configure(example_spec, tracer, "always")
+    fixed_durations(monkeypatch, [0.5, 2.0, 0.1])
+    j = run_journey()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert sorted(spans) == ["cx bill_inquiry/bill_detail", "cx bill_inquiry/bill_total",
+                             "cx bill_inquiry/login"]
+    total = spans["cx bill_inquiry/bill_total"]
+    assert dict(total.attributes) == {
+        "cx.journey.name": "bill_inquiry", "cx.step.name": "bill_total", "cx.channel": "app",
+        "cx.step.target_s": 1.0, "cx.journey.id": j.journey_id, "cx.step.duration_s": 0.5,
+        "cx.timeliness": "satisfied", "cx.outcome": "ok", "cx.good": True,
+    }
+    detail = spans["cx bill_inquiry/bill_detail"]
+    assert detail.attributes["cx.step.previous"] == "bill_total"
+    assert detail.attributes["cx.timeliness"] == "tolerating"
+    assert detail.attributes["cx.good"] is False
+    assert list(detail.attributes["cx.accuracy.failed_checks"]) == ["total_matches_details"]
+    assert [(e.name, dict(e.attributes)) for e in detail.events] == [
+        ("cx.accuracy.check_failed", {"cx.accuracy.check": "total_matches_details",
+                                      "cx.accuracy.relative_error": 0.01})]
+    login = spans["cx bill_inquiry/login"]
+    assert login.status.status_code == StatusCode.ERROR
+    assert login.attributes["cx.outcome"] == "error"
+    assert [e.name for e in login.events] == ["exception"]
+
+
+def test_always_mode_children_nest_under_the_step_span(example_spec, otel):
+    tracer, exporter = otel
+    configure(example_spec, tracer, "always")
+    with cxmetrics.journey("bill_inquiry") as j, j.step("bill_total"):
+        with tracer.start_as_current_span("db query"):
+            pass
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert spans["db query"].parent.span_id == spans["cx bill_inquiry/bill_total"].context.span_id
+
+
+def test_interesting_mode_spans_only_frustrated_inaccurate_or_failed_steps(example_spec, otel,
+                                                                          monkeypatch):
+    tracer, exporter = otel
+    configure(example_spec, tracer, "interesting")
+    fixed_durations(monkeypatch, [0.5, 2.0, 0.1, 5.0])
+    j = run_journey()
+    with j.step("bill_total"):  # 5 s > 4 × 1 s: frustrated
+        pass
+    spans = exporter.get_finished_spans()
+    assert [(s.name, s.attributes["cx.timeliness"], s.attributes["cx.outcome"]) for s in spans] == [
+        ("cx bill_inquiry/bill_detail", "tolerating", "ok"),
+        ("cx bill_inquiry/login", "satisfied", "error"),
+        ("cx bill_inquiry/bill_total", "frustrated", "ok"),
+    ]
+    frustrated = spans[2]
+    assert frustrated.end_time - frustrated.start_time == 5_000_000_000
+    assert [e.name for e in spans[0].events] == ["cx.accuracy.check_failed"]
+
+
+def test_interesting_spans_are_children_of_the_request_span(example_spec, otel):
+    tracer, exporter = otel
+    configure(example_spec, tracer, "interesting")
+    with tracer.start_as_current_span("GET /bill/detail") as request:
+        with cxmetrics.journey("bill_inquiry") as j, j.step("bill_detail") as s:
+            s.check("total_matches_details", False)
+    step_span = next(s for s in exporter.get_finished_spans() if s.name.startswith("cx "))
+    assert step_span.parent.span_id == request.get_span_context().span_id
+
+
+def test_off_mode_emits_no_spans(example_spec, otel):
+    tracer, exporter = otel
+    configure(example_spec, tracer, "off")
+    run_journey()
+    assert exporter.get_finished_spans() == ()
+
+
+def test_exemplars_carry_the_sampled_trace_id(example_spec, otel):
+    tracer, _ = otel
+    registry = configure(example_spec, tracer, "always")
+    with cxmetrics.journey("bill_inquiry") as j, j.step("bill_total"):
+        trace_id = format(
+            __import__("opentelemetry.trace", fromlist=["x"]).get_current_span()
+            .get_span_context().trace_id, "032x")
+    text = openmetrics(registry).decode()
+    lines = [line for line in text.splitlines()
+             if line.startswith("cx_step_duration_seconds_bucket") and "# {" in line]
+    assert len(lines) == 1
+    assert 'step="bill_total"' in lines[0]
+    assert f'# {{trace_id="{trace_id}"}}' in lines[0]
