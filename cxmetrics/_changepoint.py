@@ -103,7 +103,7 @@ def cusum_threshold(k: float, alpha: float, n_reference: float) -> float | None:
     disc = k * k - 2.0 * log_ratio / n_reference
     if disc <= 0.0:
         return None
-    b = 2.0 * log_ratio / (k + math.sqrt(disc))  # = n (k - sqrt(disc)) / 2, computed stably
+    b = log_ratio / (k + math.sqrt(disc))  # = n (k - sqrt(disc)) / 2, computed stably
     return max(b - SIEGMUND_SHIFT, 0.0)
 
 

@@ -201,9 +201,8 @@ class StepInstance:
         self.timeliness = TIMELINESS_CLASSES[cls]
         if self._checks is None:
             return
-        good = cls == 0 and accurate and not error
         if span is not None:
-            otel.finish(span, self._token, duration, cls, error, good,
+            otel.finish(span, self._token, cls, error,
                         [c.name for c in self._checks if not c.passed], exc)
         elif rt.span_mode == "interesting" and (cls == 2 or error or not accurate):
             if rt.tracer is not None:
@@ -213,7 +212,8 @@ class StepInstance:
             _emit(rt, StepRecord(
                 time.time(), j.name, slot.step, slot.channel, j.journey_id,
                 j._slot_name(previous), duration, cast(Any, OUTCOMES[1 if error else 0]),
-                cast(Any, self.timeliness), good, tuple(self._checks)))
+                cast(Any, self.timeliness), cls == 0 and accurate and not error,
+                tuple(self._checks)))
 
     def fail(self, reason: str | None = None) -> None:
         """Mark this step's outcome ``error`` without raising (e.g. a handled failure)."""

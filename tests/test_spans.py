@@ -60,20 +60,19 @@ def test_always_mode_spans_carry_cx_attributes_events_and_errors(example_spec, o
     total = spans["cx bill_inquiry/bill_total"]
     assert dict(total.attributes) == {
         "cx.journey.name": "bill_inquiry", "cx.step.name": "bill_total", "cx.channel": "app",
-        "cx.step.target_s": 1.0, "cx.journey.id": j.journey_id, "cx.step.duration_s": 0.5,
-        "cx.timeliness": "satisfied", "cx.outcome": "ok", "cx.good": True,
+        "cx.step.target_s": 1.0, "cx.journey.id": j.journey_id, "cx.timeliness": "satisfied",
     }
+    assert total.end_time - total.start_time > 0
     detail = spans["cx bill_inquiry/bill_detail"]
     assert detail.attributes["cx.step.previous"] == "bill_total"
     assert detail.attributes["cx.timeliness"] == "tolerating"
-    assert detail.attributes["cx.good"] is False
     assert list(detail.attributes["cx.accuracy.failed_checks"]) == ["total_matches_details"]
     assert [(e.name, dict(e.attributes)) for e in detail.events] == [
         ("cx.accuracy.check_failed", {"cx.accuracy.check": "total_matches_details",
                                       "cx.accuracy.relative_error": 0.01})]
     login = spans["cx bill_inquiry/login"]
     assert login.status.status_code == StatusCode.ERROR
-    assert login.attributes["cx.outcome"] == "error"
+    assert login.status.description == "KeyError"
     assert [e.name for e in login.events] == ["exception"]
 
 
@@ -96,10 +95,10 @@ def test_interesting_mode_spans_only_frustrated_inaccurate_or_failed_steps(examp
     with j.step("bill_total"):  # 5 s > 4 × 1 s: frustrated
         pass
     spans = exporter.get_finished_spans()
-    assert [(s.name, s.attributes["cx.timeliness"], s.attributes["cx.outcome"]) for s in spans] == [
-        ("cx bill_inquiry/bill_detail", "tolerating", "ok"),
-        ("cx bill_inquiry/login", "satisfied", "error"),
-        ("cx bill_inquiry/bill_total", "frustrated", "ok"),
+    assert [(s.name, s.attributes["cx.timeliness"], s.status.status_code) for s in spans] == [
+        ("cx bill_inquiry/bill_detail", "tolerating", StatusCode.UNSET),
+        ("cx bill_inquiry/login", "satisfied", StatusCode.ERROR),
+        ("cx bill_inquiry/bill_total", "frustrated", StatusCode.UNSET),
     ]
     frustrated = spans[2]
     assert frustrated.end_time - frustrated.start_time == 5_000_000_000

@@ -12,10 +12,11 @@ The duration histogram has one bucket layout per step, so it is always aggregate
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import names
-from ..spec import Journey, Spec, Step
+from ..spec import Journey, Spec
 
 RATE = "$__rate_interval"
 RANGE = "$__range"
@@ -89,13 +90,25 @@ class JourneyQueries:
 
     # -- counters -------------------------------------------------------------------------
 
-    def _sum(self, metric: str, window: str, by: tuple[str, ...] = (), fn: str = "rate",
-             **labels: Matcher) -> str:
+    def _sum(
+        self,
+        metric: str,
+        window: str,
+        by: tuple[str, ...] = (),
+        fn: str = "rate",
+        **labels: Matcher,
+    ) -> str:
         sel = selector(metric, journey=self.j, **labels)
         return f"sum{_by(by)} ({fn}({sel}[{window}]))"
 
-    def steps(self, window: str, by: tuple[str, ...] = (), fn: str = "rate",
-              channel: bool = True, **labels: Matcher) -> str:
+    def steps(
+        self,
+        window: str,
+        by: tuple[str, ...] = (),
+        fn: str = "rate",
+        channel: bool = True,
+        **labels: Matcher,
+    ) -> str:
         if channel:
             labels = {"channel": CHANNEL, **labels}
         return self._sum(names.STEPS, window, by, fn, **labels)
@@ -116,72 +129,95 @@ class JourneyQueries:
     def step_volume(self, step: str, window: str = RANGE) -> str:
         return self.steps(window, fn="increase", step=step)
 
-    def conversion(self, from_step: str, to_step: str, window: str = RANGE,
-                   fn: str = "increase") -> str:
+    def conversion(
+        self, from_step: str, to_step: str, window: str = RANGE, fn: str = "increase"
+    ) -> str:
         """Share of the steps finished at ``from_step`` that went on to ``to_step`` (all channels:
         transitions carry no channel label)."""
         moved = self._sum(names.TRANSITIONS, window, (), fn, from_step=from_step, to_step=to_step)
         return ratio(moved, self.steps(window, fn=fn, channel=False, step=from_step))
 
-    def good_ratio(self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",),
-                   channel: bool = True, **labels: Matcher) -> str:
+    def good_ratio(
+        self,
+        window: str,
+        fn: str = "rate",
+        by: tuple[str, ...] = ("step",),
+        channel: bool = True,
+        **labels: Matcher,
+    ) -> str:
         good_labels: dict[str, Matcher] = {"channel": CHANNEL, **labels} if channel else labels
         good = self._sum(names.GOOD_STEPS, window, by, fn, **good_labels)
         return ratio(good, self.steps(window, by, fn, channel, **labels))
 
-    def timeliness(self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",),
-                   **labels: Matcher) -> str:
+    def timeliness(
+        self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
+    ) -> str:
         """Share of steps answered within the target T (Apdex class ``satisfied``)."""
         timely = self.steps(window, by, fn, timeliness=names.TIMELINESS_CLASSES[0], **labels)
         return ratio(timely, self.steps(window, by, fn, **labels))
 
-    def apdex(self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",),
-              **labels: Matcher) -> str:
+    def apdex(
+        self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
+    ) -> str:
         satisfied, tolerating, _ = names.TIMELINESS_CLASSES
         sat = self.steps(window, by, fn, timeliness=satisfied, **labels)
         tol = self.steps(window, by, fn, timeliness=tolerating, **labels)
         return ratio(f"({sat} + {tol} / 2)", self.steps(window, by, fn, **labels))
 
-    def error_ratio(self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",),
-                    **labels: Matcher) -> str:
+    def error_ratio(
+        self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
+    ) -> str:
         errors = self.steps(window, by, fn, outcome=names.OUTCOMES[1], **labels)
         return ratio(errors, self.steps(window, by, fn, **labels))
 
-    def success_ratio(self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",),
-                      **labels: Matcher) -> str:
+    def success_ratio(
+        self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
+    ) -> str:
         ok = self.steps(window, by, fn, outcome=names.OUTCOMES[0], **labels)
         return ratio(ok, self.steps(window, by, fn, **labels))
 
-    def accuracy(self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",),
-                 **labels: Matcher) -> str:
+    def accuracy(
+        self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
+    ) -> str:
         """Share of accuracy checks that passed (all channels: checks carry no channel label)."""
-        passed = self._sum(names.ACCURACY_CHECKS, window, by, fn, result=names.RESULTS[0],
-                           **labels)
+        passed = self._sum(names.ACCURACY_CHECKS, window, by, fn, result=names.RESULTS[0], **labels)
         return ratio(passed, self._sum(names.ACCURACY_CHECKS, window, by, fn, **labels))
 
     def failed_checks(self, step: str, window: str = RANGE) -> str:
-        failed = self._sum(names.ACCURACY_CHECKS, window, ("check",), "increase", step=step,
-                           result=names.RESULTS[1])
+        failed = self._sum(
+            names.ACCURACY_CHECKS,
+            window,
+            ("check",),
+            "increase",
+            step=step,
+            result=names.RESULTS[1],
+        )
         return f"sort_desc({failed})"
 
-    def cx_score(self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",),
-                 **labels: Matcher) -> str:
-        """100 × (apdex·w_apdex + accuracy·w_accuracy + success·w_success); a step without
+    def cx_score(
+        self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
+    ) -> str:
+        """100 * (apdex·w_apdex + accuracy·w_accuracy + success·w_success); a step without
         accuracy checks counts as fully accurate."""
         w = self.spec.defaults.score
         volume = self.steps(window, by, fn, **labels)
         accuracy = f"({self.accuracy(window, fn, by, **labels)}) or ({volume} * 0 + 1)"
-        return (f"100 * ({w.apdex:g} * ({self.apdex(window, fn, by, **labels)})"
-                f" + {w.accuracy:g} * ({accuracy})"
-                f" + {w.success:g} * ({self.success_ratio(window, fn, by, **labels)}))")
+        return (
+            f"100 * ({w.apdex:g} * ({self.apdex(window, fn, by, **labels)})"
+            f" + {w.accuracy:g} * ({accuracy})"
+            f" + {w.success:g} * ({self.success_ratio(window, fn, by, **labels)}))"
+        )
 
     # -- latency --------------------------------------------------------------------------
 
     def duration_quantile(self, quantile: float, step: str, window: str = RATE) -> str:
-        buckets = selector(f"{names.STEP_DURATION}_bucket", journey=self.j, step=step,
-                           channel=CHANNEL)
-        return (f"histogram_quantile({quantile:g}, sum by (journey, step, le) "
-                f"(rate({buckets}[{window}])))")
+        buckets = selector(
+            f"{names.STEP_DURATION}_bucket", journey=self.j, step=step, channel=CHANNEL
+        )
+        return (
+            f"histogram_quantile({quantile:g}, sum by (journey, step, le) "
+            f"(rate({buckets}[{window}])))"
+        )
 
     def target(self, metric: str = names.STEP_TARGET, **labels: Matcher) -> str:
         # max: one value per step however many app instances expose the gauge.
@@ -189,8 +225,7 @@ class JourneyQueries:
 
     def p95_over_target(self, window: str = RATE) -> str:
         buckets = selector(f"{names.STEP_DURATION}_bucket", journey=self.j, channel=CHANNEL)
-        p95 = (f"histogram_quantile(0.95, sum by (journey, step, le) "
-               f"(rate({buckets}[{window}])))")
+        p95 = f"histogram_quantile(0.95, sum by (journey, step, le) (rate({buckets}[{window}])))"
         return f"{p95} / on (journey, step) {self.target()}"
 
     # -- recording rules: what the rules add -----------------------------------------------
@@ -203,51 +238,42 @@ class JourneyQueries:
         baseline = self.recorded_quantile(quantile, names.BASELINE, step)
         return f"{recent} / {baseline} - 1"
 
-    def _by_objective(self, render: str) -> str:
-        """``render`` (a format with ``{steps}`` and ``{budget}``) once per distinct good-ratio
-        objective, joined with ``or``: steps may override the journey's objective."""
+    def _per_objective(self, render: Callable[[Matcher, str], str]) -> str:
+        """``render(steps, budget)`` once per distinct good-ratio objective, joined with ``or``:
+        steps may override the journey's objective, and the budget is ``1 - objective``."""
         groups: dict[float, list[str]] = {}
         for step in self.journey.steps:
             objective = self.spec.objectives(self.journey, step).good_ratio
             groups.setdefault(objective, []).append(step.name)
-        parts = []
-        for objective, steps in groups.items():
-            matcher = _alternatives(steps)
-            parts.append(render.format_map({"matcher": matcher, "budget": f"{1 - objective:.6g}"}))
+        parts = [
+            render(_alternatives(steps), f"{1 - objective:.6g}")
+            for objective, steps in groups.items()
+        ]
         return parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
 
     def burn_rate(self, window: str) -> str:
         """How fast each step spends its good-ratio error budget (1 = exactly on budget)."""
         metric = names.rec_bad_ratio(window)
-        # the format placeholders are filled per objective group in _by_objective
-        return self._by_objective_selector(metric, "{sel} / {budget}")
+        return self._per_objective(
+            lambda steps, budget: f"{selector(metric, journey=self.j, step=steps)} / {budget}"
+        )
 
     def budget_remaining(self) -> str:
-        """Share of the good-ratio error budget left over the objective's period (raw counters)."""
-        period = _duration(self.spec.objectives(self.journey).period)
-        return self._by_objective_selector(
-            "", "1 - (1 - {good}) / {budget}", period=period)
+        """Share of the good-ratio error budget left over the objective's period (raw counters,
+        all channels: an objective is for the step, whatever the channel)."""
 
-    def _by_objective_selector(self, metric: str, template: str, period: str = "") -> str:
-        groups: dict[float, list[str]] = {}
-        for step in self.journey.steps:
-            groups.setdefault(self.spec.objectives(self.journey, step).good_ratio, []).append(
-                step.name)
-        parts = []
-        for objective, steps in groups.items():
-            matcher = _alternatives(steps)
-            budget = f"{1 - objective:.6g}"
-            if metric:
-                sel = selector(metric, journey=self.j, step=matcher)
-                parts.append(template.format(sel=sel, budget=budget))
-            else:
-                good = self.good_ratio(period, "increase", channel=False, step=matcher)
-                parts.append(template.format(good=f"({good})", budget=budget))
-        return parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
+        def render(steps: Matcher, budget: str) -> str:
+            good = self.good_ratio(self.period, "increase", channel=False, step=steps)
+            return f"1 - (1 - ({good})) / {budget}"
+
+        return self._per_objective(render)
+
+    @property
+    def period(self) -> str:
+        return _duration(self.spec.objectives(self.journey).period)
 
     def slo_good_ratio(self) -> str:
-        period = _duration(self.spec.objectives(self.journey).period)
-        return self.good_ratio(period, "increase", channel=False)
+        return self.good_ratio(self.period, "increase", channel=False)
 
     # -- alerts ---------------------------------------------------------------------------
 
@@ -261,13 +287,9 @@ class JourneyQueries:
         return f"count({self.alerts(state='firing')}) or vector(0)"
 
 
-def step_policy_quantiles(spec: Spec, journey: Journey, step: Step) -> tuple[float, ...]:
-    return spec.regression(journey, step).quantiles
-
-
 def _duration(seconds: float) -> str:
     """A PromQL duration for ``seconds`` (``28d``, ``6h``, ``90s``)."""
-    whole = int(round(seconds))
+    whole = round(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if whole % size == 0:
             return f"{whole // size}{unit}"

@@ -28,23 +28,27 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer("cxmetrics", __version__)
 
 
-def start(tr: trace.Tracer, slot: StepSlot, journey_id: str, previous: str | None) -> tuple[Span, object]:
-    """Start the step's span and make it current; returns the span and the context token."""
-    span = tr.start_span(slot.span_name, attributes=slot.span_attributes)
-    span.set_attribute(names.ATTR_JOURNEY_ID, journey_id)
+def _attributes(slot: StepSlot, journey_id: str, previous: str | None) -> dict[str, Any]:
+    # One dict, one SDK call: every attribute set costs a validation pass in the SDK, so spans
+    # carry only what the span itself does not already say (its duration and status do).
+    attributes = dict(slot.span_attributes)
+    attributes[names.ATTR_JOURNEY_ID] = journey_id
     if previous is not None:
-        span.set_attribute(names.ATTR_PREVIOUS_STEP, previous)
+        attributes[names.ATTR_PREVIOUS_STEP] = previous
+    return attributes
+
+
+def start(tr: trace.Tracer, slot: StepSlot, journey_id: str, previous: str | None
+          ) -> tuple[Span, object]:
+    """Start the step's span and make it current; returns the span and the context token."""
+    span = tr.start_span(slot.span_name, attributes=_attributes(slot, journey_id, previous))
     token = otel_context.attach(trace.set_span_in_context(span))
     return span, token
 
 
-def finish(span: Span, token: object, duration: float, cls: int, error: bool, good: bool,
-           failed: Sequence[str], exc: BaseException | None) -> None:
-    _result_attributes(span, duration, cls, error, good, failed)
-    if exc is not None:
-        span.record_exception(exc)
-    if error:
-        span.set_status(Status(StatusCode.ERROR, type(exc).__name__ if exc else "marked failed"))
+def finish(span: Span, token: object, cls: int, error: bool, failed: Sequence[str],
+           exc: BaseException | None) -> None:
+    _result(span, cls, error, failed, exc)
     span.end()
     otel_context.detach(token)  # type: ignore[arg-type]
 
@@ -54,20 +58,12 @@ def after_the_fact(tr: trace.Tracer, slot: StepSlot, journey_id: str, previous: 
                    exc: BaseException | None) -> None:
     """Emit the span of an interesting step that already ended (``interesting`` mode)."""
     end = time.time_ns()
-    span = tr.start_span(slot.span_name, attributes=slot.span_attributes,
+    span = tr.start_span(slot.span_name, attributes=_attributes(slot, journey_id, previous),
                          start_time=end - int(duration * 1e9))
-    span.set_attribute(names.ATTR_JOURNEY_ID, journey_id)
-    if previous is not None:
-        span.set_attribute(names.ATTR_PREVIOUS_STEP, previous)
-    failed = [c.name for c in checks if not c.passed]
     for check in checks:
         if not check.passed:
             check_failed(span, check.name, check.relative_error)
-    _result_attributes(span, duration, cls, error, False, failed)
-    if exc is not None:
-        span.record_exception(exc)
-    if error:
-        span.set_status(Status(StatusCode.ERROR, type(exc).__name__ if exc else "marked failed"))
+    _result(span, cls, error, [c.name for c in checks if not c.passed], exc)
     span.end(end_time=end)
 
 
@@ -86,13 +82,14 @@ def exemplar(span: Span | None, duration: float) -> tuple[str, float, float] | N
     return format(ctx.trace_id, "032x"), duration, time.time()
 
 
-def _result_attributes(span: Span, duration: float, cls: int, error: bool, good: bool,
-                       failed: Sequence[str]) -> None:
-    span.set_attributes({
-        names.ATTR_DURATION: duration,
-        names.ATTR_TIMELINESS: TIMELINESS[cls],
-        names.ATTR_OUTCOME: "error" if error else "ok",
-        names.ATTR_GOOD: good,
-    })
+def _result(span: Span, cls: int, error: bool, failed: Sequence[str],
+            exc: BaseException | None) -> None:
     if failed:
-        span.set_attribute(names.ATTR_FAILED_CHECKS, list(failed))
+        span.set_attributes({names.ATTR_TIMELINESS: TIMELINESS[cls],
+                             names.ATTR_FAILED_CHECKS: list(failed)})
+    else:
+        span.set_attribute(names.ATTR_TIMELINESS, TIMELINESS[cls])
+    if error:
+        if exc is not None:
+            span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, type(exc).__name__ if exc else "marked failed"))

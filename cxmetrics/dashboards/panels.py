@@ -1,0 +1,255 @@
+"""Panel building blocks on grafana-foundation-sdk: queries, traffic-light thresholds, the grid.
+
+Every panel a CX manager sees is coloured by thresholds (green / amber / red), so it reads without
+a legend; every panel gets complete ``options`` (the SDK only emits them once one is set), so the
+JSON validates against Grafana's published schema for its panel type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from grafana_foundation_sdk.builders import bargauge, common, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.builders import dashboard as builders
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import prometheus as pm
+
+DATASOURCE_VAR = "datasource"
+DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VAR}}}")
+GREEN, AMBER, RED, BLUE = "green", "orange", "red", "blue"
+GRID_WIDTH = 24
+
+# A traffic light: the base colour (for every value below the first bound) then (bound, colour).
+# Grafana always treats the first step as -Infinity; the published schema wants a number there,
+# so the base carries the natural lower end of the quantity instead of null.
+Light = tuple[float, str, tuple[tuple[float, str], ...]]
+
+
+def higher_is_better(amber_from: float, green_from: float, floor: float = 0.0) -> Light:
+    return (floor, RED, ((amber_from, AMBER), (green_from, GREEN)))
+
+
+def lower_is_better(amber_from: float, red_from: float, floor: float = 0.0) -> Light:
+    return (floor, GREEN, ((amber_from, AMBER), (red_from, RED)))
+
+
+def objective_light(objective: float) -> Light:
+    """Green at or above the objective; amber while within one more error budget; red below."""
+    return higher_is_better(max(0.0, 1 - 2 * (1 - objective)), objective)
+
+
+def _thresholds(light: Light) -> builders.ThresholdsConfig:
+    floor, base, steps = light
+    return (
+        builders.ThresholdsConfig()
+        .mode(dm.ThresholdsMode.ABSOLUTE)
+        .steps([dm.Threshold(value=floor, color=base)]
+               + [dm.Threshold(value=v, color=c) for v, c in steps])
+    )
+
+
+def thresholds_value(light: Light) -> dm.DynamicConfigValue:
+    return dm.DynamicConfigValue(id_val="thresholds", value=_thresholds(light).build())
+
+
+@dataclass(frozen=True)
+class Query:
+    expr: str
+    legend: str = "__auto"
+    exemplar: bool = False
+
+
+def _targets(queries: Sequence[Query], instant: bool,
+             fmt: pm.PromQueryFormat = pm.PromQueryFormat.TIME_SERIES,
+             ) -> list[cogbuilder.Builder[object]]:
+    out: list[cogbuilder.Builder[object]] = []
+    for index, q in enumerate(queries):
+        target = (
+            prometheus.Dataquery()
+            .ref_id(chr(ord("A") + index))
+            .expr(q.expr)
+            .legend_format(q.legend)
+            .editor_mode(pm.QueryEditorMode.CODE)
+            .format(fmt)
+        )
+        target = target.instant() if instant else target.range()
+        if q.exemplar:
+            target = target.exemplar(True)
+        out.append(target)  # type: ignore[arg-type]
+    return out
+
+
+def _reduce_last() -> common.ReduceDataOptions:
+    return common.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
+
+
+def _legend(show: bool = True) -> common.VizLegendOptions:
+    return (common.VizLegendOptions().show_legend(show).display_mode(cm.LegendDisplayMode.LIST)
+            .placement(cm.LegendPlacement.BOTTOM).calcs([]))
+
+
+def _colour_by_thresholds() -> builders.FieldColor:
+    return builders.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS)
+
+
+def stat_panel(title: str, description: str, queries: Sequence[Query], unit: str, light: Light,
+               *, decimals: int | None = None, overrides: Sequence[tuple[str, Light]] = (),
+               no_value: str = "no traffic") -> dm.Panel:
+    panel = (
+        stat.Panel().title(title).description(description).datasource(DATASOURCE)
+        .targets(_targets(queries, instant=True))  # type: ignore[arg-type]
+        .unit(unit).thresholds(_thresholds(light)).color_scheme(_colour_by_thresholds())
+        .no_value(no_value)
+        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
+        .justify_mode(cm.BigValueJustifyMode.CENTER)
+        .text_mode(cm.BigValueTextMode.VALUE_AND_NAME if len(queries) > 1 or overrides
+                   else cm.BigValueTextMode.VALUE)
+        .wide_layout(True).show_percent_change(False)
+        .percent_change_color_mode(cm.PercentChangeColorMode.STANDARD)
+        .orientation(cm.VizOrientation.AUTO).reduce_options(_reduce_last())
+    )
+    if decimals is not None:
+        panel = panel.decimals(decimals)
+    for name, override in overrides:
+        panel = panel.override_by_name(name, [thresholds_value(override)])
+    return panel.build()
+
+
+def bars_panel(title: str, description: str, queries: Sequence[Query], unit: str, light: Light,
+               *, minimum: float | None = None, maximum: float | None = None,
+               overrides: Sequence[tuple[str, Light]] = (), decimals: int | None = None,
+               ) -> dm.Panel:
+    """Horizontal bar gauge: one bar per series, in query order (the journey's step order)."""
+    panel = (
+        bargauge.Panel().title(title).description(description).datasource(DATASOURCE)
+        .targets(_targets(queries, instant=True))  # type: ignore[arg-type]
+        .unit(unit).thresholds(_thresholds(light)).color_scheme(_colour_by_thresholds())
+        .no_value("no traffic")
+        .display_mode(cm.BarGaugeDisplayMode.BASIC).value_mode(cm.BarGaugeValueMode.COLOR)
+        .name_placement(cm.BarGaugeNamePlacement.LEFT).show_unfilled(True)
+        .sizing(cm.BarGaugeSizing.AUTO).min_viz_width(8).min_viz_height(16).max_viz_height(300)
+        .legend(_legend(False)).reduce_options(_reduce_last())
+        .orientation(cm.VizOrientation.HORIZONTAL)
+    )
+    if minimum is not None:
+        panel = panel.min(minimum)
+    if maximum is not None:
+        panel = panel.max(maximum)
+    if decimals is not None:
+        panel = panel.decimals(decimals)
+    for name, override in overrides:
+        panel = panel.override_by_name(name, [thresholds_value(override)])
+    return panel.build()
+
+
+@dataclass
+class Series:
+    """Options of a time-series panel beyond its queries."""
+
+    unit: str
+    light: Light | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    stack: bool = False
+    dashed: tuple[str, ...] = ()  # series drawn as dashed reference lines (targets, baselines)
+    overrides: Sequence[tuple[str, Light]] = field(default_factory=tuple)
+
+
+def series_panel(title: str, description: str, queries: Sequence[Query], opts: Series,
+                 ) -> dm.Panel:
+    panel = (
+        timeseries.Panel().title(title).description(description).datasource(DATASOURCE)
+        .targets(_targets(queries, instant=False))  # type: ignore[arg-type]
+        .unit(opts.unit).legend(_legend())
+        .tooltip(common.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI)
+                 .sort(cm.SortOrder.DESCENDING))
+        .line_width(2).fill_opacity(10 if opts.stack else 0).show_points(cm.VisibilityMode.NEVER)
+        .span_nulls(False)
+    )
+    if opts.light is not None:
+        # Shaded green / amber / red bands behind the lines: the reading needs no legend.
+        panel = (panel.thresholds(_thresholds(opts.light))
+                 .thresholds_style(common.GraphThresholdsStyleConfig()
+                                   .mode(cm.GraphThresholdsStyleMode.LINE_AND_AREA)))
+    if opts.stack:
+        panel = panel.stacking(common.StackingConfig().mode(cm.StackingMode.NORMAL))
+    if opts.minimum is not None:
+        panel = panel.min(opts.minimum)
+    if opts.maximum is not None:
+        panel = panel.max(opts.maximum)
+    for name in opts.dashed:
+        panel = panel.override_by_name(name, [
+            dm.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
+            dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "text"}),
+        ])
+    for name, override in opts.overrides:
+        panel = panel.override_by_name(name, [thresholds_value(override)])
+    return panel.build()
+
+
+def table_panel(title: str, description: str, queries: Sequence[Query], light: Light,
+                *, hide: Sequence[str] = (), rename: dict[str, str] | None = None,
+                coloured: Sequence[str] = (), states: dict[str, str] | None = None,
+                unit: str = "short") -> dm.Panel:
+    """An instant table. ``coloured`` columns get a traffic-light background (numbers by
+    ``light``, text by ``states``: value -> colour); ``hide``/``rename`` tidy Prometheus' columns."""
+    organize = {
+        "excludeByName": {name: True for name in hide},
+        "renameByName": dict(rename or {}),
+        "indexByName": {},
+    }
+    panel = (
+        table.Panel().title(title).description(description).datasource(DATASOURCE)
+        .targets(_targets(queries, instant=True, fmt=pm.PromQueryFormat.TABLE))  # type: ignore[arg-type]
+        .unit(unit).thresholds(_thresholds(light)).color_scheme(_colour_by_thresholds())
+        .no_value("none")
+        .frame_index(0).show_header(True).cell_height(cm.TableCellHeight.SM)
+        .footer(common.TableFooterOptions().show(False).reducer(["sum"]).count_rows(False))
+        .align(cm.FieldTextAlignment.AUTO).inspect(False)
+        .cell_options(cm.TableAutoCellOptions())
+        .with_transformation(dm.DataTransformerConfig(id_val="merge", options={}))
+        .with_transformation(dm.DataTransformerConfig(id_val="organize", options=organize))
+    )
+    if states:
+        panel = panel.mappings([dm.ValueMap(options={
+            value: dm.ValueMappingResult(text=value, color=colour, index=index)
+            for index, (value, colour) in enumerate(states.items())
+        })])
+    background = cm.TableColoredBackgroundCellOptions(mode=cm.TableCellBackgroundDisplayMode.BASIC)
+    for name in coloured:
+        panel = panel.override_by_name(name, [
+            dm.DynamicConfigValue(id_val="custom.cellOptions", value=background)])
+    return panel.build()
+
+
+class Layout:
+    """Places panels on Grafana's 24-column grid the way Grafana's own gravity does (each panel
+    at the highest free spot, left first) and numbers them in reading order: stable ids and
+    positions, so regenerating an unchanged spec gives byte-identical JSON."""
+
+    def __init__(self) -> None:
+        self.heights = [0] * GRID_WIDTH
+        self.panels: list[dm.Panel | dm.RowPanel] = []
+
+    def row(self, title: str) -> None:
+        y = max(self.heights)
+        self.panels.append(dm.RowPanel(title=title, collapsed=False, panels=[],
+                                       grid_pos=dm.GridPos(h=1, w=GRID_WIDTH, x=0, y=y),
+                                       id_val=len(self.panels) + 1))
+        self.heights = [y + 1] * GRID_WIDTH
+
+    def add(self, panel: dm.Panel, w: int, h: int) -> None:
+        best_x, best_y = 0, None
+        for x in range(GRID_WIDTH - w + 1):
+            y = max(self.heights[x:x + w])
+            if best_y is None or y < best_y:
+                best_x, best_y = x, y
+        assert best_y is not None
+        panel.grid_pos = dm.GridPos(h=h, w=w, x=best_x, y=best_y)
+        panel.id_val = len(self.panels) + 1
+        for x in range(best_x, best_x + w):
+            self.heights[x] = best_y + h
+        self.panels.append(panel)
