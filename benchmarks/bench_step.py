@@ -38,16 +38,24 @@ def per_call(fn: Callable[[], None], number: int) -> float:
     return (time.perf_counter() - start) / number
 
 
-def compare(name: str, ours: Callable[[], None], bare: Callable[[], None], number: int,
-            rounds: int, goal: float) -> bool:
+def compare(
+    name: str,
+    ours: Callable[[], None],
+    bare: Callable[[], None],
+    number: int,
+    rounds: int,
+    goal: float,
+) -> bool:
     a, b = [], []
     for _ in range(rounds):
         a.append(per_call(ours, number))
         b.append(per_call(bare, number))
     ratio = statistics.median(a) / statistics.median(b)
     verdict = "ok" if ratio <= goal else "OVER GOAL"
-    print(f"{name:<44} cxmetrics {statistics.median(a) * 1e6:7.2f} us   bare "
-          f"{statistics.median(b) * 1e6:7.2f} us   ratio {ratio:5.2f}  (goal <= {goal})  {verdict}")
+    print(
+        f"{name:<44} cxmetrics {statistics.median(a) * 1e6:7.2f} us   bare "
+        f"{statistics.median(b) * 1e6:7.2f} us   ratio {ratio:5.2f}  (goal <= {goal})  {verdict}"
+    )
     return ratio <= goal
 
 
@@ -73,8 +81,9 @@ def main() -> int:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(DiscardExporter()))
     tracer = provider.get_tracer("bench")
-    cxmetrics.configure(SPEC, registry=CollectorRegistry(), spans="always", tracer=tracer,
-                        strict=True)
+    cxmetrics.configure(
+        SPEC, registry=CollectorRegistry(), spans="always", tracer=tracer, strict=True
+    )
     journey = cxmetrics.journey("bill_inquiry")
     child = bare_hist.labels("bill_inquiry", "bill_total")
 
@@ -87,8 +96,13 @@ def main() -> int:
             start = time.perf_counter()
             child.observe(time.perf_counter() - start)
 
-    attributes = {"cx.journey.name": "bill_inquiry", "cx.step.name": "bill_total",
-                  "cx.channel": "app", "cx.step.target_s": 1.0, "cx.journey.id": journey.journey_id}
+    attributes = {
+        "cx.journey.name": "bill_inquiry",
+        "cx.step.name": "bill_total",
+        "cx.channel": "app",
+        "cx.step.target_s": 1.0,
+        "cx.journey.id": journey.journey_id,
+    }
 
     def hand_span() -> None:
         with tracer.start_as_current_span("bill_total", attributes=attributes) as span:
@@ -96,11 +110,23 @@ def main() -> int:
             child.observe(time.perf_counter() - start)
             span.set_attribute("cx.timeliness", "satisfied")
 
-    ok &= compare("(b) spans always vs SDK span + bound observe", marked_span, bare_span,
-                  number // 5, rounds, 1.15)
+    ok &= compare(
+        "(b) spans always vs SDK span + bound observe",
+        marked_span,
+        bare_span,
+        number // 5,
+        rounds,
+        1.15,
+    )
     # The same information written by hand: the fair price of the cx.* attributes is the SDK's.
-    ok &= compare("(b') spans always vs hand-written cx.* span", marked_span, hand_span,
-                  number // 5, rounds, 1.15)
+    ok &= compare(
+        "(b') spans always vs hand-written cx.* span",
+        marked_span,
+        hand_span,
+        number // 5,
+        rounds,
+        1.15,
+    )
     cxmetrics.shutdown()
     provider.shutdown()
     return 0 if ok else 1

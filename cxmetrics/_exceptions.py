@@ -1,7 +1,7 @@
 """The exception tree of cxmetrics.
 
     CxError                  base of everything cxmetrics raises on purpose
-    └── SpecError            a spec (``cxmetrics.yaml``) that cannot be used; carries every problem found
+    └── SpecError            a spec (``cxmetrics.yaml``) that cannot be used; lists every problem
         └── (issues)         each a ``SpecIssue``: file, line, field path, message, suggested fix
 
 Only configuration-time and CLI code raises. The instrumentation path inside the host app never
@@ -29,7 +29,9 @@ class SpecIssue:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        text = f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        text = (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
         return f"{text} ({self.hint})" if self.hint else text
 
 

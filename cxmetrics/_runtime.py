@@ -25,12 +25,30 @@ SPAN_MODES: tuple[SpanMode, ...] = ("always", "interesting", "off")
 
 class Runtime:
     __slots__ = (
-        "channel_index", "channels", "default_channel", "exemplars", "fingerprint_key", "journeys",
-        "lock", "rejected", "sinks", "span_mode", "spec", "tracer", "undeclared",
+        "channel_index",
+        "channels",
+        "default_channel",
+        "exemplars",
+        "fingerprint_key",
+        "journeys",
+        "lock",
+        "rejected",
+        "sinks",
+        "span_mode",
+        "spec",
+        "tracer",
+        "undeclared",
     )
 
-    def __init__(self, spec: Spec, span_mode: SpanMode, tracer: Tracer | None, exemplars: bool,
-                 sinks: Sequence[Sink], fingerprint_key: bytes) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        span_mode: SpanMode,
+        tracer: Tracer | None,
+        exemplars: bool,
+        sinks: Sequence[Sink],
+        fingerprint_key: bytes,
+    ) -> None:
         self.spec = spec
         self.span_mode = span_mode
         self.tracer = tracer
@@ -65,13 +83,21 @@ class Runtime:
         with self.lock:
             self.undeclared[kind] += 1
         # Once per kind: names may come from user input, so neither logs nor memory grow with them.
-        log_once(f"undeclared:{kind}",
-                 "cxmetrics: %s %r is not declared in the spec %s; counted as 'other' in "
-                 "cx_undeclared_names_total (further undeclared %s names are counted only)",
-                 kind, str(name)[:64], self.spec.source, kind)
+        log_once(
+            f"undeclared:{kind}",
+            "cxmetrics: %s %r is not declared in the spec %s; counted as 'other' in "
+            "cx_undeclared_names_total (further undeclared %s names are counted only)",
+            kind,
+            str(name)[:64],
+            self.spec.source,
+            kind,
+        )
 
     def count_rejected(self, reason: str) -> None:
         with self.lock:
             self.rejected[reason] = self.rejected.get(reason, 0) + 1
-        log_once(f"rejected:{reason}",
-                 "cxmetrics: ignored an incoming journey context (%s); a new instance starts", reason)
+        log_once(
+            f"rejected:{reason}",
+            "cxmetrics: ignored an incoming journey context (%s); a new instance starts",
+            reason,
+        )

@@ -44,14 +44,40 @@ class StepSlot:
     """Counts for one (journey, step, channel): duration histogram, classes, good, arrivals."""
 
     __slots__ = (
-        "bounds", "buckets", "channel", "checks", "counts", "exemplars", "from_counts", "good",
-        "i_target", "i_tolerating", "index", "journey", "lock", "other_check", "span_attributes",
-        "span_name", "step", "sum", "target", "tolerating",
+        "bounds",
+        "buckets",
+        "channel",
+        "checks",
+        "counts",
+        "exemplars",
+        "from_counts",
+        "good",
+        "i_target",
+        "i_tolerating",
+        "index",
+        "journey",
+        "lock",
+        "other_check",
+        "span_attributes",
+        "span_name",
+        "step",
+        "sum",
+        "target",
+        "tolerating",
     )
 
-    def __init__(self, journey: str, step: str, channel: str, index: int, n_steps: int,
-                 target: float, tolerating: float, checks: tuple[Check, ...]) -> None:
-        from .names import (ATTR_CHANNEL, ATTR_JOURNEY, ATTR_STEP, ATTR_TARGET, span_name)
+    def __init__(
+        self,
+        journey: str,
+        step: str,
+        channel: str,
+        index: int,
+        n_steps: int,
+        target: float,
+        tolerating: float,
+        checks: tuple[Check, ...],
+    ) -> None:
+        from .names import ATTR_CHANNEL, ATTR_JOURNEY, ATTR_STEP, ATTR_TARGET, span_name
 
         self.journey, self.step, self.channel, self.index = journey, step, channel, index
         self.target, self.tolerating = target, tolerating
@@ -70,11 +96,20 @@ class StepSlot:
         self.other_check = CheckSlot(None)
         self.span_name = span_name(journey, step)
         self.span_attributes: dict[str, Any] = {
-            ATTR_JOURNEY: journey, ATTR_STEP: step, ATTR_CHANNEL: channel, ATTR_TARGET: target,
+            ATTR_JOURNEY: journey,
+            ATTR_STEP: step,
+            ATTR_CHANNEL: channel,
+            ATTR_TARGET: target,
         }
 
-    def record(self, duration: float, error: bool, accurate: bool, previous: int,
-               exemplar: tuple[str, float, float] | None = None) -> int:
+    def record(
+        self,
+        duration: float,
+        error: bool,
+        accurate: bool,
+        previous: int,
+        exemplar: tuple[str, float, float] | None = None,
+    ) -> int:
         """Count one finished step; return its timeliness class (0, 1, 2)."""
         i = bisect_left(self.bounds, duration)
         cls = 0 if i <= self.i_target else (1 if i <= self.i_tolerating else 2)
@@ -93,11 +128,22 @@ class StepSlot:
 class JourneySlot:
     """All slots of one journey: ``steps[channel_index][step_index]``, plus starts and feedback."""
 
-    __slots__ = ("channels", "feedback", "index", "lock", "n_steps", "name", "started", "step_index",
-                 "step_names", "steps")
+    __slots__ = (
+        "channels",
+        "feedback",
+        "index",
+        "lock",
+        "n_steps",
+        "name",
+        "started",
+        "step_index",
+        "step_names",
+        "steps",
+    )
 
-    def __init__(self, name: str, step_names: tuple[str, ...], channels: tuple[str, ...],
-                 build: Any) -> None:
+    def __init__(
+        self, name: str, step_names: tuple[str, ...], channels: tuple[str, ...], build: Any
+    ) -> None:
         self.name = name
         self.step_names = (*step_names, OTHER)
         self.n_steps = len(step_names)
@@ -111,7 +157,8 @@ class JourneySlot:
         # feedback[(scale, score)][last step index]
         self.feedback: dict[tuple[str, int], list[int]] = {
             (scale, score): [0] * (self.n_steps + 2)
-            for scale, (low, high) in FEEDBACK_SCALES.items() for score in range(low, high + 1)
+            for scale, (low, high) in FEEDBACK_SCALES.items()
+            for score in range(low, high + 1)
         }
 
     def previous_name(self, index: int) -> str | None:
@@ -125,15 +172,18 @@ def build_journeys(spec: Spec) -> dict[str, JourneySlot]:
     for journey in spec.journeys:
         steps = journey.steps
 
-        def build(i: int, s: str, channel: str, *, _j: str = journey.name,
-                  _steps: Any = steps) -> StepSlot:
+        def build(
+            i: int, s: str, channel: str, *, _j: str = journey.name, _steps: Any = steps
+        ) -> StepSlot:
             if i < len(_steps):
                 st = _steps[i]
-                return StepSlot(_j, s, channel, i, len(_steps), st.target, spec.tolerating(st),
-                                st.checks)
+                return StepSlot(
+                    _j, s, channel, i, len(_steps), st.target, spec.tolerating(st), st.checks
+                )
             default = _steps[-1]  # undeclared steps borrow the journey's last target
-            return StepSlot(_j, OTHER, channel, i, len(_steps), default.target,
-                            spec.tolerating(default), ())
+            return StepSlot(
+                _j, OTHER, channel, i, len(_steps), default.target, spec.tolerating(default), ()
+            )
 
         out[journey.name] = JourneySlot(journey.name, journey.step_names, channels, build)
 

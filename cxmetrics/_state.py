@@ -40,7 +40,10 @@ def internal_error(component: str, exc: BaseException | None = None, message: st
             first = component not in STATE.logged
             STATE.logged.add(component)
         if first:
-            text = message or f"cxmetrics: internal error in {component}; further ones are counted only"
+            text = (
+                message
+                or f"cxmetrics: internal error in {component}; further ones are counted only"
+            )
             log.error(text, exc_info=exc if exc is not None else False)
     except Exception:  # pragma: no cover - logging itself failed; nothing safe is left to do
         pass

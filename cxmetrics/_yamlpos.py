@@ -23,8 +23,15 @@ def load_with_lines(text: str, filename: str) -> tuple[Any, dict[Path, int], lis
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or "invalid YAML"
-        issues.append(SpecIssue(filename, line, "", f"YAML syntax error: {problem}",
-                                "check indentation and quoting on this line"))
+        issues.append(
+            SpecIssue(
+                filename,
+                line,
+                "",
+                f"YAML syntax error: {problem}",
+                "check indentation and quoting on this line",
+            )
+        )
         return None, {}, issues
     lines: dict[Path, int] = {}
     constructor = yaml.constructor.SafeConstructor()
@@ -36,17 +43,30 @@ def load_with_lines(text: str, filename: str) -> tuple[Any, dict[Path, int], lis
             for key_node, value_node in node.value:
                 key = constructor.construct_object(key_node, deep=True)
                 if not isinstance(key, (str, int)):
-                    issues.append(SpecIssue(filename, key_node.start_mark.line + 1, _dotted(path),
-                                            f"mapping key {key!r} is not a name"))
+                    issues.append(
+                        SpecIssue(
+                            filename,
+                            key_node.start_mark.line + 1,
+                            _dotted(path),
+                            f"mapping key {key!r} is not a name",
+                        )
+                    )
                     continue
                 key_text = str(key)
                 if key_text in result:
-                    issues.append(SpecIssue(filename, key_node.start_mark.line + 1,
-                                            _dotted((*path, key_text)), "duplicate key",
-                                            "remove one of the two entries"))
+                    issues.append(
+                        SpecIssue(
+                            filename,
+                            key_node.start_mark.line + 1,
+                            _dotted((*path, key_text)),
+                            "duplicate key",
+                            "remove one of the two entries",
+                        )
+                    )
                     continue
-                lines[(*path, key_text)] = key_node.start_mark.line + 1
-                result[key_text] = build(value_node, (*path, key_text))
+                key_path = (*path, key_text)
+                lines[key_path] = key_node.start_mark.line + 1
+                result[key_text] = build(value_node, key_path)
             return result
         if isinstance(node, yaml.SequenceNode):
             return [build(item, (*path, index)) for index, item in enumerate(node.value)]

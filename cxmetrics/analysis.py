@@ -209,7 +209,7 @@ def _detections(
         volumes = [w.volume for w in per_window]
         # A transition is counted when the next step ends, possibly one window after this step:
         # clamp so a window never converts more than it served.
-        moved = [min(w.transitions.get(following, 0), v) for w, v in zip(per_window, volumes)]
+        moved = [min(w.transitions.get(following, 0), w.volume) for w in per_window]
         out.append((CONVERSION, following, _rate(moved, volumes, policy), windows))
     return out
 

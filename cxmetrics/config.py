@@ -6,6 +6,7 @@ runtime (the old collector is unregistered); ``shutdown()`` returns to the no-op
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -102,7 +103,9 @@ def configure(
     except ValueError as exc:
         if strict:
             raise CxError(f"cannot register cxmetrics metrics: {exc}") from exc
-        internal_error("registry", exc, f"cxmetrics: metrics not exposed, registry collision: {exc}")
+        internal_error(
+            "registry", exc, f"cxmetrics: metrics not exposed, registry collision: {exc}"
+        )
     else:
         _installed.collector, _installed.registry = collector, target
     _installed.owned_sinks = owned
@@ -114,10 +117,8 @@ def shutdown() -> None:
     """Stop recording: unregister the collector, flush and close sinks cxmetrics opened."""
     runtime, STATE.runtime = STATE.runtime, None
     if _installed.collector is not None and _installed.registry is not None:
-        try:
+        with contextlib.suppress(KeyError):
             _installed.registry.unregister(_installed.collector)
-        except KeyError:
-            pass
     _installed.collector = _installed.registry = None
     if runtime is not None:
         for sink in runtime.sinks:

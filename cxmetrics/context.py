@@ -23,7 +23,11 @@ from .spec import is_name
 
 BAGGAGE_HEADER = "baggage"
 KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS = (
-    "cx.journey", "cx.id", "cx.step", "cx.channel", "cx.fp",
+    "cx.journey",
+    "cx.id",
+    "cx.step",
+    "cx.channel",
+    "cx.fp",
 )
 _KEYS = (KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS)
 MAX_HEADER_BYTES = 8192  # W3C baggage limit
@@ -186,8 +190,10 @@ def _canonical(value: Any) -> str:
         return f"b:{value}"
     if isinstance(value, (int, float, Decimal, Fraction)):
         try:
-            number = value if isinstance(value, Decimal) else Decimal(
-                str(float(value)) if isinstance(value, (float, Fraction)) else value
+            number = (
+                value
+                if isinstance(value, Decimal)
+                else Decimal(str(float(value)) if isinstance(value, (float, Fraction)) else value)
             )
             return "n:" + format(number.quantize(_QUANTUM).normalize(), "f")
         except (InvalidOperation, ValueError, OverflowError):

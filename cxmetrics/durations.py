@@ -13,7 +13,7 @@ _PROM_ORDER = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 
 def parse_duration(text: str | float | int) -> float:
-    """Seconds in ``text``. Plain numbers are seconds. Raises ``ValueError`` with the accepted forms."""
+    """Seconds in ``text`` (plain numbers are seconds); ``ValueError`` shows the accepted forms."""
     if isinstance(text, bool):
         raise ValueError("expected a duration like '800ms' or '1.5s', got a boolean")
     if isinstance(text, (int, float)):

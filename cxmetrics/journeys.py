@@ -41,11 +41,28 @@ def current_journey() -> JourneyInstance | None:
 class JourneyInstance:
     """One customer going through one journey. Create with ``cxmetrics.journey()``."""
 
-    __slots__ = ("_ch", "_last", "_rt", "_slot", "_steps", "_tokens", "fingerprints", "journey_id",
-                 "name")
+    __slots__ = (
+        "_ch",
+        "_last",
+        "_rt",
+        "_slot",
+        "_steps",
+        "_tokens",
+        "fingerprints",
+        "journey_id",
+        "name",
+    )
 
-    def __init__(self, rt: Runtime | None, slot: JourneySlot | None, name: str, channel: int,
-                 journey_id: str, last: int, fingerprints: dict[str, str]) -> None:
+    def __init__(
+        self,
+        rt: Runtime | None,
+        slot: JourneySlot | None,
+        name: str,
+        channel: int,
+        journey_id: str,
+        last: int,
+        fingerprints: dict[str, str],
+    ) -> None:
         self._rt = rt
         self._slot = slot
         self._ch = channel
@@ -71,8 +88,13 @@ class JourneyInstance:
 
     def context(self) -> JourneyContext:
         """What must travel with this instance to the next request or process."""
-        return JourneyContext(self.name, self.journey_id, self.last_step, self.channel or None,
-                              dict(self.fingerprints))
+        return JourneyContext(
+            self.name,
+            self.journey_id,
+            self.last_step,
+            self.channel or None,
+            dict(self.fingerprints),
+        )
 
     def inject(self, headers: MutableMapping[str, str]) -> None:
         """Write this instance's context into outgoing (or response) ``headers`` as W3C baggage."""
@@ -110,31 +132,45 @@ class JourneyInstance:
                 continue
             low, high = FEEDBACK_SCALES[scale]
             if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
-                internal_error("feedback", None,
-                               f"cxmetrics: {scale} feedback must be an int in {low}..{high}, "
-                               f"got {score!r}; ignored (further ones counted only)")
+                internal_error(
+                    "feedback",
+                    None,
+                    f"cxmetrics: {scale} feedback must be an int in {low}..{high}, "
+                    f"got {score!r}; ignored (further ones counted only)",
+                )
                 continue
             with slot.lock:
                 slot.feedback[(scale, score)][self._last] += 1
             if rt.sinks:
-                _emit(rt, FeedbackRecord(time.time(), self.name, self.last_step, self.journey_id,
-                                         cast(Any, scale), score))
+                _emit(
+                    rt,
+                    FeedbackRecord(
+                        time.time(),
+                        self.name,
+                        self.last_step,
+                        self.journey_id,
+                        cast(Any, scale),
+                        score,
+                    ),
+                )
 
     # -- context manager ----------------------------------------------------------------------
     def __enter__(self) -> JourneyInstance:
         self._tokens.append(_current.set(self))
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._tokens:
             _current.reset(self._tokens.pop())
 
     async def __aenter__(self) -> JourneyInstance:
         return self.__enter__()
 
-    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.__exit__(et, ev, tb)
 
     def __repr__(self) -> str:
@@ -144,8 +180,19 @@ class JourneyInstance:
 class StepInstance:
     """One measured step. Use as a context manager, or ``start()`` / ``finish()``."""
 
-    __slots__ = ("_checks", "_done", "_failed", "_inaccurate", "_j", "_slot", "_span", "_t0",
-                 "_token", "duration", "timeliness")
+    __slots__ = (
+        "_checks",
+        "_done",
+        "_failed",
+        "_inaccurate",
+        "_j",
+        "_slot",
+        "_span",
+        "_t0",
+        "_token",
+        "duration",
+        "timeliness",
+    )
 
     def __init__(self, journey: JourneyInstance, slot: StepSlot) -> None:
         self._j = journey
@@ -171,7 +218,8 @@ class StepInstance:
             if rt.span_mode == "always" and rt.tracer is not None:
                 try:
                     self._span, self._token = otel.start(
-                        rt.tracer, self._slot, self._j.journey_id, self._j.last_step)
+                        rt.tracer, self._slot, self._j.journey_id, self._j.last_step
+                    )
                 except Exception as exc:
                     internal_error("otel", exc)
         self._t0 = _perf()
@@ -202,18 +250,42 @@ class StepInstance:
         if self._checks is None:
             return
         if span is not None:
-            otel.finish(span, self._token, cls, error,
-                        [c.name for c in self._checks if not c.passed], exc)
-        elif rt.span_mode == "interesting" and (cls == 2 or error or not accurate):
-            if rt.tracer is not None:
-                otel.after_the_fact(rt.tracer, slot, j.journey_id, j._slot_name(previous),
-                                    duration, cls, error, self._checks, exc)
+            otel.finish(
+                span, self._token, cls, error, [c.name for c in self._checks if not c.passed], exc
+            )
+        elif (
+            rt.span_mode == "interesting"
+            and (cls == 2 or error or not accurate)
+            and rt.tracer is not None
+        ):
+            otel.after_the_fact(
+                rt.tracer,
+                slot,
+                j.journey_id,
+                j._slot_name(previous),
+                duration,
+                cls,
+                error,
+                self._checks,
+                exc,
+            )
         if rt.sinks:
-            _emit(rt, StepRecord(
-                time.time(), j.name, slot.step, slot.channel, j.journey_id,
-                j._slot_name(previous), duration, cast(Any, OUTCOMES[1 if error else 0]),
-                cast(Any, self.timeliness), cls == 0 and accurate and not error,
-                tuple(self._checks)))
+            _emit(
+                rt,
+                StepRecord(
+                    time.time(),
+                    j.name,
+                    slot.step,
+                    slot.channel,
+                    j.journey_id,
+                    j._slot_name(previous),
+                    duration,
+                    cast(Any, OUTCOMES[1 if error else 0]),
+                    cast(Any, self.timeliness),
+                    cls == 0 and accurate and not error,
+                    tuple(self._checks),
+                ),
+            )
 
     def fail(self, reason: str | None = None) -> None:
         """Mark this step's outcome ``error`` without raising (e.g. a handled failure)."""
@@ -229,8 +301,9 @@ class StepInstance:
             internal_error("accuracy", exc)
         return bool(passed)
 
-    def reconcile(self, name: str, expected: Any, actual: Any,
-                  tolerance: float | None = None) -> bool:
+    def reconcile(
+        self, name: str, expected: Any, actual: Any, tolerance: float | None = None
+    ) -> bool:
         """Check that ``actual`` equals ``expected`` within a relative ``tolerance``.
 
         Records pass/fail and the relative error, never the amounts. ``tolerance`` defaults to
@@ -245,8 +318,12 @@ class StepInstance:
             self._note(name, passed, error)
             return passed
         except Exception as exc:
-            internal_error("accuracy", exc, f"cxmetrics: reconcile {name!r} could not compare its "
-                           f"values ({exc}); not recorded (further ones counted only)")
+            internal_error(
+                "accuracy",
+                exc,
+                f"cxmetrics: reconcile {name!r} could not compare its "
+                f"values ({exc}); not recorded (further ones counted only)",
+            )
             return False
 
     def fingerprint(self, value: Any, key: str | None = None) -> None:
@@ -272,9 +349,14 @@ class StepInstance:
             key = slot.against or name
             remembered = self._j.fingerprints.get(key)
             if remembered is None:
-                log_once(f"nofp:{self._j.name}:{key}",
-                         "cxmetrics: no fingerprint %r in journey %r for consistency check %r; "
-                         "call s.fingerprint(value) in that step", key, self._j.name, name)
+                log_once(
+                    f"nofp:{self._j.name}:{key}",
+                    "cxmetrics: no fingerprint %r in journey %r for consistency check %r; "
+                    "call s.fingerprint(value) in that step",
+                    key,
+                    self._j.name,
+                    name,
+                )
                 return True
             passed = remembered == fingerprint(value, rt.fingerprint_key)
             slot.record(passed, None)
@@ -304,15 +386,17 @@ class StepInstance:
     def __enter__(self) -> StepInstance:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.finish(et is not None, ev)
 
     async def __aenter__(self) -> StepInstance:
         return self.start()
 
-    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.finish(et is not None, ev)
 
 
@@ -341,24 +425,31 @@ class _NoopStep(StepInstance):
     def check(self, name: str, passed: bool, relative_error: float | None = None) -> bool:
         return bool(passed)
 
-    def reconcile(self, name: str, expected: Any, actual: Any,
-                  tolerance: float | None = None) -> bool:
+    def reconcile(
+        self, name: str, expected: Any, actual: Any, tolerance: float | None = None
+    ) -> bool:
         return True
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         return None
 
-    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         return None
 
 
 NOOP_STEP = _NoopStep()
 
 
-def journey(name: str, *, channel: str | None = None, context: JourneyContext | None = None,
-            ) -> JourneyInstance:
+def journey(
+    name: str,
+    *,
+    channel: str | None = None,
+    context: JourneyContext | None = None,
+) -> JourneyInstance:
     """Start a journey instance, or resume the one ``context`` describes.
 
     ``context`` (from ``cxmetrics.extract(headers)``) resumes the same instance when it names
@@ -375,8 +466,9 @@ def journey(name: str, *, channel: str | None = None, context: JourneyContext | 
             if context.last_step is not None:
                 last = slot.step_index.get(context.last_step, slot.n_steps)
             ch = rt.channel(channel or context.channel)
-            return JourneyInstance(rt, slot, name, ch, context.journey_id, last,
-                                   dict(context.fingerprints))
+            return JourneyInstance(
+                rt, slot, name, ch, context.journey_id, last, dict(context.fingerprints)
+            )
         ch = rt.channel(channel)
         instance = JourneyInstance(rt, slot, name, ch, new_journey_id(), slot.n_steps + 1, {})
         with slot.lock:
@@ -410,6 +502,7 @@ class _StepUse:
 
     def __call__(self, fn: F) -> F:
         if inspect.iscoroutinefunction(fn):
+
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 async with self._begin():
@@ -428,15 +521,17 @@ class _StepUse:
         self._active = self._begin()
         return self._active.start()
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._active.finish(et is not None, ev)
 
     async def __aenter__(self) -> StepInstance:
         return self.__enter__()
 
-    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.__exit__(et, ev, tb)
 
 

@@ -50,27 +50,51 @@ RESULTS: Final = ("pass", "fail")
 # Every exposed family with its labels, the source of the reference table in the README and of
 # the test that rules and dashboards name only metrics the library really exposes.
 METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
-    STEP_DURATION: ("histogram", (JOURNEY, STEP, CHANNEL),
-                    "Step duration; buckets derived from the step's target T."),
-    STEPS: ("counter", (JOURNEY, STEP, CHANNEL, OUTCOME, TIMELINESS),
-            "Finished steps by outcome and Apdex timeliness class."),
-    GOOD_STEPS: ("counter", (JOURNEY, STEP, CHANNEL),
-                 "Good steps: timely (<= T), every accuracy check passed, outcome ok."),
-    ACCURACY_CHECKS: ("counter", (JOURNEY, STEP, CHECK, RESULT),
-                      "Accuracy checks by result."),
-    ACCURACY_RELATIVE_ERROR: ("histogram", (JOURNEY, STEP, CHECK),
-                              "Relative error |actual-expected|/|expected| of reconcile checks."),
-    TRANSITIONS: ("counter", (JOURNEY, FROM_STEP, TO_STEP),
-                  "Journey instances that moved from one step to the next."),
+    STEP_DURATION: (
+        "histogram",
+        (JOURNEY, STEP, CHANNEL),
+        "Step duration; buckets derived from the step's target T.",
+    ),
+    STEPS: (
+        "counter",
+        (JOURNEY, STEP, CHANNEL, OUTCOME, TIMELINESS),
+        "Finished steps by outcome and Apdex timeliness class.",
+    ),
+    GOOD_STEPS: (
+        "counter",
+        (JOURNEY, STEP, CHANNEL),
+        "Good steps: timely (<= T), every accuracy check passed, outcome ok.",
+    ),
+    ACCURACY_CHECKS: ("counter", (JOURNEY, STEP, CHECK, RESULT), "Accuracy checks by result."),
+    ACCURACY_RELATIVE_ERROR: (
+        "histogram",
+        (JOURNEY, STEP, CHECK),
+        "Relative error |actual-expected|/|expected| of reconcile checks.",
+    ),
+    TRANSITIONS: (
+        "counter",
+        (JOURNEY, FROM_STEP, TO_STEP),
+        "Journey instances that moved from one step to the next.",
+    ),
     JOURNEYS_STARTED: ("counter", (JOURNEY, CHANNEL), "Journey instances started."),
-    FEEDBACK: ("counter", (JOURNEY, STEP, SCALE, SCORE),
-               "Customer feedback responses (csat 1-5, nps 0-10) by journey and last step."),
+    FEEDBACK: (
+        "counter",
+        (JOURNEY, STEP, SCALE, SCORE),
+        "Customer feedback responses (csat 1-5, nps 0-10) by journey and last step.",
+    ),
     STEP_TARGET: ("gauge", (JOURNEY, STEP), "The step's timeliness target T from the spec."),
     STEP_TOLERATING: ("gauge", (JOURNEY, STEP), "The step's Apdex tolerating threshold."),
     UNDECLARED: ("counter", (KIND,), "Names not declared in the spec, folded into 'other'."),
-    CONTEXT_REJECTED: ("counter", (REASON,),
-                       "Incoming journey contexts ignored as malformed or oversized."),
-    INTERNAL_ERRORS: ("counter", (COMPONENT,), "Failures inside cxmetrics, swallowed and logged once."),
+    CONTEXT_REJECTED: (
+        "counter",
+        (REASON,),
+        "Incoming journey contexts ignored as malformed or oversized.",
+    ),
+    INTERNAL_ERRORS: (
+        "counter",
+        (COMPONENT,),
+        "Failures inside cxmetrics, swallowed and logged once.",
+    ),
     SPEC_INFO: ("gauge", ("service", "spec_digest"), "The loaded spec (always 1)."),
 }
 

@@ -105,6 +105,10 @@ GUARD_SAMPLES = 500
 REFRESH_SAMPLES = 1000
 BLOCK_SAMPLES = 1000
 POWER_Z = 0.8416  # 80% power
+#: The latency charts are designed for half the policy's false-alarm rate: Siegmund's
+#: approximation and the baseline-error correction are approximations, and the policy's rate is
+#: a ceiling, not a target to hit on average (the benchmark measures the result).
+DESIGN_MARGIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,7 @@ class _ScoreReference(_Reference):
             self.h = np.full(len(CHART_MULTIPLES), math.inf)
         else:
             self.k = sd * np.log1p(policy.min_change * np.array(CHART_MULTIPLES)) / (2.0 * sigma)
-            self.h = _split_thresholds(self.k, policy.false_alarm_rate, n)
+            self.h = _split_thresholds(self.k, DESIGN_MARGIN * policy.false_alarm_rate, n)
         self.sigma, self.sd = sigma, sd
 
     def scores(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
@@ -203,7 +207,7 @@ class _ScoreReference(_Reference):
         y, n = self.scores(lo, hi)
         if level <= 0.0:
             return np.full(hi - lo, math.inf), 0.0
-        h = cp.siegmund_threshold(level / 2.0, self.policy.false_alarm_rate)
+        h = cp.siegmund_threshold(level / 2.0, DESIGN_MARGIN * self.policy.false_alarm_rate)
         return np.asarray(0.5 * level * n - y, dtype=np.float64), h
 
     def detectable_change(self, n_current: int) -> float | None:

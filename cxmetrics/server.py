@@ -14,13 +14,21 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client import start_http_server as _start
 
 
-def start_http_server(port: int = 9464, addr: str = "127.0.0.1",
-                      registry: CollectorRegistry | None = None,
-                      certfile: str | None = None,
-                      keyfile: str | None = None) -> tuple[WSGIServer, threading.Thread]:
+def start_http_server(
+    port: int = 9464,
+    addr: str = "127.0.0.1",
+    registry: CollectorRegistry | None = None,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> tuple[WSGIServer, threading.Thread]:
     """Serve ``registry`` (default: the global one) on ``http://addr:port/metrics``.
 
     Returns the server and its thread; ``server.shutdown()`` stops it.
     """
-    return _start(port, addr=addr, registry=registry if registry is not None else REGISTRY,
-                  certfile=certfile, keyfile=keyfile)
+    return _start(
+        port,
+        addr=addr,
+        registry=registry if registry is not None else REGISTRY,
+        certfile=certfile,
+        keyfile=keyfile,
+    )

@@ -139,10 +139,12 @@ def from_events(
     source: str = "events",
 ) -> Timeline:
     """Bin ``events`` into windows of ``step`` seconds over ``(start, end]`` (default: the events'
-    own time span). Events outside the range are left out."""
-    selected = [
-        e for e in events if (start is None or e.time > start) and (end is None or e.time <= end)
-    ]
+    own time span). Events outside the range are left out; the rest are taken in time order
+    (a stable sort: a log written by many threads still yields samples in arrival order)."""
+    selected = sorted(
+        (e for e in events if (start is None or e.time > start) and (end is None or e.time <= end)),
+        key=lambda e: e.time,
+    )
     if not selected and (start is None or end is None):
         raise CxError(f"{source}: no events to analyse")
     times = [e.time for e in selected]

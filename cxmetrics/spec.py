@@ -60,7 +60,7 @@ class ObjectivesOverride(_Model):
 
 
 class Baseline(_Model):
-    """What recent latency is compared with: the same window ``offset`` ago, or a trailing window."""
+    """What recent latency is compared with: the same window ``offset`` ago, or a trailing one."""
 
     mode: Literal["offset", "trailing"] = "offset"
     window: Seconds = 86400.0
@@ -112,7 +112,9 @@ class RegressionOverride(_Model):
 
 
 class ScoreWeights(_Model):
-    """CX score = 100 × (apdex·w_apdex + accuracy·w_accuracy + success·w_success), weights sum to 1."""
+    """CX score = 100 × (apdex·w_apdex + accuracy·w_accuracy + success·w_success).
+
+    The weights sum to 1."""
 
     apdex: float = Field(0.5, ge=0.0, le=1.0)
     accuracy: float = Field(0.3, ge=0.0, le=1.0)
@@ -147,7 +149,9 @@ class Check(_Model):
     @model_validator(mode="after")
     def _against_only_for_consistency(self) -> Check:
         if self.kind == "consistency" and self.against is None:
-            raise ValueError("a consistency check needs 'against': the fingerprint key to compare with")
+            raise ValueError(
+                "a consistency check needs 'against': the fingerprint key to compare with"
+            )
         if self.kind != "consistency" and self.against is not None:
             raise ValueError("'against' is only for kind: consistency")
         return self
@@ -250,8 +254,9 @@ class Spec(_Model):
 
     @field_validator("journeys")
     @classmethod
-    def _valid_journeys(cls, journeys: tuple[Journey, ...], info: ValidationInfo
-                        ) -> tuple[Journey, ...]:
+    def _valid_journeys(
+        cls, journeys: tuple[Journey, ...], info: ValidationInfo
+    ) -> tuple[Journey, ...]:
         _unique([j.name for j in journeys], "journey")
         for journey in journeys:
             for channel in journey.channels or ():
@@ -289,8 +294,10 @@ class Spec(_Model):
         for override in (journey.regression, step.regression if step else None):
             if override is not None:
                 merged = RegressionPolicy.model_validate(
-                    {**merged.model_dump(by_alias=True),
-                     **override.model_dump(by_alias=True, exclude_none=True)}
+                    {
+                        **merged.model_dump(by_alias=True),
+                        **override.model_dump(by_alias=True, exclude_none=True),
+                    }
                 )
         return merged
 
@@ -308,8 +315,9 @@ class Spec(_Model):
         journeys = []
         for journey in self.journeys:
             steps = tuple(
-                s.model_copy(update={"target": s.target * factor,
-                                     "tolerating": self.tolerating(s) * factor})
+                s.model_copy(
+                    update={"target": s.target * factor, "tolerating": self.tolerating(s) * factor}
+                )
                 for s in journey.steps
             )
             journeys.append(journey.model_copy(update={"steps": steps}))
@@ -365,8 +373,17 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
         with open(filename, encoding="utf-8") as handle:
             text = handle.read()
     except OSError as exc:
-        raise SpecError([SpecIssue(filename, None, "", f"cannot read spec: {exc.strerror}",
-                                   "check the path, or run 'cxmetrics validate' on it")]) from exc
+        raise SpecError(
+            [
+                SpecIssue(
+                    filename,
+                    None,
+                    "",
+                    f"cannot read spec: {exc.strerror}",
+                    "check the path, or run 'cxmetrics validate' on it",
+                )
+            ]
+        ) from exc
     return parse_spec(text, filename)
 
 
@@ -376,8 +393,17 @@ def parse_spec(text: str, filename: str = "<spec>") -> Spec:
     if issues:
         raise SpecError(issues)
     if not isinstance(data, dict):
-        raise SpecError([SpecIssue(filename, 1, "", "a spec is a YAML mapping",
-                                   "start with 'service: my-app' and 'journeys:'")])
+        raise SpecError(
+            [
+                SpecIssue(
+                    filename,
+                    1,
+                    "",
+                    "a spec is a YAML mapping",
+                    "start with 'service: my-app' and 'journeys:'",
+                )
+            ]
+        )
     try:
         spec = Spec.model_validate({**data, "source": filename})
     except ValidationError as exc:
@@ -385,7 +411,9 @@ def parse_spec(text: str, filename: str = "<spec>") -> Spec:
     return spec
 
 
-def _issues(exc: ValidationError, data: Any, lines: dict[Path, int], filename: str) -> list[SpecIssue]:
+def _issues(
+    exc: ValidationError, data: Any, lines: dict[Path, int], filename: str
+) -> list[SpecIssue]:
     issues: list[SpecIssue] = []
     seen: set[tuple[Path, str]] = set()
     errors = exc.errors(include_url=False)
@@ -418,21 +446,27 @@ def _explain(error: Any, loc: Path, data: Any) -> tuple[str, str | None]:
     kind = error["type"]
     if kind == "extra_forbidden":
         parent = _model_for(loc[:-1])
-        valid = sorted(
-            (f.alias or n) for n, f in parent.model_fields.items() if n != "source"
-        ) if parent else []
+        valid = (
+            sorted((f.alias or n) for n, f in parent.model_fields.items() if n != "source")
+            if parent
+            else []
+        )
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-        hint = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(valid)}"
-        return f"unknown field '{loc[-1]}'", hint
+        fix = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(valid)}"
+        return f"unknown field '{loc[-1]}'", fix
     if kind == "missing":
         return "required field is missing", f"add '{loc[-1]}:'"
     if kind == "string_pattern_mismatch":
-        return (f"{error['input']!r} is not a valid name",
-                "use lower-case letters, digits and '_', starting with a letter (max 63)")
+        return (
+            f"{error['input']!r} is not a valid name",
+            "use lower-case letters, digits and '_', starting with a letter (max 63)",
+        )
     if kind == "too_short":
         return "needs at least one entry", None
     if kind == "literal_error":
-        return f"{error['input']!r} is not allowed", str(error["msg"]).replace("Input should be ", "use ")
+        return f"{error['input']!r} is not allowed", str(error["msg"]).replace(
+            "Input should be ", "use "
+        )
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
@@ -443,13 +477,21 @@ def _explain(error: Any, loc: Path, data: Any) -> tuple[str, str | None]:
 
 
 _MODEL_PATHS: dict[str, type[BaseModel]] = {
-    "": Spec, "defaults": Defaults, "defaults.objectives": Objectives,
-    "defaults.regression": RegressionPolicy, "defaults.score": ScoreWeights,
-    "journeys": Journey, "journeys.objectives": ObjectivesOverride,
-    "journeys.regression": RegressionOverride, "journeys.steps": Step,
-    "journeys.steps.objectives": ObjectivesOverride, "journeys.steps.regression": RegressionOverride,
-    "journeys.steps.checks": Check, "defaults.regression.baseline": Baseline,
-    "journeys.regression.baseline": Baseline, "journeys.steps.regression.baseline": Baseline,
+    "": Spec,
+    "defaults": Defaults,
+    "defaults.objectives": Objectives,
+    "defaults.regression": RegressionPolicy,
+    "defaults.score": ScoreWeights,
+    "journeys": Journey,
+    "journeys.objectives": ObjectivesOverride,
+    "journeys.regression": RegressionOverride,
+    "journeys.steps": Step,
+    "journeys.steps.objectives": ObjectivesOverride,
+    "journeys.steps.regression": RegressionOverride,
+    "journeys.steps.checks": Check,
+    "defaults.regression.baseline": Baseline,
+    "journeys.regression.baseline": Baseline,
+    "journeys.steps.regression.baseline": Baseline,
 }
 
 

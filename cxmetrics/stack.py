@@ -45,7 +45,7 @@ def free_port() -> int:
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return int(response.status), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -54,8 +54,9 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
 class Service:
     """A server process we started; ``stop()`` ends it (and only it) by PID."""
 
-    def __init__(self, name: str, argv: Sequence[str], url: str, ready_path: str,
-                 workdir: Path) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], url: str, ready_path: str, workdir: Path
+    ) -> None:
         self.name, self.argv, self.url, self.ready_path = name, list(argv), url, ready_path
         self.workdir = workdir
         self.log_path = workdir / f"{name}.log"
@@ -67,13 +68,19 @@ class Service:
 
     def start(self, timeout: float = 30.0) -> Service:
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=self.workdir, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise CxError(f"{self.name} exited with code {self.process.returncode}:\n"
-                              f"{self.log_tail()}")
+                raise CxError(
+                    f"{self.name} exited with code {self.process.returncode}:\n{self.log_tail()}"
+                )
             try:
                 status, _ = http_get(self.url + self.ready_path, timeout=1.0)
                 if status == 200:
@@ -82,7 +89,9 @@ class Service:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise CxError(f"{self.name} not ready at {self.url} after {timeout:.0f}s:\n{self.log_tail()}")
+        raise CxError(
+            f"{self.name} not ready at {self.url} after {timeout:.0f}s:\n{self.log_tail()}"
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None
@@ -108,10 +117,15 @@ class Service:
         self.stop()
 
 
-def prometheus(workdir: str | os.PathLike[str], targets: Sequence[str],
-               rule_files: Sequence[str | os.PathLike[str]] = (),
-               alertmanager_url: str | None = None, interval: str = "1s",
-               port: int | None = None, job: str = "app") -> Service:
+def prometheus(
+    workdir: str | os.PathLike[str],
+    targets: Sequence[str],
+    rule_files: Sequence[str | os.PathLike[str]] = (),
+    alertmanager_url: str | None = None,
+    interval: str = "1s",
+    port: int | None = None,
+    job: str = "app",
+) -> Service:
     """A Prometheus (not yet started) scraping ``targets`` (``host:port``) every ``interval``."""
     binary = require_binary(PROMETHEUS)
     work = Path(workdir)
@@ -127,15 +141,20 @@ def prometheus(workdir: str | os.PathLike[str], targets: Sequence[str],
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [host]}]}]}
     (work / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     argv = [
-        binary, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle",
-        "--enable-feature=exemplar-storage", "--log.level=warn",
+        binary,
+        f"--config.file={work / 'prometheus.yml'}",
+        f"--storage.tsdb.path={work / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-lifecycle",
+        "--enable-feature=exemplar-storage",
+        "--log.level=warn",
     ]
     return Service("prometheus", argv, f"http://127.0.0.1:{port}", "/-/ready", work)
 
 
-def alertmanager(workdir: str | os.PathLike[str], webhook_url: str | None = None,
-                 port: int | None = None) -> Service:
+def alertmanager(
+    workdir: str | os.PathLike[str], webhook_url: str | None = None, port: int | None = None
+) -> Service:
     """An Alertmanager (not yet started) routing every alert to ``webhook_url`` at once."""
     binary = require_binary(ALERTMANAGER)
     work = Path(workdir)
@@ -145,14 +164,23 @@ def alertmanager(workdir: str | os.PathLike[str], webhook_url: str | None = None
     if webhook_url is not None:
         receiver["webhook_configs"] = [{"url": webhook_url, "send_resolved": True}]
     config = {
-        "route": {"receiver": "default", "group_by": ["alertname", "journey", "step"],
-                  "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
+        "route": {
+            "receiver": "default",
+            "group_by": ["alertname", "journey", "step"],
+            "group_wait": "1s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
+        },
         "receivers": [receiver],
     }
     (work / "alertmanager.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     argv = [
-        binary, f"--config.file={work / 'alertmanager.yml'}", f"--storage.path={work / 'am-data'}",
-        f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn",
+        binary,
+        f"--config.file={work / 'alertmanager.yml'}",
+        f"--storage.path={work / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=warn",
     ]
     return Service("alertmanager", argv, f"http://127.0.0.1:{port}", "/-/ready", work)
 

@@ -32,12 +32,14 @@ class Recording:
     def __init__(self, spec: Spec, spans: SpanMode = "off") -> None:
         self.registry = CollectorRegistry()
         self.recorder = Recorder()
-        config.configure(spec, registry=self.registry, sinks=[self.recorder], spans=spans,
-                         strict=True)
+        config.configure(
+            spec, registry=self.registry, sinks=[self.recorder], spans=spans, strict=True
+        )
 
     def value(self, name: str, **labels: str) -> float:
-        """A sample's value from the registry (0.0 when absent), e.g. ``value("cx_steps_total",
-        journey="bill_inquiry", step="bill_total", outcome="ok", timeliness="satisfied", channel="app")``."""
+        """A sample's value from the registry (0.0 when absent), e.g.
+        ``value("cx_good_steps_total", journey="bill_inquiry", step="bill_total", channel="app")``.
+        """
         found = self.registry.get_sample_value(name, labels)
         return 0.0 if found is None else found
 

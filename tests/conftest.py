@@ -49,8 +49,9 @@ def serve_app(app: Any, port: int) -> Iterator[str]:
     """Serve an ASGI ``app`` with uvicorn in a thread on 127.0.0.1:``port``; yields the base URL."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -16,14 +16,26 @@ OK = {"outcome": "ok", "timeliness": "satisfied"}
 
 
 def steps(rec, step, journey="bill_inquiry", channel="app", **labels):
-    return rec.value("cx_steps_total", journey=journey, step=step, channel=channel,
-                     **{**OK, **labels})
+    return rec.value(
+        "cx_steps_total", journey=journey, step=step, channel=channel, **{**OK, **labels}
+    )
 
 
 def test_public_api_is_exactly_all():
     public = {n for n in dir(cxmetrics) if n.isidentifier() and not n.startswith("_")} - {
-        "config", "context", "journeys", "names", "server", "spec", "durations", "emitters",
-        "events", "stack", "testing", "cli"}
+        "config",
+        "context",
+        "journeys",
+        "names",
+        "server",
+        "spec",
+        "durations",
+        "emitters",
+        "events",
+        "stack",
+        "testing",
+        "cli",
+    }
     assert public | {"__version__"} == set(cxmetrics.__all__)
     assert list(cxmetrics.__all__) == sorted(cxmetrics.__all__)
 
@@ -32,19 +44,29 @@ def test_calls_before_configure_are_noops_and_nothing_is_buffered(example_spec):
     assert not cxmetrics.is_configured()
     with cxmetrics.journey("bill_inquiry") as j, j.step("bill_total") as s:
         assert s.reconcile("total_matches_details", 1, 2) is True
+
     @cxmetrics.step("bill_inquiry", "bill_total")
     def early() -> int:
         return 7
+
     assert early() == 7
     registry = CollectorRegistry()
     cxmetrics.configure(example_spec, registry=registry, spans="off", strict=True)
-    assert registry.get_sample_value(
-        "cx_steps_total", {"journey": "bill_inquiry", "step": "bill_total", "channel": "app", **OK}
-    ) == 0
+    assert (
+        registry.get_sample_value(
+            "cx_steps_total",
+            {"journey": "bill_inquiry", "step": "bill_total", "channel": "app", **OK},
+        )
+        == 0
+    )
     assert early() == 7  # the same decorated function records once configured
-    assert registry.get_sample_value(
-        "cx_steps_total", {"journey": "bill_inquiry", "step": "bill_total", "channel": "app", **OK}
-    ) == 1
+    assert (
+        registry.get_sample_value(
+            "cx_steps_total",
+            {"journey": "bill_inquiry", "step": "bill_total", "channel": "app", **OK},
+        )
+        == 1
+    )
 
 
 def test_decorators_sync_and_async_join_the_current_journey(rec):
@@ -64,8 +86,15 @@ def test_decorators_sync_and_async_join_the_current_journey(rec):
 
     asyncio.run(flow())
     assert total.__name__ == "total"
-    assert rec.value("cx_step_transitions_total", journey="bill_inquiry", from_step="bill_total",
-                     to_step="bill_detail") == 1
+    assert (
+        rec.value(
+            "cx_step_transitions_total",
+            journey="bill_inquiry",
+            from_step="bill_total",
+            to_step="bill_detail",
+        )
+        == 1
+    )
     assert rec.value("cx_journeys_started_total", journey="bill_inquiry", channel="app") == 1
     # outside a journey, each call is an instance of its own
     total()
@@ -79,8 +108,12 @@ def test_module_level_step_as_context_manager(rec):
         with cxmetrics.step("transfer", "amount") as s:
             s.check("limits_applied", True)
     assert steps(rec, "amount", journey="transfer", channel="web") == 1
-    assert rec.value("cx_step_transitions_total", journey="transfer", from_step="payee",
-                     to_step="amount") == 1
+    assert (
+        rec.value(
+            "cx_step_transitions_total", journey="transfer", from_step="payee", to_step="amount"
+        )
+        == 1
+    )
 
 
 def test_app_exceptions_propagate_unchanged_and_mark_error(rec):
@@ -90,8 +123,10 @@ def test_app_exceptions_propagate_unchanged_and_mark_error(rec):
             raise error
     assert info.value is error
     assert steps(rec, "bill_total", outcome="error") == 1
-    assert rec.value("cx_good_steps_total", journey="bill_inquiry", step="bill_total",
-                     channel="app") == 0
+    assert (
+        rec.value("cx_good_steps_total", journey="bill_inquiry", step="bill_total", channel="app")
+        == 0
+    )
 
 
 def test_explicit_start_finish_and_mark_failed(rec):
@@ -114,18 +149,32 @@ def test_reconcile_and_consistency(rec):
             s.fingerprint(100.10)
         with j.step("bill_detail") as s:
             assert s.reconcile("total_matches_details", expected=100.10, actual=100.10 + 1e-9)
-            assert not s.reconcile("total_matches_details", expected=100, actual=101, tolerance=0.005)
+            assert not s.reconcile(
+                "total_matches_details", expected=100, actual=101, tolerance=0.005
+            )
             assert s.consistent("detail_consistent_with_total", 60.05 + 40.05)  # float noise ok
             assert not s.consistent("detail_consistent_with_total", 100.11)
     acc = {"journey": "bill_inquiry", "step": "bill_detail"}
-    assert rec.value("cx_accuracy_checks_total", **acc, check="total_matches_details",
-                     result="pass") == 1
-    assert rec.value("cx_accuracy_checks_total", **acc, check="total_matches_details",
-                     result="fail") == 1
-    assert rec.value("cx_accuracy_checks_total", **acc, check="detail_consistent_with_total",
-                     result="fail") == 1
-    assert rec.value("cx_accuracy_checks_total", **acc, check="detail_consistent_with_total",
-                     result="pass") == 1
+    assert (
+        rec.value("cx_accuracy_checks_total", **acc, check="total_matches_details", result="pass")
+        == 1
+    )
+    assert (
+        rec.value("cx_accuracy_checks_total", **acc, check="total_matches_details", result="fail")
+        == 1
+    )
+    assert (
+        rec.value(
+            "cx_accuracy_checks_total", **acc, check="detail_consistent_with_total", result="fail"
+        )
+        == 1
+    )
+    assert (
+        rec.value(
+            "cx_accuracy_checks_total", **acc, check="detail_consistent_with_total", result="pass"
+        )
+        == 1
+    )
 
 
 def test_context_round_trips_through_headers_and_keeps_other_baggage(rec):
@@ -138,32 +187,47 @@ def test_context_round_trips_through_headers_and_keeps_other_baggage(rec):
     ctx = cxmetrics.extract({"Baggage": headers["baggage"]})
     assert ctx is not None
     assert (ctx.journey, ctx.journey_id, ctx.last_step, ctx.channel) == (
-        "bill_inquiry", j.journey_id, "bill_total", "web")
+        "bill_inquiry",
+        j.journey_id,
+        "bill_total",
+        "web",
+    )
     resumed = cxmetrics.journey("bill_inquiry", context=ctx)
     assert resumed.journey_id == j.journey_id
     with resumed.step("bill_detail") as s:
         assert s.consistent("detail_consistent_with_total", 42.0)
-    assert rec.value("cx_step_transitions_total", journey="bill_inquiry", from_step="bill_total",
-                     to_step="bill_detail") == 1
+    assert (
+        rec.value(
+            "cx_step_transitions_total",
+            journey="bill_inquiry",
+            from_step="bill_total",
+            to_step="bill_detail",
+        )
+        == 1
+    )
     assert rec.value("cx_journeys_started_total", journey="bill_inquiry", channel="web") == 1
 
 
-@pytest.mark.parametrize(("baggage", "reason"), [
-    ("cx.journey=bill_inquiry,cx.id=nothex", "bad_id"),
-    ("cx.journey=Bill%20Inquiry,cx.id=" + "a" * 32, "bad_journey"),
-    ("cx.journey=bill_inquiry,cx.id=" + "a" * 32 + ",cx.step=%7Bjndi%7D", "bad_step"),
-    ("cx.journey=bill_inquiry,cx.id=" + "a" * 32 + ",cx.fp=x:zz", "bad_fingerprint"),
-    ("cx.journey=bill_inquiry,cx.journey=transfer,cx.id=" + "a" * 32, "duplicate_key"),
-    ("cx.journey=bill_inquiry,cx.id=" + "a" * 32 + ",x=" + "y" * 9000, "oversized"),
-])
+@pytest.mark.parametrize(
+    ("baggage", "reason"),
+    [
+        ("cx.journey=bill_inquiry,cx.id=nothex", "bad_id"),
+        ("cx.journey=Bill%20Inquiry,cx.id=" + "a" * 32, "bad_journey"),
+        ("cx.journey=bill_inquiry,cx.id=" + "a" * 32 + ",cx.step=%7Bjndi%7D", "bad_step"),
+        ("cx.journey=bill_inquiry,cx.id=" + "a" * 32 + ",cx.fp=x:zz", "bad_fingerprint"),
+        ("cx.journey=bill_inquiry,cx.journey=transfer,cx.id=" + "a" * 32, "duplicate_key"),
+        ("cx.journey=bill_inquiry,cx.id=" + "a" * 32 + ",x=" + "y" * 9000, "oversized"),
+    ],
+)
 def test_malformed_contexts_are_ignored_and_counted(rec, baggage, reason):
     assert cxmetrics.extract({"baggage": baggage}) is None
     assert rec.value("cx_journey_context_rejected_total", reason=reason) == 1
 
 
 def test_context_for_another_journey_starts_a_new_instance(rec):
-    ctx = cxmetrics.extract({"baggage": format_baggage(
-        cxmetrics.JourneyContext("transfer", "b" * 32, "payee"))})
+    ctx = cxmetrics.extract(
+        {"baggage": format_baggage(cxmetrics.JourneyContext("transfer", "b" * 32, "payee"))}
+    )
     j = cxmetrics.journey("bill_inquiry", context=ctx)
     assert j.journey_id != "b" * 32
     assert parse_baggage("a=1, cx.step=x;prop") == {"cx.step": "x"}

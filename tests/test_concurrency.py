@@ -33,8 +33,12 @@ def test_eight_threads_fifty_thousand_steps_each_counts_exact(rec):
     assert rec.value("cx_good_steps_total", **labels) == total
     # each thread's instance: one start, then payee → payee repeats
     assert rec.value("cx_journeys_started_total", journey="transfer", channel="app") == 8
-    assert rec.value("cx_step_transitions_total", journey="transfer", from_step="payee",
-                     to_step="payee") == total - 8
+    assert (
+        rec.value(
+            "cx_step_transitions_total", journey="transfer", from_step="payee", to_step="payee"
+        )
+        == total - 8
+    )
 
 
 def test_thousand_concurrent_async_journeys_do_not_cross_talk(rec):
@@ -56,10 +60,24 @@ def test_thousand_concurrent_async_journeys_do_not_cross_talk(rec):
     assert len({journey_id for journey_id, _ in results}) == 1000
     assert all(seen == [journey_id] * 3 for journey_id, seen in results)
     for from_step, to_step in (("login", "bill_total"), ("bill_total", "bill_detail")):
-        assert rec.value("cx_step_transitions_total", journey="bill_inquiry", from_step=from_step,
-                         to_step=to_step) == 1000
-    assert rec.value("cx_step_transitions_total", journey="bill_inquiry", from_step="login",
-                     to_step="bill_detail") == 0
+        assert (
+            rec.value(
+                "cx_step_transitions_total",
+                journey="bill_inquiry",
+                from_step=from_step,
+                to_step=to_step,
+            )
+            == 1000
+        )
+    assert (
+        rec.value(
+            "cx_step_transitions_total",
+            journey="bill_inquiry",
+            from_step="login",
+            to_step="bill_detail",
+        )
+        == 0
+    )
     by_instance: dict[str, list[str]] = {}
     for record in rec.recorder.steps:
         by_instance.setdefault(record.journey_id, []).append(record.step)

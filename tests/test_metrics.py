@@ -41,8 +41,9 @@ def scripted_journey() -> None:
         with j.step("bill_total") as s:
             s.fingerprint(Decimal("100.10"))
         with j.step("bill_detail") as s:
-            s.reconcile("total_matches_details", expected=Decimal("100.10"),
-                        actual=Decimal("100.00"))
+            s.reconcile(
+                "total_matches_details", expected=Decimal("100.10"), actual=Decimal("100.00")
+            )
             s.consistent("detail_consistent_with_total", Decimal("100.1"))
         with j.step("login"):
             pass
@@ -56,16 +57,19 @@ def test_exact_samples_for_a_scripted_journey(rec, clock):
     assert v("cx_steps_total", **base, step="bill_total", outcome="ok", timeliness="satisfied") == 1
     assert v("cx_good_steps_total", **base, step="bill_total") == 1
     # bill_detail: 1.2 s against T = 1.5 s: timely but the reconcile failed, so not good.
-    assert v("cx_steps_total", **base, step="bill_detail", outcome="ok",
-             timeliness="satisfied") == 1
+    assert (
+        v("cx_steps_total", **base, step="bill_detail", outcome="ok", timeliness="satisfied") == 1
+    )
     assert v("cx_good_steps_total", **base, step="bill_detail") == 0
     # login: 7 s against T = 0.8 s, tolerating 3.2 s: frustrated.
     assert v("cx_steps_total", **base, step="login", outcome="ok", timeliness="frustrated") == 1
     acc = {"journey": "bill_inquiry", "step": "bill_detail"}
     assert v("cx_accuracy_checks_total", **acc, check="total_matches_details", result="fail") == 1
     assert v("cx_accuracy_checks_total", **acc, check="total_matches_details", result="pass") == 0
-    assert v("cx_accuracy_checks_total", **acc, check="detail_consistent_with_total",
-             result="pass") == 1
+    assert (
+        v("cx_accuracy_checks_total", **acc, check="detail_consistent_with_total", result="pass")
+        == 1
+    )
     # relative error 0.10/100.10 = 0.000999 lands in the (0.0001, 0.001] bucket; it is the sum.
     rel = {**acc, "check": "total_matches_details"}
     assert v("cx_accuracy_relative_error_ratio_bucket", **rel, le="0.0001") == 0
@@ -83,7 +87,9 @@ def test_exact_samples_for_a_scripted_journey(rec, clock):
     assert v("cx_step_duration_seconds_bucket", **dur, le="1.5") == 1
     assert v("cx_step_duration_seconds_bucket", **dur, le="+Inf") == 1
     trans = {"journey": "bill_inquiry"}
-    assert v("cx_step_transitions_total", **trans, from_step="bill_total", to_step="bill_detail") == 1
+    assert (
+        v("cx_step_transitions_total", **trans, from_step="bill_total", to_step="bill_detail") == 1
+    )
     assert v("cx_step_transitions_total", **trans, from_step="bill_detail", to_step="login") == 1
     assert v("cx_step_transitions_total", **trans, from_step="login", to_step="bill_total") == 0
     assert v("cx_journeys_started_total", journey="bill_inquiry", channel="web") == 1
@@ -106,7 +112,7 @@ def test_bucket_layout_has_exact_target_and_tolerating_boundaries():
     assert len(bounds) == 30
     assert bounds == tuple(sorted(bounds))
     fine = [b for b in bounds if 0.4 <= b <= 3.2]
-    ratios = [b / a for a, b in zip(fine, fine[1:])]
+    ratios = [b / a for a, b in zip(fine, fine[1:], strict=False)]
     assert max(ratios) < 1.1  # about 9% resolution around T
 
 
@@ -114,8 +120,12 @@ def test_promtool_check_metrics_is_silent(rec, clock):
     scripted_journey()
     promtool = require_binary("promtool")
     # promtool reads the Prometheus text format (OpenMetrics is checked by the scrape tests).
-    result = subprocess.run([promtool, "check", "metrics"], input=generate_latest(rec.registry),
-                            capture_output=True, timeout=30)
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=generate_latest(rec.registry),
+        capture_output=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr.decode() + result.stdout.decode()
     assert result.stdout.decode() + result.stderr.decode() == ""
 
@@ -130,28 +140,60 @@ def test_feedback_counts_by_journey_and_last_step(rec):
         j.feedback(csat=True)  # type: ignore[arg-type]
     fb = {"journey": "bill_inquiry"}
     assert rec.value("cx_feedback_responses_total", **fb, step="none", scale="csat", score="2") == 1
-    assert rec.value("cx_feedback_responses_total", **fb, step="bill_total", scale="csat",
-                     score="5") == 1
-    assert rec.value("cx_feedback_responses_total", **fb, step="bill_total", scale="nps",
-                     score="9") == 1
+    assert (
+        rec.value("cx_feedback_responses_total", **fb, step="bill_total", scale="csat", score="5")
+        == 1
+    )
+    assert (
+        rec.value("cx_feedback_responses_total", **fb, step="bill_total", scale="nps", score="9")
+        == 1
+    )
     assert rec.value("cx_internal_errors_total", component="feedback") >= 2
     assert [(f.scale, f.score, f.step) for f in rec.recorder.feedback] == [
-        ("csat", 2, None), ("csat", 5, "bill_total"), ("nps", 9, "bill_total")]
+        ("csat", 2, None),
+        ("csat", 5, "bill_total"),
+        ("nps", 9, "bill_total"),
+    ]
 
 
 def test_undeclared_names_fold_into_other_and_are_counted(rec):
-    with cxmetrics.journey("bill_inquiry", channel="fax") as j:
-        with j.step("bill_totl") as s:
-            s.check("made_up", True)
+    with cxmetrics.journey("bill_inquiry", channel="fax") as j, j.step("bill_totl") as s:
+        s.check("made_up", True)
     with cxmetrics.journey("mystery") as j, j.step("anything"):
         pass
     v = rec.value
-    assert v("cx_steps_total", journey="bill_inquiry", step="other", channel="other", outcome="ok",
-             timeliness="satisfied") == 1
-    assert v("cx_accuracy_checks_total", journey="bill_inquiry", step="other", check="other",
-             result="pass") == 1
-    assert v("cx_steps_total", journey="other", step="other", channel="app", outcome="ok",
-             timeliness="satisfied") == 1
+    assert (
+        v(
+            "cx_steps_total",
+            journey="bill_inquiry",
+            step="other",
+            channel="other",
+            outcome="ok",
+            timeliness="satisfied",
+        )
+        == 1
+    )
+    assert (
+        v(
+            "cx_accuracy_checks_total",
+            journey="bill_inquiry",
+            step="other",
+            check="other",
+            result="pass",
+        )
+        == 1
+    )
+    assert (
+        v(
+            "cx_steps_total",
+            journey="other",
+            step="other",
+            channel="app",
+            outcome="ok",
+            timeliness="satisfied",
+        )
+        == 1
+    )
     for kind, count in (("journey", 1), ("step", 1), ("check", 1), ("channel", 1)):
         assert v("cx_undeclared_names_total", kind=kind) == count
 
@@ -174,5 +216,14 @@ def test_ten_thousand_random_step_names_keep_series_bounded(rec):
             s.check(name, False)
     assert series() == before
     assert rec.value("cx_undeclared_names_total", kind="step") == 10_002
-    assert rec.value("cx_steps_total", journey="bill_inquiry", step="other", channel="app",
-                     outcome="ok", timeliness="satisfied") == 10_002
+    assert (
+        rec.value(
+            "cx_steps_total",
+            journey="bill_inquiry",
+            step="other",
+            channel="app",
+            outcome="ok",
+            timeliness="satisfied",
+        )
+        == 10_002
+    )

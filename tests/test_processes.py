@@ -14,8 +14,13 @@ from .conftest import EXAMPLE_SPEC, ROOT
 def run_step(step: str, headers: dict[str, str]) -> dict:
     result = subprocess.run(
         [sys.executable, "-m", "tests.helpers.step_process", str(EXAMPLE_SPEC), step],
-        input=json.dumps(headers), capture_output=True, text=True, cwd=ROOT, timeout=60,
-        check=True)
+        input=json.dumps(headers),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
     return json.loads(result.stdout)
 
 
@@ -35,10 +40,10 @@ def test_two_processes_yield_exactly_one_transition():
     assert second["journey_id"] == first["journey_id"]
     assert transitions(first["metrics"]) == {}
     assert transitions(second["metrics"]) == {("bill_total", "bill_detail"): 1.0}
-    assert "cx_journeys_started_total{channel=\"app\",journey=\"bill_inquiry\"} 1.0" in \
-        first["metrics"]
-    assert "cx_journeys_started_total{channel=\"app\",journey=\"bill_inquiry\"} 0.0" in \
-        second["metrics"]
+    assert 'cx_journeys_started_total{channel="app",journey="bill_inquiry"} 1.0' in first["metrics"]
+    assert (
+        'cx_journeys_started_total{channel="app",journey="bill_inquiry"} 0.0' in second["metrics"]
+    )
     fresh = run_step("bill_detail", {})  # no context: a new instance, no transition
     assert fresh["journey_id"] != first["journey_id"]
     assert transitions(fresh["metrics"]) == {}

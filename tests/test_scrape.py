@@ -29,15 +29,21 @@ def test_prometheus_scrapes_exact_step_counts(tmp_path):
             deadline = time.monotonic() + 20
             seen: dict[str, float] = {}
             while time.monotonic() < deadline:
-                seen = {r["metric"]["step"]: float(r["value"][1]) for r in stack.query(prom.url, query)
-                        if float(r["value"][1]) > 0}
+                seen = {
+                    r["metric"]["step"]: float(r["value"][1])
+                    for r in stack.query(prom.url, query)
+                    if float(r["value"][1]) > 0
+                }
                 if seen == expected:
                     break
                 time.sleep(0.5)
             assert seen == expected
             # transitions scraped too: every bill_detail request came after a bill_total
-            result = stack.query(prom.url, 'cx_step_transitions_total{journey="bill_inquiry",'
-                                           'from_step="bill_total",to_step="bill_detail"}')
+            result = stack.query(
+                prom.url,
+                'cx_step_transitions_total{journey="bill_inquiry",'
+                'from_step="bill_total",to_step="bill_detail"}',
+            )
             assert [float(r["value"][1]) for r in result] == [expected["bill_detail"]]
         finally:
             prom.stop()

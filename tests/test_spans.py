@@ -55,12 +55,19 @@ def test_always_mode_spans_carry_cx_attributes_events_and_errors(example_spec, o
     fixed_durations(monkeypatch, [0.5, 2.0, 0.1])
     j = run_journey()
     spans = {s.name: s for s in exporter.get_finished_spans()}
-    assert sorted(spans) == ["cx bill_inquiry/bill_detail", "cx bill_inquiry/bill_total",
-                             "cx bill_inquiry/login"]
+    assert sorted(spans) == [
+        "cx bill_inquiry/bill_detail",
+        "cx bill_inquiry/bill_total",
+        "cx bill_inquiry/login",
+    ]
     total = spans["cx bill_inquiry/bill_total"]
     assert dict(total.attributes) == {
-        "cx.journey.name": "bill_inquiry", "cx.step.name": "bill_total", "cx.channel": "app",
-        "cx.step.target_s": 1.0, "cx.journey.id": j.journey_id, "cx.timeliness": "satisfied",
+        "cx.journey.name": "bill_inquiry",
+        "cx.step.name": "bill_total",
+        "cx.channel": "app",
+        "cx.step.target_s": 1.0,
+        "cx.journey.id": j.journey_id,
+        "cx.timeliness": "satisfied",
     }
     assert total.end_time - total.start_time > 0
     detail = spans["cx bill_inquiry/bill_detail"]
@@ -68,8 +75,11 @@ def test_always_mode_spans_carry_cx_attributes_events_and_errors(example_spec, o
     assert detail.attributes["cx.timeliness"] == "tolerating"
     assert list(detail.attributes["cx.accuracy.failed_checks"]) == ["total_matches_details"]
     assert [(e.name, dict(e.attributes)) for e in detail.events] == [
-        ("cx.accuracy.check_failed", {"cx.accuracy.check": "total_matches_details",
-                                      "cx.accuracy.relative_error": 0.01})]
+        (
+            "cx.accuracy.check_failed",
+            {"cx.accuracy.check": "total_matches_details", "cx.accuracy.relative_error": 0.01},
+        )
+    ]
     login = spans["cx bill_inquiry/login"]
     assert login.status.status_code == StatusCode.ERROR
     assert login.status.description == "KeyError"
@@ -86,8 +96,9 @@ def test_always_mode_children_nest_under_the_step_span(example_spec, otel):
     assert spans["db query"].parent.span_id == spans["cx bill_inquiry/bill_total"].context.span_id
 
 
-def test_interesting_mode_spans_only_frustrated_inaccurate_or_failed_steps(example_spec, otel,
-                                                                          monkeypatch):
+def test_interesting_mode_spans_only_frustrated_inaccurate_or_failed_steps(
+    example_spec, otel, monkeypatch
+):
     tracer, exporter = otel
     configure(example_spec, tracer, "interesting")
     fixed_durations(monkeypatch, [0.5, 2.0, 0.1, 5.0])
@@ -127,11 +138,18 @@ def test_exemplars_carry_the_sampled_trace_id(example_spec, otel):
     registry = configure(example_spec, tracer, "always")
     with cxmetrics.journey("bill_inquiry") as j, j.step("bill_total"):
         trace_id = format(
-            __import__("opentelemetry.trace", fromlist=["x"]).get_current_span()
-            .get_span_context().trace_id, "032x")
+            __import__("opentelemetry.trace", fromlist=["x"])
+            .get_current_span()
+            .get_span_context()
+            .trace_id,
+            "032x",
+        )
     text = openmetrics(registry).decode()
-    lines = [line for line in text.splitlines()
-             if line.startswith("cx_step_duration_seconds_bucket") and "# {" in line]
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith("cx_step_duration_seconds_bucket") and "# {" in line
+    ]
     assert len(lines) == 1
     assert 'step="bill_total"' in lines[0]
     assert f'# {{trace_id="{trace_id}"}}' in lines[0]

@@ -37,7 +37,11 @@ def test_example_spec_loads_with_defaults_resolved(example_spec):
     assert example_spec.tolerating(detail) == 6.0
     policy = example_spec.regression(journey, detail)
     assert (policy.min_change, policy.window, policy.baseline.mode, policy.baseline.window) == (
-        0.10, 600.0, "offset", 86400.0)
+        0.10,
+        600.0,
+        "offset",
+        86400.0,
+    )
     assert policy.quantiles == (0.95, 0.5)
     contact = example_spec.journey("contact_centre")
     assert example_spec.objectives(contact).timeliness == 0.8
@@ -47,8 +51,9 @@ def test_example_spec_loads_with_defaults_resolved(example_spec):
 
 
 def test_overrides_merge_journey_then_step():
-    spec = parse_spec(GOOD.replace("    steps:\n", "    regression: {min_change: 0.2, for: 1m}\n"
-                                   "    steps:\n", 1))
+    spec = parse_spec(
+        GOOD.replace("    steps:\n", "    regression: {min_change: 0.2, for: 1m}\n    steps:\n", 1)
+    )
     journey = spec.journey("bill_inquiry")
     policy = spec.regression(journey, journey.step("login"))
     assert (policy.min_change, policy.for_, policy.window) == (0.2, 60.0, 600.0)
@@ -61,15 +66,26 @@ def test_scaled_spec_scales_targets_and_tolerating(example_spec):
     assert fast.tolerating(step) == pytest.approx(0.06)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("800ms", 0.8), ("1.5s", 1.5), ("10m", 600), ("6h", 21600), ("1d", 86400), ("1w", 604800),
-    (2, 2.0)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("800ms", 0.8),
+        ("1.5s", 1.5),
+        ("10m", 600),
+        ("6h", 21600),
+        ("1d", 86400),
+        ("1w", 604800),
+        (2, 2.0),
+    ],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(600, "10m"), (86400, "1d"), (90, "1m30s"),
-                                               (0.25, "250ms"), (93784, "1d2h3m4s")])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(600, "10m"), (86400, "1d"), (90, "1m30s"), (0.25, "250ms"), (93784, "1d2h3m4s")],
+)
 def test_prometheus_durations(seconds, text):
     assert prometheus_duration(seconds) == text
 
@@ -82,60 +98,140 @@ def _messages(text: str) -> list[str]:
 
 BAD = [
     # (what, spec text, expected messages exactly)
-    ("typo in a step field", GOOD.replace("target: 800ms", "targte: 800ms"),
-     ["bank.yaml:5: journeys[bill_inquiry].steps[login].target: required field is missing "
-      "(add 'target:')",
-      "bank.yaml:6: journeys[bill_inquiry].steps[login].targte: unknown field 'targte' "
-      "(did you mean 'target'?)"]),
-    ("bad duration", GOOD.replace("1.5s", "1.5 sec"),
-     ["bank.yaml:8: journeys[bill_inquiry].steps[bill_detail].target: '1.5 sec' is not a duration;"
-      " write a number and a unit, e.g. '800ms', '1.5s', '10m', '6h', '1d', '1w'"]),
-    ("negative duration", GOOD.replace("800ms", "0s"),
-     ["bank.yaml:6: journeys[bill_inquiry].steps[login].target: a duration must be positive, "
-      "got '0s'"]),
-    ("duplicate step", GOOD.replace("name: bill_detail", "name: login"),
-     ["bank.yaml:4: journeys[bill_inquiry].steps: step 'login' is declared twice; "
-      "names must be unique"]),
-    ("bad name", GOOD.replace("name: bill_inquiry", "name: Bill-Inquiry"),
-     ["bank.yaml:3: journeys[Bill-Inquiry].name: 'Bill-Inquiry' is not a valid name "
-      "(use lower-case letters, digits and '_', starting with a letter (max 63))"]),
-    ("unknown check kind", GOOD.replace("kind: reconcile", "kind: reconcil"),
-     ["bank.yaml:11: journeys[bill_inquiry].steps[bill_detail].checks[total_matches_details].kind:"
-      " 'reconcil' is not allowed (use 'check', 'reconcile' or 'consistency')"]),
-    ("tolerating below target", GOOD.replace("target: 800ms", "target: 800ms\n        tolerating: 500ms"),
-     ["bank.yaml:5: journeys[bill_inquiry].steps[login]: tolerating must be longer than target "
-      "(default: 4 × target)"]),
-    ("consistency check without against", GOOD.replace("kind: reconcile", "kind: consistency"),
-     ["bank.yaml:10: journeys[bill_inquiry].steps[bill_detail].checks[total_matches_details]: "
-      "a consistency check needs 'against': the fingerprint key to compare with"]),
-    ("consistency against unknown step",
-     GOOD.replace("kind: reconcile", "kind: consistency\n            against: bill_totl"),
-     ["bank.yaml:4: journeys[bill_inquiry].steps: check 'total_matches_details' of step "
-      "'bill_detail' is against unknown step 'bill_totl' (did you mean 'bill_detail'?)"]),
-    ("unknown default channel", "default_channel: ap\nchannels: [app, web]\n" + GOOD,
-     ["bank.yaml:1: default_channel: unknown channel 'ap' (did you mean 'app'?)"]),
-    ("objective out of range", GOOD.replace("kind: reconcile", "kind: reconcile\n            objective: 1.5"),
-     ["bank.yaml:12: journeys[bill_inquiry].steps[bill_detail].checks[total_matches_details]."
-      "objective: Input should be less than 1"]),
-    ("baseline not understood", "defaults:\n  regression:\n    baseline: yesterday please\n" + GOOD,
-     ["bank.yaml:3: defaults.regression.baseline: baseline 'yesterday please' not understood; write "
-      "'1d' (same window a day earlier), 'offset 7d' or 'trailing 6h'"]),
-    ("trailing baseline shorter than window",
-     "defaults:\n  regression:\n    baseline: trailing 5m\n    window: 10m\n" + GOOD,
-     ["bank.yaml:2: defaults.regression: a trailing baseline must be longer than the regression "
-      "window"]),
-    ("no journeys", "service: bank\njourneys: []\n",
-     ["bank.yaml:2: journeys: needs at least one entry"]),
-    ("missing service", GOOD.replace("service: bank\n", ""),
-     ["bank.yaml:1: service: required field is missing (add 'service:')"]),
-    ("duplicate key", GOOD.replace("        target: 800ms\n", "        target: 800ms\n        target: 1s\n"),
-     ["bank.yaml:7: journeys[0].steps[0].target: duplicate key (remove one of the two entries)"]),
-    ("yaml syntax", "service: bank\njourneys:\n  - name: [x\n",
-     ["bank.yaml:4: YAML syntax error: expected ',' or ']', but got '<stream end>' "
-      "(check indentation and quoting on this line)"]),
-    ("reserved name", GOOD.replace("name: login", "name: other"),
-     ["bank.yaml:5: journeys[bill_inquiry].steps[other].name: 'other' is reserved for undeclared "
-      "names; rename the step"]),
+    (
+        "typo in a step field",
+        GOOD.replace("target: 800ms", "targte: 800ms"),
+        [
+            "bank.yaml:5: journeys[bill_inquiry].steps[login].target: required field is missing "
+            "(add 'target:')",
+            "bank.yaml:6: journeys[bill_inquiry].steps[login].targte: unknown field 'targte' "
+            "(did you mean 'target'?)",
+        ],
+    ),
+    (
+        "bad duration",
+        GOOD.replace("1.5s", "1.5 sec"),
+        [
+            "bank.yaml:8: journeys[bill_inquiry].steps[bill_detail].target: '1.5 sec' is not a duration;"
+            " write a number and a unit, e.g. '800ms', '1.5s', '10m', '6h', '1d', '1w'"
+        ],
+    ),
+    (
+        "negative duration",
+        GOOD.replace("800ms", "0s"),
+        [
+            "bank.yaml:6: journeys[bill_inquiry].steps[login].target: a duration must be positive, "
+            "got '0s'"
+        ],
+    ),
+    (
+        "duplicate step",
+        GOOD.replace("name: bill_detail", "name: login"),
+        [
+            "bank.yaml:4: journeys[bill_inquiry].steps: step 'login' is declared twice; "
+            "names must be unique"
+        ],
+    ),
+    (
+        "bad name",
+        GOOD.replace("name: bill_inquiry", "name: Bill-Inquiry"),
+        [
+            "bank.yaml:3: journeys[Bill-Inquiry].name: 'Bill-Inquiry' is not a valid name "
+            "(use lower-case letters, digits and '_', starting with a letter (max 63))"
+        ],
+    ),
+    (
+        "unknown check kind",
+        GOOD.replace("kind: reconcile", "kind: reconcil"),
+        [
+            "bank.yaml:11: journeys[bill_inquiry].steps[bill_detail].checks[total_matches_details].kind:"
+            " 'reconcil' is not allowed (use 'check', 'reconcile' or 'consistency')"
+        ],
+    ),
+    (
+        "tolerating below target",
+        GOOD.replace("target: 800ms", "target: 800ms\n        tolerating: 500ms"),
+        [
+            "bank.yaml:5: journeys[bill_inquiry].steps[login]: tolerating must be longer than target "
+            "(default: 4 × target)"
+        ],
+    ),
+    (
+        "consistency check without against",
+        GOOD.replace("kind: reconcile", "kind: consistency"),
+        [
+            "bank.yaml:10: journeys[bill_inquiry].steps[bill_detail].checks[total_matches_details]: "
+            "a consistency check needs 'against': the fingerprint key to compare with"
+        ],
+    ),
+    (
+        "consistency against unknown step",
+        GOOD.replace("kind: reconcile", "kind: consistency\n            against: bill_totl"),
+        [
+            "bank.yaml:4: journeys[bill_inquiry].steps: check 'total_matches_details' of step "
+            "'bill_detail' is against unknown step 'bill_totl' (did you mean 'bill_detail'?)"
+        ],
+    ),
+    (
+        "unknown default channel",
+        "default_channel: ap\nchannels: [app, web]\n" + GOOD,
+        ["bank.yaml:1: default_channel: unknown channel 'ap' (did you mean 'app'?)"],
+    ),
+    (
+        "objective out of range",
+        GOOD.replace("kind: reconcile", "kind: reconcile\n            objective: 1.5"),
+        [
+            "bank.yaml:12: journeys[bill_inquiry].steps[bill_detail].checks[total_matches_details]."
+            "objective: Input should be less than 1"
+        ],
+    ),
+    (
+        "baseline not understood",
+        "defaults:\n  regression:\n    baseline: yesterday please\n" + GOOD,
+        [
+            "bank.yaml:3: defaults.regression.baseline: baseline 'yesterday please' not understood; write "
+            "'1d' (same window a day earlier), 'offset 7d' or 'trailing 6h'"
+        ],
+    ),
+    (
+        "trailing baseline shorter than window",
+        "defaults:\n  regression:\n    baseline: trailing 5m\n    window: 10m\n" + GOOD,
+        [
+            "bank.yaml:2: defaults.regression: a trailing baseline must be longer than the regression "
+            "window"
+        ],
+    ),
+    (
+        "no journeys",
+        "service: bank\njourneys: []\n",
+        ["bank.yaml:2: journeys: needs at least one entry"],
+    ),
+    (
+        "missing service",
+        GOOD.replace("service: bank\n", ""),
+        ["bank.yaml:1: service: required field is missing (add 'service:')"],
+    ),
+    (
+        "duplicate key",
+        GOOD.replace("        target: 800ms\n", "        target: 800ms\n        target: 1s\n"),
+        ["bank.yaml:7: journeys[0].steps[0].target: duplicate key (remove one of the two entries)"],
+    ),
+    (
+        "yaml syntax",
+        "service: bank\njourneys:\n  - name: [x\n",
+        [
+            "bank.yaml:4: YAML syntax error: expected ',' or ']', but got '<stream end>' "
+            "(check indentation and quoting on this line)"
+        ],
+    ),
+    (
+        "reserved name",
+        GOOD.replace("name: login", "name: other"),
+        [
+            "bank.yaml:5: journeys[bill_inquiry].steps[other].name: 'other' is reserved for undeclared "
+            "names; rename the step"
+        ],
+    ),
 ]
 
 

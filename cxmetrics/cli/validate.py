@@ -23,6 +23,8 @@ def validate(files: tuple[str, ...]) -> None:
             continue
         steps = sum(len(j.steps) for j in spec.journeys)
         checks = sum(len(s.checks) for _, s in spec.steps())
-        click.echo(f"ok: {path}: service {spec.service}, {len(spec.journeys)} journeys, "
-                   f"{steps} steps, {checks} accuracy checks")
+        click.echo(
+            f"ok: {path}: service {spec.service}, {len(spec.journeys)} journeys, "
+            f"{steps} steps, {checks} accuracy checks"
+        )
     raise SystemExit(1 if failed else 0)

@@ -46,7 +46,9 @@ class EventLog:
                     self._pending = 0
             except OSError as exc:
                 self._file = None
-                internal_error("eventlog", exc, f"cxmetrics: cannot write event log {self.path}: {exc}")
+                internal_error(
+                    "eventlog", exc, f"cxmetrics: cannot write event log {self.path}: {exc}"
+                )
 
     def flush(self) -> None:
         with self._lock:
@@ -74,4 +76,6 @@ def read_events(path: str | os.PathLike[str]) -> Iterator[Event]:
             try:
                 yield from_dict(json.loads(line))
             except (ValueError, TypeError) as exc:
-                raise ValueError(f"{os.fspath(path)}:{number}: not a cxmetrics event: {exc}") from None
+                raise ValueError(
+                    f"{os.fspath(path)}:{number}: not a cxmetrics event: {exc}"
+                ) from None

@@ -47,5 +47,8 @@ class Recorder:
 
     def step_names(self, journey: str | None = None) -> list[str]:
         """``journey/step`` (or just ``step`` when ``journey`` is given) of each step, in order."""
-        return [s.step if journey else f"{s.journey}/{s.step}"
-                for s in self.steps if journey is None or s.journey == journey]
+        return [
+            s.step if journey else f"{s.journey}/{s.step}"
+            for s in self.steps
+            if journey is None or s.journey == journey
+        ]

@@ -38,28 +38,46 @@ def _attributes(slot: StepSlot, journey_id: str, previous: str | None) -> dict[s
     return attributes
 
 
-def start(tr: trace.Tracer, slot: StepSlot, journey_id: str, previous: str | None
-          ) -> tuple[Span, object]:
+def start(
+    tr: trace.Tracer, slot: StepSlot, journey_id: str, previous: str | None
+) -> tuple[Span, object]:
     """Start the step's span and make it current; returns the span and the context token."""
     span = tr.start_span(slot.span_name, attributes=_attributes(slot, journey_id, previous))
     token = otel_context.attach(trace.set_span_in_context(span))
     return span, token
 
 
-def finish(span: Span, token: object, cls: int, error: bool, failed: Sequence[str],
-           exc: BaseException | None) -> None:
+def finish(
+    span: Span,
+    token: object,
+    cls: int,
+    error: bool,
+    failed: Sequence[str],
+    exc: BaseException | None,
+) -> None:
     _result(span, cls, error, failed, exc)
     span.end()
     otel_context.detach(token)  # type: ignore[arg-type]
 
 
-def after_the_fact(tr: trace.Tracer, slot: StepSlot, journey_id: str, previous: str | None,
-                   duration: float, cls: int, error: bool, checks: Sequence[CheckResult],
-                   exc: BaseException | None) -> None:
+def after_the_fact(
+    tr: trace.Tracer,
+    slot: StepSlot,
+    journey_id: str,
+    previous: str | None,
+    duration: float,
+    cls: int,
+    error: bool,
+    checks: Sequence[CheckResult],
+    exc: BaseException | None,
+) -> None:
     """Emit the span of an interesting step that already ended (``interesting`` mode)."""
     end = time.time_ns()
-    span = tr.start_span(slot.span_name, attributes=_attributes(slot, journey_id, previous),
-                         start_time=end - int(duration * 1e9))
+    span = tr.start_span(
+        slot.span_name,
+        attributes=_attributes(slot, journey_id, previous),
+        start_time=end - int(duration * 1e9),
+    )
     for check in checks:
         if not check.passed:
             check_failed(span, check.name, check.relative_error)
@@ -82,11 +100,13 @@ def exemplar(span: Span | None, duration: float) -> tuple[str, float, float] | N
     return format(ctx.trace_id, "032x"), duration, time.time()
 
 
-def _result(span: Span, cls: int, error: bool, failed: Sequence[str],
-            exc: BaseException | None) -> None:
+def _result(
+    span: Span, cls: int, error: bool, failed: Sequence[str], exc: BaseException | None
+) -> None:
     if failed:
-        span.set_attributes({names.ATTR_TIMELINESS: TIMELINESS[cls],
-                             names.ATTR_FAILED_CHECKS: list(failed)})
+        span.set_attributes(
+            {names.ATTR_TIMELINESS: TIMELINESS[cls], names.ATTR_FAILED_CHECKS: list(failed)}
+        )
     else:
         span.set_attribute(names.ATTR_TIMELINESS, TIMELINESS[cls])
     if error:

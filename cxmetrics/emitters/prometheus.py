@@ -64,25 +64,35 @@ class CxCollector(Collector):
 
     def _collect(self) -> Iterator[Metric]:
         rt = self.runtime
-        duration = HistogramMetricFamily(*_family(names.STEP_DURATION)[:2],
-                                         labels=_family(names.STEP_DURATION)[2])
+        duration = HistogramMetricFamily(
+            *_family(names.STEP_DURATION)[:2], labels=_family(names.STEP_DURATION)[2]
+        )
         steps = CounterMetricFamily(*_family(names.STEPS)[:2], labels=_family(names.STEPS)[2])
-        good = CounterMetricFamily(*_family(names.GOOD_STEPS)[:2],
-                                   labels=_family(names.GOOD_STEPS)[2])
-        checks = CounterMetricFamily(*_family(names.ACCURACY_CHECKS)[:2],
-                                     labels=_family(names.ACCURACY_CHECKS)[2])
-        relerr = HistogramMetricFamily(*_family(names.ACCURACY_RELATIVE_ERROR)[:2],
-                                       labels=_family(names.ACCURACY_RELATIVE_ERROR)[2])
-        transitions = CounterMetricFamily(*_family(names.TRANSITIONS)[:2],
-                                          labels=_family(names.TRANSITIONS)[2])
-        started = CounterMetricFamily(*_family(names.JOURNEYS_STARTED)[:2],
-                                      labels=_family(names.JOURNEYS_STARTED)[2])
-        feedback = CounterMetricFamily(*_family(names.FEEDBACK)[:2],
-                                       labels=_family(names.FEEDBACK)[2])
-        target = GaugeMetricFamily(*_family(names.STEP_TARGET)[:2],
-                                   labels=_family(names.STEP_TARGET)[2])
-        tolerating = GaugeMetricFamily(*_family(names.STEP_TOLERATING)[:2],
-                                       labels=_family(names.STEP_TOLERATING)[2])
+        good = CounterMetricFamily(
+            *_family(names.GOOD_STEPS)[:2], labels=_family(names.GOOD_STEPS)[2]
+        )
+        checks = CounterMetricFamily(
+            *_family(names.ACCURACY_CHECKS)[:2], labels=_family(names.ACCURACY_CHECKS)[2]
+        )
+        relerr = HistogramMetricFamily(
+            *_family(names.ACCURACY_RELATIVE_ERROR)[:2],
+            labels=_family(names.ACCURACY_RELATIVE_ERROR)[2],
+        )
+        transitions = CounterMetricFamily(
+            *_family(names.TRANSITIONS)[:2], labels=_family(names.TRANSITIONS)[2]
+        )
+        started = CounterMetricFamily(
+            *_family(names.JOURNEYS_STARTED)[:2], labels=_family(names.JOURNEYS_STARTED)[2]
+        )
+        feedback = CounterMetricFamily(
+            *_family(names.FEEDBACK)[:2], labels=_family(names.FEEDBACK)[2]
+        )
+        target = GaugeMetricFamily(
+            *_family(names.STEP_TARGET)[:2], labels=_family(names.STEP_TARGET)[2]
+        )
+        tolerating = GaugeMetricFamily(
+            *_family(names.STEP_TOLERATING)[:2], labels=_family(names.STEP_TOLERATING)[2]
+        )
 
         for jslot in rt.journeys.values():
             check_totals: dict[tuple[str, str], list[int]] = {}
@@ -104,8 +114,15 @@ class CxCollector(Collector):
                         cumulative += count
                         le = _le(slot.bounds[i]) if i < len(slot.bounds) else "+Inf"
                         ex = exemplars[i]
-                        rows.append((le, cumulative, Exemplar({"trace_id": ex[0]}, ex[1], ex[2])
-                                     if ex is not None else None))
+                        rows.append(
+                            (
+                                le,
+                                cumulative,
+                                Exemplar({"trace_id": ex[0]}, ex[1], ex[2])
+                                if ex is not None
+                                else None,
+                            )
+                        )
                     duration.add_metric(labels, rows, total_sum)  # type: ignore[arg-type]
                     for o, outcome in enumerate(OUTCOMES):
                         for c, cls in enumerate(TIMELINESS_CLASSES):
@@ -120,15 +137,20 @@ class CxCollector(Collector):
                             cbuckets = list(cslot.buckets)
                             csum = cslot.sum
                         key = (slot.step, cslot.name)
-                        if cslot is slot.other_check and key not in check_totals \
-                                and passed + failed == 0:
+                        if (
+                            cslot is slot.other_check
+                            and key not in check_totals
+                            and passed + failed == 0
+                        ):
                             continue
                         tot = check_totals.setdefault(key, [0, 0])
                         tot[0] += passed
                         tot[1] += failed
                         old_buckets, old_sum = relerr_totals.get(key, ([0] * len(cbuckets), 0.0))
-                        relerr_totals[key] = ([a + b for a, b in zip(old_buckets, cbuckets)],
-                                              old_sum + csum)
+                        relerr_totals[key] = (
+                            [a + b for a, b in zip(old_buckets, cbuckets, strict=True)],
+                            old_sum + csum,
+                        )
             for (step_name, check_name), (passed, failed) in check_totals.items():
                 checks.add_metric([jslot.name, step_name, check_name, RESULTS[0]], passed)
                 checks.add_metric([jslot.name, step_name, check_name, RESULTS[1]], failed)
@@ -136,7 +158,11 @@ class CxCollector(Collector):
                 rows_e, acc = [], 0
                 for i, count in enumerate(rb):
                     acc += count
-                    le = _le(RELATIVE_ERROR_BUCKETS[i]) if i < len(RELATIVE_ERROR_BUCKETS) else "+Inf"
+                    le = (
+                        _le(RELATIVE_ERROR_BUCKETS[i])
+                        if i < len(RELATIVE_ERROR_BUCKETS)
+                        else "+Inf"
+                    )
                     rows_e.append((le, acc))
                 relerr.add_metric([jslot.name, step_name, check_name], rows_e, rsum)
             # Transitions: every consecutive pair always (so conversion never lacks a series),
@@ -165,23 +191,36 @@ class CxCollector(Collector):
                     target.add_metric([slot.journey, slot.step], slot.target)
                     tolerating.add_metric([slot.journey, slot.step], slot.tolerating)
 
-        yield from (duration, steps, good, checks, relerr, transitions, started, feedback, target,
-                    tolerating)
+        yield from (
+            duration,
+            steps,
+            good,
+            checks,
+            relerr,
+            transitions,
+            started,
+            feedback,
+            target,
+            tolerating,
+        )
         yield from self._health(rt)
 
     def _health(self, rt: Runtime) -> Iterator[Metric]:
-        undeclared = CounterMetricFamily(*_family(names.UNDECLARED)[:2],
-                                         labels=_family(names.UNDECLARED)[2])
+        undeclared = CounterMetricFamily(
+            *_family(names.UNDECLARED)[:2], labels=_family(names.UNDECLARED)[2]
+        )
         with rt.lock:
             for kind, count in rt.undeclared.items():
                 undeclared.add_metric([kind], count)
             rejected_counts = dict(rt.rejected)
-        rejected = CounterMetricFamily(*_family(names.CONTEXT_REJECTED)[:2],
-                                       labels=_family(names.CONTEXT_REJECTED)[2])
+        rejected = CounterMetricFamily(
+            *_family(names.CONTEXT_REJECTED)[:2], labels=_family(names.CONTEXT_REJECTED)[2]
+        )
         for reason, count in sorted(rejected_counts.items()):
             rejected.add_metric([reason], count)
-        errors = CounterMetricFamily(*_family(names.INTERNAL_ERRORS)[:2],
-                                     labels=_family(names.INTERNAL_ERRORS)[2])
+        errors = CounterMetricFamily(
+            *_family(names.INTERNAL_ERRORS)[:2], labels=_family(names.INTERNAL_ERRORS)[2]
+        )
         with STATE.lock:
             error_counts = dict(STATE.errors)
         for component, count in sorted(error_counts.items()):
@@ -189,4 +228,3 @@ class CxCollector(Collector):
         info = GaugeMetricFamily(*_family(names.SPEC_INFO)[:2], labels=_family(names.SPEC_INFO)[2])
         info.add_metric([rt.spec.service, rt.spec.fingerprint], 1)
         yield from (undeclared, rejected, errors, info)
-

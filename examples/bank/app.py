@@ -33,9 +33,15 @@ SPEC_PATH = Path(__file__).with_name("cxmetrics.yaml")
 
 # (median seconds, sigma of log) per step. bill_detail: p95 = 0.6·e^(1.645·0.3) ≈ 0.98 s.
 LATENCY: dict[str, tuple[float, float]] = {
-    "login": (0.30, 0.35), "bill_total": (0.40, 0.35), "bill_detail": (0.60, 0.30),
-    "payee": (0.20, 0.30), "amount": (0.10, 0.30), "confirm": (0.50, 0.35), "receipt": (0.25, 0.30),
-    "call_answered": (12.0, 0.50), "issue_resolved": (120.0, 0.60),
+    "login": (0.30, 0.35),
+    "bill_total": (0.40, 0.35),
+    "bill_detail": (0.60, 0.30),
+    "payee": (0.20, 0.30),
+    "amount": (0.10, 0.30),
+    "confirm": (0.50, 0.35),
+    "receipt": (0.25, 0.30),
+    "call_answered": (12.0, 0.50),
+    "issue_resolved": (120.0, 0.60),
 }
 ROUTES: dict[str, tuple[str, str]] = {
     "/bill/login": ("bill_inquiry", "login"),
@@ -89,24 +95,35 @@ class Bank:
         return sum(lines, Decimal(0)), lines
 
 
-def create_app(spec: Spec | None = None, registry: CollectorRegistry | None = None,
-               time_scale: float = 1.0, seed: int | None = None,
-               spans: str = "interesting", event_log: str | None = None) -> Starlette:
+def create_app(
+    spec: Spec | None = None,
+    registry: CollectorRegistry | None = None,
+    time_scale: float = 1.0,
+    seed: int | None = None,
+    spans: str = "interesting",
+    event_log: str | None = None,
+) -> Starlette:
     """The bank app. Configures cxmetrics with ``spec`` (default: the example spec), its targets
     scaled by ``time_scale`` like the simulated latencies."""
     spec = spec or load_spec(SPEC_PATH)
     if time_scale != 1.0:
         spec = spec.scaled(time_scale)
     registry = registry if registry is not None else CollectorRegistry()
-    cxmetrics.configure(spec, registry=registry, spans=spans, event_log=event_log,  # type: ignore[arg-type]
-                        strict=True)
+    cxmetrics.configure(
+        spec,
+        registry=registry,
+        spans=spans,
+        event_log=event_log,  # type: ignore[arg-type]
+        strict=True,
+    )
     bank = Bank(time_scale, seed)
 
     async def handle(request: Request) -> Response:
         journey_name, step_name = ROUTES[request.url.path]
         context = cxmetrics.extract(request.headers)
-        journey = cxmetrics.journey(journey_name, channel=request.headers.get("x-cx-channel"),
-                                    context=context)
+        journey = cxmetrics.journey(
+            journey_name, channel=request.headers.get("x-cx-channel"), context=context
+        )
         body: dict[str, Any] = {"journey": journey_name, "step": step_name}
         status = 200
         try:
@@ -137,8 +154,9 @@ def create_app(spec: Spec | None = None, registry: CollectorRegistry | None = No
     return app
 
 
-def _accuracy(bank: Bank, step: cxmetrics.StepInstance, step_name: str,
-              journey_id: str) -> dict[str, Any]:
+def _accuracy(
+    bank: Bank, step: cxmetrics.StepInstance, step_name: str, journey_id: str
+) -> dict[str, Any]:
     """The accuracy side of each step: what the customer is shown, checked as it is shown."""
     if step_name == "bill_total":
         total, _ = bank.bill(journey_id)

@@ -15,8 +15,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--time-scale", type=float, default=1.0)
     args = parser.parse_args()
-    uvicorn.run(create_app(time_scale=args.time_scale), host=args.host, port=args.port,
-                log_level="warning")
+    uvicorn.run(
+        create_app(time_scale=args.time_scale), host=args.host, port=args.port, log_level="warning"
+    )
 
 
 if __name__ == "__main__":

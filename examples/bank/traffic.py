@@ -17,11 +17,22 @@ import httpx
 # journey → (weight, [(path, probability of continuing to the NEXT step after this one)])
 JOURNEYS: dict[str, tuple[float, list[tuple[str, float]]]] = {
     "bill_inquiry": (0.6, [("/bill/login", 0.92), ("/bill/total", 0.85), ("/bill/detail", 1.0)]),
-    "transfer": (0.3, [("/transfer/payee", 0.9), ("/transfer/amount", 0.95),
-                       ("/transfer/confirm", 0.97), ("/transfer/receipt", 1.0)]),
+    "transfer": (
+        0.3,
+        [
+            ("/transfer/payee", 0.9),
+            ("/transfer/amount", 0.95),
+            ("/transfer/confirm", 0.97),
+            ("/transfer/receipt", 1.0),
+        ],
+    ),
     "contact_centre": (0.1, [("/contact/answer", 0.9), ("/contact/resolve", 1.0)]),
 }
-CHANNELS = {"bill_inquiry": ("app", "web"), "transfer": ("app", "web"), "contact_centre": ("phone",)}
+CHANNELS = {
+    "bill_inquiry": ("app", "web"),
+    "transfer": ("app", "web"),
+    "contact_centre": ("phone",),
+}
 
 
 @dataclass
@@ -32,8 +43,9 @@ class TrafficStats:
     by_path: dict[str, int] = field(default_factory=dict)
 
 
-async def customer(client: httpx.AsyncClient, rng: random.Random, stats: TrafficStats,
-                   journey: str | None = None) -> None:
+async def customer(
+    client: httpx.AsyncClient, rng: random.Random, stats: TrafficStats, journey: str | None = None
+) -> None:
     """One customer through one journey instance."""
     if journey is None:
         names = list(JOURNEYS)
@@ -54,9 +66,14 @@ async def customer(client: httpx.AsyncClient, rng: random.Random, stats: Traffic
             return
 
 
-async def run(base_url: str, duration: float, concurrency: int = 20, seed: int = 7,
-              journey: str | None = None,
-              on_tick: Callable[[float, TrafficStats], None] | None = None) -> TrafficStats:
+async def run(
+    base_url: str,
+    duration: float,
+    concurrency: int = 20,
+    seed: int = 7,
+    journey: str | None = None,
+    on_tick: Callable[[float, TrafficStats], None] | None = None,
+) -> TrafficStats:
     """Drive ``concurrency`` customers at a time for ``duration`` seconds."""
     stats = TrafficStats()
     deadline = time.monotonic() + duration

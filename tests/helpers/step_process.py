@@ -25,8 +25,15 @@ def main() -> None:
         pass
     outgoing: dict[str, str] = {}
     journey.inject(outgoing)
-    print(json.dumps({"headers": outgoing, "metrics": generate_latest(registry).decode(),
-                      "journey_id": journey.journey_id}))
+    print(
+        json.dumps(
+            {
+                "headers": outgoing,
+                "metrics": generate_latest(registry).decode(),
+                "journey_id": journey.journey_id,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

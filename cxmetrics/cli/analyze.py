@@ -1,0 +1,234 @@
+"""``cxmetrics analyze SPEC --events FILE | --prometheus URL``: step indicators and regressions.
+
+Prints the indicator table of every declared step, then each journey, then the regressions found
+(a rich table for people, ``--json`` for machines). Exit code 0: no regression; 3: at least one;
+1: bad input (the message says what and how to fix it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ._common import abort, load_or_abort
+
+if TYPE_CHECKING:
+    from ..analysis import Analysis, Finding
+
+EXIT_REGRESSED = 3
+
+
+class _BadUsage(click.UsageError):
+    exit_code = 1
+
+
+class _Command(click.Command):
+    """Usage mistakes are bad input too: exit 1 like every other one, not click's 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _BadUsage(exc.format_message(), exc.ctx) from None
+
+
+@click.command(cls=_Command)
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option(
+    "--events", "events", type=click.Path(dir_okay=False), help="A JSONL event log to analyse."
+)
+@click.option("--prometheus", "prometheus", metavar="URL", help="Prometheus base URL.")
+@click.option(
+    "--since",
+    metavar="DURATION",
+    help="Analyse the last DURATION (default: 1h for Prometheus, the whole event log).",
+)
+@click.option(
+    "--step", "step", default="1m", show_default=True, metavar="DURATION", help="Window length."
+)
+@click.option(
+    "--match",
+    "match",
+    default="",
+    metavar="MATCHERS",
+    help='Extra label matchers, e.g. job="bank".',
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def analyze(
+    spec: str,
+    events: str | None,
+    prometheus: str | None,
+    since: str | None,
+    step: str,
+    match: str,
+    as_json: bool,
+) -> None:
+    """Indicators and regressions of every step in SPEC, from an event log or Prometheus."""
+    from .._exceptions import CxError
+    from ..durations import parse_duration
+
+    loaded = load_or_abort(spec)
+    if (events is None) == (prometheus is None):
+        abort("give exactly one data source: --events FILE.jsonl or --prometheus URL")
+    try:
+        step_s = parse_duration(step)
+        since_s = parse_duration(since) if since is not None else None
+    except ValueError as exc:
+        abort(f"--step/--since: {exc}")
+    try:
+        from ..analysis import analyze as run
+    except ImportError as exc:
+        abort(f"{exc.name} is missing; install the analyzer with: pip install 'cxmetrics[analyze]'")
+    try:
+        if events is not None:
+            from ..sources import from_jsonl
+
+            timeline = from_jsonl(loaded, events, step_s, since_s)
+        else:
+            from ..sources_prometheus import from_prometheus
+
+            assert prometheus is not None
+            end = time.time()
+            start = end - (since_s if since_s is not None else 3600.0)
+            timeline = from_prometheus(loaded, prometheus, start, end, step_s, match)
+        result = run(loaded, timeline)
+    except CxError as exc:
+        abort(str(exc))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        render(result)
+    raise SystemExit(EXIT_REGRESSED if result.regressed else 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+
+
+def render(result: Analysis) -> None:
+    from rich.console import Console
+
+    console = Console(width=None if Console().is_terminal else 160)
+    console.print(
+        f"[bold]{result.source}[/]  {_clock(result.start, True)} → {_clock(result.end, True)}"
+        f"  (windows of {_seconds(result.step)})"
+    )
+    console.print(_steps_table(result))
+    console.print(_journeys_table(result))
+    if result.ignored:
+        console.print(f"{result.ignored:,} records name journeys or steps not in the spec; ignored")
+    if not result.findings:
+        console.print("[green]No regression.[/]")
+        return
+    console.print(_findings_table(result))
+
+
+def _steps_table(result: Analysis) -> Any:
+    from rich.table import Table
+
+    table = Table(title="Steps", title_justify="left")
+    for column in ("journey/step", "volume", "p50", "p95", "p99", "≤T", "Apdex", "accuracy"):
+        table.add_column(column, justify="left" if column == "journey/step" else "right")
+    for column in ("errors", "good", "conversion", "abandon", "score"):
+        table.add_column(column, justify="right")
+    regressed = {(f.journey, f.step) for f in result.findings}
+    for row in result.indicators.steps:
+        name = f"{row.journey}/{row.step}"
+        table.add_row(
+            f"[bold red]{name}[/]" if (row.journey, row.step) in regressed else name,
+            f"{row.volume:,}",
+            _duration(row.quantiles[0.5]),
+            _duration(row.quantiles[0.95]),
+            _duration(row.quantiles[0.99]),
+            _percent(row.timeliness),
+            _fixed(row.apdex),
+            _percent(row.accuracy),
+            _percent(row.error_rate),
+            _percent(row.good_ratio),
+            _percent(row.conversion),
+            _percent(row.abandonment),
+            _fixed(row.score, 1),
+        )
+    return table
+
+
+def _journeys_table(result: Analysis) -> Any:
+    from rich.table import Table
+
+    table = Table(title="Journeys", title_justify="left")
+    table.add_column("journey")
+    for column in ("started", "completion", "Apdex", "accuracy", "errors", "NPS", "CSAT", "score"):
+        table.add_column(column, justify="right")
+    for row in result.indicators.journeys:
+        table.add_row(
+            row.journey,
+            f"{row.started:,}",
+            _percent(row.completion),
+            _fixed(row.apdex),
+            _percent(row.accuracy),
+            _percent(row.error_rate),
+            _fixed(row.feedback.nps, 0),
+            _fixed(row.feedback.csat, 0, "%"),
+            _fixed(row.score, 1),
+        )
+    return table
+
+
+def _findings_table(result: Analysis) -> Any:
+    from rich.table import Table
+
+    table = Table(title="Regressions", title_justify="left")
+    for column in ("journey/step", "indicator", "baseline → current", "change", "since"):
+        table.add_column(column)
+    for column in ("confidence", "affected", "sensitivity"):
+        table.add_column(column, justify="right" if column != "sensitivity" else "left")
+    for f in result.findings:
+        r = f.regression
+        what = f.indicator if f.subject is None else f"{f.indicator} {f.subject}"
+        table.add_row(
+            f"[bold red]{f.name}[/]",
+            f"{what} {r.statistic}",
+            _value(f, r.baseline) + " → " + _value(f, r.current),
+            f"{r.change:+.0%}" if f.indicator == "latency" else f"-{r.change:.1%}",
+            _clock(f.start_time)
+            + ("" if f.end_time is None else f" (recovered {_clock(f.end_time)})"),
+            f"{r.confidence:.2%}",
+            f"{r.affected:,}",
+            f.sensitivity.describe(),
+        )
+    return table
+
+
+def _value(f: Finding, value: float) -> str:
+    return _duration(value) if f.indicator == "latency" else _percent(value)
+
+
+def _clock(seconds: float, date: bool = False) -> str:
+    moment = datetime.fromtimestamp(seconds).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if date else "%H:%M:%S")
+
+
+def _seconds(value: float) -> str:
+    from ..durations import human_duration
+
+    return human_duration(value)
+
+
+def _duration(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 1:
+        return f"{value * 1000:.3g}ms"
+    return f"{value:.3g}s" if value < 60 else f"{value / 60:.1f}m"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _fixed(value: float | None, digits: int = 3, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
