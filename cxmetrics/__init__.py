@@ -17,9 +17,10 @@ alerts and Grafana dashboards from one spec (``cxmetrics.yaml``)::
 from ._exceptions import CxError, SpecError, SpecIssue
 from .config import configure, current_spec, is_configured, shutdown
 from .context import JourneyContext, extract, inject
-from .journeys import JourneyInstance, StepInstance, current_journey, journey, step
+from .journeys import JourneyInstance, bind, current_journey, journey
 from .server import start_http_server
 from .spec import Spec, load_spec
+from .steps import StepInstance, step
 
 __version__ = "0.1.0"
 
@@ -32,6 +33,7 @@ __all__ = [
     "SpecIssue",
     "StepInstance",
     "__version__",
+    "bind",
     "configure",
     "current_journey",
     "current_spec",

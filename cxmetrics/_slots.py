@@ -139,6 +139,7 @@ class JourneySlot:
         "step_index",
         "step_names",
         "steps",
+        "switches",
     )
 
     def __init__(
@@ -154,6 +155,7 @@ class JourneySlot:
         ]
         self.lock = threading.Lock()
         self.started = [0] * len(channels)
+        self.switches = [[0] * len(channels) for _ in channels]  # [from channel][to channel]
         # feedback[(scale, score)][last step index]
         self.feedback: dict[tuple[str, int], list[int]] = {
             (scale, score): [0] * (self.n_steps + 2)

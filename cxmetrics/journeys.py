@@ -4,38 +4,33 @@
 through a journey; ``JourneyInstance.step()`` measures one step of it. Both are context managers
 (sync and async); ``step()`` at module level is also a decorator. Nothing here raises into the
 host app: the app's own exceptions propagate unchanged and mark the step ``error``; failures
-inside cxmetrics are counted in ``cx_internal_errors_total`` and logged once.
+inside cxmetrics are counted in ``cx_internal_errors_total`` and logged once. Steps themselves
+live in ``cxmetrics.steps``.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import time
 from collections.abc import Callable, MutableMapping
-from contextvars import ContextVar, Token
-from decimal import Decimal
+from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from ._slots import FEEDBACK_SCALES, CheckSlot, JourneySlot, StepSlot
-from ._state import STATE, internal_error, log_once
-from .context import JourneyContext, fingerprint, format_baggage, new_journey_id
-from .emitters import otel
-from .events import CheckResult, FeedbackRecord, JourneyStarted, StepRecord
-from .names import OUTCOMES, TIMELINESS_CLASSES
+from . import scope
+from ._slots import FEEDBACK_SCALES, JourneySlot, StepSlot
+from ._state import STATE, internal_error
+from .context import JourneyContext, format_baggage, new_journey_id
+from .events import FeedbackRecord, JourneyStarted
+from .scope import current_journey
+from .steps import NOOP_STEP, StepInstance, emit
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
-_perf = time.perf_counter
-_current: ContextVar[JourneyInstance | None] = ContextVar("cxmetrics_journey", default=None)
 
-
-def current_journey() -> JourneyInstance | None:
-    """The journey instance made current by ``with journey(...)``, if any."""
-    return _current.get()
+__all__ = ["JourneyInstance", "current_journey", "journey"]
 
 
 class JourneyInstance:
@@ -116,6 +111,10 @@ class JourneyInstance:
             return StepInstance(self, self._steps[-1])
         return StepInstance(self, self._steps[index])
 
+    def bind(self, fn: F) -> F:
+        """``fn`` running as part of this instance wherever it is called (``cxmetrics.bind``)."""
+        return bind(fn, self)
+
     def start_step(self, name: str) -> StepInstance:
         """Start a step now, for callback-style code; call ``finish()`` on it later."""
         step = self.step(name)
@@ -142,7 +141,7 @@ class JourneyInstance:
             with slot.lock:
                 slot.feedback[(scale, score)][self._last] += 1
             if rt.sinks:
-                _emit(
+                emit(
                     rt,
                     FeedbackRecord(
                         time.time(),
@@ -156,14 +155,14 @@ class JourneyInstance:
 
     # -- context manager ----------------------------------------------------------------------
     def __enter__(self) -> JourneyInstance:
-        self._tokens.append(_current.set(self))
+        self._tokens.append(scope.current.set(self))
         return self
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._tokens:
-            _current.reset(self._tokens.pop())
+            scope.current.reset(self._tokens.pop())
 
     async def __aenter__(self) -> JourneyInstance:
         return self.__enter__()
@@ -177,273 +176,6 @@ class JourneyInstance:
         return f"<JourneyInstance {self.name} id={self.journey_id} last={self.last_step}>"
 
 
-class StepInstance:
-    """One measured step. Use as a context manager, or ``start()`` / ``finish()``."""
-
-    __slots__ = (
-        "_checks",
-        "_done",
-        "_failed",
-        "_inaccurate",
-        "_j",
-        "_slot",
-        "_span",
-        "_t0",
-        "_token",
-        "duration",
-        "timeliness",
-    )
-
-    def __init__(self, journey: JourneyInstance, slot: StepSlot) -> None:
-        self._j = journey
-        self._slot = slot
-        self._failed = False
-        self._inaccurate = False
-        self._done = False
-        self._span: Any = None
-        self._token: object = None
-        self._checks: list[CheckResult] | None = None
-        self._t0 = 0.0
-        self.duration: float | None = None
-        self.timeliness: str | None = None
-
-    @property
-    def name(self) -> str:
-        return self._slot.step
-
-    def start(self) -> StepInstance:
-        rt = self._j._rt
-        if rt is not None and (rt.span_mode != "off" or rt.sinks):
-            self._checks = []
-            if rt.span_mode == "always" and rt.tracer is not None:
-                try:
-                    self._span, self._token = otel.start(
-                        rt.tracer, self._slot, self._j.journey_id, self._j.last_step
-                    )
-                except Exception as exc:
-                    internal_error("otel", exc)
-        self._t0 = _perf()
-        return self
-
-    def finish(self, error: bool = False, exc: BaseException | None = None) -> None:
-        """End the step (idempotent). ``error=True`` or an ``exc`` marks its outcome ``error``."""
-        duration = _perf() - self._t0
-        if self._done:
-            return
-        self._done = True
-        try:
-            self._record(duration, error or exc is not None or self._failed, exc)
-        except Exception as internal:
-            internal_error("step", internal)
-
-    def _record(self, duration: float, error: bool, exc: BaseException | None) -> None:
-        j, slot = self._j, self._slot
-        rt = cast("Runtime", j._rt)
-        previous = j._last
-        span = self._span
-        exemplar = otel.exemplar(span, duration) if (span is not None or rt.exemplars) else None
-        accurate = not self._inaccurate
-        cls = slot.record(duration, error, accurate, previous, exemplar)
-        j._last = slot.index
-        self.duration = duration
-        self.timeliness = TIMELINESS_CLASSES[cls]
-        if self._checks is None:
-            return
-        if span is not None:
-            otel.finish(
-                span, self._token, cls, error, [c.name for c in self._checks if not c.passed], exc
-            )
-        elif (
-            rt.span_mode == "interesting"
-            and (cls == 2 or error or not accurate)
-            and rt.tracer is not None
-        ):
-            otel.after_the_fact(
-                rt.tracer,
-                slot,
-                j.journey_id,
-                j._slot_name(previous),
-                duration,
-                cls,
-                error,
-                self._checks,
-                exc,
-            )
-        if rt.sinks:
-            _emit(
-                rt,
-                StepRecord(
-                    time.time(),
-                    j.name,
-                    slot.step,
-                    slot.channel,
-                    j.journey_id,
-                    j._slot_name(previous),
-                    duration,
-                    cast(Any, OUTCOMES[1 if error else 0]),
-                    cast(Any, self.timeliness),
-                    cls == 0 and accurate and not error,
-                    tuple(self._checks),
-                ),
-            )
-
-    def fail(self, reason: str | None = None) -> None:
-        """Mark this step's outcome ``error`` without raising (e.g. a handled failure)."""
-        self._failed = True
-
-    # -- accuracy -----------------------------------------------------------------------------
-    def check(self, name: str, passed: bool, relative_error: float | None = None) -> bool:
-        """Record accuracy check ``name`` as passed or failed; returns ``passed``."""
-        try:
-            self._check_slot(name).record(bool(passed), relative_error)
-            self._note(name, bool(passed), relative_error)
-        except Exception as exc:
-            internal_error("accuracy", exc)
-        return bool(passed)
-
-    def reconcile(
-        self, name: str, expected: Any, actual: Any, tolerance: float | None = None
-    ) -> bool:
-        """Check that ``actual`` equals ``expected`` within a relative ``tolerance``.
-
-        Records pass/fail and the relative error, never the amounts. ``tolerance`` defaults to
-        the check's ``tolerance`` in the spec (0: exact). Returns whether it passed.
-        """
-        try:
-            slot = self._check_slot(name)
-            tol = slot.tolerance if tolerance is None else tolerance
-            error = _relative_error(expected, actual)
-            passed = error <= tol
-            slot.record(passed, error)
-            self._note(name, passed, error)
-            return passed
-        except Exception as exc:
-            internal_error(
-                "accuracy",
-                exc,
-                f"cxmetrics: reconcile {name!r} could not compare its "
-                f"values ({exc}); not recorded (further ones counted only)",
-            )
-            return False
-
-    def fingerprint(self, value: Any, key: str | None = None) -> None:
-        """Remember a keyed digest of ``value`` under ``key`` (default: this step's name) so a
-        later step of the same instance, in any process, can check it with ``consistent``."""
-        rt = self._j._rt
-        if rt is None:
-            return
-        try:
-            fingerprints = self._j.fingerprints
-            fingerprints.pop(key or self._slot.step, None)
-            fingerprints[key or self._slot.step] = fingerprint(value, rt.fingerprint_key)
-        except Exception as exc:
-            internal_error("accuracy", exc)
-
-    def consistent(self, name: str, value: Any) -> bool:
-        """Check ``value`` against the fingerprint the spec's ``against`` key names."""
-        rt = self._j._rt
-        if rt is None:
-            return True
-        try:
-            slot = self._check_slot(name)
-            key = slot.against or name
-            remembered = self._j.fingerprints.get(key)
-            if remembered is None:
-                log_once(
-                    f"nofp:{self._j.name}:{key}",
-                    "cxmetrics: no fingerprint %r in journey %r for consistency check %r; "
-                    "call s.fingerprint(value) in that step",
-                    key,
-                    self._j.name,
-                    name,
-                )
-                return True
-            passed = remembered == fingerprint(value, rt.fingerprint_key)
-            slot.record(passed, None)
-            self._note(name, passed, None)
-            return passed
-        except Exception as exc:
-            internal_error("accuracy", exc)
-            return False
-
-    def _check_slot(self, name: str) -> CheckSlot:
-        slot = self._slot.checks.get(name)
-        if slot is None:
-            if self._j._rt is not None:
-                self._j._rt.count_undeclared("check", name)
-            return self._slot.other_check
-        return slot
-
-    def _note(self, name: str, passed: bool, relative_error: float | None) -> None:
-        if not passed:
-            self._inaccurate = True
-        if self._checks is not None:
-            self._checks.append(CheckResult(name, passed, relative_error))
-            if not passed and self._span is not None:
-                otel.check_failed(self._span, name, relative_error)
-
-    # -- context manager ----------------------------------------------------------------------
-    def __enter__(self) -> StepInstance:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.finish(et is not None, ev)
-
-    async def __aenter__(self) -> StepInstance:
-        return self.start()
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.finish(et is not None, ev)
-
-
-class _NoopStep(StepInstance):
-    """What steps are before ``configure()``: every call returns at once."""
-
-    __slots__ = ()
-
-    def __init__(self) -> None:
-        self.duration = None
-        self.timeliness = None
-
-    @property
-    def name(self) -> str:
-        return ""
-
-    def start(self) -> StepInstance:
-        return self
-
-    def finish(self, error: bool = False, exc: BaseException | None = None) -> None:
-        return None
-
-    def fail(self, reason: str | None = None) -> None:
-        return None
-
-    def check(self, name: str, passed: bool, relative_error: float | None = None) -> bool:
-        return bool(passed)
-
-    def reconcile(
-        self, name: str, expected: Any, actual: Any, tolerance: float | None = None
-    ) -> bool:
-        return True
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
-
-
-NOOP_STEP = _NoopStep()
-
-
 def journey(
     name: str,
     *,
@@ -452,117 +184,71 @@ def journey(
 ) -> JourneyInstance:
     """Start a journey instance, or resume the one ``context`` describes.
 
-    ``context`` (from ``cxmetrics.extract(headers)``) resumes the same instance when it names
-    this journey, so the next step counts the transition from the step done in another request.
-    ``channel`` defaults to the context's channel, then to the spec's default channel.
+    ``context`` (from ``cxmetrics.extract(headers)``, or the request's incoming context when a
+    ``cxmetrics.integrations`` middleware serves the request) resumes the same instance when it
+    names this journey, so the next step counts the transition from the step done in another
+    request. ``channel`` defaults to the request's channel header, then the context's channel,
+    then the spec's default channel. Resuming on another channel than the context's counts a
+    channel switch (``cx_channel_switches_total``); the instance stays one instance.
     """
     rt = STATE.runtime
     if rt is None:
         return JourneyInstance(None, None, name, 0, "", 0, {})
     try:
-        slot = rt.journey_slot(name)
-        if context is not None and context.journey == name:
-            last = slot.n_steps + 1
-            if context.last_step is not None:
-                last = slot.step_index.get(context.last_step, slot.n_steps)
-            ch = rt.channel(channel or context.channel)
-            return JourneyInstance(
-                rt, slot, name, ch, context.journey_id, last, dict(context.fingerprints)
-            )
-        ch = rt.channel(channel)
-        instance = JourneyInstance(rt, slot, name, ch, new_journey_id(), slot.n_steps + 1, {})
-        with slot.lock:
-            slot.started[ch] += 1
-        if rt.sinks:
-            _emit(rt, JourneyStarted(time.time(), name, slot.channels[ch], instance.journey_id))
+        request = scope.request.get()
+        if request is not None:
+            context = context or request.incoming
+            channel = channel or request.channel
+        instance = (
+            _resume(rt, name, channel, context)
+            if (context is not None and context.journey == name)
+            else _start(rt, name, channel)
+        )
+        if request is not None:
+            request.latest = instance
         return instance
     except Exception as exc:
         internal_error("journey", exc)
         return JourneyInstance(None, None, name, 0, "", 0, {})
 
 
-class _StepUse:
-    """``cxmetrics.step(journey, step)``: a decorator, or a context manager for one use."""
-
-    __slots__ = ("_active", "journey", "step")
-
-    def __init__(self, journey_name: str, step_name: str) -> None:
-        self.journey = journey_name
-        self.step = step_name
-        self._active: StepInstance = NOOP_STEP
-
-    def _begin(self) -> StepInstance:
-        rt = STATE.runtime
-        if rt is None:
-            return NOOP_STEP
-        current = _current.get()
-        if current is None or current.name != self.journey or current._rt is not rt:
-            current = journey(self.journey)
-        return current.step(self.step)
-
-    def __call__(self, fn: F) -> F:
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                async with self._begin():
-                    return await fn(*args, **kwargs)
-
-            return cast(F, async_wrapper)
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self._begin():
-                return fn(*args, **kwargs)
-
-        return cast(F, wrapper)
-
-    def __enter__(self) -> StepInstance:
-        self._active = self._begin()
-        return self._active.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._active.finish(et is not None, ev)
-
-    async def __aenter__(self) -> StepInstance:
-        return self.__enter__()
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.__exit__(et, ev, tb)
+def _start(rt: Runtime, name: str, channel: str | None) -> JourneyInstance:
+    slot = rt.journey_slot(name)
+    ch = rt.channel(channel)
+    instance = JourneyInstance(rt, slot, name, ch, new_journey_id(), slot.n_steps + 1, {})
+    with slot.lock:
+        slot.started[ch] += 1
+    if rt.sinks:
+        emit(rt, JourneyStarted(time.time(), name, slot.channels[ch], instance.journey_id))
+    return instance
 
 
-def step(journey_name: str, step_name: str) -> _StepUse:
-    """Mark a step of the current journey instance (a new instance when none is current).
-
-    As a decorator (sync or async functions)::
-
-        @cxmetrics.step("bill_inquiry", "bill_total")
-        def fetch_total(): ...
-
-    or for one block: ``with cxmetrics.step("bill_inquiry", "bill_total") as s: ...``.
-    """
-    return _StepUse(journey_name, step_name)
-
-
-def _relative_error(expected: Any, actual: Any) -> float:
-    if isinstance(expected, Decimal) or isinstance(actual, Decimal):
-        expected, actual = Decimal(str(expected)), Decimal(str(actual))
-    difference = abs(actual - expected)
-    if difference == 0:
-        return 0.0
-    scale = abs(expected)
-    if scale == 0:
-        return 1.0
-    return min(float(difference / scale), 1.0)
+def _resume(
+    rt: Runtime, name: str, channel: str | None, context: JourneyContext
+) -> JourneyInstance:
+    slot = rt.journey_slot(name)
+    last = slot.n_steps + 1
+    if context.last_step is not None:
+        last = slot.step_index.get(context.last_step, slot.n_steps)
+    ch = rt.channel(channel or context.channel)
+    if context.channel is not None and channel is not None and channel != context.channel:
+        before = rt.channel(context.channel)
+        with slot.lock:
+            slot.switches[before][ch] += 1
+    return JourneyInstance(rt, slot, name, ch, context.journey_id, last, dict(context.fingerprints))
 
 
-def _emit(rt: Runtime, event: Any) -> None:
-    for sink in rt.sinks:
-        try:
-            sink.emit(event)
-        except Exception as exc:
-            internal_error("sink", exc)
+def bind(fn: F, instance: JourneyInstance | None = None) -> F:
+    """``fn`` running as part of ``instance`` (default: the current one) wherever it is called:
+    a thread pool, a callback, a later task. Steps it marks belong to that journey instance.
+    (asyncio tasks inherit the current instance by themselves.)"""
+    target = instance if instance is not None else current_journey()
+    if target is None:
+        return fn
+
+    @functools.wraps(fn)
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        with target:
+            return fn(*args, **kwargs)
+
+    return cast(F, bound)

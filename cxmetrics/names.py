@@ -19,6 +19,7 @@ ACCURACY_CHECKS: Final = "cx_accuracy_checks_total"
 ACCURACY_RELATIVE_ERROR: Final = "cx_accuracy_relative_error_ratio"
 TRANSITIONS: Final = "cx_step_transitions_total"
 JOURNEYS_STARTED: Final = "cx_journeys_started_total"
+CHANNEL_SWITCHES: Final = "cx_channel_switches_total"
 FEEDBACK: Final = "cx_feedback_responses_total"
 STEP_TARGET: Final = "cx_step_target_seconds"
 STEP_TOLERATING: Final = "cx_step_tolerating_seconds"
@@ -37,6 +38,8 @@ CHECK: Final = "check"
 RESULT: Final = "result"
 FROM_STEP: Final = "from_step"
 TO_STEP: Final = "to_step"
+FROM_CHANNEL: Final = "from_channel"
+TO_CHANNEL: Final = "to_channel"
 SCALE: Final = "scale"
 SCORE: Final = "score"
 KIND: Final = "kind"
@@ -77,6 +80,11 @@ METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
         "Journey instances that moved from one step to the next.",
     ),
     JOURNEYS_STARTED: ("counter", (JOURNEY, CHANNEL), "Journey instances started."),
+    CHANNEL_SWITCHES: (
+        "counter",
+        (JOURNEY, FROM_CHANNEL, TO_CHANNEL),
+        "Journey instances continued on another channel (one instance, not a new one).",
+    ),
     FEEDBACK: (
         "counter",
         (JOURNEY, STEP, SCALE, SCORE),
@@ -184,3 +192,14 @@ def rec_bad_ratio(window: str) -> str:
 def rec_accuracy_fail_ratio(window: str) -> str:
     """Share of accuracy checks that failed over ``window``."""
     return f"cx:accuracy_fail:ratio_rate{window}"
+
+
+REC_STEP_RATE_BASELINE: Final = "cx:step_requests:rate_baseline"
+
+# Labels the generated alerts add to journey/step (and check, to_step): the quantile that
+# regressed, the burn-rate window pair that fired, and the routing severity.
+QUANTILE: Final = "quantile"
+LONG_WINDOW: Final = "long_window"
+SHORT_WINDOW: Final = "short_window"
+SEVERITY: Final = "severity"
+ALERT_FOR_STATE: Final = "ALERTS_FOR_STATE"  # Prometheus' own series: value = the alert's start

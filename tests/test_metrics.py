@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import generate_latest
 
 import cxmetrics
-from cxmetrics import journeys as journeys_module
+from cxmetrics import steps as steps_module
 from cxmetrics.names import duration_buckets
 from cxmetrics.stack import require_binary
 
@@ -32,7 +32,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch):
     fake = FakeClock([0.5, 1.2, 7.0])
-    monkeypatch.setattr(journeys_module, "_perf", fake)
+    monkeypatch.setattr(steps_module, "_perf", fake)
     return fake
 
 

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
 import cxmetrics
-from cxmetrics import journeys as journeys_module
+from cxmetrics import steps as steps_module
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def configure(spec, tracer, spans):
 
 def fixed_durations(monkeypatch, durations):
     ticks = iter([t for d in durations for t in (0.0, d)])
-    monkeypatch.setattr(journeys_module, "_perf", lambda: next(ticks))
+    monkeypatch.setattr(steps_module, "_perf", lambda: next(ticks))
 
 
 def run_journey():

@@ -8,7 +8,7 @@ consistent histogram (``_count`` equals the ``+Inf`` bucket and the class counte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -21,18 +21,42 @@ from prometheus_client.samples import Exemplar
 
 from .. import names
 from .._runtime import Runtime
-from .._state import STATE
+from .._slots import JourneySlot
+from .._state import STATE, internal_error
 from ..names import OUTCOMES, RELATIVE_ERROR_BUCKETS, RESULTS, TIMELINESS_CLASSES
+from ..spec import OTHER
+
+Families = dict[str, Metric]
+_KINDS = {
+    "counter": CounterMetricFamily,
+    "histogram": HistogramMetricFamily,
+    "gauge": GaugeMetricFamily,
+}
 
 
-def _family(name: str) -> tuple[str, str, tuple[str, ...]]:
-    kind, labels, doc = names.METRICS[name]
-    # prometheus-client appends ``_total`` to counters itself.
-    return name.removesuffix("_total") if kind == "counter" else name, doc, labels
+def _families() -> Families:
+    """One empty family per entry of ``names.METRICS`` (counters lose ``_total``: the client
+    library appends it)."""
+    out: Families = {}
+    for name, (kind, labels, doc) in names.METRICS.items():
+        family = name.removesuffix("_total") if kind == "counter" else name
+        out[name] = _KINDS[kind](family, doc, labels=labels)
+    return out
 
 
-def _le(bound: float) -> str:
-    return repr(float(bound))
+def _cumulative(
+    counts: Sequence[int],
+    bounds: Sequence[float],
+    exemplars: Sequence[tuple[str, float, float] | None] | None = None,
+) -> list[tuple[str, float, Exemplar | None]]:
+    rows: list[tuple[str, float, Exemplar | None]] = []
+    total = 0
+    for i, count in enumerate(counts):
+        total += count
+        le = repr(float(bounds[i])) if i < len(bounds) else "+Inf"
+        ex = exemplars[i] if exemplars is not None else None
+        rows.append((le, total, Exemplar({"trace_id": ex[0]}, ex[1], ex[2]) if ex else None))
+    return rows
 
 
 class CxCollector(Collector):
@@ -43,188 +67,111 @@ class CxCollector(Collector):
 
     def describe(self) -> list[Metric]:
         # Named families, so the registry detects collisions with other collectors at register().
-        out: list[Metric] = []
-        for name, (kind, labels, doc) in names.METRICS.items():
-            fam, doc, labels = _family(name)
-            if kind == "counter":
-                out.append(CounterMetricFamily(fam, doc, labels=labels))
-            elif kind == "histogram":
-                out.append(HistogramMetricFamily(fam, doc, labels=labels))
-            else:
-                out.append(GaugeMetricFamily(fam, doc, labels=labels))
-        return out
+        return list(_families().values())
 
     def collect(self) -> Iterator[Metric]:
         try:
-            yield from self._collect()
+            families = _families()
+            for jslot in self.runtime.journeys.values():
+                self._steps(jslot, families)
+                self._journey(jslot, families)
+            self._health(families)
         except Exception as exc:  # a scrape must never take the app down
-            from .._state import internal_error
-
             internal_error("exposition", exc)
+            return
+        yield from families.values()
 
-    def _collect(self) -> Iterator[Metric]:
-        rt = self.runtime
-        duration = HistogramMetricFamily(
-            *_family(names.STEP_DURATION)[:2], labels=_family(names.STEP_DURATION)[2]
-        )
-        steps = CounterMetricFamily(*_family(names.STEPS)[:2], labels=_family(names.STEPS)[2])
-        good = CounterMetricFamily(
-            *_family(names.GOOD_STEPS)[:2], labels=_family(names.GOOD_STEPS)[2]
-        )
-        checks = CounterMetricFamily(
-            *_family(names.ACCURACY_CHECKS)[:2], labels=_family(names.ACCURACY_CHECKS)[2]
-        )
-        relerr = HistogramMetricFamily(
-            *_family(names.ACCURACY_RELATIVE_ERROR)[:2],
-            labels=_family(names.ACCURACY_RELATIVE_ERROR)[2],
-        )
-        transitions = CounterMetricFamily(
-            *_family(names.TRANSITIONS)[:2], labels=_family(names.TRANSITIONS)[2]
-        )
-        started = CounterMetricFamily(
-            *_family(names.JOURNEYS_STARTED)[:2], labels=_family(names.JOURNEYS_STARTED)[2]
-        )
-        feedback = CounterMetricFamily(
-            *_family(names.FEEDBACK)[:2], labels=_family(names.FEEDBACK)[2]
-        )
-        target = GaugeMetricFamily(
-            *_family(names.STEP_TARGET)[:2], labels=_family(names.STEP_TARGET)[2]
-        )
-        tolerating = GaugeMetricFamily(
-            *_family(names.STEP_TOLERATING)[:2], labels=_family(names.STEP_TOLERATING)[2]
-        )
-
-        for jslot in rt.journeys.values():
-            check_totals: dict[tuple[str, str], list[int]] = {}
-            relerr_totals: dict[tuple[str, str], tuple[list[int], float]] = {}
-            arrivals: dict[str, list[int]] = {}
-            for channel_slots in jslot.steps:
-                for slot in channel_slots:
-                    with slot.lock:
-                        buckets = list(slot.buckets)
-                        total_sum = slot.sum
-                        counts = list(slot.counts)
-                        good_count = slot.good
-                        from_counts = list(slot.from_counts)
-                        exemplars = list(slot.exemplars)
-                    labels = [slot.journey, slot.step, slot.channel]
-                    cumulative = 0
-                    rows: list[tuple[str, float, Exemplar | None]] = []
-                    for i, count in enumerate(buckets):
-                        cumulative += count
-                        le = _le(slot.bounds[i]) if i < len(slot.bounds) else "+Inf"
-                        ex = exemplars[i]
-                        rows.append(
-                            (
-                                le,
-                                cumulative,
-                                Exemplar({"trace_id": ex[0]}, ex[1], ex[2])
-                                if ex is not None
-                                else None,
-                            )
-                        )
-                    duration.add_metric(labels, rows, total_sum)  # type: ignore[arg-type]
-                    for o, outcome in enumerate(OUTCOMES):
-                        for c, cls in enumerate(TIMELINESS_CLASSES):
-                            steps.add_metric([*labels, outcome, cls], counts[o * 3 + c])
-                    good.add_metric(labels, good_count)
-                    into = arrivals.setdefault(slot.step, [0] * len(from_counts))
-                    for i, count in enumerate(from_counts):
-                        into[i] += count
-                    for cslot in (*slot.checks.values(), slot.other_check):
-                        with cslot.lock:
-                            passed, failed = cslot.counts
-                            cbuckets = list(cslot.buckets)
-                            csum = cslot.sum
-                        key = (slot.step, cslot.name)
-                        if (
-                            cslot is slot.other_check
-                            and key not in check_totals
-                            and passed + failed == 0
-                        ):
-                            continue
-                        tot = check_totals.setdefault(key, [0, 0])
-                        tot[0] += passed
-                        tot[1] += failed
-                        old_buckets, old_sum = relerr_totals.get(key, ([0] * len(cbuckets), 0.0))
-                        relerr_totals[key] = (
-                            [a + b for a, b in zip(old_buckets, cbuckets, strict=True)],
-                            old_sum + csum,
-                        )
-            for (step_name, check_name), (passed, failed) in check_totals.items():
-                checks.add_metric([jslot.name, step_name, check_name, RESULTS[0]], passed)
-                checks.add_metric([jslot.name, step_name, check_name, RESULTS[1]], failed)
-                rb, rsum = relerr_totals[(step_name, check_name)]
-                rows_e, acc = [], 0
-                for i, count in enumerate(rb):
-                    acc += count
-                    le = (
-                        _le(RELATIVE_ERROR_BUCKETS[i])
-                        if i < len(RELATIVE_ERROR_BUCKETS)
-                        else "+Inf"
+    def _steps(self, jslot: JourneySlot, f: Families) -> None:
+        checks: dict[tuple[str, str], tuple[list[int], list[int], float]] = {}
+        arrivals: dict[str, list[int]] = {}
+        for slot in (s for channel_slots in jslot.steps for s in channel_slots):
+            with slot.lock:
+                buckets, total = list(slot.buckets), slot.sum
+                counts, good = list(slot.counts), slot.good
+                from_counts, exemplars = list(slot.from_counts), list(slot.exemplars)
+            labels = [slot.journey, slot.step, slot.channel]
+            f[names.STEP_DURATION].add_metric(  # type: ignore[attr-defined]
+                labels, _cumulative(buckets, slot.bounds, exemplars), total
+            )
+            for o, outcome in enumerate(OUTCOMES):
+                for c, cls in enumerate(TIMELINESS_CLASSES):
+                    f[names.STEPS].add_metric(  # type: ignore[attr-defined]
+                        [*labels, outcome, cls], counts[o * 3 + c]
                     )
-                    rows_e.append((le, acc))
-                relerr.add_metric([jslot.name, step_name, check_name], rows_e, rsum)
-            # Transitions: every consecutive pair always (so conversion never lacks a series),
-            # every other observed pair once it happened.
-            order = jslot.step_names
-            for to_index, to_step in enumerate(order):
-                counts_in = arrivals.get(to_step)
-                if counts_in is None:
-                    continue
-                for from_index, count in enumerate(counts_in[:-1]):
-                    consecutive = to_index == from_index + 1 and to_index < jslot.n_steps
-                    if count or consecutive:
-                        transitions.add_metric([jslot.name, order[from_index], to_step], count)
-            with jslot.lock:
-                started_counts = list(jslot.started)
-                feedback_counts = {k: list(v) for k, v in jslot.feedback.items()}
-            for c, channel in enumerate(jslot.channels):
-                started.add_metric([jslot.name, channel], started_counts[c])
-            for (scale, score), per_step in feedback_counts.items():
-                for index, count in enumerate(per_step):
-                    if count:
-                        step_label = jslot.previous_name(index) or "none"
-                        feedback.add_metric([jslot.name, step_label, scale, str(score)], count)
-            for slot in jslot.steps[0]:
-                if slot.step != "other":
-                    target.add_metric([slot.journey, slot.step], slot.target)
-                    tolerating.add_metric([slot.journey, slot.step], slot.tolerating)
+            f[names.GOOD_STEPS].add_metric(labels, good)  # type: ignore[attr-defined]
+            into = arrivals.setdefault(slot.step, [0] * len(from_counts))
+            for i, count in enumerate(from_counts):
+                into[i] += count
+            for cslot in (*slot.checks.values(), slot.other_check):
+                with cslot.lock:
+                    passed_failed, cbuckets, csum = (
+                        list(cslot.counts),
+                        list(cslot.buckets),
+                        cslot.sum,
+                    )
+                key = (slot.step, cslot.name)
+                if cslot is slot.other_check and key not in checks and not any(passed_failed):
+                    continue  # the 'other' check appears once something used it
+                old = checks.get(key, ([0, 0], [0] * len(cbuckets), 0.0))
+                checks[key] = (
+                    [a + b for a, b in zip(old[0], passed_failed, strict=True)],
+                    [a + b for a, b in zip(old[1], cbuckets, strict=True)],
+                    old[2] + csum,
+                )
+        for (step, check), (passed_failed, cbuckets, csum) in checks.items():
+            for result, count in zip(RESULTS, passed_failed, strict=True):
+                f[names.ACCURACY_CHECKS].add_metric(  # type: ignore[attr-defined]
+                    [jslot.name, step, check, result], count
+                )
+            f[names.ACCURACY_RELATIVE_ERROR].add_metric(  # type: ignore[attr-defined]
+                [jslot.name, step, check], _cumulative(cbuckets, RELATIVE_ERROR_BUCKETS), csum
+            )
+        # Transitions: every consecutive pair always (conversion never lacks a series), any other
+        # observed pair once it happened. The last arrival slot is "no previous step": a start.
+        order = jslot.step_names
+        for to_index, to_step in enumerate(order):
+            for from_index, count in enumerate(arrivals.get(to_step, [])[:-1]):
+                if count or (to_index == from_index + 1 and to_index < jslot.n_steps):
+                    f[names.TRANSITIONS].add_metric(  # type: ignore[attr-defined]
+                        [jslot.name, order[from_index], to_step], count
+                    )
 
-        yield from (
-            duration,
-            steps,
-            good,
-            checks,
-            relerr,
-            transitions,
-            started,
-            feedback,
-            target,
-            tolerating,
-        )
-        yield from self._health(rt)
+    def _journey(self, jslot: JourneySlot, f: Families) -> None:
+        with jslot.lock:
+            started = list(jslot.started)
+            switches = [list(row) for row in jslot.switches]
+            feedback = {k: list(v) for k, v in jslot.feedback.items()}
+        for c, channel in enumerate(jslot.channels):
+            f[names.JOURNEYS_STARTED].add_metric([jslot.name, channel], started[c])  # type: ignore[attr-defined]
+            for t, to_channel in enumerate(jslot.channels):
+                if switches[c][t]:
+                    f[names.CHANNEL_SWITCHES].add_metric(  # type: ignore[attr-defined]
+                        [jslot.name, channel, to_channel], switches[c][t]
+                    )
+        for (scale, score), per_step in feedback.items():
+            for index, count in enumerate(per_step):
+                if count:
+                    step = jslot.previous_name(index) or "none"
+                    f[names.FEEDBACK].add_metric(  # type: ignore[attr-defined]
+                        [jslot.name, step, scale, str(score)], count
+                    )
+        for slot in jslot.steps[0]:
+            if slot.step != OTHER:
+                f[names.STEP_TARGET].add_metric([slot.journey, slot.step], slot.target)  # type: ignore[attr-defined]
+                f[names.STEP_TOLERATING].add_metric(  # type: ignore[attr-defined]
+                    [slot.journey, slot.step], slot.tolerating
+                )
 
-    def _health(self, rt: Runtime) -> Iterator[Metric]:
-        undeclared = CounterMetricFamily(
-            *_family(names.UNDECLARED)[:2], labels=_family(names.UNDECLARED)[2]
-        )
+    def _health(self, f: Families) -> None:
+        rt = self.runtime
         with rt.lock:
-            for kind, count in rt.undeclared.items():
-                undeclared.add_metric([kind], count)
-            rejected_counts = dict(rt.rejected)
-        rejected = CounterMetricFamily(
-            *_family(names.CONTEXT_REJECTED)[:2], labels=_family(names.CONTEXT_REJECTED)[2]
-        )
-        for reason, count in sorted(rejected_counts.items()):
-            rejected.add_metric([reason], count)
-        errors = CounterMetricFamily(
-            *_family(names.INTERNAL_ERRORS)[:2], labels=_family(names.INTERNAL_ERRORS)[2]
-        )
+            undeclared, rejected = dict(rt.undeclared), dict(rt.rejected)
         with STATE.lock:
-            error_counts = dict(STATE.errors)
-        for component, count in sorted(error_counts.items()):
-            errors.add_metric([component], count)
-        info = GaugeMetricFamily(*_family(names.SPEC_INFO)[:2], labels=_family(names.SPEC_INFO)[2])
-        info.add_metric([rt.spec.service, rt.spec.fingerprint], 1)
-        yield from (undeclared, rejected, errors, info)
+            errors = dict(STATE.errors)
+        for kind, count in undeclared.items():
+            f[names.UNDECLARED].add_metric([kind], count)  # type: ignore[attr-defined]
+        for reason, count in sorted(rejected.items()):
+            f[names.CONTEXT_REJECTED].add_metric([reason], count)  # type: ignore[attr-defined]
+        for component, count in sorted(errors.items()):
+            f[names.INTERNAL_ERRORS].add_metric([component], count)  # type: ignore[attr-defined]
+        f[names.SPEC_INFO].add_metric([rt.spec.service, rt.spec.fingerprint], 1)  # type: ignore[attr-defined]
