@@ -1,0 +1,100 @@
+"""What the ASGI and WSGI middlewares share: reading the incoming journey context from the
+``baggage`` header, the ``cx-journey`` header or a cookie; route maps; the outgoing headers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import quote, unquote
+
+from opentelemetry import propagate
+
+from .. import context as cxcontext
+from .._state import STATE, internal_error
+from ..context import ContextRejected, JourneyContext, format_baggage, parse_baggage, parse_context
+from ..journeys import JourneyInstance
+
+JOURNEY_HEADER = "cx-journey"
+CHANNEL_HEADER = "x-cx-channel"
+DEFAULT_COOKIE = "cx_journey"
+
+RouteMap = Mapping[str, tuple[str, str]]
+"""``{"GET /bill/total": ("bill_inquiry", "bill_total")}``: a route's step, by method and path."""
+
+
+def parse_routes(routes: RouteMap | None) -> dict[tuple[str, str], tuple[str, str]]:
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    for key, target in (routes or {}).items():
+        method, _, path = key.strip().partition(" ")
+        if not path.startswith("/") or len(target) != 2:
+            raise ValueError(
+                f"route {key!r}: write 'METHOD /path': ('journey', 'step'), "
+                "e.g. 'GET /bill/total': ('bill_inquiry', 'bill_total')"
+            )
+        out[(method.upper(), path)] = (target[0], target[1])
+    return out
+
+
+def incoming(headers: Mapping[str, str], cookie: str | None) -> JourneyContext | None:
+    """The request's journey context: baggage, then the ``cx-journey`` header, then the cookie.
+
+    A malformed or oversized value is ignored (a new instance starts) and counted in
+    ``cx_journey_context_rejected_total``; it never raises and is never used as a label.
+    """
+    candidates = [headers.get("baggage"), headers.get(JOURNEY_HEADER)]
+    if cookie is not None and "cookie" in headers:
+        try:
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(headers["cookie"])
+            if cookie in jar:
+                candidates.append(unquote(jar[cookie].value))
+        except Exception:  # a broken Cookie header is the client's problem, not ours
+            candidates.append(None)
+    for value in candidates:
+        if not value:
+            continue
+        try:
+            found = parse_context(parse_baggage(value))
+        except ContextRejected as exc:
+            runtime = STATE.runtime
+            if runtime is not None:
+                runtime.count_rejected(exc.reason)
+            return None
+        if found is not None:
+            return found
+    return None
+
+
+def response_headers(
+    instance: JourneyInstance | None, cookie: str | None, existing_baggage: str = ""
+) -> list[tuple[str, str]]:
+    """Headers carrying ``instance``'s context back to the client."""
+    if instance is None or not instance.journey_id:
+        return []
+    try:
+        value = format_baggage(instance.context(), existing_baggage)
+        out = [("baggage", value)]
+        if cookie is not None:
+            ours = format_baggage(instance.context())
+            out.append(
+                ("set-cookie", f"{cookie}={quote(ours, safe='')}; Path=/; HttpOnly; SameSite=Lax")
+            )
+        return out
+    except Exception as exc:
+        internal_error("middleware", exc)
+        return []
+
+
+def trace_context(headers: Mapping[str, str]) -> Any:
+    """The upstream trace context (``traceparent``), so step spans join the caller's trace."""
+    return propagate.extract(headers)
+
+
+def outgoing(headers: Any) -> None:
+    """Write the current trace context and journey context into outgoing request ``headers``."""
+    try:
+        propagate.inject(headers)
+        cxcontext.inject(headers)
+    except Exception as exc:
+        internal_error("propagation", exc)
