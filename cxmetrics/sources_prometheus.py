@@ -34,6 +34,8 @@ def from_prometheus(
 
     ``matchers`` are extra label matchers for every selector, e.g. ``job="bank"``.
     """
+    if urllib.parse.urlparse(url).scheme not in ("http", "https"):
+        raise CxError(f"{url!r} is not a Prometheus URL; write it like http://localhost:9090")
     edges = grid(start, end, step)
     if len(edges) > MAX_POINTS:
         raise CxError(

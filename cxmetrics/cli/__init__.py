@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .analyze import analyze
 from .validate import validate
 
 
@@ -15,6 +16,7 @@ def cli() -> None:
     """Customer-experience metrics for journeys and steps."""
 
 
+cli.add_command(analyze)
 cli.add_command(validate)
 
 

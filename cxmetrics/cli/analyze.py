@@ -81,6 +81,9 @@ def analyze(
         abort(f"--step/--since: {exc}")
     try:
         from ..analysis import analyze as run
+
+        if not as_json:
+            import rich.console  # noqa: F401 - fail now, not after the analysis
     except ImportError as exc:
         abort(f"{exc.name} is missing; install the analyzer with: pip install 'cxmetrics[analyze]'")
     try:
@@ -96,7 +99,7 @@ def analyze(
             start = end - (since_s if since_s is not None else 3600.0)
             timeline = from_prometheus(loaded, prometheus, start, end, step_s, match)
         result = run(loaded, timeline)
-    except CxError as exc:
+    except (CxError, ValueError) as exc:  # ValueError: data the detector refuses (e.g. negative)
         abort(str(exc))
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
@@ -186,6 +189,8 @@ def _findings_table(result: Analysis) -> Any:
         table.add_column(column)
     for column in ("confidence", "affected", "sensitivity"):
         table.add_column(column, justify="right" if column != "sensitivity" else "left")
+    # times of day suffice while the whole range is within one day
+    dated = _clock(result.start, True)[:10] != _clock(result.end, True)[:10]
     for f in result.findings:
         r = f.regression
         what = f.indicator if f.subject is None else f"{f.indicator} {f.subject}"
@@ -194,8 +199,8 @@ def _findings_table(result: Analysis) -> Any:
             f"{what} {r.statistic}",
             _value(f, r.baseline) + " → " + _value(f, r.current),
             f"{r.change:+.0%}" if f.indicator == "latency" else f"-{r.change:.1%}",
-            _clock(f.start_time)
-            + ("" if f.end_time is None else f" (recovered {_clock(f.end_time)})"),
+            _clock(f.start_time, dated)
+            + ("" if f.end_time is None else f" (recovered {_clock(f.end_time, dated)})"),
             f"{r.confidence:.2%}",
             f"{r.affected:,}",
             f.sensitivity.describe(),
@@ -208,6 +213,7 @@ def _value(f: Finding, value: float) -> str:
 
 
 def _clock(seconds: float, date: bool = False) -> str:
+    """Local time, as the people reading the table live in it."""
     moment = datetime.fromtimestamp(seconds).astimezone()
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if date else "%H:%M:%S")
 
