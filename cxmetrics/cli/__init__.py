@@ -7,6 +7,7 @@ import click
 
 from .. import __version__
 from .analyze import analyze
+from .demo import demo
 from .validate import validate
 
 
@@ -17,6 +18,7 @@ def cli() -> None:
 
 
 cli.add_command(analyze)
+cli.add_command(demo)
 cli.add_command(validate)
 
 

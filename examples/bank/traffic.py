@@ -28,6 +28,7 @@ JOURNEYS: dict[str, tuple[float, list[tuple[str, float]]]] = {
     ),
     "contact_centre": (0.1, [("/contact/answer", 0.9), ("/contact/resolve", 1.0)]),
 }
+DIGITAL = "digital"  # bill_inquiry or transfer, by weight
 CHANNELS = {
     "bill_inquiry": ("app", "web"),
     "transfer": ("app", "web"),
@@ -44,16 +45,22 @@ class TrafficStats:
 
 
 async def customer(
-    client: httpx.AsyncClient, rng: random.Random, stats: TrafficStats, journey: str | None = None
+    client: httpx.AsyncClient,
+    rng: random.Random,
+    stats: TrafficStats,
+    journey: str | None = None,
+    deadline: float = float("inf"),
 ) -> None:
     """One customer through one journey instance."""
-    if journey is None:
-        names = list(JOURNEYS)
+    if journey is None or journey == DIGITAL:
+        names = [n for n in JOURNEYS if journey is None or n in ("bill_inquiry", "transfer")]
         journey = rng.choices(names, weights=[JOURNEYS[n][0] for n in names])[0]
     channel = rng.choice(CHANNELS[journey])
     headers = {"x-cx-channel": channel}
     stats.journeys += 1
     for path, keep_going in JOURNEYS[journey][1]:
+        if time.monotonic() > deadline:
+            return  # the run is over: the customer leaves mid-journey
         response = await client.post(path, headers=headers)
         stats.requests += 1
         stats.by_path[path] = stats.by_path.get(path, 0) + 1
@@ -73,24 +80,43 @@ async def run(
     seed: int = 7,
     journey: str | None = None,
     on_tick: Callable[[float, TrafficStats], None] | None = None,
+    drain: bool = True,
 ) -> TrafficStats:
-    """Drive ``concurrency`` customers at a time for ``duration`` seconds."""
+    """Drive ``concurrency`` customers at a time for ``duration`` seconds.
+
+    ``drain``: wait for the requests in flight at the deadline (exact counts); else cancel them.
+    """
     stats = TrafficStats()
     deadline = time.monotonic() + duration
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0) as client:
 
-        async def worker(index: int) -> None:
-            rng = random.Random(seed * 1000 + index)
+    async def worker(index: int, only: str | None) -> None:
+        # One connection per customer line: httpx's shared pool costs O(connections) of CPU
+        # per request, which would make the load generator the bottleneck.
+        rng = random.Random(seed * 1000 + index)
+        async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
             while time.monotonic() < deadline:
-                await customer(client, rng, stats, journey)
+                await customer(client, rng, stats, only, deadline)
 
-        async def ticker() -> None:
-            started = time.monotonic()
-            while time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
-                if on_tick is not None:
-                    on_tick(min(1.0, (time.monotonic() - started) / duration), stats)
+    async def ticker() -> None:
+        started = time.monotonic()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            if on_tick is not None:
+                on_tick(min(1.0, (time.monotonic() - started) / duration), stats)
 
-        await asyncio.gather(ticker(), *(worker(i) for i in range(concurrency)))
+    # Phone calls last minutes, app screens a second: callers get their own few lines so they
+    # do not crowd out the digital customers (weights are shares of digital arrivals).
+    if journey is None:
+        phone = max(1, concurrency // 8)
+        plan = [DIGITAL] * (concurrency - phone) + ["contact_centre"] * phone
+    else:
+        plan = [journey] * concurrency
+    tasks = [asyncio.ensure_future(worker(i, only)) for i, only in enumerate(plan)]
+    await ticker()
+    # Past the deadline customers leave mid-journey; without ``drain`` the requests in flight
+    # are cancelled too (slow contact-centre calls would otherwise hold the run open).
+    if not drain:
+        for task in tasks:
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=not drain)
     return stats
