@@ -7,7 +7,9 @@ import click
 
 from .. import __version__
 from .analyze import analyze
+from .dashboards import dashboards
 from .demo import demo
+from .provision import provision
 from .validate import validate
 
 
@@ -18,7 +20,9 @@ def cli() -> None:
 
 
 cli.add_command(analyze)
+cli.add_command(dashboards)
 cli.add_command(demo)
+cli.add_command(provision)
 cli.add_command(validate)
 
 

@@ -43,12 +43,21 @@ def objective_light(objective: float) -> Light:
 
 def _thresholds(light: Light) -> builders.ThresholdsConfig:
     floor, base, steps = light
-    return (
+    config: builders.ThresholdsConfig = (
         builders.ThresholdsConfig()
-        .mode(dm.ThresholdsMode.ABSOLUTE)
-        .steps([dm.Threshold(value=floor, color=base)]
-               + [dm.Threshold(value=v, color=c) for v, c in steps])
+        .mode(dm.ThresholdsMode("absolute"))
+        .steps(
+            [dm.Threshold(value=floor, color=base)]
+            + [dm.Threshold(value=v, color=c) for v, c in steps]
+        )
     )
+    return config
+
+
+def by_name(name: str) -> dm.MatcherConfig:
+    """Grafana's ``byNames`` matcher (options an object, as the published schema requires; the
+    ``byName`` matcher's bare-string options do not validate)."""
+    return dm.MatcherConfig(id_val="byNames", options={"mode": "include", "names": [name]})
 
 
 def thresholds_value(light: Light) -> dm.DynamicConfigValue:
@@ -62,9 +71,11 @@ class Query:
     exemplar: bool = False
 
 
-def _targets(queries: Sequence[Query], instant: bool,
-             fmt: pm.PromQueryFormat = pm.PromQueryFormat.TIME_SERIES,
-             ) -> list[cogbuilder.Builder[object]]:
+def _targets(
+    queries: Sequence[Query],
+    instant: bool,
+    fmt: str = "time_series",
+) -> list[cogbuilder.Builder[object]]:
     out: list[cogbuilder.Builder[object]] = []
     for index, q in enumerate(queries):
         target = (
@@ -72,67 +83,114 @@ def _targets(queries: Sequence[Query], instant: bool,
             .ref_id(chr(ord("A") + index))
             .expr(q.expr)
             .legend_format(q.legend)
-            .editor_mode(pm.QueryEditorMode.CODE)
-            .format(fmt)
+            .editor_mode(pm.QueryEditorMode("code"))
+            .format(pm.PromQueryFormat(fmt))
         )
         target = target.instant() if instant else target.range()
         if q.exemplar:
             target = target.exemplar(True)
-        out.append(target)  # type: ignore[arg-type]
+        out.append(target)
     return out
 
 
 def _reduce_last() -> common.ReduceDataOptions:
-    return common.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
+    options: common.ReduceDataOptions = common.ReduceDataOptions().calcs(["lastNotNull"])
+    return options.values(False)  # type: ignore[no-any-return]
 
 
 def _legend(show: bool = True) -> common.VizLegendOptions:
-    return (common.VizLegendOptions().show_legend(show).display_mode(cm.LegendDisplayMode.LIST)
-            .placement(cm.LegendPlacement.BOTTOM).calcs([]))
+    legend: common.VizLegendOptions = (
+        common.VizLegendOptions()
+        .show_legend(show)
+        .display_mode(cm.LegendDisplayMode("list"))
+        .placement(cm.LegendPlacement("bottom"))
+        .calcs([])
+    )
+    return legend
 
 
 def _colour_by_thresholds() -> builders.FieldColor:
-    return builders.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS)
+    colour: builders.FieldColor = builders.FieldColor().mode(dm.FieldColorModeId("thresholds"))
+    return colour
 
 
-def stat_panel(title: str, description: str, queries: Sequence[Query], unit: str, light: Light,
-               *, decimals: int | None = None, overrides: Sequence[tuple[str, Light]] = (),
-               no_value: str = "no traffic") -> dm.Panel:
+def stat_panel(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    unit: str,
+    light: Light,
+    *,
+    decimals: int | None = None,
+    overrides: Sequence[tuple[str, Light]] = (),
+    no_value: str = "no traffic",
+) -> dm.Panel:
     panel = (
-        stat.Panel().title(title).description(description).datasource(DATASOURCE)
-        .targets(_targets(queries, instant=True))  # type: ignore[arg-type]
-        .unit(unit).thresholds(_thresholds(light)).color_scheme(_colour_by_thresholds())
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(_targets(queries, instant=True))
+        .unit(unit)
+        .thresholds(_thresholds(light))
+        .color_scheme(_colour_by_thresholds())
         .no_value(no_value)
-        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.BACKGROUND)
-        .justify_mode(cm.BigValueJustifyMode.CENTER)
-        .text_mode(cm.BigValueTextMode.VALUE_AND_NAME if len(queries) > 1 or overrides
-                   else cm.BigValueTextMode.VALUE)
-        .wide_layout(True).show_percent_change(False)
-        .percent_change_color_mode(cm.PercentChangeColorMode.STANDARD)
-        .orientation(cm.VizOrientation.AUTO).reduce_options(_reduce_last())
+        .graph_mode(cm.BigValueGraphMode("none"))
+        .color_mode(cm.BigValueColorMode("background"))
+        .justify_mode(cm.BigValueJustifyMode("center"))
+        .text_mode(
+            cm.BigValueTextMode("value_and_name")
+            if len(queries) > 1 or overrides
+            else cm.BigValueTextMode("value")
+        )
+        .wide_layout(True)
+        .show_percent_change(False)
+        .percent_change_color_mode(cm.PercentChangeColorMode("standard"))
+        .orientation(cm.VizOrientation("auto"))
+        .reduce_options(_reduce_last())
     )
     if decimals is not None:
         panel = panel.decimals(decimals)
     for name, override in overrides:
-        panel = panel.override_by_name(name, [thresholds_value(override)])
-    return panel.build()
+        panel = panel.with_override(by_name(name), [thresholds_value(override)])
+    built: dm.Panel = panel.build()
+    return built
 
 
-def bars_panel(title: str, description: str, queries: Sequence[Query], unit: str, light: Light,
-               *, minimum: float | None = None, maximum: float | None = None,
-               overrides: Sequence[tuple[str, Light]] = (), decimals: int | None = None,
-               ) -> dm.Panel:
+def bars_panel(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    unit: str,
+    light: Light,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    overrides: Sequence[tuple[str, Light]] = (),
+    decimals: int | None = None,
+) -> dm.Panel:
     """Horizontal bar gauge: one bar per series, in query order (the journey's step order)."""
     panel = (
-        bargauge.Panel().title(title).description(description).datasource(DATASOURCE)
-        .targets(_targets(queries, instant=True))  # type: ignore[arg-type]
-        .unit(unit).thresholds(_thresholds(light)).color_scheme(_colour_by_thresholds())
+        bargauge.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(_targets(queries, instant=True))
+        .unit(unit)
+        .thresholds(_thresholds(light))
+        .color_scheme(_colour_by_thresholds())
         .no_value("no traffic")
-        .display_mode(cm.BarGaugeDisplayMode.BASIC).value_mode(cm.BarGaugeValueMode.COLOR)
-        .name_placement(cm.BarGaugeNamePlacement.LEFT).show_unfilled(True)
-        .sizing(cm.BarGaugeSizing.AUTO).min_viz_width(8).min_viz_height(16).max_viz_height(300)
-        .legend(_legend(False)).reduce_options(_reduce_last())
-        .orientation(cm.VizOrientation.HORIZONTAL)
+        .display_mode(cm.BarGaugeDisplayMode("basic"))
+        .value_mode(cm.BarGaugeValueMode("color"))
+        .name_placement(cm.BarGaugeNamePlacement("left"))
+        .show_unfilled(True)
+        .sizing(cm.BarGaugeSizing("auto"))
+        .min_viz_width(8)
+        .min_viz_height(16)
+        .max_viz_height(300)
+        .legend(_legend(False))
+        .reduce_options(_reduce_last())
+        .orientation(cm.VizOrientation("horizontal"))
     )
     if minimum is not None:
         panel = panel.min(minimum)
@@ -141,8 +199,9 @@ def bars_panel(title: str, description: str, queries: Sequence[Query], unit: str
     if decimals is not None:
         panel = panel.decimals(decimals)
     for name, override in overrides:
-        panel = panel.override_by_name(name, [thresholds_value(override)])
-    return panel.build()
+        panel = panel.with_override(by_name(name), [thresholds_value(override)])
+    built: dm.Panel = panel.build()
+    return built
 
 
 @dataclass
@@ -158,71 +217,117 @@ class Series:
     overrides: Sequence[tuple[str, Light]] = field(default_factory=tuple)
 
 
-def series_panel(title: str, description: str, queries: Sequence[Query], opts: Series,
-                 ) -> dm.Panel:
+def series_panel(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    opts: Series,
+) -> dm.Panel:
     panel = (
-        timeseries.Panel().title(title).description(description).datasource(DATASOURCE)
-        .targets(_targets(queries, instant=False))  # type: ignore[arg-type]
-        .unit(opts.unit).legend(_legend())
-        .tooltip(common.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI)
-                 .sort(cm.SortOrder.DESCENDING))
-        .line_width(2).fill_opacity(10 if opts.stack else 0).show_points(cm.VisibilityMode.NEVER)
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(_targets(queries, instant=False))
+        .unit(opts.unit)
+        .legend(_legend())
+        .tooltip(
+            common.VizTooltipOptions()
+            .mode(cm.TooltipDisplayMode("multi"))
+            .sort(cm.SortOrder("desc"))
+        )
+        .line_width(2)
+        .fill_opacity(10 if opts.stack else 0)
+        .show_points(cm.VisibilityMode("never"))
         .span_nulls(False)
     )
     if opts.light is not None:
         # Shaded green / amber / red bands behind the lines: the reading needs no legend.
-        panel = (panel.thresholds(_thresholds(opts.light))
-                 .thresholds_style(common.GraphThresholdsStyleConfig()
-                                   .mode(cm.GraphThresholdsStyleMode.LINE_AND_AREA)))
+        panel = panel.thresholds(_thresholds(opts.light)).thresholds_style(
+            common.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode("line+area"))
+        )
     if opts.stack:
-        panel = panel.stacking(common.StackingConfig().mode(cm.StackingMode.NORMAL))
+        panel = panel.stacking(common.StackingConfig().mode(cm.StackingMode("normal")))
     if opts.minimum is not None:
         panel = panel.min(opts.minimum)
     if opts.maximum is not None:
         panel = panel.max(opts.maximum)
     for name in opts.dashed:
-        panel = panel.override_by_name(name, [
-            dm.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
-            dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "text"}),
-        ])
+        panel = panel.with_override(
+            by_name(name),
+            [
+                dm.DynamicConfigValue(
+                    id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
+                ),
+                dm.DynamicConfigValue(
+                    id_val="color", value={"mode": "fixed", "fixedColor": "text"}
+                ),
+            ],
+        )
     for name, override in opts.overrides:
-        panel = panel.override_by_name(name, [thresholds_value(override)])
-    return panel.build()
+        panel = panel.with_override(by_name(name), [thresholds_value(override)])
+    built: dm.Panel = panel.build()
+    return built
 
 
-def table_panel(title: str, description: str, queries: Sequence[Query], light: Light,
-                *, hide: Sequence[str] = (), rename: dict[str, str] | None = None,
-                coloured: Sequence[str] = (), states: dict[str, str] | None = None,
-                unit: str = "short") -> dm.Panel:
+def table_panel(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    light: Light,
+    *,
+    hide: Sequence[str] = (),
+    rename: dict[str, str] | None = None,
+    coloured: Sequence[str] = (),
+    states: dict[str, str] | None = None,
+    unit: str = "short",
+) -> dm.Panel:
     """An instant table. ``coloured`` columns get a traffic-light background (numbers by
-    ``light``, text by ``states``: value -> colour); ``hide``/``rename`` tidy Prometheus' columns."""
+    ``light``, text by ``states``: value -> colour); ``hide`` and ``rename`` tidy the columns."""
     organize = {
         "excludeByName": {name: True for name in hide},
         "renameByName": dict(rename or {}),
         "indexByName": {},
     }
     panel = (
-        table.Panel().title(title).description(description).datasource(DATASOURCE)
-        .targets(_targets(queries, instant=True, fmt=pm.PromQueryFormat.TABLE))  # type: ignore[arg-type]
-        .unit(unit).thresholds(_thresholds(light)).color_scheme(_colour_by_thresholds())
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(_targets(queries, instant=True, fmt="table"))
+        .unit(unit)
+        .thresholds(_thresholds(light))
+        .color_scheme(_colour_by_thresholds())
         .no_value("none")
-        .frame_index(0).show_header(True).cell_height(cm.TableCellHeight.SM)
+        .frame_index(0)
+        .show_header(True)
+        .cell_height(cm.TableCellHeight("sm"))
         .footer(common.TableFooterOptions().show(False).reducer(["sum"]).count_rows(False))
-        .align(cm.FieldTextAlignment.AUTO).inspect(False)
-        .cell_options(cm.TableAutoCellOptions())
+        .align(cm.FieldTextAlignment("auto"))
+        .inspect(False)
         .with_transformation(dm.DataTransformerConfig(id_val="merge", options={}))
         .with_transformation(dm.DataTransformerConfig(id_val="organize", options=organize))
     )
     if states:
-        panel = panel.mappings([dm.ValueMap(options={
-            value: dm.ValueMappingResult(text=value, color=colour, index=index)
-            for index, (value, colour) in enumerate(states.items())
-        })])
-    background = cm.TableColoredBackgroundCellOptions(mode=cm.TableCellBackgroundDisplayMode.BASIC)
+        panel = panel.mappings(
+            [
+                dm.ValueMap(
+                    options={
+                        value: dm.ValueMappingResult(text=value, color=colour, index=index)
+                        for index, (value, colour) in enumerate(states.items())
+                    }
+                )
+            ]
+        )
+    background = cm.TableColoredBackgroundCellOptions(
+        mode=cm.TableCellBackgroundDisplayMode("basic")
+    )
     for name in coloured:
-        panel = panel.override_by_name(name, [
-            dm.DynamicConfigValue(id_val="custom.cellOptions", value=background)])
-    return panel.build()
+        panel = panel.with_override(
+            by_name(name), [dm.DynamicConfigValue(id_val="custom.cellOptions", value=background)]
+        )
+    built: dm.Panel = panel.build()
+    return built
 
 
 class Layout:
@@ -236,15 +341,21 @@ class Layout:
 
     def row(self, title: str) -> None:
         y = max(self.heights)
-        self.panels.append(dm.RowPanel(title=title, collapsed=False, panels=[],
-                                       grid_pos=dm.GridPos(h=1, w=GRID_WIDTH, x=0, y=y),
-                                       id_val=len(self.panels) + 1))
+        self.panels.append(
+            dm.RowPanel(
+                title=title,
+                collapsed=False,
+                panels=[],
+                grid_pos=dm.GridPos(h=1, w=GRID_WIDTH, x=0, y=y),
+                id_val=len(self.panels) + 1,
+            )
+        )
         self.heights = [y + 1] * GRID_WIDTH
 
     def add(self, panel: dm.Panel, w: int, h: int) -> None:
         best_x, best_y = 0, None
         for x in range(GRID_WIDTH - w + 1):
-            y = max(self.heights[x:x + w])
+            y = max(self.heights[x : x + w])
             if best_y is None or y < best_y:
                 best_x, best_y = x, y
         assert best_y is not None

@@ -12,7 +12,7 @@ The duration histogram has one bucket layout per step, so it is always aggregate
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .. import names
@@ -91,30 +91,31 @@ class JourneyQueries:
     # -- counters -------------------------------------------------------------------------
 
     def _sum(
-        self,
-        metric: str,
-        window: str,
-        by: tuple[str, ...] = (),
-        fn: str = "rate",
-        **labels: Matcher,
+        self, metric: str, window: str, by: tuple[str, ...], fn: str, labels: Mapping[str, Matcher]
     ) -> str:
         sel = selector(metric, journey=self.j, **labels)
         return f"sum{_by(by)} ({fn}({sel}[{window}]))"
 
-    def steps(
+    def _steps(
         self,
         window: str,
-        by: tuple[str, ...] = (),
-        fn: str = "rate",
+        by: tuple[str, ...],
+        fn: str,
+        labels: Mapping[str, Matcher],
         channel: bool = True,
-        **labels: Matcher,
     ) -> str:
         if channel:
             labels = {"channel": CHANNEL, **labels}
-        return self._sum(names.STEPS, window, by, fn, **labels)
+        return self._sum(names.STEPS, window, by, fn, labels)
+
+    def steps(
+        self, window: str, by: tuple[str, ...] = (), fn: str = "rate", **labels: Matcher
+    ) -> str:
+        """Finished steps, summed ``by``, for the selected channels."""
+        return self._steps(window, by, fn, labels)
 
     def started(self, window: str, fn: str = "increase") -> str:
-        return self._sum(names.JOURNEYS_STARTED, window, (), fn, channel=CHANNEL)
+        return self._sum(names.JOURNEYS_STARTED, window, (), fn, {"channel": CHANNEL})
 
     def completed(self, window: str, fn: str = "increase") -> str:
         last = self.journey.steps[-1].name
@@ -134,8 +135,9 @@ class JourneyQueries:
     ) -> str:
         """Share of the steps finished at ``from_step`` that went on to ``to_step`` (all channels:
         transitions carry no channel label)."""
-        moved = self._sum(names.TRANSITIONS, window, (), fn, from_step=from_step, to_step=to_step)
-        return ratio(moved, self.steps(window, fn=fn, channel=False, step=from_step))
+        labels = {"from_step": from_step, "to_step": to_step}
+        moved = self._sum(names.TRANSITIONS, window, (), fn, labels)
+        return ratio(moved, self._steps(window, (), fn, {"step": from_step}, channel=False))
 
     def good_ratio(
         self,
@@ -146,42 +148,44 @@ class JourneyQueries:
         **labels: Matcher,
     ) -> str:
         good_labels: dict[str, Matcher] = {"channel": CHANNEL, **labels} if channel else labels
-        good = self._sum(names.GOOD_STEPS, window, by, fn, **good_labels)
-        return ratio(good, self.steps(window, by, fn, channel, **labels))
+        good = self._sum(names.GOOD_STEPS, window, by, fn, good_labels)
+        return ratio(good, self._steps(window, by, fn, labels, channel))
 
     def timeliness(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
     ) -> str:
         """Share of steps answered within the target T (Apdex class ``satisfied``)."""
-        timely = self.steps(window, by, fn, timeliness=names.TIMELINESS_CLASSES[0], **labels)
-        return ratio(timely, self.steps(window, by, fn, **labels))
+        timely = self._steps(window, by, fn, {**labels, "timeliness": names.TIMELINESS_CLASSES[0]})
+        return ratio(timely, self._steps(window, by, fn, labels))
 
     def apdex(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
     ) -> str:
         satisfied, tolerating, _ = names.TIMELINESS_CLASSES
-        sat = self.steps(window, by, fn, timeliness=satisfied, **labels)
-        tol = self.steps(window, by, fn, timeliness=tolerating, **labels)
-        return ratio(f"({sat} + {tol} / 2)", self.steps(window, by, fn, **labels))
+        sat = self._steps(window, by, fn, {**labels, "timeliness": satisfied})
+        tol = self._steps(window, by, fn, {**labels, "timeliness": tolerating})
+        return ratio(f"({sat} + {tol} / 2)", self._steps(window, by, fn, labels))
 
     def error_ratio(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
     ) -> str:
-        errors = self.steps(window, by, fn, outcome=names.OUTCOMES[1], **labels)
-        return ratio(errors, self.steps(window, by, fn, **labels))
+        errors = self._steps(window, by, fn, {**labels, "outcome": names.OUTCOMES[1]})
+        return ratio(errors, self._steps(window, by, fn, labels))
 
     def success_ratio(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
     ) -> str:
-        ok = self.steps(window, by, fn, outcome=names.OUTCOMES[0], **labels)
-        return ratio(ok, self.steps(window, by, fn, **labels))
+        ok = self._steps(window, by, fn, {**labels, "outcome": names.OUTCOMES[0]})
+        return ratio(ok, self._steps(window, by, fn, labels))
 
     def accuracy(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
     ) -> str:
         """Share of accuracy checks that passed (all channels: checks carry no channel label)."""
-        passed = self._sum(names.ACCURACY_CHECKS, window, by, fn, result=names.RESULTS[0], **labels)
-        return ratio(passed, self._sum(names.ACCURACY_CHECKS, window, by, fn, **labels))
+        passed = self._sum(
+            names.ACCURACY_CHECKS, window, by, fn, {**labels, "result": names.RESULTS[0]}
+        )
+        return ratio(passed, self._sum(names.ACCURACY_CHECKS, window, by, fn, labels))
 
     def failed_checks(self, step: str, window: str = RANGE) -> str:
         failed = self._sum(
@@ -189,8 +193,7 @@ class JourneyQueries:
             window,
             ("check",),
             "increase",
-            step=step,
-            result=names.RESULTS[1],
+            {"step": step, "result": names.RESULTS[1]},
         )
         return f"sort_desc({failed})"
 
@@ -200,7 +203,7 @@ class JourneyQueries:
         """100 * (apdex·w_apdex + accuracy·w_accuracy + success·w_success); a step without
         accuracy checks counts as fully accurate."""
         w = self.spec.defaults.score
-        volume = self.steps(window, by, fn, **labels)
+        volume = self._steps(window, by, fn, labels)
         accuracy = f"({self.accuracy(window, fn, by, **labels)}) or ({volume} * 0 + 1)"
         return (
             f"100 * ({w.apdex:g} * ({self.apdex(window, fn, by, **labels)})"
