@@ -7,7 +7,7 @@ look their slots up here once per journey instance.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from ._slots import JourneySlot, build_journeys
@@ -32,6 +32,7 @@ class Runtime:
         "fingerprint_key",
         "journeys",
         "lock",
+        "redact",
         "rejected",
         "sinks",
         "span_mode",
@@ -48,6 +49,7 @@ class Runtime:
         exemplars: bool,
         sinks: Sequence[Sink],
         fingerprint_key: bytes,
+        redact: Callable[[str], str],
     ) -> None:
         self.spec = spec
         self.span_mode = span_mode
@@ -55,6 +57,7 @@ class Runtime:
         self.exemplars = exemplars
         self.sinks: tuple[Sink, ...] = tuple(sinks)
         self.fingerprint_key = fingerprint_key
+        self.redact = redact
         self.journeys: dict[str, JourneySlot] = build_journeys(spec)
         self.channels = (*spec.channels, OTHER)
         self.channel_index = {c: i for i, c in enumerate(self.channels)}

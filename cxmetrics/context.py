@@ -22,14 +22,15 @@ from .names import CONTEXT_REJECTED  # noqa: F401  (documented counter for rejec
 from .spec import is_name
 
 BAGGAGE_HEADER = "baggage"
-KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS = (
+KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS, KEY_CUSTOMER = (
     "cx.journey",
     "cx.id",
     "cx.step",
     "cx.channel",
     "cx.fp",
+    "cx.cust",
 )
-_KEYS = (KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS)
+_KEYS = (KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS, KEY_CUSTOMER)
 MAX_HEADER_BYTES = 8192  # W3C baggage limit
 MAX_FINGERPRINTS = 8
 _ID_RE = re.compile(r"^[0-9a-f]{16,32}$")
@@ -50,6 +51,7 @@ class JourneyContext:
     last_step: str | None = None
     channel: str | None = None
     fingerprints: Mapping[str, str] = field(default_factory=dict)
+    customer_ref: str | None = None  # a keyed digest (cxmetrics.redaction), never the raw id
 
     def with_step(self, step: str) -> JourneyContext:
         return replace(self, last_step=step)
@@ -90,7 +92,10 @@ def parse_context(entries: Mapping[str, str]) -> JourneyContext | None:
             if not is_name(key) or not _FP_RE.match(digest):
                 raise ContextRejected("bad_fingerprint")
             fingerprints[key] = digest
-    return JourneyContext(journey, journey_id, step, channel, fingerprints)
+    customer = entries.get(KEY_CUSTOMER) or None
+    if customer is not None and not _FP_RE.match(customer):
+        raise ContextRejected("bad_customer_ref")
+    return JourneyContext(journey, journey_id, step, channel, fingerprints, customer)
 
 
 def parse_baggage(value: str) -> dict[str, str]:
@@ -121,6 +126,8 @@ def format_baggage(context: JourneyContext, existing: str = "") -> str:
     if context.fingerprints:
         fps = list(context.fingerprints.items())[-MAX_FINGERPRINTS:]
         ours.append((KEY_FINGERPRINTS, "|".join(f"{k}:{v}" for k, v in fps)))
+    if context.customer_ref:
+        ours.append((KEY_CUSTOMER, context.customer_ref))
     return ",".join([*kept, *(f"{k}={quote(v, safe='')}" for k, v in ours)])
 
 

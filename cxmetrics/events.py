@@ -33,6 +33,7 @@ class StepRecord:
     timeliness: Timeliness
     good: bool
     checks: tuple[CheckResult, ...] = ()
+    customer_ref: str | None = None  # keyed digest, see cxmetrics.redaction
     kind: Literal["step"] = "step"
 
     @property

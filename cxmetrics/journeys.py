@@ -22,6 +22,7 @@ from ._slots import FEEDBACK_SCALES, JourneySlot, StepSlot
 from ._state import STATE, internal_error
 from .context import JourneyContext, format_baggage, new_journey_id
 from .events import FeedbackRecord, JourneyStarted
+from .redaction import customer_ref
 from .scope import current_journey
 from .steps import NOOP_STEP, StepInstance, emit
 
@@ -43,6 +44,7 @@ class JourneyInstance:
         "_slot",
         "_steps",
         "_tokens",
+        "customer_ref",
         "fingerprints",
         "journey_id",
         "name",
@@ -67,6 +69,7 @@ class JourneyInstance:
         self.name = name
         self.journey_id = journey_id
         self.fingerprints = fingerprints
+        self.customer_ref: str | None = None
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -89,7 +92,21 @@ class JourneyInstance:
             self.last_step,
             self.channel or None,
             dict(self.fingerprints),
+            self.customer_ref,
         )
+
+    def identify(self, customer_id: object) -> None:
+        """Attach the customer to this instance as a keyed digest (``cxmetrics.redaction``).
+
+        The raw identifier is never stored, exposed, exported or propagated; spans and event
+        records carry only the reference (``cx.customer.ref``), metrics never carry it.
+        """
+        if self._rt is None:
+            return
+        try:
+            self.customer_ref = customer_ref(self._rt.redact, customer_id)
+        except Exception as exc:
+            internal_error("redaction", exc)
 
     def inject(self, headers: MutableMapping[str, str]) -> None:
         """Write this instance's context into outgoing (or response) ``headers`` as W3C baggage."""
@@ -235,7 +252,11 @@ def _resume(
         before = rt.channel(context.channel)
         with slot.lock:
             slot.switches[before][ch] += 1
-    return JourneyInstance(rt, slot, name, ch, context.journey_id, last, dict(context.fingerprints))
+    instance = JourneyInstance(
+        rt, slot, name, ch, context.journey_id, last, dict(context.fingerprints)
+    )
+    instance.customer_ref = context.customer_ref
+    return instance
 
 
 def bind(fn: F, instance: JourneyInstance | None = None) -> F:

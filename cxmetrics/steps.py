@@ -75,7 +75,11 @@ class StepInstance:
             if rt.span_mode == "always" and rt.tracer is not None:
                 try:
                     self._span, self._token = otel.start(
-                        rt.tracer, self._slot, self._j.journey_id, self._j.last_step
+                        rt.tracer,
+                        self._slot,
+                        self._j.journey_id,
+                        self._j.last_step,
+                        self._j.customer_ref,
                     )
                 except Exception as exc:
                     internal_error("otel", exc)
@@ -120,6 +124,7 @@ class StepInstance:
                 slot,
                 j.journey_id,
                 j._slot_name(previous),
+                j.customer_ref,
                 duration,
                 cls,
                 error,
@@ -141,6 +146,7 @@ class StepInstance:
                     cast(Any, self.timeliness),
                     cls == 0 and accurate and not error,
                     tuple(self._checks),
+                    j.customer_ref,
                 ),
             )
 

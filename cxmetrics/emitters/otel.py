@@ -28,21 +28,27 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer("cxmetrics", __version__)
 
 
-def _attributes(slot: StepSlot, journey_id: str, previous: str | None) -> dict[str, Any]:
+def _attributes(
+    slot: StepSlot, journey_id: str, previous: str | None, customer: str | None
+) -> dict[str, Any]:
     # One dict, one SDK call: every attribute set costs a validation pass in the SDK, so spans
     # carry only what the span itself does not already say (its duration and status do).
     attributes = dict(slot.span_attributes)
     attributes[names.ATTR_JOURNEY_ID] = journey_id
     if previous is not None:
         attributes[names.ATTR_PREVIOUS_STEP] = previous
+    if customer is not None:
+        attributes[names.ATTR_CUSTOMER] = customer
     return attributes
 
 
 def start(
-    tr: trace.Tracer, slot: StepSlot, journey_id: str, previous: str | None
+    tr: trace.Tracer, slot: StepSlot, journey_id: str, previous: str | None, customer: str | None
 ) -> tuple[Span, object]:
     """Start the step's span and make it current; returns the span and the context token."""
-    span = tr.start_span(slot.span_name, attributes=_attributes(slot, journey_id, previous))
+    span = tr.start_span(
+        slot.span_name, attributes=_attributes(slot, journey_id, previous, customer)
+    )
     token = otel_context.attach(trace.set_span_in_context(span))
     return span, token
 
@@ -65,6 +71,7 @@ def after_the_fact(
     slot: StepSlot,
     journey_id: str,
     previous: str | None,
+    customer: str | None,
     duration: float,
     cls: int,
     error: bool,
@@ -75,7 +82,7 @@ def after_the_fact(
     end = time.time_ns()
     span = tr.start_span(
         slot.span_name,
-        attributes=_attributes(slot, journey_id, previous),
+        attributes=_attributes(slot, journey_id, previous, customer),
         start_time=end - int(duration * 1e9),
     )
     for check in checks:
