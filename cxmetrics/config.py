@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -19,6 +19,7 @@ from ._exceptions import CxError, SpecError
 from ._runtime import SPAN_MODES, Runtime, SpanMode
 from ._state import STATE, internal_error
 from .emitters.base import Sink
+from .redaction import make_redactor
 from .spec import Spec, load_spec
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ def configure(
     sinks: Sequence[Sink] = (),
     event_log: str | os.PathLike[str] | None = None,
     fingerprint_key: bytes | str | None = None,
+    customer_key: bytes | str | None = None,
+    redact: Callable[[str], str] | None = None,
     strict: bool = False,
 ) -> bool:
     """Start recording journeys and steps declared in ``spec``.
@@ -64,6 +67,9 @@ def configure(
     - ``fingerprint_key``: key of the digests used by cross-step consistency checks (default:
       ``$CXMETRICS_FINGERPRINT_KEY``, else derived from the service name — set one when journey
       contexts cross untrusted boundaries).
+    - ``customer_key`` / ``redact``: how ``j.identify(customer_id)`` turns an identifier into a
+      reference (default HMAC-SHA256 with ``customer_key`` or ``$CXMETRICS_CUSTOMER_KEY``); raw
+      identifiers are never stored, exposed or exported.
     - ``strict``: raise ``SpecError``/``CxError`` instead of logging and staying a no-op.
 
     Returns ``True`` when recording; ``False`` when the spec could not be used (logged once).
@@ -95,6 +101,7 @@ def configure(
         exemplars if exemplars is not None else spans != "off",
         (*sinks, *owned),
         _key(fingerprint_key, loaded.service),
+        make_redactor(customer_key, redact),
     )
     target = registry if registry is not None else REGISTRY
     collector = CxCollector(runtime)
