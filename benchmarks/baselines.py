@@ -127,9 +127,18 @@ class Perfherder:
         x = p95[keep]
         n = x.size
         t_full = {b: _weighted_t(x, b, self.fore) for b in range(self.min_back, self.max_back + 1)}
-        t_part = {b: _weighted_t(x, b, self.fore - 1) for b in range(self.min_back, self.max_back + 1)}
+        t_part = {
+            b: _weighted_t(x, b, self.fore - 1) for b in range(self.min_back, self.max_back + 1)
+        }
         pct = {b: _pct_change(x, b, self.fore) for b in range(self.min_back, self.max_back + 1)}
-        return {"n": n, "keep": keep, "n_windows": n_windows, "full": t_full, "part": t_part, "pct": pct}
+        return {
+            "n": n,
+            "keep": keep,
+            "n_windows": n_windows,
+            "full": t_full,
+            "part": t_part,
+            "pct": pct,
+        }
 
     def fires(self, prep: dict[str, Any], threshold: float) -> np.ndarray[Any, np.dtype[np.bool_]]:
         n: int = prep["n"]
