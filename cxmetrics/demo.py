@@ -10,6 +10,9 @@ and ``analyze`` extras.
 from __future__ import annotations
 
 import asyncio
+import gc
+import multiprocessing
+import queue
 import shutil
 import threading
 import time
@@ -78,8 +81,8 @@ def serve(app: Any) -> Iterator[str]:
 def run(
     out_dir: Path,
     duration: float = 60.0,
-    time_scale: float = 0.05,
-    concurrency: int = 24,
+    time_scale: float = 0.2,
+    concurrency: int = 96,
     seed: int = 7,
     progress: Progress | None = None,
 ) -> DemoResult:
@@ -99,35 +102,18 @@ def run(
     app = app_module.create_app(
         spec, time_scale=time_scale, seed=seed, spans="off", event_log=str(events)
     )
-    requests = 0
-    fault_at = 0.0
+    # Long-lived objects out of the collector's way, as servers do: a full collection otherwise
+    # stalls the event loop every few seconds and shows up as latency blips on every step.
+    gc.collect()
+    gc.freeze()
     try:
         with serve(app) as url:
-            for phase, share, faults in (
-                ("stable", 0.5, None),
-                ("regression", 0.5, REGRESSION_FAULT),
-            ):
-                if faults is not None:
-                    app.state.bank.faults.update(faults)
-                    fault_at = time.time()
 
-                def tick(
-                    fraction: float, stats: Any, _phase: str = phase, _base: int = requests
-                ) -> None:
-                    if progress is not None:
-                        progress(_phase, fraction, _base + stats.requests)
+            def inject() -> float:
+                app.state.bank.faults.update(REGRESSION_FAULT)
+                return time.time()
 
-                stats = asyncio.run(
-                    traffic.run(
-                        url,
-                        duration * share,
-                        concurrency=concurrency,
-                        seed=seed,
-                        on_tick=tick,
-                        drain=False,
-                    )
-                )
-                requests += stats.requests
+            requests, fault_at = _traffic(url, duration, concurrency, seed, inject, progress)
     finally:
         config.shutdown()  # flushes and closes the event log
     # Windows of ~1/40 of the run: enough of them for the detector to place the change point.
@@ -136,7 +122,83 @@ def run(
     analysis = analyze(spec.scaled(time_scale), timeline)
     result = DemoResult(out_dir, spec, analysis, requests, fault_at)
     result.files.update({"spec": spec_path, "events": events})
+    result.files.update(_artifacts(spec, out_dir))
     return result
+
+
+def _artifacts(spec: Spec, out_dir: Path) -> dict[str, Path]:
+    """Everything else the spec gives: Prometheus rules, Grafana dashboards and provisioning."""
+    from . import rules
+    from .dashboards import write_dashboards
+    from .dashboards.provisioning import write_provisioning
+
+    rules_path = out_dir / "rules.yml"
+    rules.write_atomic(rules_path, rules.render(rules.build(spec)))
+    boards = out_dir / "dashboards"
+    write_dashboards(spec, boards)
+    provisioning = out_dir / "provisioning"
+    write_provisioning(
+        spec, provisioning, "/var/lib/grafana/dashboards/cxmetrics", "http://127.0.0.1:9090"
+    )
+    return {"rules": rules_path, "dashboards": boards, "provisioning": provisioning}
+
+
+def _traffic(
+    url: str,
+    seconds: float,
+    concurrency: int,
+    seed: int,
+    inject: Callable[[], float],
+    progress: Progress | None,
+) -> tuple[int, float]:
+    """Drive customers from a separate process (so the app's latencies are not the load
+    generator's CPU contention); inject the faults half-way. Returns requests made and the
+    time the faults were injected."""
+    context = multiprocessing.get_context("spawn")
+    messages: Any = context.Queue()
+    process = context.Process(
+        target=_drive, args=(url, seconds, concurrency, seed, messages), daemon=True
+    )
+    process.start()
+    fault_at = 0.0
+    try:
+        while True:
+            try:
+                kind, fraction, count = messages.get(timeout=1.0)
+            except queue.Empty:
+                if not process.is_alive():
+                    raise CxError(
+                        f"the traffic generator stopped (exit {process.exitcode})"
+                    ) from None
+                continue
+            if fraction >= 0.5 and not fault_at:
+                fault_at = inject()
+            if progress is not None:
+                progress("stable" if not fault_at else "regression", fraction, count)
+            if kind == "done":
+                return count, fault_at
+    finally:
+        process.join(30)
+        messages.close()
+        messages.join_thread()
+
+
+def _drive(url: str, seconds: float, concurrency: int, seed: int, messages: Any) -> None:
+    """The traffic process: simulated customers for ``seconds``, progress on ``messages``."""
+    _, traffic = bank_modules()
+    stats = asyncio.run(
+        traffic.run(
+            url,
+            seconds,
+            concurrency=concurrency,
+            seed=seed,
+            drain=False,
+            on_tick=lambda fraction, st: messages.put(("tick", fraction, st.requests)),
+        )
+    )
+    messages.put(("done", 1.0, stats.requests))
+    messages.close()
+    messages.join_thread()
 
 
 def summary(result: DemoResult) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def demo(duration: float, fast: bool, out_dir: str, seed: int, as_json: bool) ->
         abort(f"{exc.name} is missing; install with: pip install 'cxmetrics[all]'")
 
     console = Console(stderr=as_json)
-    time_scale = 0.01 if fast else 0.05
+    time_scale = 0.05 if fast else 0.2
     columns = (
         TextColumn("{task.description:<24}"),
         BarColumn(),
@@ -58,8 +58,7 @@ def demo(duration: float, fast: bool, out_dir: str, seed: int, as_json: bool) ->
 
         def on_progress(phase: str, fraction: float, requests: int) -> None:
             label = "stable traffic" if phase == "stable" else "bill_detail +20%, 5% inaccurate"
-            done = fraction / 2 + (0.5 if phase != "stable" else 0.0)
-            progress.update(task, completed=done, description=label, req=requests)
+            progress.update(task, completed=fraction, description=label, req=requests)
 
         try:
             result = demo_module.run(
