@@ -81,6 +81,7 @@ class Analysis:
     verdicts: tuple[Verdict, ...]
     findings: tuple[Finding, ...]
     ignored: int = 0
+    transient: int = 0  # regressions that ended before affecting min_volume steps
 
     @property
     def regressed(self) -> bool:
@@ -91,6 +92,7 @@ class Analysis:
             "source": self.source,
             "range": {"start": iso(self.start), "end": iso(self.end), "step_s": self.step},
             "ignored_records": self.ignored,
+            "transient_regressions": self.transient,
             "steps": [_step_json(row) for row in self.indicators.steps],
             "journeys": [_plain(row) for row in self.indicators.journeys],
             "regressions": [_finding_json(f) for f in self.findings],
@@ -113,6 +115,7 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
     total = timeline.total()
     verdicts: list[Verdict] = []
     findings: list[Finding] = []
+    transient = 0
     for journey, step in spec.steps():
         key = (journey.name, step.name)
         per_window = [w.steps[key] for w in timeline.windows]
@@ -132,6 +135,11 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
             )
             for r in detection.regressions:
                 end = to_time(r.end, False) if r.end is not None else None
+                if end is not None and r.affected < policy.min_samples:
+                    # Over before it touched min_volume customers: a blip (a collector pause, a
+                    # noisy neighbour), counted but not reported — nobody should be paged for it.
+                    transient += 1
+                    continue
                 findings.append(
                     Finding(
                         journey.name,
@@ -154,6 +162,7 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
         tuple(verdicts),
         tuple(findings),
         timeline.ignored,
+        transient,
     )
 
 

@@ -62,7 +62,14 @@ def serve(app: Any) -> Iterator[str]:
 
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="critical",  # requests cut off at shutdown are expected, not news
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
     )
     thread = threading.Thread(target=server.run, name="cxmetrics-demo-app", daemon=True)
     thread.start()
@@ -106,16 +113,17 @@ def run(
     # stalls the event loop every few seconds and shows up as latency blips on every step.
     gc.collect()
     gc.freeze()
-    try:
-        with serve(app) as url:
+    def inject() -> float:
+        app.state.bank.faults.update(REGRESSION_FAULT)
+        return time.time()
 
-            def inject() -> float:
-                app.state.bank.faults.update(REGRESSION_FAULT)
-                return time.time()
-
+    with serve(app) as url:
+        try:
             requests, fault_at = _traffic(url, duration, concurrency, seed, inject, progress)
-    finally:
-        config.shutdown()  # flushes and closes the event log
+        finally:
+            # Stop recording before the server stops: phone calls still in flight when the
+            # traffic ends are cut off by the shutdown, not by the bank.
+            config.shutdown()  # flushes and closes the event log
     # Windows of ~1/40 of the run: enough of them for the detector to place the change point.
     window = max(1.0, round(duration / 40))
     timeline = from_jsonl(spec.scaled(time_scale), events, step=window)

@@ -14,8 +14,8 @@ from .conftest import ROOT
 def test_demo_json_names_bill_detail_only(tmp_path):
     out = tmp_path / "demo-out"
     exe = Path(sys.executable).with_name("cxmetrics")
-    result = subprocess.run([str(exe), "demo", "--duration", "30", "--json", "--out", str(out)],
-                            capture_output=True, text=True, cwd=ROOT, timeout=240)
+    result = subprocess.run([str(exe), "demo", "--duration", "60", "--json", "--out", str(out)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     latency = [r for r in summary["regressions"] if r["indicator"] == "latency"]

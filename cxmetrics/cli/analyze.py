@@ -8,13 +8,19 @@ Prints the indicator table of every declared step, then each journey, then the r
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._common import abort, load_or_abort
+from ._common import (
+    Command,
+    abort_missing,
+    analyze_or_abort,
+    load_or_abort,
+    load_timeline,
+    source_options,
+)
 
 if TYPE_CHECKING:
     from ..analysis import Analysis, Finding
@@ -22,41 +28,9 @@ if TYPE_CHECKING:
 EXIT_REGRESSED = 3
 
 
-class _BadUsage(click.UsageError):
-    exit_code = 1
-
-
-class _Command(click.Command):
-    """Usage mistakes are bad input too: exit 1 like every other one, not click's 2."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise _BadUsage(exc.format_message(), exc.ctx) from None
-
-
-@click.command(cls=_Command)
+@click.command(cls=Command)
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option(
-    "--events", "events", type=click.Path(dir_okay=False), help="A JSONL event log to analyse."
-)
-@click.option("--prometheus", "prometheus", metavar="URL", help="Prometheus base URL.")
-@click.option(
-    "--since",
-    metavar="DURATION",
-    help="Analyse the last DURATION (default: 1h for Prometheus, the whole event log).",
-)
-@click.option(
-    "--step", "step", default="1m", show_default=True, metavar="DURATION", help="Window length."
-)
-@click.option(
-    "--match",
-    "match",
-    default="",
-    metavar="MATCHERS",
-    help='Extra label matchers, e.g. job="bank".',
-)
+@source_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def analyze(
     spec: str,
@@ -68,39 +42,14 @@ def analyze(
     as_json: bool,
 ) -> None:
     """Indicators and regressions of every step in SPEC, from an event log or Prometheus."""
-    from .._exceptions import CxError
-    from ..durations import parse_duration
-
     loaded = load_or_abort(spec)
-    if (events is None) == (prometheus is None):
-        abort("give exactly one data source: --events FILE.jsonl or --prometheus URL")
-    try:
-        step_s = parse_duration(step)
-        since_s = parse_duration(since) if since is not None else None
-    except ValueError as exc:
-        abort(f"--step/--since: {exc}")
-    try:
-        from ..analysis import analyze as run
-
-        if not as_json:
+    timeline = load_timeline(loaded, events, prometheus, since, step, match)
+    if not as_json:
+        try:
             import rich.console  # noqa: F401 - fail now, not after the analysis
-    except ImportError as exc:
-        abort(f"{exc.name} is missing; install the analyzer with: pip install 'cxmetrics[analyze]'")
-    try:
-        if events is not None:
-            from ..sources import from_jsonl
-
-            timeline = from_jsonl(loaded, events, step_s, since_s)
-        else:
-            from ..sources_prometheus import from_prometheus
-
-            assert prometheus is not None
-            end = time.time()
-            start = end - (since_s if since_s is not None else 3600.0)
-            timeline = from_prometheus(loaded, prometheus, start, end, step_s, match)
-        result = run(loaded, timeline)
-    except (CxError, ValueError) as exc:  # ValueError: data the detector refuses (e.g. negative)
-        abort(str(exc))
+        except ImportError as exc:
+            abort_missing(exc)
+    result = analyze_or_abort(loaded, timeline)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -124,6 +73,11 @@ def render(result: Analysis) -> None:
     console.print(_journeys_table(result))
     if result.ignored:
         console.print(f"{result.ignored:,} records name journeys or steps not in the spec; ignored")
+    if result.transient:
+        console.print(
+            f"{result.transient:,} short-lived worsening(s) ended before reaching the spec's "
+            "min_volume; not reported as regressions"
+        )
     if not result.findings:
         console.print("[green]No regression.[/]")
         return
