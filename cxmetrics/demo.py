@@ -130,6 +130,11 @@ def run(
     analysis = analyze(spec.scaled(time_scale), timeline)
     result = DemoResult(out_dir, spec, analysis, requests, fault_at)
     result.files.update({"spec": spec_path, "events": events})
+    from .report import write_report
+
+    result.files["report"] = write_report(
+        spec.scaled(time_scale), timeline, analysis, out_dir / "report.html"
+    )
     result.files.update(_artifacts(spec, out_dir))
     return result
 

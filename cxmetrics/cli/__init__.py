@@ -10,6 +10,7 @@ from .analyze import analyze
 from .dashboards import dashboards
 from .demo import demo
 from .provision import provision
+from .report import report
 from .validate import validate
 
 
@@ -23,6 +24,7 @@ cli.add_command(analyze)
 cli.add_command(dashboards)
 cli.add_command(demo)
 cli.add_command(provision)
+cli.add_command(report)
 cli.add_command(validate)
 
 

@@ -1,0 +1,74 @@
+"""The HTML report (DESIGN.md §3, last stage): indicators and regressions for CX managers, as one
+self-contained file — inline style, charts as inline SVG drawn in Python, no script, nothing
+fetched — that opens offline in any browser.
+
+``write_report(spec, timeline, analysis, path)`` is all a caller needs (``cxmetrics report``,
+``cxmetrics demo``); ``render_report`` returns the page as a string. Inside: ``summary`` (the
+verdict in plain words and the status of every step), ``series`` (indicators per window),
+``charts`` (SVG), ``tables``, ``style`` and ``page`` (the document).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import tzinfo
+from pathlib import Path
+
+from ..analysis import Analysis
+from ..sources import Timeline
+from ..spec import Spec
+from .summary import StepStatus, Summary, step_statuses, summarize
+from .text import Clock
+
+__all__ = [
+    "Clock",
+    "StepStatus",
+    "Summary",
+    "render_report",
+    "step_statuses",
+    "summarize",
+    "write_report",
+]
+
+
+def render_report(
+    spec: Spec,
+    timeline: Timeline,
+    analysis: Analysis,
+    *,
+    tz: tzinfo | None = None,
+    title: str | None = None,
+    generated: float | None = None,
+) -> str:
+    """The report as one HTML document. ``spec`` is the spec the data was analysed with (for a
+    time-scaled run, the scaled one); ``timeline`` the windows ``analysis`` was computed from.
+    Times are written in ``tz`` (default: the local zone); ``generated`` defaults to now."""
+    from .page import render
+
+    clock = Clock.for_range(analysis.start, analysis.end, analysis.step, tz)
+    return render(spec, timeline, analysis, clock, title, generated)
+
+
+def write_report(
+    spec: Spec,
+    timeline: Timeline,
+    analysis: Analysis,
+    path: str | os.PathLike[str],
+    *,
+    tz: tzinfo | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write the report to ``path`` (parent directories created; replaced atomically, so a
+    reader never sees half a report) and return the path."""
+    html = render_report(spec, timeline, analysis, tz=tz, title=title)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:  # mode as the umask says
+            handle.write(html)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target
