@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -156,13 +157,28 @@ class StepInstance:
 
     # -- accuracy -----------------------------------------------------------------------------
     def check(self, name: str, passed: bool, relative_error: float | None = None) -> bool:
-        """Record accuracy check ``name`` as passed or failed; returns ``passed``."""
+        """Record accuracy check ``name`` as passed or failed; returns ``passed``.
+
+        A ``passed`` whose truth cannot be decided (e.g. a numpy array) counts as failed.
+        """
         try:
-            self._check_slot(name).record(bool(passed), relative_error)
-            self._note(name, bool(passed), relative_error)
+            result = bool(passed)
+        except Exception as exc:
+            internal_error(
+                "accuracy",
+                exc,
+                f"cxmetrics: check {name!r}: cannot tell whether "
+                f"{type(passed).__name__} passed; counted as failed (further ones "
+                "counted only)",
+            )
+            result = False
+        try:
+            error = None if relative_error is None else _clean_error(relative_error)
+            self._check_slot(name).record(result, error)
+            self._note(name, result, error)
         except Exception as exc:
             internal_error("accuracy", exc)
-        return bool(passed)
+        return result
 
     def reconcile(
         self, name: str, expected: Any, actual: Any, tolerance: float | None = None
@@ -286,7 +302,10 @@ class _NoopStep(StepInstance):
         return None
 
     def check(self, name: str, passed: bool, relative_error: float | None = None) -> bool:
-        return bool(passed)
+        try:
+            return bool(passed)
+        except Exception:
+            return False
 
     def reconcile(
         self, name: str, expected: Any, actual: Any, tolerance: float | None = None
@@ -377,6 +396,8 @@ def step(journey_name: str, step_name: str) -> _StepUse:
 
 
 def _relative_error(expected: Any, actual: Any) -> float:
+    """|actual − expected| / |expected|, capped at 1; values that cannot be compared (NaN,
+    infinities) are a 100% error, so they fail the check and never poison the histogram's sum."""
     if isinstance(expected, Decimal) or isinstance(actual, Decimal):
         expected, actual = Decimal(str(expected)), Decimal(str(actual))
     difference = abs(actual - expected)
@@ -385,7 +406,14 @@ def _relative_error(expected: Any, actual: Any) -> float:
     scale = abs(expected)
     if scale == 0:
         return 1.0
-    return min(float(difference / scale), 1.0)
+    return _clean_error(float(difference / scale))
+
+
+def _clean_error(value: Any) -> float:
+    error = float(value)
+    if not math.isfinite(error):
+        return 1.0
+    return min(max(error, 0.0), 1.0)
 
 
 def emit(rt: Runtime, event: Any) -> None:
