@@ -11,6 +11,8 @@ from .dashboards import dashboards
 from .demo import demo
 from .provision import provision
 from .report import report
+from .rules import rules
+from .stack import stack
 from .validate import validate
 
 
@@ -25,6 +27,8 @@ cli.add_command(dashboards)
 cli.add_command(demo)
 cli.add_command(provision)
 cli.add_command(report)
+cli.add_command(rules)
+cli.add_command(stack)
 cli.add_command(validate)
 
 

@@ -1,0 +1,217 @@
+"""Alerting rules (``Cx`` prefix), one group per journey, over the recording rules.
+
+- ``CxStepLatencyRegression``: a recent quantile above its baseline by more than ``min_change``,
+  with ``min_volume`` steps in both the recent and the baseline window, for ``for``.
+  Value: the relative change (0.2 = +20%).
+- ``CxStepErrorBudgetBurn`` / ``CxAccuracyErrorBudgetBurn``: the SRE workbook's multiwindow,
+  multi-burn-rate alerts, one rule per window pair (labels ``long_window``, ``short_window``),
+  with ``min_volume`` events in the long window. Value: the long window's burn rate.
+- ``CxStepConversionDrop``: recent conversion to the next step below baseline by more than
+  ``min_change`` (relative), with ``min_volume`` steps in both windows. Value: the relative drop.
+
+Annotations state baseline, current value and change in human units, the start (Prometheus'
+own ``ALERTS_FOR_STATE``), and a link to the step dashboard when the spec has ``dashboard_url``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from .. import names
+from .policy import BurnPair, CheckPlan, Objective, StepPlan, percent, span
+from .promql import Rule, number, rate, selector, sum_by
+from .templates import Slot, Text, text
+
+UID_MAX = 40
+
+
+def dashboard_uid(journey: str, kind: str = "steps") -> str:
+    """The step dashboard's uid, ``cx-<journey>-steps`` (same rule as ``cxmetrics.dashboards``,
+    which a test holds it to: long journey names keep a digest so the uid stays unique)."""
+    uid = f"cx-{journey}-{kind}"
+    if len(uid) <= UID_MAX:
+        return uid
+    digest = hashlib.sha256(journey.encode()).hexdigest()[:8]
+    keep = UID_MAX - len(f"cx--{digest}-{kind}")
+    return f"cx-{journey[:keep]}-{digest}-{kind}"
+
+
+def alert_rules(p: StepPlan, dashboard_url: str | None) -> list[Rule]:
+    rules = [latency_rule(p, q, dashboard_url) for q in p.quantiles]
+    rules += [good_burn_rule(p, pair, dashboard_url) for pair in p.good.pairs]
+    for c in p.checks:
+        rules += [accuracy_burn_rule(p, c, pair, dashboard_url) for pair in c.objective.pairs]
+    if p.next_step is not None:
+        rules.append(conversion_rule(p, dashboard_url))
+    return rules
+
+
+def _volume_guard(p: StepPlan) -> str:
+    recent = selector(names.REC_STEP_RATE, **p.labels)
+    baseline = selector(names.REC_STEP_RATE_BASELINE, **p.labels)
+    return (
+        f"\nand on (journey, step) {recent} * {number(p.window_s)} >= {p.min_volume}"
+        f"\nand on (journey, step) {baseline} * {number(p.baseline_range_s)} >= {p.min_volume}"
+    )
+
+
+def _since(alert: str, **labels: str) -> Slot:
+    query = selector(names.ALERT_FOR_STATE, alertname=alert, **labels)
+    return Slot("since", "timestamp", query, fallback="just now")
+
+
+def _links(p: StepPlan, dashboard_url: str | None) -> dict[str, Text]:
+    if not dashboard_url:
+        return {}
+    return {"dashboard": text(f"{dashboard_url.rstrip('/')}/d/{dashboard_uid(p.journey.name)}")}
+
+
+def latency_rule(p: StepPlan, q: float, dashboard_url: str | None) -> Rule:
+    recent = selector(names.rec_quantile(q, names.RECENT), **p.labels)
+    baseline = selector(names.rec_quantile(q, names.BASELINE), **p.labels)
+    expr = f"({recent} / {baseline} - 1) > {number(p.min_change)}" + _volume_guard(p)
+    quantile = f"{q:g}"
+    pname = f"p{q * 100:g}"
+    j, s = p.journey.name, p.step.name
+    base = Slot("baseline", "duration", baseline)
+    now = Slot("current", "duration", recent)
+    change = Slot("change", "percent")
+    volume = Slot(
+        "volume", "%.0f", f"{selector(names.REC_STEP_RATE, **p.labels)} * {number(p.window_s)}"
+    )
+    since = _since(names.ALERT_LATENCY, **p.labels, quantile=quantile)
+    annotations = {
+        "summary": text(f"{j}/{s}: {pname} latency +", change, " (", base, " → ", now, ")"),
+        "description": text(
+            f"The {pname} latency of step {s} in journey {j} over the last {p.window} is above its "
+            f"baseline ({p.baseline_text}) by more than the +{percent(p.min_change)} threshold, "
+            "measured on ",
+            volume,
+            " steps, since ",
+            since,
+            ".",
+        ),
+        "baseline": text(base),
+        "current": text(now),
+        "change": text("+", change),
+        "since": text(since),
+        **_links(p, dashboard_url),
+    }
+    labels = {**p.labels, names.SEVERITY: p.severity, names.QUANTILE: quantile}
+    return Rule(
+        expr, alert=names.ALERT_LATENCY, for_=p.for_, labels=labels, annotations=annotations
+    )
+
+
+def _burn_expr(
+    ratio: Callable[[str], str],
+    pair: BurnPair,
+    objective: Objective,
+    labels: dict[str, str],
+    by: str,
+    volume: str,
+) -> str:
+    budget = objective.budget_expr()
+    long = selector(ratio(pair.long), **labels)
+    short = selector(ratio(pair.short), **labels)
+    factor = number(pair.factor)
+    return (
+        f"({long} / {budget} > {factor}\nand on ({by}) {short} / {budget} > {factor})"
+        f"\nand on ({by}) {volume}"
+    )
+
+
+def _burn_text(subject: str, what: str, objective: Objective, pair: BurnPair) -> dict[str, Text]:
+    burn = Slot("burn", "%.1f")
+    lasts = span(objective.period / pair.factor)
+    return {
+        "summary": text(f"{subject}: {what} error budget burning ", burn, f"× over {pair.long}"),
+        "description": text(
+            f"Over both the last {pair.long} and {pair.short}, {subject} spent its {what} error "
+            f"budget faster than {pair.factor:g}× the sustainable rate (objective "
+            f"{percent(objective.target)} over {span(objective.period)}; at {pair.factor:g}× "
+            f"the whole budget is gone in {lasts}). Burn rate over {pair.long}: ",
+            burn,
+            "×.",
+        ),
+    }
+
+
+def good_burn_rule(p: StepPlan, pair: BurnPair, dashboard_url: str | None) -> Rule:
+    steps = selector(names.STEPS, **p.labels)
+    volume = f"{sum_by('journey, step', rate(steps, pair.long, fn='increase'))} >= {p.min_volume}"
+    expr = _burn_expr(names.rec_bad_ratio, pair, p.good, p.labels, "journey, step", volume)
+    windows = {names.LONG_WINDOW: pair.long, names.SHORT_WINDOW: pair.short}
+    subject = f"{p.journey.name}/{p.step.name}"
+    annotations = {
+        **_burn_text(subject, "good-step", p.good, pair),
+        "since": text(_since(names.ALERT_GOOD_BURN, **p.labels, **windows)),
+        **_links(p, dashboard_url),
+    }
+    return Rule(
+        expr,
+        alert=names.ALERT_GOOD_BURN,
+        for_=pair.for_,
+        labels={**p.labels, names.SEVERITY: pair.severity, **windows},
+        annotations=annotations,
+    )
+
+
+def accuracy_burn_rule(
+    p: StepPlan, c: CheckPlan, pair: BurnPair, dashboard_url: str | None
+) -> Rule:
+    labels = {**p.labels, "check": c.check.name}
+    checks = selector(names.ACCURACY_CHECKS, **labels)
+    by = "journey, step, check"
+    volume = f"{sum_by(by, rate(checks, pair.long, fn='increase'))} >= {p.min_volume}"
+    expr = _burn_expr(names.rec_accuracy_fail_ratio, pair, c.objective, labels, by, volume)
+    windows = {names.LONG_WINDOW: pair.long, names.SHORT_WINDOW: pair.short}
+    subject = f"{p.journey.name}/{p.step.name} check {c.check.name}"
+    annotations = {
+        **_burn_text(subject, "accuracy", c.objective, pair),
+        "since": text(_since(names.ALERT_ACCURACY_BURN, **labels, **windows)),
+        **_links(p, dashboard_url),
+    }
+    return Rule(
+        expr,
+        alert=names.ALERT_ACCURACY_BURN,
+        for_=pair.for_,
+        labels={**labels, names.SEVERITY: pair.severity, **windows},
+        annotations=annotations,
+    )
+
+
+def conversion_rule(p: StepPlan, dashboard_url: str | None) -> Rule:
+    assert p.next_step is not None
+    labels = {**p.labels, "to_step": p.next_step.name}
+    recent = selector(names.REC_CONVERSION, **labels)
+    baseline = selector(names.REC_CONVERSION_BASELINE, **labels)
+    expr = f"(1 - {recent} / ({baseline} > 0)) > {number(p.min_change)}" + _volume_guard(p)
+    base = Slot("baseline", "percent", baseline)
+    now = Slot("current", "percent", recent)
+    drop = Slot("change", "percent")
+    since = _since(names.ALERT_CONVERSION_DROP, **labels)
+    j, a, b = p.journey.name, p.step.name, p.next_step.name
+    annotations = {
+        "summary": text(f"{j}: conversion {a} → {b} down ", drop, " (", base, " → ", now, ")"),
+        "description": text(
+            f"The share of journeys {j} that went on from step {a} to {b} over the last "
+            f"{p.window} is below its baseline ({p.baseline_text}) by more than the "
+            f"{percent(p.min_change)} threshold, since ",
+            since,
+            ".",
+        ),
+        "baseline": text(base),
+        "current": text(now),
+        "change": text("-", drop),
+        "since": text(since),
+        **_links(p, dashboard_url),
+    }
+    return Rule(
+        expr,
+        alert=names.ALERT_CONVERSION_DROP,
+        for_=p.for_,
+        labels={**labels, names.SEVERITY: p.severity},
+        annotations=annotations,
+    )

@@ -1,0 +1,68 @@
+"""The rule model (``Rule``, ``Group``) and the few PromQL building blocks every rule uses.
+
+Selectors always name the journey and step (and check), and every aggregation keeps them
+(``sum by (journey, step[, le])``): the duration histogram's buckets differ per step, so summing
+across steps would mix bucket layouts (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .templates import Text
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A recording rule (``record``) or an alerting rule (``alert``)."""
+
+    expr: str
+    record: str | None = None
+    alert: str | None = None
+    for_: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, Text] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.record or self.alert or ""
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"record": self.record} if self.record else {"alert": self.alert}
+        out["expr"] = self.expr
+        if self.for_:
+            out["for"] = self.for_
+        if self.labels:
+            out["labels"] = dict(self.labels)
+        if self.annotations:
+            out["annotations"] = {k: v.template() for k, v in self.annotations.items()}
+        return out
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    rules: tuple[Rule, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "rules": [r.as_dict() for r in self.rules]}
+
+
+def selector(metric: str, **labels: str) -> str:
+    """``metric{journey="bill_inquiry",step="bill_detail"}`` (labels in the order given)."""
+    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return f"{metric}{{{inner}}}"
+
+
+def rate(sel: str, window: str, offset: str | None = None, fn: str = "rate") -> str:
+    return f"{fn}({sel}[{window}]{f' offset {offset}' if offset else ''})"
+
+
+def sum_by(by: str, expr: str) -> str:
+    return f"sum by ({by}) ({expr})"
+
+
+def number(value: float) -> str:
+    """A float as PromQL reads it back exactly (``0.1``, ``14.4``, ``100``)."""
+    return f"{value:g}" if float(f"{value:g}") == value else repr(value)
