@@ -15,7 +15,6 @@ from cxmetrics import names
 from cxmetrics._exceptions import SpecError
 from cxmetrics.cli.rules import rules as rules_command
 from cxmetrics.rules import build, render
-from cxmetrics.rules.alerts import dashboard_uid
 from cxmetrics.rules.overlay import merge, parse_with_overrides
 from cxmetrics.rules.promtest import promtool
 from cxmetrics.spec import Spec, load_spec
@@ -265,13 +264,6 @@ def test_dashboard_link_uses_the_step_dashboard_uid():
     assert (
         alert["annotations"]["dashboard"] == "https://grafana.bank.example/d/cx-bill_inquiry-steps"
     )
-
-
-@pytest.mark.parametrize("journey", ["bill_inquiry", "a" * 31, "a" * 32, "j" * 63])
-def test_dashboard_uid_is_the_dashboards_own(journey):
-    from cxmetrics.dashboards.frame import dashboard_uid as dashboards_uid
-
-    assert dashboard_uid(journey) == dashboards_uid(journey, "steps")
 
 
 def test_prometheus_operator_format_wraps_the_same_groups(example_spec):

@@ -15,26 +15,13 @@ own ``ALERTS_FOR_STATE``), and a link to the step dashboard when the spec has ``
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 from .. import names
+from ..dashboards.ids import dashboard_uid
 from .policy import BurnPair, CheckPlan, Objective, StepPlan, percent, span
 from .promql import Rule, number, rate, selector, sum_by
 from .templates import Slot, Text, text
-
-UID_MAX = 40
-
-
-def dashboard_uid(journey: str, kind: str = "steps") -> str:
-    """The step dashboard's uid, ``cx-<journey>-steps`` (same rule as ``cxmetrics.dashboards``,
-    which a test holds it to: long journey names keep a digest so the uid stays unique)."""
-    uid = f"cx-{journey}-{kind}"
-    if len(uid) <= UID_MAX:
-        return uid
-    digest = hashlib.sha256(journey.encode()).hexdigest()[:8]
-    keep = UID_MAX - len(f"cx--{digest}-{kind}")
-    return f"cx-{journey[:keep]}-{digest}-{kind}"
 
 
 def alert_rules(p: StepPlan, dashboard_url: str | None) -> list[Rule]:
@@ -64,7 +51,8 @@ def _since(alert: str, **labels: str) -> Slot:
 def _links(p: StepPlan, dashboard_url: str | None) -> dict[str, Text]:
     if not dashboard_url:
         return {}
-    return {"dashboard": text(f"{dashboard_url.rstrip('/')}/d/{dashboard_uid(p.journey.name)}")}
+    uid = dashboard_uid(p.journey.name, "steps")
+    return {"dashboard": text(f"{dashboard_url.rstrip('/')}/d/{uid}")}
 
 
 def latency_rule(p: StepPlan, q: float, dashboard_url: str | None) -> Rule:
