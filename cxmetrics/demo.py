@@ -98,7 +98,7 @@ def run(
     from .analysis import analyze
     from .sources import from_jsonl
 
-    app_module, traffic = bank_modules()
+    app_module, _ = bank_modules()
     out_dir.mkdir(parents=True, exist_ok=True)
     events = out_dir / "events.jsonl"
     events.unlink(missing_ok=True)
@@ -113,6 +113,7 @@ def run(
     # stalls the event loop every few seconds and shows up as latency blips on every step.
     gc.collect()
     gc.freeze()
+
     def inject() -> float:
         app.state.bank.faults.update(REGRESSION_FAULT)
         return time.time()

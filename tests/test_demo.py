@@ -14,15 +14,21 @@ from .conftest import ROOT
 def test_demo_json_names_bill_detail_only(tmp_path):
     out = tmp_path / "demo-out"
     exe = Path(sys.executable).with_name("cxmetrics")
-    result = subprocess.run([str(exe), "demo", "--duration", "60", "--json", "--out", str(out)],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = subprocess.run(
+        [str(exe), "demo", "--duration", "60", "--json", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     latency = [r for r in summary["regressions"] if r["indicator"] == "latency"]
     assert [(r["journey"], r["step"]) for r in latency] == [("bill_inquiry", "bill_detail")]
     assert 0.10 <= latency[0]["change"] <= 0.35
-    accuracy = {(r["step"], r["subject"]) for r in summary["regressions"]
-                if r["indicator"] == "accuracy"}
+    accuracy = {
+        (r["step"], r["subject"]) for r in summary["regressions"] if r["indicator"] == "accuracy"
+    }
     assert ("bill_detail", "total_matches_details") in accuracy
     assert {r["step"] for r in summary["regressions"]} == {"bill_detail"}
     detail = next(s for s in summary["steps"] if s["step"] == "bill_detail")

@@ -23,9 +23,14 @@ def run(tmp_path: Path, code: str, harness: str = "") -> str:
     shutil.copyfile(EXAMPLE_SPEC, tmp_path / "cxmetrics.yaml")
     (tmp_path / "snippet.py").write_text(code)
     script = harness or "import snippet\n"
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60, env={"PYTHONPATH": f"{tmp_path}:{ROOT}",
-                                                        "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -47,16 +52,20 @@ while True:
 httpx.get(url + "/bill/detail", headers={{"baggage": r.headers["baggage"]}})
 print(generate_latest(REGISTRY).decode())
 """
-ASGI = SERVE.format(start="""
+ASGI = SERVE.format(
+    start="""
 import uvicorn
 server = uvicorn.Server(uvicorn.Config(snippet.app, host="127.0.0.1", port=port, log_level="error"))
-threading.Thread(target=server.run, daemon=True).start()""")
-WSGI = SERVE.format(start="""
+threading.Thread(target=server.run, daemon=True).start()"""
+)
+WSGI = SERVE.format(
+    start="""
 from wsgiref.simple_server import make_server, WSGIRequestHandler
 class Quiet(WSGIRequestHandler):
     def log_message(self, *a): pass
 server = make_server("127.0.0.1", port, snippet.app, handler_class=Quiet)
-threading.Thread(target=server.serve_forever, daemon=True).start()""")
+threading.Thread(target=server.serve_forever, daemon=True).start()"""
+)
 
 EXPECTED = [
     'cx_step_transitions_total{from_step="bill_total",journey="bill_inquiry",to_step="bill_detail"} 1.0',

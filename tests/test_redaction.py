@@ -23,9 +23,16 @@ def test_raw_identifiers_never_reach_metrics_spans_events_or_headers(example_spe
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     registry, recorder = CollectorRegistry(), Recorder()
     log = tmp_path / "events.jsonl"
-    cxmetrics.configure(example_spec, registry=registry, spans="always",
-                        tracer=provider.get_tracer("t"), sinks=[recorder], event_log=log,
-                        customer_key=b"bank-secret", strict=True)
+    cxmetrics.configure(
+        example_spec,
+        registry=registry,
+        spans="always",
+        tracer=provider.get_tracer("t"),
+        sinks=[recorder],
+        event_log=log,
+        customer_key=b"bank-secret",
+        strict=True,
+    )
     expected = hmac.new(b"bank-secret", CUSTOMER.encode(), hashlib.sha256).hexdigest()[:16]
     with cxmetrics.journey("bill_inquiry") as j:
         j.identify(CUSTOMER)
@@ -43,33 +50,41 @@ def test_raw_identifiers_never_reach_metrics_spans_events_or_headers(example_spe
     spans = exporter.get_finished_spans()
     assert [s.attributes["cx.customer.ref"] for s in spans] == [expected, expected]
     assert [s.customer_ref for s in recorder.steps] == [expected, expected]
-    everything = "\n".join([
-        generate_latest(registry).decode(),
-        str([dict(s.attributes) for s in spans]),
-        log.read_text(),
-        str(headers),
-    ])
+    everything = "\n".join(
+        [
+            generate_latest(registry).decode(),
+            str([dict(s.attributes) for s in spans]),
+            log.read_text(),
+            str(headers),
+        ]
+    )
     assert CUSTOMER not in everything and "ALICE" not in everything
     assert expected not in generate_latest(registry).decode()  # never a label either
     assert [e.customer_ref for e in read_events(log) if e.kind == "step"] == [expected, expected]
 
 
 def test_custom_redact_hook_and_bad_hook_output(example_spec):
-    cxmetrics.configure(example_spec, registry=CollectorRegistry(), spans="off",
-                        redact=lambda cid: hashlib.sha256(cid.encode()).hexdigest()[:16],
-                        strict=True)
+    cxmetrics.configure(
+        example_spec,
+        registry=CollectorRegistry(),
+        spans="off",
+        redact=lambda cid: hashlib.sha256(cid.encode()).hexdigest()[:16],
+        strict=True,
+    )
     j = cxmetrics.journey("transfer")
     j.identify(CUSTOMER)
     assert j.customer_ref == hashlib.sha256(CUSTOMER.encode()).hexdigest()[:16]
-    cxmetrics.configure(example_spec, registry=CollectorRegistry(), spans="off",
-                        redact=lambda cid: cid, strict=True)  # a hook that leaks: refused
+    cxmetrics.configure(
+        example_spec, registry=CollectorRegistry(), spans="off", redact=lambda cid: cid, strict=True
+    )  # a hook that leaks: refused
     j = cxmetrics.journey("transfer")
     j.identify(CUSTOMER)
     assert j.customer_ref is None
 
 
 def test_incoming_customer_ref_is_validated(rec):
-    ctx = cxmetrics.extract({"baggage": "cx.journey=transfer,cx.id=" + "a" * 32
-                                        + ",cx.cust=" + CUSTOMER})
+    ctx = cxmetrics.extract(
+        {"baggage": "cx.journey=transfer,cx.id=" + "a" * 32 + ",cx.cust=" + CUSTOMER}
+    )
     assert ctx is None
     assert rec.value("cx_journey_context_rejected_total", reason="bad_customer_ref") == 1

@@ -39,11 +39,13 @@ def build(b_url: str) -> Starlette:
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    app = Starlette(routes=[
-        Route("/bill/login", login, methods=["POST"]),
-        Route("/bill/total", total),
-        Route("/metrics", metrics),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/bill/login", login, methods=["POST"]),
+            Route("/bill/total", total),
+            Route("/metrics", metrics),
+        ]
+    )
     app.add_middleware(CxMiddleware, routes={"POST /bill/login": ("bill_inquiry", "login")})
     return app
 

@@ -39,15 +39,21 @@ def build() -> Flask:
     def audit():  # type: ignore[no-untyped-def]
         j = cxmetrics.journey("bill_inquiry")
         span = trace.get_current_span().get_span_context()
-        return jsonify({"journey_id": j.journey_id, "last_step": j.last_step,
-                        "trace_id": format(span.trace_id, "032x")})
+        return jsonify(
+            {
+                "journey_id": j.journey_id,
+                "last_step": j.last_step,
+                "trace_id": format(span.trace_id, "032x"),
+            }
+        )
 
     @app.get("/metrics")
     def metrics():  # type: ignore[no-untyped-def]
         return generate_latest(REGISTRY), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
     app.wsgi_app = CxMiddleware(  # type: ignore[method-assign]
-        app.wsgi_app, routes={"GET /bill/detail": ("bill_inquiry", "bill_detail")})
+        app.wsgi_app, routes={"GET /bill/detail": ("bill_inquiry", "bill_detail")}
+    )
     return app
 
 
@@ -55,5 +61,6 @@ if __name__ == "__main__":
     spec, port, spans_file = sys.argv[1:4]
     tracer = install(spans_file)
     cxmetrics.configure(spec, spans="always", tracer=tracer, strict=True)
-    make_server("127.0.0.1", int(port), build(), server_class=ThreadingServer,
-                handler_class=Quiet).serve_forever()
+    make_server(
+        "127.0.0.1", int(port), build(), server_class=ThreadingServer, handler_class=Quiet
+    ).serve_forever()

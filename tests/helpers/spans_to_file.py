@@ -20,13 +20,18 @@ class FileExporter(SpanExporter):
         with self.lock, open(self.path, "a", encoding="utf-8") as handle:
             for span in spans:
                 parent = span.parent
-                handle.write(json.dumps({
-                    "name": span.name,
-                    "trace_id": format(span.context.trace_id, "032x"),
-                    "span_id": format(span.context.span_id, "016x"),
-                    "parent_id": format(parent.span_id, "016x") if parent else None,
-                    "attributes": dict(span.attributes or {}),
-                }) + "\n")
+                handle.write(
+                    json.dumps(
+                        {
+                            "name": span.name,
+                            "trace_id": format(span.context.trace_id, "032x"),
+                            "span_id": format(span.context.span_id, "016x"),
+                            "parent_id": format(parent.span_id, "016x") if parent else None,
+                            "attributes": dict(span.attributes or {}),
+                        }
+                    )
+                    + "\n"
+                )
         return SpanExportResult.SUCCESS
 
 
