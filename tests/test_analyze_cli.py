@@ -8,98 +8,20 @@ bill_detail 25% slower from minute 33 on.
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from cxmetrics.emitters.eventlog import EventLog
-from cxmetrics.events import CheckResult, Event, FeedbackRecord, JourneyStarted, StepRecord
 from cxmetrics.spec import Spec
-from examples.bank.app import LATENCY
-from examples.bank.traffic import CHANNELS, JOURNEYS
 
 from .conftest import EXAMPLE_SPEC, ROOT
+from .helpers.bank_log import bank_events, write_log
 
 CLI = ROOT / ".venv" / "bin" / "cxmetrics"
 T0 = 1_700_000_000.0
 SHIFT_AT = T0 + 2000.0
-STEPS = {
-    "bill_inquiry": ("login", "bill_total", "bill_detail"),
-    "transfer": ("payee", "amount", "confirm", "receipt"),
-    "contact_centre": ("call_answered", "issue_resolved"),
-}
-CHECKS = {
-    "bill_detail": ("total_matches_details", "detail_consistent_with_total"),
-    "confirm": ("limits_applied",),
-    "receipt": ("receipt_matches_amount",),
-    "issue_resolved": ("first_contact_resolution",),
-}
-PASS_RATE = {"first_contact_resolution": 0.75}
-
-
-def bank_events(spec: Spec, journeys: int, seed: int, slower: dict[str, float]) -> list[Event]:
-    """A journey every 0.5 s; steps as the bank app times them; ``slower`` from SHIFT_AT on."""
-    rng = random.Random(seed)
-    names = list(JOURNEYS)
-    weights = [JOURNEYS[n][0] for n in names]
-    events: list[Event] = []
-    for i in range(journeys):
-        name = rng.choices(names, weights=weights)[0]
-        channel, jid, now = rng.choice(CHANNELS[name]), f"{i:032x}", T0 + 0.5 * i
-        events.append(JourneyStarted(now, name, channel, jid))
-        previous = None
-        for (_, keep_going), step_name in zip(JOURNEYS[name][1], STEPS[name], strict=True):
-            median, sigma = LATENCY[step_name]
-            duration = rng.lognormvariate(0.0, sigma) * median
-            if now >= SHIFT_AT:
-                duration *= slower.get(step_name, 1.0)
-            now += duration
-            step = spec.journey(name).step(step_name)
-            timeliness = (
-                "satisfied"
-                if duration <= step.target
-                else "tolerating"
-                if duration <= spec.tolerating(step)
-                else "frustrated"
-            )
-            checks = tuple(
-                CheckResult(c, rng.random() < PASS_RATE.get(c, 1.0))
-                for c in CHECKS.get(step_name, ())
-            )
-            good = timeliness == "satisfied" and all(c.passed for c in checks)
-            events.append(
-                StepRecord(
-                    now,
-                    name,
-                    step_name,
-                    channel,
-                    jid,
-                    previous,
-                    duration,
-                    "ok",
-                    timeliness,
-                    good,
-                    checks,
-                )
-            )
-            previous, now = step_name, now + rng.uniform(0.05, 0.5)
-            if rng.random() > keep_going:
-                break
-        if rng.random() < 0.2:
-            events.append(FeedbackRecord(now, name, previous, jid, "nps", rng.randrange(0, 11)))
-            events.append(FeedbackRecord(now, name, previous, jid, "csat", rng.randrange(1, 6)))
-    return sorted(events, key=lambda e: e.time)
-
-
-def write_log(path: Path, events: list[Event]) -> Path:
-    log = EventLog(path)
-    for event in events:
-        log.emit(event)
-    log.close()
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +29,21 @@ def logs(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     directory = tmp_path_factory.mktemp("logs")
     return {
         "shifted": write_log(
-            directory / "shifted.jsonl", bank_events(example_spec, 8000, 1, {"bill_detail": 1.25})
+            directory / "shifted.jsonl",
+            bank_events(
+                example_spec,
+                8000,
+                seed=1,
+                t0=T0,
+                shift_at=SHIFT_AT,
+                slower={"bill_detail": 1.25},
+                feedback=True,
+            ),
         ),
-        "stable": write_log(directory / "stable.jsonl", bank_events(example_spec, 8000, 2, {})),
+        "stable": write_log(
+            directory / "stable.jsonl",
+            bank_events(example_spec, 8000, seed=2, t0=T0, shift_at=SHIFT_AT, feedback=True),
+        ),
     }
 
 

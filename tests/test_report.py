@@ -8,7 +8,6 @@ bill_detail 25% slower and 5% of its ``total_matches_details`` checks failing.
 
 from __future__ import annotations
 
-import random
 import re
 import subprocess
 from datetime import datetime, timezone
@@ -18,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from cxmetrics.analysis import Analysis, Finding, Verdict, analyze
-from cxmetrics.emitters.eventlog import EventLog
-from cxmetrics.events import CheckResult, Event, JourneyStarted, StepRecord
+from cxmetrics.events import CheckResult, Event, StepRecord
 from cxmetrics.indicators import Window, compute
 from cxmetrics.regression import Regression, Sensitivity
 from cxmetrics.report import (
@@ -33,88 +31,29 @@ from cxmetrics.report import (
 )
 from cxmetrics.sources import from_events, from_jsonl
 from cxmetrics.spec import Spec, load_spec, parse_spec
-from examples.bank.app import LATENCY
-from examples.bank.traffic import CHANNELS, JOURNEYS
 
 from .conftest import EXAMPLE_SPEC, ROOT
+from .helpers.bank_log import bank_events, write_log
 
 CLI = ROOT / ".venv" / "bin" / "cxmetrics"
 
 T0 = datetime(2024, 3, 5, 13, 30, tzinfo=timezone.utc).timestamp()
 SHIFT_AT = T0 + 2100.0  # 14:05 UTC
-STEPS = {
-    "bill_inquiry": ("login", "bill_total", "bill_detail"),
-    "transfer": ("payee", "amount", "confirm", "receipt"),
-    "contact_centre": ("call_answered", "issue_resolved"),
-}
-CHECKS = {
-    "bill_detail": ("total_matches_details", "detail_consistent_with_total"),
-    "confirm": ("limits_applied",),
-    "receipt": ("receipt_matches_amount",),
-    "issue_resolved": ("first_contact_resolution",),
-}
 UTC = Clock(timezone.utc)
 
 
-def bank_events(spec: Spec, journeys: int, seed: int = 1, fault: bool = True) -> list[Event]:
-    rng = random.Random(seed)
-    names = list(JOURNEYS)
-    weights = [JOURNEYS[n][0] for n in names]
-    events: list[Event] = []
-    for i in range(journeys):
-        name = rng.choices(names, weights=weights)[0]
-        channel, jid, now = rng.choice(CHANNELS[name]), f"{i:032x}", T0 + 0.5 * i
-        events.append(JourneyStarted(now, name, channel, jid))
-        previous = None
-        for (_, keep_going), step_name in zip(JOURNEYS[name][1], STEPS[name], strict=True):
-            median, sigma = LATENCY[step_name]
-            faulty = fault and now >= SHIFT_AT
-            duration = rng.lognormvariate(0.0, sigma) * median
-            duration *= 1.25 if faulty and step_name == "bill_detail" else 1.0
-            now += duration
-            step = spec.journey(name).step(step_name)
-            timeliness = (
-                "satisfied"
-                if duration <= step.target
-                else "tolerating"
-                if duration <= spec.tolerating(step)
-                else "frustrated"
-            )
-            failing = {"first_contact_resolution": 0.25}
-            if faulty:
-                failing["total_matches_details"] = 0.05
-            checks = tuple(
-                CheckResult(c, rng.random() >= failing.get(c, 0.0))
-                for c in CHECKS.get(step_name, ())
-            )
-            good = timeliness == "satisfied" and all(c.passed for c in checks)
-            events.append(
-                StepRecord(
-                    now,
-                    name,
-                    step_name,
-                    channel,
-                    jid,
-                    previous,
-                    duration,
-                    "ok",
-                    timeliness,
-                    good,
-                    checks,
-                )
-            )
-            previous, now = step_name, now + rng.uniform(0.05, 0.5)
-            if rng.random() > keep_going:
-                break
-    return sorted(events, key=lambda e: e.time)
-
-
 def bank_log(spec: Spec, path: Path, journeys: int = 6000, fault: bool = True) -> Path:
-    log = EventLog(path)
-    for event in bank_events(spec, journeys, fault=fault):
-        log.emit(event)
-    log.close()
-    return path
+    """bill_detail 25% slower and 5% of its reconciles failing from 14:05 (when ``fault``)."""
+    events = bank_events(
+        spec,
+        journeys,
+        seed=1,
+        t0=T0,
+        shift_at=SHIFT_AT if fault else float("inf"),
+        slower={"bill_detail": 1.25},
+        failing={"total_matches_details": 0.05},
+    )
+    return write_log(path, events)
 
 
 def at(hh: int, mm: int) -> float:
