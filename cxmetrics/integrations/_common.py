@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import quote, unquote
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
 from .. import context as cxcontext
 from .._state import STATE, internal_error
 from ..context import ContextRejected, JourneyContext, format_baggage, parse_baggage, parse_context
-from ..journeys import JourneyInstance
+from ..journeys import JourneyInstance, journey
+from ..scope import RequestScope, request_scope
+from ..steps import StepInstance
 
 JOURNEY_HEADER = "cx-journey"
 CHANNEL_HEADER = "x-cx-channel"
@@ -98,3 +102,55 @@ def outgoing(headers: Any) -> None:
         cxcontext.inject(headers)
     except Exception as exc:
         internal_error("propagation", exc)
+
+
+class Served:
+    """One request as the middlewares see it: its scope, and the route-mapped step, if any."""
+
+    __slots__ = ("cookie", "request", "step")
+
+    def __init__(
+        self, request: RequestScope, step: StepInstance | None, cookie: str | None
+    ) -> None:
+        self.request, self.step, self.cookie = request, step, cookie
+
+    def responding(self, status: int) -> list[tuple[str, str]]:
+        """The response is starting: end the route's step, return the headers to add."""
+        if self.step is not None:
+            self.step.finish(error=status >= 500)
+        return response_headers(self.request.latest, self.cookie)
+
+    def failed(self, exc: BaseException) -> None:
+        if self.step is not None:
+            self.step.finish(exc=exc)
+
+
+class Middleware:
+    """What the ASGI and WSGI middlewares share: configuration and serving one request."""
+
+    def __init__(
+        self,
+        app: Any,
+        routes: RouteMap | None = None,
+        channel_header: str = CHANNEL_HEADER,
+        cookie: str | None = None,
+    ) -> None:
+        self.app = app
+        self.routes = parse_routes(routes)
+        self.channel_header = channel_header.lower()
+        self.cookie = cookie
+
+    @contextmanager
+    def serving(self, headers: Mapping[str, str], method: str, path: str) -> Iterator[Served]:
+        """Make the caller's trace and the request's journey context current; start the
+        route's step."""
+        token = otel_context.attach(trace_context(headers))
+        try:
+            with request_scope(
+                incoming(headers, self.cookie), headers.get(self.channel_header) or None
+            ) as request:
+                route = self.routes.get((method, path))
+                step = journey(route[0]).step(route[1]).start() if route is not None else None
+                yield Served(request, step, self.cookie)
+        finally:
+            otel_context.detach(token)

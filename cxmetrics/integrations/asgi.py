@@ -17,19 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from opentelemetry import context as otel_context
-
-from ..journeys import journey
-from ..scope import request_scope
-from ..steps import StepInstance
-from ._common import (
-    CHANNEL_HEADER,
-    RouteMap,
-    incoming,
-    parse_routes,
-    response_headers,
-    trace_context,
-)
+from ._common import Middleware
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,19 +26,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class CxMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        routes: RouteMap | None = None,
-        channel_header: str = CHANNEL_HEADER,
-        cookie: str | None = None,
-    ) -> None:
-        self.app = app
-        self.routes = parse_routes(routes)
-        self.channel_header = channel_header.lower()
-        self.cookie = cookie
-
+class CxMiddleware(Middleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -60,37 +36,21 @@ class CxMiddleware:
             key = raw_key.decode("latin-1").lower()
             value = raw_value.decode("latin-1")
             headers[key] = f"{headers[key]},{value}" if key in headers else value
-        token = otel_context.attach(trace_context(headers))
-        try:
-            with request_scope(
-                incoming(headers, self.cookie), headers.get(self.channel_header) or None
-            ) as request:
-                route = self.routes.get((scope.get("method", "GET"), scope.get("path", "")))
-                step: StepInstance | None = None
-                if route is not None:
-                    step = journey(route[0]).step(route[1]).start()
+        with self.serving(headers, scope.get("method", "GET"), scope.get("path", "")) as served:
 
-                async def send_wrapper(message: Message) -> None:
-                    if message["type"] == "http.response.start":
-                        if step is not None:
-                            step.finish(error=int(message.get("status", 200)) >= 500)
-                        extra = response_headers(request.latest, self.cookie)
-                        if extra:
-                            message["headers"] = [
-                                *[
-                                    (k, v)
-                                    for k, v in message.get("headers", ())
-                                    if k.lower() != b"baggage"
-                                ],
-                                *[(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra],
-                            ]
-                    await send(message)
+            async def send_wrapper(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    extra = served.responding(int(message.get("status", 200)))
+                    if extra:
+                        kept = [
+                            (k, v) for k, v in message.get("headers", ()) if k.lower() != b"baggage"
+                        ]
+                        added = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra]
+                        message["headers"] = kept + added
+                await send(message)
 
-                try:
-                    await self.app(scope, receive, send_wrapper)
-                except BaseException as exc:
-                    if step is not None:
-                        step.finish(exc=exc)
-                    raise
-        finally:
-            otel_context.detach(token)
+            try:
+                await self.app(scope, receive, send_wrapper)
+            except BaseException as exc:
+                served.failed(exc)
+                raise
