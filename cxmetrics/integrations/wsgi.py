@@ -40,7 +40,8 @@ class CxMiddleware(Middleware):
                 return start_response(status, headers_out, exc_info)
 
             try:
-                return self.app(environ, start_wrapper)
+                body: Iterable[bytes] = self.app(environ, start_wrapper)
+                return body
             except BaseException as exc:
                 served.failed(exc)
                 raise
