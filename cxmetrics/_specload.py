@@ -80,9 +80,9 @@ def _issues(
     issues: list[SpecIssue] = []
     seen: set[tuple[Path, str]] = set()
     errors = exc.errors(include_url=False)
-    failing = [_yaml_path(e["loc"]) for e in errors]
+    failing = [_yaml_path(e["loc"], data) for e in errors]
     for error in errors:
-        loc = _yaml_path(error["loc"])
+        loc = _yaml_path(error["loc"], data)
         if error["type"] == "too_short" and any(
             len(other) > len(loc) and other[: len(loc)] == loc for other in failing
         ):
@@ -95,13 +95,23 @@ def _issues(
     return issues
 
 
-def _yaml_path(loc: tuple[int | str, ...]) -> Path:
-    # pydantic inserts union/function-validator tags into loc; keep only real keys and indexes.
+def _yaml_path(loc: tuple[int | str, ...], data: Any) -> Path:
+    """``loc`` as a path into the YAML: pydantic inserts union and validator tags
+    (``function-after[...]``, ``list[...]``) into locations; a part is dropped only when it is
+    such a tag and not a key the data really has at that point."""
     path: list[str | int] = []
+    node = data
     for part in loc:
-        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+        key = "for" if part == "for_" else part
+        in_dict = isinstance(node, dict) and key in node
+        in_list = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
+        if in_dict or in_list:
+            node = node[key]
+        elif isinstance(key, str) and ("[" in key or key.startswith("function-")):
             continue
-        path.append("for" if part == "for_" else part)
+        else:
+            node = None
+        path.append(key)
     return tuple(path)
 
 

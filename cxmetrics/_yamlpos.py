@@ -11,37 +11,70 @@ from ._exceptions import SpecIssue
 Path = tuple[str | int, ...]
 
 
+class _Refused(Exception):
+    def __init__(self, node: yaml.Node, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.line, self.message, self.hint = node.start_mark.line + 1, message, hint
+
+
 def load_with_lines(text: str, filename: str) -> tuple[Any, dict[Path, int], list[SpecIssue]]:
     """Parse ``text``; return the data, a map from field path to 1-based line, and any issues.
 
-    Duplicate keys are issues (plain YAML silently keeps the last one, which hides typos).
+    Duplicate keys are issues (plain YAML silently keeps the last one, which hides typos), and so
+    are aliases: a spec has no use for them, and expanding them is how a 300-byte file becomes a
+    billion nodes. Nothing but issues comes out of here, whatever the input.
     """
     issues: list[SpecIssue] = []
+
+    def fail(
+        line: int | None, message: str, hint: str
+    ) -> tuple[Any, dict[Path, int], list[SpecIssue]]:
+        issues.append(SpecIssue(filename, line, "", message, hint))
+        return None, {}, issues
+
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or "invalid YAML"
-        issues.append(
-            SpecIssue(
-                filename,
-                line,
-                "",
-                f"YAML syntax error: {problem}",
-                "check indentation and quoting on this line",
-            )
+        return fail(
+            line,
+            f"YAML syntax error: {exc.problem or 'invalid YAML'}",
+            "check indentation and quoting on this line",
         )
-        return None, {}, issues
+    except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return fail(None, f"not readable as YAML: {first}", "save the spec as plain UTF-8 text")
+    except RecursionError:
+        return fail(None, "YAML nested too deeply", "a spec needs only a few levels of nesting")
     lines: dict[Path, int] = {}
     constructor = yaml.constructor.SafeConstructor()
+    seen: set[int] = set()
+
+    def scalar(node: yaml.Node) -> Any:
+        try:
+            return constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            raise _Refused(
+                node,
+                f"value not understood: {exc}".split("\n")[0],
+                "quote it to make it text, or write a plain number or name",
+            ) from None
 
     def build(node: yaml.Node, path: Path) -> Any:
         lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if id(node) in seen:
+                raise _Refused(
+                    node,
+                    "YAML aliases (*name) are not allowed in a spec",
+                    "write the value out where it is used",
+                )
+            seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = constructor.construct_object(key_node, deep=True)
+                key = scalar(key_node)
                 if not isinstance(key, (str, int)):
                     issues.append(
                         SpecIssue(
@@ -70,9 +103,14 @@ def load_with_lines(text: str, filename: str) -> tuple[Any, dict[Path, int], lis
             return result
         if isinstance(node, yaml.SequenceNode):
             return [build(item, (*path, index)) for index, item in enumerate(node.value)]
-        return constructor.construct_object(node, deep=True)
+        return scalar(node)
 
-    data = build(root, ()) if root is not None else None
+    try:
+        data = build(root, ()) if root is not None else None
+    except _Refused as exc:
+        return fail(exc.line, exc.message, exc.hint)
+    except RecursionError:
+        return fail(None, "YAML nested too deeply", "a spec needs only a few levels of nesting")
     return data, lines, issues
 
 

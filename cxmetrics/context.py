@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from .names import CONTEXT_REJECTED  # noqa: F401  (documented counter for rejections)
 from .spec import is_name
@@ -73,7 +73,7 @@ def parse_context(entries: Mapping[str, str]) -> JourneyContext | None:
         return None
     if journey is None or not is_name(journey):
         raise ContextRejected("bad_journey")
-    if journey_id is None or not _ID_RE.match(journey_id):
+    if journey_id is None or not _ID_RE.fullmatch(journey_id):
         raise ContextRejected("bad_id")
     step = entries.get(KEY_STEP) or None
     if step is not None and not is_name(step):
@@ -89,11 +89,11 @@ def parse_context(entries: Mapping[str, str]) -> JourneyContext | None:
             raise ContextRejected("too_many_fingerprints")
         for item in items:
             key, _, digest = item.partition(":")
-            if not is_name(key) or not _FP_RE.match(digest):
+            if not is_name(key) or not _FP_RE.fullmatch(digest):
                 raise ContextRejected("bad_fingerprint")
             fingerprints[key] = digest
     customer = entries.get(KEY_CUSTOMER) or None
-    if customer is not None and not _FP_RE.match(customer):
+    if customer is not None and not _FP_RE.fullmatch(customer):
         raise ContextRejected("bad_customer_ref")
     return JourneyContext(journey, journey_id, step, channel, fingerprints, customer)
 
@@ -110,7 +110,8 @@ def parse_baggage(value: str) -> dict[str, str]:
             continue
         if key in out:
             raise ContextRejected("duplicate_key")
-        out[key] = unquote(rest.split(";", 1)[0].strip())
+        value = rest.split(";", 1)[0].strip()
+        out[key] = unquote(value) if "%" in value else value
     return out
 
 
@@ -128,7 +129,8 @@ def format_baggage(context: JourneyContext, existing: str = "") -> str:
         ours.append((KEY_FINGERPRINTS, "|".join(f"{k}:{v}" for k, v in fps)))
     if context.customer_ref:
         ours.append((KEY_CUSTOMER, context.customer_ref))
-    return ",".join([*kept, *(f"{k}={quote(v, safe='')}" for k, v in ours)])
+    # Our values are validated names, hex ids and digests: nothing to percent-encode.
+    return ",".join([*kept, *(f"{k}={v}" for k, v in ours)])
 
 
 def extract(headers: Mapping[str, str] | Any) -> JourneyContext | None:

@@ -5,6 +5,7 @@ Parsed to seconds for the runtime, formatted back to Prometheus duration syntax 
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -14,8 +15,8 @@ _PROM_ORDER = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 def parse_duration(text: str | float | int) -> float:
     """Seconds in ``text`` (plain numbers are seconds); ``ValueError`` shows the accepted forms."""
-    if isinstance(text, bool):
-        raise ValueError("expected a duration like '800ms' or '1.5s', got a boolean")
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise ValueError(f"expected a duration like '800ms' or '1.5s', got {type(text).__name__}")
     if isinstance(text, (int, float)):
         seconds = float(text)
     else:
@@ -28,6 +29,8 @@ def parse_duration(text: str | float | int) -> float:
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if not seconds > 0:
         raise ValueError(f"a duration must be positive, got {text!r}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be finite, got {text!r}")
     return seconds
 
 

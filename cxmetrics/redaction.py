@@ -60,7 +60,7 @@ def _lazy_random() -> Redact:
 def customer_ref(redact: Redact, customer_id: object) -> str | None:
     """The reference for ``customer_id``; ``None`` when the hook returns something unusable."""
     ref = redact(str(customer_id))
-    if not isinstance(ref, str) or not REF_PATTERN.match(ref):
+    if not isinstance(ref, str) or not REF_PATTERN.fullmatch(ref):
         log_once(
             "customer-ref",
             "cxmetrics: the redact hook must return 16 lower-case hex "

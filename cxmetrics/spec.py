@@ -355,7 +355,7 @@ def _did_you_mean(name: str, candidates: list[str]) -> str:
 
 def is_name(value: str) -> bool:
     """True when ``value`` is a valid journey/step/check/channel name."""
-    return _NAME_RE.match(value) is not None
+    return _NAME_RE.fullmatch(value) is not None
 
 
 # Loading lives in its own module; re-exported here so ``cxmetrics.spec`` stays the one import.

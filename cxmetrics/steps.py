@@ -174,8 +174,9 @@ class StepInstance:
             result = False
         try:
             error = None if relative_error is None else _clean_error(relative_error)
-            self._check_slot(name).record(result, error)
-            self._note(name, result, error)
+            slot = self._check_slot(name)
+            slot.record(result, error)
+            self._note(slot.name, result, error)
         except Exception as exc:
             internal_error("accuracy", exc)
         return result
@@ -194,7 +195,7 @@ class StepInstance:
             error = _relative_error(expected, actual)
             passed = error <= tol
             slot.record(passed, error)
-            self._note(name, passed, error)
+            self._note(slot.name, passed, error)
             return passed
         except Exception as exc:
             internal_error(
@@ -239,7 +240,7 @@ class StepInstance:
                 return True
             passed = remembered == fingerprint(value, rt.fingerprint_key)
             slot.record(passed, None)
-            self._note(name, passed, None)
+            self._note(slot.name, passed, None)
             return passed
         except Exception as exc:
             internal_error("accuracy", exc)

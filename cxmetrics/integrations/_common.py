@@ -11,10 +11,18 @@ from urllib.parse import quote, unquote
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .. import context as cxcontext
 from .._state import STATE, internal_error
-from ..context import ContextRejected, JourneyContext, format_baggage, parse_baggage, parse_context
+from ..context import (
+    MAX_HEADER_BYTES,
+    ContextRejected,
+    JourneyContext,
+    format_baggage,
+    parse_baggage,
+    parse_context,
+)
 from ..journeys import JourneyInstance, journey
 from ..scope import RequestScope, request_scope
 from ..steps import StepInstance
@@ -47,7 +55,11 @@ def incoming(headers: Mapping[str, str], cookie: str | None) -> JourneyContext |
     ``cx_journey_context_rejected_total``; it never raises and is never used as a label.
     """
     candidates = [headers.get("baggage"), headers.get(JOURNEY_HEADER)]
-    if cookie is not None and "cookie" in headers:
+    if cookie is not None and len(headers.get("cookie", "")) > MAX_HEADER_BYTES:
+        runtime = STATE.runtime
+        if runtime is not None:
+            runtime.count_rejected("oversized")
+    elif cookie is not None and "cookie" in headers:
         try:
             jar: SimpleCookie = SimpleCookie()
             jar.load(headers["cookie"])
@@ -90,9 +102,15 @@ def response_headers(
         return []
 
 
+_TRACE_CONTEXT = TraceContextTextMapPropagator()
+
+
 def trace_context(headers: Mapping[str, str]) -> Any:
-    """The upstream trace context (``traceparent``), so step spans join the caller's trace."""
-    return propagate.extract(headers)
+    """The upstream trace context (``traceparent``), so step spans join the caller's trace.
+
+    Only W3C trace context: the ``baggage`` header is ours to validate (the global propagator
+    would parse it too, and log a warning per hostile request)."""
+    return _TRACE_CONTEXT.extract(headers)
 
 
 def outgoing(headers: Any) -> None:
