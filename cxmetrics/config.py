@@ -2,6 +2,13 @@
 
 Before ``configure()`` every instrumentation call is a no-op. Calling it again replaces the
 runtime (the old collector is unregistered); ``shutdown()`` returns to the no-op state.
+
+When the collector cannot be registered whole — the spec did not load at start-up, or a metric
+name collides with another collector in the registry — a stand-in collector exposes what it can
+(at least ``cx_internal_errors_total``, so the failure is visible and alertable) and, at scrape
+time, retries what failed (the spec once its file changed, the registration every time), stepping
+aside once that succeeds: a spec that appears or is fixed later, or a colliding collector that goes
+away, needs no restart, and nothing recorded meanwhile is lost.
 """
 
 from __future__ import annotations
@@ -10,11 +17,15 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from . import names
 from ._exceptions import CxError, SpecError
 from ._runtime import SPAN_MODES, Runtime, SpanMode
 from ._state import STATE, internal_error
@@ -34,6 +45,7 @@ FINGERPRINT_KEY_ENV = "CXMETRICS_FINGERPRINT_KEY"
 class _Installed:
     collector: CxCollector | None = None
     registry: CollectorRegistry | None = None
+    standby: _Standby | None = None
     owned_sinks: tuple[Sink, ...] = ()
 
 
@@ -72,7 +84,10 @@ def configure(
       identifiers are never stored, exposed or exported.
     - ``strict``: raise ``SpecError``/``CxError`` instead of logging and staying a no-op.
 
-    Returns ``True`` when recording; ``False`` when the spec could not be used (logged once).
+    Returns ``True`` when recording; ``False`` when the spec could not be used (logged once,
+    counted in ``cx_internal_errors_total{component="spec"}``, which ``registry`` then exposes;
+    the spec file is loaded again at the first scrape after it changes, and recording starts
+    once it loads).
     """
     if spans not in SPAN_MODES:
         message = f"spans must be one of {', '.join(SPAN_MODES)}, got {spans!r}"
@@ -80,39 +95,74 @@ def configure(
             raise CxError(message)
         log.error("cxmetrics: %s; using 'interesting'", message)
         spans = "interesting"
+    target = registry if registry is not None else REGISTRY
+
+    def not_recording(exc: BaseException | None, message: str) -> bool:
+        internal_error("spec", exc, f"cxmetrics: not recording, the spec cannot be used: {message}")
+        if STATE.runtime is not None:
+            return False  # the runtime configured earlier goes on recording and exposing
+        if isinstance(spec, Spec):
+            _stand_by(target, None, frozenset(), None)
+        else:
+
+            def again(fixed: Spec) -> bool:
+                return configure(
+                    fixed,
+                    registry=registry,
+                    spans=spans,
+                    tracer=tracer,
+                    exemplars=exemplars,
+                    sinks=sinks,
+                    event_log=event_log,
+                    fingerprint_key=fingerprint_key,
+                    customer_key=customer_key,
+                    redact=redact,
+                )
+
+            _stand_by(target, None, frozenset(), _retry_spec(spec, again))
+        return False
+
     try:
         loaded = spec if isinstance(spec, Spec) else load_spec(spec)
     except SpecError as exc:
         if strict:
             raise
-        internal_error("spec", None, f"cxmetrics: not recording, the spec cannot be used: {exc}")
-        return False
+        return not_recording(None, str(exc))
 
     from .emitters import otel
     from .emitters.eventlog import EventLog
     from .emitters.prometheus import CxCollector
 
-    shutdown()
     owned: tuple[Sink, ...] = (EventLog(event_log),) if event_log is not None else ()
-    runtime = Runtime(
-        loaded,
-        spans,
-        (tracer or otel.tracer()) if spans != "off" else None,
-        exemplars if exemplars is not None else spans != "off",
-        (*sinks, *owned),
-        _key(fingerprint_key, loaded.service),
-        make_redactor(customer_key, redact),
-    )
-    target = registry if registry is not None else REGISTRY
-    collector = CxCollector(runtime)
+    try:
+        runtime = Runtime(
+            loaded,
+            spans,
+            (tracer or otel.tracer()) if spans != "off" else None,
+            exemplars if exemplars is not None else spans != "off",
+            (*sinks, *owned),
+            _key(fingerprint_key, loaded.service),
+            make_redactor(customer_key, redact),
+        )
+        collector = CxCollector(runtime)
+    except Exception as exc:  # a spec that validates but cannot be bound (e.g. an infinite target)
+        if strict:
+            raise CxError(f"cannot use the spec {loaded.source}: {exc!r}") from exc
+        return not_recording(exc, repr(exc))
+    shutdown()
     try:
         target.register(collector)
     except ValueError as exc:
         if strict:
             raise CxError(f"cannot register cxmetrics metrics: {exc}") from exc
+        colliding = frozenset(getattr(exc, "duplicates", ())) or _names(collector.describe())
         internal_error(
-            "registry", exc, f"cxmetrics: metrics not exposed, registry collision: {exc}"
+            "registry",
+            exc,
+            f"cxmetrics: registry collision on {', '.join(sorted(colliding))}; those metrics are "
+            "not exposed (still recorded) until the other collector goes away",
         )
+        _stand_by(target, collector, colliding, _retry_register)
     else:
         _installed.collector, _installed.registry = collector, target
     _installed.owned_sinks = owned
@@ -127,6 +177,10 @@ def shutdown() -> None:
         with contextlib.suppress(KeyError):
             _installed.registry.unregister(_installed.collector)
     _installed.collector = _installed.registry = None
+    standby, _installed.standby = _installed.standby, None
+    if standby is not None:
+        with contextlib.suppress(KeyError):
+            standby.registry.unregister(standby)
     if runtime is not None:
         for sink in runtime.sinks:
             try:
@@ -154,3 +208,152 @@ def _key(explicit: bytes | str | None, service: str) -> bytes:
         raw = f"cxmetrics:{service}"
     data = raw.encode() if isinstance(raw, str) else raw
     return hashlib.sha256(data).digest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Stand-in collector: the spec did not load, or a name collided.
+
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+}
+
+
+def _names(families: Sequence[Metric]) -> frozenset[str]:
+    """The time-series names a registry reserves for ``families`` (as prometheus-client does)."""
+    out: set[str] = set()
+    for family in families:
+        out.update([family.name, *(family.name + s for s in _SUFFIXES.get(family.type, ()))])
+    return frozenset(out)
+
+
+def _internal_errors() -> Metric:
+    family = CounterMetricFamily(
+        names.INTERNAL_ERRORS.removesuffix("_total"),
+        names.METRICS[names.INTERNAL_ERRORS][2],
+        labels=[names.COMPONENT],
+    )
+    with STATE.lock:
+        errors = dict(STATE.errors)
+    for component, count in sorted(errors.items()):
+        family.add_metric([component], count)
+    return family
+
+
+class _Standby(Collector):
+    """Exposes what can be exposed while cxmetrics' collector cannot be registered whole, and
+    retries at every scrape (a scrape, not a timer thread: nothing runs unless someone looks)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        inner: CxCollector | None,
+        excluded: frozenset[str],
+        retry: Callable[[_Standby], None],
+    ) -> None:
+        self.registry = registry
+        self.inner = inner
+        self.excluded = excluded
+        self._retry = retry
+        self._busy = threading.Lock()
+
+    def _keep(self, family: Metric) -> bool:
+        return not (_names([family]) & self.excluded)
+
+    def describe(self) -> list[Metric]:
+        families = self.inner.describe() if self.inner is not None else [_internal_errors()]
+        return [f for f in families if self._keep(f)]
+
+    def collect(self) -> Iterator[Metric]:
+        if self._busy.acquire(blocking=False):  # one retry at a time; concurrent scrapes skip it
+            try:
+                self._retry(self)
+            except Exception as exc:
+                internal_error("registry", exc)
+            finally:
+                self._busy.release()
+        families = self.inner.collect() if self.inner is not None else [_internal_errors()]
+        yield from (f for f in families if self._keep(f))
+
+
+def _stand_by(
+    registry: CollectorRegistry,
+    inner: CxCollector | None,
+    excluded: frozenset[str],
+    retry: Callable[[_Standby], None] | None,
+) -> None:
+    """Register a stand-in (``retry=None``: nothing to retry, or keep the current retry)."""
+    old = _installed.standby
+    if old is not None and old.registry is registry and old.inner is None and inner is None:
+        if retry is not None:  # already standing by for an earlier configure() that failed
+            old._retry = retry
+        return
+    if old is not None:
+        with contextlib.suppress(KeyError):
+            old.registry.unregister(old)
+        _installed.standby = None
+    standby = _Standby(registry, inner, excluded, retry or (lambda standby: None))
+    try:
+        registry.register(standby)
+    except ValueError as exc:  # even cx_internal_errors_total collides: logging is all we have
+        internal_error("registry", exc)
+        return
+    _installed.standby = standby
+
+
+def _retry_spec(path: str | os.PathLike[str], again: Callable[[Spec], bool]) -> Callable[..., None]:
+    tried = [_signature(path)]  # the file as it was when it failed: retried once it changes
+
+    def retry(standby: _Standby) -> None:
+        now = _signature(path)
+        if now == tried[0] or STATE.runtime is not None:
+            return
+        tried[0] = now
+        try:
+            fixed = load_spec(path)
+        except SpecError as exc:
+            internal_error("spec", None, f"cxmetrics: the spec still cannot be used: {exc}")
+            return
+        if again(fixed):  # replaces this stand-in with the collector
+            log.warning("cxmetrics: the spec %s loads now; recording", os.fspath(path))
+
+    return retry
+
+
+def _signature(path: str | os.PathLike[str]) -> tuple[float, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime, st.st_size, st.st_ino
+
+
+def _retry_register(standby: _Standby) -> None:
+    inner, registry = standby.inner, standby.registry
+    if inner is None or STATE.runtime is not inner.runtime:
+        return
+    probe = _Describes([f for f in inner.describe() if not standby._keep(f)])
+    try:
+        registry.register(probe)  # are the colliding names free now?
+    except ValueError:
+        return
+    registry.unregister(probe)
+    registry.unregister(standby)
+    try:
+        registry.register(inner)
+    except ValueError:  # taken again in between: keep standing by
+        registry.register(standby)
+        return
+    _installed.collector, _installed.registry, _installed.standby = inner, registry, None
+    log.warning("cxmetrics: the registry collision cleared; every metric is exposed again")
+
+
+class _Describes(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def describe(self) -> list[Metric]:
+        return self.families
+
+    def collect(self) -> list[Metric]:
+        return []

@@ -102,24 +102,32 @@ def create_app(
     seed: int | None = None,
     spans: str = "interesting",
     event_log: str | None = None,
+    instrument: bool = True,
 ) -> Starlette:
     """The bank app. Configures cxmetrics with ``spec`` (default: the example spec), its targets
-    scaled by ``time_scale`` like the simulated latencies."""
+    scaled by ``time_scale`` like the simulated latencies. ``instrument=False``: the same routes
+    doing the same work without a single cxmetrics call (the baseline of
+    ``benchmarks/bench_load.py``)."""
     spec = spec or load_spec(SPEC_PATH)
     if time_scale != 1.0:
         spec = spec.scaled(time_scale)
     registry = registry if registry is not None else CollectorRegistry()
-    cxmetrics.configure(
-        spec,
-        registry=registry,
-        spans=spans,
-        event_log=event_log,  # type: ignore[arg-type]
-        strict=True,
-    )
+    if instrument:
+        cxmetrics.configure(
+            spec,
+            registry=registry,
+            spans=spans,
+            event_log=event_log,  # type: ignore[arg-type]
+            strict=True,
+        )
     bank = Bank(time_scale, seed)
 
     async def handle(request: Request) -> Response:
         journey_name, step_name = ROUTES[request.url.path]
+        if not instrument:
+            await bank.work(step_name)
+            shown = _accuracy(bank, _Unmeasured(), step_name, "uninstrumented")  # type: ignore[arg-type]
+            return JSONResponse({"journey": journey_name, "step": step_name, **shown})
         context = cxmetrics.extract(request.headers)
         journey = cxmetrics.journey(
             journey_name, channel=request.headers.get("x-cx-channel"), context=context
@@ -139,7 +147,10 @@ def create_app(
         return response
 
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        # Rendered off the event loop: a few hundred kB of exposition would otherwise stall
+        # every request in flight at each scrape, and show up in their latencies.
+        body = await asyncio.to_thread(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def faults(request: Request) -> Response:
         if request.method == "POST":
@@ -152,6 +163,22 @@ def create_app(
     app.state.bank = bank
     app.state.registry = registry
     return app
+
+
+class _Unmeasured:
+    """A step's accuracy calls doing nothing, for ``create_app(instrument=False)``."""
+
+    def fingerprint(self, value: Any, key: str | None = None) -> None:
+        return None
+
+    def reconcile(self, name: str, expected: Any, actual: Any) -> bool:
+        return True
+
+    def consistent(self, name: str, value: Any) -> bool:
+        return True
+
+    def check(self, name: str, passed: bool) -> bool:
+        return passed
 
 
 def _accuracy(
