@@ -43,6 +43,9 @@ SIGMAS = (0.3, 0.5, 1.0)
 SHIFTS = (0.10, 0.20, 0.50)
 BUCKETS = 1.0 * 2.0 ** (np.arange(-24, 25) / 8)  # T * 2^(k/8), T = 1 s: 0.125 s .. 8 s
 FA_TARGET = 1.0  # false alarms per 100,000 samples the tuned baselines are held to
+#: young streams: (sigma, change after this many samples (+ 0..WINDOW-1)), all +20%
+YOUNG = ((0.3, 300), (0.3, 560), (0.5, 300), (0.5, 560), (0.5, 1_000))
+YOUNG_SHIFT = 0.20
 OURS_RAW = "cxmetrics CUSUM, raw samples"
 OURS_HIST = "cxmetrics CUSUM, histogram windows"
 
@@ -59,8 +62,8 @@ def lognormal(rng: np.random.Generator, sigma: float, n: int) -> np.ndarray[Any,
     return rng.lognormal(0.0, sigma, n)
 
 
-def change_stream(rng: np.random.Generator, sigma: float, shift: float) -> Stream:
-    change = PRE + int(rng.integers(0, WINDOW))
+def change_stream(rng: np.random.Generator, sigma: float, shift: float, pre: int = PRE) -> Stream:
+    change = pre + int(rng.integers(0, WINDOW))
     values = lognormal(rng, sigma, change + POST)
     values[change:] *= 1.0 + shift
     win = np.arange(values.size) // WINDOW
@@ -204,6 +207,28 @@ def change_task(
     return {"sigma": sigma, "shift": shift, "delays": delays, "pre_alarms": pre_alarms}
 
 
+def young_task(sigma: float, pre: int, n_streams: int, seed: int) -> dict[str, Any]:
+    """cxmetrics on streams whose change comes after a short baseline (warm-up behaviour)."""
+    rng = np.random.default_rng(seed)
+    delays: dict[str, list[float]] = {OURS_RAW: [], OURS_HIST: []}
+    placed = pre_alarms = 0
+    for _ in range(n_streams):
+        s = change_stream(rng, sigma, YOUNG_SHIFT, pre)
+        found = LatencyDetector().extend(s.values)
+        pre_alarms += sum(r.detected_at < s.change for r in found)
+        after = [r for r in found if r.detected_at >= s.change]
+        delays[OURS_RAW].append(after[0].detected_at - s.change + 1 if after else math.inf)
+        placed += bool(after) and abs(after[0].start - s.change) <= 150
+        delays[OURS_HIST].append(first_delay(ours_hist_alarms(s), s.change))
+    return {
+        "sigma": sigma,
+        "pre": pre,
+        "delays": delays,
+        "placed": placed,
+        "pre_alarms": pre_alarms,
+    }
+
+
 # ------------------------------------------------------------------------------------------------
 # report
 
@@ -271,8 +296,10 @@ def main() -> None:
             for sg in SIGMAS
             for sh in SHIFTS
         ]
+        young_f = [pool.submit(young_task, sg, pre, n_change, next(seeds)) for sg, pre in YOUNG]
         stationary = [f.result() for f in fa_f]
         changes = [f.result() for f in change_f]
+        young = [f.result() for f in young_f]
 
     # false alarms per 100k stationary samples
     fa: dict[str, dict[str, float]] = {}
@@ -335,6 +362,22 @@ def main() -> None:
         " before the change was still open when the change came: it then reports one regression"
         " with an early start instead of a new one)"
     )
+    print()
+
+    print(
+        f"Young streams: +{YOUNG_SHIFT:.0%} after a short baseline ({n_change} streams each,"
+        f" change at the given sample + 0..{WINDOW - 1}, {POST:,} samples after it)"
+    )
+    rows = []
+    for y in young:
+        for name in (OURS_RAW, OURS_HIST):
+            med, p90, rate = summarize(y["delays"][name])
+            placed = f"{100.0 * y['placed'] / n_change:.1f}%" if name == OURS_RAW else ""
+            pre = str(y["pre_alarms"]) if name == OURS_RAW else ""
+            scen = f"sigma={y['sigma']:g} change at {y['pre']:,}"
+            rows.append([scen, name, med, p90, rate, placed, pre])
+    header = ["scenario", "detector", "median", "p90", "detected", "start +-150", "pre-change FA"]
+    print(table(header, rows, 2))
     print()
 
     # the goal

@@ -247,14 +247,27 @@ def robust_log_sigma(quantile: Callable[[float], float]) -> float | None:
 CHART_MULTIPLES = (1.0, 2.0, 5.0)
 #: Rates: odds of a bad outcome up by min_change times these. Wrong answers tend to jump (a bug
 #: turns 0.1% errors into 2%), and a likelihood-ratio chart costs only ln(J) in threshold.
-RATE_MULTIPLES = (1.0, 2.0, 5.0, 20.0, 100.0)
+RATE_MULTIPLES = (1.0, 2.0, 5.0, 20.0, 50.0, 100.0)
+#: ... and, when the baseline is so clean that the ladder tops out below RATE_JUMP / JUMP_MARGIN
+#: (bad rate under ~0.1%), one more chart tuned to a jump to RATE_JUMP bad: a fault that starts
+#: failing requests does so at a rate that has nothing to do with the baseline's near-zero one.
+RATE_JUMP = 0.03
+JUMP_MARGIN = 3.0
+RATE_CHARTS = len(RATE_MULTIPLES) + 1
 #: Baseline = the latest this many samples before the guard and before any suspected change.
 REFERENCE_SAMPLES = 10_000
 RATE_REFERENCE_EVENTS = 100_000
 #: Samples between the baseline and "now", so a change that has just begun is not yet baseline.
+#: While the stream is young the guard is this fraction of the samples seen instead (never more
+#: than GUARD_SAMPLES): monitoring starts once `min_samples` baseline samples exist, and the
+#: baseline grows with the stream until it reaches REFERENCE_SAMPLES.
 GUARD_SAMPLES = 500
-#: The baseline is re-estimated after this many new samples (never while a change is suspected).
+GUARD_FRACTION = 0.1
+#: The baseline is re-estimated after this many new samples (never while a change is suspected),
+#: or after REFRESH_FRACTION of the samples seen so far if that is fewer (a young baseline grows
+#: by 10% at a time, not by doubling).
 REFRESH_SAMPLES = 1000
+REFRESH_FRACTION = 0.1
 BLOCK_SAMPLES = 1000  # samples per vectorized CUSUM step
 POWER_Z = 0.8416  # 80% power
 #: The latency charts are designed for half the policy's false-alarm rate: Siegmund's
@@ -299,6 +312,11 @@ class Reference:
     def min_shift(self) -> float:
         """The smallest shift that matters, in the units of `scores`."""
         raise NotImplementedError
+
+    def change_point(self, lo: int, hi: int) -> int:
+        """Maximum-likelihood start, in [lo, hi), of a shift that lasts to hi."""
+        y, m = self.scores(lo, hi)
+        return lo + change_point(y, m, self.min_shift())
 
     def detectable_change(self, n_current: int) -> float | None:
         raise NotImplementedError
@@ -597,13 +615,25 @@ class RateSeries(Series):
         return RateReference(self, n, bad, self.policy)
 
 
+def rate_targets(p_upper: float, min_change: float) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Bad-outcome rates the rate charts are tuned to (the odds ladder, then the jump), and
+    whether each is in use: the jump chart only when the ladder tops out far below it."""
+    odds = p_upper / (1.0 - p_upper) * (1.0 + min_change * np.array(RATE_MULTIPLES))
+    ladder = odds / (1.0 + odds)
+    top = float(ladder[-1])
+    jump_used = JUMP_MARGIN * top < RATE_JUMP
+    p1 = np.append(ladder, RATE_JUMP if jump_used else top)
+    return p1, np.append(np.ones(ladder.size, dtype=bool), jump_used)
+
+
 class RateReference(Reference):
     """Bernoulli likelihood-ratio CUSUMs on bad events.
 
     The baseline bad rate is taken at its 99.87% upper confidence bound, so an unlucky baseline
     cannot make normal traffic look worse; charts are tuned to the bad-outcome odds growing by
-    min_change times RATE_MULTIPLES. An LLR CUSUM with threshold ln(J / alpha) has a false-alarm
-    rate of at most alpha / J per event (Wald), with no distributional approximation.
+    min_change times RATE_MULTIPLES, and from a clean baseline to a jump to RATE_JUMP bad
+    (`rate_targets`). An LLR CUSUM with threshold ln(J / alpha), J the charts in use, has a
+    false-alarm rate of at most alpha / J per event (Wald), with no distributional approximation.
     """
 
     def __init__(self, series: RateSeries, n: float, bad: float, policy: Policy) -> None:
@@ -611,22 +641,27 @@ class RateReference(Reference):
         self.p0 = min(max(bad, 0.5) / n, 1.0 - 0.5 / n)
         self.p_upper = min(float(special.gammaincinv(bad + 1.0, 0.99865)) / n, 1.0 - 0.5 / n)
         self.baseline = 1.0 - bad / n
-        odds0 = self.p_upper / (1.0 - self.p_upper)
-        odds1 = odds0 * (1.0 + policy.min_change * np.array(RATE_MULTIPLES))
-        p1 = odds1 / (1.0 + odds1)
+        p1, used = rate_targets(self.p_upper, policy.min_change)
         self.a = np.log(p1 / self.p_upper)
         self.b = np.log((1.0 - p1) / (1.0 - self.p_upper))
-        self.h = np.full(
-            len(RATE_MULTIPLES), math.log(len(RATE_MULTIPLES) / policy.false_alarm_rate)
-        )
+        self.h = np.where(used, math.log(int(used.sum()) / policy.false_alarm_rate), math.inf)
+        if bad >= n:  # nothing good to lose (and the bound, capped below 1, would see a drop)
+            self.h = np.full(self.h.size, math.inf)
 
-    def scores(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
-        bad, tot = self.series.bad[lo:hi], self.series.total[lo:hi]
-        return (bad - self.p0 * tot) / math.sqrt(self.p0 * (1.0 - self.p0)), tot
+    def usable(self) -> bool:
+        return True  # even with no chart running: a rate that is all bad is watched, and stable
 
-    def min_shift(self) -> float:
+    def change_point(self, lo: int, hi: int) -> int:
+        # Bernoulli likelihood, not the Gaussian score approximation: with rare bad events the
+        # Gaussian one favours the shortest span holding the bad events, so it places the start
+        # at the first failure after the change rather than at the change.
         odds = self.p0 / (1.0 - self.p0) * (1.0 + self.policy.min_change)
-        return (odds / (1.0 + odds) - self.p0) / math.sqrt(self.p0 * (1.0 - self.p0))
+        p_min = odds / (1.0 + odds)
+        bad = np.cumsum(self.series.bad[lo:hi][::-1])[::-1]
+        tot = np.maximum(np.cumsum(self.series.total[lo:hi][::-1])[::-1], 1e-12)
+        p = np.clip(bad / tot, p_min, 1.0 - 1e-12)
+        llr = bad * np.log(p / self.p0) + (tot - bad) * np.log((1.0 - p) / (1.0 - self.p0))
+        return lo + int(np.argmax(llr))
 
     def increments(self, lo: int, hi: int) -> FloatArray:
         bad, good = self.series.bad[lo:hi], self.series.good[lo:hi]
@@ -669,7 +704,7 @@ class RateReference(Reference):
         return Comparison(current, change, p_value, matters)
 
     def detectable_change(self, n_current: int) -> float | None:
-        if n_current <= 0:
+        if n_current <= 0 or self.baseline <= 0.0:  # nothing good left to drop
             return None
         n = float(n_current)
         best: float | None = None
