@@ -81,7 +81,7 @@ class Analysis:
     verdicts: tuple[Verdict, ...]
     findings: tuple[Finding, ...]
     ignored: int = 0
-    transient: int = 0  # regressions that ended before affecting min_volume steps
+    transient: int = 0  # blips, and latency changes measured below min_change: not reported
 
     @property
     def regressed(self) -> bool:
@@ -135,9 +135,12 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
             )
             for r in detection.regressions:
                 end = to_time(r.end, False) if r.end is not None else None
-                if end is not None and r.affected < policy.min_samples:
-                    # Over before it touched min_volume customers: a blip (a collector pause, a
-                    # noisy neighbour), counted but not reported — nobody should be paged for it.
+                blip = end is not None and r.affected < policy.min_samples
+                small = indicator == LATENCY and r.change < policy.min_change
+                if blip or small:
+                    # Over before it touched min_volume customers (a collector pause, a noisy
+                    # neighbour), or smaller than the spec's min_change when measured: counted,
+                    # not reported — nobody should be paged for it.
                     transient += 1
                     continue
                 findings.append(

@@ -75,8 +75,8 @@ def render(result: Analysis) -> None:
         console.print(f"{result.ignored:,} records name journeys or steps not in the spec; ignored")
     if result.transient:
         console.print(
-            f"{result.transient:,} short-lived worsening(s) ended before reaching the spec's "
-            "min_volume; not reported as regressions"
+            f"{result.transient:,} short-lived or sub-min_change worsening(s) not reported as "
+            "regressions"
         )
     if not result.findings:
         console.print("[green]No regression.[/]")
