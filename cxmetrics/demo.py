@@ -17,7 +17,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ class DemoResult:
     requests: int
     fault_at: float
     files: dict[str, Path] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # firing in Alertmanager (--stack)
 
 
 def bank_modules() -> tuple[Any, Any]:
@@ -92,8 +93,12 @@ def run(
     concurrency: int = 96,
     seed: int = 7,
     progress: Progress | None = None,
+    with_stack: bool = False,
 ) -> DemoResult:
-    """Run both phases for ``duration`` seconds in all and analyse what was recorded."""
+    """Run both phases for ``duration`` seconds in all and analyse what was recorded.
+
+    ``with_stack``: also run a real Prometheus (loaded with the generated rules, windows shortened
+    to the demo's minute) and Alertmanager, and collect the alerts that fire."""
     from . import config
     from .analysis import analyze
     from .sources import from_jsonl
@@ -118,9 +123,19 @@ def run(
         app.state.bank.faults.update(REGRESSION_FAULT)
         return time.time()
 
-    with serve(app) as url:
+    seen: dict[str, dict[str, Any]] = {}
+    with serve(app) as url, ExitStack() as servers:
+        alertmanager = _start_stack(out_dir, spec_path, url, servers) if with_stack else None
+
+        def watch() -> None:
+            # While the customers are still there: when they leave, the volume guards make
+            # every alert resolve, as they should.
+            if alertmanager is not None:
+                for alert in _firing(alertmanager.url):
+                    seen.setdefault(alert["fingerprint"], alert)
+
         try:
-            requests, fault_at = _traffic(url, duration, concurrency, seed, inject, progress)
+            requests, fault_at = _traffic(url, duration, concurrency, seed, inject, progress, watch)
         finally:
             # Stop recording before the server stops: phone calls still in flight when the
             # traffic ends are cut off by the shutdown, not by the bank.
@@ -129,7 +144,7 @@ def run(
     window = max(1.0, round(duration / 40))
     timeline = from_jsonl(spec.scaled(time_scale), events, step=window)
     analysis = analyze(spec.scaled(time_scale), timeline)
-    result = DemoResult(out_dir, spec, analysis, requests, fault_at)
+    result = DemoResult(out_dir, spec, analysis, requests, fault_at, alerts=list(seen.values()))
     result.files.update({"spec": spec_path, "events": events})
     from .report import write_report
 
@@ -138,6 +153,49 @@ def run(
     )
     result.files.update(_artifacts(spec, out_dir))
     return result
+
+
+# The spec's windows are hours and days; the demo has a minute. An override, not a code path.
+STACK_OVERRIDE = """
+defaults:
+  regression:
+    window: 10s
+    baseline: trailing 30s
+    min_volume: 20
+    for: 5s
+"""
+
+
+def _start_stack(out_dir: Path, spec_path: Path, app_url: str, servers: ExitStack) -> Any:
+    """Prometheus scraping the app every second with the demo's rules, and Alertmanager."""
+    from . import rules, stack
+    from .rules.overlay import parse_with_overrides
+
+    work = out_dir / "stack"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    spec = parse_with_overrides(spec_path.read_text(), [STACK_OVERRIDE], str(spec_path))
+    rule_file = work / "rules.yml"
+    rules.write_atomic(rule_file, rules.render(rules.build(spec)))
+    alertmanager = servers.enter_context(stack.alertmanager(work).start())
+    servers.enter_context(
+        stack.prometheus(
+            work, [app_url.removeprefix("http://")], [rule_file], alertmanager_url=alertmanager.url
+        ).start()
+    )
+    return alertmanager
+
+
+def _firing(alertmanager_url: str) -> list[dict[str, Any]]:
+    """The ``Cx*`` alerts Alertmanager holds right now."""
+    import json
+
+    from .stack import http_get
+
+    status, body = http_get(f"{alertmanager_url}/api/v2/alerts?active=true")
+    if status != 200:
+        raise CxError(f"Alertmanager answered {status}: {body[:200]!r}")
+    return [a for a in json.loads(body) if a["labels"].get("alertname", "").startswith("Cx")]
 
 
 def _artifacts(spec: Spec, out_dir: Path) -> dict[str, Path]:
@@ -164,10 +222,11 @@ def _traffic(
     seed: int,
     inject: Callable[[], float],
     progress: Progress | None,
+    watch: Callable[[], None] = lambda: None,
 ) -> tuple[int, float]:
     """Drive customers from a separate process (so the app's latencies are not the load
-    generator's CPU contention); inject the faults half-way. Returns requests made and the
-    time the faults were injected."""
+    generator's CPU contention); inject the faults half-way, then ``watch`` every ~2 s.
+    Returns requests made and the time the faults were injected."""
     context = multiprocessing.get_context("spawn")
     messages: Any = context.Queue()
     process = context.Process(
@@ -175,6 +234,7 @@ def _traffic(
     )
     process.start()
     fault_at = 0.0
+    watched = 0.0
     try:
         while True:
             try:
@@ -187,6 +247,9 @@ def _traffic(
                 continue
             if fraction >= 0.5 and not fault_at:
                 fault_at = inject()
+            if fault_at and time.monotonic() - watched >= 2.0 and kind != "done":
+                watched = time.monotonic()
+                watch()
             if progress is not None:
                 progress("stable" if not fault_at else "regression", fraction, count)
             if kind == "done":
@@ -227,6 +290,16 @@ def summary(result: DemoResult) -> dict[str, Any]:
         "steps": data["steps"],
         "journeys": data["journeys"],
         "files": {k: str(v) for k, v in result.files.items()},
+        "alerts": [
+            {
+                "alertname": a["labels"].get("alertname"),
+                "journey": a["labels"].get("journey"),
+                "step": a["labels"].get("step"),
+                "summary": a["annotations"].get("summary"),
+                "since": a.get("startsAt"),
+            }
+            for a in result.alerts
+        ],
     }
 
 

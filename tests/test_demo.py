@@ -38,3 +38,27 @@ def test_demo_json_names_bill_detail_only(tmp_path):
         assert (out / name).stat().st_size > 0
     assert len(list((out / "dashboards").glob("*.json"))) == 6
     assert summary["requests"] > 3000
+
+
+def test_demo_with_stack_shows_the_regression_alert_firing(tmp_path):
+    """``--stack``: a real Prometheus with the generated rules and a real Alertmanager."""
+    out = tmp_path / "demo-out"
+    exe = Path(sys.executable).with_name("cxmetrics")
+    result = subprocess.run(
+        [str(exe), "demo", "--duration", "50", "--stack", "--json", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    alerts = json.loads(result.stdout)["alerts"]
+    latency = {
+        (a["journey"], a["step"]) for a in alerts if a["alertname"] == "CxStepLatencyRegression"
+    }
+    assert latency == {("bill_inquiry", "bill_detail")}
+    assert all(
+        "bill_inquiry/bill_detail: p" in a["summary"]
+        for a in alerts
+        if a["alertname"] == "CxStepLatencyRegression"
+    )

@@ -33,7 +33,16 @@ from ._common import abort
 )
 @click.option("--seed", default=7, show_default=True, help="Random seed of the customers.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-def demo(duration: float, fast: bool, out_dir: str, seed: int, as_json: bool) -> None:
+@click.option(
+    "--stack",
+    "with_stack",
+    is_flag=True,
+    help="Also run a real Prometheus and Alertmanager (Debian packages) with the "
+    "generated rules, and show the regression alert firing.",
+)
+def demo(
+    duration: float, fast: bool, out_dir: str, seed: int, as_json: bool, with_stack: bool
+) -> None:
     """Run the example bank, inject a bill_detail +20% regression and an accuracy fault, and
     show what cxmetrics makes of it: indicators, regressions, rules, dashboards, a report."""
     try:
@@ -67,6 +76,7 @@ def demo(duration: float, fast: bool, out_dir: str, seed: int, as_json: bool) ->
                 time_scale=time_scale,
                 seed=seed,
                 progress=on_progress,
+                with_stack=with_stack,
             )
         except CxError as exc:
             abort(str(exc))
@@ -78,6 +88,19 @@ def demo(duration: float, fast: bool, out_dir: str, seed: int, as_json: bool) ->
     from .analyze import render
 
     render(result.analysis)
+    if with_stack:
+        console.print()
+        if not result.alerts:
+            console.print(
+                "[yellow]Alertmanager holds no Cx* alert yet[/] (the rules need their "
+                "windows of data; try a longer --duration)"
+            )
+        for alert in result.alerts:
+            labels, notes = alert["labels"], alert["annotations"]
+            console.print(
+                f"[bold red]FIRING[/] {labels.get('alertname')} "
+                f"{labels.get('journey')}/{labels.get('step')}: {notes.get('summary', '')}"
+            )
     console.print()
     console.print("[bold]Written to[/] " + str(result.out_dir))
     for what, path in result.files.items():
