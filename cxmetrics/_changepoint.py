@@ -17,6 +17,7 @@ docs/regression.md explains why each is there.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -284,7 +285,7 @@ class Comparison:
     matters: bool
 
 
-class Reference:
+class Reference(ABC):
     """A frozen baseline and everything the CUSUMs need from it. Subclasses per data form."""
 
     n: float
@@ -294,53 +295,57 @@ class Reference:
     def usable(self) -> bool:
         return bool(np.isfinite(self.h).any())
 
-    def increments(self, lo: int, hi: int) -> FloatArray:
-        raise NotImplementedError
+    @abstractmethod
+    def increments(self, lo: int, hi: int) -> FloatArray: ...
 
+    @abstractmethod
     def recovery(self, lo: int, hi: int, regressed: tuple[int, int]) -> tuple[FloatArray, float]:
         """Increments and threshold of the CUSUM that declares the step back near its baseline;
         `regressed` is the span known to be regressed so far."""
-        raise NotImplementedError
+        ...
 
-    def compare(self, lo: int, hi: int) -> Comparison:
-        raise NotImplementedError
+    @abstractmethod
+    def compare(self, lo: int, hi: int) -> Comparison: ...
 
     def scores(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
         """Per unit: sum of unit-variance scores (mean zero at baseline), and sample counts."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} locates its change point by its own likelihood")
 
     def min_shift(self) -> float:
         """The smallest shift that matters, in the units of `scores`."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} locates its change point by its own likelihood")
 
     def change_point(self, lo: int, hi: int) -> int:
         """Maximum-likelihood start, in [lo, hi), of a shift that lasts to hi."""
         y, m = self.scores(lo, hi)
         return lo + change_point(y, m, self.min_shift())
 
-    def detectable_change(self, n_current: int) -> float | None:
-        raise NotImplementedError
+    @abstractmethod
+    def detectable_change(self, n_current: int) -> float | None: ...
 
 
-class Series:
+class Series(ABC):
     """Data indexed by unit (a sample, or a window); knows how many samples each unit holds."""
 
     reference_size = REFERENCE_SAMPLES  # samples (events) a baseline aims for
 
-    def n_units(self) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def n_units(self) -> int: ...
 
-    def samples(self, lo: int, hi: int) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def samples(self, lo: int, hi: int) -> int: ...
 
+    @abstractmethod
     def units_back(self, pos: int, n_samples: int) -> int:
         """Largest unit u <= pos with at least n_samples samples in [u, pos) (0 if none)."""
-        raise NotImplementedError
+        ...
 
-    def reference(self, lo: int, hi: int, excluded: Sequence[tuple[int, int]]) -> Reference | None:
-        raise NotImplementedError
+    @abstractmethod
+    def reference(
+        self, lo: int, hi: int, excluded: Sequence[tuple[int, int]]
+    ) -> Reference | None: ...
 
-    def forget_before(self, unit: int) -> None:
+    def forget_before(self, unit: int) -> None:  # noqa: B027 - optional hook, most keep all
         """Data before `unit` will not be asked for again."""
 
 
