@@ -17,10 +17,11 @@ alerts and Grafana dashboards from one spec (``cxmetrics.yaml``)::
 from ._exceptions import CxError, SpecError, SpecIssue
 from .config import configure, current_spec, is_configured, shutdown
 from .context import JourneyContext, extract, inject
+from .decorators import step
 from .journeys import JourneyInstance, bind, current_journey, journey
 from .server import start_http_server
 from .spec import Spec, load_spec
-from .steps import StepInstance, step
+from .steps import StepInstance
 
 __version__ = "0.1.0"
 
