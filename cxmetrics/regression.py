@@ -10,7 +10,8 @@ The method, in one line: one-sided CUSUMs (one per shift size) on expected norma
 sample against a trailing baseline that freezes while a change is suspected; the change point is
 the maximum-likelihood start inside the alarming excursion; recovery is a second CUSUM back
 towards the baseline. Rates use Bernoulli likelihood-ratio CUSUMs. `_Monitor` below runs the
-sequence for every data form; the statistics live in `cxmetrics._changepoint`, and
+sequence for every data form; the data forms live in `cxmetrics._changepoint` (rates in
+`cxmetrics._rates`), the statistics in `cxmetrics._stats`, and
 docs/regression.md explains them and measures them against the detectors other products ship.
 """
 
@@ -25,7 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from cxmetrics import _changepoint as cp
-from cxmetrics._changepoint import FloatArray, IntArray
+from cxmetrics import _rates, _stats
+from cxmetrics._stats import FloatArray, IntArray
 
 __all__ = [
     "Detection",
@@ -176,7 +178,7 @@ class _Monitor:
         usable = np.isfinite(ref.h)
         inc = ref.increments(self.pos, end)
         inc[~usable] = 0.0  # their threshold is inf: they never alarm
-        paths, zeros = cp.cusum_paths(inc, self.s, self.zero, self.pos)
+        paths, zeros = _stats.cusum_paths(inc, self.s, self.zero, self.pos)
         crossed = (paths >= ref.h[:, None]) & (paths > 0.0)  # h can be 0 for huge shifts
         cols = np.flatnonzero(crossed.any(axis=0))
         if cols.size == 0:
@@ -202,7 +204,7 @@ class _Monitor:
         assert op is not None
         end = min(n, self.pos + cp.BLOCK_SAMPLES)
         inc, h = op.ref.recovery(self.pos, end, (op.start, max(op.r_zero, op.detected_at) + 1))
-        paths, zeros = cp.cusum_paths(
+        paths, zeros = _stats.cusum_paths(
             inc[None, :], np.array([op.r]), np.array([op.r_zero]), self.pos
         )
         cols = np.flatnonzero((paths[0] >= h) & (paths[0] > 0.0))
@@ -363,6 +365,8 @@ def detect_rate(
         raise ValueError("good and total must be finite and non-negative")
     if (g > t).any():
         raise ValueError("good exceeds total in some window")
-    monitor = _Monitor(cp.RateSeries(g, t, policy), policy, "rate", "rate", n_charts=cp.RATE_CHARTS)
+    monitor = _Monitor(
+        _rates.RateSeries(g, t, policy), policy, "rate", "rate", n_charts=cp.RATE_CHARTS
+    )
     monitor.run()
     return monitor.detection()
