@@ -89,11 +89,33 @@ def serve(port: int, instrument: bool, time_scale: float, target_scale: float) -
         spec, time_scale=time_scale, seed=7, spans="interesting", instrument=instrument
     )
     served = Counter[str]()
+    import gc
+
+    gc_time = [0.0, 0.0, 0.0]
+    gc_count = [0, 0, 0]
+    gc_t0 = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_t0[0] = time.perf_counter()
+        else:
+            gc_time[info["generation"]] += time.perf_counter() - gc_t0[0]
+            gc_count[info["generation"]] += 1
+
+    gc.callbacks.append(on_gc)
 
     async def counted(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/_served":
             provider.force_flush()
-            body = json.dumps({"by_path": served, "spans": exported["spans"]}).encode()
+            body = json.dumps(
+                {
+                    "by_path": served,
+                    "spans": exported["spans"],
+                    "gc_time": gc_time,
+                    "gc_count": gc_count,
+                    "objects": len(gc.get_objects()),
+                }
+            ).encode()
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": body})
             return

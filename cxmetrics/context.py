@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 from urllib.parse import unquote
@@ -35,6 +35,16 @@ MAX_HEADER_BYTES = 8192  # W3C baggage limit
 MAX_FINGERPRINTS = 8
 _ID_RE = re.compile(r"^[0-9a-f]{16,32}$")
 _FP_RE = re.compile(r"^[0-9a-f]{16}$")
+# The exact form ``format_baggage`` writes, in its order, with nothing else in the header: one
+# match parses and validates it (the hot path of every resumed request). Anything else, valid or
+# not, goes through ``parse_baggage`` + ``parse_context``, which decide the same for this form.
+_N = r"[a-z][a-z0-9_]{0,62}"
+_OWN_FORM = re.compile(
+    rf"cx\.journey=({_N}),cx\.id=([0-9a-f]{{16,32}})"
+    rf"(?:,cx\.step=({_N}))?(?:,cx\.channel=({_N}))?"
+    rf"(?:,cx\.fp=({_N}:[0-9a-f]{{16}}(?:\|{_N}:[0-9a-f]{{16}}){{0,{MAX_FINGERPRINTS - 1}}}))?"
+    r"(?:,cx\.cust=([0-9a-f]{16}))?"
+)
 
 
 def new_journey_id() -> str:
@@ -55,6 +65,28 @@ class JourneyContext:
 
     def with_step(self, step: str) -> JourneyContext:
         return replace(self, last_step=step)
+
+
+def _validated(
+    journey: str,
+    journey_id: str,
+    last_step: str | None,
+    channel: str | None,
+    fingerprints: dict[str, str],
+    customer_ref: str | None,
+) -> JourneyContext:
+    """A ``JourneyContext`` from fields already validated, built without the frozen
+    dataclass's per-field ``object.__setattr__`` (a third of the cost, on every request)."""
+    context: JourneyContext = object.__new__(JourneyContext)
+    context.__dict__.update(
+        journey=journey,
+        journey_id=journey_id,
+        last_step=last_step,
+        channel=channel,
+        fingerprints=fingerprints,
+        customer_ref=customer_ref,
+    )
+    return context
 
 
 class ContextRejected(ValueError):
@@ -95,7 +127,7 @@ def parse_context(entries: Mapping[str, str]) -> JourneyContext | None:
     customer = entries.get(KEY_CUSTOMER) or None
     if customer is not None and not _FP_RE.fullmatch(customer):
         raise ContextRejected("bad_customer_ref")
-    return JourneyContext(journey, journey_id, step, channel, fingerprints, customer)
+    return _validated(journey, journey_id, step, channel, fingerprints, customer)
 
 
 def parse_baggage(value: str) -> dict[str, str]:
@@ -115,22 +147,70 @@ def parse_baggage(value: str) -> dict[str, str]:
     return out
 
 
+def parse_header(value: str) -> JourneyContext | None:
+    """The journey context in a ``baggage`` header value: ``None`` when it has none,
+    ``ContextRejected`` when its ``cx.*`` entries are malformed. Other members are ignored."""
+    own = _OWN_FORM.fullmatch(value)
+    if own is None:
+        return parse_context(parse_baggage(value))
+    journey, journey_id, step, channel, fps, customer = own.groups()
+    fingerprints: dict[str, str] = {}
+    if fps:
+        for item in fps.split("|"):
+            key, _, digest = item.partition(":")
+            fingerprints[key] = digest
+    return _validated(journey, journey_id, step, channel, fingerprints, customer)
+
+
 def format_baggage(context: JourneyContext, existing: str = "") -> str:
     """A baggage header value with ``context``'s ``cx.*`` entries replacing any old ones."""
+    ours = own_members(
+        context.journey,
+        context.journey_id,
+        context.last_step,
+        context.channel,
+        context.fingerprints,
+        context.customer_ref,
+    )
+    if not existing:
+        return ours
     members = [m.strip() for m in existing.split(",") if m.strip()]
     kept = [m for m in members if m.partition("=")[0].strip() not in _KEYS]
-    ours = [(KEY_JOURNEY, context.journey), (KEY_ID, context.journey_id)]
-    if context.last_step:
-        ours.append((KEY_STEP, context.last_step))
-    if context.channel:
-        ours.append((KEY_CHANNEL, context.channel))
-    if context.fingerprints:
-        fps = list(context.fingerprints.items())[-MAX_FINGERPRINTS:]
-        ours.append((KEY_FINGERPRINTS, "|".join(f"{k}:{v}" for k, v in fps)))
-    if context.customer_ref:
-        ours.append((KEY_CUSTOMER, context.customer_ref))
-    # Our values are validated names, hex ids and digests: nothing to percent-encode.
-    return ",".join([*kept, *(f"{k}={v}" for k, v in ours)])
+    return ",".join([*kept, ours])
+
+
+def own_members(
+    journey: str,
+    journey_id: str,
+    last_step: str | None,
+    channel: str | None,
+    fingerprints: Mapping[str, str],
+    customer_ref: str | None,
+) -> str:
+    """The ``cx.*`` baggage members, in the order ``parse_header`` reads fastest. Our values are
+    validated names, hex ids and digests: nothing to percent-encode."""
+    return (
+        f"{KEY_JOURNEY}={journey},{KEY_ID}={journey_id}"
+        + step_members(last_step, channel)
+        + digest_members(fingerprints, customer_ref)
+    )
+
+
+def step_members(last_step: str | None, channel: str | None) -> str:
+    """``,cx.step=…,cx.channel=…`` (either may be absent)."""
+    out = f",{KEY_STEP}={last_step}" if last_step else ""
+    return f"{out},{KEY_CHANNEL}={channel}" if channel else out
+
+
+def digest_members(fingerprints: Mapping[str, str], customer_ref: str | None) -> str:
+    """``,cx.fp=…,cx.cust=…`` (either may be absent); the newest ``MAX_FINGERPRINTS`` kept."""
+    out = ""
+    if fingerprints:
+        items = list(fingerprints.items())
+        if len(items) > MAX_FINGERPRINTS:
+            items = items[-MAX_FINGERPRINTS:]
+        out = f",{KEY_FINGERPRINTS}=" + "|".join([f"{k}:{v}" for k, v in items])
+    return f"{out},{KEY_CUSTOMER}={customer_ref}" if customer_ref else out
 
 
 def extract(headers: Mapping[str, str] | Any) -> JourneyContext | None:
@@ -143,7 +223,7 @@ def extract(headers: Mapping[str, str] | Any) -> JourneyContext | None:
     if not value:
         return None
     try:
-        return parse_context(parse_baggage(value))
+        return parse_header(value)
     except ContextRejected as exc:
         from . import _state
 
@@ -187,16 +267,27 @@ def _header(headers: Any, name: str) -> str | None:
 # Fingerprints: cross-step consistency without carrying amounts (DESIGN.md §4).
 
 _QUANTUM = Decimal("0.000001")
+_EXACT = Context(prec=80)  # fingerprints never depend on the caller's decimal context
+_KEYED: dict[bytes, Any] = {}  # fingerprint key → a keyed BLAKE2b state to copy
 
 
 def fingerprint(value: Any, key: bytes) -> str:
     """A keyed 64-bit digest of ``value``; numbers are compared to 6 decimal places."""
-    return hashlib.blake2b(_canonical(value).encode(), key=key, digest_size=8).hexdigest()
+    base = _KEYED.get(key)
+    if base is None:
+        if len(_KEYED) >= 16:
+            _KEYED.clear()
+        base = _KEYED[key] = hashlib.blake2b(key=key, digest_size=8)
+    digest = base.copy()
+    digest.update(_canonical(value).encode())
+    return str(digest.hexdigest())
 
 
 def _canonical(value: Any) -> str:
     if isinstance(value, bool):
         return f"b:{value}"
+    if type(value) is int and -_INT_FAST < value < _INT_FAST:
+        return f"n:{value}"
     if isinstance(value, (int, float, Decimal, Fraction)):
         try:
             number = (
@@ -204,9 +295,25 @@ def _canonical(value: Any) -> str:
                 if isinstance(value, Decimal)
                 else Decimal(str(float(value)) if isinstance(value, (float, Fraction)) else value)
             )
-            return "n:" + format(number.quantize(_QUANTUM).normalize(), "f")
+            return "n:" + _number_text(number)
         except (InvalidOperation, ValueError, OverflowError):
             return f"n:{value!r}"
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_canonical(v) for v in value) + "]"
     return f"s:{value}"
+
+
+_INT_FAST = 10**40
+
+
+def _number_text(number: Decimal) -> str:
+    """``number`` rounded to 6 decimal places, without trailing zeros, in plain notation."""
+    if number.is_finite():
+        text = str(number)
+        if "E" not in text and len(text) <= 40:  # ≤ 6 places: rounding changes nothing
+            whole, _, places = text.partition(".")
+            if len(places) <= 6:
+                places = places.rstrip("0")
+                return f"{whole}.{places}" if places else whole
+    rounded = number.quantize(_QUANTUM, context=_EXACT).normalize(_EXACT)
+    return format(rounded, "f")

@@ -20,10 +20,17 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from . import scope
 from ._slots import FEEDBACK_SCALES, JourneySlot, StepSlot
 from ._state import STATE, internal_error
-from .context import JourneyContext, format_baggage, new_journey_id
+from .context import (
+    JourneyContext,
+    digest_members,
+    format_baggage,
+    new_journey_id,
+    own_members,
+)
 from .events import FeedbackRecord, JourneyStarted
 from .redaction import customer_ref
 from .scope import current_journey
+from .spec import OTHER, is_name
 from .steps import NOOP_STEP, StepInstance, emit
 
 if TYPE_CHECKING:
@@ -87,13 +94,18 @@ class JourneyInstance:
     def context(self) -> JourneyContext:
         """What must travel with this instance to the next request or process."""
         return JourneyContext(
-            self.name,
+            self._travelling_name(),
             self.journey_id,
             self.last_step,
             self.channel or None,
             dict(self.fingerprints),
             self.customer_ref,
         )
+
+    def _travelling_name(self) -> str:
+        """The journey name as it travels: as called when it is a valid name (a journey another
+        service declares), else ``other``: never text a header could not carry."""
+        return self.name if is_name(self.name) else OTHER
 
     def identify(self, customer_id: object) -> None:
         """Attach the customer to this instance as a keyed digest (``cxmetrics.redaction``).
@@ -108,11 +120,37 @@ class JourneyInstance:
         except Exception as exc:
             internal_error("redaction", exc)
 
-    def inject(self, headers: MutableMapping[str, str]) -> None:
-        """Write this instance's context into outgoing (or response) ``headers`` as W3C baggage."""
+    def baggage(self) -> str:
+        """This instance's context as a W3C ``baggage`` header value (``""`` before
+        ``configure()``): for a response or an outgoing request, e.g.
+        ``JSONResponse(body, headers={"baggage": j.baggage()})``."""
+        slot = self._slot
+        if slot is None:
+            return ""
         try:
-            existing = headers.get("baggage", "")
-            headers["baggage"] = format_baggage(self.context(), existing)
+            head = (
+                slot.baggage_head
+                if self.name == slot.name
+                else own_members(self._travelling_name(), "", None, None, {}, None)
+            )
+            out = f"{head}{self.journey_id}{slot.baggage_tail[self._ch][self._last]}"
+            if self.fingerprints or self.customer_ref:
+                out += digest_members(self.fingerprints, self.customer_ref)
+            return out
+        except Exception as exc:
+            internal_error("context", exc)
+            return ""
+
+    def inject(self, headers: MutableMapping[str, str]) -> None:
+        """Write this instance's context into outgoing (or response) ``headers`` as W3C baggage,
+        keeping any other baggage members already there. Does nothing before ``configure()``."""
+        if self._slot is None:
+            return
+        try:
+            existing = headers.get("baggage")
+            headers["baggage"] = (
+                format_baggage(self.context(), existing) if existing else self.baggage()
+            )
         except Exception as exc:
             internal_error("context", exc)
 

@@ -57,7 +57,8 @@ class StepInstance:
         self._done = False
         self._span: Any = None
         self._token: object = None
-        self._checks: list[CheckResult] | None = None
+        # (name, passed, relative error) of each check, kept only when spans or sinks want them
+        self._checks: list[tuple[str, bool, float | None]] | None = None
         self._t0 = 0.0
         self.duration: float | None = None
         self.timeliness: str | None = None
@@ -68,19 +69,17 @@ class StepInstance:
 
     def start(self) -> StepInstance:
         rt = self._j._rt
-        if rt is not None and (rt.span_mode != "off" or rt.sinks):
-            self._checks = []
-            if rt.span_mode == "always" and rt.tracer is not None:
-                try:
-                    self._span, self._token = otel.start(
-                        rt.tracer,
-                        self._slot,
-                        self._j.journey_id,
-                        self._j.last_step,
-                        self._j.customer_ref,
-                    )
-                except Exception as exc:
-                    internal_error("otel", exc)
+        if rt is not None and rt.span_mode == "always" and rt.tracer is not None:
+            try:
+                self._span, self._token = otel.start(
+                    rt.tracer,
+                    self._slot,
+                    self._j.journey_id,
+                    self._j.last_step,
+                    self._j.customer_ref,
+                )
+            except Exception as exc:
+                internal_error("otel", exc)
         self._t0 = _perf()
         return self
 
@@ -106,15 +105,12 @@ class StepInstance:
         j._last = slot.index
         self.duration = duration
         self.timeliness = TIMELINESS_CLASSES[cls]
-        if self._checks is None:
-            return
+        checks = self._checks or ()
         if span is not None:
-            otel.finish(
-                span, self._token, cls, error, [c.name for c in self._checks if not c.passed], exc
-            )
+            otel.finish(span, self._token, cls, error, [c[0] for c in checks if not c[1]], exc)
         elif (
-            rt.span_mode == "interesting"
-            and (cls == 2 or error or not accurate)
+            (cls == 2 or error or not accurate)
+            and rt.span_mode == "interesting"
             and rt.tracer is not None
         ):
             otel.after_the_fact(
@@ -126,7 +122,7 @@ class StepInstance:
                 duration,
                 cls,
                 error,
-                self._checks,
+                [CheckResult(*c) for c in checks],
                 exc,
             )
         if rt.sinks:
@@ -143,7 +139,7 @@ class StepInstance:
                     cast(Any, OUTCOMES[1 if error else 0]),
                     cast(Any, self.timeliness),
                     cls == 0 and accurate and not error,
-                    tuple(self._checks),
+                    tuple(CheckResult(*c) for c in checks),
                     j.customer_ref,
                 ),
             )
@@ -254,8 +250,11 @@ class StepInstance:
     def _note(self, name: str, passed: bool, relative_error: float | None) -> None:
         if not passed:
             self._inaccurate = True
-        if self._checks is not None:
-            self._checks.append(CheckResult(name, passed, relative_error))
+        rt = self._j._rt
+        if rt is not None and (rt.span_mode != "off" or rt.sinks):
+            if self._checks is None:
+                self._checks = []
+            self._checks.append((name, passed, relative_error))
             if not passed and self._span is not None:
                 otel.check_failed(self._span, name, relative_error)
 
@@ -327,8 +326,8 @@ NOOP_STEP = _NoopStep()
 def _relative_error(expected: Any, actual: Any) -> float:
     """|actual − expected| / |expected|, capped at 1; values that cannot be compared (NaN,
     infinities) are a 100% error, so they fail the check and never poison the histogram's sum."""
-    if isinstance(expected, Decimal) or isinstance(actual, Decimal):
-        expected, actual = Decimal(str(expected)), Decimal(str(actual))
+    if isinstance(expected, Decimal) is not isinstance(actual, Decimal):
+        expected, actual = _decimal(expected), _decimal(actual)
     difference = abs(actual - expected)
     if difference == 0:
         return 0.0
@@ -336,6 +335,10 @@ def _relative_error(expected: Any, actual: Any) -> float:
     if scale == 0:
         return 1.0
     return _clean_error(float(difference / scale))
+
+
+def _decimal(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 def _clean_error(value: Any) -> float:

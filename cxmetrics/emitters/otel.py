@@ -13,6 +13,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN as _NO_SPAN
 from opentelemetry.trace import Span, Status, StatusCode
 
 from .. import names
@@ -101,7 +102,11 @@ def check_failed(span: Span, name: str, relative_error: float | None) -> None:
 
 def exemplar(span: Span | None, duration: float) -> tuple[str, float, float] | None:
     """(trace id, value, timestamp) when a sampled span is at hand, else ``None``."""
-    ctx = (span if span is not None else trace.get_current_span()).get_span_context()
+    if span is None:
+        span = trace.get_current_span()
+        if span is _NO_SPAN:
+            return None
+    ctx = span.get_span_context()
     if not ctx.trace_flags.sampled:
         return None
     return format(ctx.trace_id, "032x"), duration, time.time()

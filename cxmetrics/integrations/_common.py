@@ -20,8 +20,7 @@ from ..context import (
     ContextRejected,
     JourneyContext,
     format_baggage,
-    parse_baggage,
-    parse_context,
+    parse_header,
 )
 from ..journeys import JourneyInstance, journey
 from ..scope import RequestScope, request_scope
@@ -71,7 +70,7 @@ def incoming(headers: Mapping[str, str], cookie: str | None) -> JourneyContext |
         if not value:
             continue
         try:
-            found = parse_context(parse_baggage(value))
+            found = parse_header(value)
         except ContextRejected as exc:
             runtime = STATE.runtime
             if runtime is not None:
@@ -89,10 +88,10 @@ def response_headers(
     if instance is None or not instance.journey_id:
         return []
     try:
-        value = format_baggage(instance.context(), existing_baggage)
+        ours = instance.baggage()
+        value = format_baggage(instance.context(), existing_baggage) if existing_baggage else ours
         out = [("baggage", value)]
         if cookie is not None:
-            ours = format_baggage(instance.context())
             out.append(
                 ("set-cookie", f"{cookie}={quote(ours, safe='')}; Path=/; HttpOnly; SameSite=Lax")
             )

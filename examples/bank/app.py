@@ -140,11 +140,8 @@ def create_app(
                 body.update(_accuracy(bank, step, step_name, journey.journey_id))
         except RuntimeError as exc:
             body, status = {"error": str(exc)}, 503
-        response = JSONResponse(body, status_code=status)
-        headers: dict[str, str] = {}
-        journey.inject(headers)
-        response.headers.update(headers)
-        return response
+        # The response carries the journey onward: the client sends it back with the next step.
+        return JSONResponse(body, status_code=status, headers={"baggage": journey.baggage()})
 
     async def metrics(request: Request) -> Response:
         # Rendered off the event loop: a few hundred kB of exposition would otherwise stall
