@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import resource
@@ -399,26 +400,44 @@ def step_counts(exposition: str) -> tuple[dict[str, float], dict[str, float]]:
 
 
 SCENARIOS = {
-    # name: (time scale, target scale, connections, the goal applies)
-    "sustained": (0.01, 0.01, 24, True),
-    "saturated": (0.001, 0.05, 32, False),
+    # name: (backend time scale, step target scale, load as a share of the server's capacity,
+    # or None: saturate it with 32 connections)
+    "half_load": (0.01, 0.01, 0.5),
+    "three_quarter_load": (0.01, 0.01, 0.75),
+    "saturated": (0.001, 0.05, None),
 }
 
 
+def mean_sleep(time_scale: float) -> float:
+    """Mean simulated backend time per request of the wrk script's mix (seconds)."""
+    from examples.bank.app import LATENCY
+
+    steps = ["login", "bill_total", "bill_detail", "payee", "amount", "confirm", "receipt"]
+    means = [LATENCY[s][0] * math.exp(LATENCY[s][1] ** 2 / 2) for s in steps]
+    return sum(means) / len(means) * time_scale
+
+
 def scenario(name: str, args: argparse.Namespace, script: Path) -> tuple[bool, bool]:
-    """Run one operating point; return (counts exact, goal met or not applicable)."""
+    """Run one operating point; return (counts exact, goal met)."""
     from examples.bank.app import ROUTES
 
-    time_scale, target_scale, connections, goal = SCENARIOS[name]
-    connections = args.connections or connections
+    time_scale, target_scale, load = SCENARIOS[name]
     point = argparse.Namespace(time_scale=time_scale, target_scale=target_scale)
-    print(
-        f"\n== {name}: backend latencies × {time_scale}, step targets × {target_scale}, "
-        f"wrk -t1 -c{connections}; ABBA, {args.duration:.0f} s per run after a "
-        f"{args.warmup:.0f} s warm-up each"
-    )
     servers = {n: start_server(n == "with", point) for n in ("without", "with")}
     try:
+        connections, capacity = 32, 0.0
+        if load is not None:
+            # Closed loop: connections = rate × time per request. Capacity from a saturating
+            # run of the server without cxmetrics; each connection then waits out the backend.
+            process, url = servers["without"]
+            capacity = run_wrk(script, url, args.warmup, 32, process.pid)["rps"]
+            connections = max(1, round(load * capacity * (mean_sleep(time_scale) + 1 / capacity)))
+        print(
+            f"\n== {name}: backend latencies × {time_scale}, step targets × {target_scale}, "
+            f"wrk -t1 -c{connections}"
+            + (f" (≈ {load:.0%} of the {capacity:.0f} req/s the server can do)" if load else "")
+            + f"; ABBA, {args.duration:.0f} s per run after a {args.warmup:.0f} s warm-up each"
+        )
         for process, url in servers.values():
             run_wrk(script, url, args.warmup, connections, process.pid)
         runs: dict[str, list[dict[str, float]]] = {"without": [], "with": []}
@@ -452,7 +471,7 @@ def scenario(name: str, args: argparse.Namespace, script: Path) -> tuple[bool, b
     met = throughput_ratio >= GOAL_THROUGHPUT and p99_ratio <= GOAL_P99
 
     def verdict(ok: bool) -> str:
-        return ("ok" if ok else "GOAL MISSED") if goal else "(goal not claimed at this point)"
+        return "ok" if ok else "GOAL MISSED"
 
     print(
         f"throughput with/without: {rps['with']:.1f} / {rps['without']:.1f} req/s = "
@@ -493,7 +512,7 @@ def scenario(name: str, args: argparse.Namespace, script: Path) -> tuple[bool, b
         f"{spans} ({spans / max(handled, 1):.2%} of steps; "
         f"{frustrated + errors_total:.0f} frustrated or failed)"
     )
-    return exact, met or not goal
+    return exact, met
 
 
 def main() -> int:
@@ -525,18 +544,23 @@ def main() -> int:
         f"on CPU {LOAD_CPU}; spans 'interesting' through the OpenTelemetry SDK (batch processor, "
         "discarding exporter) installed in both servers"
     )
-    exact, met = True, True
+    exact, met = True, {}
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "journeys.lua"
         wrk_script(script)
         for name in [args.only] if args.only else list(SCENARIOS):
-            point_exact, point_met = scenario(name, args, script)
-            exact, met = exact and point_exact, met and point_met
+            point_exact, met[name] = scenario(name, args, script)
+            exact = exact and point_exact
     os.sched_setaffinity(0, {SERVER_CPU})
     print("\nwhere cxmetrics' time goes (in-process, best of 5, us per call):")
     for name, micros in breakdown():
         print(f"  {name:<50} {micros:6.1f}")
-    print(f"\nload goal (sustained point): {'met' if met else 'MISSED'}")
+    print(
+        "\nload goal (throughput >= 0.97, p99 <= 1.05): met at "
+        + (", ".join(n for n, ok in met.items() if ok) or "none")
+        + "; missed at "
+        + (", ".join(n for n, ok in met.items() if not ok) or "none")
+    )
     # Exit status: exactness is correctness (1 when violated); a missed performance goal is
     # reported above, not an error, so `make bench` goes on to the other benchmarks.
     return 0 if exact else 1
