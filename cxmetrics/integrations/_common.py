@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextvars import Token
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import quote, unquote
@@ -14,6 +14,7 @@ from opentelemetry import propagate
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .. import context as cxcontext
+from .. import scope
 from .._state import STATE, internal_error
 from ..context import (
     MAX_HEADER_BYTES,
@@ -23,7 +24,7 @@ from ..context import (
     parse_header,
 )
 from ..journeys import JourneyInstance, journey
-from ..scope import RequestScope, request_scope
+from ..scope import RequestScope
 from ..steps import StepInstance
 
 JOURNEY_HEADER = "cx-journey"
@@ -122,14 +123,21 @@ def outgoing(headers: Any) -> None:
 
 
 class Served:
-    """One request as the middlewares see it: its scope, and the route-mapped step, if any."""
+    """One request as the middlewares see it: its scope, and the route-mapped step, if any.
+    ``end()`` must be called once the app has returned (the middlewares do it in ``finally``)."""
 
-    __slots__ = ("cookie", "request", "step")
+    __slots__ = ("_request_token", "_trace_token", "cookie", "request", "step")
 
     def __init__(
-        self, request: RequestScope, step: StepInstance | None, cookie: str | None
+        self,
+        request: RequestScope,
+        step: StepInstance | None,
+        cookie: str | None,
+        request_token: Token[RequestScope | None],
+        trace_token: object,
     ) -> None:
         self.request, self.step, self.cookie = request, step, cookie
+        self._request_token, self._trace_token = request_token, trace_token
 
     def responding(self, status: int) -> list[tuple[str, str]]:
         """The response is starting: end the route's step, return the headers to add."""
@@ -140,6 +148,12 @@ class Served:
     def failed(self, exc: BaseException) -> None:
         if self.step is not None:
             self.step.finish(exc=exc)
+
+    def end(self) -> None:
+        """Restore the request and trace context that were current before ``begin()``."""
+        scope.request.reset(self._request_token)
+        if self._trace_token is not None:
+            otel_context.detach(self._trace_token)  # type: ignore[arg-type]
 
 
 class Middleware:
@@ -156,18 +170,30 @@ class Middleware:
         self.routes = parse_routes(routes)
         self.channel_header = channel_header.lower()
         self.cookie = cookie
+        # The only request headers the middlewares read (every other one is left undecoded),
+        # as ASGI header names and as WSGI environ keys.
+        wanted = ["baggage", JOURNEY_HEADER, "cookie", self.channel_header, "traceparent"]
+        wanted.append("tracestate")
+        self.wanted_raw = {name.encode("latin-1"): name for name in wanted}
+        self.wanted_environ = {"HTTP_" + n.upper().replace("-", "_"): n for n in wanted}
 
-    @contextmanager
-    def serving(self, headers: Mapping[str, str], method: str, path: str) -> Iterator[Served]:
+    def begin(self, headers: Mapping[str, str], method: str, path: str) -> Served:
         """Make the caller's trace and the request's journey context current; start the
-        route's step."""
-        token = otel_context.attach(trace_context(headers))
+        route's step. ``headers``: the request's ``wanted`` headers, names in lower case."""
+        # Without a traceparent the propagator would return the current context: nothing to do.
+        trace_token = (
+            otel_context.attach(trace_context(headers)) if "traceparent" in headers else None
+        )
+        request = RequestScope(
+            incoming(headers, self.cookie), headers.get(self.channel_header) or None
+        )
+        request_token = scope.request.set(request)
         try:
-            with request_scope(
-                incoming(headers, self.cookie), headers.get(self.channel_header) or None
-            ) as request:
-                route = self.routes.get((method, path))
-                step = journey(route[0]).step(route[1]).start() if route is not None else None
-                yield Served(request, step, self.cookie)
-        finally:
-            otel_context.detach(token)
+            route = self.routes.get((method, path))
+            step = journey(route[0]).step(route[1]).start() if route is not None else None
+        except BaseException:
+            scope.request.reset(request_token)
+            if trace_token is not None:
+                otel_context.detach(trace_token)
+            raise
+        return Served(request, step, self.cookie, request_token, trace_token)

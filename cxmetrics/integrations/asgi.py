@@ -31,26 +31,28 @@ class CxMiddleware(Middleware):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        wanted = self.wanted_raw
         headers: dict[str, str] = {}
         for raw_key, raw_value in scope.get("headers", ()):
-            key = raw_key.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[key] = f"{headers[key]},{value}" if key in headers else value
-        with self.serving(headers, scope.get("method", "GET"), scope.get("path", "")) as served:
+            key = wanted.get(raw_key.lower())
+            if key is not None:
+                value = raw_value.decode("latin-1")
+                headers[key] = f"{headers[key]},{value}" if key in headers else value
+        served = self.begin(headers, scope.get("method", "GET"), scope.get("path", ""))
 
-            async def send_wrapper(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    extra = served.responding(int(message.get("status", 200)))
-                    if extra:
-                        kept = [
-                            (k, v) for k, v in message.get("headers", ()) if k.lower() != b"baggage"
-                        ]
-                        added = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra]
-                        message["headers"] = kept + added
-                await send(message)
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = served.responding(int(message.get("status", 200)))
+                if extra:
+                    out = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"baggage"]
+                    out += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra]
+                    message["headers"] = out
+            await send(message)
 
-            try:
-                await self.app(scope, receive, send_wrapper)
-            except BaseException as exc:
-                served.failed(exc)
-                raise
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except BaseException as exc:
+            served.failed(exc)
+            raise
+        finally:
+            served.end()

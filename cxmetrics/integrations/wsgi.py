@@ -23,25 +23,24 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 class CxMiddleware(Middleware):
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        headers = {
-            key[5:].replace("_", "-").lower(): str(value)
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
+        keys = self.wanted_environ
+        headers = {name: str(environ[key]) for key, name in keys.items() if key in environ}
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
-        with self.serving(headers, method, path) as served:
+        served = self.begin(headers, method, path)
 
-            def start_wrapper(
-                status: str, headers_out: list[tuple[str, str]], exc_info: Any = None
-            ) -> Any:
-                extra = served.responding(int(status.split(" ", 1)[0] or 200))
-                if extra:
-                    headers_out = [(k, v) for k, v in headers_out if k.lower() != "baggage"] + extra
-                return start_response(status, headers_out, exc_info)
+        def start_wrapper(
+            status: str, headers_out: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            extra = served.responding(int(status.split(" ", 1)[0] or 200))
+            if extra:
+                headers_out = [(k, v) for k, v in headers_out if k.lower() != "baggage"] + extra
+            return start_response(status, headers_out, exc_info)
 
-            try:
-                body: Iterable[bytes] = self.app(environ, start_wrapper)
-                return body
-            except BaseException as exc:
-                served.failed(exc)
-                raise
+        try:
+            body: Iterable[bytes] = self.app(environ, start_wrapper)
+            return body
+        except BaseException as exc:
+            served.failed(exc)
+            raise
+        finally:
+            served.end()
