@@ -8,22 +8,23 @@ drives each over loopback in turn, in the order without, with, with, without (AB
 machine cancels out), ``--duration`` seconds per run. Servers are pinned to CPU 0 and wrk to
 CPU 1, so the load generator does not steal the server's CPU.
 
-Two operating points, each with its own pair of servers:
+Three operating points, each with its own pair of servers:
 
-1. **Sustained load (the goal)**: the bank's simulated backend latencies and its step targets
-   both × 0.01 (time compressed 100×: 1-6 ms backends, targets scaled alike, so timeliness
-   classes and the ``interesting`` spans occur as in the real app), and enough connections
-   (``--connections``, 24) to keep the server without cxmetrics around two-thirds busy — a
-   production server at its peak, with headroom. Here the goal applies: throughput with
-   cxmetrics ≥ 97% of without, p99 within 5%. Whatever cxmetrics costs shows up as queueing,
-   so in latency and through it in throughput (wrk is closed-loop).
-2. **CPU-saturated stress (the worst case)**: backends × 0.001 (0.1-0.6 ms sleeps, far below the
-   server's CPU time per request), 32 connections: the server is CPU-bound and every microsecond
-   cxmetrics costs is lost throughput. Step targets × 0.05 there: under saturation every request
-   waits for the event loop, and targets of a fraction of a millisecond would make every step
-   frustrated and every step a span, which is not the ``interesting`` mode a bank runs. This
-   point is reported with the CPU microseconds cxmetrics adds per request; the 97% goal is not
-   claimed there (see docs/reliability.md).
+1. **Half load** and 2. **three-quarter load**: the bank's simulated backend latencies and its
+   step targets both × 0.01 (time compressed 100×: 1-6 ms backends, targets scaled alike, so
+   timeliness classes and the ``interesting`` spans occur as in the real app), and as many
+   connections as keep the server without cxmetrics at 50% / 75% of the capacity measured just
+   before (closed loop: connections = rate × time per request). Whatever cxmetrics costs shows
+   up as queueing, so in latency and through it in throughput.
+3. **Saturated**: backends × 0.001 (0.1-0.6 ms sleeps, far below the server's CPU time per
+   request), 32 connections: the server is CPU-bound and every microsecond cxmetrics costs is
+   lost throughput. Step targets × 0.05 there: under saturation every request waits for the
+   event loop, and targets of a fraction of a millisecond would make every step frustrated and
+   every step a span, which is not the ``interesting`` mode a bank runs.
+
+The goal (throughput with cxmetrics ≥ 97% of without, p99 within 5%) is checked at each point
+and the verdict printed; the server CPU microseconds per request, the garbage collector's share
+and where cxmetrics' time goes in-process are printed to explain it.
 
 Requests: journeys ``bill_inquiry`` (login → bill_total → bill_detail, with its reconcile and
 consistency checks) and ``transfer`` (payee → amount → confirm → receipt), each later step
@@ -32,7 +33,8 @@ instrumented server handled (counted by a wrapper outside cxmetrics) must equal 
 in its ``/metrics``, per step, at both points.
 
 Run: ``python benchmarks/bench_load.py`` (4 × 60 s per point; ``--quick``: 4 × 10 s;
-``--only sustained|saturated``). Requires wrk: ``apt-get install -y --no-install-recommends wrk``.
+``--only half_load|three_quarter_load|saturated``).
+Requires wrk: ``apt-get install -y --no-install-recommends wrk``.
 """
 
 from __future__ import annotations

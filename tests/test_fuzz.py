@@ -562,10 +562,15 @@ def test_fuzzed_requests_leave_only_validated_values_in_labels_and_spans(example
     for span in spans:
         for value in dict(span.attributes or {}).values():
             values.update(map(str, value) if isinstance(value, tuple) else [str(value)])
+    # Journey ids and digests (the spec's, customers') are validated hex, random or resumed: a
+    # short hex header value can occur inside one by chance (4 hex digits: 1 in ~2,000 per id).
+    searched = [value for value in values if not re.fullmatch(r"[0-9a-f]{12,32}", value)]
     leaked = [
         v
         for v in raw
-        if not NAME.fullmatch(v) and not HEX_ID.fullmatch(v) and any(v in value for value in values)
+        if not NAME.fullmatch(v)
+        and not HEX_ID.fullmatch(v)
+        and any(v in value for value in searched)
     ]
     assert leaked == []
 

@@ -1,0 +1,160 @@
+"""What the framework middlewares cost per request, against the same app without them.
+
+ASGI: a Starlette route returning a small JSON body, called in-process (no sockets, no server:
+only the app and the middleware are measured) with the headers a browser-like client sends plus
+the journey context in ``baggage``; bare vs wrapped in ``cxmetrics.integrations.asgi.CxMiddleware``
+with the route mapped to a step. WSGI: a plain WSGI callable, bare vs wrapped in
+``cxmetrics.integrations.wsgi.CxMiddleware``. Rounds alternate bare and wrapped; the best round of
+each is kept (the machine is noisy). cxmetrics is configured with the example spec, spans
+``interesting`` through the OpenTelemetry SDK.
+
+Run: ``python benchmarks/bench_middleware.py`` (``--rounds``, ``--requests``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BAGGAGE = (
+    b"cx.journey=bill_inquiry,cx.id=abababababababababababababababab,cx.step=login,cx.channel=app"
+)
+HEADERS = [
+    (b"host", b"bank.example"),
+    (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64)"),
+    (b"accept", b"application/json"),
+    (b"accept-encoding", b"gzip, deflate"),
+    (b"accept-language", b"en-GB,en;q=0.9"),
+    (b"baggage", BAGGAGE),
+]
+ROUTES = {"GET /bill/total": ("bill_inquiry", "bill_total")}
+
+
+def asgi_apps() -> tuple[Any, Any]:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from cxmetrics.integrations.asgi import CxMiddleware
+
+    async def total(request: Request) -> JSONResponse:
+        return JSONResponse({"total": "412.37"})
+
+    bare = Starlette(routes=[Route("/bill/total", total)])
+    wrapped = Starlette(routes=[Route("/bill/total", total)])
+    wrapped.add_middleware(CxMiddleware, routes=ROUTES)
+    return bare, wrapped
+
+
+async def drive_asgi(app: Any, n: int) -> float:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    start = time.process_time()
+    for _ in range(n):
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/bill/total",
+            "raw_path": b"/bill/total",
+            "query_string": b"",
+            "root_path": "",
+            "headers": HEADERS,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+        }
+        await app(scope, receive, send)
+    return (time.process_time() - start) / n * 1e6
+
+
+def wsgi_apps() -> tuple[Any, Any]:
+    from cxmetrics.integrations.wsgi import CxMiddleware
+
+    def total(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        body = b'{"total": "412.37"}'
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    return total, CxMiddleware(total, routes=ROUTES)
+
+
+def drive_wsgi(app: Any, n: int) -> float:
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        return None
+
+    base = {"HTTP_" + k.decode().upper().replace("-", "_"): v.decode() for k, v in HEADERS}
+    start = time.process_time()
+    for _ in range(n):
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/bill/total", **base}
+        for _chunk in app(environ, start_response):
+            pass
+    return (time.process_time() - start) / n * 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--requests", type=int, default=3000, help="requests per round")
+    args = parser.parse_args()
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from prometheus_client import CollectorRegistry
+
+    import cxmetrics
+    from cxmetrics.spec import load_spec
+    from examples.bank.app import SPEC_PATH
+
+    trace.set_tracer_provider(TracerProvider())
+    cxmetrics.configure(load_spec(SPEC_PATH), registry=CollectorRegistry(), spans="interesting")
+    asgi_bare, asgi_wrapped = asgi_apps()
+    wsgi_bare, wsgi_wrapped = wsgi_apps()
+    gc.collect()
+    gc.freeze()
+    best: dict[str, float] = {}
+
+    async def asgi_rounds() -> None:
+        for _ in range(args.rounds):
+            for name, app in (("asgi bare", asgi_bare), ("asgi wrapped", asgi_wrapped)):
+                micros = await drive_asgi(app, args.requests)
+                best[name] = min(best.get(name, micros), micros)
+
+    asyncio.run(asgi_rounds())
+    for _ in range(args.rounds):
+        for name, app in (("wsgi bare", wsgi_bare), ("wsgi wrapped", wsgi_wrapped)):
+            micros = drive_wsgi(app, args.requests)
+            best[name] = min(best.get(name, micros), micros)
+    print(
+        f"in-process, best of {args.rounds} rounds × {args.requests} requests, CPU time per "
+        "request (spans 'interesting', OpenTelemetry SDK installed)"
+    )
+    for kind, what in (("asgi", "Starlette route"), ("wsgi", "WSGI callable")):
+        bare, wrapped = best[f"{kind} bare"], best[f"{kind} wrapped"]
+        print(
+            f"  {kind.upper()}: {what} {bare:6.1f} us, with CxMiddleware {wrapped:6.1f} us: "
+            f"+{wrapped - bare:5.1f} us per request, ratio bare/wrapped {bare / wrapped:.3f}"
+        )
+    cxmetrics.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
