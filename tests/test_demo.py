@@ -45,7 +45,7 @@ def test_demo_with_stack_shows_the_regression_alert_firing(tmp_path):
     out = tmp_path / "demo-out"
     exe = Path(sys.executable).with_name("cxmetrics")
     result = subprocess.run(
-        [str(exe), "demo", "--duration", "70", "--stack", "--json", "--out", str(out)],
+        [str(exe), "demo", "--duration", "80", "--stack", "--json", "--out", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,
