@@ -142,6 +142,20 @@ class Series(ABC):
         """Data before `unit` will not be asked for again."""
 
 
+class WindowSeries(Series):
+    """A series whose units are windows holding many samples: ``cum[u]`` is the number of
+    samples in the windows before ``u``."""
+
+    cum: FloatArray
+
+    def samples(self, lo: int, hi: int) -> int:
+        return round(self.cum[hi] - self.cum[lo]) if hi > lo else 0
+
+    def units_back(self, pos: int, n_samples: int) -> int:
+        target = self.cum[pos] - n_samples
+        return min(max(int(np.searchsorted(self.cum, target, side="right")) - 1, 0), pos)
+
+
 # --------------------------------------------------------------------------------------------
 # latency: shared normal-score machinery
 
@@ -310,7 +324,7 @@ class SampleReference(ScoreReference):
 # latency from histogram windows
 
 
-class HistogramSeries(Series):
+class HistogramSeries(WindowSeries):
     def __init__(self, bounds: FloatArray, counts: FloatArray, policy: Policy) -> None:
         self.policy, self.counts = policy, counts
         last = bounds[-1] * (bounds[-1] / bounds[-2]) if bounds.size > 1 else 2.0 * bounds[-1]
@@ -322,13 +336,6 @@ class HistogramSeries(Series):
 
     def n_units(self) -> int:
         return int(self.counts.shape[0])
-
-    def samples(self, lo: int, hi: int) -> int:
-        return round(self.cum[hi] - self.cum[lo]) if hi > lo else 0
-
-    def units_back(self, pos: int, n_samples: int) -> int:
-        target = self.cum[pos] - n_samples
-        return min(max(int(np.searchsorted(self.cum, target, side="right")) - 1, 0), pos)
 
     def reference(self, lo: int, hi: int, excluded: Sequence[tuple[int, int]]) -> Reference | None:
         if hi <= lo:

@@ -24,7 +24,7 @@ from ._changepoint import (
     RATE_REFERENCE_EVENTS,
     Comparison,
     Reference,
-    Series,
+    WindowSeries,
 )
 from ._stats import (
     FloatArray,
@@ -35,7 +35,7 @@ from ._stats import (
 # rates
 
 
-class RateSeries(Series):
+class RateSeries(WindowSeries):
     reference_size = RATE_REFERENCE_EVENTS
 
     def __init__(self, good: FloatArray, total: FloatArray, policy: Policy) -> None:
@@ -45,13 +45,6 @@ class RateSeries(Series):
 
     def n_units(self) -> int:
         return int(self.total.size)
-
-    def samples(self, lo: int, hi: int) -> int:
-        return round(self.cum[hi] - self.cum[lo]) if hi > lo else 0
-
-    def units_back(self, pos: int, n_samples: int) -> int:
-        target = self.cum[pos] - n_samples
-        return min(max(int(np.searchsorted(self.cum, target, side="right")) - 1, 0), pos)
 
     def reference(self, lo: int, hi: int, excluded: Sequence[tuple[int, int]]) -> Reference | None:
         if hi <= lo:

@@ -268,7 +268,7 @@ def _header(headers: Any, name: str) -> str | None:
 
 _QUANTUM = Decimal("0.000001")
 _EXACT = Context(prec=80)  # fingerprints never depend on the caller's decimal context
-_KEYED: dict[bytes, Any] = {}  # fingerprint key → a keyed BLAKE2b state to copy
+_KEYED: dict[bytes, hashlib.blake2b] = {}  # fingerprint key → a keyed state to copy
 
 
 def fingerprint(value: Any, key: bytes) -> str:
@@ -280,7 +280,7 @@ def fingerprint(value: Any, key: bytes) -> str:
         base = _KEYED[key] = hashlib.blake2b(key=key, digest_size=8)
     digest = base.copy()
     digest.update(_canonical(value).encode())
-    return str(digest.hexdigest())
+    return digest.hexdigest()
 
 
 def _canonical(value: Any) -> str:

@@ -1,6 +1,6 @@
 """Which journey instance is current, and the journey context of the request being served.
 
-Two context variables (each reset with its token in ``finally``): the instance made current by
+Two context variables (each reset with its token when the scope ends): the instance made current by
 ``with journey(...)``, and a request scope set by the framework middlewares
 (``cxmetrics.integrations``) holding the incoming journey context and the instances the request
 touched, so the response can carry the journey onward.
@@ -8,8 +8,6 @@ touched, so the response can carry the journey onward.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
@@ -37,16 +35,3 @@ request: ContextVar[RequestScope | None] = ContextVar("cxmetrics_request", defau
 def current_journey() -> JourneyInstance | None:
     """The journey instance made current by ``with journey(...)`` (or a middleware), if any."""
     return current.get()
-
-
-@contextmanager
-def request_scope(
-    incoming: JourneyContext | None, channel: str | None = None
-) -> Iterator[RequestScope]:
-    """Serve one request with ``incoming`` as the journey context ``journey()`` resumes."""
-    scope = RequestScope(incoming, channel)
-    token = request.set(scope)
-    try:
-        yield scope
-    finally:
-        request.reset(token)

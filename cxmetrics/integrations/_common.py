@@ -20,7 +20,6 @@ from ..context import (
     MAX_HEADER_BYTES,
     ContextRejected,
     JourneyContext,
-    format_baggage,
     parse_header,
 )
 from ..journeys import JourneyInstance, journey
@@ -82,16 +81,13 @@ def incoming(headers: Mapping[str, str], cookie: str | None) -> JourneyContext |
     return None
 
 
-def response_headers(
-    instance: JourneyInstance | None, cookie: str | None, existing_baggage: str = ""
-) -> list[tuple[str, str]]:
+def response_headers(instance: JourneyInstance | None, cookie: str | None) -> list[tuple[str, str]]:
     """Headers carrying ``instance``'s context back to the client."""
     if instance is None or not instance.journey_id:
         return []
     try:
         ours = instance.baggage()
-        value = format_baggage(instance.context(), existing_baggage) if existing_baggage else ours
-        out = [("baggage", value)]
+        out = [("baggage", ours)]
         if cookie is not None:
             out.append(
                 ("set-cookie", f"{cookie}={quote(ours, safe='')}; Path=/; HttpOnly; SameSite=Lax")
