@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -21,6 +21,7 @@ from . import scope
 from ._slots import FEEDBACK_SCALES, JourneySlot, StepSlot
 from ._state import STATE, internal_error
 from .context import (
+    NO_FINGERPRINTS,
     JourneyContext,
     digest_members,
     format_baggage,
@@ -46,13 +47,14 @@ class JourneyInstance:
 
     __slots__ = (
         "_ch",
+        "_fps",
+        "_fps_owned",
         "_last",
         "_rt",
         "_slot",
         "_steps",
         "_tokens",
         "customer_ref",
-        "fingerprints",
         "journey_id",
         "name",
     )
@@ -65,18 +67,28 @@ class JourneyInstance:
         channel: int,
         journey_id: str,
         last: int,
-        fingerprints: dict[str, str],
+        fingerprints: Mapping[str, str] = NO_FINGERPRINTS,
     ) -> None:
         self._rt = rt
         self._slot = slot
         self._ch = channel
         self._steps: list[StepSlot] = slot.steps[channel] if slot is not None else []
         self._last = last
-        self._tokens: list[Token[JourneyInstance | None]] = []
+        self._tokens: list[Token[JourneyInstance | None]] | None = None  # made on __enter__
         self.name = name
         self.journey_id = journey_id
-        self.fingerprints = fingerprints
+        # Borrowed from the context it resumes (read-only to us) until a step adds a digest.
+        self._fps = fingerprints
+        self._fps_owned = False
         self.customer_ref: str | None = None
+
+    @property
+    def fingerprints(self) -> dict[str, str]:
+        """The fingerprints this instance carries (step or key name → keyed digest)."""
+        if not self._fps_owned:
+            self._fps = dict(self._fps)
+            self._fps_owned = True
+        return self._fps  # type: ignore[return-value]
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -98,7 +110,7 @@ class JourneyInstance:
             self.journey_id,
             self.last_step,
             self.channel or None,
-            dict(self.fingerprints),
+            dict(self._fps),
             self.customer_ref,
         )
 
@@ -134,8 +146,8 @@ class JourneyInstance:
                 else own_members(self._travelling_name(), "", None, None, {}, None)
             )
             out = f"{head}{self.journey_id}{slot.baggage_tail[self._ch][self._last]}"
-            if self.fingerprints or self.customer_ref:
-                out += digest_members(self.fingerprints, self.customer_ref)
+            if self._fps or self.customer_ref:
+                out += digest_members(self._fps, self.customer_ref)
             return out
         except Exception as exc:
             internal_error("context", exc)
@@ -210,6 +222,8 @@ class JourneyInstance:
 
     # -- context manager ----------------------------------------------------------------------
     def __enter__(self) -> JourneyInstance:
+        if self._tokens is None:
+            self._tokens = []
         self._tokens.append(scope.current.set(self))
         return self
 
@@ -248,7 +262,7 @@ def journey(
     """
     rt = STATE.runtime
     if rt is None:
-        return JourneyInstance(None, None, name, 0, "", 0, {})
+        return JourneyInstance(None, None, name, 0, "", 0)
     try:
         request = scope.request.get()
         if request is not None:
@@ -264,13 +278,13 @@ def journey(
         return instance
     except Exception as exc:
         internal_error("journey", exc)
-        return JourneyInstance(None, None, name, 0, "", 0, {})
+        return JourneyInstance(None, None, name, 0, "", 0)
 
 
 def _start(rt: Runtime, name: str, channel: str | None) -> JourneyInstance:
     slot = rt.journey_slot(name)
     ch = rt.channel(channel)
-    instance = JourneyInstance(rt, slot, name, ch, new_journey_id(), slot.n_steps + 1, {})
+    instance = JourneyInstance(rt, slot, name, ch, new_journey_id(), slot.n_steps + 1)
     with slot.lock:
         slot.started[ch] += 1
     if rt.sinks:
@@ -290,9 +304,7 @@ def _resume(
         before = rt.channel(context.channel)
         with slot.lock:
             slot.switches[before][ch] += 1
-    instance = JourneyInstance(
-        rt, slot, name, ch, context.journey_id, last, dict(context.fingerprints)
-    )
+    instance = JourneyInstance(rt, slot, name, ch, context.journey_id, last, context.fingerprints)
     instance.customer_ref = context.customer_ref
     return instance
 

@@ -220,7 +220,7 @@ class StepInstance:
         try:
             slot = self._check_slot(name)
             key = slot.against or name
-            remembered = self._j.fingerprints.get(key)
+            remembered = self._j._fps.get(key)
             if remembered is None:
                 log_once(
                     f"nofp:{self._j.name}:{key}",

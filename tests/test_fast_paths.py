@@ -167,6 +167,45 @@ def test_instance_baggage_equals_the_formatted_context():
     assert bad.baggage().startswith("cx.journey=other,")
 
 
+@pytest.mark.usefixtures("configured")
+def test_instances_resumed_from_one_context_share_no_fingerprints():
+    # Resumed instances borrow the context's fingerprints until a step adds one: the context
+    # stays as it was parsed and the other instance never sees the new digest.
+    key = hashlib.sha256(b"cxmetrics:bank_app").digest()
+    total = fingerprint(Decimal("412.37"), key)
+    incoming = parse_header(
+        f"cx.journey=bill_inquiry,cx.id={'ab' * 16},cx.step=bill_total,cx.fp=bill_total:{total}"
+    )
+    assert incoming is not None
+    first = cxmetrics.journey("bill_inquiry", context=incoming)
+    second = cxmetrics.journey("bill_inquiry", context=incoming)
+    with first.step("bill_detail") as s:
+        s.fingerprint(Decimal("1.00"), key="detail")
+        assert s.consistent("detail_consistent_with_total", Decimal("412.37"))
+    assert dict(incoming.fingerprints) == {"bill_total": total}
+    assert second.fingerprints == {"bill_total": total}
+    assert list(first.fingerprints) == ["bill_total", "detail"]
+    assert first.baggage().endswith(
+        f"cx.fp=bill_total:{total}|detail:{first.fingerprints['detail']}"
+    )
+    assert second.baggage() == (
+        f"cx.journey=bill_inquiry,cx.id={'ab' * 16},cx.step=bill_total,cx.channel=app,"
+        f"cx.fp=bill_total:{total}"
+    )
+    fresh = cxmetrics.journey("bill_inquiry")
+    assert fresh.fingerprints == {} and "cx.fp" not in fresh.baggage()
+
+
+def test_contexts_are_immutable_single_objects():
+    context = parse_header(f"cx.journey=bill_inquiry,cx.id={'ab' * 16}")
+    assert context == JourneyContext("bill_inquiry", "ab" * 16)
+    assert not hasattr(context, "__dict__")
+    with pytest.raises(AttributeError):
+        context.journey = "transfer"  # type: ignore[misc, union-attr]
+    with pytest.raises(TypeError):
+        context.fingerprints["x"] = "0" * 16  # type: ignore[index, union-attr]
+
+
 def test_baggage_is_empty_and_inject_writes_nothing_before_configure():
     j = cxmetrics.journey("bill_inquiry")
     assert j.baggage() == ""
