@@ -23,6 +23,7 @@ from .names import CONTEXT_REJECTED  # noqa: F401  (documented counter for rejec
 from .spec import is_name
 
 BAGGAGE_HEADER = "baggage"
+CHANNEL_HEADER = "x-cx-channel"  # the channel the customer is on now (app, web, ...)
 KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS, KEY_CUSTOMER = (
     "cx.journey",
     "cx.id",
@@ -232,8 +233,35 @@ def extract(headers: Mapping[str, str] | Any) -> JourneyContext | None:
     ``cx_journey_context_rejected_total`` and never raises).
     """
     value = _header(headers, BAGGAGE_HEADER)
-    if not value:
-        return None
+    return _context_in(value) if value else None
+
+
+def request_context(headers: Any) -> tuple[JourneyContext | None, str | None]:
+    """The journey context (``baggage``) and the channel (``x-cx-channel``) of a request, read
+    in one pass: ``journey(name, headers=...)``.
+
+    ``headers``: an ASGI header list (``[(b"baggage", b"...")]``, names in lower case as ASGI
+    requires), an object with such a list as ``raw`` (Starlette's and FastAPI's
+    ``request.headers``), or any mapping (names case-insensitive). Several ``baggage`` headers
+    are one list, as W3C baggage says. A malformed context is ``None``, counted as ``extract``
+    counts it.
+    """
+    raw = headers if isinstance(headers, list) else getattr(headers, "raw", None)
+    if isinstance(raw, list):
+        baggage: str | None = None
+        channel: str | None = None
+        for key, value in raw:
+            if key == b"baggage":
+                text = value.decode("latin-1")
+                baggage = text if baggage is None else f"{baggage},{text}"
+            elif key == b"x-cx-channel" and channel is None:
+                channel = value.decode("latin-1")
+    else:
+        baggage, channel = _header(headers, BAGGAGE_HEADER), _header(headers, CHANNEL_HEADER)
+    return (_context_in(baggage) if baggage else None), channel or None
+
+
+def _context_in(value: str) -> JourneyContext | None:
     try:
         return parse_header(value)
     except ContextRejected as exc:

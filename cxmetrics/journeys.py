@@ -27,6 +27,7 @@ from .context import (
     format_baggage,
     new_journey_id,
     own_members,
+    request_context,
 )
 from .events import FeedbackRecord, JourneyStarted
 from .redaction import customer_ref
@@ -250,6 +251,7 @@ def journey(
     *,
     channel: str | None = None,
     context: JourneyContext | None = None,
+    headers: Any = None,
 ) -> JourneyInstance:
     """Start a journey instance, or resume the one ``context`` describes.
 
@@ -259,11 +261,19 @@ def journey(
     request. ``channel`` defaults to the request's channel header, then the context's channel,
     then the spec's default channel. Resuming on another channel than the context's counts a
     channel switch (``cx_channel_switches_total``); the instance stays one instance.
+
+    ``headers`` (e.g. Starlette's ``request.headers``, an ASGI header list, any mapping) reads
+    the context from ``baggage`` and the channel from ``x-cx-channel`` in one pass, for a
+    handler without the middleware; an explicit ``context`` or ``channel`` wins.
     """
     rt = STATE.runtime
     if rt is None:
         return JourneyInstance(None, None, name, 0, "", 0)
     try:
+        if headers is not None:
+            sent, sent_channel = request_context(headers)
+            context = context or sent
+            channel = channel or sent_channel
         request = scope.request.get()
         if request is not None:
             context = context or request.incoming

@@ -227,6 +227,61 @@ def test_context_for_another_journey_starts_a_new_instance(rec):
     assert parse_baggage("a=1, cx.step=x;prop") == {"cx.step": "x"}
 
 
+def _sent(journey_id: str, last: str, channel: str = "app") -> str:
+    return format_baggage(cxmetrics.JourneyContext("bill_inquiry", journey_id, last, channel))
+
+
+def test_journey_reads_context_and_channel_from_request_headers_in_any_form(rec):
+    from starlette.datastructures import Headers
+
+    first = "a" * 32
+    sent = _sent(first, "login").encode()
+    forms = [
+        Headers(raw=[(b"host", b"x"), (b"baggage", sent), (b"x-cx-channel", b"web")]),
+        [(b"baggage", sent), (b"x-cx-channel", b"web")],  # an ASGI header list
+        {"Baggage": sent.decode(), "X-CX-Channel": "web"},  # any mapping, names in any case
+    ]
+    for headers in forms:
+        j = cxmetrics.journey("bill_inquiry", headers=headers)
+        assert (j.journey_id, j.last_step, j.channel) == (first, "login", "web")
+        with j.step("bill_total"):
+            pass
+    # Three resumed steps, each a login -> bill_total transition on web, switched from app.
+    assert (
+        rec.value(
+            "cx_step_transitions_total",
+            journey="bill_inquiry",
+            from_step="login",
+            to_step="bill_total",
+        )
+        == 3
+    )
+    switches = dict(journey="bill_inquiry", from_channel="app", to_channel="web")
+    assert rec.value("cx_channel_switches_total", **switches) == 3
+    assert rec.value("cx_journeys_started_total", journey="bill_inquiry", channel="web") == 0
+
+
+def test_journey_headers_several_baggage_headers_are_one_list_and_explicit_arguments_win(rec):
+    first = "b" * 32
+    raw = [(b"baggage", b"tenant=acme"), (b"baggage", _sent(first, "bill_total").encode())]
+    assert cxmetrics.journey("bill_inquiry", headers=raw).journey_id == first
+    other = cxmetrics.JourneyContext("bill_inquiry", "c" * 32, "login")
+    j = cxmetrics.journey("bill_inquiry", headers=raw, context=other, channel="phone")
+    assert (j.journey_id, j.last_step, j.channel) == ("c" * 32, "login", "phone")
+    fresh = cxmetrics.journey("bill_inquiry", headers={"accept": "*/*"})
+    assert fresh.journey_id not in (first, "c" * 32) and fresh.last_step is None
+    assert fresh.channel == "app"  # the spec's default channel
+
+
+def test_journey_headers_with_a_malformed_context_start_a_new_instance_and_count_it(rec):
+    j = cxmetrics.journey(
+        "bill_inquiry", headers=[(b"baggage", b"cx.journey=bill_inquiry,cx.id=nothex")]
+    )
+    assert j.last_step is None and len(j.journey_id) == 32
+    assert rec.value("cx_journey_context_rejected_total", reason="bad_id") == 1
+    assert rec.value("cx_journeys_started_total", journey="bill_inquiry", channel="app") == 1
+
+
 def test_internal_failure_never_reaches_the_app_and_is_counted(rec, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("slot exploded")

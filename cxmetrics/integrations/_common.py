@@ -17,6 +17,7 @@ from .. import context as cxcontext
 from .. import scope
 from .._state import STATE, internal_error
 from ..context import (
+    CHANNEL_HEADER,
     MAX_HEADER_BYTES,
     ContextRejected,
     JourneyContext,
@@ -27,7 +28,6 @@ from ..scope import RequestScope
 from ..steps import StepInstance
 
 JOURNEY_HEADER = "cx-journey"
-CHANNEL_HEADER = "x-cx-channel"
 DEFAULT_COOKIE = "cx_journey"
 
 RouteMap = Mapping[str, tuple[str, str]]

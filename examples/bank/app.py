@@ -128,10 +128,8 @@ def create_app(
             await bank.work(step_name)
             shown = _accuracy(bank, _Unmeasured(), step_name, "uninstrumented")  # type: ignore[arg-type]
             return JSONResponse({"journey": journey_name, "step": step_name, **shown})
-        context = cxmetrics.extract(request.headers)
-        journey = cxmetrics.journey(
-            journey_name, channel=request.headers.get("x-cx-channel"), context=context
-        )
+        # The journey context (baggage) and the channel (x-cx-channel) the client sent.
+        journey = cxmetrics.journey(journey_name, headers=request.headers)
         body: dict[str, Any] = {"journey": journey_name, "step": step_name}
         status = 200
         try:
