@@ -320,10 +320,13 @@ def breakdown() -> list[tuple[str, float]]:
     body = {"journey": "bill_inquiry", "step": "bill_detail"}
 
     def plumbing() -> None:  # what only the instrumented handler does besides cxmetrics calls
-        Request(scope).headers.get("x-cx-channel")
         JSONResponse(body, headers={"baggage": baggage})
 
     calls = [
+        (
+            "journey(headers=...): read context + channel, resume",
+            lambda: cxmetrics.journey("bill_inquiry", headers=Request(scope).headers),
+        ),
         ("extract(headers): parse the incoming baggage", lambda: cxmetrics.extract(headers)),
         (
             "journey(context=...): resume the instance",
@@ -334,7 +337,7 @@ def breakdown() -> list[tuple[str, float]]:
         ("a step with reconcile() + consistent()", checks),
         ("s.fingerprint(total)", lambda: fingerprint(total, key)),
         ("j.baggage(): format the outgoing context", journey.baggage),
-        ("(the app: channel header, response with baggage)", plumbing),
+        ("(the app: response with the baggage header)", plumbing),
         ("(the app: response without a header, for scale)", lambda: JSONResponse(body)),
     ]
     out = []
