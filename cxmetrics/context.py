@@ -15,7 +15,6 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from decimal import Context, Decimal, InvalidOperation
 from fractions import Fraction
-from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote
 
@@ -69,8 +68,6 @@ class JourneyContext:
         return replace(self, last_step=step)
 
 
-NO_FINGERPRINTS: Mapping[str, str] = MappingProxyType({})
-"""The fingerprints of a context that carries none (read-only, shared)."""
 _SET_FIELDS = tuple(
     getattr(JourneyContext, name).__set__
     for name in ("journey", "journey_id", "last_step", "channel", "fingerprints", "customer_ref")
@@ -123,19 +120,17 @@ def parse_context(entries: Mapping[str, str]) -> JourneyContext | None:
     channel = entries.get(KEY_CHANNEL) or None
     if channel is not None and not is_name(channel):
         raise ContextRejected("bad_channel")
-    fingerprints: Mapping[str, str] = NO_FINGERPRINTS
+    fingerprints: dict[str, str] = {}
     raw = entries.get(KEY_FINGERPRINTS) or ""
     if raw:
         items = raw.split("|")
         if len(items) > MAX_FINGERPRINTS:
             raise ContextRejected("too_many_fingerprints")
-        found: dict[str, str] = {}
         for item in items:
             key, _, digest = item.partition(":")
             if not is_name(key) or not _FP_RE.fullmatch(digest):
                 raise ContextRejected("bad_fingerprint")
-            found[key] = digest
-        fingerprints = found
+            fingerprints[key] = digest
     customer = entries.get(KEY_CUSTOMER) or None
     if customer is not None and not _FP_RE.fullmatch(customer):
         raise ContextRejected("bad_customer_ref")
@@ -166,12 +161,11 @@ def parse_header(value: str) -> JourneyContext | None:
     if own is None:
         return parse_context(parse_baggage(value))
     journey, journey_id, step, channel, fps, customer = own.groups()
-    if not fps:
-        return _validated(journey, journey_id, step, channel, NO_FINGERPRINTS, customer)
     fingerprints: dict[str, str] = {}
-    for item in fps.split("|"):
-        key, _, digest = item.partition(":")
-        fingerprints[key] = digest
+    if fps:
+        for item in fps.split("|"):
+            key, _, digest = item.partition(":")
+            fingerprints[key] = digest
     return _validated(journey, journey_id, step, channel, fingerprints, customer)
 
 

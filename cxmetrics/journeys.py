@@ -14,14 +14,13 @@ import functools
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from contextvars import Token
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import scope
 from ._slots import FEEDBACK_SCALES, JourneySlot, StepSlot
 from ._state import STATE, internal_error
 from .context import (
-    NO_FINGERPRINTS,
     JourneyContext,
     digest_members,
     format_baggage,
@@ -41,6 +40,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["JourneyInstance", "current_journey", "journey"]
+
+_NO_FINGERPRINTS: Mapping[str, str] = MappingProxyType({})  # never written: see ``fingerprints``
 
 
 class JourneyInstance:
@@ -68,7 +69,7 @@ class JourneyInstance:
         channel: int,
         journey_id: str,
         last: int,
-        fingerprints: Mapping[str, str] = NO_FINGERPRINTS,
+        fingerprints: Mapping[str, str] = _NO_FINGERPRINTS,
     ) -> None:
         self._rt = rt
         self._slot = slot
@@ -86,10 +87,11 @@ class JourneyInstance:
     @property
     def fingerprints(self) -> dict[str, str]:
         """The fingerprints this instance carries (step or key name → keyed digest)."""
-        if not self._fps_owned:
-            self._fps = dict(self._fps)
-            self._fps_owned = True
-        return self._fps  # type: ignore[return-value]
+        fps = self._fps
+        if not self._fps_owned or not isinstance(fps, dict):
+            fps = dict(fps)
+            self._fps, self._fps_owned = fps, True
+        return fps
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -314,7 +316,9 @@ def _resume(
         before = rt.channel(context.channel)
         with slot.lock:
             slot.switches[before][ch] += 1
-    instance = JourneyInstance(rt, slot, name, ch, context.journey_id, last, context.fingerprints)
+    instance = JourneyInstance(
+        rt, slot, name, ch, context.journey_id, last, context.fingerprints or _NO_FINGERPRINTS
+    )
     instance.customer_ref = context.customer_ref
     return instance
 

@@ -9,7 +9,10 @@ notation); these properties pin them to the general code (``parse_baggage`` + ``
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
+import pickle
 from datetime import timedelta
 from decimal import Context, Decimal, localcontext
 
@@ -196,14 +199,19 @@ def test_instances_resumed_from_one_context_share_no_fingerprints():
     assert fresh.fingerprints == {} and "cx.fp" not in fresh.baggage()
 
 
-def test_contexts_are_immutable_single_objects():
-    context = parse_header(f"cx.journey=bill_inquiry,cx.id={'ab' * 16}")
-    assert context == JourneyContext("bill_inquiry", "ab" * 16)
-    assert not hasattr(context, "__dict__")
-    with pytest.raises(AttributeError):
-        context.journey = "transfer"  # type: ignore[misc, union-attr]
-    with pytest.raises(TypeError):
-        context.fingerprints["x"] = "0" * 16  # type: ignore[index, union-attr]
+def test_contexts_are_immutable_single_objects_that_pickle_and_copy():
+    for header in (
+        f"cx.journey=bill_inquiry,cx.id={'ab' * 16}",
+        f"cx.journey=bill_inquiry,cx.id={'ab' * 16},cx.fp=bill_total:{'0' * 16}",
+    ):
+        context = parse_header(header)
+        assert context is not None and not hasattr(context, "__dict__")
+        with pytest.raises(AttributeError):
+            context.journey = "transfer"  # type: ignore[misc]
+        assert pickle.loads(pickle.dumps(context)) == context
+        assert copy.deepcopy(context) == context
+        assert dataclasses.asdict(context)["fingerprints"] == dict(context.fingerprints)
+    assert context.fingerprints == {"bill_total": "0" * 16}
 
 
 def test_baggage_is_empty_and_inject_writes_nothing_before_configure():
