@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from decimal import Context, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
@@ -68,10 +68,7 @@ class JourneyContext:
         return replace(self, last_step=step)
 
 
-_SET_FIELDS = tuple(
-    getattr(JourneyContext, name).__set__
-    for name in ("journey", "journey_id", "last_step", "channel", "fingerprints", "customer_ref")
-)
+_SET_FIELDS = tuple(getattr(JourneyContext, f.name).__set__ for f in fields(JourneyContext))
 
 
 def _validated(
@@ -245,14 +242,17 @@ def request_context(headers: Any) -> tuple[JourneyContext | None, str | None]:
         baggage: str | None = None
         channel: str | None = None
         for key, value in raw:
-            if key == b"baggage":
+            if key == _RAW_BAGGAGE:
                 text = value.decode("latin-1")
                 baggage = text if baggage is None else f"{baggage},{text}"
-            elif key == b"x-cx-channel" and channel is None:
+            elif key == _RAW_CHANNEL and channel is None:
                 channel = value.decode("latin-1")
     else:
         baggage, channel = _header(headers, BAGGAGE_HEADER), _header(headers, CHANNEL_HEADER)
     return (_context_in(baggage) if baggage else None), channel or None
+
+
+_RAW_BAGGAGE, _RAW_CHANNEL = BAGGAGE_HEADER.encode(), CHANNEL_HEADER.encode()
 
 
 def _context_in(value: str) -> JourneyContext | None:

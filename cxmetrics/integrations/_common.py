@@ -17,6 +17,7 @@ from .. import context as cxcontext
 from .. import scope
 from .._state import STATE, internal_error
 from ..context import (
+    BAGGAGE_HEADER,
     CHANNEL_HEADER,
     MAX_HEADER_BYTES,
     ContextRejected,
@@ -53,7 +54,7 @@ def incoming(headers: Mapping[str, str], cookie: str | None) -> JourneyContext |
     A malformed or oversized value is ignored (a new instance starts) and counted in
     ``cx_journey_context_rejected_total``; it never raises and is never used as a label.
     """
-    candidates = [headers.get("baggage"), headers.get(JOURNEY_HEADER)]
+    candidates = [headers.get(BAGGAGE_HEADER), headers.get(JOURNEY_HEADER)]
     if cookie is not None and len(headers.get("cookie", "")) > MAX_HEADER_BYTES:
         runtime = STATE.runtime
         if runtime is not None:
@@ -87,7 +88,7 @@ def response_headers(instance: JourneyInstance | None, cookie: str | None) -> li
         return []
     try:
         ours = instance.baggage()
-        out = [("baggage", ours)]
+        out = [(BAGGAGE_HEADER, ours)]
         if cookie is not None:
             out.append(
                 ("set-cookie", f"{cookie}={quote(ours, safe='')}; Path=/; HttpOnly; SameSite=Lax")
@@ -168,8 +169,8 @@ class Middleware:
         self.cookie = cookie
         # The only request headers the middlewares read (every other one is left undecoded),
         # as ASGI header names and as WSGI environ keys.
-        wanted = ["baggage", JOURNEY_HEADER, "cookie", self.channel_header, "traceparent"]
-        wanted.append("tracestate")
+        wanted = [BAGGAGE_HEADER, JOURNEY_HEADER, "cookie", self.channel_header]
+        wanted += ["traceparent", "tracestate"]  # W3C trace context, read by trace_context()
         self.wanted_raw = {name.encode("latin-1"): name for name in wanted}
         self.wanted_environ = {"HTTP_" + n.upper().replace("-", "_"): n for n in wanted}
 
