@@ -3,7 +3,7 @@
 ``analyze(spec, timeline)`` runs the indicator math (``cxmetrics.indicators``) on the whole range
 and the regression detector (``cxmetrics.regression``) per step with the step's regression policy
 (``min_change``; ``min_volume`` becomes the detector's ``min_samples``; the first of ``quantiles``
-is the latency statistic reported):
+is the latency statistic reported; a regression that recovered within ``for`` is transient):
 
 - latency: on the raw durations in arrival order when the source kept them (events), else on the
   per-window duration histograms (Prometheus);
@@ -120,6 +120,7 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
         key = (journey.name, step.name)
         per_window = [w.steps[key] for w in timeline.windows]
         policy = _policy(spec, journey, step)
+        hold = spec.regression(journey, step).for_
         for indicator, subject, detection, to_time in _detections(
             journey, step, total.steps[key], per_window, timeline.edges, policy
         ):
@@ -134,13 +135,16 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
                 )
             )
             for r in detection.regressions:
+                start = to_time(r.start, False)
                 end = to_time(r.end, False) if r.end is not None else None
-                blip = end is not None and r.affected < policy.min_samples
+                blip = end is not None and (r.affected < policy.min_samples or end - start < hold)
                 small = indicator == LATENCY and r.change < policy.min_change
                 if blip or small:
-                    # Over before it touched min_volume customers (a collector pause, a noisy
-                    # neighbour), or smaller than the spec's min_change when measured: counted,
-                    # not reported — nobody should be paged for it.
+                    # Over before it touched min_volume customers or before it had lasted the
+                    # policy's `for` (a collector pause, a noisy neighbour: an alert with the same
+                    # `for` would never have fired), or smaller than the spec's min_change when
+                    # measured: counted, not reported — nobody should be paged for it. One still
+                    # going at the end of the data is reported: nothing says it will end.
                     transient += 1
                     continue
                 findings.append(
@@ -150,7 +154,7 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
                         indicator,
                         subject,
                         r,
-                        to_time(r.start, False),
+                        start,
                         to_time(r.detected_at, True),
                         end,
                         detection.sensitivity,

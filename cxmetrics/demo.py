@@ -297,6 +297,7 @@ def summary(result: DemoResult) -> dict[str, Any]:
         "fault_injected_at": result.fault_at,
         "injected": REGRESSION_FAULT,
         "regressions": data["regressions"],
+        "transient_regressions": data["transient_regressions"],
         "steps": data["steps"],
         "journeys": data["journeys"],
         "files": {k: str(v) for k, v in result.files.items()},

@@ -1,0 +1,78 @@
+"""The analyzer applies the spec's regression policy to what the detector finds: a worsening
+that recovered before it had lasted the policy's ``for`` is transient (counted, not listed), as an
+alert with the same ``for`` would never have fired; one still going at the end of the data is
+listed whatever its age."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from cxmetrics.analysis import analyze
+from cxmetrics.events import StepRecord
+from cxmetrics.sources import from_events
+from cxmetrics.spec import Spec
+
+RATE = 10  # logins per second
+MEDIAN, SIGMA = 0.1, 0.5
+
+
+def _with_for(spec: Spec, seconds: float) -> Spec:
+    regression = spec.defaults.regression.model_copy(update={"for_": seconds})
+    return spec.model_copy(
+        update={"defaults": spec.defaults.model_copy(update={"regression": regression})}
+    )
+
+
+def _logins(seconds: int, slow_from: float, slow_until: float, seed: int = 3) -> list[StepRecord]:
+    """Logins at ``RATE``/s for ``seconds``, 50% slower in [slow_from, slow_until)."""
+    rng = random.Random(seed)
+    records = []
+    for i in range(seconds * RATE):
+        t = 1_700_000_000.0 + i / RATE
+        duration = rng.lognormvariate(0.0, SIGMA) * MEDIAN
+        if slow_from <= i / RATE < slow_until:
+            duration *= 1.5
+        records.append(
+            StepRecord(
+                t, "bill_inquiry", "login", "app", f"{i:032x}", None, duration, "ok",
+                "satisfied", True,
+            )
+        )  # fmt: skip
+    return records
+
+
+def _latency_findings(spec: Spec, records: list[StepRecord]) -> tuple[list[float | None], int]:
+    analysis = analyze(spec, from_events(spec, records, step=10.0))
+    found = [f for f in analysis.findings if f.indicator == "latency"]
+    assert {(f.journey, f.step) for f in found} <= {("bill_inquiry", "login")}
+    durations = [None if f.end_time is None else f.end_time - f.start_time for f in found]
+    return durations, analysis.transient
+
+
+@pytest.fixture(scope="module")
+def blip() -> list[StepRecord]:
+    return _logins(900, 400.0, 460.0)  # one minute, 600 logins, 50% slower
+
+
+def test_a_recovered_worsening_shorter_than_for_is_transient(
+    example_spec: Spec, blip: list[StepRecord]
+) -> None:
+    assert _latency_findings(_with_for(example_spec, 120.0), blip) == ([], 1)
+
+
+def test_a_recovered_worsening_that_lasted_for_is_listed_with_its_end(
+    example_spec: Spec, blip: list[StepRecord]
+) -> None:
+    durations, transient = _latency_findings(_with_for(example_spec, 30.0), blip)
+    assert transient == 0
+    assert len(durations) == 1 and durations[0] is not None
+    assert 50.0 <= durations[0] <= 70.0  # the minute it lasted, to the detector's resolution
+
+
+def test_a_worsening_still_going_at_the_end_is_listed_whatever_for_says(
+    example_spec: Spec,
+) -> None:
+    ongoing = _logins(600, 540.0, 600.0)  # the last minute
+    assert _latency_findings(_with_for(example_spec, 3600.0), ongoing) == ([None], 0)
