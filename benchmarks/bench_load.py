@@ -40,7 +40,8 @@ in its ``/metrics``, per step, at every point.
 
 Run: ``python benchmarks/bench_load.py`` (4 × 60 s per point, ≈ 25 min; ``--quick``: 4 × 10 s;
 ``--only <point>``; ``--gc-freeze``: both servers freeze their start-up objects, as the demo
-does).
+does; ``--gc-threshold N``: both servers collect the young generation every N allocations instead
+of CPython's 700).
 Requires wrk: ``apt-get install -y --no-install-recommends wrk``.
 """
 
@@ -80,7 +81,12 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def serve(
-    port: int, instrument: bool, time_scale: float, target_scale: float, freeze: bool
+    port: int,
+    instrument: bool,
+    time_scale: float,
+    target_scale: float,
+    freeze: bool,
+    threshold: int | None = None,
 ) -> None:
     import uvicorn
     from opentelemetry import trace
@@ -158,6 +164,8 @@ def serve(
         access_log=False,
         lifespan="off",
     )
+    if threshold:
+        gc.set_threshold(threshold, *gc.get_threshold()[1:])
     if freeze:  # what a tuned server does after start-up: the collector skips what is loaded
         gc.collect()
         gc.freeze()
@@ -377,6 +385,7 @@ def start_server(instrument: bool, args: argparse.Namespace) -> tuple[subprocess
         "--target-scale",
         str(args.target_scale),
         *(["--gc-freeze"] if args.gc_freeze else []),
+        *(["--gc-threshold", str(args.gc_threshold)] if args.gc_threshold else []),
     ]
     process = subprocess.Popen(
         command, cwd=ROOT, preexec_fn=lambda: os.sched_setaffinity(0, {SERVER_CPU})
@@ -467,7 +476,10 @@ def scenario(name: str, args: argparse.Namespace, script: Path) -> tuple[bool, b
 
     time_scale, target_scale, load = SCENARIOS[name]
     point = argparse.Namespace(
-        time_scale=time_scale, target_scale=target_scale, gc_freeze=args.gc_freeze
+        time_scale=time_scale,
+        target_scale=target_scale,
+        gc_freeze=args.gc_freeze,
+        gc_threshold=args.gc_threshold,
     )
     servers = {n: start_server(n == "with", point) for n in ("without", "with")}
     try:
@@ -585,9 +597,21 @@ def main() -> int:
         action="store_true",
         help="both servers call gc.freeze() after start-up (as the demo does)",
     )
+    parser.add_argument(
+        "--gc-threshold",
+        type=int,
+        help="both servers' young-generation collection threshold (CPython's default: 700)",
+    )
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, bool(args.instrument), args.time_scale, args.target_scale, args.gc_freeze)
+        serve(
+            args.serve,
+            bool(args.instrument),
+            args.time_scale,
+            args.target_scale,
+            args.gc_freeze,
+            args.gc_threshold,
+        )
         return 0
     if args.quick:
         args.duration, args.warmup = 10.0, 2.0
