@@ -6,7 +6,7 @@ CPU instructions a request executes hardly moves. This benchmark drives the bank
 (its ASGI callable: the same Starlette stack as under uvicorn, without the HTTP parser and the
 sockets) through the journey mix ``bench_load.py`` sends — ``bill_inquiry`` and ``transfer``,
 each later step carrying its journey context in ``baggage`` — 32 requests in flight, backends
-× 0.01. Each variant runs in its own process under ``perf stat -e instructions:u,cycles:u``,
+× 0.01. Each variant runs in its own process under ``perf stat -e instructions:u``,
 once with ``--requests`` and once with twice as many, so start-up cancels out; median of
 ``--repeat`` pairs. Variants:
 
@@ -47,6 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _asgi import http_scope  # noqa: E402
 
 IN_FLIGHT = 32
 TIME_SCALE = 0.01
@@ -187,20 +189,7 @@ def drive(n: int, variant: str) -> None:
         headers = [(b"host", b"127.0.0.1")]
         if baggage:
             headers.append((b"baggage", baggage.encode()))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000),
-        }
+        scope = http_scope(path, headers)
         statuses: list[int] = []
 
         async def receive() -> dict[str, Any]:
@@ -241,39 +230,36 @@ def perf_usable() -> bool:
     return probe.returncode == 0 and bool(re.match(r"\d+,", probe.stderr.strip().splitlines()[-1]))
 
 
-def run_once(n: int, variant: str, use_perf: bool) -> tuple[float, float]:
-    """(instructions, cycles) of one driven process; CPU seconds and 0 without perf."""
+def run_once(n: int, variant: str, use_perf: bool) -> float:
+    """User-space instructions of one driven process; CPU seconds without perf."""
     command = [sys.executable, __file__, "--drive", str(n), variant]
     if not use_perf:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(command, check=True, cwd=ROOT)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 0.0
+        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     result = subprocess.run(
-        ["perf", "stat", "-x,", "-e", "instructions:u,cycles:u", "--", *command],
+        ["perf", "stat", "-x,", "-e", "instructions:u", "--", *command],
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
     if result.returncode != 0:
         raise SystemExit(f"{variant} failed:\n{result.stderr[-2000:]}")
-    counts = {}
     for line in result.stderr.splitlines():
         fields = line.split(",")
-        if len(fields) > 2 and fields[0].isdigit():
-            counts[fields[2].split(":")[0]] = float(fields[0])
-    return counts["instructions"], counts.get("cycles", 0.0)
+        if len(fields) > 2 and fields[0].isdigit() and fields[2].startswith("instructions"):
+            return float(fields[0])
+    raise SystemExit(f"{variant}: perf printed no instruction count:\n{result.stderr[-2000:]}")
 
 
-def per_request(variant: str, n: int, repeat: int, use_perf: bool) -> tuple[float, float]:
-    """Median over ``repeat`` pairs of (2n − n) runs: instructions (or CPU s) and cycles."""
-    work, cycles = [], []
+def per_request(variant: str, n: int, repeat: int, use_perf: bool) -> float:
+    """Median over ``repeat`` pairs of (2n − n) runs: instructions (or CPU s) per request."""
+    work = []
     for _ in range(repeat):
         small = run_once(n, variant, use_perf)
-        large = run_once(2 * n, variant, use_perf)
-        work.append((large[0] - small[0]) / n)
-        cycles.append((large[1] - small[1]) / n)
-    return statistics.median(work), statistics.median(cycles)
+        work.append((run_once(2 * n, variant, use_perf) - small) / n)
+    return statistics.median(work)
 
 
 def main() -> int:
@@ -295,7 +281,7 @@ def main() -> int:
         f"{platform.python_version()}; {args.requests:,} requests per measurement, median of "
         f"{args.repeat}; "
         + (
-            "perf stat, user-space instructions and cycles"
+            "perf stat, user-space instructions"
             if use_perf
             else "perf with hardware counters not available (apt-get install -y "
             "--no-install-recommends linux-perf): CPU time instead, noisier"
@@ -304,15 +290,14 @@ def main() -> int:
     os.environ.setdefault("PYTHONHASHSEED", "0")
     results = {}
     for variant in VARIANTS:
-        work, cycles = per_request(variant, args.requests, args.repeat, use_perf)
-        results[variant] = (work if use_perf else work * 1e6, cycles)
-    bare = results["bare"][0]
-    print(f"\n{'':<62} {unit + '/request':>20} {'vs bare':>9} {'IPC':>5} {'CPU-bound ratio':>16}")
+        work = per_request(variant, args.requests, args.repeat, use_perf)
+        results[variant] = work if use_perf else work * 1e6
+    bare = results["bare"]
+    print(f"\n{'':<62} {unit + '/request':>20} {'vs bare':>9} {'CPU-bound ratio':>16}")
     for variant, label in VARIANTS.items():
-        work, cycles = results[variant]
-        ipc = f"{work / cycles:5.2f}" if cycles else "    -"
-        print(f"{label:<62} {work:>20,.0f} {work - bare:>+9,.0f} {ipc} {bare / work:>16.3f}")
-    ours, hand = results["cxmetrics"][0] - bare, results["by_hand"][0] - bare
+        work = results[variant]
+        print(f"{label:<62} {work:>20,.0f} {work - bare:>+9,.0f} {bare / work:>16.3f}")
+    ours, hand = results["cxmetrics"] - bare, results["by_hand"] - bare
     print(
         f"\ncxmetrics adds {ours:,.0f} {unit} per request ({ours / bare:.1%} of the bare request); "
         f"prometheus-client by hand adds {hand:,.0f} ({hand / bare:.1%}): cxmetrics costs "

@@ -25,6 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _asgi import http_scope  # noqa: E402
+
 BAGGAGE = (
     b"cx.journey=bill_inquiry,cx.id=abababababababababababababababab,cx.step=login,cx.channel=app"
 )
@@ -65,20 +67,7 @@ async def drive_asgi(app: Any, n: int) -> float:
 
     start = time.process_time()
     for _ in range(n):
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/bill/total",
-            "raw_path": b"/bill/total",
-            "query_string": b"",
-            "root_path": "",
-            "headers": HEADERS,
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000),
-        }
+        scope = http_scope("/bill/total", HEADERS)
         await app(scope, receive, send)
     return (time.process_time() - start) / n * 1e6
 
