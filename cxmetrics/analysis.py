@@ -222,10 +222,13 @@ def _detections(
     index = names.index(step.name)
     if index + 1 < len(names):
         following = names[index + 1]
-        volumes = [w.volume for w in per_window]
+        # The newest window's customers may still be between steps: its conversion is not known
+        # yet, and a drop there is only the end of the data. The detector judges the others.
+        judged = per_window[:-1] if len(per_window) > 1 else per_window
+        volumes = [w.volume for w in judged]
         # A transition is counted when the next step ends, possibly one window after this step:
         # clamp so a window never converts more than it served.
-        moved = [min(w.transitions.get(following, 0), w.volume) for w in per_window]
+        moved = [min(w.transitions.get(following, 0), w.volume) for w in judged]
         out.append((CONVERSION, following, _rate(moved, volumes, policy), windows))
     return out
 

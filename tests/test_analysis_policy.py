@@ -1,7 +1,8 @@
 """The analyzer applies the spec's regression policy to what the detector finds: a worsening
 that recovered before it had lasted the policy's ``for`` is transient (counted, not listed), as an
 alert with the same ``for`` would never have fired; one still going at the end of the data is
-listed whatever its age."""
+listed whatever its age. The newest window's conversion is not judged: its customers may still
+be between steps."""
 
 from __future__ import annotations
 
@@ -76,3 +77,43 @@ def test_a_worsening_still_going_at_the_end_is_listed_whatever_for_says(
 ) -> None:
     ongoing = _logins(600, 540.0, 600.0)  # the last minute
     assert _latency_findings(_with_for(example_spec, 3600.0), ongoing) == ([None], 0)
+
+
+def _logins_then_totals(
+    seconds: int, continuing: float, from_second: float, unknown_after: float
+) -> list[StepRecord]:
+    """20 logins a second, each followed 0.2 s later by bill_total — from ``from_second`` on only
+    for a ``continuing`` share of customers; customers logging in after ``unknown_after`` have
+    not reached bill_total yet when the data ends."""
+    rng = random.Random(5)
+    records = []
+    for i in range(seconds * 20):
+        t, jid = 1_700_000_000.0 + i / 20, f"{i:032x}"
+        records.append(
+            StepRecord(t, "bill_inquiry", "login", "app", jid, None, 0.1, "ok", "satisfied", True)
+        )
+        goes_on = i / 20 < from_second or rng.random() < continuing
+        if goes_on and i / 20 < unknown_after:
+            records.append(
+                StepRecord(
+                    t + 0.2, "bill_inquiry", "bill_total", "app", jid, "login", 0.2, "ok",
+                    "satisfied", True,
+                )
+            )  # fmt: skip
+    return records
+
+
+def _conversion_findings(spec: Spec, records: list[StepRecord]) -> list[tuple[str, bool]]:
+    analysis = analyze(spec, from_events(spec, records, step=10.0))
+    return [(f.step, f.end_time is None) for f in analysis.findings if f.indicator == "conversion"]
+
+
+def test_the_newest_window_is_not_judged_for_conversion(example_spec: Spec) -> None:
+    """Customers of the last window have not done their next step yet: not a conversion drop."""
+    records = _logins_then_totals(600, 1.0, 600.0, unknown_after=595.0)
+    assert _conversion_findings(example_spec, records) == []
+
+
+def test_a_conversion_drop_before_the_newest_window_is_found(example_spec: Spec) -> None:
+    records = _logins_then_totals(600, 0.5, 400.0, unknown_after=595.0)
+    assert _conversion_findings(example_spec, records) == [("login", True)]
