@@ -251,8 +251,8 @@ def _footer(page: _Page, generated: float) -> str:
         )
     if a.transient:
         notes += (
-            " Not reported: brief regressions over before reaching the policy's minimum volume "
-            f"({a.transient})."
+            " Not reported: worsenings over before they reached the policy's minimum volume or "
+            f"lasted its 'for', and latency changes below its min_change ({a.transient})."
         )
     return (
         f"<footer><p>Generated {escape(page.view.clock.full(generated))} by cxmetrics "
