@@ -130,11 +130,23 @@ def prometheus_with_data(
             rule_files=_rule_files(example_spec.scaled(TIME_SCALE), workdir),
         ).start()
         try:
+            # Counters are only seen to increase from Prometheus's first sample of them on:
+            # traffic before the first scrape would be invisible to increase()/rate().
+            _wait_for_first_scrape(prom.url)
             asyncio.run(traffic.run(url, duration=14.0, concurrency=12, seed=3))
             _wait_for_two_scrapes_of_everything(prom.url)
             yield prom.url
         finally:
             prom.stop()
+
+
+def _wait_for_first_scrape(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if stack.query(url, "up == 1"):
+            return
+        time.sleep(0.25)
+    raise AssertionError("Prometheus did not scrape the app within 20 s")
 
 
 def _wait_for_two_scrapes_of_everything(url: str) -> None:
@@ -165,7 +177,7 @@ def test_every_panel_query_returns_series(example_spec: Spec, prometheus_with_da
         if f'alertname="{names.ALERT_LATENCY}"' in expr:
             continue  # the regression annotation: no regression in a 14 s run
         empty.append(f"{uid} / {title}: {expr}")
-    assert empty == []
+    assert empty == [], "panel queries without a series:\n" + "\n".join(empty)
     assert len(queries) > 200 and rule_backed  # the test really covered the dashboards
 
 
