@@ -38,7 +38,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -169,20 +168,11 @@ def _parts(variant: str) -> Any:
     return Starlette(routes=[Route(path, handle, methods=["GET", "POST"]) for path in ROUTES])
 
 
-def journey_requests() -> list[tuple[str, str | None]]:
-    """The (path, baggage) cycle of ``bench_load.py``'s wrk script."""
+def drive(n: int, variant: str) -> None:
     import bench_load
 
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "journeys.lua"
-        bench_load.wrk_script(script)
-        found = re.findall(r'\{"(/[^"]+)", (?:"([^"]*)"|false)\}', script.read_text())
-    return [(path, baggage or None) for path, baggage in found]
-
-
-def drive(n: int, variant: str) -> None:
     app = build(variant)
-    cycle = journey_requests()
+    cycle = bench_load.journey_requests()
     sent = 0
 
     async def one(path: str, baggage: str | None) -> None:

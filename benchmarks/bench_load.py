@@ -175,8 +175,9 @@ def serve(
 # -- the load generator -----------------------------------------------------------------------
 
 
-def wrk_script(path: Path) -> None:
-    """A wrk script cycling through whole journeys, each later step carrying its context."""
+def journey_requests() -> list[tuple[str, str | None]]:
+    """(path, baggage) of whole journeys, ``JOURNEY_IDS`` instances of each, every later step
+    carrying the context the bank app would have sent back (its fingerprints included)."""
     from cxmetrics.context import JourneyContext, fingerprint, format_baggage
     from examples.bank.app import Bank
 
@@ -206,8 +207,13 @@ def wrk_script(path: Path) -> None:
                 else:
                     ctx = JourneyContext(journey, jid, last, "app", fps)
                     requests.append((route, format_baggage(ctx)))
+    return requests
+
+
+def wrk_script(path: Path) -> None:
+    """A wrk script cycling through ``journey_requests()``."""
     lines = ["local specs = {"]
-    for route, baggage in requests:
+    for route, baggage in journey_requests():
         lines.append(f'  {{"{route}", {f"{chr(34)}{baggage}{chr(34)}" if baggage else "false"}}},')
     lines += [
         "}",

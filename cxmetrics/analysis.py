@@ -35,7 +35,7 @@ from .regression import (
     detect_rate,
 )
 from .sources import Timeline
-from .spec import Journey, Spec, Step
+from .spec import Journey, RegressionPolicy, Spec, Step
 
 LATENCY, ACCURACY, CONVERSION = "latency", "accuracy", "conversion"
 
@@ -119,8 +119,8 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
     for journey, step in spec.steps():
         key = (journey.name, step.name)
         per_window = [w.steps[key] for w in timeline.windows]
-        policy = _policy(spec, journey, step)
-        hold = spec.regression(journey, step).for_
+        regression = spec.regression(journey, step)
+        policy = _policy(regression)
         for indicator, subject, detection, to_time in _detections(
             journey, step, total.steps[key], per_window, timeline.edges, policy
         ):
@@ -137,7 +137,9 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
             for r in detection.regressions:
                 start = to_time(r.start, False)
                 end = to_time(r.end, False) if r.end is not None else None
-                blip = end is not None and (r.affected < policy.min_samples or end - start < hold)
+                blip = end is not None and (
+                    r.affected < policy.min_samples or end - start < regression.for_
+                )
                 small = indicator == LATENCY and r.change < policy.min_change
                 if blip or small:
                     # Over before it touched min_volume customers or before it had lasted the
@@ -173,8 +175,7 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
     )
 
 
-def _policy(spec: Spec, journey: Journey, step: Step) -> Policy:
-    policy = spec.regression(journey, step)
+def _policy(policy: RegressionPolicy) -> Policy:
     return Policy(
         min_change=policy.min_change, min_samples=policy.min_volume, quantile=policy.quantiles[0]
     )

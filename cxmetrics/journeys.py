@@ -87,11 +87,9 @@ class JourneyInstance:
     @property
     def fingerprints(self) -> dict[str, str]:
         """The fingerprints this instance carries (step or key name → keyed digest)."""
-        fps = self._fps
-        if not self._fps_owned or not isinstance(fps, dict):
-            fps = dict(fps)
-            self._fps, self._fps_owned = fps, True
-        return fps
+        if not self._fps_owned:
+            self._fps, self._fps_owned = dict(self._fps), True
+        return cast("dict[str, str]", self._fps)
 
     # -- identity ---------------------------------------------------------------------------
     @property

@@ -26,6 +26,12 @@ def _with_for(spec: Spec, seconds: float) -> Spec:
     )
 
 
+def _record(t: float, step: str, jid: str, previous: str | None, duration: float) -> StepRecord:
+    return StepRecord(
+        t, "bill_inquiry", step, "app", jid, previous, duration, "ok", "satisfied", True
+    )
+
+
 def _logins(seconds: int, slow_from: float, slow_until: float, seed: int = 3) -> list[StepRecord]:
     """Logins at ``RATE``/s for ``seconds``, 50% slower in [slow_from, slow_until)."""
     rng = random.Random(seed)
@@ -35,12 +41,7 @@ def _logins(seconds: int, slow_from: float, slow_until: float, seed: int = 3) ->
         duration = rng.lognormvariate(0.0, SIGMA) * MEDIAN
         if slow_from <= i / RATE < slow_until:
             duration *= 1.5
-        records.append(
-            StepRecord(
-                t, "bill_inquiry", "login", "app", f"{i:032x}", None, duration, "ok",
-                "satisfied", True,
-            )
-        )  # fmt: skip
+        records.append(_record(t, "login", f"{i:032x}", None, duration))
     return records
 
 
@@ -89,17 +90,10 @@ def _logins_then_totals(
     records = []
     for i in range(seconds * 20):
         t, jid = 1_700_000_000.0 + i / 20, f"{i:032x}"
-        records.append(
-            StepRecord(t, "bill_inquiry", "login", "app", jid, None, 0.1, "ok", "satisfied", True)
-        )
+        records.append(_record(t, "login", jid, None, 0.1))
         goes_on = i / 20 < from_second or rng.random() < continuing
         if goes_on and i / 20 < unknown_after:
-            records.append(
-                StepRecord(
-                    t + 0.2, "bill_inquiry", "bill_total", "app", jid, "login", 0.2, "ok",
-                    "satisfied", True,
-                )
-            )  # fmt: skip
+            records.append(_record(t + 0.2, "bill_total", jid, "login", 0.2))
     return records
 
 
