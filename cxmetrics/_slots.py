@@ -2,6 +2,8 @@
 
 Built once from the spec at ``configure()`` (STYLE.md: resolve at declaration, not per call). The
 per-step hot path is ``StepSlot.record``: one bisect, one lock, a handful of integer increments.
+Its lock is taken with ``acquire()`` / ``release()`` in ``try`` / ``finally``: what ``with``
+does, at two calls instead of four.
 The Prometheus collector reads these slots at scrape time; nothing else owns a count.
 """
 
@@ -34,11 +36,15 @@ class CheckSlot:
         self.sum = 0.0
 
     def record(self, passed: bool, relative_error: float | None) -> None:
-        with self.lock:
+        lock = self.lock
+        lock.acquire()
+        try:
             self.counts[0 if passed else 1] += 1
             if relative_error is not None:
                 self.buckets[bisect_left(RELATIVE_ERROR_BUCKETS, relative_error)] += 1
                 self.sum += relative_error
+        finally:
+            lock.release()
 
 
 class StepSlot:
@@ -114,7 +120,9 @@ class StepSlot:
         """Count one finished step; return its timeliness class (0, 1, 2)."""
         i = bisect_left(self.bounds, duration)
         cls = 0 if i <= self.i_target else (1 if i <= self.i_tolerating else 2)
-        with self.lock:
+        lock = self.lock
+        lock.acquire()
+        try:
             self.buckets[i] += 1
             self.sum += duration
             self.counts[3 + cls if error else cls] += 1
@@ -123,6 +131,8 @@ class StepSlot:
             self.from_counts[previous] += 1
             if exemplar is not None:
                 self.exemplars[i] = exemplar
+        finally:
+            lock.release()
         return cls
 
 

@@ -43,9 +43,12 @@ _N = r"[a-z][a-z0-9_]{0,62}"
 _OWN_FORM = re.compile(
     rf"cx\.journey=({_N}),cx\.id=([0-9a-f]{{16,32}})"
     rf"(?:,cx\.step=({_N}))?(?:,cx\.channel=({_N}))?"
-    rf"(?:,cx\.fp=({_N}:[0-9a-f]{{16}}(?:\|{_N}:[0-9a-f]{{16}}){{0,{MAX_FINGERPRINTS - 1}}}))?"
-    r"(?:,cx\.cust=([0-9a-f]{16}))?"
+    rf"((?:,cx\.fp=({_N}:[0-9a-f]{{16}}(?:\|{_N}:[0-9a-f]{{16}}){{0,{MAX_FINGERPRINTS - 1}}}))?"
+    r"(?:,cx\.cust=([0-9a-f]{16}))?)"
 )
+# A context's fields: journey, id, last step, channel, fingerprints, customer reference, and the
+# text of its digest members (``digest_members``' form) when it can be sent on as it came.
+Fields = tuple[str, str, str | None, str | None, Mapping[str, str], str | None, str | None]
 
 
 def new_journey_id() -> str:
@@ -154,16 +157,29 @@ def parse_baggage(value: str) -> dict[str, str]:
 def parse_header(value: str) -> JourneyContext | None:
     """The journey context in a ``baggage`` header value: ``None`` when it has none,
     ``ContextRejected`` when its ``cx.*`` entries are malformed. Other members are ignored."""
+    fields = own_fields(value)
+    if fields is None:
+        return parse_context(parse_baggage(value))
+    return _validated(*fields[:6])
+
+
+def own_fields(value: str) -> Fields | None:
+    """The fields of a ``baggage`` value in exactly the form cxmetrics writes, which one match
+    parses and validates; ``None`` for anything else (``parse_header`` decides it). Its digest
+    members come back as text too, to be sent on unchanged while no step adds a fingerprint."""
     own = _OWN_FORM.fullmatch(value)
     if own is None:
-        return parse_context(parse_baggage(value))
-    journey, journey_id, step, channel, fps, customer = own.groups()
+        return None
+    journey, journey_id, step, channel, tail, fps, customer = own.groups()
     fingerprints: dict[str, str] = {}
     if fps:
-        for item in fps.split("|"):
+        items = fps.split("|")
+        for item in items:
             key, _, digest = item.partition(":")
             fingerprints[key] = digest
-    return _validated(journey, journey_id, step, channel, fingerprints, customer)
+        if len(fingerprints) < len(items):
+            tail = None  # a repeated key: formatted again, it keeps only its last digest
+    return journey, journey_id, step, channel, fingerprints, customer, tail
 
 
 def format_baggage(context: JourneyContext, existing: str = "") -> str:
@@ -237,6 +253,13 @@ def request_context(headers: Any) -> tuple[JourneyContext | None, str | None]:
     are one list, as W3C baggage says. A malformed context is ``None``, counted as ``extract``
     counts it.
     """
+    baggage, channel = read_headers(headers)
+    return (_context_in(baggage) if baggage else None), channel
+
+
+def read_headers(headers: Any) -> tuple[str | None, str | None]:
+    """The ``baggage`` and ``x-cx-channel`` values of a request's headers, in one pass
+    (``request_context`` says which headers objects are understood); empty ones are ``None``."""
     raw = headers if isinstance(headers, list) else getattr(headers, "raw", None)
     if isinstance(raw, list):
         baggage: str | None = None
@@ -249,7 +272,7 @@ def request_context(headers: Any) -> tuple[JourneyContext | None, str | None]:
                 channel = value.decode("latin-1")
     else:
         baggage, channel = _header(headers, BAGGAGE_HEADER), _header(headers, CHANNEL_HEADER)
-    return (_context_in(baggage) if baggage else None), channel or None
+    return baggage or None, channel or None
 
 
 _RAW_BAGGAGE, _RAW_CHANNEL = BAGGAGE_HEADER.encode(), CHANNEL_HEADER.encode()
@@ -318,10 +341,15 @@ def fingerprint(value: Any, key: bytes) -> str:
 
 
 def _canonical(value: Any) -> str:
+    kind = type(value)  # exact types first: an ABC isinstance check costs more than the digest
+    if kind is Decimal:
+        return "n:" + _number_text(value)
+    if kind is int and -_INT_FAST < value < _INT_FAST:
+        return f"n:{value}"
+    if kind is str:
+        return f"s:{value}"
     if isinstance(value, bool):
         return f"b:{value}"
-    if type(value) is int and -_INT_FAST < value < _INT_FAST:
-        return f"n:{value}"
     if isinstance(value, (int, float, Decimal, Fraction)):
         try:
             number = (

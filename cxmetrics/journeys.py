@@ -21,12 +21,15 @@ from . import scope
 from ._slots import FEEDBACK_SCALES, JourneySlot, StepSlot
 from ._state import STATE, internal_error
 from .context import (
+    Fields,
     JourneyContext,
+    _context_in,
     digest_members,
     format_baggage,
     new_journey_id,
+    own_fields,
     own_members,
-    request_context,
+    read_headers,
 )
 from .events import FeedbackRecord, JourneyStarted
 from .redaction import customer_ref
@@ -49,6 +52,8 @@ class JourneyInstance:
 
     __slots__ = (
         "_ch",
+        "_cust",
+        "_digests",
         "_fps",
         "_fps_owned",
         "_last",
@@ -56,7 +61,6 @@ class JourneyInstance:
         "_slot",
         "_steps",
         "_tokens",
-        "customer_ref",
         "journey_id",
         "name",
     )
@@ -70,6 +74,8 @@ class JourneyInstance:
         journey_id: str,
         last: int,
         fingerprints: Mapping[str, str] = _NO_FINGERPRINTS,
+        customer_ref: str | None = None,
+        digests: str | None = "",
     ) -> None:
         self._rt = rt
         self._slot = slot
@@ -82,14 +88,27 @@ class JourneyInstance:
         # Borrowed from the context it resumes (read-only to us) until a step adds a digest.
         self._fps = fingerprints
         self._fps_owned = False
-        self.customer_ref: str | None = None
+        self._cust = customer_ref
+        # The digest members of the outgoing context (``digest_members``' text) while they are
+        # as they came in; ``None`` once a fingerprint or the customer changes.
+        self._digests = digests
 
     @property
     def fingerprints(self) -> dict[str, str]:
         """The fingerprints this instance carries (step or key name → keyed digest)."""
         if not self._fps_owned:
             self._fps, self._fps_owned = dict(self._fps), True
+        self._digests = None  # the caller may add one
         return cast("dict[str, str]", self._fps)
+
+    @property
+    def customer_ref(self) -> str | None:
+        """The customer's keyed reference (``identify``), or ``None``."""
+        return self._cust
+
+    @customer_ref.setter
+    def customer_ref(self, value: str | None) -> None:
+        self._cust, self._digests = value, None
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -146,10 +165,10 @@ class JourneyInstance:
                 if self.name == slot.name
                 else own_members(self._travelling_name(), "", None, None, {}, None)
             )
-            out = f"{head}{self.journey_id}{slot.baggage_tail[self._ch][self._last]}"
-            if self._fps or self.customer_ref:
-                out += digest_members(self._fps, self.customer_ref)
-            return out
+            digests = self._digests
+            if digests is None:
+                digests = self._digests = digest_members(self._fps, self._cust)
+            return f"{head}{self.journey_id}{slot.baggage_tail[self._ch][self._last]}{digests}"
         except Exception as exc:
             internal_error("context", exc)
             return ""
@@ -170,11 +189,12 @@ class JourneyInstance:
     # -- steps ------------------------------------------------------------------------------
     def step(self, name: str) -> StepInstance:
         """A step of this instance, to use as ``with j.step("bill_total") as s:``."""
-        if self._rt is None:
+        slot = self._slot
+        if slot is None:  # before configure(): no runtime, no slot
             return NOOP_STEP
-        index = self._slot.step_index.get(name) if self._slot is not None else None
+        index = slot.step_index.get(name)
         if index is None:
-            if self._slot is not None and self._slot.n_steps:  # the 'other' journey has no steps
+            if slot.n_steps and self._rt is not None:  # the 'other' journey has no steps
                 self._rt.count_undeclared("step", name)
             return StepInstance(self, self._steps[-1])
         return StepInstance(self, self._steps[index])
@@ -270,17 +290,33 @@ def journey(
     if rt is None:
         return JourneyInstance(None, None, name, 0, "", 0)
     try:
+        sent: Fields | None = None
         if headers is not None:
-            sent, sent_channel = request_context(headers)
-            context = context or sent
+            baggage, sent_channel = read_headers(headers)
             channel = channel or sent_channel
+            if context is None and baggage:
+                # The form cxmetrics writes is read straight into the instance; anything else
+                # is parsed and validated in full.
+                sent = own_fields(baggage)
+                if sent is None:
+                    context = _context_in(baggage)
         request = scope.request.get()
         if request is not None:
             context = context or request.incoming
             channel = channel or request.channel
+        if sent is None and context is not None:
+            sent = (
+                context.journey,
+                context.journey_id,
+                context.last_step,
+                context.channel,
+                context.fingerprints or _NO_FINGERPRINTS,
+                context.customer_ref,
+                None,
+            )
         instance = (
-            _resume(rt, name, channel, context)
-            if (context is not None and context.journey == name)
+            _resume(rt, name, channel, sent)
+            if (sent is not None and sent[0] == name)
             else _start(rt, name, channel)
         )
         if request is not None:
@@ -302,23 +338,18 @@ def _start(rt: Runtime, name: str, channel: str | None) -> JourneyInstance:
     return instance
 
 
-def _resume(
-    rt: Runtime, name: str, channel: str | None, context: JourneyContext
-) -> JourneyInstance:
-    slot = rt.journey_slot(name)
-    last = slot.n_steps + 1
-    if context.last_step is not None:
-        last = slot.step_index.get(context.last_step, slot.n_steps)
-    ch = rt.channel(channel or context.channel)
-    if context.channel is not None and channel is not None and channel != context.channel:
-        before = rt.channel(context.channel)
+def _resume(rt: Runtime, name: str, channel: str | None, sent: Fields) -> JourneyInstance:
+    _, journey_id, last_step, sent_channel, fingerprints, customer, digests = sent
+    slot = rt.journeys.get(name)
+    if slot is None or name == OTHER:
+        slot = rt.journey_slot(name)  # counts the undeclared name
+    last = slot.n_steps + 1 if last_step is None else slot.step_index.get(last_step, slot.n_steps)
+    ch = rt.channel(channel or sent_channel)
+    if sent_channel is not None and channel is not None and channel != sent_channel:
+        before = rt.channel(sent_channel)
         with slot.lock:
             slot.switches[before][ch] += 1
-    instance = JourneyInstance(
-        rt, slot, name, ch, context.journey_id, last, context.fingerprints or _NO_FINGERPRINTS
-    )
-    instance.customer_ref = context.customer_ref
-    return instance
+    return JourneyInstance(rt, slot, name, ch, journey_id, last, fingerprints, customer, digests)
 
 
 def bind(fn: F, instance: JourneyInstance | None = None) -> F:

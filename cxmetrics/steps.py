@@ -96,7 +96,7 @@ class StepInstance:
 
     def _record(self, duration: float, error: bool, exc: BaseException | None) -> None:
         j, slot = self._j, self._slot
-        rt = cast("Runtime", j._rt)
+        rt: Runtime = j._rt  # type: ignore[assignment]  # a step with a slot has a runtime
         previous = j._last
         span = self._span
         exemplar = otel.exemplar(span, duration) if (span is not None or rt.exemplars) else None

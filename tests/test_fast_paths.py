@@ -199,6 +199,67 @@ def test_instances_resumed_from_one_context_share_no_fingerprints():
     assert fresh.fingerprints == {} and "cx.fp" not in fresh.baggage()
 
 
+def _state(j: cxmetrics.JourneyInstance) -> tuple[object, ...]:
+    return (
+        j.name,
+        j.journey_id,
+        j.last_step,
+        j.channel,
+        j.customer_ref,
+        dict(j._fps),
+        j.context(),
+        j.baggage(),
+    )
+
+
+@SETTINGS
+@given(
+    contexts,
+    st.sampled_from(["bill_inquiry", "transfer", "not_declared"]),
+    st.sampled_from([None, "web"]),
+)
+@pytest.mark.usefixtures("configured")
+def test_a_header_cxmetrics_wrote_resumes_the_instance_its_context_resumes(context, name, channel):
+    # journey(headers=) reads the form cxmetrics writes straight into the instance and sends
+    # its digest members on as they came; journey(context=) starts from the parsed context.
+    context = dataclasses.replace(context, journey=name)
+    headers = [(b"host", b"x"), (b"baggage", format_baggage(context).encode())]
+    if channel:
+        headers.append((b"x-cx-channel", channel.encode()))
+    fast = cxmetrics.journey(name, headers=headers)
+    general = cxmetrics.journey(
+        name, context=parse_header(format_baggage(context)), channel=channel
+    )
+    assert _state(fast) == _state(general)
+    assert fast.baggage() == format_baggage(fast.context())
+
+
+@pytest.mark.usefixtures("configured")
+def test_the_digests_sent_on_follow_every_change_to_fingerprints_and_customer():
+    key = hashlib.sha256(b"cxmetrics:bank_app").digest()
+    total = fingerprint(Decimal("412.37"), key)
+    sent = f"cx.journey=bill_inquiry,cx.id={'ab' * 16},cx.step=bill_total,cx.fp=bill_total:{total}"
+    j = cxmetrics.journey("bill_inquiry", headers={"baggage": sent})
+    assert j.baggage() == (
+        f"cx.journey=bill_inquiry,cx.id={'ab' * 16},cx.step=bill_total,cx.channel=app,"
+        f"cx.fp=bill_total:{total}"
+    )
+    with j.step("bill_detail") as s:
+        assert s.consistent("detail_consistent_with_total", Decimal("412.370"))
+        s.fingerprint(Decimal("1.5"), key="detail")
+    assert j.baggage() == format_baggage(j.context())
+    assert j.baggage().endswith(f"cx.fp=bill_total:{total}|detail:{fingerprint(1.5, key)}")
+    j.identify("customer-1")
+    assert j.baggage() == format_baggage(j.context()) and ",cx.cust=" in j.baggage()
+    j.customer_ref = None
+    assert j.baggage() == format_baggage(j.context()) and "cx.cust" not in j.baggage()
+    # A repeated key (not what cxmetrics writes) is sent on as the general parser reads it.
+    repeated = f"cx.journey=bill_inquiry,cx.id={'ab' * 16},cx.fp=a:{'0' * 16}|a:{'1' * 16}"
+    again = cxmetrics.journey("bill_inquiry", headers=[(b"baggage", repeated.encode())])
+    assert again.fingerprints == {"a": "1" * 16}
+    assert again.baggage().endswith(f",cx.fp=a:{'1' * 16}")
+
+
 def test_contexts_are_immutable_single_objects_that_pickle_and_copy():
     for header in (
         f"cx.journey=bill_inquiry,cx.id={'ab' * 16}",

@@ -153,3 +153,34 @@ def test_exemplars_carry_the_sampled_trace_id(example_spec, otel):
     assert len(lines) == 1
     assert 'step="bill_total"' in lines[0]
     assert f'# {{trace_id="{trace_id}"}}' in lines[0]
+
+
+def test_interesting_mode_takes_exemplars_from_the_current_sampled_span(example_spec, otel):
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    tracer, _ = otel
+    registry = configure(example_spec, tracer, "interesting")
+
+    def exemplar_lines() -> list[str]:
+        text = openmetrics(registry).decode()
+        return [
+            line
+            for line in text.splitlines()
+            if line.startswith("cx_step_duration_seconds_bucket") and "# {" in line
+        ]
+
+    unsampled = SpanContext(0xAB, 0xCD, is_remote=True, trace_flags=TraceFlags(0))
+    with trace.use_span(NonRecordingSpan(unsampled)):
+        with cxmetrics.journey("bill_inquiry") as j, j.step("bill_total"):
+            pass
+    with cxmetrics.journey("bill_inquiry") as j, j.step("bill_total"):
+        pass
+    assert exemplar_lines() == []  # no span, or one not sampled: no exemplar
+    with tracer.start_as_current_span("GET /bill/total") as request:
+        with cxmetrics.journey("bill_inquiry") as j, j.step("bill_total"):
+            pass
+    trace_id = format(request.get_span_context().trace_id, "032x")
+    lines = exemplar_lines()
+    assert len(lines) == 1 and 'step="bill_total"' in lines[0]
+    assert f'# {{trace_id="{trace_id}"}}' in lines[0]

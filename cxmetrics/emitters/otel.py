@@ -15,6 +15,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN as _NO_SPAN
 from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import propagation as _propagation
 
 from .. import names
 from .._slots import StepSlot
@@ -100,12 +101,23 @@ def check_failed(span: Span, name: str, relative_error: float | None) -> None:
     span.add_event(names.EVENT_CHECK_FAILED, attributes)
 
 
+# The key the API keeps the current span under. Read directly, the current span costs two
+# function calls instead of four on every step (``trace.get_current_span`` is the same lookup);
+# an API without it gets the public call.
+_SPAN_KEY: str | None = getattr(_propagation, "_SPAN_KEY", None)
+
+
 def exemplar(span: Span | None, duration: float) -> tuple[str, float, float] | None:
     """(trace id, value, timestamp) when a sampled span is at hand, else ``None``."""
     if span is None:
-        span = trace.get_current_span()
-        if span is _NO_SPAN:
+        current = (
+            otel_context.get_current().get(_SPAN_KEY)
+            if _SPAN_KEY is not None
+            else trace.get_current_span()
+        )
+        if current is None or current is _NO_SPAN or not isinstance(current, Span):
             return None
+        span = current
     ctx = span.get_span_context()
     if not ctx.trace_flags.sampled:
         return None
