@@ -182,16 +182,23 @@ def own_fields(value: str) -> Fields | None:
     return journey, journey_id, step, channel, fingerprints, customer, tail
 
 
-def format_baggage(context: JourneyContext, existing: str = "") -> str:
-    """A baggage header value with ``context``'s ``cx.*`` entries replacing any old ones."""
-    ours = own_members(
+def context_fields(context: JourneyContext) -> Fields:
+    """``context`` as ``own_fields`` gives a header's fields (its digest members to be formatted
+    again). Its fingerprints are shared, read-only: an instance copies them before adding one."""
+    return (
         context.journey,
         context.journey_id,
         context.last_step,
         context.channel,
         context.fingerprints,
         context.customer_ref,
+        None,
     )
+
+
+def format_baggage(context: JourneyContext, existing: str = "") -> str:
+    """A baggage header value with ``context``'s ``cx.*`` entries replacing any old ones."""
+    ours = own_members(*context_fields(context)[:6])
     if not existing:
         return ours
     members = [m.strip() for m in existing.split(",") if m.strip()]
@@ -243,23 +250,15 @@ def extract(headers: Mapping[str, str] | Any) -> JourneyContext | None:
     return _context_in(value) if value else None
 
 
-def request_context(headers: Any) -> tuple[JourneyContext | None, str | None]:
-    """The journey context (``baggage``) and the channel (``x-cx-channel``) of a request, read
-    in one pass: ``journey(name, headers=...)``.
+def read_headers(headers: Any) -> tuple[str | None, str | None]:
+    """The ``baggage`` and ``x-cx-channel`` values of a request's headers, read in one pass for
+    ``journey(name, headers=...)``; empty ones are ``None``.
 
     ``headers``: an ASGI header list (``[(b"baggage", b"...")]``, names in lower case as ASGI
     requires), an object with such a list as ``raw`` (Starlette's and FastAPI's
     ``request.headers``), or any mapping (names case-insensitive). Several ``baggage`` headers
-    are one list, as W3C baggage says. A malformed context is ``None``, counted as ``extract``
-    counts it.
+    are one list, as W3C baggage says.
     """
-    baggage, channel = read_headers(headers)
-    return (_context_in(baggage) if baggage else None), channel
-
-
-def read_headers(headers: Any) -> tuple[str | None, str | None]:
-    """The ``baggage`` and ``x-cx-channel`` values of a request's headers, in one pass
-    (``request_context`` says which headers objects are understood); empty ones are ``None``."""
     raw = headers if isinstance(headers, list) else getattr(headers, "raw", None)
     if isinstance(raw, list):
         baggage: str | None = None

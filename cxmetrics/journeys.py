@@ -24,6 +24,7 @@ from .context import (
     Fields,
     JourneyContext,
     _context_in,
+    context_fields,
     digest_members,
     format_baggage,
     new_journey_id,
@@ -305,15 +306,7 @@ def journey(
             context = context or request.incoming
             channel = channel or request.channel
         if sent is None and context is not None:
-            sent = (
-                context.journey,
-                context.journey_id,
-                context.last_step,
-                context.channel,
-                context.fingerprints or _NO_FINGERPRINTS,
-                context.customer_ref,
-                None,
-            )
+            sent = context_fields(context)
         instance = (
             _resume(rt, name, channel, sent)
             if (sent is not None and sent[0] == name)
@@ -340,9 +333,7 @@ def _start(rt: Runtime, name: str, channel: str | None) -> JourneyInstance:
 
 def _resume(rt: Runtime, name: str, channel: str | None, sent: Fields) -> JourneyInstance:
     _, journey_id, last_step, sent_channel, fingerprints, customer, digests = sent
-    slot = rt.journeys.get(name)
-    if slot is None or name == OTHER:
-        slot = rt.journey_slot(name)  # counts the undeclared name
+    slot = rt.journey_slot(name)
     last = slot.n_steps + 1 if last_step is None else slot.step_index.get(last_step, slot.n_steps)
     ch = rt.channel(channel or sent_channel)
     if sent_channel is not None and channel is not None and channel != sent_channel:
