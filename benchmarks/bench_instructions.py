@@ -141,7 +141,7 @@ def _parts(variant: str) -> Any:
     from starlette.routing import Route
 
     import cxmetrics
-    from cxmetrics.spec import load_spec
+    from cxmetrics.spec.load import load_spec
     from examples.bank.app import ROUTES, SPEC_PATH, Bank, _accuracy, _Unmeasured
 
     spec = load_spec(SPEC_PATH).scaled(TIME_SCALE)

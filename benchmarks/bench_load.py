@@ -110,7 +110,7 @@ def serve(
         SpanExportResult,
     )
 
-    from cxmetrics.spec import load_spec
+    from cxmetrics.spec.load import load_spec
     from examples.bank.app import ROUTES, SPEC_PATH, create_app
 
     exported = Counter[str]()
@@ -203,7 +203,8 @@ def serve(
 def journey_requests() -> list[tuple[str, str | None]]:
     """(path, baggage) of whole journeys, ``JOURNEY_IDS`` instances of each, every later step
     carrying the context the bank app would have sent back (its fingerprints included)."""
-    from cxmetrics.context import JourneyContext, fingerprint, format_baggage
+    from cxmetrics.instrument.fingerprints import fingerprint
+    from cxmetrics.propagation.context import JourneyContext, format_baggage
     from examples.bank.app import Bank
 
     key = hashlib.sha256(b"cxmetrics:bank_app").digest()  # the spec's default fingerprint key
@@ -328,8 +329,9 @@ def breakdown() -> list[tuple[str, float]]:
     from starlette.datastructures import Headers
 
     import cxmetrics
-    from cxmetrics.context import JourneyContext, fingerprint, format_baggage
-    from cxmetrics.spec import load_spec
+    from cxmetrics.instrument.fingerprints import fingerprint
+    from cxmetrics.propagation.context import JourneyContext, format_baggage
+    from cxmetrics.spec.load import load_spec
     from examples.bank.app import SPEC_PATH, Bank
 
     cxmetrics.configure(load_spec(SPEC_PATH), registry=CollectorRegistry(), spans="interesting")

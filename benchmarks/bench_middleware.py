@@ -109,7 +109,7 @@ def main() -> int:
     from prometheus_client import CollectorRegistry
 
     import cxmetrics
-    from cxmetrics.spec import load_spec
+    from cxmetrics.spec.load import load_spec
     from examples.bank.app import SPEC_PATH
 
     trace.set_tracer_provider(TracerProvider())

@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import baselines
 
-from cxmetrics.regression import LatencyDetector, detect_latency_windows
+from cxmetrics.analysis.regression import LatencyDetector, detect_latency_windows
 
 SEED = 20_260_522
 WINDOW = 50  # samples per window (mean, for time windows) for every window-based detector

@@ -16,12 +16,13 @@ alerts and Grafana dashboards from one spec (``cxmetrics.yaml``)::
 
 from ._exceptions import CxError, SpecError, SpecIssue
 from .config import configure, current_spec, is_configured, shutdown
-from .context import JourneyContext, extract, inject
-from .decorators import step
-from .journeys import JourneyInstance, bind, current_journey, journey
-from .server import start_http_server
-from .spec import Spec, load_spec
-from .steps import StepInstance
+from .exposition.server import start_http_server
+from .instrument.decorators import step
+from .instrument.journeys import JourneyInstance, bind, current_journey, journey
+from .instrument.steps import StepInstance
+from .propagation.context import JourneyContext, extract, inject
+from .spec.load import load_spec
+from .spec.model import Spec
 
 __version__ = "0.1.0"
 

@@ -25,18 +25,19 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import names
 from ._exceptions import CxError, SpecError
-from ._runtime import SPAN_MODES, Runtime, SpanMode
-from ._state import STATE, internal_error
-from .emitters.base import Sink
-from .redaction import make_redactor
-from .spec import Spec, load_spec
+from .instrument.redaction import make_redactor
+from .instrument.runtime import SPAN_MODES, Runtime, SpanMode
+from .instrument.sinks import Sink
+from .instrument.state import STATE, internal_error
+from .spec import names
+from .spec.load import load_spec
+from .spec.model import Spec
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
-    from .emitters.prometheus import CxCollector
+    from .exposition.collector import CxCollector
 
 log = logging.getLogger("cxmetrics")
 FINGERPRINT_KEY_ENV = "CXMETRICS_FINGERPRINT_KEY"
@@ -129,9 +130,9 @@ def configure(
             raise
         return not_recording(None, str(exc))
 
-    from .emitters import otel
-    from .emitters.eventlog import EventLog
-    from .emitters.prometheus import CxCollector
+    from .exposition.collector import CxCollector
+    from .exposition.eventlog import EventLog
+    from .instrument import spans as otel
 
     owned: tuple[Sink, ...] = (EventLog(event_log),) if event_log is not None else ()
     try:

@@ -19,9 +19,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from . import config
-from ._runtime import SpanMode
-from .emitters.memory import Recorder
-from .spec import Spec, load_spec
+from .exposition.memory import Recorder
+from .instrument.runtime import SpanMode
+from .spec.load import load_spec
+from .spec.model import Spec
 
 __all__ = ["Recorder", "recording"]
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from cxmetrics import config
-from cxmetrics.spec import Spec, load_spec
+from cxmetrics.spec.load import load_spec
+from cxmetrics.spec.model import Spec
 from cxmetrics.testing import Recording
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,9 +26,11 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.responses import Response
 
-from cxmetrics import names, stack
+from cxmetrics.analysis import promapi
+from cxmetrics.local import stack
 from cxmetrics.rules import build, render, write_atomic
 from cxmetrics.rules.overlay import parse_with_overrides
+from cxmetrics.spec import names
 from examples.bank.app import SPEC_PATH, create_app
 
 from .conftest import ROOT, serve_app
@@ -122,7 +124,7 @@ def exposition_off_the_loop(app: Any, registry: CollectorRegistry) -> Any:
 
 
 def _value(prom_url: str, promql: str) -> float | None:
-    result = stack.query(prom_url, promql)
+    result = promapi.query(prom_url, promql)
     return float(result[0]["value"][1]) if result else None
 
 
@@ -180,7 +182,7 @@ def test_latency_fault_reaches_the_webhook_for_that_step_only(tmp_path: Path) ->
                     and a["labels"]["quantile"] == "0.95"
                 ]
                 time.sleep(0.25)
-            firing_elsewhere = stack.query(
+            firing_elsewhere = promapi.query(
                 prom.url, 'ALERTS{alertstate="firing",step!="bill_detail"}'
             )
         received = webhook.received()

@@ -10,10 +10,10 @@ import random
 
 import pytest
 
-from cxmetrics.analysis import analyze
-from cxmetrics.events import StepRecord
-from cxmetrics.sources import from_events
-from cxmetrics.spec import Spec
+from cxmetrics.analysis.analyzer import analyze
+from cxmetrics.analysis.sources import from_events
+from cxmetrics.instrument.events import StepRecord
+from cxmetrics.spec.model import Spec
 
 RATE = 10  # logins per second
 MEDIAN, SIGMA = 0.1, 0.5

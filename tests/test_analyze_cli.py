@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cxmetrics.spec import Spec
+from cxmetrics.spec.model import Spec
 
 from .conftest import EXAMPLE_SPEC, ROOT
 from .helpers.bank_log import bank_events, write_log

@@ -20,11 +20,14 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from cxmetrics import config, stack
-from cxmetrics.indicators import StepCounts, compute
-from cxmetrics.sources import Timeline, from_jsonl
-from cxmetrics.sources_prometheus import from_prometheus
-from cxmetrics.spec import Spec
+from cxmetrics import config
+from cxmetrics.analysis import promapi
+from cxmetrics.analysis.counts import StepCounts
+from cxmetrics.analysis.indicators import compute
+from cxmetrics.analysis.prometheus import from_prometheus
+from cxmetrics.analysis.sources import Timeline, from_jsonl
+from cxmetrics.local import stack
+from cxmetrics.spec.model import Spec
 from examples.bank import traffic
 from examples.bank.app import ROUTES, create_app
 
@@ -93,14 +96,14 @@ def run(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 {"accuracy": {"total_matches_details": 0.1}, "errors": {"bill_total": 0.05}},
             )
             with stack.prometheus(workdir / "prometheus", [f"127.0.0.1:{port}"]).start() as prom:
-                _wait(lambda: stack.query(prom.url, "cx_steps_total"), 20, "the first scrape")
+                _wait(lambda: promapi.query(prom.url, "cx_steps_total"), 20, "the first scrape")
                 stats = asyncio.run(traffic.run(url, duration=10.0, concurrency=10, seed=5))
                 classes = _app_counts(registry)
                 total = sum(classes.values())
                 scraped = "sum(cx_steps_total)"
                 _wait(
                     lambda: (
-                        [float(r["value"][1]) for r in stack.query(prom.url, scraped)] == [total]
+                        [float(r["value"][1]) for r in promapi.query(prom.url, scraped)] == [total]
                     ),
                     15,
                     "Prometheus to scrape the last steps",
@@ -196,7 +199,7 @@ def test_bad_urls_and_ranges_are_refused_before_asking(example_spec: Spec) -> No
 
 
 def test_counter_increments_handle_resets_and_late_series() -> None:
-    from cxmetrics.sources_prometheus import increments
+    from cxmetrics.analysis.prometheus import increments
 
     edges = [0.0, 1.0, 2.0, 3.0, 4.0]
     assert increments([[0, "5"], [1, "7"], [2, "7"], [3, "2"], [4, "4"]], edges) == [2, 0, 2, 2]

@@ -10,8 +10,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import cxmetrics
-from cxmetrics import _state
-from cxmetrics.context import format_baggage, parse_baggage
+from cxmetrics.instrument import state as _state
+from cxmetrics.propagation.context import format_baggage, parse_baggage
 
 OK = {"outcome": "ok", "timeliness": "satisfied"}
 
@@ -298,7 +298,7 @@ def test_internal_failure_never_reaches_the_app_and_is_counted(rec, monkeypatch,
 
 
 def test_broken_emission_inside_the_step_is_swallowed(rec, monkeypatch):
-    from cxmetrics import _slots
+    from cxmetrics.instrument import slots as _slots
 
     monkeypatch.setattr(_slots.StepSlot, "record", lambda *a, **k: 1 / 0)
     with cxmetrics.journey("bill_inquiry") as j, j.step("bill_total"):

@@ -15,11 +15,11 @@ import jsonschema
 import pytest
 import yaml
 
-from cxmetrics import names
 from cxmetrics.dashboards import build_dashboards, content_digest, recorded_digest, render
 from cxmetrics.dashboards.ids import dashboard_uid, folder_uid
 from cxmetrics.dashboards.queries import selector
-from cxmetrics.spec import Spec
+from cxmetrics.spec import names
+from cxmetrics.spec.model import Spec
 
 from .conftest import EXAMPLE_SPEC, ROOT
 

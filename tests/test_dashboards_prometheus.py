@@ -26,9 +26,11 @@ from typing import Any
 import pytest
 import yaml
 
-from cxmetrics import names, stack
+from cxmetrics.analysis import promapi
 from cxmetrics.dashboards import build_dashboards
-from cxmetrics.spec import Spec
+from cxmetrics.local import stack
+from cxmetrics.spec import names
+from cxmetrics.spec.model import Spec
 from examples.bank import traffic
 from examples.bank.app import create_app
 
@@ -143,7 +145,7 @@ def prometheus_with_data(
 def _wait_for_first_scrape(url: str) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if stack.query(url, "up == 1"):
+        if promapi.query(url, "up == 1"):
             return
         time.sleep(0.25)
     raise AssertionError("Prometheus did not scrape the app within 20 s")
@@ -154,8 +156,8 @@ def _wait_for_two_scrapes_of_everything(url: str) -> None:
     probe alert fires."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        ready = stack.query(url, f'count_over_time({names.STEPS}{{step="issue_resolved"}}[30s])')
-        firing = stack.query(url, f'ALERTS{{alertname="{PROBE_ALERT}",alertstate="firing"}}')
+        ready = promapi.query(url, f'count_over_time({names.STEPS}{{step="issue_resolved"}}[30s])')
+        firing = promapi.query(url, f'ALERTS{{alertname="{PROBE_ALERT}",alertstate="firing"}}')
         if ready and min(float(r["value"][1]) for r in ready) >= 3 and firing:
             return
         time.sleep(0.5)
@@ -166,7 +168,7 @@ def test_every_panel_query_returns_series(example_spec: Spec, prometheus_with_da
     empty, rule_backed = [], []
     queries = all_queries(example_spec)
     for uid, title, expr in queries:
-        result = stack.query(prometheus_with_data, substitute(expr))  # raises on a PromQL error
+        result = promapi.query(prometheus_with_data, substitute(expr))  # raises on a PromQL error
         uses_rules = "cx:" in expr
         if uses_rules:
             rule_backed.append(expr)
@@ -189,7 +191,7 @@ def test_channel_variable_filters_the_channel_panels(
     expr = panel["targets"][0]["expr"]
 
     def busy_channels(channel: str) -> set[str]:
-        result = stack.query(prometheus_with_data, substitute(expr.replace("$channel", channel)))
+        result = promapi.query(prometheus_with_data, substitute(expr.replace("$channel", channel)))
         return {r["metric"]["channel"] for r in result if float(r["value"][1]) > 0}
 
     assert busy_channels(".*") == {"app", "web"}  # "All": the channels the traffic used
@@ -207,7 +209,7 @@ def test_cx_score_panel_computes_the_documented_formula(
     at = time.time()
 
     def value(expr: str) -> float:
-        result = stack.query(prometheus_with_data, substitute(expr), time_s=at)
+        result = promapi.query(prometheus_with_data, substitute(expr), time_s=at)
         assert len(result) == 1, expr
         return float(result[0]["value"][1])
 

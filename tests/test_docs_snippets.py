@@ -38,7 +38,7 @@ def run(tmp_path: Path, code: str, harness: str = "") -> str:
 SERVE = """
 import threading, time, httpx
 from prometheus_client import REGISTRY, generate_latest
-from cxmetrics.stack import free_port
+from cxmetrics.local.stack import free_port
 import snippet
 port = free_port()
 {start}

@@ -22,12 +22,11 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 import cxmetrics
-from cxmetrics.context import (
+from cxmetrics.instrument.fingerprints import _canonical, fingerprint
+from cxmetrics.propagation.context import (
     _OWN_FORM,
     ContextRejected,
     JourneyContext,
-    _canonical,
-    fingerprint,
     format_baggage,
     own_members,
     parse_baggage,

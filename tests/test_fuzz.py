@@ -39,8 +39,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import cxmetrics
-from cxmetrics import SpecError, _state, names
-from cxmetrics.context import (
+from cxmetrics import SpecError
+from cxmetrics.instrument import state as _state
+from cxmetrics.integrations._common import incoming
+from cxmetrics.integrations.asgi import CxMiddleware
+from cxmetrics.local.stack import free_port
+from cxmetrics.propagation.context import (
     KEY_CHANNEL,
     KEY_FINGERPRINTS,
     KEY_ID,
@@ -51,10 +55,10 @@ from cxmetrics.context import (
     parse_baggage,
     parse_context,
 )
-from cxmetrics.integrations._common import incoming
-from cxmetrics.integrations.asgi import CxMiddleware
-from cxmetrics.spec import OTHER, Spec, parse_spec
-from cxmetrics.stack import free_port
+from cxmetrics.spec import names
+from cxmetrics.spec.load import parse_spec
+from cxmetrics.spec.model import Spec
+from cxmetrics.spec.names import OTHER
 
 from .conftest import EXAMPLE_SPEC, ROOT, serve_app
 
@@ -410,7 +414,7 @@ def test_spec_loader_time_is_bounded_on_alias_expansion():
         levels.append(
             f"l{n}: &l{n} [" + ", ".join([f"*{'a' if n == 1 else f'l{n - 1}'}"] * 9) + "]"
         )
-    code = "import sys; from cxmetrics.spec import parse_spec\ntry:\n parse_spec(sys.stdin.read())\nexcept Exception:\n pass"
+    code = "import sys; from cxmetrics.spec.load import parse_spec\ntry:\n parse_spec(sys.stdin.read())\nexcept Exception:\n pass"
     subprocess.run(
         [sys.executable, "-c", code],
         input="\n".join(levels),

@@ -6,19 +6,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxmetrics.events import CheckResult, Event, FeedbackRecord, JourneyStarted, StepRecord
-from cxmetrics.indicators import (
-    StepCounts,
-    Window,
-    compute,
-    cx_score,
-    merge_steps,
-    merge_windows,
-    quantile,
-    share_within,
+from cxmetrics.analysis.counts import StepCounts, Window, merge_steps, merge_windows
+from cxmetrics.analysis.indicators import compute, cx_score, quantile, share_within
+from cxmetrics.analysis.sources import from_events
+from cxmetrics.instrument.events import (
+    CheckResult,
+    Event,
+    FeedbackRecord,
+    JourneyStarted,
+    StepRecord,
 )
-from cxmetrics.sources import from_events
-from cxmetrics.spec import Spec, parse_spec
+from cxmetrics.spec.load import parse_spec
+from cxmetrics.spec.model import Spec
 
 SHOP = parse_spec(
     """\

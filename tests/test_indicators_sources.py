@@ -12,11 +12,11 @@ from prometheus_client import CollectorRegistry
 
 import cxmetrics
 from cxmetrics import CxError, config
-from cxmetrics.emitters.eventlog import EventLog
-from cxmetrics.emitters.memory import Recorder
-from cxmetrics.indicators import compute
-from cxmetrics.sources import from_events, from_jsonl, from_recorder
-from cxmetrics.spec import Spec
+from cxmetrics.analysis.indicators import compute
+from cxmetrics.analysis.sources import from_events, from_jsonl, from_recorder
+from cxmetrics.exposition.eventlog import EventLog
+from cxmetrics.exposition.memory import Recorder
+from cxmetrics.spec.model import Spec
 
 JOURNEYS = 300
 
@@ -95,7 +95,7 @@ def test_jsonl_gives_the_same_windows_and_indicators_as_the_recorder(
 
 
 def test_events_bin_by_end_time_into_half_open_windows(example_spec: Spec) -> None:
-    from cxmetrics.events import StepRecord
+    from cxmetrics.instrument.events import StepRecord
 
     def login(t: float) -> StepRecord:
         return StepRecord(
@@ -109,7 +109,7 @@ def test_events_bin_by_end_time_into_half_open_windows(example_spec: Spec) -> No
 
 
 def test_undeclared_names_are_counted_not_analysed(example_spec: Spec) -> None:
-    from cxmetrics.events import StepRecord
+    from cxmetrics.instrument.events import StepRecord
 
     records = [
         StepRecord(1.0, "bill_inquiry", "login", "app", "a", None, 0.1, "ok", "satisfied", True),

@@ -18,7 +18,7 @@ from opentelemetry import propagate
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 from prometheus_client.parser import text_string_to_metric_families
 
-from cxmetrics.stack import free_port
+from cxmetrics.local.stack import free_port
 
 from .conftest import EXAMPLE_SPEC, ROOT
 

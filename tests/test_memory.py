@@ -23,7 +23,7 @@ import gc, json, os, sys, time
 from decimal import Decimal
 from prometheus_client import CollectorRegistry, generate_latest
 import cxmetrics
-from cxmetrics import _state
+from cxmetrics.instrument import state as _state
 
 spec, instances, sample_every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 registry = CollectorRegistry()

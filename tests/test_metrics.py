@@ -10,9 +10,9 @@ import pytest
 from prometheus_client import generate_latest
 
 import cxmetrics
-from cxmetrics import steps as steps_module
-from cxmetrics.names import duration_buckets
-from cxmetrics.stack import require_binary
+from cxmetrics.instrument import steps as steps_module
+from cxmetrics.local.stack import require_binary
+from cxmetrics.spec.names import duration_buckets
 
 
 class FakeClock:

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from cxmetrics.cli import cli
 from cxmetrics.dashboards import build_dashboards, content_digest, recorded_digest
-from cxmetrics.spec import Spec
+from cxmetrics.spec.model import Spec
 
 from .conftest import EXAMPLE_SPEC
 from .grafana_standin import GrafanaStandIn
@@ -260,7 +260,7 @@ def test_unreachable_grafana(unused_port_url: str) -> None:
 
 @pytest.fixture
 def unused_port_url() -> str:
-    from cxmetrics.stack import free_port
+    from cxmetrics.local.stack import free_port
 
     return f"http://127.0.0.1:{free_port()}"
 

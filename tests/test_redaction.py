@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry, generate_latest
 
 import cxmetrics
-from cxmetrics.emitters.eventlog import read_events
+from cxmetrics.exposition.eventlog import read_events
 from cxmetrics.testing import Recorder
 
 CUSTOMER = "CH-9301-7734-ALICE"

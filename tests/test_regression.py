@@ -1,4 +1,4 @@
-"""Behaviour of cxmetrics.regression: what it finds, where, how big, and what it refuses to say."""
+"""Behaviour of cxmetrics.analysis.regression: what it finds, where, how big, and what it refuses to say."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxmetrics.regression import (
+from cxmetrics.analysis.policy import Policy
+from cxmetrics.analysis.regression import (
     Detection,
     LatencyDetector,
-    Policy,
     Sensitivity,
     detect_latency,
     detect_latency_windows,

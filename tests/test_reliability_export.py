@@ -36,10 +36,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 import cxmetrics
-from cxmetrics import _state
-from cxmetrics.context import parse_baggage
-from cxmetrics.spec import load_spec
-from cxmetrics.stack import free_port
+from cxmetrics.instrument import state as _state
+from cxmetrics.local.stack import free_port
+from cxmetrics.propagation.context import parse_baggage
+from cxmetrics.spec.load import load_spec
 from examples.bank.app import SPEC_PATH, create_app
 
 from .conftest import serve_app

@@ -29,13 +29,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import cxmetrics
-from cxmetrics import _state
-from cxmetrics.context import parse_baggage
-from cxmetrics.emitters.eventlog import EventLog, read_events
-from cxmetrics.events import JourneyStarted, StepRecord
+from cxmetrics.exposition.eventlog import EventLog, read_events
+from cxmetrics.instrument import state as _state
+from cxmetrics.instrument.events import JourneyStarted, StepRecord
 from cxmetrics.integrations.asgi import CxMiddleware
-from cxmetrics.spec import load_spec
-from cxmetrics.stack import free_port
+from cxmetrics.local.stack import free_port
+from cxmetrics.propagation.context import parse_baggage
+from cxmetrics.spec.load import load_spec
 from examples.bank.app import SPEC_PATH, create_app
 
 from .conftest import EXAMPLE_SPEC, serve_app

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from cxmetrics.analysis import Analysis, Finding, Verdict, analyze
-from cxmetrics.events import CheckResult, Event, StepRecord
-from cxmetrics.indicators import Window, compute
-from cxmetrics.regression import Regression, Sensitivity
+from cxmetrics.analysis.analyzer import Analysis, Finding, Verdict, analyze
+from cxmetrics.analysis.counts import Window
+from cxmetrics.analysis.indicators import compute
+from cxmetrics.analysis.regression import Regression, Sensitivity
+from cxmetrics.analysis.sources import from_events, from_jsonl
+from cxmetrics.instrument.events import CheckResult, Event, StepRecord
 from cxmetrics.report import (
     Clock,
     charts,
@@ -29,8 +31,8 @@ from cxmetrics.report import (
     text,
     write_report,
 )
-from cxmetrics.sources import from_events, from_jsonl
-from cxmetrics.spec import Spec, load_spec, parse_spec
+from cxmetrics.spec.load import load_spec, parse_spec
+from cxmetrics.spec.model import Spec
 
 from .conftest import EXAMPLE_SPEC, ROOT
 from .helpers.bank_log import bank_events, write_log

@@ -28,7 +28,7 @@ import pytest
 
 from cxmetrics.report import style
 from cxmetrics.report.charts import BAND_OPEN
-from cxmetrics.spec import Spec
+from cxmetrics.spec.model import Spec
 
 from .conftest import EXAMPLE_SPEC
 from .test_report import CLI, SHIFT_AT, UTC, bank_log

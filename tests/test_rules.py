@@ -11,13 +11,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from cxmetrics import names
 from cxmetrics._exceptions import SpecError
 from cxmetrics.cli.rules import rules as rules_command
 from cxmetrics.rules import build, render
 from cxmetrics.rules.overlay import merge, parse_with_overrides
 from cxmetrics.rules.promtest import promtool
-from cxmetrics.spec import Spec, load_spec
+from cxmetrics.spec import names
+from cxmetrics.spec.load import load_spec
+from cxmetrics.spec.model import Spec
 
 from .conftest import EXAMPLE_SPEC
 

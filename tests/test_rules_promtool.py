@@ -13,12 +13,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from cxmetrics import names
 from cxmetrics.cli.rules import rules as rules_command
 from cxmetrics.rules import build, render
 from cxmetrics.rules.overlay import parse_with_overrides
 from cxmetrics.rules.promtest import NAN_QUERY, promtool, suite
-from cxmetrics.spec import Spec
+from cxmetrics.spec import names
+from cxmetrics.spec.model import Spec
 
 from .conftest import EXAMPLE_SPEC
 

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cxmetrics import stack
+from cxmetrics.analysis import promapi
+from cxmetrics.local import stack
 from cxmetrics.rules import build, render
-from cxmetrics.spec import load_spec
+from cxmetrics.spec.load import load_spec
 
 from .conftest import EXAMPLE_SPEC
 
@@ -43,7 +44,7 @@ def _gone(pid: int) -> bool:
 
 
 def _api(url: str) -> Any:
-    status, body = stack.http_get(url)
+    status, body = promapi.http_get(url)
     assert status == 200, body
     return json.loads(body)["data"]
 
@@ -82,7 +83,7 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path):
             time.sleep(0.2)
         assert [t["scrapeUrl"] for t in targets] == [f"http://{app}/metrics"]
         assert [m["url"] for m in managers] == [f"{am['url']}/api/v2/alerts"]
-        assert stack.http_get(f"{am['url']}/-/ready")[0] == 200
+        assert promapi.http_get(f"{am['url']}/-/ready")[0] == 200
 
         down = _cli("stack", "down", "--state-dir", state)
         assert (down.returncode, down.stdout.splitlines()) == (

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from cxmetrics import stack
+from cxmetrics.analysis import promapi
+from cxmetrics.local import stack
 from examples.bank import traffic
 from examples.bank.app import ROUTES, create_app
 
@@ -31,7 +32,7 @@ def test_prometheus_scrapes_exact_step_counts(tmp_path):
             while time.monotonic() < deadline:
                 seen = {
                     r["metric"]["step"]: float(r["value"][1])
-                    for r in stack.query(prom.url, query)
+                    for r in promapi.query(prom.url, query)
                     if float(r["value"][1]) > 0
                 }
                 if seen == expected:
@@ -39,7 +40,7 @@ def test_prometheus_scrapes_exact_step_counts(tmp_path):
                 time.sleep(0.5)
             assert seen == expected
             # transitions scraped too: every bill_detail request came after a bill_total
-            result = stack.query(
+            result = promapi.query(
                 prom.url,
                 'cx_step_transitions_total{journey="bill_inquiry",'
                 'from_step="bill_total",to_step="bill_detail"}',

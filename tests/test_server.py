@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 import cxmetrics
-from cxmetrics import server as server_module
+from cxmetrics.exposition import server as server_module
 
 STEP = {
     "journey": "bill_inquiry",

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
 import cxmetrics
-from cxmetrics import steps as steps_module
+from cxmetrics.instrument import steps as steps_module
 
 
 @pytest.fixture

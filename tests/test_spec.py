@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from cxmetrics import SpecError, load_spec
-from cxmetrics.durations import parse_duration, prometheus_duration
-from cxmetrics.spec import parse_spec
+from cxmetrics.spec.durations import parse_duration, prometheus_duration
+from cxmetrics.spec.load import parse_spec
 
 from .conftest import EXAMPLE_SPEC, ROOT
 

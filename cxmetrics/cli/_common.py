@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 import click
 
 from .._exceptions import SpecError
-from ..spec import Spec, load_spec
+from ..spec.load import load_spec
+from ..spec.model import Spec
 
 if TYPE_CHECKING:
-    from ..analysis import Analysis
-    from ..sources import Timeline
+    from ..analysis.analyzer import Analysis
+    from ..analysis.sources import Timeline
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -92,7 +93,7 @@ def load_timeline(
 ) -> Timeline:
     """The windows the source options ask for, or abort saying what to fix."""
     from .._exceptions import CxError
-    from ..durations import parse_duration
+    from ..spec.durations import parse_duration
 
     if (events is None) == (prometheus is None):
         abort("give exactly one data source: --events FILE.jsonl or --prometheus URL")
@@ -103,10 +104,10 @@ def load_timeline(
         abort(f"--step/--since: {exc}")
     try:
         if events is not None:
-            from ..sources import from_jsonl
+            from ..analysis.sources import from_jsonl
 
             return from_jsonl(spec, events, step_s, since_s)
-        from ..sources_prometheus import from_prometheus
+        from ..analysis.prometheus import from_prometheus
 
         assert prometheus is not None
         end = time.time()
@@ -121,7 +122,7 @@ def analyze_or_abort(spec: Spec, timeline: Timeline) -> Analysis:
     from .._exceptions import CxError
 
     try:
-        from ..analysis import analyze
+        from ..analysis.analyzer import analyze
     except ImportError as exc:
         abort_missing(exc)
     try:

@@ -23,7 +23,7 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from ..analysis import Analysis, Finding
+    from ..analysis.analyzer import Analysis, Finding
 
 EXIT_REGRESSED = 3
 
@@ -173,7 +173,7 @@ def _clock(seconds: float, date: bool = False) -> str:
 
 
 def _seconds(value: float) -> str:
-    from ..durations import human_duration
+    from ..spec.durations import human_duration
 
     return human_duration(value)
 

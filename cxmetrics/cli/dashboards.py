@@ -100,7 +100,7 @@ def dashboards(
         click.echo(f"removed {path} (no longer in the spec)")
     click.echo(f"wrote {len(files)} dashboards to {out}: " + ", ".join(p.name for p in files))
     if provisioning_dir is not None:
-        from ..dashboards.provisioning import write_provisioning
+        from ..dashboards.grafana_files import write_provisioning
 
         written = write_provisioning(
             spec,

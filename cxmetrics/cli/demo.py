@@ -48,8 +48,8 @@ def demo(
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from .. import demo as demo_module
         from .._exceptions import CxError
+        from ..local import demo as demo_module
     except ImportError as exc:
         abort(f"{exc.name} is missing; install with: pip install 'cxmetrics[all]'")
 

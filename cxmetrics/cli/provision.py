@@ -76,8 +76,8 @@ def provision(
     from .. import __version__
     from .._exceptions import CxError
     from ..dashboards import build_dashboards
+    from ..dashboards.grafana_http import Change, Grafana, ProvisionError, provision
     from ..dashboards.ids import folder_title, folder_uid
-    from ..provision import Change, Grafana, ProvisionError, provision
 
     token = _token(token_file)
     spec = load_or_abort(spec_path)

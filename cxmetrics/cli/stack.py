@@ -69,8 +69,8 @@ def up(
     alertmanager_port: int | None,
 ) -> None:
     """Start Prometheus and Alertmanager for the app described by SPEC."""
-    from .. import stack as servers
     from .._exceptions import CxError, SpecError
+    from ..local import stack as servers
     from ..rules import build, load_with_overrides, render, write_atomic
 
     state = Path(state_dir)

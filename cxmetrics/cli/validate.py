@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .._exceptions import SpecError
-from ..spec import load_spec
+from ..spec.load import load_spec
 
 
 @click.command()

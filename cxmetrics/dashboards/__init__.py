@@ -7,7 +7,7 @@ only when dashboards are built) and returned as plain JSON-ready dicts. Output i
 byte-identical files and a changed spec gives a readable diff.
 
 Every dashboard carries a content digest in a ``cxmetrics-digest:`` tag; HTTP provisioning
-(``cxmetrics.provision``) compares it with the dashboard's actual content to tell a dashboard
+(``cxmetrics.dashboards.grafana_http``) compares it with the dashboard's actual content to tell a dashboard
 edited in Grafana from one cxmetrics wrote.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import CxError
-from ..spec import Spec
+from ..spec.model import Spec
 
 __all__ = [
     "DIGEST_TAG",

@@ -11,8 +11,8 @@ from itertools import pairwise
 
 from grafana_foundation_sdk.models import dashboard as dm
 
-from .. import names
-from ..spec import Journey, Spec
+from ..spec import names
+from ..spec.model import Journey, Spec
 from . import frame
 from .panels import (
     BLUE,

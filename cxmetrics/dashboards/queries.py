@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .. import names
-from ..spec import Journey, Spec
+from ..spec import names
+from ..spec.model import Journey, Spec
 
 RATE = "$__rate_interval"
 RANGE = "$__range"

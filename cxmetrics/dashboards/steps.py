@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as dm
 
-from .. import names
-from ..spec import Journey, Spec, Step
+from ..spec import names
+from ..spec.model import Journey, Spec, Step
 from . import frame
 from .panels import (
     Layout,

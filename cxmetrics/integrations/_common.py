@@ -13,10 +13,13 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from .. import context as cxcontext
-from .. import scope
-from .._state import STATE, internal_error
-from ..context import (
+from ..instrument import scope
+from ..instrument.journeys import JourneyInstance, journey
+from ..instrument.scope import RequestScope
+from ..instrument.state import STATE, internal_error
+from ..instrument.steps import StepInstance
+from ..propagation import context as cxcontext
+from ..propagation.context import (
     BAGGAGE_HEADER,
     CHANNEL_HEADER,
     MAX_HEADER_BYTES,
@@ -24,9 +27,6 @@ from ..context import (
     JourneyContext,
     parse_header,
 )
-from ..journeys import JourneyInstance, journey
-from ..scope import RequestScope
-from ..steps import StepInstance
 
 JOURNEY_HEADER = "cx-journey"
 DEFAULT_COOKIE = "cx_journey"

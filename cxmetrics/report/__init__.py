@@ -14,9 +14,9 @@ import os
 from datetime import tzinfo
 from pathlib import Path
 
-from ..analysis import Analysis
-from ..sources import Timeline
-from ..spec import Spec
+from ..analysis.analyzer import Analysis
+from ..analysis.sources import Timeline
+from ..spec.model import Spec
 from .summary import StepStatus, Summary, step_statuses, summarize
 from .text import Clock
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from html import escape
 from itertools import pairwise
 
-from ..analysis import ACCURACY, CONVERSION, LATENCY, Analysis, Finding
-from ..spec import Journey, Spec, Step
+from ..analysis.analyzer import ACCURACY, CONVERSION, LATENCY, Analysis, Finding
+from ..spec.model import Journey, Spec, Step
 from . import charts, style, text
 from .series import StepSeries
 from .summary import StepStatus

@@ -16,22 +16,15 @@ from dataclasses import dataclass
 from html import escape
 
 from .. import __version__
-from ..analysis import Analysis, Finding
-from ..durations import human_duration
-from ..indicators import StepIndicators
-from ..sources import Timeline
-from ..spec import Journey, Spec, Step
+from ..analysis.analyzer import Analysis, Finding
+from ..analysis.indicators import StepIndicators
+from ..analysis.sources import Timeline
+from ..spec.durations import human_duration
+from ..spec.model import Journey, Spec, Step
 from . import figures, style, tables, text
 from .figures import View
 from .series import StepSeries, step_series
-from .summary import (
-    StepStatus,
-    Summary,
-    display_names,
-    finding_sentence,
-    step_statuses,
-    summarize,
-)
+from .summary import StepStatus, Summary, display_names, finding_sentence, step_statuses, summarize
 
 FEW_WINDOWS = 6
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

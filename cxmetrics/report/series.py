@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from ..indicators import QUANTILES, StepIndicators, Window, compute, merge_windows
-from ..sources import Timeline
-from ..spec import Spec
+from ..analysis.counts import QUANTILES, Window, merge_windows
+from ..analysis.indicators import StepIndicators, compute
+from ..analysis.sources import Timeline
+from ..spec.model import Spec
 
 MAX_POINTS = 240
 

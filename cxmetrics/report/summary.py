@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..analysis import ACCURACY, CONVERSION, LATENCY, Analysis, Finding
-from ..indicators import StepIndicators
-from ..spec import Journey, Spec, Step
+from ..analysis.analyzer import ACCURACY, CONVERSION, LATENCY, Analysis, Finding
+from ..analysis.indicators import StepIndicators
+from ..spec.model import Journey, Spec, Step
 from . import text
 
 Status = Literal["red", "amber", "green", "grey"]

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from html import escape
 from itertools import pairwise
 
-from ..analysis import ACCURACY, CONVERSION, LATENCY, Analysis
-from ..spec import Spec
+from ..analysis.analyzer import ACCURACY, CONVERSION, LATENCY, Analysis
+from ..spec.model import Spec
 from . import text
 from .series import StepSeries
 from .summary import StepStatus, check_objective

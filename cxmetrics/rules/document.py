@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from .. import __version__
-from ..spec import Spec
+from ..spec.model import Spec
 from .alerts import alert_rules
 from .policy import Plan, plan
 from .promql import Group

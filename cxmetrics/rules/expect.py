@@ -12,8 +12,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import names
-from ..durations import parse_duration
+from ..spec import names
+from ..spec.durations import parse_duration
 from .policy import BURN_PAIRS, StepPlan
 from .promql import Rule
 from .synthetic import World, bucket_quantile

@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 from .._exceptions import SpecError, SpecIssue
-from ..spec import Spec, parse_spec
+from ..spec.load import parse_spec
+from ..spec.model import Spec
 
 
 def load_with_overrides(

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .._exceptions import SpecError, SpecIssue
-from .._yamlpos import Path, line_of, load_with_lines
-from ..durations import human_duration, prometheus_duration
-from ..spec import Check, Journey, Spec, Step
+from ..spec.durations import human_duration, prometheus_duration
+from ..spec.model import Check, Journey, Spec, Step
+from ..spec.positions import Path, line_of, load_with_lines
 
 Severity = Literal["page", "ticket"]
 

@@ -30,10 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import names
 from .._exceptions import CxError
-from ..durations import parse_duration, prometheus_duration
-from ..stack import PROMTOOL, require_binary
+from ..local.stack import PROMTOOL, require_binary
+from ..spec import names
+from ..spec.durations import parse_duration, prometheus_duration
 from .document import RuleSet, dump, header
 from .expect import Firing, exactly, model_for, nothing, only_check, simulate
 from .policy import BURN_PAIRS, StepPlan

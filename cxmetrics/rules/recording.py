@@ -12,7 +12,7 @@ misleading 0 or 1. Rates themselves are 0, not absent, when nothing happened.
 
 from __future__ import annotations
 
-from .. import names
+from ..spec import names
 from .policy import StepPlan
 from .promql import Rule, rate, selector, sum_by
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .. import names
-from ..spec import Journey, Spec, Step
+from ..spec import names
+from ..spec.model import Journey, Spec, Step
 
 SIGMA = 0.3  # lognormal shape of the synthetic latencies (like the example bank's)
 Z95 = 1.6448536269514722

@@ -27,7 +27,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import cxmetrics
-from cxmetrics.spec import Spec, load_spec
+from cxmetrics.spec.load import load_spec
+from cxmetrics.spec.model import Spec
 
 SPEC_PATH = Path(__file__).with_name("cxmetrics.yaml")
 

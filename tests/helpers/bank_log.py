@@ -11,9 +11,15 @@ import random
 from collections.abc import Mapping
 from pathlib import Path
 
-from cxmetrics.emitters.eventlog import EventLog
-from cxmetrics.events import CheckResult, Event, FeedbackRecord, JourneyStarted, StepRecord
-from cxmetrics.spec import Spec
+from cxmetrics.exposition.eventlog import EventLog
+from cxmetrics.instrument.events import (
+    CheckResult,
+    Event,
+    FeedbackRecord,
+    JourneyStarted,
+    StepRecord,
+)
+from cxmetrics.spec.model import Spec
 from examples.bank.app import LATENCY
 from examples.bank.traffic import CHANNELS, JOURNEYS
 

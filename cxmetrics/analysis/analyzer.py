@@ -1,0 +1,296 @@
+"""The analyzer: indicators and regressions of every declared step over a ``Timeline``.
+
+``analyze(spec, timeline)`` runs the indicator math (``cxmetrics.analysis.indicators``) on the whole range
+and the regression detector (``cxmetrics.analysis.regression``) per step with the step's regression policy
+(``min_change``; ``min_volume`` becomes the detector's ``min_samples``; the first of ``quantiles``
+is the latency statistic reported; a regression that recovered within ``for`` is transient):
+
+- latency: on the raw durations in arrival order when the source kept them (events), else on the
+  per-window duration histograms (Prometheus);
+- accuracy: the pass rate of each check, per window;
+- conversion: transitions to the next step / steps, per window.
+
+The detector speaks in sample or window indices; a ``Finding`` carries them back to wall-clock
+times (a sample's end time; a window's start for a change point, its end for a detection), so a
+report can say "since 14:05". The ``Analysis`` is what ``cxmetrics analyze`` prints, as a table or
+as JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..spec.model import Journey, RegressionPolicy, Spec, Step
+from .counts import StepCounts
+from .indicators import Indicators, StepIndicators, compute
+from .policy import Policy
+from .regression import (
+    Detection,
+    Regression,
+    Sensitivity,
+    detect_latency,
+    detect_latency_windows,
+    detect_rate,
+)
+from .sources import Timeline
+
+LATENCY, ACCURACY, CONVERSION = "latency", "accuracy", "conversion"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The detector's verdict on one indicator of one step (``subject``: check or next step)."""
+
+    journey: str
+    step: str
+    indicator: str
+    subject: str | None
+    verdict: str  # "regressed" | "stable" | "insufficient_data"
+    sensitivity: Sensitivity
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One regression, with its indices mapped to times (seconds since the epoch)."""
+
+    journey: str
+    step: str
+    indicator: str
+    subject: str | None
+    regression: Regression
+    start_time: float
+    detected_time: float
+    end_time: float | None  # when it recovered; None while still regressed
+    sensitivity: Sensitivity
+
+    @property
+    def name(self) -> str:
+        return f"{self.journey}/{self.step}"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    source: str
+    start: float
+    end: float
+    step: float
+    indicators: Indicators
+    verdicts: tuple[Verdict, ...]
+    findings: tuple[Finding, ...]
+    ignored: int = 0
+    transient: int = 0  # blips, and latency changes measured below min_change: not reported
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.findings)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "range": {"start": iso(self.start), "end": iso(self.end), "step_s": self.step},
+            "ignored_records": self.ignored,
+            "transient_regressions": self.transient,
+            "steps": [_step_json(row) for row in self.indicators.steps],
+            "journeys": [_plain(row) for row in self.indicators.journeys],
+            "regressions": [_finding_json(f) for f in self.findings],
+            "verdicts": [
+                {
+                    "journey": v.journey,
+                    "step": v.step,
+                    "indicator": v.indicator,
+                    "subject": v.subject,
+                    "verdict": v.verdict,
+                    "sensitivity": v.sensitivity.describe(),
+                }
+                for v in self.verdicts
+            ],
+        }
+
+
+def analyze(spec: Spec, timeline: Timeline) -> Analysis:
+    """Indicators over the whole timeline and regressions per step, in spec order."""
+    total = timeline.total()
+    verdicts: list[Verdict] = []
+    findings: list[Finding] = []
+    transient = 0
+    for journey, step in spec.steps():
+        key = (journey.name, step.name)
+        per_window = [w.steps[key] for w in timeline.windows]
+        regression = spec.regression(journey, step)
+        policy = _policy(regression)
+        for indicator, subject, detection, to_time in _detections(
+            journey, step, total.steps[key], per_window, timeline.edges, policy
+        ):
+            verdicts.append(
+                Verdict(
+                    journey.name,
+                    step.name,
+                    indicator,
+                    subject,
+                    detection.verdict,
+                    detection.sensitivity,
+                )
+            )
+            for r in detection.regressions:
+                start = to_time(r.start, False)
+                end = to_time(r.end, False) if r.end is not None else None
+                blip = end is not None and (
+                    r.affected < policy.min_samples or end - start < regression.for_
+                )
+                small = indicator == LATENCY and r.change < policy.min_change
+                if blip or small:
+                    # Over before it touched min_volume customers or before it had lasted the
+                    # policy's `for` (a collector pause, a noisy neighbour: an alert with the same
+                    # `for` would never have fired), or smaller than the spec's min_change when
+                    # measured: counted, not reported — nobody should be paged for it. One still
+                    # going at the end of the data is reported: nothing says it will end.
+                    transient += 1
+                    continue
+                findings.append(
+                    Finding(
+                        journey.name,
+                        step.name,
+                        indicator,
+                        subject,
+                        r,
+                        start,
+                        to_time(r.detected_at, True),
+                        end,
+                        detection.sensitivity,
+                    )
+                )
+    return Analysis(
+        timeline.source,
+        timeline.start,
+        timeline.end,
+        timeline.step,
+        compute(spec, total),
+        tuple(verdicts),
+        tuple(findings),
+        timeline.ignored,
+        transient,
+    )
+
+
+def _policy(policy: RegressionPolicy) -> Policy:
+    return Policy(
+        min_change=policy.min_change, min_samples=policy.min_volume, quantile=policy.quantiles[0]
+    )
+
+
+class _Clock:
+    """Index → time: sample end times, or window edges (a window's start for a change point,
+    its end for the moment of detection)."""
+
+    def __init__(self, times: Sequence[float] | None, edges: Sequence[float]) -> None:
+        self.times, self.edges = times, edges
+
+    def __call__(self, index: int, detection: bool) -> float:
+        if self.times is not None:
+            return self.times[min(index, len(self.times) - 1)]
+        return self.edges[min(index + (1 if detection else 0), len(self.edges) - 1)]
+
+
+def _detections(
+    journey: Journey,
+    step: Step,
+    total: StepCounts,
+    per_window: list[StepCounts],
+    edges: Sequence[float],
+    policy: Policy,
+) -> list[tuple[str, str | None, Detection, _Clock]]:
+    windows = _Clock(None, edges)
+    out: list[tuple[str, str | None, Detection, _Clock]] = []
+    if total.samples is not None and total.times is not None:
+        samples = _insufficient() if not total.samples else detect_latency(total.samples, policy)
+        out.append((LATENCY, None, samples, _Clock(total.times, edges)))
+    elif total.volume == 0:
+        out.append((LATENCY, None, _insufficient(), windows))
+    else:
+        import numpy as np
+
+        counts = np.array([w.buckets for w in per_window], dtype=np.float64)
+        out.append((LATENCY, None, detect_latency_windows(total.bounds, counts, policy), windows))
+    declared = [c.name for c in step.checks]
+    for check in [*declared, *sorted(set(total.checks) - set(declared))]:
+        passed = [w.checks.get(check, (0, 0))[0] for w in per_window]
+        checked = [sum(w.checks.get(check, (0, 0))) for w in per_window]
+        out.append((ACCURACY, check, _rate(passed, checked, policy), windows))
+    names = journey.step_names
+    index = names.index(step.name)
+    if index + 1 < len(names):
+        following = names[index + 1]
+        # The newest window's customers may still be between steps: its conversion is not known
+        # yet, and a drop there is only the end of the data. The detector judges the others.
+        judged = per_window[:-1] if len(per_window) > 1 else per_window
+        volumes = [w.volume for w in judged]
+        # A transition is counted when the next step ends, possibly one window after this step:
+        # clamp so a window never converts more than it served.
+        moved = [min(w.transitions.get(following, 0), w.volume) for w in judged]
+        out.append((CONVERSION, following, _rate(moved, volumes, policy), windows))
+    return out
+
+
+def _rate(good: list[int], total: list[int], policy: Policy) -> Detection:
+    if not any(total):
+        return _insufficient()
+    return detect_rate(good, total, policy)
+
+
+def _insufficient() -> Detection:
+    return Detection("insufficient_data", (), Sensitivity(0, 0, None))
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+
+
+def iso(seconds: float) -> str:
+    """ISO 8601 in UTC, to the millisecond."""
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+def _step_json(row: StepIndicators) -> dict[str, Any]:
+    data = _plain(row)
+    data["quantiles"] = {f"p{q * 100:g}": _number(v) for q, v in row.quantiles.items()}
+    data["checks"] = {
+        name: {"passed": c.passed, "failed": c.failed, "rate": c.rate}
+        for name, c in row.checks.items()
+    }
+    return data
+
+
+def _plain(row: object) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    data = asdict(row)  # type: ignore[call-overload]
+    return {k: _number(v) if isinstance(v, float) else v for k, v in data.items()}
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    r = f.regression
+    return {
+        "journey": f.journey,
+        "step": f.step,
+        "indicator": f.indicator,
+        "subject": f.subject,
+        "statistic": r.statistic,
+        "baseline": _number(r.baseline),
+        "current": _number(r.current),
+        "change": _number(r.change),
+        "start": iso(f.start_time),
+        "detected_at": iso(f.detected_time),
+        "end": iso(f.end_time) if f.end_time is not None else None,
+        "confidence": r.confidence,
+        "affected": r.affected,
+        "sensitivity": f.sensitivity.describe(),
+        "min_detectable_change": f.sensitivity.min_detectable_change,
+    }

@@ -1,0 +1,382 @@
+"""The detector's data forms: how raw samples, histogram windows and rates become CUSUM
+increments, baselines and comparisons (`Series` and `Reference` per form). The statistical
+primitives they use are in `cxmetrics.analysis.stats`; docs/regression.md explains the method.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .policy import Policy
+
+from .stats import (
+    LOG_FLOOR,
+    FloatArray,
+    change_point,
+    cusum_threshold,
+    detectable_shift,
+    histogram_quantile,
+    hodges_lehmann,
+    mann_whitney_sf,
+    quantile_sketch,
+    robust_log_sigma,
+    siegmund_threshold,
+    slot_scores,
+    sorted_quantile,
+    untied_score_sd,
+)
+
+# ================================================================================================
+# data forms: how raw samples, histogram windows and rates become CUSUM increments
+
+#: Charts are tuned to shifts of min_change times these (a ladder: small shifts are caught late,
+#: large ones early; the false-alarm budget is split evenly across the charts).
+CHART_MULTIPLES = (1.0, 2.0, 5.0)
+#: Rates: odds of a bad outcome up by min_change times these. Wrong answers tend to jump (a bug
+#: turns 0.1% errors into 2%), and a likelihood-ratio chart costs only ln(J) in threshold.
+RATE_MULTIPLES = (1.0, 2.0, 5.0, 20.0, 50.0, 100.0)
+#: ... and, when the baseline is so clean that the ladder tops out below RATE_JUMP / JUMP_MARGIN
+#: (bad rate under ~0.1%), one more chart tuned to a jump to RATE_JUMP bad: a fault that starts
+#: failing requests does so at a rate that has nothing to do with the baseline's near-zero one.
+RATE_JUMP = 0.03
+JUMP_MARGIN = 3.0
+RATE_CHARTS = len(RATE_MULTIPLES) + 1
+#: Baseline = the latest this many samples before the guard and before any suspected change.
+REFERENCE_SAMPLES = 10_000
+RATE_REFERENCE_EVENTS = 100_000
+#: Samples between the baseline and "now", so a change that has just begun is not yet baseline.
+#: While the stream is young the guard is this fraction of the samples seen instead (never more
+#: than GUARD_SAMPLES): monitoring starts once `min_samples` baseline samples exist, and the
+#: baseline grows with the stream until it reaches REFERENCE_SAMPLES.
+GUARD_SAMPLES = 500
+GUARD_FRACTION = 0.1
+#: The baseline is re-estimated after this many new samples (never while a change is suspected),
+#: or after REFRESH_FRACTION of the samples seen so far if that is fewer (a young baseline grows
+#: by 10% at a time, not by doubling).
+REFRESH_SAMPLES = 1000
+REFRESH_FRACTION = 0.1
+BLOCK_SAMPLES = 1000  # samples per vectorized CUSUM step
+POWER_Z = 0.8416  # 80% power
+#: The latency charts are designed for half the policy's false-alarm rate: Siegmund's
+#: approximation and the baseline-error correction are approximations, and the policy's rate is
+#: a ceiling, not a target to hit on average (the benchmark measures the result).
+DESIGN_MARGIN = 0.5
+
+
+@dataclass(frozen=True)
+class Comparison:
+    current: float
+    change: float
+    p_value: float
+    matters: bool
+
+
+class Reference(ABC):
+    """A frozen baseline and everything the CUSUMs need from it. Subclasses per data form."""
+
+    n: float
+    baseline: float
+    h: FloatArray  # per-chart thresholds; inf where the baseline is too small for the chart
+
+    def usable(self) -> bool:
+        return bool(np.isfinite(self.h).any())
+
+    @abstractmethod
+    def increments(self, lo: int, hi: int) -> FloatArray: ...
+
+    @abstractmethod
+    def recovery(self, lo: int, hi: int, regressed: tuple[int, int]) -> tuple[FloatArray, float]:
+        """Increments and threshold of the CUSUM that declares the step back near its baseline;
+        `regressed` is the span known to be regressed so far."""
+        ...
+
+    @abstractmethod
+    def compare(self, lo: int, hi: int) -> Comparison: ...
+
+    def scores(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
+        """Per unit: sum of unit-variance scores (mean zero at baseline), and sample counts."""
+        raise TypeError(f"{type(self).__name__} locates its change point by its own likelihood")
+
+    def min_shift(self) -> float:
+        """The smallest shift that matters, in the units of `scores`."""
+        raise TypeError(f"{type(self).__name__} locates its change point by its own likelihood")
+
+    def change_point(self, lo: int, hi: int) -> int:
+        """Maximum-likelihood start, in [lo, hi), of a shift that lasts to hi."""
+        y, m = self.scores(lo, hi)
+        return lo + change_point(y, m, self.min_shift())
+
+    @abstractmethod
+    def detectable_change(self, n_current: int) -> float | None: ...
+
+
+class Series(ABC):
+    """Data indexed by unit (a sample, or a window); knows how many samples each unit holds."""
+
+    reference_size = REFERENCE_SAMPLES  # samples (events) a baseline aims for
+
+    @abstractmethod
+    def n_units(self) -> int: ...
+
+    @abstractmethod
+    def samples(self, lo: int, hi: int) -> int: ...
+
+    @abstractmethod
+    def units_back(self, pos: int, n_samples: int) -> int:
+        """Largest unit u <= pos with at least n_samples samples in [u, pos) (0 if none)."""
+        ...
+
+    @abstractmethod
+    def reference(
+        self, lo: int, hi: int, excluded: Sequence[tuple[int, int]]
+    ) -> Reference | None: ...
+
+    def forget_before(self, unit: int) -> None:  # noqa: B027 - optional hook, most keep all
+        """Data before `unit` will not be asked for again."""
+
+
+class WindowSeries(Series):
+    """A series whose units are windows holding many samples: ``cum[u]`` is the number of
+    samples in the windows before ``u``."""
+
+    cum: FloatArray
+
+    def samples(self, lo: int, hi: int) -> int:
+        return round(self.cum[hi] - self.cum[lo]) if hi > lo else 0
+
+    def units_back(self, pos: int, n_samples: int) -> int:
+        target = self.cum[pos] - n_samples
+        return min(max(int(np.searchsorted(self.cum, target, side="right")) - 1, 0), pos)
+
+
+# --------------------------------------------------------------------------------------------
+# latency: shared normal-score machinery
+
+
+class ScoreReference(Reference):
+    """Baseline for latency: expected normal scores of new samples against the baseline sample.
+
+    A shift of the log-latency distribution by d moves the mean standardized score by
+    sd * d / sigma (sd < 1 only when ties or buckets hide information), so a chart tuned to a
+    relative change c uses k = sd * ln(1 + c) / (2 sigma).
+    """
+
+    def __init__(
+        self, n: float, sigma: float | None, sd: float, baseline: float, policy: Policy
+    ) -> None:
+        self.n, self.baseline, self.policy = n, baseline, policy
+        if sigma is None or sd < 1e-6:  # no spread: relative shifts cannot be calibrated
+            sigma, sd = 1.0, 1.0
+            self.k = np.zeros(len(CHART_MULTIPLES))
+            self.h = np.full(len(CHART_MULTIPLES), math.inf)
+        else:
+            self.k = sd * np.log1p(policy.min_change * np.array(CHART_MULTIPLES)) / (2.0 * sigma)
+            self.h = split_thresholds(self.k, DESIGN_MARGIN * policy.false_alarm_rate, n)
+        self.sigma, self.sd = sigma, sd
+
+    def min_shift(self) -> float:
+        return 2.0 * float(self.k[0])
+
+    def increments(self, lo: int, hi: int) -> FloatArray:
+        y, n = self.scores(lo, hi)
+        return np.asarray(y[None, :] - self.k[:, None] * n[None, :], dtype=np.float64)
+
+    def recovery(self, lo: int, hi: int, regressed: tuple[int, int]) -> tuple[FloatArray, float]:
+        # Back near baseline = the mean score has fallen below half the smallest change that
+        # matters (k of the first chart). Not half the estimated regressed level: that estimate
+        # is biased upwards by the alarm that selected it, and would declare recovery too soon.
+        y, n = self.scores(lo, hi)
+        c = float(self.k[0])
+        if c <= 0.0:
+            return np.full(hi - lo, math.inf), 0.0
+        h = siegmund_threshold(c, DESIGN_MARGIN * self.policy.false_alarm_rate)
+        return np.asarray(c * n - y, dtype=np.float64), h
+
+    def detectable_change(self, n_current: int) -> float | None:
+        if n_current <= 0:
+            return None
+        shifts = [
+            detectable_shift(float(k), float(h), n_current, POWER_Z)
+            for k, h in zip(self.k, self.h, strict=True)
+            if math.isfinite(h)
+        ]
+        if not shifts:
+            return None
+        return math.expm1(min(shifts) * self.sigma / self.sd)
+
+    def _judge(self, current: float, hl: float, n_seg: float, p_value: float) -> Comparison:
+        change = current / self.baseline - 1.0 if self.baseline > 0 else math.inf
+        se = self.sigma * math.sqrt(math.pi / 3.0 * (1.0 / self.n + 1.0 / max(n_seg, 1.0)))
+        upper = math.expm1(hl + 1.645 * se)
+        matters = upper >= self.policy.min_change or change >= self.policy.min_change
+        return Comparison(current, change, p_value, matters)
+
+
+def split_thresholds(k: FloatArray, alpha: float, n: float) -> FloatArray:
+    """Per-chart CUSUM thresholds sharing the false-alarm budget alpha; charts the baseline is
+    too small for get inf and hand their share to the others."""
+    h = [cusum_threshold(float(kj), alpha / k.size, n) for kj in k]
+    usable = sum(x is not None for x in h)
+    if 0 < usable < k.size:
+        h = [
+            None if x is None else cusum_threshold(float(kj), alpha / usable, n)
+            for x, kj in zip(h, k, strict=True)
+        ]
+    return np.array([math.inf if x is None else x for x in h])
+
+
+# --------------------------------------------------------------------------------------------
+# latency from raw samples
+
+
+class SampleSeries(Series):
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._buf = np.empty(4096)
+        self._offset = 0  # absolute index of _buf[0]
+        self._len = 0
+
+    def extend(self, values: FloatArray) -> None:
+        need = self._len + values.size
+        if need > self._buf.size:
+            grown = np.empty(max(need, 2 * self._buf.size))
+            grown[: self._len] = self._buf[: self._len]
+            self._buf = grown
+        self._buf[self._len : need] = values
+        self._len = need
+
+    def values(self, lo: int, hi: int) -> FloatArray:
+        return self._buf[lo - self._offset : hi - self._offset]
+
+    def n_units(self) -> int:
+        return self._offset + self._len
+
+    def samples(self, lo: int, hi: int) -> int:
+        return max(hi - lo, 0)
+
+    def units_back(self, pos: int, n_samples: int) -> int:
+        return max(pos - n_samples, 0)
+
+    def forget_before(self, unit: int) -> None:
+        drop = unit - self._offset
+        if drop > 4 * REFERENCE_SAMPLES:  # compact rarely; memory stays O(reference + regression)
+            self._buf = self._buf[drop : self._len].copy()
+            self._len -= drop
+            self._offset = unit
+
+    def reference(self, lo: int, hi: int, excluded: Sequence[tuple[int, int]]) -> Reference | None:
+        lo = max(lo, self._offset)
+        if hi - lo <= 0:
+            return None
+        keep = np.ones(hi - lo, dtype=bool)
+        for a, b in excluded:
+            keep[max(a - lo, 0) : max(b - lo, 0)] = False
+        values = self.values(lo, hi)[keep][-REFERENCE_SAMPLES:]
+        if values.size < self.policy.min_samples:
+            return None
+        return SampleReference(self, np.sort(values), self.policy)
+
+
+class SampleReference(ScoreReference):
+    def __init__(self, series: SampleSeries, ref: FloatArray, policy: Policy) -> None:
+        self.series, self.ref = series, ref
+        n = ref.size
+        sigma = robust_log_sigma(lambda q: float(sorted_quantile(ref, q)))
+        if n > 1 and bool(np.any(ref[1:] == ref[:-1])):
+            own = self._raw_scores(ref)
+            sd = float(np.sqrt(np.mean(own * own)))
+        else:
+            sd = untied_score_sd(n)
+        baseline = float(sorted_quantile(ref, policy.quantile))
+        super().__init__(n, sigma, sd, baseline, policy)
+        self.log_sketch = np.log(np.maximum(quantile_sketch(ref), LOG_FLOOR))
+
+    def _raw_scores(self, x: FloatArray) -> FloatArray:
+        left = np.searchsorted(self.ref, x, side="left").astype(np.int64)
+        right = np.searchsorted(self.ref, x, side="right").astype(np.int64)
+        return slot_scores(left, right, self.ref.size)
+
+    def scores(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
+        y = self._raw_scores(self.series.values(lo, hi)) / self.sd
+        return y, np.ones(hi - lo)
+
+    def compare(self, lo: int, hi: int) -> Comparison:
+        seg = np.sort(self.series.values(lo, hi))
+        current = float(sorted_quantile(seg, self.policy.quantile))
+        both, inverse = np.unique(np.concatenate([self.ref, seg]), return_inverse=True)
+        ref_counts = np.bincount(inverse[: self.ref.size], minlength=both.size).astype(np.float64)
+        seg_counts = np.bincount(inverse[self.ref.size :], minlength=both.size).astype(np.float64)
+        p_value = mann_whitney_sf(ref_counts, seg_counts)
+        seg_sketch = np.log(np.maximum(quantile_sketch(seg), LOG_FLOOR))
+        ones_r, ones_s = np.ones(self.log_sketch.size), np.ones(seg_sketch.size)
+        hl = hodges_lehmann(self.log_sketch, ones_r, seg_sketch, ones_s)
+        return self._judge(current, hl, float(seg.size), p_value)
+
+
+# --------------------------------------------------------------------------------------------
+# latency from histogram windows
+
+
+class HistogramSeries(WindowSeries):
+    def __init__(self, bounds: FloatArray, counts: FloatArray, policy: Policy) -> None:
+        self.policy, self.counts = policy, counts
+        last = bounds[-1] * (bounds[-1] / bounds[-2]) if bounds.size > 1 else 2.0 * bounds[-1]
+        first = bounds[0] * (bounds[0] / bounds[1]) if bounds.size > 1 and bounds[0] > 0 else 0.0
+        self.edges = np.concatenate([[0.0], bounds, [bounds[-1]]])  # +Inf reads as the last bound
+        mids = np.sqrt(np.concatenate([[first], bounds]) * np.concatenate([bounds, [last]]))
+        self.log_mids = np.log(np.maximum(mids, LOG_FLOOR))
+        self.cum = np.concatenate([[0.0], np.cumsum(counts.sum(axis=1))])
+
+    def n_units(self) -> int:
+        return int(self.counts.shape[0])
+
+    def reference(self, lo: int, hi: int, excluded: Sequence[tuple[int, int]]) -> Reference | None:
+        if hi <= lo:
+            return None
+        weight = np.ones(hi - lo)
+        for a, b in excluded:
+            weight[max(a - lo, 0) : max(b - lo, 0)] = 0.0
+        per_window = self.counts[lo:hi].sum(axis=1) * weight
+        from_end = np.cumsum(per_window[::-1])[::-1]  # samples in [w, hi) over kept windows
+        start = int(np.searchsorted(-from_end, -REFERENCE_SAMPLES, side="right")) - 1
+        start = max(start, 0)
+        hist = (self.counts[lo:hi][start:] * weight[start:, None]).sum(axis=0)
+        if hist.sum() < self.policy.min_samples:
+            return None
+        return HistogramReference(self, hist, self.policy)
+
+
+class HistogramReference(ScoreReference):
+    def __init__(self, series: HistogramSeries, hist: FloatArray, policy: Policy) -> None:
+        self.series, self.hist = series, hist
+        n = float(hist.sum())
+        n_int = max(round(n), 1)
+        below = np.cumsum(hist) - hist
+        left = np.floor(below * n_int / n).astype(np.int64)
+        right = np.minimum(np.floor((below + hist) * n_int / n).astype(np.int64), n_int)
+        self.bucket_scores = slot_scores(left, right, n_int)
+        sd = float(np.sqrt(np.sum(hist * self.bucket_scores**2) / n))
+        edges = series.edges
+        sigma = robust_log_sigma(lambda q: histogram_quantile(edges, hist, q))
+        baseline = histogram_quantile(edges, hist, policy.quantile)
+        super().__init__(n, sigma, sd, baseline, policy)
+        self.unit_scores = self.bucket_scores / self.sd
+
+    def scores(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
+        c = self.series.counts[lo:hi]
+        return np.asarray(c @ self.unit_scores, dtype=np.float64), c.sum(axis=1)
+
+    def compare(self, lo: int, hi: int) -> Comparison:
+        seg = self.series.counts[lo:hi].sum(axis=0)
+        current = histogram_quantile(self.series.edges, seg, self.policy.quantile)
+        p_value = mann_whitney_sf(self.hist, seg)
+        mids = self.series.log_mids
+        hl = hodges_lehmann(mids, self.hist, mids, seg)
+        return self._judge(current, hl, float(seg.sum()), p_value)

@@ -1,0 +1,339 @@
+"""Step and journey indicators (DESIGN.md §2), computed from one windowed aggregate.
+
+Every source of data — the in-memory recorder, a JSONL event log, Prometheus range queries —
+reduces to the same counts per time window (``cxmetrics.analysis.sources``): for each step its duration
+histogram on the step's own bucket layout (``names.duration_buckets``), outcome x timeliness class
+counts, good steps, accuracy check passes and failures, and transitions out of the step; for each
+journey the instances started and the feedback given. The indicator math below reads nothing
+else, so the three sources can only differ in the counts they feed it, never in how the counts
+become numbers. Windows merge by adding their counts, which is associative: indicators over a
+merged window equal indicators over the concatenated data.
+
+Definitions (docs/indicators.md gives worked examples):
+
+- quantiles: exact order statistics (linear interpolation, numpy's default) when the raw durations
+  are at hand (events); otherwise interpolated linearly within the bucket that holds the rank, as
+  Prometheus' ``histogram_quantile`` does (first bucket from 0; a rank in +Inf reads as the
+  highest finite bound);
+- timeliness compliance: steps with duration <= T / all steps;
+- Apdex: (satisfied + tolerating / 2) / all steps, where satisfied is <= T, tolerating <= the
+  tolerating threshold (4T by default), and *steps with outcome error count as frustrated*
+  whatever their duration — a fast error is not a satisfied customer;
+- accuracy: passed checks / all checks, per check and pooled over the step's checks;
+- conversion to the next step: transitions A→next(A) / steps A; abandonment after A:
+  1 - Σ transitions out of A / steps A (non-final steps only);
+- journey completion: arrivals at the last step (its steps minus last→last repeats) / journeys
+  started;
+- NPS: % promoters (9-10) - % detractors (0-6); CSAT: % of responses scoring 4-5;
+- CX score: 100 x (apdex·w_apdex + accuracy·w_accuracy + success·w_success) with the weights of
+  ``spec.defaults.score`` and success = 1 - error rate; a step without accuracy checks has no
+  accuracy, so its score uses the other two terms with their weights rescaled to sum to 1.
+
+A ratio whose denominator is zero is ``None``, never NaN.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..spec.model import Spec
+from ..spec.names import duration_buckets
+from .counts import (
+    ERROR_FRUSTRATED,
+    ERROR_SATISFIED,
+    ERROR_TOLERATING,
+    OK_SATISFIED,
+    OK_TOLERATING,
+    QUANTILES,
+    FeedbackKey,
+    JourneyCounts,
+    StepCounts,
+    Window,
+    merge_steps,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Distribution of durations
+
+
+def quantile(counts: StepCounts, q: float) -> float | None:
+    """The ``q`` quantile of the step's durations (see the module docstring); None when empty."""
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"quantile must be in (0, 1), got {q!r}")
+    if counts.samples is not None:
+        if not counts.samples:
+            return None
+        import numpy as np
+
+        return float(np.quantile(np.asarray(counts.samples, dtype=np.float64), q))
+    total = sum(counts.buckets)
+    if total == 0:
+        return None
+    cumulative = _cumulative(counts.buckets)
+    rank = q * total
+    b = bisect_left(cumulative, rank)
+    if b >= len(counts.bounds):
+        return counts.bounds[-1]  # the rank is in +Inf: the highest finite bound, like Prometheus
+    lower = counts.bounds[b - 1] if b > 0 else 0.0
+    below = cumulative[b - 1] if b > 0 else 0
+    inside = counts.buckets[b]
+    return lower + (counts.bounds[b] - lower) * (rank - below) / inside
+
+
+def share_within(counts: StepCounts, seconds: float) -> float | None:
+    """Share of steps that took at most ``seconds``: exact with samples, else interpolated
+    linearly inside the bucket holding ``seconds`` (exact on bucket boundaries)."""
+    if counts.samples is not None:
+        if not counts.samples:
+            return None
+        return sum(1 for s in counts.samples if s <= seconds) / len(counts.samples)
+    total = sum(counts.buckets)
+    if total == 0:
+        return None
+    b = bisect_left(counts.bounds, seconds)
+    below = sum(counts.buckets[:b])
+    if b >= len(counts.bounds):  # beyond the last finite bound: +Inf cannot be split
+        return below / total
+    lower = counts.bounds[b - 1] if b > 0 else 0.0
+    fraction = (seconds - lower) / (counts.bounds[b] - lower) if seconds > lower else 0.0
+    return (below + counts.buckets[b] * fraction) / total
+
+
+def bucket_index(bounds: Sequence[float], seconds: float) -> int:
+    """The bucket a duration falls in (``le`` semantics, as the runtime's slots count it)."""
+    return bisect_left(bounds, seconds)
+
+
+def _cumulative(values: Sequence[int]) -> list[int]:
+    out, running = [], 0
+    for value in values:
+        running += value
+        out.append(running)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Indicators
+
+
+@dataclass(frozen=True)
+class CheckIndicator:
+    passed: int
+    failed: int
+
+    @property
+    def rate(self) -> float | None:
+        return _ratio(self.passed, self.passed + self.failed)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """NPS (-100..100 points) and CSAT (0..100 %) of the responses counted."""
+
+    nps: float | None
+    nps_responses: int
+    csat: float | None
+    csat_responses: int
+
+
+@dataclass(frozen=True)
+class StepIndicators:
+    journey: str
+    step: str
+    target: float
+    tolerating: float
+    volume: int
+    quantiles: Mapping[float, float | None]  # 0.5, 0.9, 0.95, 0.99 → seconds
+    exact_quantiles: bool  # from raw samples rather than bucket interpolation
+    timeliness: float | None
+    apdex: float | None
+    error_rate: float | None
+    good_ratio: float | None
+    accuracy: float | None
+    checks: Mapping[str, CheckIndicator]
+    next_step: str | None
+    conversion: float | None
+    abandonment: float | None
+    feedback: Feedback
+    score: float | None
+
+
+@dataclass(frozen=True)
+class JourneyIndicators:
+    journey: str
+    started: int
+    volume: int  # steps of every step of the journey
+    completed: int
+    completion: float | None
+    apdex: float | None
+    error_rate: float | None
+    good_ratio: float | None
+    accuracy: float | None
+    feedback: Feedback
+    score: float | None
+
+
+@dataclass(frozen=True)
+class Indicators:
+    steps: tuple[StepIndicators, ...]
+    journeys: tuple[JourneyIndicators, ...]
+
+    def step(self, journey: str, step: str) -> StepIndicators:
+        for row in self.steps:
+            if (row.journey, row.step) == (journey, step):
+                return row
+        raise KeyError(f"{journey}/{step}")
+
+    def journey(self, journey: str) -> JourneyIndicators:
+        for row in self.journeys:
+            if row.journey == journey:
+                return row
+        raise KeyError(journey)
+
+
+def compute(spec: Spec, window: Window) -> Indicators:
+    """Indicators of every step and journey of ``spec`` over ``window``."""
+    weights = spec.defaults.score
+    step_rows: list[StepIndicators] = []
+    journey_rows: list[JourneyIndicators] = []
+    for journey in spec.journeys:
+        jcounts = window.journeys.get(journey.name, JourneyCounts())
+        names = journey.step_names
+        per_step: list[StepCounts] = []
+        for index, step in enumerate(journey.steps):
+            tolerating = spec.tolerating(step)
+            counts = window.steps.get((journey.name, step.name)) or StepCounts.empty(
+                duration_buckets(step.target, tolerating)
+            )
+            per_step.append(counts)
+            next_step = names[index + 1] if index + 1 < len(names) else None
+            apdex, accuracy, error_rate = _apdex(counts), _accuracy(counts), _errors(counts)
+            volume = counts.volume
+            step_rows.append(
+                StepIndicators(
+                    journey.name,
+                    step.name,
+                    step.target,
+                    tolerating,
+                    volume,
+                    {q: quantile(counts, q) for q in QUANTILES},
+                    counts.samples is not None,
+                    _ratio(counts.classes[OK_SATISFIED] + counts.classes[ERROR_SATISFIED], volume),
+                    apdex,
+                    error_rate,
+                    _ratio(counts.good, volume),
+                    accuracy,
+                    {name: CheckIndicator(*pf) for name, pf in sorted(counts.checks.items())},
+                    next_step,
+                    _ratio(counts.transitions.get(next_step, 0), volume) if next_step else None,
+                    _abandonment(counts) if next_step else None,
+                    feedback({k: v for k, v in jcounts.feedback.items() if k[0] == step.name}),
+                    cx_score(
+                        apdex,
+                        accuracy,
+                        error_rate,
+                        weights.apdex,
+                        weights.accuracy,
+                        weights.success,
+                    ),
+                )
+            )
+        pooled = merge_steps([_unbucketed(c) for c in per_step])
+        last = per_step[-1]
+        completed = last.volume - last.transitions.get(names[-1], 0)
+        apdex, accuracy, error_rate = _apdex(pooled), _accuracy(pooled), _errors(pooled)
+        journey_rows.append(
+            JourneyIndicators(
+                journey.name,
+                jcounts.started,
+                pooled.volume,
+                completed,
+                _ratio(completed, jcounts.started),
+                apdex,
+                error_rate,
+                _ratio(pooled.good, pooled.volume),
+                accuracy,
+                feedback(jcounts.feedback),
+                cx_score(
+                    apdex, accuracy, error_rate, weights.apdex, weights.accuracy, weights.success
+                ),
+            )
+        )
+    return Indicators(tuple(step_rows), tuple(journey_rows))
+
+
+def _unbucketed(counts: StepCounts) -> StepCounts:
+    """Class and check counts only: steps of one journey have different bucket layouts."""
+    return StepCounts((), (0,), counts.classes, counts.good, counts.checks, {})
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator > 0 else None
+
+
+def _apdex(counts: StepCounts) -> float | None:
+    c = counts.classes
+    return _ratio(c[OK_SATISFIED] + c[OK_TOLERATING] / 2, counts.volume)
+
+
+def _errors(counts: StepCounts) -> float | None:
+    c = counts.classes
+    return _ratio(c[ERROR_SATISFIED] + c[ERROR_TOLERATING] + c[ERROR_FRUSTRATED], counts.volume)
+
+
+def _accuracy(counts: StepCounts) -> float | None:
+    passed = sum(p for p, _ in counts.checks.values())
+    return _ratio(passed, passed + sum(f for _, f in counts.checks.values()))
+
+
+def _abandonment(counts: StepCounts) -> float | None:
+    moved = _ratio(sum(counts.transitions.values()), counts.volume)
+    return None if moved is None else 1.0 - moved
+
+
+def feedback(counts: Mapping[FeedbackKey, int]) -> Feedback:
+    """NPS and CSAT of feedback counts keyed ``(last step, scale, score)``."""
+    nps = {"promoters": 0, "detractors": 0, "all": 0}
+    csat = {"satisfied": 0, "all": 0}
+    for (_, scale, score), count in counts.items():
+        if scale == "nps":
+            nps["all"] += count
+            nps["promoters"] += count if score >= 9 else 0
+            nps["detractors"] += count if score <= 6 else 0
+        elif scale == "csat":
+            csat["all"] += count
+            csat["satisfied"] += count if score >= 4 else 0
+    net = _ratio(nps["promoters"] - nps["detractors"], nps["all"])
+    satisfied = _ratio(csat["satisfied"], csat["all"])
+    return Feedback(
+        None if net is None else 100.0 * net,
+        nps["all"],
+        None if satisfied is None else 100.0 * satisfied,
+        csat["all"],
+    )
+
+
+def cx_score(
+    apdex: float | None,
+    accuracy: float | None,
+    error_rate: float | None,
+    w_apdex: float,
+    w_accuracy: float,
+    w_success: float,
+) -> float | None:
+    """100 x (apdex·w_apdex + accuracy·w_accuracy + success·w_success), success = 1 - error rate.
+
+    Terms that are unknown (no accuracy checks) drop out and the remaining weights are rescaled
+    to sum to 1. None when the step did not run.
+    """
+    if apdex is None or error_rate is None:
+        return None
+    terms = [(apdex, w_apdex), (1.0 - error_rate, w_success)]
+    if accuracy is not None:
+        terms.append((accuracy, w_accuracy))
+    weight = sum(w for _, w in terms)
+    if weight <= 0:
+        return None
+    return 100.0 * sum(v * w for v, w in terms) / weight

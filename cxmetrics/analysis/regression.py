@@ -1,0 +1,356 @@
+"""Step-level regression detection (DESIGN.md section 6, layer 2: the analyzer).
+
+Input is what the analyzer has for one step: raw latency samples in arrival order (embedded mode,
+recorded events), Prometheus-style histogram windows, or per-window good/total counts for a rate
+(accuracy pass rate, conversion). Output is a `Detection`: a verdict, the regressions found (change
+point, when it became certain, recovery, baseline vs current value, size, confidence, affected
+volume) and the sensitivity the data allowed.
+
+The method, in one line: one-sided CUSUMs (one per shift size) on expected normal scores of each
+sample against a trailing baseline that freezes while a change is suspected; the change point is
+the maximum-likelihood start inside the alarming excursion; recovery is a second CUSUM back
+towards the baseline. Rates use Bernoulli likelihood-ratio CUSUMs. `_Monitor` below runs the
+sequence for every data form; the data forms live in `cxmetrics.analysis.changepoint` (rates in
+`cxmetrics.analysis.rates`), the statistics in `cxmetrics.analysis.stats`, and
+docs/regression.md explains them and measures them against the detectors other products ship.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import changepoint as cp
+from . import rates as _rates
+from . import stats as _stats
+from .policy import DEFAULT_POLICY, Policy
+from .stats import FloatArray, IntArray
+
+__all__ = [
+    "Detection",
+    "LatencyDetector",
+    "Policy",
+    "Regression",
+    "Sensitivity",
+    "detect_latency",
+    "detect_latency_windows",
+    "detect_rate",
+]
+
+
+@dataclass(frozen=True)
+class Regression:
+    metric: str  # "latency" or "rate"
+    statistic: str  # "p95" for latency, "rate" for rates
+    start: int  # index (sample or window) where the change began (estimated change point)
+    detected_at: int  # index at which the detector became sure
+    end: int | None  # index where it recovered, None if still regressed
+    baseline: float  # baseline value of `statistic` (seconds for latency)
+    current: float  # value of `statistic` after the change
+    change: float  # relative change; for rates the relative drop in good rate (positive = worse)
+    confidence: float  # in [0, 1]
+    affected: int  # samples (events) observed between start and end (or the end of data)
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    n_baseline: int
+    n_current: int
+    #: relative shift detectable at 80% power with this traffic; None if too little
+    min_detectable_change: float | None
+
+    def describe(self) -> str:
+        traffic = f"with {self.n_baseline:,} baseline and {self.n_current:,} current samples"
+        if self.min_detectable_change is None:
+            return f"{traffic} no shift can be reliably detected (too little traffic)"
+        return f"{traffic} a {_percent(self.min_detectable_change)} shift is detectable"
+
+
+def _percent(x: float) -> str:
+    """+14%, +1.4%, +0.038%: whole percents from 10%, two significant digits below."""
+    pct = 100.0 * x
+    return f"{pct:+.0f}%" if abs(pct) >= 10 else f"{pct:+.2g}%"
+
+
+@dataclass(frozen=True)
+class Detection:
+    verdict: str  # "regressed" | "stable" | "insufficient_data"
+    regressions: tuple[Regression, ...]
+    sensitivity: Sensitivity
+
+
+# --------------------------------------------------------------------------------------------
+# the sequential monitor, shared by every data form
+
+
+@dataclass
+class _Open:
+    ref: cp.Reference
+    start: int
+    detected_at: int
+    scan: int  # candidate change points examined (for the confidence's Bonferroni factor)
+    r: float = 0.0
+    r_zero: int = 0
+
+
+@dataclass
+class _Monitor:
+    series: cp.Series
+    policy: Policy
+    metric: str
+    statistic: str
+    pos: int = 0
+    ref: cp.Reference | None = None
+    next_refresh: int = 0
+    monitored: int = 0
+    n_charts: int = len(cp.CHART_MULTIPLES)
+    s: FloatArray = field(init=False)
+    zero: IntArray = field(init=False)
+    open: _Open | None = None
+    excluded: list[tuple[int, int]] = field(default_factory=list)
+    closed: list[Regression] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.s = np.zeros(self.n_charts)
+        self.zero = np.full(self.n_charts, -1, np.int64)
+
+    def run(self) -> list[Regression]:
+        """Process every unit not yet seen; return regressions detected on the way."""
+        found: list[Regression] = []
+        n = self.series.n_units()
+        while self.pos < n:
+            if self.open is None:
+                hit = self._monitor_block(n)
+                if hit is not None:
+                    found.append(hit)
+            else:
+                self._recovery_block(n)
+        return found
+
+    def _refresh(self) -> None:
+        """Re-estimate the baseline from the latest samples that cannot belong to a change:
+        older than the guard, older than every open CUSUM excursion, outside past regressions."""
+        pos = self.pos
+        seen = self.series.samples(0, pos)
+        hi = self.series.units_back(pos, min(cp.GUARD_SAMPLES, math.ceil(cp.GUARD_FRACTION * seen)))
+        active = self.s > 0
+        if active.any():
+            hi = min(hi, int(self.zero[active].min()) + 1)
+        lo = self.series.units_back(hi, 4 * self.series.reference_size)  # room for exclusions
+        ref = self.series.reference(lo, hi, self.excluded)
+        if ref is not None and ref.usable():
+            self.ref = ref
+        self.series.forget_before(lo)
+        step = min(cp.REFRESH_SAMPLES, math.ceil(cp.REFRESH_FRACTION * seen))
+        self.next_refresh = pos + max(pos - self.series.units_back(pos, step), 1)
+
+    def _monitor_block(self, n: int) -> Regression | None:
+        if self.pos >= self.next_refresh:
+            self._refresh()
+        end = min(n, self.next_refresh, self.pos + cp.BLOCK_SAMPLES)
+        ref = self.ref
+        if ref is None:
+            self.pos = end
+            return None
+        usable = np.isfinite(ref.h)
+        inc = ref.increments(self.pos, end)
+        inc[~usable] = 0.0  # their threshold is inf: they never alarm
+        paths, zeros = _stats.cusum_paths(inc, self.s, self.zero, self.pos)
+        crossed = (paths >= ref.h[:, None]) & (paths > 0.0)  # h can be 0 for huge shifts
+        cols = np.flatnonzero(crossed.any(axis=0))
+        if cols.size == 0:
+            self.monitored += self.series.samples(self.pos, end)
+            self.s, self.zero, self.pos = paths[:, -1], zeros[:, -1], end
+            return None
+        t = int(cols[0])
+        at = self.pos + t
+        self.monitored += self.series.samples(self.pos, at + 1)
+        earliest = int(zeros[:, t].min()) + 1  # the longest excursion bounds the change point
+        start = ref.change_point(earliest, at + 1)
+        self.pos = at + 1
+        cmp = ref.compare(start, at + 1)
+        if not cmp.matters:  # a real but small shift: not a regression by this policy
+            self.s, self.zero = np.zeros_like(self.s), np.full_like(self.zero, at)
+            return None
+        scan = at - start + 1
+        self.open = _Open(ref, start, at, scan, 0.0, at)
+        return self._regression(self.open, None, at + 1, cmp)
+
+    def _recovery_block(self, n: int) -> None:
+        op = self.open
+        assert op is not None
+        end = min(n, self.pos + cp.BLOCK_SAMPLES)
+        inc, h = op.ref.recovery(self.pos, end, (op.start, max(op.r_zero, op.detected_at) + 1))
+        paths, zeros = _stats.cusum_paths(
+            inc[None, :], np.array([op.r]), np.array([op.r_zero]), self.pos
+        )
+        cols = np.flatnonzero((paths[0] >= h) & (paths[0] > 0.0))
+        if cols.size == 0:
+            op.r, op.r_zero, self.pos = float(paths[0, -1]), int(zeros[0, -1]), end
+            return
+        t = int(cols[0])
+        stop = max(int(zeros[0, t]) + 1, op.start + 1)
+        self.closed.append(self._regression(op, stop, stop, op.ref.compare(op.start, stop)))
+        self.excluded.append((op.start, stop))
+        self.open = None
+        self.pos = self.pos + t + 1
+        self.s = np.zeros_like(self.s)
+        self.zero = np.full_like(self.zero, self.pos - 1)
+        self.next_refresh = self.pos
+
+    def _regression(self, op: _Open, end: int | None, stop: int, cmp: cp.Comparison) -> Regression:
+        confidence = 1.0 - cmp.p_value * self.n_charts * op.scan
+        return Regression(
+            metric=self.metric,
+            statistic=self.statistic,
+            start=op.start,
+            detected_at=op.detected_at,
+            end=end,
+            baseline=op.ref.baseline,
+            current=cmp.current,
+            change=cmp.change,
+            confidence=min(max(confidence, 0.0), 1.0),
+            affected=self.series.samples(op.start, stop),
+        )
+
+    def detection(self) -> Detection:
+        total = self.series.samples(0, self.series.n_units())
+        regressions = list(self.closed)
+        ref = self.ref
+        if self.open is not None:
+            op = self.open
+            n = self.series.n_units()
+            ref = op.ref
+            # Still open and seen in fewer than min_samples samples: by the policy's own volume
+            # rule too little to report yet, and no different from a blip that ends a few
+            # samples later (a log whose traffic stopped ends with its slowest completions).
+            # `update`/`extend` returned it when it was detected; it is listed once it has
+            # min_samples samples.
+            if self.series.samples(op.start, n) >= self.policy.min_samples:
+                regressions.append(self._regression(op, None, n, op.ref.compare(op.start, n)))
+        n_base = round(ref.n) if ref is not None else 0
+        mdc = ref.detectable_change(self.monitored) if ref is not None else None
+        sensitivity = Sensitivity(n_base, self.monitored if ref is not None else total, mdc)
+        if total < self.policy.min_samples:
+            return Detection("insufficient_data", (), sensitivity)
+        if regressions:
+            return Detection("regressed", tuple(regressions), sensitivity)
+        if ref is None or self.monitored < self.policy.min_samples:
+            return Detection("insufficient_data", (), sensitivity)
+        return Detection("stable", (), sensitivity)
+
+
+# --------------------------------------------------------------------------------------------
+# public entry points
+
+
+def _statistic_name(q: float) -> str:
+    return f"p{q * 100:.10g}"
+
+
+class LatencyDetector:
+    """Streaming latency regression detector over raw samples (seconds, arrival order)."""
+
+    def __init__(self, policy: Policy = DEFAULT_POLICY) -> None:
+        self.policy = policy
+        self._series = cp.SampleSeries(policy)
+        self._monitor = _Monitor(self._series, policy, "latency", _statistic_name(policy.quantile))
+
+    def update(self, value: float) -> Regression | None:
+        """Add one sample; return a Regression the moment one is detected."""
+        found = self.extend(np.array([value], dtype=np.float64))
+        return found[0] if found else None
+
+    def extend(self, values: Sequence[float] | npt.NDArray[Any]) -> list[Regression]:
+        """Add samples in arrival order; return the regressions detected among them."""
+        arr = _latencies(values, allow_empty=True)
+        self._series.extend(arr)
+        return self._monitor.run()
+
+    def detection(self) -> Detection:
+        """Verdict, regressions (with recovery and final sizes) and sensitivity so far."""
+        return self._monitor.detection()
+
+
+def _latencies(values: Sequence[float] | npt.NDArray[Any], allow_empty: bool = False) -> FloatArray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"latencies must be a 1-D sequence, got shape {arr.shape}")
+    if arr.size == 0 and not allow_empty:
+        raise ValueError("latencies are empty")
+    if not np.isfinite(arr).all():
+        raise ValueError("latencies contain NaN or infinite values")
+    if (arr < 0).any():
+        raise ValueError("latencies contain negative values")
+    return arr
+
+
+def detect_latency(
+    values: Sequence[float] | npt.NDArray[Any], policy: Policy = DEFAULT_POLICY
+) -> Detection:
+    """Regressions in raw latency samples (seconds) given in arrival order."""
+    detector = LatencyDetector(policy)
+    detector.extend(_latencies(values))
+    return detector.detection()
+
+
+def detect_latency_windows(
+    bounds: Sequence[float] | npt.NDArray[Any],
+    counts: npt.ArrayLike,
+    policy: Policy = DEFAULT_POLICY,
+) -> Detection:
+    """Regressions in per-window latency histograms (the form Prometheus holds).
+
+    `bounds` are the finite bucket upper bounds (`le`, ascending; +Inf is implied), `counts` the
+    non-cumulative per-window bucket counts, shape (n_windows, len(bounds) + 1). Indices in the
+    result are window indices.
+    """
+    b = np.asarray(bounds, dtype=np.float64)
+    c = np.asarray(counts, dtype=np.float64)
+    if b.ndim != 1 or b.size == 0:
+        raise ValueError("bounds must be a non-empty 1-D sequence of bucket upper bounds")
+    if not np.isfinite(b).all() or (b < 0).any() or (np.diff(b) <= 0).any():
+        raise ValueError(
+            "bounds must be finite, non-negative and strictly ascending (+Inf is implied)"
+        )
+    if c.ndim != 2 or c.shape[1] != b.size + 1:
+        raise ValueError(f"counts must have shape (n_windows, {b.size + 1}), got {c.shape}")
+    if c.shape[0] == 0:
+        raise ValueError("counts hold no windows")
+    if not np.isfinite(c).all() or (c < 0).any():
+        raise ValueError("counts must be finite and non-negative")
+    monitor = _Monitor(
+        cp.HistogramSeries(b, c, policy), policy, "latency", _statistic_name(policy.quantile)
+    )
+    monitor.run()
+    return monitor.detection()
+
+
+def detect_rate(
+    good: Sequence[int] | npt.NDArray[Any],
+    total: Sequence[int] | npt.NDArray[Any],
+    policy: Policy = DEFAULT_POLICY,
+) -> Detection:
+    """Regressions (drops) in a per-window good/total rate: accuracy pass rate, conversion."""
+    g = np.asarray(good, dtype=np.float64)
+    t = np.asarray(total, dtype=np.float64)
+    if g.ndim != 1 or t.ndim != 1 or g.shape != t.shape:
+        raise ValueError(
+            f"good and total must be 1-D and the same length, got {g.shape} and {t.shape}"
+        )
+    if g.size == 0:
+        raise ValueError("good/total are empty")
+    if not (np.isfinite(g).all() and np.isfinite(t).all()) or (g < 0).any():
+        raise ValueError("good and total must be finite and non-negative")
+    if (g > t).any():
+        raise ValueError("good exceeds total in some window")
+    monitor = _Monitor(
+        _rates.RateSeries(g, t, policy), policy, "rate", "rate", n_charts=cp.RATE_CHARTS
+    )
+    monitor.run()
+    return monitor.detection()

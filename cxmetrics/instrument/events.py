@@ -1,0 +1,85 @@
+"""The records cxmetrics emits besides metrics: one per finished step, journey start, feedback.
+
+They feed the in-memory recorder (``cxmetrics.testing``), the JSONL event log and the analyzer.
+They only exist when a sink is configured; the Prometheus path never builds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Outcome = Literal["ok", "error"]
+Timeliness = Literal["satisfied", "tolerating", "frustrated"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    passed: bool
+    relative_error: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    time: float  # wall clock at the end of the step, seconds since the epoch
+    journey: str
+    step: str
+    channel: str
+    journey_id: str
+    previous_step: str | None
+    duration: float
+    outcome: Outcome
+    timeliness: Timeliness
+    good: bool
+    checks: tuple[CheckResult, ...] = ()
+    customer_ref: str | None = None  # keyed digest, see cxmetrics.instrument.redaction
+    kind: Literal["step"] = "step"
+
+    @property
+    def accurate(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyStarted:
+    time: float
+    journey: str
+    channel: str
+    journey_id: str
+    kind: Literal["journey"] = "journey"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    time: float
+    journey: str
+    step: str | None  # the last step of the instance when feedback was given
+    journey_id: str
+    scale: Literal["csat", "nps"]
+    score: int
+    kind: Literal["feedback"] = "feedback"
+
+
+Event = StepRecord | JourneyStarted | FeedbackRecord
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    data = asdict(event)
+    if isinstance(event, StepRecord):
+        data["checks"] = [asdict(c) for c in event.checks]
+    return data
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event written by ``to_dict``; raises ``ValueError`` on unknown kinds."""
+    kind = data.get("kind")
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    if kind == "step":
+        fields["checks"] = tuple(CheckResult(**c) for c in fields.get("checks", ()))
+        return StepRecord(**fields)
+    if kind == "journey":
+        return JourneyStarted(**fields)
+    if kind == "feedback":
+        return FeedbackRecord(**fields)
+    raise ValueError(f"unknown event kind {kind!r}")

@@ -1,0 +1,359 @@
+"""The instrumentation API: journey instances and their steps.
+
+``journey()`` starts (or resumes, from a propagated ``JourneyContext``) one customer's pass
+through a journey; ``JourneyInstance.step()`` measures one step of it. Both are context managers
+(sync and async); ``step()`` at module level is also a decorator. Nothing here raises into the
+host app: the app's own exceptions propagate unchanged and mark the step ``error``; failures
+inside cxmetrics are counted in ``cx_internal_errors_total`` and logged once. Steps themselves
+live in ``cxmetrics.instrument.steps``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping, MutableMapping
+from contextvars import Token
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from ..propagation.context import (
+    Fields,
+    JourneyContext,
+    _context_in,
+    context_fields,
+    digest_members,
+    format_baggage,
+    new_journey_id,
+    own_fields,
+    own_members,
+    read_headers,
+)
+from ..spec.names import OTHER, is_name
+from . import scope
+from .events import FeedbackRecord, JourneyStarted
+from .redaction import customer_ref
+from .scope import current_journey
+from .slots import FEEDBACK_SCALES, JourneySlot, StepSlot
+from .state import STATE, internal_error
+from .steps import NOOP_STEP, StepInstance, emit
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["JourneyInstance", "current_journey", "journey"]
+
+_NO_FINGERPRINTS: Mapping[str, str] = MappingProxyType({})  # never written: see ``fingerprints``
+
+
+class JourneyInstance:
+    """One customer going through one journey. Create with ``cxmetrics.journey()``."""
+
+    __slots__ = (
+        "_ch",
+        "_cust",
+        "_digests",
+        "_fps",
+        "_fps_owned",
+        "_last",
+        "_rt",
+        "_slot",
+        "_steps",
+        "_tokens",
+        "journey_id",
+        "name",
+    )
+
+    def __init__(
+        self,
+        rt: Runtime | None,
+        slot: JourneySlot | None,
+        name: str,
+        channel: int,
+        journey_id: str,
+        last: int,
+        fingerprints: Mapping[str, str] = _NO_FINGERPRINTS,
+        customer_ref: str | None = None,
+        digests: str | None = "",
+    ) -> None:
+        self._rt = rt
+        self._slot = slot
+        self._ch = channel
+        self._steps: list[StepSlot] = slot.steps[channel] if slot is not None else []
+        self._last = last
+        self._tokens: list[Token[JourneyInstance | None]] | None = None  # made on __enter__
+        self.name = name
+        self.journey_id = journey_id
+        # Borrowed from the context it resumes (read-only to us) until a step adds a digest.
+        self._fps = fingerprints
+        self._fps_owned = False
+        self._cust = customer_ref
+        # The digest members of the outgoing context (``digest_members``' text) while they are
+        # as they came in; ``None`` once a fingerprint or the customer changes.
+        self._digests = digests
+
+    @property
+    def fingerprints(self) -> dict[str, str]:
+        """The fingerprints this instance carries (step or key name → keyed digest)."""
+        if not self._fps_owned:
+            self._fps, self._fps_owned = dict(self._fps), True
+        self._digests = None  # the caller may add one
+        return cast("dict[str, str]", self._fps)
+
+    @property
+    def customer_ref(self) -> str | None:
+        """The customer's keyed reference (``identify``), or ``None``."""
+        return self._cust
+
+    @customer_ref.setter
+    def customer_ref(self, value: str | None) -> None:
+        self._cust, self._digests = value, None
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def channel(self) -> str:
+        return self._slot.channels[self._ch] if self._slot is not None else ""
+
+    @property
+    def last_step(self) -> str | None:
+        """The step this instance finished most recently (here or in an earlier request)."""
+        return self._slot.previous_name(self._last) if self._slot is not None else None
+
+    def _slot_name(self, index: int) -> str | None:
+        return self._slot.previous_name(index) if self._slot is not None else None
+
+    def context(self) -> JourneyContext:
+        """What must travel with this instance to the next request or process."""
+        return JourneyContext(
+            self._travelling_name(),
+            self.journey_id,
+            self.last_step,
+            self.channel or None,
+            dict(self._fps),
+            self.customer_ref,
+        )
+
+    def _travelling_name(self) -> str:
+        """The journey name as it travels: as called when it is a valid name (a journey another
+        service declares), else ``other``: never text a header could not carry."""
+        return self.name if is_name(self.name) else OTHER
+
+    def identify(self, customer_id: object) -> None:
+        """Attach the customer to this instance as a keyed digest (``cxmetrics.instrument.redaction``).
+
+        The raw identifier is never stored, exposed, exported or propagated; spans and event
+        records carry only the reference (``cx.customer.ref``), metrics never carry it.
+        """
+        if self._rt is None:
+            return
+        try:
+            self.customer_ref = customer_ref(self._rt.redact, customer_id)
+        except Exception as exc:
+            internal_error("redaction", exc)
+
+    def baggage(self) -> str:
+        """This instance's context as a W3C ``baggage`` header value (``""`` before
+        ``configure()``): for a response or an outgoing request, e.g.
+        ``JSONResponse(body, headers={"baggage": j.baggage()})``."""
+        slot = self._slot
+        if slot is None:
+            return ""
+        try:
+            head = (
+                slot.baggage_head
+                if self.name == slot.name
+                else own_members(self._travelling_name(), "", None, None, {}, None)
+            )
+            digests = self._digests
+            if digests is None:
+                digests = self._digests = digest_members(self._fps, self._cust)
+            return f"{head}{self.journey_id}{slot.baggage_tail[self._ch][self._last]}{digests}"
+        except Exception as exc:
+            internal_error("context", exc)
+            return ""
+
+    def inject(self, headers: MutableMapping[str, str]) -> None:
+        """Write this instance's context into outgoing (or response) ``headers`` as W3C baggage,
+        keeping any other baggage members already there. Does nothing before ``configure()``."""
+        if self._slot is None:
+            return
+        try:
+            existing = headers.get("baggage")
+            headers["baggage"] = (
+                format_baggage(self.context(), existing) if existing else self.baggage()
+            )
+        except Exception as exc:
+            internal_error("context", exc)
+
+    # -- steps ------------------------------------------------------------------------------
+    def step(self, name: str) -> StepInstance:
+        """A step of this instance, to use as ``with j.step("bill_total") as s:``."""
+        slot = self._slot
+        if slot is None:  # before configure(): no runtime, no slot
+            return NOOP_STEP
+        index = slot.step_index.get(name)
+        if index is None:
+            if slot.n_steps and self._rt is not None:  # the 'other' journey has no steps
+                self._rt.count_undeclared("step", name)
+            return StepInstance(self, self._steps[-1])
+        return StepInstance(self, self._steps[index])
+
+    def bind(self, fn: F) -> F:
+        """``fn`` running as part of this instance wherever it is called (``cxmetrics.bind``)."""
+        return bind(fn, self)
+
+    def start_step(self, name: str) -> StepInstance:
+        """Start a step now, for callback-style code; call ``finish()`` on it later."""
+        step = self.step(name)
+        step.start()
+        return step
+
+    def feedback(self, *, csat: int | None = None, nps: int | None = None) -> None:
+        """Record customer feedback on this instance, against its last step."""
+        rt, slot = self._rt, self._slot
+        if rt is None or slot is None:
+            return
+        for scale, score in (("csat", csat), ("nps", nps)):
+            if score is None:
+                continue
+            low, high = FEEDBACK_SCALES[scale]
+            if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
+                internal_error(
+                    "feedback",
+                    None,
+                    f"cxmetrics: {scale} feedback must be an int in {low}..{high}, "
+                    f"got {score!r}; ignored (further ones counted only)",
+                )
+                continue
+            with slot.lock:
+                slot.feedback[(scale, score)][self._last] += 1
+            if rt.sinks:
+                emit(
+                    rt,
+                    FeedbackRecord(
+                        time.time(),
+                        self.name,
+                        self.last_step,
+                        self.journey_id,
+                        cast(Any, scale),
+                        score,
+                    ),
+                )
+
+    # -- context manager ----------------------------------------------------------------------
+    def __enter__(self) -> JourneyInstance:
+        if self._tokens is None:
+            self._tokens = []
+        self._tokens.append(scope.current.set(self))
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._tokens:
+            scope.current.reset(self._tokens.pop())
+
+    async def __aenter__(self) -> JourneyInstance:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(et, ev, tb)
+
+    def __repr__(self) -> str:
+        return f"<JourneyInstance {self.name} id={self.journey_id} last={self.last_step}>"
+
+
+def journey(
+    name: str,
+    *,
+    channel: str | None = None,
+    context: JourneyContext | None = None,
+    headers: Any = None,
+) -> JourneyInstance:
+    """Start a journey instance, or resume the one ``context`` describes.
+
+    ``context`` (from ``cxmetrics.extract(headers)``, or the request's incoming context when a
+    ``cxmetrics.integrations`` middleware serves the request) resumes the same instance when it
+    names this journey, so the next step counts the transition from the step done in another
+    request. ``channel`` defaults to the request's channel header, then the context's channel,
+    then the spec's default channel. Resuming on another channel than the context's counts a
+    channel switch (``cx_channel_switches_total``); the instance stays one instance.
+
+    ``headers`` (e.g. Starlette's ``request.headers``, an ASGI header list, any mapping) reads
+    the context from ``baggage`` and the channel from ``x-cx-channel`` in one pass, for a
+    handler without the middleware; an explicit ``context`` or ``channel`` wins.
+    """
+    rt = STATE.runtime
+    if rt is None:
+        return JourneyInstance(None, None, name, 0, "", 0)
+    try:
+        sent: Fields | None = None
+        if headers is not None:
+            baggage, sent_channel = read_headers(headers)
+            channel = channel or sent_channel
+            if context is None and baggage:
+                # The form cxmetrics writes is read straight into the instance; anything else
+                # is parsed and validated in full.
+                sent = own_fields(baggage)
+                if sent is None:
+                    context = _context_in(baggage)
+        request = scope.request.get()
+        if request is not None:
+            context = context or request.incoming
+            channel = channel or request.channel
+        if sent is None and context is not None:
+            sent = context_fields(context)
+        instance = (
+            _resume(rt, name, channel, sent)
+            if (sent is not None and sent[0] == name)
+            else _start(rt, name, channel)
+        )
+        if request is not None:
+            request.latest = instance
+        return instance
+    except Exception as exc:
+        internal_error("journey", exc)
+        return JourneyInstance(None, None, name, 0, "", 0)
+
+
+def _start(rt: Runtime, name: str, channel: str | None) -> JourneyInstance:
+    slot = rt.journey_slot(name)
+    ch = rt.channel(channel)
+    instance = JourneyInstance(rt, slot, name, ch, new_journey_id(), slot.n_steps + 1)
+    with slot.lock:
+        slot.started[ch] += 1
+    if rt.sinks:
+        emit(rt, JourneyStarted(time.time(), name, slot.channels[ch], instance.journey_id))
+    return instance
+
+
+def _resume(rt: Runtime, name: str, channel: str | None, sent: Fields) -> JourneyInstance:
+    _, journey_id, last_step, sent_channel, fingerprints, customer, digests = sent
+    slot = rt.journey_slot(name)
+    last = slot.n_steps + 1 if last_step is None else slot.step_index.get(last_step, slot.n_steps)
+    ch = rt.channel(channel or sent_channel)
+    if sent_channel is not None and channel is not None and channel != sent_channel:
+        before = rt.channel(sent_channel)
+        with slot.lock:
+            slot.switches[before][ch] += 1
+    return JourneyInstance(rt, slot, name, ch, journey_id, last, fingerprints, customer, digests)
+
+
+def bind(fn: F, instance: JourneyInstance | None = None) -> F:
+    """``fn`` running as part of ``instance`` (default: the current one) wherever it is called:
+    a thread pool, a callback, a later task. Steps it marks belong to that journey instance.
+    (asyncio tasks inherit the current instance by themselves.)"""
+    target = instance if instance is not None else current_journey()
+    if target is None:
+        return fn
+
+    @functools.wraps(fn)
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        with target:
+            return fn(*args, **kwargs)
+
+    return cast(F, bound)

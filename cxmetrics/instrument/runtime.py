@@ -1,0 +1,107 @@
+"""The configured runtime: the spec bound to slots, the span mode and the sinks.
+
+``configure()`` builds one ``Runtime`` and publishes it in ``STATE.runtime``; journeys and steps
+look their slots up here once per journey instance.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Literal
+
+from ..spec.model import Spec
+from ..spec.names import OTHER
+from .slots import JourneySlot, build_journeys
+from .state import log_once
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
+    from .sinks import Sink
+
+SpanMode = Literal["always", "interesting", "off"]
+SPAN_MODES: tuple[SpanMode, ...] = ("always", "interesting", "off")
+
+
+class Runtime:
+    __slots__ = (
+        "channel_index",
+        "channels",
+        "default_channel",
+        "exemplars",
+        "fingerprint_key",
+        "journeys",
+        "lock",
+        "redact",
+        "rejected",
+        "sinks",
+        "span_mode",
+        "spec",
+        "tracer",
+        "undeclared",
+    )
+
+    def __init__(
+        self,
+        spec: Spec,
+        span_mode: SpanMode,
+        tracer: Tracer | None,
+        exemplars: bool,
+        sinks: Sequence[Sink],
+        fingerprint_key: bytes,
+        redact: Callable[[str], str],
+    ) -> None:
+        self.spec = spec
+        self.span_mode = span_mode
+        self.tracer = tracer
+        self.exemplars = exemplars
+        self.sinks: tuple[Sink, ...] = tuple(sinks)
+        self.fingerprint_key = fingerprint_key
+        self.redact = redact
+        self.journeys: dict[str, JourneySlot] = build_journeys(spec)
+        self.channels = (*spec.channels, OTHER)
+        self.channel_index = {c: i for i, c in enumerate(self.channels)}
+        self.default_channel = self.channel_index[spec.channel_default]
+        self.lock = threading.Lock()
+        self.undeclared: dict[str, int] = {"journey": 0, "step": 0, "check": 0, "channel": 0}
+        self.rejected: dict[str, int] = {}
+
+    def journey_slot(self, name: str) -> JourneySlot:
+        slot = self.journeys.get(name)
+        if slot is None or name == OTHER:
+            self.count_undeclared("journey", name)
+            return self.journeys[OTHER]
+        return slot
+
+    def channel(self, name: str | None) -> int:
+        if name is None:
+            return self.default_channel
+        index = self.channel_index.get(name)
+        if index is None or name == OTHER:
+            self.count_undeclared("channel", name)
+            return self.channel_index[OTHER]
+        return index
+
+    def count_undeclared(self, kind: str, name: str) -> None:
+        with self.lock:
+            self.undeclared[kind] += 1
+        # Once per kind: names may come from user input, so neither logs nor memory grow with them.
+        log_once(
+            f"undeclared:{kind}",
+            "cxmetrics: %s %r is not declared in the spec %s; counted as 'other' in "
+            "cx_undeclared_names_total (further undeclared %s names are counted only)",
+            kind,
+            str(name)[:64],
+            self.spec.source,
+            kind,
+        )
+
+    def count_rejected(self, reason: str) -> None:
+        with self.lock:
+            self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        log_once(
+            f"rejected:{reason}",
+            "cxmetrics: ignored an incoming journey context (%s); a new instance starts",
+            reason,
+        )

@@ -1,0 +1,330 @@
+"""The demo: the example bank under uvicorn, simulated customers over real HTTP, a stable phase,
+then the ``bill_detail`` +20% latency regression and an accuracy fault — all in one process, no
+servers to install. Everything it produces lands in one output directory (DESIGN.md §3 end to
+end: events → indicators and regressions; spec → rules and dashboards).
+
+Needs a checkout of the repository (the bank app lives in ``examples/bank``) and the ``demo``
+and ``analyze`` extras.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import multiprocessing
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import CxError
+from ..spec.load import load_spec
+from ..spec.model import Spec
+from .stack import free_port
+
+if TYPE_CHECKING:
+    from ..analysis.analyzer import Analysis
+
+REGRESSION_FAULT = {"latency": {"bill_detail": 1.2}, "accuracy": {"total_matches_details": 0.05}}
+Progress = Callable[[str, float, int], None]  # phase, fraction done, requests so far
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    spec: Spec
+    analysis: Analysis
+    requests: int
+    fault_at: float
+    files: dict[str, Path] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # firing in Alertmanager (--stack)
+
+
+def bank_modules() -> tuple[Any, Any]:
+    """The example bank app and traffic generator, from the checkout this package runs from."""
+    try:
+        from examples.bank import app, traffic
+    except ImportError as exc:
+        raise CxError(
+            "the demo needs the example bank app from a cxmetrics checkout (examples/bank); "
+            "run it from the repository root with 'make demo'"
+        ) from exc
+    return app, traffic
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread on a free loopback port."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="critical",  # requests cut off at shutdown are expected, not news
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+    )
+    thread = threading.Thread(target=server.run, name="cxmetrics-demo-app", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise CxError("the demo app did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def run(
+    out_dir: Path,
+    duration: float = 60.0,
+    time_scale: float = 0.2,
+    concurrency: int = 96,
+    seed: int = 7,
+    progress: Progress | None = None,
+    with_stack: bool = False,
+) -> DemoResult:
+    """Run both phases for ``duration`` seconds in all and analyse what was recorded.
+
+    ``with_stack``: also run a real Prometheus (loaded with the generated rules, windows shortened
+    to the demo's minute) and Alertmanager, and collect the alerts that fire."""
+    from .. import config
+    from ..analysis.analyzer import analyze
+    from ..analysis.sources import from_jsonl
+
+    app_module, _ = bank_modules()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    events = out_dir / "events.jsonl"
+    events.unlink(missing_ok=True)
+    spec_path = out_dir / "cxmetrics.yaml"
+    shutil.copyfile(app_module.SPEC_PATH, spec_path)
+    spec = load_spec(spec_path)
+
+    app = app_module.create_app(
+        spec, time_scale=time_scale, seed=seed, spans="off", event_log=str(events)
+    )
+    # Long-lived objects out of the collector's way, as servers do: a full collection otherwise
+    # stalls the event loop every few seconds and shows up as latency blips on every step.
+    gc.collect()
+    gc.freeze()
+
+    def inject() -> float:
+        app.state.bank.faults.update(REGRESSION_FAULT)
+        return time.time()
+
+    seen: dict[str, dict[str, Any]] = {}
+    with serve(app) as url, ExitStack() as servers:
+        alertmanager = _start_stack(out_dir, spec_path, url, servers) if with_stack else None
+
+        def watch() -> None:
+            # While the customers are still there: when they leave, the volume guards make
+            # every alert resolve, as they should.
+            if alertmanager is not None:
+                for alert in _firing(alertmanager.url):
+                    seen.setdefault(alert["fingerprint"], alert)
+
+        try:
+            requests, fault_at = _traffic(url, duration, concurrency, seed, inject, progress, watch)
+        finally:
+            # Stop recording before the server stops: phone calls still in flight when the
+            # traffic ends are cut off by the shutdown, not by the bank.
+            config.shutdown()  # flushes and closes the event log
+    # Windows of ~1/40 of the run: enough of them for the detector to place the change point.
+    window = max(1.0, round(duration / 40))
+    timeline = from_jsonl(spec.scaled(time_scale), events, step=window)
+    analysis = analyze(spec.scaled(time_scale), timeline)
+    result = DemoResult(out_dir, spec, analysis, requests, fault_at, alerts=list(seen.values()))
+    result.files.update({"spec": spec_path, "events": events})
+    from ..report import write_report
+
+    result.files["report"] = write_report(
+        spec.scaled(time_scale), timeline, analysis, out_dir / "report.html"
+    )
+    result.files.update(_artifacts(spec, out_dir))
+    return result
+
+
+# The spec's windows are hours and days; the demo has a minute. An override, not a code path.
+# Compressed this far, a window holds seconds, and a few seconds of a busy machine (Prometheus,
+# Alertmanager, the app and its customers share two CPUs here) move the p95 of the shortest steps
+# by 10-20%: 20 s windows held for 15 s keep such blips out and still fire on the injected change
+# about 25 s after it (run the demo for 60 s or more with --stack).
+STACK_OVERRIDE = """
+defaults:
+  regression:
+    window: 20s
+    baseline: trailing 40s
+    min_volume: 20
+    for: 15s
+"""
+
+
+def _start_stack(out_dir: Path, spec_path: Path, app_url: str, servers: ExitStack) -> Any:
+    """Prometheus scraping the app every second with the demo's rules, and Alertmanager."""
+    from .. import rules
+    from ..rules.overlay import parse_with_overrides
+    from . import stack
+
+    work = out_dir / "stack"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    spec = parse_with_overrides(spec_path.read_text(), [STACK_OVERRIDE], str(spec_path))
+    rule_file = work / "rules.yml"
+    rules.write_atomic(rule_file, rules.render(rules.build(spec)))
+    alertmanager = servers.enter_context(stack.alertmanager(work).start())
+    # Every 2 s: rendering the exposition holds the interpreter for tens of milliseconds, and a
+    # scrape every second stalls enough requests to move the p95 of the shortest steps.
+    servers.enter_context(
+        stack.prometheus(
+            work,
+            [app_url.removeprefix("http://")],
+            [rule_file],
+            alertmanager_url=alertmanager.url,
+            interval="2s",
+        ).start()
+    )
+    return alertmanager
+
+
+def _firing(alertmanager_url: str) -> list[dict[str, Any]]:
+    """The ``Cx*`` alerts Alertmanager holds right now."""
+    import json
+
+    from ..analysis.promapi import http_get
+
+    status, body = http_get(f"{alertmanager_url}/api/v2/alerts?active=true")
+    if status != 200:
+        raise CxError(f"Alertmanager answered {status}: {body[:200]!r}")
+    return [a for a in json.loads(body) if a["labels"].get("alertname", "").startswith("Cx")]
+
+
+def _artifacts(spec: Spec, out_dir: Path) -> dict[str, Path]:
+    """Everything else the spec gives: Prometheus rules, Grafana dashboards and provisioning."""
+    from .. import rules
+    from ..dashboards import write_dashboards
+    from ..dashboards.grafana_files import write_provisioning
+
+    rules_path = out_dir / "rules.yml"
+    rules.write_atomic(rules_path, rules.render(rules.build(spec)))
+    boards = out_dir / "dashboards"
+    write_dashboards(spec, boards)
+    provisioning = out_dir / "provisioning"
+    write_provisioning(
+        spec, provisioning, "/var/lib/grafana/dashboards/cxmetrics", "http://127.0.0.1:9090"
+    )
+    return {"rules": rules_path, "dashboards": boards, "provisioning": provisioning}
+
+
+def _traffic(
+    url: str,
+    seconds: float,
+    concurrency: int,
+    seed: int,
+    inject: Callable[[], float],
+    progress: Progress | None,
+    watch: Callable[[], None] = lambda: None,
+) -> tuple[int, float]:
+    """Drive customers from a separate process (so the app's latencies are not the load
+    generator's CPU contention); inject the faults half-way, then ``watch`` every ~2 s.
+    Returns requests made and the time the faults were injected."""
+    context = multiprocessing.get_context("spawn")
+    messages: Any = context.Queue()
+    process = context.Process(
+        target=_drive, args=(url, seconds, concurrency, seed, messages), daemon=True
+    )
+    process.start()
+    fault_at = 0.0
+    watched = 0.0
+    try:
+        while True:
+            try:
+                kind, fraction, count = messages.get(timeout=1.0)
+            except queue.Empty:
+                if not process.is_alive():
+                    raise CxError(
+                        f"the traffic generator stopped (exit {process.exitcode})"
+                    ) from None
+                continue
+            if fraction >= 0.5 and not fault_at:
+                fault_at = inject()
+            if fault_at and time.monotonic() - watched >= 2.0 and kind != "done":
+                watched = time.monotonic()
+                watch()
+            if progress is not None:
+                progress("stable" if not fault_at else "regression", fraction, count)
+            if kind == "done":
+                return count, fault_at
+    finally:
+        process.join(30)
+        messages.close()
+        messages.join_thread()
+
+
+def _drive(url: str, seconds: float, concurrency: int, seed: int, messages: Any) -> None:
+    """The traffic process: simulated customers for ``seconds``, progress on ``messages``."""
+    _, traffic = bank_modules()
+    stats = asyncio.run(
+        traffic.run(
+            url,
+            seconds,
+            concurrency=concurrency,
+            seed=seed,
+            drain=False,
+            on_tick=lambda fraction, st: messages.put(("tick", fraction, st.requests)),
+        )
+    )
+    messages.put(("done", 1.0, stats.requests))
+    messages.close()
+    messages.join_thread()
+
+
+def summary(result: DemoResult) -> dict[str, Any]:
+    """The machine-readable summary ``cxmetrics demo --json`` prints."""
+    data = result.analysis.to_json()
+    return {
+        "out_dir": str(result.out_dir),
+        "requests": result.requests,
+        "fault_injected_at": result.fault_at,
+        "injected": REGRESSION_FAULT,
+        "regressions": data["regressions"],
+        "transient_regressions": data["transient_regressions"],
+        "steps": data["steps"],
+        "journeys": data["journeys"],
+        "files": {k: str(v) for k, v in result.files.items()},
+        "alerts": [
+            {
+                "alertname": a["labels"].get("alertname"),
+                "journey": a["labels"].get("journey"),
+                "step": a["labels"].get("step"),
+                "summary": a["annotations"].get("summary"),
+                "since": a.get("startsAt"),
+            }
+            for a in result.alerts
+        ],
+    }
+
+
+def next_steps(result: DemoResult) -> list[str]:
+    out = result.out_dir
+    lines = []
+    if "report" in result.files:
+        lines.append(f"open {result.files['report']} in a browser (works offline)")
+    lines += [
+        f"cxmetrics analyze {out}/cxmetrics.yaml --events {out}/events.jsonl --step 2s",
+        "python -m examples.bank.serve --port 8000   # the bank app, /metrics included",
+    ]
+    if "rules" in result.files:
+        lines.append(f"promtool check rules {result.files['rules']}")
+    return lines

@@ -1,0 +1,349 @@
+"""The spec (``cxmetrics.yaml``): pydantic models and the loader.
+
+The spec is the single source of truth of DESIGN.md §3: journeys, ordered steps, targets,
+accuracy checks, objectives, regression policy and channels. Metric children, recording rules and
+dashboards are all derived from a loaded ``Spec``. Loading reports *every* problem at once, each
+with the file, line, field and a likely fix (see ``SpecError``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .durations import parse_duration
+from .names import NAME_PATTERN, OTHER
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Ratio = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Objectives(_Model):
+    """Targets for the share of good events over ``period``; each also sets an error budget."""
+
+    timeliness: Ratio = 0.95
+    accuracy: Ratio = 0.999
+    good_ratio: Ratio = 0.95
+    period: Seconds = 28 * 86400.0
+
+
+class ObjectivesOverride(_Model):
+    timeliness: Ratio | None = None
+    accuracy: Ratio | None = None
+    good_ratio: Ratio | None = None
+    period: Seconds | None = None
+
+
+class Baseline(_Model):
+    """What recent latency is compared with: the same window ``offset`` ago, or a trailing one."""
+
+    mode: Literal["offset", "trailing"] = "offset"
+    window: Seconds = 86400.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            words = value.split()
+            if len(words) == 1:
+                return {"mode": "offset", "window": words[0]}
+            if len(words) == 2 and words[0] in ("offset", "trailing"):
+                return {"mode": words[0], "window": words[1]}
+            raise ValueError(
+                f"baseline {value!r} not understood; write '1d' (same window a day earlier), "
+                "'offset 7d' or 'trailing 6h'"
+            )
+        return value
+
+
+class RegressionPolicy(_Model):
+    """When a step's latency counts as regressed (DESIGN.md §6)."""
+
+    min_change: float = Field(0.10, gt=0.0, le=10.0)
+    baseline: Baseline = Baseline()
+    window: Seconds = 600.0
+    min_volume: int = Field(100, ge=1)
+    for_: Seconds = Field(300.0, alias="for")
+    quantiles: tuple[Annotated[float, Field(gt=0.0, lt=1.0)], ...] = (0.95, 0.5)
+    severity: Literal["page", "ticket"] = "ticket"
+
+    @model_validator(mode="after")
+    def _windows_make_sense(self) -> RegressionPolicy:
+        if self.baseline.mode == "trailing" and self.baseline.window <= self.window:
+            raise ValueError("a trailing baseline must be longer than the regression window")
+        if not self.quantiles:
+            raise ValueError("list at least one quantile, e.g. [0.95]")
+        return self
+
+
+class RegressionOverride(_Model):
+    min_change: float | None = Field(None, gt=0.0, le=10.0)
+    baseline: Baseline | None = None
+    window: Seconds | None = None
+    min_volume: int | None = Field(None, ge=1)
+    for_: Seconds | None = Field(None, alias="for")
+    quantiles: tuple[Annotated[float, Field(gt=0.0, lt=1.0)], ...] | None = None
+    severity: Literal["page", "ticket"] | None = None
+
+
+class ScoreWeights(_Model):
+    """CX score = 100 × (apdex·w_apdex + accuracy·w_accuracy + success·w_success).
+
+    The weights sum to 1."""
+
+    apdex: float = Field(0.5, ge=0.0, le=1.0)
+    accuracy: float = Field(0.3, ge=0.0, le=1.0)
+    success: float = Field(0.2, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> ScoreWeights:
+        total = self.apdex + self.accuracy + self.success
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"score weights must sum to 1, they sum to {total:g}")
+        return self
+
+
+Tags = dict[Annotated[str, Field(pattern=NAME_PATTERN)], str]
+
+
+class Check(_Model):
+    """An accuracy check recorded during a step.
+
+    ``check``: pass/fail set by the app. ``reconcile``: expected vs actual within ``tolerance``
+    (relative). ``consistency``: a value compared with the fingerprint an earlier step of the same
+    journey instance stored under ``against``.
+    """
+
+    name: Name
+    kind: Literal["check", "reconcile", "consistency"] = "check"
+    objective: Ratio | None = None
+    tolerance: float = Field(0.0, ge=0.0, lt=1.0)
+    against: Name | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _against_only_for_consistency(self) -> Check:
+        if self.kind == "consistency" and self.against is None:
+            raise ValueError(
+                "a consistency check needs 'against': the fingerprint key to compare with"
+            )
+        if self.kind != "consistency" and self.against is not None:
+            raise ValueError("'against' is only for kind: consistency")
+        return self
+
+
+class Step(_Model):
+    name: Name
+    target: Seconds
+    tolerating: Seconds | None = None
+    description: str = ""
+    checks: tuple[Check, ...] = ()
+    objectives: ObjectivesOverride | None = None
+    regression: RegressionOverride | None = None
+    tags: Tags = Field(default_factory=dict)
+
+    _not_reserved = field_validator("name")(lambda v: _not_other(v, "step"))
+
+    @field_validator("checks")
+    @classmethod
+    def _unique_checks(cls, checks: tuple[Check, ...]) -> tuple[Check, ...]:
+        _unique([c.name for c in checks], "check")
+        return checks
+
+    @model_validator(mode="after")
+    def _tolerating_above_target(self) -> Step:
+        if self.tolerating is not None and self.tolerating <= self.target:
+            raise ValueError("tolerating must be longer than target (default: 4 × target)")
+        return self
+
+
+class Journey(_Model):
+    name: Name
+    description: str = ""
+    steps: tuple[Step, ...] = Field(min_length=1)
+    channels: tuple[Name, ...] | None = None
+    objectives: ObjectivesOverride | None = None
+    regression: RegressionOverride | None = None
+    tags: Tags = Field(default_factory=dict)
+
+    _not_reserved = field_validator("name")(lambda v: _not_other(v, "journey"))
+
+    @field_validator("steps")
+    @classmethod
+    def _unique_steps(cls, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+        _unique([s.name for s in steps], "step")
+        names = [s.name for s in steps]
+        for step in steps:
+            for check in step.checks:
+                if check.against is not None and check.against not in names:
+                    raise ValueError(
+                        f"check '{check.name}' of step '{step.name}' is against unknown step "
+                        f"'{check.against}'{_did_you_mean(check.against, names)}"
+                    )
+        return steps
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.steps)
+
+
+class Defaults(_Model):
+    tolerating_factor: float = Field(4.0, gt=1.0, le=100.0)
+    objectives: Objectives = Objectives()
+    regression: RegressionPolicy = RegressionPolicy()
+    score: ScoreWeights = ScoreWeights()
+
+
+class Spec(_Model):
+    """A whole ``cxmetrics.yaml``. Build it with ``load_spec`` or ``Spec.model_validate``."""
+
+    version: Literal[1] = 1
+    service: Name
+    channels: tuple[Name, ...] = ("app",)
+    default_channel: Name | None = None
+    dashboard_url: str | None = None
+    defaults: Defaults = Defaults()
+    journeys: tuple[Journey, ...] = Field(min_length=1)
+    source: str = Field("<spec>", exclude=True)
+
+    @field_validator("channels")
+    @classmethod
+    def _valid_channels(cls, channels: tuple[str, ...]) -> tuple[str, ...]:
+        _unique(list(channels), "channel")
+        for channel in channels:
+            _not_other(channel, "channel")
+        return channels
+
+    @field_validator("default_channel")
+    @classmethod
+    def _known_default(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and "channels" in info.data:
+            _known(value, info.data["channels"], "channel")
+        return value
+
+    @field_validator("journeys")
+    @classmethod
+    def _valid_journeys(
+        cls, journeys: tuple[Journey, ...], info: ValidationInfo
+    ) -> tuple[Journey, ...]:
+        _unique([j.name for j in journeys], "journey")
+        for journey in journeys:
+            for channel in journey.channels or ():
+                if "channels" in info.data:
+                    _known(channel, info.data["channels"], f"channel in journey '{journey.name}'")
+        return journeys
+
+    @property
+    def channel_default(self) -> str:
+        return self.default_channel or self.channels[0]
+
+    def journey(self, name: str) -> Journey:
+        for journey in self.journeys:
+            if journey.name == name:
+                return journey
+        raise KeyError(name)
+
+    def steps(self) -> Iterator[tuple[Journey, Step]]:
+        for journey in self.journeys:
+            for step in journey.steps:
+                yield journey, step
+
+    def tolerating(self, step: Step) -> float:
+        return step.tolerating or step.target * self.defaults.tolerating_factor
+
+    def objectives(self, journey: Journey, step: Step | None = None) -> Objectives:
+        merged = self.defaults.objectives
+        for override in (journey.objectives, step.objectives if step else None):
+            if override is not None:
+                merged = merged.model_copy(update=override.model_dump(exclude_none=True))
+        return merged
+
+    def regression(self, journey: Journey, step: Step | None = None) -> RegressionPolicy:
+        merged = self.defaults.regression
+        for override in (journey.regression, step.regression if step else None):
+            if override is not None:
+                merged = RegressionPolicy.model_validate(
+                    {
+                        **merged.model_dump(by_alias=True),
+                        **override.model_dump(by_alias=True, exclude_none=True),
+                    }
+                )
+        return merged
+
+    def check_objective(self, journey: Journey, step: Step, check: Check) -> float:
+        return check.objective or self.objectives(journey, step).accuracy
+
+    def scaled(self, factor: float) -> Spec:
+        """This spec with every step target and tolerating threshold multiplied by ``factor``.
+
+        For time-compressed runs (the demo's ``--fast``, end-to-end tests): the app's simulated
+        latencies shrink by the same factor, so timeliness classes and buckets stay meaningful.
+        """
+        if not factor > 0:
+            raise ValueError("scale factor must be positive")
+        journeys = []
+        for journey in self.journeys:
+            steps = tuple(
+                s.model_copy(
+                    update={"target": s.target * factor, "tolerating": self.tolerating(s) * factor}
+                )
+                for s in journey.steps
+            )
+            journeys.append(journey.model_copy(update={"steps": steps}))
+        return self.model_copy(update={"journeys": tuple(journeys)})
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A short stable digest of the spec, for dashboard versions and generated-file headers."""
+        import hashlib
+
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
+def _not_other(value: str, what: str) -> str:
+    if value == OTHER:
+        raise ValueError(f"'{OTHER}' is reserved for undeclared names; rename the {what}")
+    return value
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} '{name}' is declared twice; names must be unique")
+        seen.add(name)
+
+
+def _known(name: str, valid: Any, what: str) -> None:
+    if name not in valid:
+        raise ValueError(f"unknown {what} '{name}'{_did_you_mean(name, list(valid))}")
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; declared: {', '.join(candidates)}" if candidates else ""
