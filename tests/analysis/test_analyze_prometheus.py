@@ -1,0 +1,207 @@
+"""The Prometheus source against a real Prometheus scraping the real bank app.
+
+One run (module fixture): the bank app under uvicorn with an event log, Prometheus scraping it
+every second, ~10 s of simulated customers with some accuracy faults and errors. The counts the
+analyzer reads back from Prometheus must equal what the app counted, and the event log of the
+same run must give the same counts, bucket by bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from cxmetrics import config
+from cxmetrics.analysis import promapi
+from cxmetrics.analysis.counts import StepCounts
+from cxmetrics.analysis.indicators import compute
+from cxmetrics.analysis.prometheus import from_prometheus
+from cxmetrics.analysis.sources import Timeline, from_jsonl
+from cxmetrics.local import stack
+from cxmetrics.spec.model import Spec
+from examples.bank import traffic
+from examples.bank.app import ROUTES, create_app
+from tests.helpers.paths import EXAMPLE_SPEC, ROOT
+from tests.helpers.servers import serve_app
+
+TIME_SCALE = 0.02
+CLI = ROOT / ".venv" / "bin" / "cxmetrics"
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Run:
+    spec: Spec  # the spec as the app runs it (targets scaled)
+    by_path: dict[str, int]  # requests the customers made
+    app_steps: dict[tuple[str, str], int]  # the app's own cx_steps_total, summed over labels
+    app_classes: dict[tuple[str, str, str, str], int]  # ... by outcome and timeliness
+    prometheus: Timeline
+    events: Timeline
+    cli: subprocess.CompletedProcess[str]
+
+
+def _app_counts(registry: CollectorRegistry) -> dict[tuple[str, str, str, str], int]:
+    out: dict[tuple[str, str, str, str], int] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name == "cx_steps_total" and sample.value:
+                labels = sample.labels
+                key = (labels["journey"], labels["step"], labels["outcome"], labels["timeliness"])
+                out[key] = out.get(key, 0) + int(sample.value)
+    return out
+
+
+def _post(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+def _wait(check: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def run(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    stack.require_binary(stack.PROMETHEUS)  # missing: fails with the apt-get command
+    workdir = tmp_path_factory.mktemp("analyze-prometheus")
+    log_path = workdir / "events.jsonl"
+    registry = CollectorRegistry()
+    app = create_app(
+        example_spec, registry, time_scale=TIME_SCALE, seed=3, spans="off", event_log=str(log_path)
+    )
+    scaled = example_spec.scaled(TIME_SCALE)
+    port = stack.free_port()
+    begin = time.time()
+    try:
+        with serve_app(app, port) as url:
+            _post(
+                f"{url}/admin/faults",
+                {"accuracy": {"total_matches_details": 0.1}, "errors": {"bill_total": 0.05}},
+            )
+            with stack.prometheus(workdir / "prometheus", [f"127.0.0.1:{port}"]).start() as prom:
+                _wait(lambda: promapi.query(prom.url, "cx_steps_total"), 20, "the first scrape")
+                stats = asyncio.run(traffic.run(url, duration=10.0, concurrency=10, seed=5))
+                classes = _app_counts(registry)
+                total = sum(classes.values())
+                scraped = "sum(cx_steps_total)"
+                _wait(
+                    lambda: (
+                        [float(r["value"][1]) for r in promapi.query(prom.url, scraped)] == [total]
+                    ),
+                    15,
+                    "Prometheus to scrape the last steps",
+                )
+                end = time.time()
+                timeline = from_prometheus(scaled, prom.url, begin - 2.0, end, 1.0)
+                cli = subprocess.run(
+                    [
+                        str(CLI),
+                        "analyze",
+                        str(EXAMPLE_SPEC),
+                        "--prometheus",
+                        prom.url,
+                        "--since",
+                        "5m",
+                        "--step",
+                        "1s",
+                        "--json",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+    finally:
+        config.shutdown()  # closes the app's event log
+    steps: dict[tuple[str, str], int] = {}
+    for (journey, step, _, _), count in classes.items():
+        steps[(journey, step)] = steps.get((journey, step), 0) + count
+    yield Run(scaled, stats.by_path, steps, classes, timeline, from_jsonl(scaled, log_path), cli)
+
+
+def test_step_volumes_from_prometheus_equal_the_apps_counts(run: Run) -> None:
+    requested = {ROUTES[path]: count for path, count in run.by_path.items()}
+    assert run.app_steps == requested  # every request was one step, as the customers saw it
+    assert sum(requested.values()) > 200  # ~1,000 on an idle machine
+    indicators = compute(run.spec, run.prometheus.total())
+    volumes = {(r.journey, r.step): r.volume for r in indicators.steps if r.volume}
+    assert volumes == run.app_steps
+    classes = run.prometheus.total().steps
+    for (journey, step, outcome, timeliness), count in run.app_classes.items():
+        index = ("satisfied", "tolerating", "frustrated").index(timeliness)
+        index += 3 if outcome == "error" else 0
+        assert classes[(journey, step)].classes[index] == count, (journey, step, outcome)
+
+
+def test_event_log_of_the_same_run_gives_the_same_counts(run: Run) -> None:
+    def counts_only(c: StepCounts) -> StepCounts:
+        return replace(c, samples=None, times=None)
+
+    from_prometheus_ = run.prometheus.total()
+    from_events = run.events.total()
+    assert from_events.steps.keys() == from_prometheus_.steps.keys()
+    for key, counts in from_events.steps.items():
+        # the same bucket layout (read from the le labels / derived from the spec), the same
+        # buckets, classes, good steps, checks and transitions
+        assert counts_only(counts) == from_prometheus_.steps[key], key
+    assert from_events.journeys == from_prometheus_.journeys
+    detail = from_events.steps[("bill_inquiry", "bill_detail")]
+    # the accuracy fault (a detail line off by a cent) was seen by the consistency check
+    assert detail.checks["detail_consistent_with_total"][1] > 0
+    assert sum(from_events.steps[("bill_inquiry", "bill_total")].classes[3:]) > 0  # and errors
+    assert (
+        compute(run.spec, from_events).step("bill_inquiry", "bill_detail").volume
+        == (run.app_steps[("bill_inquiry", "bill_detail")])
+    )
+
+
+def test_analyze_cli_reads_prometheus(run: Run) -> None:
+    assert run.cli.returncode in (0, 3), run.cli.stderr
+    report = json.loads(run.cli.stdout)
+    volumes = {(s["journey"], s["step"]): s["volume"] for s in report["steps"] if s["volume"]}
+    assert volumes == run.app_steps
+    started = {j["journey"]: j["started"] for j in report["journeys"]}
+    assert started == {j: c.started for j, c in run.events.total().journeys.items()}
+    assert (run.cli.returncode == 3) == bool(report["regressions"])
+
+
+def test_unreachable_prometheus_is_a_clear_error(example_spec: Spec) -> None:
+    from cxmetrics import CxError
+
+    url = f"http://127.0.0.1:{stack.free_port()}"
+    with pytest.raises(CxError, match=f"cannot reach Prometheus at {url}"):
+        from_prometheus(example_spec, url, 0.0, 60.0, 60.0)
+
+
+def test_bad_urls_and_ranges_are_refused_before_asking(example_spec: Spec) -> None:
+    from cxmetrics import CxError
+
+    with pytest.raises(CxError, match="write it like http://localhost:9090"):
+        from_prometheus(example_spec, "localhost:9090", 0.0, 60.0, 60.0)
+    with pytest.raises(CxError, match="use a larger --step or a shorter --since"):
+        from_prometheus(example_spec, "http://127.0.0.1:1", 0.0, 86400.0, 1.0)
+
+
+def test_counter_increments_handle_resets_and_late_series() -> None:
+    from cxmetrics.analysis.prometheus import increments
+
+    edges = [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert increments([[0, "5"], [1, "7"], [2, "7"], [3, "2"], [4, "4"]], edges) == [2, 0, 2, 2]
+    assert increments([[2, "3"], [3, "3"], [4, "6"]], edges) == [0, 3, 0, 3]
+    assert increments([], edges) == [0, 0, 0, 0]

@@ -1,0 +1,231 @@
+"""Every panel query of every generated dashboard runs against a real Prometheus.
+
+The bank app runs under uvicorn (time compressed 50x), simulated customers drive it for a few
+seconds with some accuracy failures and errors switched on, and a real Prometheus scrapes it every
+second, evaluating the rules ``cxmetrics.rules`` generates for the same spec plus a probe alert
+(``CxDashboardProbe``, always firing with journey/step labels) so the ``ALERTS`` panels have a
+real series. Each query, with Grafana's variables substituted (``$__rate_interval`` -> 30s,
+``$__range`` -> 1m, ``$channel`` -> All), must execute and return at least one series; the only
+exceptions are the regression baselines (the same window a day earlier: no data in a test run)
+and the latency-regression annotation (no regression happens here). Were ``cxmetrics.rules``
+absent, rule-backed queries would only have to execute; their names are checked against
+``names.py`` in ``test_dashboards.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cxmetrics.analysis import promapi
+from cxmetrics.dashboards import build_dashboards
+from cxmetrics.local import stack
+from cxmetrics.spec import names
+from cxmetrics.spec.model import Spec
+from examples.bank import traffic
+from examples.bank.app import create_app
+from tests.helpers.servers import serve_app
+
+VARIABLES = {"$__rate_interval": "30s", "$__range": "1m", "$channel": ".*"}
+TIME_SCALE = 0.02
+PROBE_ALERT = "CxDashboardProbe"
+RULES_AVAILABLE = importlib.util.find_spec("cxmetrics.rules") is not None
+
+
+def substitute(expr: str) -> str:
+    for variable, value in VARIABLES.items():
+        expr = expr.replace(variable, value)
+    assert "$" not in expr, expr
+    return expr
+
+
+def all_queries(spec: Spec) -> list[tuple[str, str, str]]:
+    """(dashboard uid, panel title, expr) for every panel target and annotation."""
+    out = []
+    for board in build_dashboards(spec):
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                out.append((board["uid"], panel["title"], target["expr"]))
+        for annotation in board["annotations"]["list"]:
+            if "expr" in annotation:
+                out.append((board["uid"], f"annotation {annotation['name']}", annotation["expr"]))
+    return out
+
+
+def _rule_files(spec: Spec, workdir: Path) -> list[Path]:
+    """A probe alert that always fires with journey/step labels, so the ALERTS panels have a
+    real series to show; plus the generated rules once ``cxmetrics.rules`` exists."""
+    probe = {
+        "groups": [
+            {
+                "name": "cx-dashboard-probe",
+                "rules": [
+                    {
+                        "alert": PROBE_ALERT,
+                        "expr": f"{names.STEP_TARGET} > 0",
+                        "labels": {"severity": "ticket"},
+                    }
+                ],
+            }
+        ]
+    }
+    path = workdir / "probe.rules.yml"
+    path.write_text(yaml.safe_dump(probe))
+    if not RULES_AVAILABLE:
+        return [path]
+    from cxmetrics import rules
+
+    generated = workdir / "cx.rules.yml"
+    generated.write_text(rules.render(rules.build(spec)))
+    return [path, generated]
+
+
+def _post_json(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+@pytest.fixture(scope="module")
+def prometheus_with_data(
+    example_spec: Spec,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    workdir = tmp_path_factory.mktemp("prometheus")
+    port = stack.free_port()
+    app = create_app(example_spec, time_scale=TIME_SCALE, seed=11, spans="off")
+    with serve_app(app, port) as url:
+        _post_json(
+            f"{url}/admin/faults",
+            {
+                "accuracy": {
+                    "total_matches_details": 0.1,
+                    "limits_applied": 0.1,
+                    "receipt_matches_amount": 0.1,
+                },
+                "errors": {
+                    "bill_total": 0.05,
+                    "bill_detail": 0.05,
+                    "confirm": 0.05,
+                    "call_answered": 0.05,
+                },
+            },
+        )
+        prom = stack.prometheus(
+            workdir,
+            [f"127.0.0.1:{port}"],
+            rule_files=_rule_files(example_spec.scaled(TIME_SCALE), workdir),
+        ).start()
+        try:
+            # Counters are only seen to increase from Prometheus's first sample of them on:
+            # traffic before the first scrape would be invisible to increase()/rate().
+            _wait_for_first_scrape(prom.url)
+            asyncio.run(traffic.run(url, duration=14.0, concurrency=12, seed=3))
+            _wait_for_two_scrapes_of_everything(prom.url)
+            yield prom.url
+        finally:
+            prom.stop()
+
+
+def _wait_for_first_scrape(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if promapi.query(url, "up == 1"):
+            return
+        time.sleep(0.25)
+    raise AssertionError("Prometheus did not scrape the app within 20 s")
+
+
+def _wait_for_two_scrapes_of_everything(url: str) -> None:
+    """Until every journey's last step has been scraped twice after traffic stopped, and the
+    probe alert fires."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        ready = promapi.query(url, f'count_over_time({names.STEPS}{{step="issue_resolved"}}[30s])')
+        firing = promapi.query(url, f'ALERTS{{alertname="{PROBE_ALERT}",alertstate="firing"}}')
+        if ready and min(float(r["value"][1]) for r in ready) >= 3 and firing:
+            return
+        time.sleep(0.5)
+    raise AssertionError("Prometheus did not scrape the test traffic in time")
+
+
+def test_every_panel_query_returns_series(example_spec: Spec, prometheus_with_data: str) -> None:
+    empty, rule_backed = [], []
+    queries = all_queries(example_spec)
+    for uid, title, expr in queries:
+        result = promapi.query(prometheus_with_data, substitute(expr))  # raises on a PromQL error
+        uses_rules = "cx:" in expr
+        if uses_rules:
+            rule_backed.append(expr)
+        if result:
+            continue
+        if uses_rules and (not RULES_AVAILABLE or f"_{names.BASELINE}" in expr):
+            continue  # executed without error; names checked in test_dashboards.py
+        if f'alertname="{names.ALERT_LATENCY}"' in expr:
+            continue  # the regression annotation: no regression in a 14 s run
+        empty.append(f"{uid} / {title}: {expr}")
+    assert empty == [], "panel queries without a series:\n" + "\n".join(empty)
+    assert len(queries) > 200 and rule_backed  # the test really covered the dashboards
+
+
+def test_channel_variable_filters_the_channel_panels(
+    example_spec: Spec, prometheus_with_data: str
+) -> None:
+    board = next(b for b in build_dashboards(example_spec) if b["uid"] == "cx-bill_inquiry-steps")
+    panel = next(p for p in board["panels"] if p["title"] == "Steps by channel")
+    expr = panel["targets"][0]["expr"]
+
+    def busy_channels(channel: str) -> set[str]:
+        result = promapi.query(prometheus_with_data, substitute(expr.replace("$channel", channel)))
+        return {r["metric"]["channel"] for r in result if float(r["value"][1]) > 0}
+
+    assert busy_channels(".*") == {"app", "web"}  # "All": the channels the traffic used
+    assert busy_channels("web") == {"web"}
+    assert busy_channels("app|web") == {"app", "web"}  # a multi-value selection
+    assert busy_channels("branch") == set()
+
+
+def test_cx_score_panel_computes_the_documented_formula(
+    example_spec: Spec, prometheus_with_data: str
+) -> None:
+    board = next(b for b in build_dashboards(example_spec) if b["uid"] == "cx-bill_inquiry-steps")
+    scores = [p for p in board["panels"] if p["title"] == "CX score"]
+    panel = scores[2]  # the bill_detail row: the step with both accuracy checks
+    at = time.time()
+
+    def value(expr: str) -> float:
+        result = promapi.query(prometheus_with_data, substitute(expr), time_s=at)
+        assert len(result) == 1, expr
+        return float(result[0]["value"][1])
+
+    def total(metric: str, **labels: str) -> float:
+        matchers = ",".join(
+            f'{k}="{v}"'
+            for k, v in {"journey": "bill_inquiry", "step": "bill_detail", **labels}.items()
+        )
+        return value(f"sum(increase({metric}{{{matchers}}}[1m]))")
+
+    steps = total(names.STEPS)
+    apdex = (
+        total(names.STEPS, timeliness="satisfied") + total(names.STEPS, timeliness="tolerating") / 2
+    ) / steps
+    accuracy = total(names.ACCURACY_CHECKS, result="pass") / total(names.ACCURACY_CHECKS)
+    success = total(names.STEPS, outcome="ok") / steps
+    assert 0 < accuracy < 1 and 0 < success < 1 and 0 < apdex <= 1  # the faults are visible
+    w = example_spec.defaults.score
+    expected = 100 * (w.apdex * apdex + w.accuracy * accuracy + w.success * success)
+    assert value(panel["targets"][0]["expr"]) == pytest.approx(expected, rel=1e-9)

@@ -1,0 +1,467 @@
+"""Rule generation: what the rule file says for the example spec, the names it may use, its
+determinism, the two output formats, and specs that cannot give valid rules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cxmetrics._exceptions import SpecError
+from cxmetrics.cli.rules import rules as rules_command
+from cxmetrics.rules import build, render
+from cxmetrics.rules.overlay import merge, parse_with_overrides
+from cxmetrics.rules.promtest import promtool
+from cxmetrics.spec import names
+from cxmetrics.spec.load import load_spec
+from cxmetrics.spec.model import Spec
+from tests.helpers.paths import EXAMPLE_SPEC
+
+J, S = "bill_inquiry", "bill_detail"
+SEL = f'{{journey="{J}",step="{S}"}}'
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load(text: str) -> Any:
+    return yaml.load(text, Loader=_LOADER)
+
+
+def _rules(spec: Spec) -> list[dict[str, Any]]:
+    document = _load(render(build(spec)))
+    return [dict(r, group=g["name"]) for g in document["groups"] for r in g["rules"]]
+
+
+def _bill_detail(rules: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in rules
+        if r.get("record", r.get("alert")) == name
+        and r.get("labels", {}).get("step") == S
+        and r["labels"]["journey"] == J
+    ]
+
+
+@pytest.fixture(scope="module")
+def example_rules() -> list[dict[str, Any]]:
+    return _rules(load_spec(EXAMPLE_SPEC))
+
+
+def test_bill_detail_latency_rules_compare_recent_quantiles_with_the_baseline(example_rules):
+    rules = example_rules
+    [p95] = _bill_detail(rules, "cx:step_duration_seconds:p95_recent")
+    assert p95["expr"] == (
+        "histogram_quantile(0.95, sum by (journey, step, le) "
+        f"(rate(cx_step_duration_seconds_bucket{SEL}[10m]))) > 0"
+    )
+    [base] = _bill_detail(rules, "cx:step_duration_seconds:p95_baseline")
+    assert base["expr"] == (
+        "histogram_quantile(0.95, sum by (journey, step, le) "
+        f"(rate(cx_step_duration_seconds_bucket{SEL}[10m] offset 1d))) > 0"
+    )
+    alerts = _bill_detail(rules, names.ALERT_LATENCY)
+    assert [a["labels"] for a in alerts] == [
+        {"journey": J, "step": S, "severity": "ticket", "quantile": "0.95"},
+        {"journey": J, "step": S, "severity": "ticket", "quantile": "0.5"},
+    ]
+    assert alerts[0]["for"] == "5m"
+    assert alerts[0]["expr"] == (
+        f"(cx:step_duration_seconds:p95_recent{SEL} / cx:step_duration_seconds:p95_baseline{SEL}"
+        " - 1) > 0.1\n"
+        f"and on (journey, step) cx:step_requests:rate_recent{SEL} * 600 >= 100\n"
+        f"and on (journey, step) cx:step_requests:rate_baseline{SEL} * 600 >= 100"
+    )
+    assert sorted(alerts[0]["annotations"]) == [
+        "baseline",
+        "change",
+        "current",
+        "description",
+        "since",
+        "summary",
+    ]
+    assert alerts[0]["annotations"]["change"] == "+{{ $value | humanizePercentage }}"
+
+
+def test_a_trailing_baseline_ends_where_the_recent_window_starts():
+    spec = parse_with_overrides(
+        EXAMPLE_SPEC.read_text(), ["defaults: {regression: {baseline: trailing 6h}}"]
+    )
+    [base] = _bill_detail(_rules(spec), "cx:step_duration_seconds:p95_baseline")
+    assert base["expr"] == (
+        "histogram_quantile(0.95, sum by (journey, step, le) "
+        f"(rate(cx_step_duration_seconds_bucket{SEL}[6h] offset 10m))) > 0"
+    )
+
+
+def test_burn_rate_alerts_follow_the_sre_workbook_table(example_rules):
+    rules = example_rules
+    burns = _bill_detail(rules, names.ALERT_GOOD_BURN)
+    assert [
+        (a["labels"]["long_window"], a["labels"]["short_window"], a["labels"]["severity"], a["for"])
+        for a in burns
+    ] == [("1h", "5m", "page", "2m"), ("6h", "30m", "page", "15m"), ("3d", "6h", "ticket", "3h")]
+    assert burns[0]["expr"] == (
+        f"(cx:step_bad:ratio_rate1h{SEL} / (1 - 0.95) > 14.4\n"
+        f"and on (journey, step) cx:step_bad:ratio_rate5m{SEL} / (1 - 0.95) > 14.4)\n"
+        f"and on (journey, step) sum by (journey, step) (increase(cx_steps_total{SEL}[1h])) "
+        ">= 100"
+    )
+    accuracy = [
+        a
+        for a in _bill_detail(rules, names.ALERT_ACCURACY_BURN)
+        if a["labels"]["check"] == "total_matches_details"
+    ]
+    assert [a["expr"].split(" > ")[1].split("\n")[0] for a in accuracy] == ["14.4", "6", "1"]
+    assert "/ (1 - 0.999) > 14.4" in accuracy[0]["expr"]
+    [bad_1h] = _bill_detail(rules, "cx:step_bad:ratio_rate1h")
+    assert bad_1h["expr"] == (
+        f"1 - sum by (journey, step) (rate(cx_good_steps_total{SEL}[1h])) / "
+        f"(sum by (journey, step) (rate(cx_steps_total{SEL}[1h])) > 0)"
+    )
+
+
+def test_conversion_rules_relabel_transitions_to_step_and_to_step(example_rules):
+    rules = example_rules
+    [conversion] = [
+        r
+        for r in rules
+        if r.get("record") == names.REC_CONVERSION and r["labels"]["step"] == "bill_total"
+    ]
+    assert conversion["labels"] == {"journey": J, "step": "bill_total", "to_step": S}
+    assert conversion["expr"] == (
+        'sum by (journey) (rate(cx_step_transitions_total{journey="bill_inquiry",'
+        'from_step="bill_total",to_step="bill_detail"}[10m])) / on (journey) '
+        '(cx:step_requests:rate_recent{journey="bill_inquiry",step="bill_total"} > 0)'
+    )
+    drops = [r for r in rules if r.get("alert") == names.ALERT_CONVERSION_DROP]
+    assert [(d["labels"]["step"], d["labels"]["to_step"]) for d in drops] == [
+        ("login", "bill_total"),
+        ("bill_total", "bill_detail"),
+        ("payee", "amount"),
+        ("amount", "confirm"),
+        ("confirm", "receipt"),
+        ("call_answered", "issue_resolved"),
+    ]
+
+
+def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(example_rules):
+    for rule in example_rules:
+        expr = rule["expr"]
+        if rule.get("record", "").startswith("cx:step_duration_seconds:"):
+            assert expr.endswith(") > 0")
+        elif ":ratio" in rule.get("record", ""):
+            assert re.search(r" / (on \(journey\) )?\(.* > 0\)$", expr), expr
+
+
+def test_histograms_are_only_ever_aggregated_per_step(example_rules):
+    rules = example_rules
+    bucket_rules = [r for r in rules if "_bucket" in r["expr"]]
+    assert len(bucket_rules) == 4 * 9  # p95/p50 × recent/baseline × 9 steps
+    for rule in rules:
+        for clause in re.findall(r"sum by \(([^)]*)\)", rule["expr"]):
+            assert clause.split(", ")[:2] in (["journey", "step"], ["journey"]), rule
+        if "_bucket" in rule["expr"]:
+            assert (
+                "sum by (journey, step, le) (rate(cx_step_duration_seconds_bucket{"
+                f'journey="{rule["labels"]["journey"]}",step="{rule["labels"]["step"]}"'
+                in rule["expr"]
+            )
+
+
+def test_rules_name_only_exposed_metrics_and_declared_rule_names(example_rules):
+    rules = example_rules
+    exposed = set()
+    for metric, (kind, _, _) in names.METRICS.items():
+        exposed |= {f"{metric}_bucket", f"{metric}_count"} if kind == "histogram" else {metric}
+    declared = {
+        names.REC_STEP_RATE,
+        names.REC_STEP_RATE_BASELINE,
+        names.REC_TIMELINESS,
+        names.REC_APDEX,
+        names.REC_GOOD,
+        names.REC_ERRORS,
+        names.REC_ACCURACY,
+        names.REC_CONVERSION,
+        names.REC_CONVERSION_BASELINE,
+    }
+    declared |= {
+        names.rec_quantile(q, s) for q in (0.95, 0.5) for s in (names.RECENT, names.BASELINE)
+    }
+    declared |= {
+        f(w)
+        for w in names.BURN_WINDOWS
+        for f in (names.rec_bad_ratio, names.rec_accuracy_fail_ratio)
+    }
+    assert {r["record"] for r in rules if "record" in r} == declared
+    assert {r["alert"] for r in rules if "alert" in r} == {
+        names.ALERT_LATENCY,
+        names.ALERT_GOOD_BURN,
+        names.ALERT_ACCURACY_BURN,
+        names.ALERT_CONVERSION_DROP,
+    }
+    used = set()
+    for rule in rules:
+        used |= set(re.findall(r"\b(cx_[a-z_]+)\{", rule["expr"]))
+        assert set(re.findall(r"\b(cx:[a-z0-9_:]+)\{", rule["expr"])) <= declared
+    assert used == {
+        "cx_step_duration_seconds_bucket",
+        "cx_steps_total",
+        "cx_good_steps_total",
+        "cx_accuracy_checks_total",
+        "cx_step_transitions_total",
+    }
+    assert used <= exposed
+
+
+def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_spec):
+    ruleset = build(example_spec)
+    assert ruleset.notes == (
+        "journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
+        ".objective 0.7: the 14.4× (1h/5m), 6× (6h/30m) burn-rate alerts would need more than "
+        "100% bad events and cannot fire; left out",
+    )
+    fcr = [
+        r.labels
+        for g in ruleset.groups
+        for r in g.rules
+        if r.alert == names.ALERT_ACCURACY_BURN and r.labels["check"] == "first_contact_resolution"
+    ]
+    assert [(x["long_window"], x["short_window"]) for x in fcr] == [("3d", "6h")]
+    assert ruleset.count() == (177, 64)
+
+
+def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(example_spec):
+    first, second = render(build(example_spec)), render(build(load_spec(EXAMPLE_SPEC)))
+    assert first == second
+    assert first.splitlines()[:4] == [
+        f"# Prometheus rules generated by cxmetrics 0.1.0 from {example_spec.source}",
+        f"# (service bank_app, spec fingerprint {example_spec.fingerprint}).",
+        "# Do not edit: change the spec and run 'cxmetrics rules' again.",
+        "groups:",
+    ]
+    groups = [g["name"] for g in _load(first)["groups"]]
+    assert groups == [
+        f"cxmetrics.{j}.{kind}"
+        for j in ("bill_inquiry", "transfer", "contact_centre")
+        for kind in ("indicators", "slo", "alerts")
+    ]
+
+
+def test_dashboard_link_uses_the_step_dashboard_uid():
+    spec = parse_with_overrides(
+        EXAMPLE_SPEC.read_text(), ["dashboard_url: https://grafana.bank.example/"]
+    )
+    [alert] = [
+        r
+        for r in _bill_detail(_rules(spec), names.ALERT_LATENCY)
+        if r["labels"]["quantile"] == "0.95"
+    ]
+    assert (
+        alert["annotations"]["dashboard"] == "https://grafana.bank.example/d/cx-bill_inquiry-steps"
+    )
+
+
+def test_prometheus_operator_format_wraps_the_same_groups(example_spec):
+    plain = _load(render(build(example_spec)))
+    text = render(
+        build(example_spec),
+        "prometheus-operator",
+        namespace="monitoring",
+        labels={"release": "prom"},
+    )
+    assert text.startswith("# PrometheusRule generated by cxmetrics")
+    document = _load(text)
+    assert {k: document[k] for k in ("apiVersion", "kind", "metadata")} == {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": "cxmetrics-bank-app",
+            "namespace": "monitoring",
+            "labels": {
+                "app.kubernetes.io/managed-by": "cxmetrics",
+                "app.kubernetes.io/part-of": "bank-app",
+                "release": "prom",
+            },
+            "annotations": {"cxmetrics/spec-fingerprint": example_spec.fingerprint},
+        },
+    }
+    assert document["spec"] == plain
+
+
+def test_promtool_checks_the_rule_file(tmp_path, example_spec):
+    path = tmp_path / "rules.yml"
+    path.write_text(render(build(example_spec)))
+    code, out = promtool("check", "rules", str(path))
+    assert (code, out.strip().splitlines()) == (
+        0,
+        [f"Checking {path}", "  SUCCESS: 241 rules found"],
+    )
+
+
+# -- overrides -----------------------------------------------------------------------------------
+
+
+def test_overrides_merge_mappings_and_named_lists_by_name():
+    base = {
+        "defaults": {"regression": {"window": "10m", "for": "5m"}},
+        "journeys": [
+            {"name": "a", "steps": [{"name": "x", "target": "1s"}]},
+            {"name": "b", "steps": []},
+        ],
+    }
+    override = {
+        "defaults": {"regression": {"window": "20s"}},
+        "journeys": [{"name": "a", "steps": [{"name": "x", "target": "2s"}]}],
+    }
+    assert merge(base, override) == {
+        "defaults": {"regression": {"window": "20s", "for": "5m"}},
+        "journeys": [
+            {"name": "a", "steps": [{"name": "x", "target": "2s"}]},
+            {"name": "b", "steps": []},
+        ],
+    }
+
+
+def test_an_override_goes_through_the_spec_validation():
+    with pytest.raises(SpecError) as caught:
+        parse_with_overrides(
+            EXAMPLE_SPEC.read_text(),
+            ["defaults: {regression: {windw: 1m}}"],
+            "spec.yaml",
+            ["short.yaml"],
+        )
+    assert [str(i) for i in caught.value.issues] == [
+        "spec.yaml + short.yaml: defaults.regression.windw: unknown field 'windw' "
+        "(did you mean 'window'?)"
+    ]
+
+
+# -- specs that cannot give valid rules ----------------------------------------------------------
+
+
+def _run(*args: str) -> Any:
+    return CliRunner().invoke(rules_command, list(args))
+
+
+def _bad_spec(tmp_path: Path, old: str, new: str) -> tuple[Path, int]:
+    text = EXAMPLE_SPEC.read_text()
+    assert old in text
+    text = text.replace(old, new, 1)
+    path = tmp_path / "cxmetrics.yaml"
+    path.write_text(text)
+    return path, text[: text.index(new)].count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "message"),
+    [
+        (
+            "baseline: 1d ",
+            "baseline: offset 5m",
+            "defaults.regression.baseline",
+            "an offset baseline of 5m overlaps the 10m regression window it is compared with "
+            "(offset the baseline by at least the window, e.g. 'baseline: 1d', or use 'trailing 6h')",
+        ),
+        (
+            "period: 28d",
+            "period: 1d",
+            "defaults.objectives.period",
+            "an SLO period of 1d is shorter than the 3d window of the ticket burn-rate alert (SRE "
+            "workbook) (use at least 3d; 28d or 30d is usual)",
+        ),
+        (
+            "min_change: 0.10",
+            "min_change: 1.5",
+            "defaults.regression.min_change",
+            "min_change 1.5 also sets the conversion-drop threshold, and the conversion from one step "
+            "to the next cannot drop by 100% or more (use a value below 1 (0.1 = a 10% change))",
+        ),
+        (
+            "window: 10m",
+            "window: 1.5ms",
+            "defaults.regression.window",
+            "0.0015s is not a whole number of milliseconds, which Prometheus durations need (write "
+            "e.g. '250ms', '10m' or '1d')",
+        ),
+        (
+            "quantiles: [0.95, 0.5]",
+            "quantiles: [0.95, 0.95]",
+            "defaults.regression.quantiles",
+            "a quantile is listed twice (list each quantile once, e.g. [0.95, 0.5])",
+        ),
+    ],
+)
+def test_a_spec_that_cannot_give_valid_rules_is_rejected_naming_the_field(
+    tmp_path, old, new, field, message
+):
+    spec, line = _bad_spec(tmp_path, old, new)
+    out = tmp_path / "rules.yml"
+    out.write_text("previous rules\n")
+    result = _run(str(spec), "-o", str(out))
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{spec}:{line}: {field}: {message}",
+        f"error: {spec}: cannot generate rules; 1 problem(s), nothing written",
+    ]
+    assert out.read_text() == "previous rules\n"
+
+
+def test_a_step_override_is_named_as_the_field_at_fault(tmp_path):
+    spec, line = _bad_spec(
+        tmp_path,
+        "        target: 1.5s\n",
+        "        target: 1.5s\n        regression: {baseline: offset 1m}\n",
+    )
+    result = _run(str(spec))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == (
+        f"{spec}:{line + 1}: journeys[bill_inquiry].steps[bill_detail].regression.baseline: an "
+        "offset baseline of 1m overlaps the 10m regression window it is compared with (offset "
+        "the baseline by at least the window, e.g. 'baseline: 1d', or use 'trailing 6h')"
+    )
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path):
+    out = tmp_path / "rules.yml"
+    result = _run(str(EXAMPLE_SPEC), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == render(build(load_spec(EXAMPLE_SPEC)))
+    assert result.output.splitlines() == [
+        "note: journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
+        ".objective 0.7: the 14.4× (1h/5m), 6× (6h/30m) burn-rate alerts would need more than "
+        "100% bad events and cannot fire; left out",
+        f"wrote 177 recording and 64 alerting rules in 9 groups to {out}",
+    ]
+
+
+def test_command_checks_both_formats_with_promtool(tmp_path):
+    out = tmp_path / "rule.yaml"
+    result = _run(
+        str(EXAMPLE_SPEC),
+        "-o",
+        str(out),
+        "--format",
+        "prometheus-operator",
+        "--check",
+        "--label",
+        "release=prom",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "  SUCCESS: 241 rules found"
+    assert _load(out.read_text())["kind"] == "PrometheusRule"
+
+
+def test_command_refuses_tests_without_a_plain_rule_file(tmp_path):
+    result = _run(str(EXAMPLE_SPEC), "--tests", str(tmp_path / "t.yml"))
+    assert (result.exit_code, result.output) == (
+        1,
+        "error: --tests needs a plain rule file: use -o FILE and the default --format rules\n",
+    )
