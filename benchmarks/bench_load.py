@@ -204,7 +204,7 @@ def journey_requests() -> list[tuple[str, str | None]]:
     """(path, baggage) of whole journeys, ``JOURNEY_IDS`` instances of each, every later step
     carrying the context the bank app would have sent back (its fingerprints included)."""
     from cxmetrics.instrument.fingerprints import fingerprint
-    from cxmetrics.propagation.context import JourneyContext, format_baggage
+    from cxmetrics.propagation.codec import JourneyContext, encode
     from examples.bank.app import Bank
 
     key = hashlib.sha256(b"cxmetrics:bank_app").digest()  # the spec's default fingerprint key
@@ -232,7 +232,7 @@ def journey_requests() -> list[tuple[str, str | None]]:
                     requests.append((route, None))
                 else:
                     ctx = JourneyContext(journey, jid, last, "app", fps)
-                    requests.append((route, format_baggage(ctx)))
+                    requests.append((route, encode(ctx)))
     return requests
 
 
@@ -330,7 +330,7 @@ def breakdown() -> list[tuple[str, float]]:
 
     import cxmetrics
     from cxmetrics.instrument.fingerprints import fingerprint
-    from cxmetrics.propagation.context import JourneyContext, format_baggage
+    from cxmetrics.propagation.codec import JourneyContext, encode
     from cxmetrics.spec.load import load_spec
     from examples.bank.app import SPEC_PATH, Bank
 
@@ -339,7 +339,7 @@ def breakdown() -> list[tuple[str, float]]:
     jid = "ab" * 16
     total, lines = Bank(1.0, None).bill(jid)
     fps = {"bill_total": fingerprint(total, key)}
-    baggage = format_baggage(JourneyContext("bill_inquiry", jid, "bill_total", "app", fps))
+    baggage = encode(JourneyContext("bill_inquiry", jid, "bill_total", "app", fps))
     headers = Headers(raw=[(b"host", b"x"), (b"baggage", baggage.encode())])
     context = cxmetrics.extract(headers)
     journey = cxmetrics.journey("bill_inquiry", context=context)

@@ -14,17 +14,21 @@ alerts and Grafana dashboards from one spec (``cxmetrics.yaml``)::
             s.reconcile("total_matches_details", expected=total, actual=sum(lines))
 """
 
+import typing as _typing
+
 from ._exceptions import CxError, SpecError, SpecIssue
+from ._version import __version__
 from .config import configure, current_spec, is_configured, shutdown
 from .exposition.server import start_http_server
+from .instrument.carry import extract
 from .instrument.decorators import step
-from .instrument.journeys import JourneyInstance, bind, current_journey, journey
+from .instrument.journeys import JourneyInstance, bind, current_journey, inject, journey
 from .instrument.steps import StepInstance
-from .propagation.context import JourneyContext, extract, inject
-from .spec.load import load_spec
-from .spec.model import Spec
+from .propagation.codec import JourneyContext
 
-__version__ = "0.1.0"
+if _typing.TYPE_CHECKING:
+    from .spec.load import load_spec
+    from .spec.model import Spec
 
 __all__ = [
     "CxError",
@@ -48,3 +52,21 @@ __all__ = [
     "start_http_server",
     "step",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The spec's models and loader need pydantic and PyYAML: imported when first asked for, so
+    # ``import cxmetrics`` stays light for an app that instruments only (configure() loads them).
+    if name == "Spec":
+        from .spec.model import Spec
+
+        return Spec
+    if name == "load_spec":
+        from .spec.load import load_spec
+
+        return load_spec
+    raise AttributeError(f"module 'cxmetrics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "Spec", "load_spec"})

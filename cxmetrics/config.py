@@ -31,13 +31,12 @@ from .instrument.runtime import SPAN_MODES, Runtime, SpanMode
 from .instrument.sinks import Sink
 from .instrument.state import STATE, internal_error
 from .spec import names
-from .spec.load import load_spec
-from .spec.model import Spec
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
     from .exposition.collector import CxCollector
+    from .spec.model import Spec
 
 log = logging.getLogger("cxmetrics")
 FINGERPRINT_KEY_ENV = "CXMETRICS_FINGERPRINT_KEY"
@@ -48,6 +47,7 @@ class _Installed:
     registry: CollectorRegistry | None = None
     standby: _Standby | None = None
     owned_sinks: tuple[Sink, ...] = ()
+    resuming = False  # configure() called by the stand-in once the spec loads: not a new start
 
 
 _installed = _Installed()
@@ -102,29 +102,35 @@ def configure(
         internal_error("spec", exc, f"cxmetrics: not recording, the spec cannot be used: {message}")
         if STATE.runtime is not None:
             return False  # the runtime configured earlier goes on recording and exposing
-        if isinstance(spec, Spec):
+        if not isinstance(spec, (str, os.PathLike)):
             _stand_by(target, None, frozenset(), None)
         else:
 
             def again(fixed: Spec) -> bool:
-                return configure(
-                    fixed,
-                    registry=registry,
-                    spans=spans,
-                    tracer=tracer,
-                    exemplars=exemplars,
-                    sinks=sinks,
-                    event_log=event_log,
-                    fingerprint_key=fingerprint_key,
-                    customer_key=customer_key,
-                    redact=redact,
-                )
+                _installed.resuming = True
+                try:
+                    return configure(
+                        fixed,
+                        registry=registry,
+                        spans=spans,
+                        tracer=tracer,
+                        exemplars=exemplars,
+                        sinks=sinks,
+                        event_log=event_log,
+                        fingerprint_key=fingerprint_key,
+                        customer_key=customer_key,
+                        redact=redact,
+                    )
+                finally:
+                    _installed.resuming = False
 
             _stand_by(target, None, frozenset(), _retry_spec(spec, again))
         return False
 
+    from .spec.load import load_spec  # pydantic and PyYAML: only once a spec is loaded
+
     try:
-        loaded = spec if isinstance(spec, Spec) else load_spec(spec)
+        loaded = load_spec(spec) if isinstance(spec, (str, os.PathLike)) else spec
     except SpecError as exc:
         if strict:
             raise
@@ -150,7 +156,11 @@ def configure(
         if strict:
             raise CxError(f"cannot use the spec {loaded.source}: {exc!r}") from exc
         return not_recording(exc, repr(exc))
-    shutdown()
+    _stop()
+    if not _installed.resuming:
+        # Internal-error counts and log-once memory are this configuration's; a spec that
+        # loads after failing at start-up continues the same one (its failures stay counted).
+        STATE.reset()
     try:
         target.register(collector)
     except ValueError as exc:
@@ -172,7 +182,13 @@ def configure(
 
 
 def shutdown() -> None:
-    """Stop recording: unregister the collector, flush and close sinks cxmetrics opened."""
+    """Stop recording: unregister the collector, flush and close sinks cxmetrics opened. The
+    internal-error counts and log-once memory are forgotten with the configuration."""
+    _stop()
+    STATE.reset()
+
+
+def _stop() -> None:
     runtime, STATE.runtime = STATE.runtime, None
     if _installed.collector is not None and _installed.registry is not None:
         with contextlib.suppress(KeyError):
@@ -310,6 +326,8 @@ def _retry_spec(path: str | os.PathLike[str], again: Callable[[Spec], bool]) -> 
         if now == tried[0] or STATE.runtime is not None:
             return
         tried[0] = now
+        from .spec.load import load_spec
+
         try:
             fixed = load_spec(path)
         except SpecError as exc:

@@ -77,7 +77,7 @@ def provision(
     from .._exceptions import CxError
     from ..dashboards import build_dashboards
     from ..dashboards.grafana_http import Change, Grafana, ProvisionError, provision
-    from ..dashboards.ids import folder_title, folder_uid
+    from ..spec.ids import folder_title, folder_uid
 
     token = _token(token_file)
     spec = load_or_abort(spec_path)

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
+from ..spec.ids import DATASOURCE_NAME, DATASOURCE_UID, folder_title, folder_uid
 from ..spec.model import Spec
-from .ids import DATASOURCE_NAME, DATASOURCE_UID, folder_title, folder_uid
 
 EXEMPLAR_LABEL = "trace_id"  # the exemplar label cxmetrics' duration buckets carry
 

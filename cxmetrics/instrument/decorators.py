@@ -13,7 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from . import scope
+from .journeys import current, journey
 from .state import STATE
 from .steps import NOOP_STEP, StepInstance
 
@@ -36,12 +36,10 @@ class _StepUse:
         rt = STATE.runtime
         if rt is None:
             return NOOP_STEP
-        current = scope.current.get()
-        if current is None or current.name != self.journey or current._rt is not rt:
-            from .journeys import journey
-
-            current = journey(self.journey)
-        return current.step(self.step)
+        instance = current.get()
+        if instance is None or instance.name != self.journey or instance._rt is not rt:
+            instance = journey(self.journey)
+        return instance.step(self.step)
 
     def __call__(self, fn: F) -> F:
         if inspect.iscoroutinefunction(fn):

@@ -13,27 +13,16 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping, MutableMapping
-from contextvars import Token
+from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from ..propagation.context import (
-    Fields,
-    JourneyContext,
-    _context_in,
-    context_fields,
-    digest_members,
-    format_baggage,
-    new_journey_id,
-    own_fields,
-    own_members,
-    read_headers,
-)
+from ..propagation.carriers import BAGGAGE_HEADER, header
+from ..propagation.codec import JourneyContext, encode, members, new_journey_id
 from ..spec.names import OTHER, is_name
-from . import scope
+from .carry import receive
 from .events import FeedbackRecord, JourneyStarted
 from .redaction import customer_ref
-from .scope import current_journey
 from .slots import FEEDBACK_SCALES, JourneySlot, StepSlot
 from .state import STATE, internal_error
 from .steps import NOOP_STEP, StepInstance, emit
@@ -43,7 +32,32 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["JourneyInstance", "current_journey", "journey"]
+# The instance made current by ``with journey(...)``, and the journey side of the request a
+# framework middleware (``cxmetrics.integrations``) is serving; each reset with its token.
+current: ContextVar[JourneyInstance | None] = ContextVar("cxmetrics_journey", default=None)
+
+
+class RequestScope:
+    """The journey side of one request: the context it brought (read once, by the middleware),
+    its channel, and the latest instance it touched (whose context the response carries)."""
+
+    __slots__ = ("channel", "incoming", "latest")
+
+    def __init__(self, incoming: JourneyContext | None, channel: str | None = None) -> None:
+        self.incoming = incoming
+        self.channel = channel
+        self.latest: JourneyInstance | None = None
+
+
+request: ContextVar[RequestScope | None] = ContextVar("cxmetrics_request", default=None)
+
+
+def current_journey() -> JourneyInstance | None:
+    """The journey instance made current by ``with journey(...)`` (or a middleware), if any."""
+    return current.get()
+
+
+__all__ = ["JourneyInstance", "RequestScope", "bind", "current_journey", "inject", "journey"]
 
 _NO_FINGERPRINTS: Mapping[str, str] = MappingProxyType({})  # never written: see ``fingerprints``
 
@@ -54,7 +68,6 @@ class JourneyInstance:
     __slots__ = (
         "_ch",
         "_cust",
-        "_digests",
         "_fps",
         "_fps_owned",
         "_last",
@@ -76,7 +89,6 @@ class JourneyInstance:
         last: int,
         fingerprints: Mapping[str, str] = _NO_FINGERPRINTS,
         customer_ref: str | None = None,
-        digests: str | None = "",
     ) -> None:
         self._rt = rt
         self._slot = slot
@@ -90,16 +102,12 @@ class JourneyInstance:
         self._fps = fingerprints
         self._fps_owned = False
         self._cust = customer_ref
-        # The digest members of the outgoing context (``digest_members``' text) while they are
-        # as they came in; ``None`` once a fingerprint or the customer changes.
-        self._digests = digests
 
     @property
     def fingerprints(self) -> dict[str, str]:
         """The fingerprints this instance carries (step or key name → keyed digest)."""
         if not self._fps_owned:
             self._fps, self._fps_owned = dict(self._fps), True
-        self._digests = None  # the caller may add one
         return cast("dict[str, str]", self._fps)
 
     @property
@@ -109,7 +117,7 @@ class JourneyInstance:
 
     @customer_ref.setter
     def customer_ref(self, value: str | None) -> None:
-        self._cust, self._digests = value, None
+        self._cust = value
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -121,8 +129,19 @@ class JourneyInstance:
         """The step this instance finished most recently (here or in an earlier request)."""
         return self._slot.previous_name(self._last) if self._slot is not None else None
 
-    def _slot_name(self, index: int) -> str | None:
+    def previous_name(self, index: int) -> str | None:
+        """The name of step ``index`` of this journey (``None`` for "no previous step")."""
         return self._slot.previous_name(index) if self._slot is not None else None
+
+    def advance(self, index: int) -> int:
+        """Make step ``index`` the last one done; returns the index of the one before it (what
+        a finished step counts its arrival from)."""
+        previous, self._last = self._last, index
+        return previous
+
+    def remembered(self, key: str) -> str | None:
+        """The fingerprint remembered under ``key`` (here or in an earlier request), if any."""
+        return self._fps.get(key)
 
     def context(self) -> JourneyContext:
         """What must travel with this instance to the next request or process."""
@@ -141,7 +160,7 @@ class JourneyInstance:
         return self.name if is_name(self.name) else OTHER
 
     def identify(self, customer_id: object) -> None:
-        """Attach the customer to this instance as a keyed digest (``cxmetrics.instrument.redaction``).
+        """Attach the customer to this instance as a keyed digest (``instrument.redaction``).
 
         The raw identifier is never stored, exposed, exported or propagated; spans and event
         records carry only the reference (``cx.customer.ref``), metrics never carry it.
@@ -161,15 +180,14 @@ class JourneyInstance:
         if slot is None:
             return ""
         try:
-            head = (
-                slot.baggage_head
-                if self.name == slot.name
-                else own_members(self._travelling_name(), "", None, None, {}, None)
+            return members(
+                self.name if self.name == slot.name else self._travelling_name(),
+                self.journey_id,
+                slot.previous_name(self._last),
+                slot.channels[self._ch],
+                self._fps,
+                self._cust,
             )
-            digests = self._digests
-            if digests is None:
-                digests = self._digests = digest_members(self._fps, self._cust)
-            return f"{head}{self.journey_id}{slot.baggage_tail[self._ch][self._last]}{digests}"
         except Exception as exc:
             internal_error("context", exc)
             return ""
@@ -180,9 +198,9 @@ class JourneyInstance:
         if self._slot is None:
             return
         try:
-            existing = headers.get("baggage")
-            headers["baggage"] = (
-                format_baggage(self.context(), existing) if existing else self.baggage()
+            existing = header(headers, BAGGAGE_HEADER)
+            headers[BAGGAGE_HEADER] = (
+                encode(self.context(), existing) if existing else self.baggage()
             )
         except Exception as exc:
             internal_error("context", exc)
@@ -246,14 +264,14 @@ class JourneyInstance:
     def __enter__(self) -> JourneyInstance:
         if self._tokens is None:
             self._tokens = []
-        self._tokens.append(scope.current.set(self))
+        self._tokens.append(current.set(self))
         return self
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._tokens:
-            scope.current.reset(self._tokens.pop())
+            current.reset(self._tokens.pop())
 
     async def __aenter__(self) -> JourneyInstance:
         return self.__enter__()
@@ -285,35 +303,29 @@ def journey(
 
     ``headers`` (e.g. Starlette's ``request.headers``, an ASGI header list, any mapping) reads
     the context from ``baggage`` and the channel from ``x-cx-channel`` in one pass, for a
-    handler without the middleware; an explicit ``context`` or ``channel`` wins.
+    handler without the middleware; an explicit ``context`` or ``channel`` wins. Behind a
+    middleware the request's carriers were read already, once: ``headers`` is not read again
+    (a rejected context is counted once per request).
     """
     rt = STATE.runtime
     if rt is None:
         return JourneyInstance(None, None, name, 0, "", 0)
     try:
-        sent: Fields | None = None
-        if headers is not None:
-            baggage, sent_channel = read_headers(headers)
+        served = request.get()
+        if served is not None:
+            context = context or served.incoming
+            channel = channel or served.channel
+        elif headers is not None:
+            sent, sent_channel = receive(headers)
+            context = context or sent
             channel = channel or sent_channel
-            if context is None and baggage:
-                # The form cxmetrics writes is read straight into the instance; anything else
-                # is parsed and validated in full.
-                sent = own_fields(baggage)
-                if sent is None:
-                    context = _context_in(baggage)
-        request = scope.request.get()
-        if request is not None:
-            context = context or request.incoming
-            channel = channel or request.channel
-        if sent is None and context is not None:
-            sent = context_fields(context)
         instance = (
-            _resume(rt, name, channel, sent)
-            if (sent is not None and sent[0] == name)
+            _resume(rt, name, channel, context)
+            if (context is not None and context.journey == name)
             else _start(rt, name, channel)
         )
-        if request is not None:
-            request.latest = instance
+        if served is not None:
+            served.latest = instance
         return instance
     except Exception as exc:
         internal_error("journey", exc)
@@ -331,8 +343,10 @@ def _start(rt: Runtime, name: str, channel: str | None) -> JourneyInstance:
     return instance
 
 
-def _resume(rt: Runtime, name: str, channel: str | None, sent: Fields) -> JourneyInstance:
-    _, journey_id, last_step, sent_channel, fingerprints, customer, digests = sent
+def _resume(
+    rt: Runtime, name: str, channel: str | None, context: JourneyContext
+) -> JourneyInstance:
+    last_step, sent_channel = context.last_step, context.channel
     slot = rt.journey_slot(name)
     last = slot.n_steps + 1 if last_step is None else slot.step_index.get(last_step, slot.n_steps)
     ch = rt.channel(channel or sent_channel)
@@ -340,7 +354,9 @@ def _resume(rt: Runtime, name: str, channel: str | None, sent: Fields) -> Journe
         before = rt.channel(sent_channel)
         with slot.lock:
             slot.switches[before][ch] += 1
-    return JourneyInstance(rt, slot, name, ch, journey_id, last, fingerprints, customer, digests)
+    return JourneyInstance(
+        rt, slot, name, ch, context.journey_id, last, context.fingerprints, context.customer_ref
+    )
 
 
 def bind(fn: F, instance: JourneyInstance | None = None) -> F:
@@ -357,3 +373,20 @@ def bind(fn: F, instance: JourneyInstance | None = None) -> F:
             return fn(*args, **kwargs)
 
     return cast(F, bound)
+
+
+def inject(headers: MutableMapping[str, str], context: JourneyContext | None = None) -> None:
+    """Write ``context`` (default: the current journey's) into ``headers`` as W3C baggage,
+    keeping the other baggage members already there. Never raises."""
+    try:
+        if context is None:
+            instance = current_journey()
+            if instance is None:
+                return
+            context = instance.context()
+        existing = header(headers, BAGGAGE_HEADER) or ""
+        for name in [k for k in headers if k.lower() == BAGGAGE_HEADER]:
+            del headers[name]
+        headers[BAGGAGE_HEADER] = encode(context, existing)
+    except Exception as exc:
+        internal_error("propagation", exc)

@@ -6,19 +6,21 @@ look their slots up here once per journey instance.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
-from ..spec.model import Spec
 from ..spec.names import OTHER
 from .slots import JourneySlot, build_journeys
-from .state import log_once
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
+    from ..spec.model import Spec
     from .sinks import Sink
+
+log = logging.getLogger("cxmetrics")
 
 SpanMode = Literal["always", "interesting", "off"]
 SPAN_MODES: tuple[SpanMode, ...] = ("always", "interesting", "off")
@@ -33,6 +35,7 @@ class Runtime:
         "fingerprint_key",
         "journeys",
         "lock",
+        "logged",
         "redact",
         "rejected",
         "sinks",
@@ -66,6 +69,7 @@ class Runtime:
         self.lock = threading.Lock()
         self.undeclared: dict[str, int] = {"journey": 0, "step": 0, "check": 0, "channel": 0}
         self.rejected: dict[str, int] = {}
+        self.logged: set[str] = set()  # what this runtime has warned about once
 
     def journey_slot(self, name: str) -> JourneySlot:
         slot = self.journeys.get(name)
@@ -87,7 +91,7 @@ class Runtime:
         with self.lock:
             self.undeclared[kind] += 1
         # Once per kind: names may come from user input, so neither logs nor memory grow with them.
-        log_once(
+        self._log_once(
             f"undeclared:{kind}",
             "cxmetrics: %s %r is not declared in the spec %s; counted as 'other' in "
             "cx_undeclared_names_total (further undeclared %s names are counted only)",
@@ -100,8 +104,15 @@ class Runtime:
     def count_rejected(self, reason: str) -> None:
         with self.lock:
             self.rejected[reason] = self.rejected.get(reason, 0) + 1
-        log_once(
+        self._log_once(
             f"rejected:{reason}",
             "cxmetrics: ignored an incoming journey context (%s); a new instance starts",
             reason,
         )
+
+    def _log_once(self, key: str, message: str, *args: object) -> None:
+        with self.lock:
+            if key in self.logged:
+                return
+            self.logged.add(key)
+        log.warning(message, *args)

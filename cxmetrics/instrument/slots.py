@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..propagation.context import own_members, step_members
-from ..spec.model import Check, Spec
 from ..spec.names import OTHER, RELATIVE_ERROR_BUCKETS, duration_buckets
+
+if TYPE_CHECKING:
+    from ..spec.model import Check, Spec
 
 FEEDBACK_SCALES = {"csat": (1, 5), "nps": (0, 10)}
 
@@ -140,8 +141,6 @@ class JourneySlot:
     """All slots of one journey: ``steps[channel_index][step_index]``, plus starts and feedback."""
 
     __slots__ = (
-        "baggage_head",
-        "baggage_tail",
         "channels",
         "feedback",
         "index",
@@ -175,13 +174,6 @@ class JourneySlot:
             for scale, (low, high) in FEEDBACK_SCALES.items()
             for score in range(low, high + 1)
         }
-        # The journey context's baggage members around the instance id, prepared once:
-        # baggage_tail[channel][last step index] (cxmetrics.propagation.context.own_members' form).
-        self.baggage_head = own_members(name, "", None, None, {}, None)
-        self.baggage_tail = [
-            [step_members(self.previous_name(last), channel) for last in range(self.n_steps + 2)]
-            for channel in channels
-        ]
 
     def previous_name(self, index: int) -> str | None:
         return None if index == self.n_steps + 1 else self.step_names[index]

@@ -25,7 +25,7 @@ TIMELINESS = names.TIMELINESS_CLASSES
 
 
 def tracer() -> trace.Tracer:
-    from .. import __version__
+    from .._version import __version__
 
     return trace.get_tracer("cxmetrics", __version__)
 

@@ -25,6 +25,13 @@ class _State:
         self.errors: dict[str, int] = {}
         self.logged: set[str] = set()
 
+    def reset(self) -> None:
+        """Forget internal-error counts and what was logged once: ``configure()`` starts each
+        configuration with its own (the counts restart with its collector, as after a restart)."""
+        with self.lock:
+            self.errors.clear()
+            self.logged.clear()
+
 
 STATE = _State()
 
@@ -50,7 +57,7 @@ def internal_error(component: str, exc: BaseException | None = None, message: st
 
 
 def log_once(key: str, message: str, *args: object) -> None:
-    """Warn once per ``key`` for the life of the process."""
+    """Warn once per ``key`` for the life of the configuration (see ``_State.reset``)."""
     with STATE.lock:
         if key in STATE.logged:
             return

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from ..spec.names import OUTCOMES, TIMELINESS_CLASSES
 from . import spans as otel
@@ -23,13 +23,36 @@ from .slots import CheckSlot, StepSlot
 from .state import internal_error, log_once
 
 if TYPE_CHECKING:
-    from .journeys import JourneyInstance
     from .runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
 _perf = time.perf_counter
 
-__all__ = ["NOOP_STEP", "StepInstance"]
+__all__ = ["NOOP_STEP", "Owner", "StepInstance"]
+
+
+class Owner(Protocol):
+    """What a step needs of its journey instance (``JourneyInstance`` is one). A step reads
+    these and changes its instance only through ``advance`` and ``fingerprints``."""
+
+    _rt: Runtime | None
+    name: str
+    journey_id: str
+
+    @property
+    def last_step(self) -> str | None: ...
+
+    @property
+    def customer_ref(self) -> str | None: ...
+
+    @property
+    def fingerprints(self) -> dict[str, str]: ...
+
+    def advance(self, index: int) -> int: ...
+
+    def previous_name(self, index: int) -> str | None: ...
+
+    def remembered(self, key: str) -> str | None: ...
 
 
 class StepInstance:
@@ -49,7 +72,7 @@ class StepInstance:
         "timeliness",
     )
 
-    def __init__(self, journey: JourneyInstance, slot: StepSlot) -> None:
+    def __init__(self, journey: Owner, slot: StepSlot) -> None:
         self._j = journey
         self._slot = slot
         self._failed = False
@@ -97,12 +120,11 @@ class StepInstance:
     def _record(self, duration: float, error: bool, exc: BaseException | None) -> None:
         j, slot = self._j, self._slot
         rt: Runtime = j._rt  # type: ignore[assignment]  # a step with a slot has a runtime
-        previous = j._last
         span = self._span
         exemplar = otel.exemplar(span, duration) if (span is not None or rt.exemplars) else None
         accurate = not self._inaccurate
+        previous = j.advance(slot.index)
         cls = slot.record(duration, error, accurate, previous, exemplar)
-        j._last = slot.index
         self.duration = duration
         self.timeliness = TIMELINESS_CLASSES[cls]
         checks = self._checks or ()
@@ -117,7 +139,7 @@ class StepInstance:
                 rt.tracer,
                 slot,
                 j.journey_id,
-                j._slot_name(previous),
+                j.previous_name(previous),
                 j.customer_ref,
                 duration,
                 cls,
@@ -134,7 +156,7 @@ class StepInstance:
                     slot.step,
                     slot.channel,
                     j.journey_id,
-                    j._slot_name(previous),
+                    j.previous_name(previous),
                     duration,
                     cast(Any, OUTCOMES[1 if error else 0]),
                     cast(Any, self.timeliness),
@@ -220,7 +242,7 @@ class StepInstance:
         try:
             slot = self._check_slot(name)
             key = slot.against or name
-            remembered = self._j._fps.get(key)
+            remembered = self._j.remembered(key)
             if remembered is None:
                 log_once(
                     f"nofp:{self._j.name}:{key}",

@@ -31,14 +31,9 @@ class CxMiddleware(Middleware):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        wanted = self.wanted_raw
-        headers: dict[str, str] = {}
-        for raw_key, raw_value in scope.get("headers", ()):
-            key = wanted.get(raw_key.lower())
-            if key is not None:
-                value = raw_value.decode("latin-1")
-                headers[key] = f"{headers[key]},{value}" if key in headers else value
-        served = self.begin(headers, scope.get("method", "GET"), scope.get("path", ""))
+        served = self.begin(
+            scope.get("headers", ()), scope.get("method", "GET"), scope.get("path", "")
+        )
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -23,10 +23,8 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 class CxMiddleware(Middleware):
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        keys = self.wanted_environ
-        headers = {name: str(environ[key]) for key, name in keys.items() if key in environ}
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
-        served = self.begin(headers, method, path)
+        served = self.begin(environ, method, path)
 
         def start_wrapper(
             status: str, headers_out: list[tuple[str, str]], exc_info: Any = None

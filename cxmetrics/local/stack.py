@@ -9,7 +9,6 @@ prometheus-alertmanager``); a missing one is a clear ``CxError`` with that comma
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,19 +21,9 @@ from typing import Any
 
 import yaml
 
+from .._binaries import ALERTMANAGER, PROMETHEUS, require_binary
 from .._exceptions import CxError
 from ..analysis.promapi import http_get
-
-INSTALL_HINT = "apt-get install -y --no-install-recommends prometheus prometheus-alertmanager"
-PROMETHEUS, PROMTOOL, ALERTMANAGER = "prometheus", "promtool", "prometheus-alertmanager"
-
-
-def require_binary(name: str) -> str:
-    """The path of ``name``, or a ``CxError`` saying how to install it."""
-    found = shutil.which(name)
-    if found is None:
-        raise CxError(f"'{name}' is not installed; install it with: {INSTALL_HINT}")
-    return found
 
 
 def free_port() -> int:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..dashboards.ids import dashboard_uid
 from ..spec import names
+from ..spec.ids import dashboard_uid
 from .policy import BurnPair, CheckPlan, Objective, StepPlan, percent, span
 from .promql import Rule, number, rate, selector, sum_by
 from .templates import Slot, Text, text

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._binaries import PROMTOOL, require_binary
 from .._exceptions import CxError
-from ..local.stack import PROMTOOL, require_binary
 from ..spec import names
 from ..spec.durations import parse_duration, prometheus_duration
 from .document import RuleSet, dump, header

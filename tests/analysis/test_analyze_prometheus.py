@@ -21,6 +21,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from cxmetrics import config
+from cxmetrics._binaries import PROMETHEUS, require_binary
 from cxmetrics.analysis import promapi
 from cxmetrics.analysis.counts import StepCounts
 from cxmetrics.analysis.indicators import compute
@@ -79,7 +80,7 @@ def _wait(check: Any, seconds: float, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def run(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    stack.require_binary(stack.PROMETHEUS)  # missing: fails with the apt-get command
+    require_binary(PROMETHEUS)  # missing: fails with the apt-get command
     workdir = tmp_path_factory.mktemp("analyze-prometheus")
     log_path = workdir / "events.jsonl"
     registry = CollectorRegistry()

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from cxmetrics.dashboards import build_dashboards, content_digest, recorded_digest, render
-from cxmetrics.dashboards.ids import dashboard_uid, folder_uid
 from cxmetrics.dashboards.queries import selector
 from cxmetrics.spec import names
+from cxmetrics.spec.ids import dashboard_uid, folder_uid
 from cxmetrics.spec.model import Spec
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
 

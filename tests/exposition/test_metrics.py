@@ -10,8 +10,8 @@ import pytest
 from prometheus_client import generate_latest
 
 import cxmetrics
+from cxmetrics._binaries import require_binary
 from cxmetrics.instrument import steps as steps_module
-from cxmetrics.local.stack import require_binary
 from cxmetrics.spec.names import duration_buckets
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cxmetrics.propagation.codec import JourneyContext, decode
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -38,7 +39,6 @@ from prometheus_client.parser import text_string_to_metric_families
 import cxmetrics
 from cxmetrics.instrument import state as _state
 from cxmetrics.local.stack import free_port
-from cxmetrics.propagation.context import parse_baggage
 from cxmetrics.spec.load import load_spec
 from examples.bank.app import SPEC_PATH, create_app
 from tests.helpers.servers import serve_app
@@ -47,10 +47,9 @@ TIME_SCALE = 0.001  # the bank's simulated latencies: 0.1-0.6 ms
 
 
 @pytest.fixture
-def fresh_errors(monkeypatch):
-    """Internal-error counts and the log-once memory of this test alone."""
-    monkeypatch.setattr(_state.STATE, "errors", {})
-    monkeypatch.setattr(_state.STATE, "logged", set())
+def fresh_errors():
+    """Internal-error counts by component: each test's own, since ``configure()`` starts every
+    configuration with its own counts."""
     return _state.STATE.errors
 
 
@@ -288,7 +287,9 @@ def test_scraper_disconnecting_mid_response(fresh_errors, caplog):
             for _ in range(n):
                 response = client.get("/bill/login")
                 assert response.status_code == 200
-                ids.append(parse_baggage(response.headers["baggage"])["cx.id"])
+                context = decode(response.headers["baggage"])
+                assert isinstance(context, JourneyContext)
+                ids.append(context.journey_id)
 
         requests(40)
         for _ in range(5):

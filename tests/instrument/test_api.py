@@ -7,11 +7,11 @@ import logging
 import types
 
 import pytest
+from cxmetrics.propagation.codec import decode, encode
 from prometheus_client import CollectorRegistry
 
 import cxmetrics
 from cxmetrics.instrument import state as _state
-from cxmetrics.propagation.context import format_baggage, parse_baggage
 
 OK = {"outcome": "ok", "timeliness": "satisfied"}
 
@@ -220,15 +220,18 @@ def test_malformed_contexts_are_ignored_and_counted(rec, baggage, reason):
 
 def test_context_for_another_journey_starts_a_new_instance(rec):
     ctx = cxmetrics.extract(
-        {"baggage": format_baggage(cxmetrics.JourneyContext("transfer", "b" * 32, "payee"))}
+        {"baggage": encode(cxmetrics.JourneyContext("transfer", "b" * 32, "payee"))}
     )
     j = cxmetrics.journey("bill_inquiry", context=ctx)
     assert j.journey_id != "b" * 32
-    assert parse_baggage("a=1, cx.step=x;prop") == {"cx.step": "x"}
+    # Other members and member properties are left alone.
+    assert decode(f"a=1, cx.journey=transfer, cx.id={'b' * 32}, cx.step=x;prop") == (
+        cxmetrics.JourneyContext("transfer", "b" * 32, "x")
+    )
 
 
 def _sent(journey_id: str, last: str, channel: str = "app") -> str:
-    return format_baggage(cxmetrics.JourneyContext("bill_inquiry", journey_id, last, channel))
+    return encode(cxmetrics.JourneyContext("bill_inquiry", journey_id, last, channel))
 
 
 def test_journey_reads_context_and_channel_from_request_headers_in_any_form(rec):

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cxmetrics.propagation.codec import JourneyContext, decode
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import Counter as PromCounter
 from prometheus_client.parser import text_string_to_metric_families
@@ -34,7 +35,6 @@ from cxmetrics.instrument import state as _state
 from cxmetrics.instrument.events import JourneyStarted, StepRecord
 from cxmetrics.integrations.asgi import CxMiddleware
 from cxmetrics.local.stack import free_port
-from cxmetrics.propagation.context import parse_baggage
 from cxmetrics.spec.load import load_spec
 from examples.bank.app import SPEC_PATH, create_app
 from tests.helpers.paths import EXAMPLE_SPEC
@@ -44,10 +44,9 @@ TIME_SCALE = 0.001
 
 
 @pytest.fixture
-def fresh_errors(monkeypatch):
-    """Internal-error counts and the log-once memory of this test alone."""
-    monkeypatch.setattr(_state.STATE, "errors", {})
-    monkeypatch.setattr(_state.STATE, "logged", set())
+def fresh_errors():
+    """Internal-error counts by component: each test's own, since ``configure()`` starts every
+    configuration with its own counts."""
     return _state.STATE.errors
 
 
@@ -317,7 +316,9 @@ def test_event_log_disk_full_then_cleared(fresh_errors, tmp_path, caplog):
             for _ in range(n):
                 response = client.get("/bill/login")
                 assert response.status_code == 200
-                ids.append(parse_baggage(response.headers["baggage"])["cx.id"])
+                context = decode(response.headers["baggage"])
+                assert isinstance(context, JourneyContext)
+                ids.append(context.journey_id)
                 time.sleep(pause)
 
         requests(150)  # 300 events: 256 written, 44 buffered
@@ -338,14 +339,15 @@ def test_event_log_disk_full_then_cleared(fresh_errors, tmp_path, caplog):
         time.sleep(1.1)
         requests(50)  # the first event after the retry delay writes everything kept meanwhile
         assert logged(caplog, "writable again") == 1
+    counted = dict(fresh_errors)  # shutdown() forgets the configuration's counts
     cxmetrics.shutdown()  # flushes the rest
     events = list(read_events(real))
     assert real.read_bytes().startswith(written_before)  # what was written before is intact
     assert len(events) == 2 * 370
     assert [type(e) for e in events] == [JourneyStarted, StepRecord] * 370
     assert [e.journey_id for e in events if isinstance(e, StepRecord)] == ids
-    assert fresh_errors["eventlog"] <= failing_for / 1.0 + 2  # per retry, not per request
-    assert "eventlog_dropped" not in fresh_errors
+    assert counted["eventlog"] <= failing_for / 1.0 + 2  # per retry, not per request
+    assert "eventlog_dropped" not in counted
     assert logged(caplog, "cannot write event log") == 1
 
 

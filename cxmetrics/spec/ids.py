@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from ..spec.model import Spec
+from .model import Spec
 
 DATASOURCE_UID = "cx-prometheus"
 DATASOURCE_NAME = "cxmetrics Prometheus"

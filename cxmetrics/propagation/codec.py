@@ -1,0 +1,227 @@
+"""The journey-context codec: a ``JourneyContext`` to and from the ``cx.*`` members of a W3C
+``baggage`` value, as pure functions (modelled on OpenTelemetry's propagators).
+
+``decode(text)`` gives the context, ``None`` when the text carries none, or ``Rejected(reason)``
+when its ``cx.*`` members are malformed or oversized: everything read from outside is validated
+before use, and a rejected context is never trusted. ``encode(context)`` writes the members back,
+keeping any other baggage members. Nothing here counts, logs or raises: the caller decides what a
+rejection means (``cxmetrics.instrument.carry`` counts it once per request).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from urllib.parse import unquote
+
+from ..spec.names import is_name
+
+KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS, KEY_CUSTOMER = (
+    "cx.journey",
+    "cx.id",
+    "cx.step",
+    "cx.channel",
+    "cx.fp",
+    "cx.cust",
+)
+KEYS = (KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS, KEY_CUSTOMER)
+MAX_HEADER_BYTES = 8192  # W3C baggage limit
+MAX_FINGERPRINTS = 8
+_ID_RE = re.compile(r"[0-9a-f]{16,32}")
+_FP_RE = re.compile(r"[0-9a-f]{16}")
+
+
+def new_journey_id() -> str:
+    """A fresh opaque instance id: 16 random bytes as 32 hex characters."""
+    return os.urandom(16).hex()
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyContext:
+    """What a journey instance carries between requests. All fields are validated names/ids."""
+
+    journey: str
+    journey_id: str
+    last_step: str | None = None
+    channel: str | None = None
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    customer_ref: str | None = (
+        None  # a keyed digest (cxmetrics.instrument.redaction), never the raw id
+    )
+
+    def with_step(self, step: str) -> JourneyContext:
+        return replace(self, last_step=step)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An incoming context that cannot be trusted; ``reason`` is a bounded label value."""
+
+    reason: str
+
+
+# -- decode ---------------------------------------------------------------------------------------
+
+
+def decode(text: str) -> JourneyContext | Rejected | None:
+    """The journey context in a ``baggage`` value: ``None`` when it carries no ``cx.*`` context,
+    ``Rejected(reason)`` when its ``cx.*`` members are malformed. Other members are ignored."""
+    own = _OWN_FORM.fullmatch(text)
+    if own is not None:
+        return _own(*own.groups())
+    entries = _entries(text)
+    if isinstance(entries, Rejected):
+        return entries
+    return _context(entries)
+
+
+# The exact form ``encode`` writes, in its order, with nothing else in the value: one match
+# parses and validates it, the case of every resumed request. It pays: on bench_middleware's
+# baggage, ``decode`` takes 1.1 µs this way against 3.2 µs through ``_entries`` + ``_context``
+# (python -m timeit on this machine), about 9 % of the middleware's whole per-request cost. Anything
+# else, valid or not, takes the general path, which decides the same for this form
+# (tests/propagation/test_codec.py).
+_N = r"[a-z][a-z0-9_]{0,62}"
+_OWN_FORM = re.compile(
+    rf"cx\.journey=({_N}),cx\.id=([0-9a-f]{{16,32}})"
+    rf"(?:,cx\.step=({_N}))?(?:,cx\.channel=({_N}))?"
+    rf"(?:,cx\.fp=({_N}:[0-9a-f]{{16}}(?:\|{_N}:[0-9a-f]{{16}}){{0,{MAX_FINGERPRINTS - 1}}}))?"
+    r"(?:,cx\.cust=([0-9a-f]{16}))?"
+)
+
+
+def _own(
+    journey: str,
+    journey_id: str,
+    step: str | None,
+    channel: str | None,
+    fps: str | None,
+    customer: str | None,
+) -> JourneyContext:
+    fingerprints: dict[str, str] = {}
+    if fps:
+        for item in fps.split("|"):
+            key, _, digest = item.partition(":")
+            fingerprints[key] = digest
+    return _validated(journey, journey_id, step, channel, fingerprints, customer)
+
+
+_SET_FIELDS = tuple(getattr(JourneyContext, f.name).__set__ for f in fields(JourneyContext))
+
+
+def _validated(
+    journey: str,
+    journey_id: str,
+    last_step: str | None,
+    channel: str | None,
+    fingerprints: Mapping[str, str],
+    customer_ref: str | None,
+) -> JourneyContext:
+    """A ``JourneyContext`` from fields already validated, built without the frozen
+    dataclass's per-field ``object.__setattr__`` (a third of its construction cost)."""
+    context: JourneyContext = object.__new__(JourneyContext)
+    journey_set, id_set, step_set, channel_set, fingerprints_set, customer_set = _SET_FIELDS
+    journey_set(context, journey)
+    id_set(context, journey_id)
+    step_set(context, last_step)
+    channel_set(context, channel)
+    fingerprints_set(context, fingerprints)
+    customer_set(context, customer_ref)
+    return context
+
+
+def _entries(text: str) -> dict[str, str] | Rejected:
+    """The ``cx.*`` members of a baggage value (other members are left alone)."""
+    if len(text.encode("utf-8", "replace")) > MAX_HEADER_BYTES:
+        return Rejected("oversized")
+    out: dict[str, str] = {}
+    for member in text.split(","):
+        key, sep, rest = member.partition("=")
+        key = key.strip()
+        if not sep or key not in KEYS:
+            continue
+        if key in out:
+            return Rejected("duplicate_key")
+        value = rest.split(";", 1)[0].strip()
+        out[key] = unquote(value) if "%" in value else value
+    return out
+
+
+def _context(entries: Mapping[str, str]) -> JourneyContext | Rejected | None:
+    """Validate ``cx.*`` members: ``None`` when absent."""
+    journey = entries.get(KEY_JOURNEY)
+    journey_id = entries.get(KEY_ID)
+    if journey is None and journey_id is None:
+        return None
+    if journey is None or not is_name(journey):
+        return Rejected("bad_journey")
+    if journey_id is None or not _ID_RE.fullmatch(journey_id):
+        return Rejected("bad_id")
+    step = entries.get(KEY_STEP) or None
+    if step is not None and not is_name(step):
+        return Rejected("bad_step")
+    channel = entries.get(KEY_CHANNEL) or None
+    if channel is not None and not is_name(channel):
+        return Rejected("bad_channel")
+    fingerprints: dict[str, str] = {}
+    raw = entries.get(KEY_FINGERPRINTS) or ""
+    if raw:
+        items = raw.split("|")
+        if len(items) > MAX_FINGERPRINTS:
+            return Rejected("too_many_fingerprints")
+        for item in items:
+            key, _, digest = item.partition(":")
+            if not is_name(key) or not _FP_RE.fullmatch(digest):
+                return Rejected("bad_fingerprint")
+            fingerprints[key] = digest
+    customer = entries.get(KEY_CUSTOMER) or None
+    if customer is not None and not _FP_RE.fullmatch(customer):
+        return Rejected("bad_customer_ref")
+    return _validated(journey, journey_id, step, channel, fingerprints, customer)
+
+
+# -- encode ---------------------------------------------------------------------------------------
+
+
+def encode(context: JourneyContext, existing: str = "") -> str:
+    """A baggage value with ``context``'s ``cx.*`` members replacing any in ``existing``."""
+    ours = members(
+        context.journey,
+        context.journey_id,
+        context.last_step,
+        context.channel,
+        context.fingerprints,
+        context.customer_ref,
+    )
+    if not existing:
+        return ours
+    kept = [
+        m.strip()
+        for m in existing.split(",")
+        if m.strip() and m.partition("=")[0].strip() not in KEYS
+    ]
+    return ",".join([*kept, ours])
+
+
+def members(
+    journey: str,
+    journey_id: str,
+    last_step: str | None,
+    channel: str | None,
+    fingerprints: Mapping[str, str],
+    customer_ref: str | None,
+) -> str:
+    """The ``cx.*`` members of a context given by its fields, in the order ``decode`` reads
+    fastest; the newest ``MAX_FINGERPRINTS`` fingerprints are kept. Our values are validated
+    names, hex ids and digests: nothing to percent-encode."""
+    out = f"{KEY_JOURNEY}={journey},{KEY_ID}={journey_id}"
+    if last_step:
+        out = f"{out},{KEY_STEP}={last_step}"
+    if channel:
+        out = f"{out},{KEY_CHANNEL}={channel}"
+    if fingerprints:
+        items = list(fingerprints.items())[-MAX_FINGERPRINTS:]
+        out = f"{out},{KEY_FINGERPRINTS}=" + "|".join([f"{k}:{v}" for k, v in items])
+    return f"{out},{KEY_CUSTOMER}={customer_ref}" if customer_ref else out
