@@ -64,9 +64,9 @@ class Reader:
         found: dict[str, str] = {}
         raw = carrier if isinstance(carrier, (list, tuple)) else getattr(carrier, "raw", None)
         if isinstance(raw, (list, tuple)):
-            wanted = self._raw
+            wanted = self._raw  # names in lower case, as ASGI requires: no .lower() per header
             for key, value in raw:
-                name = wanted.get(key.lower())
+                name = wanted.get(key)
                 if name is not None:
                     _add(found, name, value.decode("latin-1"))
         elif isinstance(carrier, dict) and "REQUEST_METHOD" in carrier:  # a WSGI environ

@@ -71,6 +71,8 @@ def decode(text: str) -> JourneyContext | Rejected | None:
     own = _OWN_FORM.fullmatch(text)
     if own is not None:
         return _own(*own.groups())
+    if "cx." not in text:  # no member of ours (keys are never percent-encoded): one C scan
+        return None
     entries = _entries(text)
     if isinstance(entries, Rejected):
         return entries
