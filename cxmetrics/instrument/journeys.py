@@ -18,7 +18,7 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..propagation.carriers import BAGGAGE_HEADER, header
-from ..propagation.codec import JourneyContext, encode, members, new_journey_id
+from ..propagation.codec import JourneyContext, digest_members, encode, head, new_journey_id
 from ..spec.names import OTHER, is_name
 from .carry import receive
 from .events import FeedbackRecord, JourneyStarted
@@ -176,18 +176,15 @@ class JourneyInstance:
         """This instance's context as a W3C ``baggage`` header value (``""`` before
         ``configure()``): for a response or an outgoing request, e.g.
         ``JSONResponse(body, headers={"baggage": j.baggage()})``."""
-        slot = self._slot
-        if slot is None:
+        slot, rt = self._slot, self._rt
+        if slot is None or rt is None:
             return ""
         try:
-            return members(
-                self.name if self.name == slot.name else self._travelling_name(),
-                self.journey_id,
-                slot.previous_name(self._last),
-                slot.channels[self._ch],
-                self._fps,
-                self._cust,
-            )
+            prepared, tails = rt.members[slot.name]
+            if self.name != slot.name:
+                prepared = head(self._travelling_name())
+            digests = digest_members(self._fps, self._cust) if self._fps or self._cust else ""
+            return f"{prepared}{self.journey_id}{tails[self._ch][self._last]}{digests}"
         except Exception as exc:
             internal_error("context", exc)
             return ""

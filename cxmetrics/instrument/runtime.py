@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
+from ..propagation.codec import head, step_members
 from ..spec.names import OTHER
 from .slots import JourneySlot, build_journeys
 
@@ -36,6 +37,7 @@ class Runtime:
         "journeys",
         "lock",
         "logged",
+        "members",
         "redact",
         "rejected",
         "sinks",
@@ -63,6 +65,21 @@ class Runtime:
         self.fingerprint_key = fingerprint_key
         self.redact = redact
         self.journeys: dict[str, JourneySlot] = build_journeys(spec)
+        # Each journey's context members around the instance id, prepared once (the outgoing
+        # context of every response): head, and tails[channel][last step index].
+        self.members: dict[str, tuple[str, list[list[str]]]] = {
+            name: (
+                head(name),
+                [
+                    [
+                        step_members(slot.previous_name(last), channel)
+                        for last in range(slot.n_steps + 2)
+                    ]
+                    for channel in slot.channels
+                ],
+            )
+            for name, slot in self.journeys.items()
+        }
         self.channels = (*spec.channels, OTHER)
         self.channel_index = {c: i for i, c in enumerate(self.channels)}
         self.default_channel = self.channel_index[spec.channel_default]

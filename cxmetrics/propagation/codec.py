@@ -217,13 +217,29 @@ def members(
 ) -> str:
     """The ``cx.*`` members of a context given by its fields, in the order ``decode`` reads
     fastest; the newest ``MAX_FINGERPRINTS`` fingerprints are kept. Our values are validated
-    names, hex ids and digests: nothing to percent-encode."""
-    out = f"{KEY_JOURNEY}={journey},{KEY_ID}={journey_id}"
-    if last_step:
-        out = f"{out},{KEY_STEP}={last_step}"
-    if channel:
-        out = f"{out},{KEY_CHANNEL}={channel}"
+    names, hex ids and digests: nothing to percent-encode. Written in three parts (``head``,
+    ``step_members``, ``digest_members``) so a runtime can prepare the first two once."""
+    return (
+        f"{head(journey)}{journey_id}"
+        f"{step_members(last_step, channel)}{digest_members(fingerprints, customer_ref)}"
+    )
+
+
+def head(journey: str) -> str:
+    """``cx.journey=…,cx.id=`` (the instance id follows)."""
+    return f"{KEY_JOURNEY}={journey},{KEY_ID}="
+
+
+def step_members(last_step: str | None, channel: str | None) -> str:
+    """``,cx.step=…,cx.channel=…`` (either may be absent)."""
+    out = f",{KEY_STEP}={last_step}" if last_step else ""
+    return f"{out},{KEY_CHANNEL}={channel}" if channel else out
+
+
+def digest_members(fingerprints: Mapping[str, str], customer_ref: str | None) -> str:
+    """``,cx.fp=…,cx.cust=…`` (either may be absent); the newest ``MAX_FINGERPRINTS`` kept."""
+    out = ""
     if fingerprints:
         items = list(fingerprints.items())[-MAX_FINGERPRINTS:]
-        out = f"{out},{KEY_FINGERPRINTS}=" + "|".join([f"{k}:{v}" for k, v in items])
+        out = f",{KEY_FINGERPRINTS}=" + "|".join([f"{k}:{v}" for k, v in items])
     return f"{out},{KEY_CUSTOMER}={customer_ref}" if customer_ref else out
