@@ -62,18 +62,25 @@ class Reader:
     def read(self, carrier: Any) -> Carried:
         """The journey context, channel and trace headers in ``carrier`` (see the module)."""
         found: dict[str, str] = {}
-        raw = carrier if isinstance(carrier, (list, tuple)) else getattr(carrier, "raw", None)
+        if isinstance(carrier, dict) and "REQUEST_METHOD" in carrier:  # a WSGI environ
+            for key, lower in self._environ.items():
+                value = carrier.get(key)
+                if value is not None:
+                    found[lower] = str(value)
+            return self._carried(found)
+        raw = (
+            carrier
+            if isinstance(carrier, (list, tuple))
+            else None
+            if isinstance(carrier, dict)  # no attribute lookup that fails on every plain dict
+            else getattr(carrier, "raw", None)
+        )
         if isinstance(raw, (list, tuple)):
             wanted = self._raw  # names in lower case, as ASGI requires: no .lower() per header
             for key, value in raw:
                 name = wanted.get(key)
                 if name is not None:
                     _add(found, name, value.decode("latin-1"))
-        elif isinstance(carrier, dict) and "REQUEST_METHOD" in carrier:  # a WSGI environ
-            for key, name in self._environ.items():
-                value = carrier.get(key)
-                if value is not None:
-                    found[name] = str(value)
         else:
             names = self._names
             for key, value in carrier.items():
@@ -83,13 +90,11 @@ class Reader:
         return self._carried(found)
 
     def _carried(self, found: dict[str, str]) -> Carried:
-        context: JourneyContext | Rejected | None = None
-        for name in (BAGGAGE_HEADER, JOURNEY_HEADER):
-            text = found.get(name)
-            if text:
-                context = decode(text)
-                if context is not None:
-                    break
+        text = found.get(BAGGAGE_HEADER)
+        context = decode(text) if text else None
+        if context is None:
+            text = found.get(JOURNEY_HEADER)
+            context = decode(text) if text else None
         if context is None and self._cookie is not None and "cookie" in found:
             context = _cookie_context(found["cookie"], self._cookie)
         trace = found if "traceparent" in found else None
