@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cxmetrics.propagation.codec import JourneyContext, decode
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -39,6 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import cxmetrics
 from cxmetrics.instrument import state as _state
 from cxmetrics.local.stack import free_port
+from cxmetrics.propagation.codec import JourneyContext, decode
 from cxmetrics.spec.load import load_spec
 from examples.bank.app import SPEC_PATH, create_app
 from tests.helpers.servers import serve_app

@@ -7,11 +7,11 @@ import logging
 import types
 
 import pytest
-from cxmetrics.propagation.codec import decode, encode
 from prometheus_client import CollectorRegistry
 
 import cxmetrics
 from cxmetrics.instrument import state as _state
+from cxmetrics.propagation.codec import decode, encode
 
 OK = {"outcome": "ok", "timeliness": "satisfied"}
 

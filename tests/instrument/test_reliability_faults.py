@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cxmetrics.propagation.codec import JourneyContext, decode
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import Counter as PromCounter
 from prometheus_client.parser import text_string_to_metric_families
@@ -35,6 +34,7 @@ from cxmetrics.instrument import state as _state
 from cxmetrics.instrument.events import JourneyStarted, StepRecord
 from cxmetrics.integrations.asgi import CxMiddleware
 from cxmetrics.local.stack import free_port
+from cxmetrics.propagation.codec import JourneyContext, decode
 from cxmetrics.spec.load import load_spec
 from examples.bank.app import SPEC_PATH, create_app
 from tests.helpers.paths import EXAMPLE_SPEC
