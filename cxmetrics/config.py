@@ -51,6 +51,10 @@ class _Installed:
 
 
 _installed = _Installed()
+# configure() and shutdown() swap the runtime, the collector and the sinks cxmetrics owns as one
+# step: two threads reconfiguring at once must not leave a sink installed by neither (an event
+# log never closed) or a collector registered twice.
+_swap = threading.RLock()
 
 
 def configure(
@@ -76,7 +80,8 @@ def configure(
     - ``exemplars``: attach the current sampled trace id to duration buckets (default: on unless
       ``spans="off"``).
     - ``sinks`` / ``event_log``: also emit whole records (``cxmetrics.testing.Recorder``, or a
-      JSONL file for ``cxmetrics analyze``).
+      JSONL file for ``cxmetrics analyze``: flushed every second and at exit, rotated at 64 MiB;
+      see ``cxmetrics.exposition.eventlog``).
     - ``fingerprint_key``: key of the digests used by cross-step consistency checks (default:
       ``$CXMETRICS_FINGERPRINT_KEY``, else derived from the service name — set one when journey
       contexts cross untrusted boundaries).
@@ -90,6 +95,36 @@ def configure(
     the spec file is loaded again at the first scrape after it changes, and recording starts
     once it loads).
     """
+    with _swap:
+        return _configure(
+            spec,
+            registry=registry,
+            spans=spans,
+            tracer=tracer,
+            exemplars=exemplars,
+            sinks=sinks,
+            event_log=event_log,
+            fingerprint_key=fingerprint_key,
+            customer_key=customer_key,
+            redact=redact,
+            strict=strict,
+        )
+
+
+def _configure(
+    spec: str | os.PathLike[str] | Spec,
+    *,
+    registry: CollectorRegistry | None,
+    spans: SpanMode,
+    tracer: Tracer | None,
+    exemplars: bool | None,
+    sinks: Sequence[Sink],
+    event_log: str | os.PathLike[str] | None,
+    fingerprint_key: bytes | str | None,
+    customer_key: bytes | str | None,
+    redact: Callable[[str], str] | None,
+    strict: bool,
+) -> bool:
     if spans not in SPAN_MODES:
         message = f"spans must be one of {', '.join(SPAN_MODES)}, got {spans!r}"
         if strict:
@@ -173,6 +208,11 @@ def configure(
 
 def shutdown() -> None:
     """Stop recording: unregister the collector, flush and close sinks cxmetrics opened."""
+    with _swap:
+        _shutdown()
+
+
+def _shutdown() -> None:
     runtime, STATE.runtime = STATE.runtime, None
     if _installed.collector is not None and _installed.registry is not None:
         with contextlib.suppress(KeyError):
