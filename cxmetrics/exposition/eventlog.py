@@ -34,14 +34,17 @@ import atexit
 import contextlib
 import json
 import logging
+import math
 import os
 import threading
 import time
 import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from ..instrument.events import Event, from_dict, to_dict
+from ..instrument.events import Event, JourneyStarted, StepRecord, from_dict, to_dict
 from ..instrument.state import internal_error
+from ..spec.names import TIMELINESS_CLASSES
 
 log = logging.getLogger("cxmetrics")
 
@@ -317,15 +320,189 @@ def _flush_periodically(ref: weakref.ref[EventLog], stop: threading.Event, inter
         del event_log
 
 
+# -- reading -----------------------------------------------------------------------------------
+
+EARLIEST = 946_684_800.0  # 2000-01-01T00:00:00Z: no cxmetrics record is older
+AHEAD = 86_400.0  # a record may be ahead of the reader's clock by a day (clock skew), no more
+MAX_DURATION = 366 * 86_400.0  # a step longer than a year is not a measurement
+MAX_LINE = 1 << 20  # bytes: a record is a few hundred
+BULK = 0.01  # the bulk of a log: its records between the 1st and 99th percentile of time
+MAX_REACH = 400 * 86_400.0  # and never more than 400 days either side of the median
+MAX_PROBLEMS = 5
+
+
+@dataclass
+class LogRead:
+    """What ``read_log`` made of a file: the valid events in file order, how many records
+    (non-blank lines) it read, how many it skipped, and the first reasons as ``file:line: why``."""
+
+    events: list[Event]
+    records: int
+    skipped: int
+    problems: list[str]
+
+
+def read_log(path: str | os.PathLike[str], max_problems: int = MAX_PROBLEMS) -> LogRead:
+    """Every valid event of a JSONL log; bad records are skipped, counted and named.
+
+    A record is skipped when it is not UTF-8, not JSON (or nested too deeply, or longer than
+    1 MiB), not an object of a known kind with fields of the right types, has a time that is not
+    a finite number of seconds between 2000-01-01 and a day after the reader's clock, a duration
+    that is not finite or outside [0, 366 days], or a feedback score off its scale. A last line
+    cut short (no newline, not valid) is a truncated write, skipped like any other bad record.
+
+    Then, so that one far-off timestamp cannot make the analysis allocate windows by the
+    million, records far outside the bulk of the log are skipped too: the bulk is the range from
+    the 1st to the 99th percentile of the records' times; a record is kept within one bulk width
+    (at least an hour) of it, and never more than 400 days from the median time.
+    Raises ``OSError`` when the file cannot be read.
+    """
+    name = os.fspath(path)
+    kept: list[tuple[int, Event]] = []
+    bad: list[tuple[int, str]] = []  # the first max_problems of each pass, by line
+    skipped = records = 0
+    latest = time.time() + AHEAD
+    with open(name, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            records += 1
+            try:
+                event = _parse(raw, latest)
+            except ValueError as exc:
+                skipped += 1
+                if len(bad) < max_problems:
+                    cut = not raw.endswith(b"\n")
+                    bad.append(
+                        (
+                            number,
+                            f"truncated last line, cut short while being written? ({exc})"
+                            if cut
+                            else str(exc),
+                        )
+                    )
+                continue
+            kept.append((number, event))
+    far = _outliers(kept)
+    if far:
+        skipped += len(far)
+        bad += [
+            (number, f"time {kept[k][1].time:.0f} is far outside the bulk of the log")
+            for k, number in far[:max_problems]
+        ]
+        dropped = {k for k, _ in far}
+        kept = [item for k, item in enumerate(kept) if k not in dropped]
+    bad.sort()
+    problems = [f"{name}:{number}: {why}" for number, why in bad[:max_problems]]
+    return LogRead([e for _, e in kept], records, skipped, problems)
+
+
+def _outliers(kept: list[tuple[int, Event]]) -> list[tuple[int, int]]:
+    """(index in ``kept``, line) of the records far outside the bulk of the log's times."""
+    if not kept:
+        return []
+    times = sorted(e.time for _, e in kept)
+    n = len(times)
+    lo = times[int(BULK * (n - 1))]
+    hi = times[math.ceil((1 - BULK) * (n - 1))]
+    median = times[n // 2]
+    width = max(hi - lo, 3600.0)
+    first = max(lo - width, median - MAX_REACH)
+    last = min(hi + width, median + MAX_REACH)
+    return [(k, number) for k, (number, e) in enumerate(kept) if not first <= e.time <= last]
+
+
+def _parse(raw: bytes, latest: float) -> Event:
+    """One line as an event, or ``ValueError`` saying what is wrong with it."""
+    if len(raw) > MAX_LINE:
+        raise ValueError(f"a line of {len(raw):,} bytes; a record is a few hundred")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"not a cxmetrics event: a JSON {_json_type(data)}, not an object")
+    try:
+        event = from_dict(data)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"not a cxmetrics event: {exc}") from None
+    _validate(event, latest)
+    return event
+
+
+def _json_type(value: object) -> str:
+    return {list: "array", str: "string", type(None): "null", bool: "boolean"}.get(
+        type(value), "number"
+    )
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _validate(event: Event, latest: float) -> None:
+    if not _number(event.time):
+        raise ValueError(f"time {event.time!r} is not a finite number of seconds")
+    if not EARLIEST <= event.time <= latest:
+        raise ValueError(
+            f"time {event.time!r} is not between 2000-01-01 and a day after this machine's clock"
+        )
+    strings: dict[str, object] = {"journey": event.journey, "journey_id": event.journey_id}
+    optional: dict[str, object] = {}
+    if isinstance(event, StepRecord):
+        strings.update(step=event.step, channel=event.channel)
+        optional.update(previous_step=event.previous_step, customer_ref=event.customer_ref)
+        if not _number(event.duration) or not 0 <= event.duration <= MAX_DURATION:
+            raise ValueError(f"duration {event.duration!r} is not a number of seconds in [0, 366d]")
+        if event.outcome not in ("ok", "error"):
+            raise ValueError(f"outcome {event.outcome!r} is not 'ok' or 'error'")
+        if event.timeliness not in TIMELINESS_CLASSES:
+            raise ValueError(f"timeliness {event.timeliness!r} is not one of {TIMELINESS_CLASSES}")
+        if not isinstance(event.good, bool):
+            raise ValueError(f"good {event.good!r} is not true or false")
+        for check in event.checks:
+            if not isinstance(check.name, str) or not isinstance(check.passed, bool):
+                raise ValueError(f"check {check!r} needs a name and passed true/false")
+            if check.relative_error is not None and not _number(check.relative_error):
+                raise ValueError(f"check {check.name!r}: relative_error is not a finite number")
+    elif isinstance(event, JourneyStarted):
+        strings.update(channel=event.channel)
+    else:
+        optional.update(step=event.step)
+        if event.scale not in SCALES:
+            raise ValueError(f"feedback scale {event.scale!r} is not 'csat' or 'nps'")
+        low, high = SCALES[event.scale]
+        if not isinstance(event.score, int) or isinstance(event.score, bool):
+            raise ValueError(f"feedback score {event.score!r} is not an integer")
+        if not low <= event.score <= high:
+            raise ValueError(f"{event.scale} score {event.score} is not in {low}..{high}")
+    for field_name, value in strings.items():
+        if not isinstance(value, str):
+            raise ValueError(f"{field_name} {value!r} is not a string")
+    for field_name, value in optional.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{field_name} {value!r} is not a string or null")
+
+
+SCALES = {"csat": (1, 5), "nps": (0, 10)}
+
+
 def read_events(path: str | os.PathLike[str]) -> Iterator[Event]:
-    """Events of a JSONL log in file order. Raises ``ValueError`` naming the bad line."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    """Events of a JSONL log in file order. Raises ``ValueError`` naming the first bad line
+    (``read_log`` skips bad records instead)."""
+    name = os.fspath(path)
+    latest = time.time() + AHEAD
+    with open(name, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                yield from_dict(json.loads(line))
-            except (ValueError, TypeError) as exc:
-                raise ValueError(
-                    f"{os.fspath(path)}:{number}: not a cxmetrics event: {exc}"
-                ) from None
+                yield _parse(raw, latest)
+            except ValueError as exc:
+                raise ValueError(f"{name}:{number}: {exc}") from None
