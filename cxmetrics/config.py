@@ -69,6 +69,7 @@ def configure(
     fingerprint_key: bytes | str | None = None,
     customer_key: bytes | str | None = None,
     redact: Callable[[str], str] | None = None,
+    span_exception_messages: bool = False,
     strict: bool = False,
 ) -> bool:
     """Start recording journeys and steps declared in ``spec``.
@@ -88,6 +89,9 @@ def configure(
     - ``customer_key`` / ``redact``: how ``j.identify(customer_id)`` turns an identifier into a
       reference (default HMAC-SHA256 with ``customer_key`` or ``$CXMETRICS_CUSTOMER_KEY``); raw
       identifiers are never stored, exposed or exported.
+    - ``span_exception_messages``: spans of failed steps carry the exception's type and its
+      message with digit runs and e-mail addresses masked (default); ``True`` records the raw
+      message and stack instead — only for apps whose exception messages hold no customer data.
     - ``strict``: raise ``SpecError``/``CxError`` instead of logging and staying a no-op.
 
     Returns ``True`` when recording; ``False`` when the spec could not be used (logged once,
@@ -107,6 +111,7 @@ def configure(
             fingerprint_key=fingerprint_key,
             customer_key=customer_key,
             redact=redact,
+            span_exception_messages=span_exception_messages,
             strict=strict,
         )
 
@@ -123,6 +128,7 @@ def _configure(
     fingerprint_key: bytes | str | None,
     customer_key: bytes | str | None,
     redact: Callable[[str], str] | None,
+    span_exception_messages: bool,
     strict: bool,
 ) -> bool:
     if spans not in SPAN_MODES:
@@ -153,6 +159,7 @@ def _configure(
                     fingerprint_key=fingerprint_key,
                     customer_key=customer_key,
                     redact=redact,
+                    span_exception_messages=span_exception_messages,
                 )
 
             _stand_by(target, None, frozenset(), _retry_spec(spec, again))
@@ -202,6 +209,7 @@ def _configure(
     else:
         _installed.collector, _installed.registry = collector, target
     _installed.owned_sinks = owned
+    otel.record_raw_exceptions(span_exception_messages)
     STATE.runtime = runtime
     return True
 
