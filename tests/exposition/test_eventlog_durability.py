@@ -175,14 +175,18 @@ def test_events_are_flushed_on_an_interval_without_more_traffic(tmp_path: Path) 
 def test_the_log_rotates_by_size_and_keeps_every_line(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     log = EventLog(path, flush_every=1, max_bytes=1000, backups=3)
+    t0 = 1_700_000_000.0
     for k in range(40):
-        log.emit(JourneyStarted(float(k), "bill_inquiry", "app", f"{k:032x}"))
+        log.emit(JourneyStarted(t0 + k, "bill_inquiry", "app", f"{k:032x}"))
     log.close()
     files = [path.with_name(f"events.jsonl.{n}") for n in (3, 2, 1)] + [path]
     sizes = [f.stat().st_size for f in files]
     assert all(size <= 1000 for size in sizes)
     times = [e.time for f in files for e in read_events(f)]
-    assert times == [float(k) for k in range(40 - len(times), 40)]
+    assert times == [t0 + k for k in range(40 - len(times), 40)]
+    # 128-byte lines: 7 to a file; 40 = 5 full files + 5 lines, the 2 oldest files rotated out
+    assert [len(f.read_bytes().splitlines()) for f in files] == [7, 7, 7, 5]
+    assert len(times) == 26
     assert not path.with_name("events.jsonl.4").exists()
 
 
