@@ -51,6 +51,10 @@ class _Installed:
 
 
 _installed = _Installed()
+# configure() and shutdown() swap the runtime, the collector and the sinks cxmetrics owns as one
+# step: two threads reconfiguring at once must not leave a sink installed by neither (an event
+# log never closed) or a collector registered twice.
+_swap = threading.RLock()
 
 
 def configure(
@@ -65,6 +69,7 @@ def configure(
     fingerprint_key: bytes | str | None = None,
     customer_key: bytes | str | None = None,
     redact: Callable[[str], str] | None = None,
+    span_exception_messages: bool = False,
     strict: bool = False,
 ) -> bool:
     """Start recording journeys and steps declared in ``spec``.
@@ -76,13 +81,17 @@ def configure(
     - ``exemplars``: attach the current sampled trace id to duration buckets (default: on unless
       ``spans="off"``).
     - ``sinks`` / ``event_log``: also emit whole records (``cxmetrics.testing.Recorder``, or a
-      JSONL file for ``cxmetrics analyze``).
+      JSONL file for ``cxmetrics analyze``: flushed every second and at exit, rotated at 64 MiB;
+      see ``cxmetrics.exposition.eventlog``).
     - ``fingerprint_key``: key of the digests used by cross-step consistency checks (default:
       ``$CXMETRICS_FINGERPRINT_KEY``, else derived from the service name — set one when journey
       contexts cross untrusted boundaries).
     - ``customer_key`` / ``redact``: how ``j.identify(customer_id)`` turns an identifier into a
       reference (default HMAC-SHA256 with ``customer_key`` or ``$CXMETRICS_CUSTOMER_KEY``); raw
       identifiers are never stored, exposed or exported.
+    - ``span_exception_messages``: spans of failed steps carry the exception's type and its
+      message with digit runs and e-mail addresses masked (default); ``True`` records the raw
+      message and stack instead — only for apps whose exception messages hold no customer data.
     - ``strict``: raise ``SpecError``/``CxError`` instead of logging and staying a no-op.
 
     Returns ``True`` when recording; ``False`` when the spec could not be used (logged once,
@@ -90,6 +99,38 @@ def configure(
     the spec file is loaded again at the first scrape after it changes, and recording starts
     once it loads).
     """
+    with _swap:
+        return _configure(
+            spec,
+            registry=registry,
+            spans=spans,
+            tracer=tracer,
+            exemplars=exemplars,
+            sinks=sinks,
+            event_log=event_log,
+            fingerprint_key=fingerprint_key,
+            customer_key=customer_key,
+            redact=redact,
+            span_exception_messages=span_exception_messages,
+            strict=strict,
+        )
+
+
+def _configure(
+    spec: str | os.PathLike[str] | Spec,
+    *,
+    registry: CollectorRegistry | None,
+    spans: SpanMode,
+    tracer: Tracer | None,
+    exemplars: bool | None,
+    sinks: Sequence[Sink],
+    event_log: str | os.PathLike[str] | None,
+    fingerprint_key: bytes | str | None,
+    customer_key: bytes | str | None,
+    redact: Callable[[str], str] | None,
+    span_exception_messages: bool,
+    strict: bool,
+) -> bool:
     if spans not in SPAN_MODES:
         message = f"spans must be one of {', '.join(SPAN_MODES)}, got {spans!r}"
         if strict:
@@ -120,6 +161,7 @@ def configure(
                         fingerprint_key=fingerprint_key,
                         customer_key=customer_key,
                         redact=redact,
+                        span_exception_messages=span_exception_messages,
                     )
                 finally:
                     _installed.resuming = False
@@ -177,6 +219,7 @@ def configure(
     else:
         _installed.collector, _installed.registry = collector, target
     _installed.owned_sinks = owned
+    otel.record_raw_exceptions(span_exception_messages)
     STATE.runtime = runtime
     return True
 
@@ -184,8 +227,9 @@ def configure(
 def shutdown() -> None:
     """Stop recording: unregister the collector, flush and close sinks cxmetrics opened. The
     internal-error counts and log-once memory are forgotten with the configuration."""
-    _stop()
-    STATE.reset()
+    with _swap:
+        _stop()
+        STATE.reset()
 
 
 def _stop() -> None:

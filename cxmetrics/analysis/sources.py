@@ -13,7 +13,10 @@ Every source reduces to the same form (``cxmetrics.analysis.indicators``): a gri
   with one range query per family and differenced per series.
 
 Records of journeys or steps the spec does not declare (``other``) are not analysed; they are
-counted in ``Timeline.ignored``.
+counted in ``Timeline.ignored``. Records of an event log that are not valid records at all (bad
+JSON, wrong types, impossible times or durations, far outside the bulk of the log) are skipped
+by the reader (``cxmetrics.exposition.eventlog.read_log``), counted in ``Timeline.skipped`` with
+the first reasons in ``Timeline.problems``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .._exceptions import CxError
 from ..exposition.memory import Recorder
@@ -43,6 +46,10 @@ class Timeline:
     windows: tuple[Window, ...]
     source: str
     ignored: int = 0
+    # Of an event log: records read, bad records skipped, and the first reasons (file:line: why).
+    records: int = 0
+    skipped: int = 0
+    problems: tuple[str, ...] = ()
 
     @property
     def start(self) -> float:
@@ -231,18 +238,25 @@ def from_jsonl(
     since: float | None = None,
 ) -> Timeline:
     """The events of a JSONL event log; ``since`` keeps only the last ``since`` seconds of it."""
-    from ..exposition.eventlog import read_events
+    from ..exposition.eventlog import read_log
 
     name = os.fspath(path)
     try:
-        events = list(read_events(name))
+        read = read_log(name)
     except OSError as exc:
         raise CxError(f"cannot read event log {name}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise CxError(str(exc)) from exc
+    events = read.events
     if not events:
+        if read.skipped:
+            raise CxError(
+                f"{name}: none of its {read.records:,} records is valid; the first: "
+                + "; ".join(read.problems)
+            )
         raise CxError(f"{name}: the event log holds no events")
     start = None
     if since is not None:
         start = max(e.time for e in events) - since
-    return from_events(spec, events, step, start=start, source=name)
+    timeline = from_events(spec, events, step, start=start, source=name)
+    return replace(
+        timeline, records=read.records, skipped=read.skipped, problems=tuple(read.problems)
+    )

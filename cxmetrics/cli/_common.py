@@ -106,7 +106,9 @@ def load_timeline(
         if events is not None:
             from ..analysis.sources import from_jsonl
 
-            return from_jsonl(spec, events, step_s, since_s)
+            timeline = from_jsonl(spec, events, step_s, since_s)
+            _say_skipped(timeline)
+            return timeline
         from ..analysis.prometheus import from_prometheus
 
         assert prometheus is not None
@@ -115,6 +117,17 @@ def load_timeline(
         return from_prometheus(spec, prometheus, start, end, step_s, match)
     except (CxError, ValueError) as exc:
         abort(str(exc))
+
+
+def _say_skipped(timeline: Timeline) -> None:
+    if timeline.skipped:
+        click.echo(
+            f"{timeline.source}: skipped {timeline.skipped} bad record(s) of "
+            f"{timeline.records}; the first:",
+            err=True,
+        )
+        for problem in timeline.problems:
+            click.echo(f"  {problem}", err=True)
 
 
 def analyze_or_abort(spec: Spec, timeline: Timeline) -> Analysis:

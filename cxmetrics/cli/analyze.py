@@ -1,8 +1,10 @@
 """``cxmetrics analyze SPEC --events FILE | --prometheus URL``: step indicators and regressions.
 
 Prints the indicator table of every declared step, then each journey, then the regressions found
-(a rich table for people, ``--json`` for machines). Exit code 0: no regression; 3: at least one;
-1: bad input (the message says what and how to fix it).
+(a rich table for people, ``--json`` for machines). Exit codes, for CI gates: 0 judged, no
+regression; 1 bad input (the message says what and how to fix it); 3 at least one regression;
+4 nothing could be judged (every verdict ``insufficient_data``); 5 no record matched the spec.
+Codes 4 and 5 are said on stderr too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from ..analysis.analyzer import Analysis, Finding
 
 EXIT_REGRESSED = 3
+EXIT_NOTHING_JUDGED = 4
+EXIT_NO_MATCH = 5
 
 
 @click.command(cls=Command)
@@ -41,7 +45,16 @@ def analyze(
     match: str,
     as_json: bool,
 ) -> None:
-    """Indicators and regressions of every step in SPEC, from an event log or Prometheus."""
+    """Indicators and regressions of every step in SPEC, from an event log or Prometheus.
+
+    \b
+    Exit codes:
+      0 judged, no regression
+      1 bad input (the message says what to fix)
+      3 at least one regression
+      4 nothing could be judged (every verdict insufficient_data: too little traffic)
+      5 no record matched the spec (the wrong spec or the wrong log?)
+    """
     loaded = load_or_abort(spec)
     timeline = load_timeline(loaded, events, prometheus, since, step, match)
     if not as_json:
@@ -50,18 +63,38 @@ def analyze(
         except ImportError as exc:
             abort_missing(exc)
     result = analyze_or_abort(loaded, timeline)
+    matched = sum(r.volume for r in result.indicators.steps) + sum(
+        r.started for r in result.indicators.journeys
+    )
+    judged = any(v.verdict != "insufficient_data" for v in result.verdicts)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
-        render(result)
-    raise SystemExit(EXIT_REGRESSED if result.regressed else 0)
+        render(result, judged and matched > 0)
+    if not matched:
+        if timeline.records:
+            what = f"none of the {timeline.records - timeline.skipped} records matched"
+        else:
+            what = f"nothing in {timeline.source} matched"
+        click.echo(f"{what} a journey or step of {spec}; nothing analysed", err=True)
+        raise SystemExit(EXIT_NO_MATCH)
+    if result.regressed:
+        raise SystemExit(EXIT_REGRESSED)
+    if not judged:
+        click.echo(
+            "nothing could be judged: every verdict is insufficient_data (too little traffic "
+            "for min_volume, or no baseline); no regression was looked for",
+            err=True,
+        )
+        raise SystemExit(EXIT_NOTHING_JUDGED)
+    raise SystemExit(0)
 
 
 # ---------------------------------------------------------------------------------------------
 # Tables
 
 
-def render(result: Analysis) -> None:
+def render(result: Analysis, judged: bool = True) -> None:
     from rich.console import Console
 
     console = Console(width=None if Console().is_terminal else 160)
@@ -79,7 +112,8 @@ def render(result: Analysis) -> None:
             "regressions"
         )
     if not result.findings:
-        console.print("[green]No regression.[/]")
+        if judged:
+            console.print("[green]No regression.[/]")
         return
     console.print(_findings_table(result))
 

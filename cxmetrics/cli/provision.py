@@ -37,6 +37,11 @@ FUTURE = {
 )
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
 @click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow plain http to a host other than loopback (the token crosses in clear text).",
+)
+@click.option(
     "--force",
     is_flag=True,
     help="Overwrite dashboards edited in Grafana since cxmetrics provisioned them.",
@@ -67,6 +72,7 @@ def provision(
     grafana_url: str,
     token_file: str | None,
     dry_run: bool,
+    insecure: bool,
     force: bool,
     retries: int,
     retry_delay: float,
@@ -90,9 +96,15 @@ def provision(
             delay=retry_delay,
             timeout=timeout,
             on_retry=lambda text: click.echo(f"transient failure, {text}", err=True),
+            insecure=insecure,
         )
-    except CxError as exc:  # the [grafana] extra missing, a URL that is not http(s)
+    except CxError as exc:  # the [grafana] extra missing, a URL that is not http(s) or cleartext
         abort(str(exc))
+    if grafana.cleartext:
+        click.echo(
+            f"warning: sending the Grafana token over plain http to {grafana.url} (--insecure)",
+            err=True,
+        )
     words = FUTURE if dry_run else PAST
     width = max(len(str(b["uid"])) for b in boards)
 

@@ -11,12 +11,17 @@
   all → refused, unless ``force``.
 
 Transient failures (5xx, connection reset or refused, timeouts) are retried with exponential
-backoff; 401/403/404/412 and unreachable servers become ``ProvisionError`` with a clear message.
-The token is handed to grafana-client and never appears in a message.
+backoff; 401/403/404/412, unreachable servers and answers that are not what Grafana sends (not
+JSON, not an object, a dashboard of the wrong shape) become ``ProvisionError`` with a clear
+message. The token is handed to grafana-client and scrubbed from every message, even when the
+server quotes it back (``Bearer ***``). Plain http to a host other than loopback is refused
+(the token would cross the network in clear text) unless ``insecure=True``.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -70,6 +75,16 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost" or host.endswith(".localhost")
+
+
+_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)(\s+)[^\s'\",;]+")
+
+
 class Grafana:
     """A grafana-client ``GrafanaApi`` with retries and clear errors."""
 
@@ -83,6 +98,7 @@ class Grafana:
         timeout: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         on_retry: Callable[[str], None] | None = None,
+        insecure: bool = False,
     ) -> None:
         try:
             from grafana_client.api import GrafanaApi
@@ -96,7 +112,14 @@ class Grafana:
                 f"--grafana-url {redact(url)!r} is not an http(s) URL, "
                 "e.g. http://grafana.example:3000"
             )
+        if parts.scheme == "http" and not loopback(parts.hostname) and not insecure:
+            raise ProvisionError(
+                f"refusing to send the Grafana token in clear text to {parts.hostname}: use an "
+                "https:// URL, or pass --insecure if the network to it is trusted"
+            )
+        self.cleartext = parts.scheme == "http" and not loopback(parts.hostname)
         self.url = redact(url)
+        self._token = token
         self.api = GrafanaApi.from_url(self.url, credential=token, timeout=timeout)
         self.retries, self.delay, self.sleep = retries, delay, sleep
         self.on_retry = on_retry
@@ -112,17 +135,32 @@ class Grafana:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def scrub(self, text: str) -> str:
+        """``text`` without the token, nor any credential after ``Bearer``/``Basic``."""
+        if self._token:
+            text = text.replace(self._token, "***")
+        return _CREDENTIAL.sub(r"\1\2***", text)
+
     def call(self, what: str, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)``, retried on transient failures; errors mapped to ``ProvisionError``."""
+        """``fn(*args)``, retried on transient failures; errors mapped to ``ProvisionError``,
+        scrubbed of the token."""
+        try:
+            return self._call(what, fn, *args)
+        except ProvisionError as exc:
+            raise ProvisionError(self.scrub(str(exc)), exc.status) from None
+
+    def _call(self, what: str, fn: Callable[..., T], *args: Any) -> T:
         from grafana_client.client import GrafanaException, GrafanaTimeoutError
-        from niquests.exceptions import RequestException
+        from niquests.exceptions import JSONDecodeError, RequestException
 
         last, unreachable = "", False
         for attempt in range(self.retries + 1):
             if attempt:
                 pause = min(self.delay * 2 ** (attempt - 1), 30.0)
                 if self.on_retry is not None:
-                    self.on_retry(f"{what}: {last}; retry {attempt}/{self.retries} in {pause:g}s")
+                    self.on_retry(
+                        self.scrub(f"{what}: {last}; retry {attempt}/{self.retries} in {pause:g}s")
+                    )
                 self.sleep(pause)
             self.attempts += 1
             try:
@@ -135,6 +173,8 @@ class Grafana:
                     raise self._client_error(what, status, exc) from None
                 last = f"{status} {_message(exc)}" if status else _message(exc)
                 unreachable = not status
+            except JSONDecodeError:
+                raise self.unexpected(what, "not JSON") from None
             except RequestException as exc:  # connection refused / reset, read errors
                 last, unreachable = _reason(exc), True
         problem = "cannot reach Grafana at" if unreachable else "kept failing: Grafana at"
@@ -155,16 +195,49 @@ class Grafana:
         }.get(status, f"Grafana answered {status}: {_message(exc)}")
         return ProvisionError(f"{what}: {text}", status)
 
+    def unexpected(self, what: str, detail: str) -> ProvisionError:
+        return ProvisionError(
+            f"{what}: unexpected answer from Grafana at {self.url} ({detail}); is --grafana-url "
+            "Grafana's root URL, and not a proxy's or another service's?"
+        )
+
     def get_or_none(
         self, what: str, fn: Callable[[str], dict[str, Any]], uid: str
     ) -> dict[str, Any] | None:
-        """``fn(uid)``, or ``None`` when Grafana answers 404."""
+        """``fn(uid)`` (a JSON object), or ``None`` when Grafana answers 404."""
         try:
-            return self.call(what, fn, uid)
+            found = self.call(what, fn, uid)
         except ProvisionError as exc:
             if exc.status == 404:
                 return None
             raise
+        if not isinstance(found, dict):
+            raise self.unexpected(what, f"a JSON {_kind(found)}, not an object")
+        return found
+
+
+def _kind(value: object) -> str:
+    return {list: "array", str: "string", type(None): "null", bool: "boolean", dict: "object"}.get(
+        type(value), "number"
+    )
+
+
+def _read_dashboard(
+    grafana: Grafana, what: str, found: Mapping[str, Any] | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The dashboard and folder uid of a ``GET /api/dashboards/uid`` answer, checked."""
+    if found is None:
+        return None, None
+    remote, meta = found.get("dashboard"), found.get("meta") or {}
+    if not isinstance(remote, dict):
+        raise grafana.unexpected(what, f"'dashboard' is a JSON {_kind(remote)}, not an object")
+    if not isinstance(meta, dict):
+        raise grafana.unexpected(what, f"'meta' is a JSON {_kind(meta)}, not an object")
+    tags = remote.get("tags", [])
+    if tags is not None and not isinstance(tags, list):
+        raise grafana.unexpected(what, f"'tags' is a JSON {_kind(tags)}, not an array")
+    folder = meta.get("folderUid")
+    return remote, folder if isinstance(folder, str) else None
 
 
 def _message(exc: Any) -> str:
@@ -222,6 +295,10 @@ def provision(
     report = Report()
     grafana.call("connecting", api.health.check)
     folder = grafana.get_or_none(f"folder {folder_uid}", api.folder.get_folder, folder_uid)
+    if folder is not None and folder.get("uid") != folder_uid:
+        raise grafana.unexpected(
+            f"folder {folder_uid}", f"the folder it returned has uid {folder.get('uid')!r}"
+        )
     if folder is None:
         report.folder_created = True
         if not dry_run:
@@ -230,8 +307,7 @@ def provision(
         uid = str(local["uid"])
         what = f"dashboard {uid}"
         found = grafana.get_or_none(what, api.dashboard.get_dashboard, uid)
-        remote = found.get("dashboard") if found else None
-        remote_folder = (found.get("meta") or {}).get("folderUid") if found else None
+        remote, remote_folder = _read_dashboard(grafana, what, found)
         change = plan_change(local, remote, remote_folder, folder_uid, force)
         if change.action in ("create", "update") and not dry_run:
             _save(grafana, what, local, remote, folder_uid, message, overwrite=force)
@@ -274,6 +350,6 @@ def _save(
         if exc.status != 412 or grafana.attempts - attempts < 2:
             raise
         found = grafana.get_or_none(what, grafana.api.dashboard.get_dashboard, str(local["uid"]))
-        saved = found.get("dashboard") if found else None
+        saved, _ = _read_dashboard(grafana, what, found)
         if saved is None or content_digest(saved) != recorded_digest(local):
             raise

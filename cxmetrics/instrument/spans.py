@@ -3,6 +3,12 @@
 Span modes: ``always`` (a current span per step, children nest), ``interesting`` (a span only for
 frustrated, inaccurate or failed steps, created after the fact with its real start time), ``off``.
 The app chooses the SDK and exporter; with none installed the API is a cheap no-op.
+
+A failed step's exception becomes a span event ``exception`` with ``exception.type`` (the class
+name) and ``exception.message`` masked by ``redaction.redact_text`` (digit runs → ``#``, e-mail
+addresses → ``<email>``), without the stack: an app's messages carry card numbers, IBANs, amounts
+and customer ids. ``configure(span_exception_messages=True)`` records the raw message and stack
+instead (``Span.record_exception``), for apps whose messages are known to be clean.
 """
 
 from __future__ import annotations
@@ -19,9 +25,19 @@ from opentelemetry.trace import propagation as _propagation
 
 from ..spec import names
 from .events import CheckResult
+from .redaction import redact_text
 from .slots import StepSlot
 
 TIMELINESS = names.TIMELINESS_CLASSES
+
+
+class _Exceptions:
+    raw = False  # set by configure(span_exception_messages=...)
+
+
+def record_raw_exceptions(on: bool) -> None:
+    """Whether spans get an exception's raw message and stack (default: no, masked message)."""
+    _Exceptions.raw = on
 
 
 def tracer() -> trace.Tracer:
@@ -135,5 +151,18 @@ def _result(
         span.set_attribute(names.ATTR_TIMELINESS, TIMELINESS[cls])
     if error:
         if exc is not None:
-            span.record_exception(exc)
+            if _Exceptions.raw:
+                span.record_exception(exc)
+            else:
+                span.add_event(
+                    "exception",
+                    {"exception.type": type(exc).__name__, "exception.message": _message(exc)},
+                )
         span.set_status(Status(StatusCode.ERROR, type(exc).__name__ if exc else "marked failed"))
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        return redact_text(str(exc))
+    except Exception:  # an exception whose __str__ raises, or returns something odd
+        return "<message unavailable>"

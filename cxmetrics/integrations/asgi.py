@@ -10,6 +10,10 @@ upstream trace context (``traceparent``) becomes current so step spans join the 
 A route-mapped step is measured from the request's arrival to the response start (a 5xx or an
 exception is outcome ``error``). The response carries the journey onward (``baggage`` header, and
 ``Set-Cookie`` when ``cookie`` is set).
+
+At the server's lifespan shutdown (uvicorn and hypercorn send it after the last response, when
+they stop on SIGTERM or SIGINT), every open event log is flushed before the app sees the message:
+uvicorn re-raises the signal once it has shut down, so ``atexit`` would never run.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from ..exposition.eventlog import flush_open_logs
 from ._common import Middleware
 
 Scope = MutableMapping[str, Any]
@@ -29,7 +34,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class CxMiddleware(Middleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.app(
+                scope, _flush_at_shutdown(receive) if scope["type"] == "lifespan" else receive, send
+            )
             return
         served = self.begin(
             scope.get("headers", ()), scope.get("method", "GET"), scope.get("path", "")
@@ -51,3 +58,13 @@ class CxMiddleware(Middleware):
             raise
         finally:
             served.end()
+
+
+def _flush_at_shutdown(receive: Receive) -> Receive:
+    async def receiving() -> Message:
+        message = await receive()
+        if message.get("type") == "lifespan.shutdown":
+            flush_open_logs()
+        return message
+
+    return receiving

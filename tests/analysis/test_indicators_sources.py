@@ -142,5 +142,7 @@ def test_bad_event_logs_are_clear_errors(tmp_path: Path, example_spec: Spec) -> 
         )
         + "\n{not json\n"
     )
-    with pytest.raises(CxError, match=r"bad\.jsonl:2: not a cxmetrics event"):
+    with pytest.raises(CxError, match=r"bad\.jsonl: none of its 2 records is valid") as caught:
         from_jsonl(example_spec, bad)
+    assert "bad.jsonl:1: time 1.0 is not between 2000-01-01" in str(caught.value)
+    assert "bad.jsonl:2: not JSON" in str(caught.value)

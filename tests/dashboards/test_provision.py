@@ -378,3 +378,63 @@ def request(
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.parametrize("status", [400, 500, 401])
+def test_a_grafana_echoing_the_token_never_gets_it_printed(
+    grafana: GrafanaStandIn, status: int
+) -> None:
+    grafana.echo_authorization_next(*[status] * 5)
+    result = provision(grafana.url, "--retries", "2")  # the helper asserts the token is absent
+    assert result.returncode == 1
+    if status != 401:  # a 401 is explained without quoting Grafana
+        assert "Bearer ***" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'"a string"',
+        b"null",
+        b'{"dashboard": "not an object", "meta": {}}',
+        b'{"dashboard": {"uid": "x"}, "meta": "not an object"}',
+        b'{"dashboard": {"uid": "x", "tags": 5}, "meta": {}}',
+    ],
+    ids=["not json", "a list", "a string", "null", "dashboard str", "meta str", "tags int"],
+)
+@pytest.mark.parametrize("at", ["folder", "dashboard"])
+def test_a_malformed_answer_is_a_clear_error(grafana: GrafanaStandIn, body: bytes, at: str) -> None:
+    provision(grafana.url)  # the folder and dashboards exist: the next run reads them back
+    grafana.malformed_next(*([body] if at == "folder" else [None, body]))
+    result = provision(grafana.url)
+    assert result.returncode == 1, result.stderr
+    assert "unexpected answer from Grafana" in result.stderr
+    assert result.stderr.startswith("error: ")
+
+
+def _non_loopback_address() -> str:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # UDP connect sends nothing: it only picks a route
+        address = str(probe.getsockname()[0])
+    assert not address.startswith("127."), "this test needs a non-loopback IPv4 interface"
+    return address
+
+
+def test_plain_http_to_a_non_loopback_host_is_refused_unless_insecure() -> None:
+    host = _non_loopback_address()
+    with GrafanaStandIn(TOKEN, host=host) as grafana:
+        refused = provision(grafana.url)
+        assert refused.returncode == 1
+        assert refused.stderr.startswith(
+            f"error: refusing to send the Grafana token in clear text to {host}"
+        )
+        assert grafana.log == []  # nothing was sent
+        allowed = provision(grafana.url, "--insecure")
+        assert allowed.returncode == 0, allowed.stderr
+        assert "warning: sending the Grafana token over plain http" in allowed.stderr
+        assert len(grafana.dashboards) == 6

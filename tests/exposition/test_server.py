@@ -9,6 +9,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -226,3 +227,37 @@ def test_ipv6_loopback(registry):
         response = httpx.get(f"http://[::1]:{port}/metrics")
         assert response.status_code == 200
         assert steps_total(response.text) == 3.0
+
+
+@pytest.mark.slow
+def test_slow_clients_hold_no_thread_and_a_scrape_still_answers(registry):
+    """300 connections each sending one byte every 1.5 s (a slow-loris client, a real TCP
+    client in this process): the server's threads stay bounded and a normal scrape answers."""
+    before = threading.active_count()
+    with metrics_server(registry=registry, timeout=30) as (httpd, port):
+        assert httpd.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+        assert httpd.request_queue_size >= 128
+        slow = []
+        for _ in range(300):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+            conn.sendall(b"G")
+            slow.append(conn)
+        try:
+            peak = threading.active_count()
+            for k in range(3):  # 4.5 s of one byte every 1.5 s each
+                time.sleep(1.5)
+                for conn in slow:
+                    conn.sendall(b"ET /metrics HTTP/1.1\r\n"[k : k + 1])
+                peak = max(peak, threading.active_count())
+                response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+                assert response.status_code == 200
+                assert steps_total(response.text) == 3.0
+            assert peak - before <= 10
+        finally:
+            for conn in slow:
+                conn.close()
+
+
+def test_the_listen_backlog_is_real(registry):
+    with metrics_server(registry=registry) as (httpd, _):
+        assert httpd.request_queue_size == 128

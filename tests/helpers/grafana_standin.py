@@ -14,7 +14,10 @@ and implements, after Grafana 11's documented behaviour,
 Every ``/api`` call except health needs ``Authorization: Bearer <token>`` (401 otherwise); a
 read-only token gets 403 on writes. Malformed requests (not JSON, wrong types, bad uids) are 400.
 Tests can edit a dashboard as a person in the UI would, inject 5xx answers or connection resets,
-and read the request log.
+make the next answers echo the request's ``Authorization`` header in their error message (as some
+proxies and misconfigured servers do), make the next answers malformed (a body that is not JSON,
+or JSON of the wrong shape, with status 200), and read the request log. ``host`` binds another
+address than 127.0.0.1 (to test what the client does with a non-loopback URL).
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ class Logged:
 
 
 class GrafanaStandIn:
-    def __init__(self, token: str, read_only_token: str | None = None) -> None:
+    def __init__(
+        self, token: str, read_only_token: str | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self.token, self.read_only_token = token, read_only_token
         self.folders: dict[str, dict[str, Any]] = {}
         self.dashboards: dict[str, dict[str, Any]] = {}  # uid -> {"dashboard", "folderUid", ...}
@@ -51,7 +56,9 @@ class GrafanaStandIn:
         self._next_id = 1
         self._edit_after_read: dict[str, str] = {}
         self._reset_after_save = False
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._echo: list[int] = []  # statuses of the next answers that echo Authorization
+        self._malformed: list[bytes | None] = []  # next answers' raw bodies; None: the real one
+        self._server = ThreadingHTTPServer((host, 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -75,6 +82,18 @@ class GrafanaStandIn:
         """Answer the next requests with these statuses (0: reset the connection instead)."""
         with self._lock:
             self._faults.extend(statuses)
+
+    def echo_authorization_next(self, *statuses: int) -> None:
+        """Answer the next requests with these statuses and a message quoting the request's
+        ``Authorization`` header (the token)."""
+        with self._lock:
+            self._echo.extend(statuses)
+
+    def malformed_next(self, *bodies: bytes | None) -> None:
+        """Answer the next requests (health checks excepted) with status 200 and these bodies
+        (``None``: answer that request normally)."""
+        with self._lock:
+            self._malformed.extend(bodies)
 
     def edit_in_ui(self, uid: str, title: str) -> None:
         """Save a change to a dashboard as a person in Grafana's UI would (new version)."""
@@ -129,9 +148,22 @@ class GrafanaStandIn:
                 auth = self.headers.get("Authorization", "")
                 token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
                 authorized = token in (standin.token, standin.read_only_token) and token is not None
+                path = self.path.split("?", 1)[0]
                 with standin._lock:
                     fault = standin._faults.pop(0) if standin._faults else None
-                path = self.path.split("?", 1)[0]
+                    echo = standin._echo.pop(0) if standin._echo else None
+                    health = path in ("/api/health", "/api/frontend/settings")
+                    raw_body = (
+                        standin._malformed.pop(0) if standin._malformed and not health else None
+                    )
+                if echo is not None:
+                    standin.log.append(Logged(method, path, echo, authorized))
+                    self._answer(echo, json.dumps({"message": f"bad header {auth!r}"}).encode())
+                    return
+                if raw_body is not None:
+                    standin.log.append(Logged(method, path, 200, authorized))
+                    self._answer(200, raw_body)
+                    return
                 if fault == 0:
                     self._reset(method, path, authorized)
                     return
@@ -148,7 +180,9 @@ class GrafanaStandIn:
                             self._reset(method, path, authorized)
                             return
                 standin.log.append(Logged(method, path, status, authorized))
-                data = json.dumps(body).encode()
+                self._answer(status, json.dumps(body).encode())
+
+            def _answer(self, status: int, data: bytes) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

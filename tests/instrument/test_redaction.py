@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -88,3 +89,36 @@ def test_incoming_customer_ref_is_validated(rec):
     )
     assert ctx is None
     assert rec.value("cx_journey_context_rejected_total", reason="bad_customer_ref") == 1
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["4111111111111111", "5500005555555559", "1234567890123456", "0000000000000042"],
+    ids=["visa", "mastercard", "16-digit id", "zero-padded id"],
+)
+def test_a_hook_returning_a_numeric_id_is_refused(example_spec, raw):
+    # 16 decimal digits pass a "16 lower-case hex" check but are a card number or account id
+    cxmetrics.configure(
+        example_spec, registry=CollectorRegistry(), spans="off", redact=lambda cid: cid, strict=True
+    )
+    j = cxmetrics.journey("transfer")
+    j.identify(raw)
+    assert j.customer_ref is None
+
+
+def test_a_hook_returning_the_identifier_itself_is_refused(example_spec):
+    cxmetrics.configure(
+        example_spec, registry=CollectorRegistry(), spans="off", redact=lambda cid: cid, strict=True
+    )
+    j = cxmetrics.journey("transfer")
+    j.identify("abcdef0123456789")  # hex-shaped, but the raw identifier
+    assert j.customer_ref is None
+
+
+def test_default_references_are_never_all_digits():
+    from cxmetrics.instrument.redaction import customer_ref, hmac_redactor
+
+    redact = hmac_redactor(b"k")
+    # ids whose first 16 hex digits of HMAC-SHA256 are all decimal digits (found by search)
+    refs = [customer_ref(redact, str(k)) for k in range(20000)]
+    assert all(r is not None and not r.isdigit() for r in refs)
