@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import Token
 from http.cookies import SimpleCookie
 from typing import Any
@@ -27,25 +27,11 @@ from ..propagation.context import (
     JourneyContext,
     parse_header,
 )
+from . import routes as routing
+from .routes import Key, RouteMap
 
 JOURNEY_HEADER = "cx-journey"
 DEFAULT_COOKIE = "cx_journey"
-
-RouteMap = Mapping[str, tuple[str, str]]
-"""``{"GET /bill/total": ("bill_inquiry", "bill_total")}``: a route's step, by method and path."""
-
-
-def parse_routes(routes: RouteMap | None) -> dict[tuple[str, str], tuple[str, str]]:
-    out: dict[tuple[str, str], tuple[str, str]] = {}
-    for key, target in (routes or {}).items():
-        method, _, path = key.strip().partition(" ")
-        if not path.startswith("/") or len(target) != 2:
-            raise ValueError(
-                f"route {key!r}: write 'METHOD /path': ('journey', 'step'), "
-                "e.g. 'GET /bill/total': ('bill_inquiry', 'bill_total')"
-            )
-        out[(method.upper(), path)] = (target[0], target[1])
-    return out
 
 
 def incoming(headers: Mapping[str, str], cookie: str | None) -> JourneyContext | None:
@@ -164,7 +150,10 @@ class Middleware:
         cookie: str | None = None,
     ) -> None:
         self.app = app
-        self.routes = parse_routes(routes)
+        self.routes = routing.parse_routes(routes)
+        self.templated = routing.has_parameters(self.routes)
+        self.matcher: Callable[[Any], tuple[str, str] | None] | None = None
+        self.first_request = True
         self.channel_header = channel_header.lower()
         self.cookie = cookie
         # The only request headers the middlewares read (every other one is left undecoded),
@@ -174,9 +163,36 @@ class Middleware:
         self.wanted_raw = {name.encode("latin-1"): name for name in wanted}
         self.wanted_environ = {"HTTP_" + n.upper().replace("-", "_"): n for n in wanted}
 
-    def begin(self, headers: Mapping[str, str], method: str, path: str) -> Served:
+    def framework(self, request: Any) -> tuple[routing.Matcher, set[Key]] | None:
+        """The framework's route matcher for ``request`` and the routes the app declares."""
+        return None
+
+    def route_of(self, method: str, path: str, request: Any) -> tuple[str, str] | None:
+        """The mapped step of the route serving this request (see ``routes``)."""
+        if self.first_request:
+            self.first_request = False
+            try:
+                found = self.framework(request)
+                if found is not None:
+                    self.matcher = found[0]
+                    routing.report_unserved(self.routes, found[1])
+            except Exception as exc:
+                internal_error("middleware", exc)
+        if not self.templated:
+            return self.routes.get((method, path))
+        if self.matcher is None:
+            return None
+        try:
+            key = self.matcher(request)
+        except Exception as exc:
+            internal_error("middleware", exc)
+            return None
+        return self.routes.get(key) if key is not None else None
+
+    def begin(self, headers: Mapping[str, str], method: str, path: str, raw: Any = None) -> Served:
         """Make the caller's trace and the request's journey context current; start the
-        route's step. ``headers``: the request's ``wanted`` headers, names in lower case."""
+        route's step. ``headers``: the request's ``wanted`` headers, names in lower case;
+        ``raw``: the ASGI scope or WSGI environ, for the framework's route matching."""
         # Without a traceparent the propagator would return the current context: nothing to do.
         trace_token = (
             otel_context.attach(trace_context(headers)) if "traceparent" in headers else None
@@ -186,7 +202,7 @@ class Middleware:
         )
         request_token = scope.request.set(request)
         try:
-            route = self.routes.get((method, path))
+            route = self.route_of(method, path, raw) if self.routes else None
             step = journey(route[0]).step(route[1]).start() if route is not None else None
         except BaseException:
             scope.request.reset(request_token)

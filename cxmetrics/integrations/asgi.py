@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from . import routes
 from ._common import Middleware
 
 Scope = MutableMapping[str, Any]
@@ -27,6 +28,14 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class CxMiddleware(Middleware):
+    def framework(self, request: Any) -> tuple[routes.Matcher, set[routes.Key]] | None:
+        router = routes.starlette_router(request.get("app")) or routes.starlette_router(self.app)
+        if router is None:
+            return None
+        return (lambda scope: routes.starlette_match(router, scope)), routes.starlette_routes(
+            router
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -38,7 +47,7 @@ class CxMiddleware(Middleware):
             if key is not None:
                 value = raw_value.decode("latin-1")
                 headers[key] = f"{headers[key]},{value}" if key in headers else value
-        served = self.begin(headers, scope.get("method", "GET"), scope.get("path", ""))
+        served = self.begin(headers, scope.get("method", "GET"), scope.get("path", ""), scope)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
