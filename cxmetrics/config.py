@@ -85,11 +85,22 @@ def configure(
       identifiers are never stored, exposed or exported.
     - ``strict``: raise ``SpecError``/``CxError`` instead of logging and staying a no-op.
 
+    While a test recording (``cxmetrics.testing``) is active, ``configure()`` leaves it in place
+    and returns ``True`` (see ``hold_for_test``).
+
     Returns ``True`` when recording; ``False`` when the spec could not be used (logged once,
     counted in ``cx_internal_errors_total{component="spec"}``, which ``registry`` then exposes;
     the spec file is loaded again at the first scrape after it changes, and recording starts
     once it loads).
     """
+    if _test_hold.active:
+        if not _test_hold.warned:
+            _test_hold.warned = True
+            log.warning(
+                "cxmetrics: configure() called while a test recording (cxmetrics.testing) is "
+                "active; the test's configuration and recorder stay in place"
+            )
+        return True
     if spans not in SPAN_MODES:
         message = f"spans must be one of {', '.join(SPAN_MODES)}, got {spans!r}"
         if strict:
@@ -171,8 +182,24 @@ def configure(
     return True
 
 
+class _TestHold:
+    active = False
+    warned = False
+
+
+_test_hold = _TestHold()
+
+
+def hold_for_test(active: bool) -> None:
+    """While a test recording (``cxmetrics.testing``) holds the configuration, ``configure()``
+    keeps it and returns ``True`` (logged once): an app configuring itself at import must not
+    take the test's recorder away. ``shutdown()`` releases the hold."""
+    _test_hold.active, _test_hold.warned = active, False
+
+
 def shutdown() -> None:
     """Stop recording: unregister the collector, flush and close sinks cxmetrics opened."""
+    _test_hold.active = False
     runtime, STATE.runtime = STATE.runtime, None
     if _installed.collector is not None and _installed.registry is not None:
         with contextlib.suppress(KeyError):
