@@ -32,9 +32,7 @@ class CxMiddleware(Middleware):
         router = routes.starlette_router(request.get("app")) or routes.starlette_router(self.app)
         if router is None:
             return None
-        return (lambda scope: routes.starlette_match(router, scope)), routes.starlette_routes(
-            router
-        )
+        return routes.starlette_matcher(router), routes.starlette_routes(router)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
