@@ -154,3 +154,51 @@ def test_a_mapped_route_the_app_does_not_have_is_logged_once(cx, framework, capl
         "(did you mean 'POST /cards/{card_id}/enter'?); its step "
         "'card_activation/activated' is never recorded"
     ]
+
+
+def test_starlette_templates_through_mounts_methods_and_precedence():
+    from starlette.routing import Mount, Route, Router
+
+    from cxmetrics.integrations import routes
+
+    async def endpoint(request: Any) -> None:
+        return None
+
+    router = Router(
+        routes=[
+            Route("/cards/new/enter", endpoint, methods=["POST"]),
+            Route("/cards/{card_id}/enter", endpoint, methods=["POST"]),
+            Mount("/v2", routes=[Route("/cards/{card_id:int}/otp", endpoint, methods=["POST"])]),
+        ]
+    )
+    match = routes.starlette_matcher(router)
+
+    def scope(method: str, path: str) -> dict[str, Any]:
+        return {"type": "http", "method": method, "path": path, "root_path": ""}
+
+    assert [
+        match(scope("POST", "/cards/new/enter")),
+        match(scope("POST", "/cards/7/enter")),
+        match(scope("GET", "/cards/7/enter")),
+        match(scope("POST", "/v2/cards/7/otp")),
+        match(scope("POST", "/v2/cards/x/otp")),
+    ] == [
+        ("POST", "/cards/new/enter"),
+        ("POST", "/cards/{card_id}/enter"),
+        None,
+        ("POST", "/v2/cards/{card_id}/otp"),
+        None,
+    ]
+    assert routes.starlette_routes(router) == {
+        ("POST", "/cards/new/enter"),
+        ("POST", "/cards/{card_id}/enter"),
+        ("POST", "/v2/cards/{card_id}/otp"),
+    }
+
+
+def test_templates_compare_parameters_by_name_in_either_spelling():
+    from cxmetrics.integrations.routes import template
+
+    assert {template(p) for p in ("/c/{id}/x", "/c/{id:int}/x", "/c/<id>/x", "/c/<int:id>/x")} == {
+        "/c/{id}/x"
+    }
