@@ -3,9 +3,11 @@
 ASGI: a Starlette route returning a small JSON body, called in-process (no sockets, no server:
 only the app and the middleware are measured) with the headers a browser-like client sends plus
 the journey context in ``baggage``; bare vs wrapped in ``cxmetrics.integrations.asgi.CxMiddleware``
-with the route mapped to a step. WSGI: a plain WSGI callable, bare vs wrapped in
-``cxmetrics.integrations.wsgi.CxMiddleware``. Rounds alternate bare and wrapped; the best round of
-each is kept (the machine is noisy). cxmetrics is configured with the example spec, spans
+with the route mapped to a step; and the same with a path parameter (``/bill/{period}/total``),
+behind four other routes, mapped by its template, so the middleware matches Starlette's routes
+once more. WSGI: a plain WSGI callable, bare vs wrapped in
+``cxmetrics.integrations.wsgi.CxMiddleware``. Rounds alternate bare and wrapped; the best round
+of each is kept (the machine is noisy). cxmetrics is configured with the example spec, spans
 ``interesting`` through the OpenTelemetry SDK.
 
 Run: ``python benchmarks/bench_middleware.py`` (``--rounds``, ``--requests``).
@@ -39,9 +41,11 @@ HEADERS = [
     (b"baggage", BAGGAGE),
 ]
 ROUTES = {"GET /bill/total": ("bill_inquiry", "bill_total")}
+TEMPLATED = {"GET /bill/{period}/total": ("bill_inquiry", "bill_total")}
+PATHS = {"asgi": "/bill/total", "asgi templated": "/bill/2026-12/total"}
 
 
-def asgi_apps() -> tuple[Any, Any]:
+def asgi_apps() -> dict[str, Any]:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -52,13 +56,23 @@ def asgi_apps() -> tuple[Any, Any]:
     async def total(request: Request) -> JSONResponse:
         return JSONResponse({"total": "412.37"})
 
+    # a few other routes first, as a real app has: the templated lookup walks them in order
+    others = [Route(f"/other/{k}/{{x}}", total) for k in range(4)]
     bare = Starlette(routes=[Route("/bill/total", total)])
     wrapped = Starlette(routes=[Route("/bill/total", total)])
     wrapped.add_middleware(CxMiddleware, routes=ROUTES)
-    return bare, wrapped
+    bare_t = Starlette(routes=[*others, Route("/bill/{period}/total", total)])
+    wrapped_t = Starlette(routes=[*others, Route("/bill/{period}/total", total)])
+    wrapped_t.add_middleware(CxMiddleware, routes=TEMPLATED)
+    return {
+        "asgi bare": bare,
+        "asgi wrapped": wrapped,
+        "asgi templated bare": bare_t,
+        "asgi templated wrapped": wrapped_t,
+    }
 
 
-async def drive_asgi(app: Any, n: int) -> float:
+async def drive_asgi(app: Any, n: int, path: str) -> float:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
@@ -67,7 +81,7 @@ async def drive_asgi(app: Any, n: int) -> float:
 
     start = time.process_time()
     for _ in range(n):
-        scope = http_scope("/bill/total", HEADERS)
+        scope = http_scope(path, HEADERS)
         await app(scope, receive, send)
     return (time.process_time() - start) / n * 1e6
 
@@ -114,7 +128,7 @@ def main() -> int:
 
     trace.set_tracer_provider(TracerProvider())
     cxmetrics.configure(load_spec(SPEC_PATH), registry=CollectorRegistry(), spans="interesting")
-    asgi_bare, asgi_wrapped = asgi_apps()
+    asgi = asgi_apps()
     wsgi_bare, wsgi_wrapped = wsgi_apps()
     gc.collect()
     gc.freeze()
@@ -122,8 +136,9 @@ def main() -> int:
 
     async def asgi_rounds() -> None:
         for _ in range(args.rounds):
-            for name, app in (("asgi bare", asgi_bare), ("asgi wrapped", asgi_wrapped)):
-                micros = await drive_asgi(app, args.requests)
+            for name, app in asgi.items():
+                path = PATHS["asgi templated" if "templated" in name else "asgi"]
+                micros = await drive_asgi(app, args.requests, path)
                 best[name] = min(best.get(name, micros), micros)
 
     asyncio.run(asgi_rounds())
@@ -135,7 +150,11 @@ def main() -> int:
         f"in-process, best of {args.rounds} rounds × {args.requests} requests, CPU time per "
         "request (spans 'interesting', OpenTelemetry SDK installed)"
     )
-    for kind, what in (("asgi", "Starlette route"), ("wsgi", "WSGI callable")):
+    for kind, what in (
+        ("asgi", "Starlette route"),
+        ("asgi templated", "Starlette route by template"),
+        ("wsgi", "WSGI callable"),
+    ):
         bare, wrapped = best[f"{kind} bare"], best[f"{kind} wrapped"]
         print(
             f"  {kind.upper()}: {what} {bare:6.1f} us, with CxMiddleware {wrapped:6.1f} us: "

@@ -94,11 +94,22 @@ def configure(
       message and stack instead — only for apps whose exception messages hold no customer data.
     - ``strict``: raise ``SpecError``/``CxError`` instead of logging and staying a no-op.
 
+    While a test recording (``cxmetrics.testing``) is active, ``configure()`` leaves it in place
+    and returns ``True`` (see ``hold_for_test``).
+
     Returns ``True`` when recording; ``False`` when the spec could not be used (logged once,
     counted in ``cx_internal_errors_total{component="spec"}``, which ``registry`` then exposes;
     the spec file is loaded again at the first scrape after it changes, and recording starts
     once it loads).
     """
+    if _test_hold.active:
+        if not _test_hold.warned:
+            _test_hold.warned = True
+            log.warning(
+                "cxmetrics: configure() called while a test recording (cxmetrics.testing) is "
+                "active; the test's configuration and recorder stay in place"
+            )
+        return True
     with _swap:
         return _configure(
             spec,
@@ -224,9 +235,25 @@ def _configure(
     return True
 
 
+class _TestHold:
+    active = False
+    warned = False
+
+
+_test_hold = _TestHold()
+
+
+def hold_for_test(active: bool) -> None:
+    """While a test recording (``cxmetrics.testing``) holds the configuration, ``configure()``
+    keeps it and returns ``True`` (logged once): an app configuring itself at import must not
+    take the test's recorder away. ``shutdown()`` releases the hold."""
+    _test_hold.active, _test_hold.warned = active, False
+
+
 def shutdown() -> None:
     """Stop recording: unregister the collector, flush and close sinks cxmetrics opened. The
     internal-error counts and log-once memory are forgotten with the configuration."""
+    _test_hold.active = False
     with _swap:
         _stop()
         STATE.reset()

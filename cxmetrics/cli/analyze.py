@@ -10,6 +10,8 @@ Codes 4 and 5 are said on stderr too.
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -91,19 +93,38 @@ def analyze(
 
 
 # ---------------------------------------------------------------------------------------------
-# Tables
+# Tables: names are never cut; when the columns do not fit the terminal they are split into
+# several tables, each repeating the name column. Numbers are written by ``report.text``.
+
+
+@dataclass(frozen=True)
+class _Column:
+    header: str
+    cells: list[str]
+    right: bool = True
+    wrap: bool = False  # free text that may wrap (packed at most _WRAPPED wide)
+
+
+_WRAPPED = 28
 
 
 def render(result: Analysis, judged: bool = True) -> None:
     from rich.console import Console
 
-    console = Console(width=None if Console().is_terminal else 160)
+    width = None if Console().is_terminal or os.environ.get("COLUMNS") else 160
+    console = Console(width=width)
     console.print(
         f"[bold]{result.source}[/]  {_clock(result.start, True)} → {_clock(result.end, True)}"
         f"  (windows of {_seconds(result.step)})"
     )
-    console.print(_steps_table(result))
-    console.print(_journeys_table(result))
+    regressed = {(f.journey, f.step) for f in result.findings}
+    names = [f"{row.journey}/{row.step}" for row in result.indicators.steps]
+    marked = [(row.journey, row.step) in regressed for row in result.indicators.steps]
+    _print_fitted(console, "Steps", "journey/step", names, marked, _step_columns(result))
+    journeys = [row.journey for row in result.indicators.journeys]
+    _print_fitted(
+        console, "Journeys", "journey", journeys, [False] * len(journeys), _journey_columns(result)
+    )
     if result.ignored:
         console.print(f"{result.ignored:,} records name journeys or steps not in the spec; ignored")
     if result.transient:
@@ -115,89 +136,152 @@ def render(result: Analysis, judged: bool = True) -> None:
         if judged:
             console.print("[green]No regression.[/]")
         return
-    console.print(_findings_table(result))
+    findings = [f.name for f in result.findings]
+    _print_fitted(
+        console,
+        "Regressions",
+        "journey/step",
+        findings,
+        [True] * len(findings),
+        _finding_columns(result),
+    )
 
 
-def _steps_table(result: Analysis) -> Any:
+def _print_fitted(
+    console: Any,
+    title: str,
+    name_header: str,
+    names: list[str],
+    marked: list[bool],
+    columns: list[_Column],
+) -> None:
+    """One table, or several side by side in reading order when the columns do not fit."""
     from rich.table import Table
 
-    table = Table(title="Steps", title_justify="left")
-    for column in ("journey/step", "volume", "p50", "p95", "p99", "≤T", "Apdex", "accuracy"):
-        table.add_column(column, justify="left" if column == "journey/step" else "right")
-    for column in ("errors", "good", "conversion", "abandon", "score"):
-        table.add_column(column, justify="right")
-    regressed = {(f.journey, f.step) for f in result.findings}
-    for row in result.indicators.steps:
-        name = f"{row.journey}/{row.step}"
-        table.add_row(
-            f"[bold red]{name}[/]" if (row.journey, row.step) in regressed else name,
-            f"{row.volume:,}",
-            _duration(row.quantiles[0.5]),
-            _duration(row.quantiles[0.95]),
-            _duration(row.quantiles[0.99]),
-            _percent(row.timeliness),
-            _fixed(row.apdex),
-            _percent(row.accuracy),
-            _percent(row.error_rate),
-            _percent(row.good_ratio),
-            _percent(row.conversion),
-            _percent(row.abandonment),
-            _fixed(row.score, 1),
+    def packed(column: _Column) -> int:
+        natural = max([len(column.header), *(len(c) for c in column.cells)])
+        return min(natural, _WRAPPED) if column.wrap else natural
+
+    name_width = max([len(name_header), *(len(n) for n in names)])
+    budget = console.width - (name_width + 3) - 1  # the name column, its borders and padding
+    groups: list[list[_Column]] = [[]]
+    used = 0
+    for column in columns:
+        need = packed(column) + 3
+        if groups[-1] and used + need > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append(column)
+        used += need
+    for k, group in enumerate(groups):
+        table = Table(
+            title=title if k == 0 else f"{title} (continued)",
+            title_justify="left",
+            expand=False,
         )
-    return table
+        table.add_column(name_header, no_wrap=True, min_width=name_width, overflow="fold")
+        for column in group:
+            table.add_column(
+                column.header,
+                justify="right" if column.right else "left",
+                no_wrap=not column.wrap,
+                min_width=None if column.wrap else packed(column),
+                overflow="fold",
+            )
+        for i, name in enumerate(names):
+            shown = f"[bold red]{name}[/]" if marked[i] else name
+            table.add_row(shown, *(column.cells[i] for column in group))
+        console.print(table)
 
 
-def _journeys_table(result: Analysis) -> Any:
-    from rich.table import Table
+def _step_columns(result: Analysis) -> list[_Column]:
+    from ..report import text
 
-    table = Table(title="Journeys", title_justify="left")
-    table.add_column("journey")
-    for column in ("started", "completion", "Apdex", "accuracy", "errors", "NPS", "CSAT", "score"):
-        table.add_column(column, justify="right")
-    for row in result.indicators.journeys:
-        table.add_row(
-            row.journey,
-            f"{row.started:,}",
-            _percent(row.completion),
-            _fixed(row.apdex),
-            _percent(row.accuracy),
-            _percent(row.error_rate),
-            _fixed(row.feedback.nps, 0),
-            _fixed(row.feedback.csat, 0, "%"),
-            _fixed(row.score, 1),
-        )
-    return table
+    rows = result.indicators.steps
+    return [
+        _Column("volume", [text.count(r.volume) for r in rows]),
+        _Column("p50", [text.duration(r.quantiles[0.5]) for r in rows]),
+        _Column("p95", [text.duration(r.quantiles[0.95]) for r in rows]),
+        _Column("p99", [text.duration(r.quantiles[0.99]) for r in rows]),
+        _Column("≤T", [text.percent(r.timeliness) for r in rows]),
+        _Column("Apdex", [text.fixed(r.apdex, 3) for r in rows]),
+        _Column("accuracy", [text.percent(r.accuracy) for r in rows]),
+        _Column("errors", [text.percent(r.error_rate) for r in rows]),
+        _Column("good", [text.percent(r.good_ratio) for r in rows]),
+        _Column("conversion", [text.percent(r.conversion) for r in rows]),
+        _Column("abandon", [text.percent(r.abandonment) for r in rows]),
+        _Column("score", [text.fixed(r.score) for r in rows]),
+    ]
 
 
-def _findings_table(result: Analysis) -> Any:
-    from rich.table import Table
+def _journey_columns(result: Analysis) -> list[_Column]:
+    from ..report import text
 
-    table = Table(title="Regressions", title_justify="left")
-    for column in ("journey/step", "indicator", "baseline → current", "change", "since"):
-        table.add_column(column)
-    for column in ("confidence", "affected", "sensitivity"):
-        table.add_column(column, justify="right" if column != "sensitivity" else "left")
+    rows = result.indicators.journeys
+    return [
+        _Column("started", [text.count(r.started) for r in rows]),
+        _Column("completion", [text.percent(r.completion) for r in rows]),
+        _Column("Apdex", [text.fixed(r.apdex, 3) for r in rows]),
+        _Column("accuracy", [text.percent(r.accuracy) for r in rows]),
+        _Column("errors", [text.percent(r.error_rate) for r in rows]),
+        _Column("NPS", [text.fixed(r.feedback.nps, 0) for r in rows]),
+        _Column("CSAT", [text.fixed(r.feedback.csat, 0, "%") for r in rows]),
+        _Column("score", [text.fixed(r.score) for r in rows]),
+    ]
+
+
+def _finding_columns(result: Analysis) -> list[_Column]:
+    from ..report import text
+
     # times of day suffice while the whole range is within one day
     dated = _clock(result.start, True)[:10] != _clock(result.end, True)[:10]
-    for f in result.findings:
-        r = f.regression
-        what = f.indicator if f.subject is None else f"{f.indicator} {f.subject}"
-        table.add_row(
-            f"[bold red]{f.name}[/]",
-            f"{what} {r.statistic}",
-            _value(f, r.baseline) + " → " + _value(f, r.current),
-            f"{r.change:+.0%}" if f.indicator == "latency" else f"-{r.change:.1%}",
-            _clock(f.start_time, dated)
-            + ("" if f.end_time is None else f" (recovered {_clock(f.end_time, dated)})"),
-            f"{r.confidence:.2%}",
-            f"{r.affected:,}",
-            f.sensitivity.describe(),
-        )
-    return table
+    found = result.findings
+    return [
+        _Column(
+            "indicator",
+            [
+                f"{f.indicator if f.subject is None else f'{f.indicator} {f.subject}'} "
+                f"{f.regression.statistic}"
+                for f in found
+            ],
+            right=False,
+        ),
+        _Column(
+            "baseline → current",
+            [
+                f"{_value(f, f.regression.baseline)} → {_value(f, f.regression.current)}"
+                for f in found
+            ],
+            right=False,
+        ),
+        _Column(
+            "change",
+            [
+                text.size(
+                    f.indicator, f.regression.baseline, f.regression.current, f.regression.change
+                )
+                for f in found
+            ],
+        ),
+        _Column(
+            "since",
+            [
+                _clock(f.start_time, dated)
+                + ("" if f.end_time is None else f" (recovered {_clock(f.end_time, dated)})")
+                for f in found
+            ],
+            right=False,
+        ),
+        _Column("confidence", [text.confidence(f.regression.confidence) for f in found]),
+        _Column("affected", [text.count(f.regression.affected) for f in found]),
+        _Column("sensitivity", [f.sensitivity.describe() for f in found], right=False, wrap=True),
+    ]
 
 
 def _value(f: Finding, value: float) -> str:
-    return _duration(value) if f.indicator == "latency" else _percent(value)
+    from ..report import text
+
+    return text.duration(value) if f.indicator == "latency" else text.percent(value)
 
 
 def _clock(seconds: float, date: bool = False) -> str:
@@ -210,19 +294,3 @@ def _seconds(value: float) -> str:
     from ..spec.durations import human_duration
 
     return human_duration(value)
-
-
-def _duration(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 1:
-        return f"{value * 1000:.3g}ms"
-    return f"{value:.3g}s" if value < 60 else f"{value / 60:.1f}m"
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def _fixed(value: float | None, digits: int = 3, suffix: str = "") -> str:
-    return "-" if value is None else f"{value:.{digits}f}{suffix}"

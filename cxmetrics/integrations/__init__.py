@@ -8,6 +8,6 @@
   journey instance (and the same trace).
 """
 
-from ._common import RouteMap
+from .routes import RouteMap
 
 __all__ = ["RouteMap"]

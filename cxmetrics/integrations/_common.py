@@ -4,7 +4,7 @@ cookie); route maps; the outgoing headers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import Token
 from typing import Any
 from urllib.parse import quote
@@ -19,22 +19,8 @@ from ..instrument.journeys import JourneyInstance, RequestScope, journey
 from ..instrument.state import internal_error
 from ..instrument.steps import StepInstance
 from ..propagation.carriers import BAGGAGE_HEADER, CHANNEL_HEADER, Reader
-
-RouteMap = Mapping[str, tuple[str, str]]
-"""``{"GET /bill/total": ("bill_inquiry", "bill_total")}``: a route's step, by method and path."""
-
-
-def parse_routes(routes: RouteMap | None) -> dict[tuple[str, str], tuple[str, str]]:
-    out: dict[tuple[str, str], tuple[str, str]] = {}
-    for key, target in (routes or {}).items():
-        method, _, path = key.strip().partition(" ")
-        if not path.startswith("/") or len(target) != 2:
-            raise ValueError(
-                f"route {key!r}: write 'METHOD /path': ('journey', 'step'), "
-                "e.g. 'GET /bill/total': ('bill_inquiry', 'bill_total')"
-            )
-        out[(method.upper(), path)] = (target[0], target[1])
-    return out
+from . import routes as routing
+from .routes import Key, RouteMap
 
 
 def response_headers(instance: JourneyInstance | None, cookie: str | None) -> list[tuple[str, str]]:
@@ -119,14 +105,44 @@ class Middleware:
         cookie: str | None = None,
     ) -> None:
         self.app = app
-        self.routes = parse_routes(routes)
+        self.routes = routing.parse_routes(routes)
+        self.templated = routing.has_parameters(self.routes)
+        self.matcher: Callable[[Any], tuple[str, str] | None] | None = None
+        self.first_request = True
         self.cookie = cookie
         self.reader = Reader(cookie, channel_header)
 
-    def begin(self, carrier: Any, method: str, path: str) -> Served:
+    def framework(self, request: Any) -> tuple[routing.Matcher, set[Key]] | None:
+        """The framework's route matcher for ``request`` and the routes the app declares."""
+        return None
+
+    def route_of(self, method: str, path: str, request: Any) -> tuple[str, str] | None:
+        """The mapped step of the route serving this request (see ``routes``)."""
+        if self.first_request:
+            self.first_request = False
+            try:
+                found = self.framework(request)
+                if found is not None:
+                    self.matcher = found[0]
+                    routing.report_unserved(self.routes, found[1])
+            except Exception as exc:
+                internal_error("middleware", exc)
+        if not self.templated:
+            return self.routes.get((method, path))
+        if self.matcher is None:
+            return None
+        try:
+            key = self.matcher(request)
+        except Exception as exc:
+            internal_error("middleware", exc)
+            return None
+        return self.routes.get(key) if key is not None else None
+
+    def begin(self, carrier: Any, method: str, path: str, raw: Any = None) -> Served:
         """Make the caller's trace and the request's journey context current; start the
         route's step. ``carrier``: the ASGI header list or the WSGI environ, read once here (a
-        rejected context is counted once; ``journey(headers=...)`` in the handler reuses it)."""
+        rejected context is counted once; ``journey(headers=...)`` in the handler reuses it);
+        ``raw``: the ASGI scope or WSGI environ, for the framework's route matching."""
         carried = self.reader.read(carrier)
         # Without a traceparent the propagator would return the current context: nothing to do.
         trace = carried.trace
@@ -134,7 +150,7 @@ class Middleware:
         request = RequestScope(accepted(carried), carried.channel)
         request_token = journeys.request.set(request)
         try:
-            route = self.routes.get((method, path))
+            route = self.route_of(method, path, raw) if self.routes else None
             step = journey(route[0]).step(route[1]).start() if route is not None else None
         except BaseException:
             journeys.request.reset(request_token)

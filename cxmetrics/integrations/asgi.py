@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ..exposition.eventlog import flush_open_logs
+from . import routes
 from ._common import Middleware
 
 Scope = MutableMapping[str, Any]
@@ -32,6 +33,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class CxMiddleware(Middleware):
+    def framework(self, request: Any) -> tuple[routes.Matcher, set[routes.Key]] | None:
+        router = routes.starlette_router(request.get("app")) or routes.starlette_router(self.app)
+        if router is None:
+            return None
+        return routes.starlette_matcher(router), routes.starlette_routes(router)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(
@@ -39,7 +46,7 @@ class CxMiddleware(Middleware):
             )
             return
         served = self.begin(
-            scope.get("headers", ()), scope.get("method", "GET"), scope.get("path", "")
+            scope.get("headers", ()), scope.get("method", "GET"), scope.get("path", ""), scope
         )
 
         async def send_wrapper(message: Message) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from . import routes
 from ._common import Middleware
 
 StartResponse = Callable[..., Any]
@@ -22,9 +23,15 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class CxMiddleware(Middleware):
+    def framework(self, request: Any) -> tuple[routes.Matcher, set[routes.Key]] | None:
+        url_map = routes.flask_url_map(self.app)
+        if url_map is None:
+            return None
+        return (lambda environ: routes.flask_match(url_map, environ)), routes.flask_routes(url_map)
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
-        served = self.begin(environ, method, path)
+        served = self.begin(environ, method, path, environ)
 
         def start_wrapper(
             status: str, headers_out: list[tuple[str, str]], exc_info: Any = None

@@ -166,7 +166,7 @@ def _journey(page: _Page, journey: Journey) -> str:
     if row.completion is not None:
         facts.append(f"{text.count(row.completed)} completed ({text.percent(row.completion)})")
     if row.score is not None:
-        facts.append(f"CX score {row.score:.1f}")
+        facts.append(f"CX score {text.fixed(row.score)}")
     parts = [
         f'<section id="journey-{journey.name}" aria-labelledby="journey-{journey.name}-h">'
         f'<h2 id="journey-{journey.name}-h">Journey {escape(journey.name)}</h2>'

@@ -91,7 +91,7 @@ def steps_table(
                 )
                 + _cell(text.percent(row.error_rate))
                 + _cell(text.percent(row.conversion))
-                + _cell("–" if row.score is None else f"{row.score:.1f}")
+                + _cell(text.fixed(row.score))
                 + "</tr>"
             )
         groups.append((f"Journey {journey.name}", rows))
@@ -116,7 +116,7 @@ def regressions_table(
             CONVERSION: f"going on to {f.subject}",
         }.get(f.indicator, f"{f.indicator} {f.subject or ''}")
         value = text.duration if f.indicator == LATENCY else text.percent
-        size = f"+{text.change(r.change)}" if f.indicator == LATENCY else f"−{r.change:.1%}"
+        size = text.size(f.indicator, r.baseline, r.current, r.change)
         rows.append(
             f'<tr><th scope="row"><a href="#step-{f.journey}-{f.step}">'
             f"{escape(names[(f.journey, f.step)])}</a></th>"
@@ -127,7 +127,7 @@ def regressions_table(
             + _cell(clock(f.start_time))
             + _cell(clock(f.detected_time))
             + _cell("still regressed" if f.end_time is None else clock(f.end_time))
-            + _cell(f"{r.confidence:.1%}")
+            + _cell(text.confidence(r.confidence))
             + _cell(text.count(r.affected))
             + "</tr>"
         )

@@ -1,6 +1,7 @@
-"""How the report writes numbers and moments for people: durations, percentages, counts, clock
-times. The summary sentences, the tables and the chart axes all go through these, so one number
-reads the same wherever it appears."""
+"""How cxmetrics writes numbers and moments for people: durations, percentages, percentage points,
+confidences, counts, clock times. The report's summary sentences, tables and chart axes and the
+``cxmetrics analyze`` terminal tables all go through these, so one number reads the same wherever
+it appears."""
 
 from __future__ import annotations
 
@@ -53,8 +54,36 @@ def change(relative: float) -> str:
     return f"{abs(relative):.0%}"
 
 
+def points(delta: float) -> str:
+    """A change of a rate in percentage points, as people compare rates: ``−6.1 pp``."""
+    sign = "−" if delta < 0 else "+"
+    return f"{sign}{abs(100 * delta):.1f} pp"
+
+
+def size(indicator: str, baseline: float, current: float, relative: float) -> str:
+    """The size of a regression: latency relative (``+25%``), rates (accuracy, conversion) in
+    percentage points between ``baseline`` and ``current`` (``−6.1 pp``)."""
+    if indicator == "latency":
+        return f"{'−' if relative < 0 else '+'}{change(relative)}"
+    return points(current - baseline)
+
+
+def confidence(probability: float) -> str:
+    """A confidence: ``95.0%``; never ``100%`` (``>99.9%``), since no detector is certain."""
+    if probability >= 0.9995:
+        return ">99.9%"
+    return f"{100 * probability:.1f}%"
+
+
 def count(n: int) -> str:
     return f"{n:,}"
+
+
+def fixed(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    """A score or index with ``digits`` decimals (Apdex ``0.940``, CX score ``87.5``); ``–``."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:.{digits}f}{suffix}"
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

@@ -63,15 +63,27 @@ def parse_spec(text: str, filename: str = "<spec>") -> Spec:
                     1,
                     "",
                     "a spec is a YAML mapping",
-                    "start with 'service: my-app' and 'journeys:'",
+                    f"start with: {STARTER}",
                 )
             ]
         )
     try:
-        spec = Spec.model_validate({**data, "source": filename})
+        spec = Spec.model_validate({**data, "source": filename}, context=_context(data))
     except ValidationError as exc:
         raise SpecError(_issues(exc, data, lines, filename)) from None
     return spec
+
+
+STARTER = "{service: my_app, journeys: [{name: checkout, steps: [{name: pay, target: 1s}]}]}"
+"""The smallest spec that validates, offered when a file has none."""
+
+
+def _context(data: dict[str, Any]) -> dict[str, Any]:
+    """What nested models check against: the spec's channels (when they are names)."""
+    channels = data.get("channels", list(Spec.model_fields["channels"].default))
+    if isinstance(channels, list) and all(isinstance(c, str) for c in channels):
+        return {"channels": tuple(channels)}
+    return {}
 
 
 def _issues(
@@ -120,12 +132,13 @@ def _explain(error: Any, loc: Path, data: Any) -> tuple[str, str | None]:
     if kind == "extra_forbidden":
         parent = _model_for(loc[:-1])
         valid = (
-            sorted((f.alias or n) for n, f in parent.model_fields.items() if n != "source")
+            [(f.alias or n) for n, f in parent.model_fields.items() if n != "source"]
             if parent
             else []
         )
-        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-        fix = f"did you mean '{close[0]}'?" if close else f"valid fields: {', '.join(valid)}"
+        # a near miss only: 'alerting' is not a misspelt 'version'
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.75)
+        fix = f"did you mean '{close[0]}'?" if close else f"valid fields here: {', '.join(valid)}"
         return f"unknown field '{loc[-1]}'", fix
     if kind == "missing":
         return "required field is missing", f"add '{loc[-1]}:'"
@@ -144,7 +157,7 @@ def _explain(error: Any, loc: Path, data: Any) -> tuple[str, str | None]:
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     hint = None
-    if "; did you mean" in message:
+    if "; did you mean" in message or "; declared in" in message:  # "<wrong>; <the fix>"
         message, hint = message.split("; ", 1)
     return message, hint
 

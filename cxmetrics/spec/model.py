@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -28,7 +29,31 @@ from .names import NAME_PATTERN, OTHER
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
-Ratio = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+def _percentage(value: Any) -> Any:
+    """``'10%'`` is ``0.10``: people write shares and changes as percentages."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        number = value.strip()[:-1].strip()
+        try:
+            return float(number) / 100.0
+        except ValueError:
+            raise ValueError(f"{value!r} is not a percentage; write e.g. '10%' or 0.10") from None
+    return value
+
+
+def _share(value: float) -> float:
+    if 0.0 < value < 1.0:
+        return value
+    if 50.0 <= value < 100.0:  # an objective written as a percentage: suggest the share
+        raise ValueError(
+            f"{value:g} is not a share between 0 and 1; did you mean {value / 100.0:g}?"
+        )
+    raise ValueError(f"{value:g} is not a share between 0 and 1, such as 0.95 or '95%'")
+
+
+Ratio = Annotated[float, BeforeValidator(_percentage), AfterValidator(_share)]
+Change = Annotated[float, BeforeValidator(_percentage)]
 
 
 class _Model(BaseModel):
@@ -76,7 +101,7 @@ class Baseline(_Model):
 class RegressionPolicy(_Model):
     """When a step's latency counts as regressed (DESIGN.md §6)."""
 
-    min_change: float = Field(0.10, gt=0.0, le=10.0)
+    min_change: Change = Field(0.10, gt=0.0, le=10.0)
     baseline: Baseline = Baseline()
     window: Seconds = 600.0
     min_volume: int = Field(100, ge=1)
@@ -94,7 +119,7 @@ class RegressionPolicy(_Model):
 
 
 class RegressionOverride(_Model):
-    min_change: float | None = Field(None, gt=0.0, le=10.0)
+    min_change: Change | None = Field(None, gt=0.0, le=10.0)
     baseline: Baseline | None = None
     window: Seconds | None = None
     min_volume: int | None = Field(None, ge=1)
@@ -184,6 +209,25 @@ class Journey(_Model):
     tags: Tags = Field(default_factory=dict)
 
     _not_reserved = field_validator("name")(lambda v: _not_other(v, "journey"))
+
+    @field_validator("channels")
+    @classmethod
+    def _declared_channels(
+        cls, channels: tuple[str, ...] | None, info: ValidationInfo
+    ) -> tuple[str, ...] | None:
+        # the loader passes the spec's channels, so the error points at this list
+        declared = (info.context or {}).get("channels")
+        if channels is not None and isinstance(declared, tuple):
+            for channel in channels:
+                if channel not in declared:
+                    close = difflib.get_close_matches(channel, declared, n=1, cutoff=0.6)
+                    fix = (
+                        f"did you mean '{close[0]}'?"
+                        if close
+                        else f"declared in the spec's channels: {', '.join(declared)}"
+                    )
+                    raise ValueError(f"unknown channel '{channel}'; {fix}")
+        return channels
 
     @field_validator("steps")
     @classmethod

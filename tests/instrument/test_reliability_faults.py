@@ -351,7 +351,7 @@ def test_event_log_disk_full_then_cleared(fresh_errors, tmp_path, caplog):
     assert logged(caplog, "cannot write event log") == 1
 
 
-def test_event_log_buffer_is_bounded_and_every_event_accounted_for(fresh_errors, tmp_path, rec):
+def test_event_log_buffer_is_bounded_and_every_event_accounted_for(fresh_errors, tmp_path):
     real, link = tmp_path / "events.jsonl", tmp_path / "log.jsonl"
     os.symlink("/dev/full", link)
     log = EventLog(link, flush_every=1, retry_after=3600, max_buffer_bytes=4096)

@@ -181,7 +181,7 @@ BAD = [
         GOOD.replace("kind: reconcile", "kind: reconcile\n            objective: 1.5"),
         [
             "bank.yaml:12: journeys[bill_inquiry].steps[bill_detail].checks[total_matches_details]."
-            "objective: Input should be less than 1"
+            "objective: 1.5 is not a share between 0 and 1, such as 0.95 or '95%'"
         ],
     ),
     (

@@ -1,4 +1,6 @@
-"""Test helpers for apps instrumented with cxmetrics, and a pytest plugin.
+"""Test helpers for apps instrumented with cxmetrics; the pytest fixtures are in
+``cxmetrics.testing.pytest_plugin`` (registered on install). This package imports without pytest,
+so app code may use ``Recorder`` as a sink.
 
 The ``cx_recorder`` fixture configures cxmetrics with a fresh registry and an in-memory
 ``Recorder`` for one test, so the test can assert which journeys and steps its code recorded::
@@ -12,19 +14,15 @@ The spec comes from the ``cxmetrics_spec`` fixture (override it) or ``$CXMETRICS
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
-import pytest
 from prometheus_client import CollectorRegistry
 
-from . import config
-from .exposition.memory import Recorder
-from .instrument.runtime import SpanMode
-from .spec.load import load_spec
-from .spec.model import Spec
+from .. import config
+from ..exposition.memory import Recorder
+from ..instrument.runtime import SpanMode
+from ..spec.load import load_spec
+from ..spec.model import Spec
 
-__all__ = ["Recorder", "recording"]
+__all__ = ["Recorder", "Recording", "recording"]
 
 
 class Recording:
@@ -33,9 +31,12 @@ class Recording:
     def __init__(self, spec: Spec, spans: SpanMode = "off") -> None:
         self.registry = CollectorRegistry()
         self.recorder = Recorder()
+        config.hold_for_test(False)
         config.configure(
             spec, registry=self.registry, sinks=[self.recorder], spans=spans, strict=True
         )
+        # the app's own configure() (often at import) must not replace this recorder
+        config.hold_for_test(True)
 
     def value(self, name: str, **labels: str) -> float:
         """A sample's value from the registry (0.0 when absent), e.g.
@@ -51,26 +52,3 @@ class Recording:
 def recording(spec: Spec | str, spans: SpanMode = "off") -> Recording:
     """Configure cxmetrics for a test; call ``close()`` (or use the fixture) afterwards."""
     return Recording(spec if isinstance(spec, Spec) else load_spec(spec), spans)
-
-
-@pytest.fixture
-def cxmetrics_spec() -> Spec:
-    """The spec under test: override this fixture, or set ``$CXMETRICS_SPEC``."""
-    path = os.environ.get("CXMETRICS_SPEC", "cxmetrics.yaml")
-    return load_spec(path)
-
-
-@pytest.fixture
-def cx_recording(cxmetrics_spec: Spec) -> Iterator[Recording]:
-    """cxmetrics configured with a fresh registry and a recorder, for one test."""
-    rec = Recording(cxmetrics_spec)
-    try:
-        yield rec
-    finally:
-        rec.close()
-
-
-@pytest.fixture
-def cx_recorder(cx_recording: Recording) -> Recorder:
-    """The in-memory recorder of ``cx_recording``."""
-    return cx_recording.recorder
