@@ -23,6 +23,9 @@ def is_name(value: str) -> bool:
 
 PREFIX: Final = "cx_"
 
+# The fields a follow-up may carry (spec ``followup.fields``); raw identifiers are never among them.
+FOLLOWUP_FIELDS: Final = ("journey", "step", "stalled_since", "channel", "segment", "customer_ref")
+
 # Metric families (exposed names; counters gain ``_total`` in the exposition as usual).
 STEP_DURATION: Final = "cx_step_duration_seconds"
 STEPS: Final = "cx_steps_total"
