@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cxmetrics")
 FINGERPRINT_KEY_ENV = "CXMETRICS_FINGERPRINT_KEY"
+FOLLOWUP_ENV = "CXMETRICS_FOLLOWUP_REDIS"
 
 
 class _Installed:
@@ -65,6 +66,7 @@ def configure(
     fingerprint_key: bytes | str | None = None,
     customer_key: bytes | str | None = None,
     redact: Callable[[str], str] | None = None,
+    followup: str | None = None,
     strict: bool = False,
 ) -> bool:
     """Start recording journeys and steps declared in ``spec``.
@@ -83,6 +85,8 @@ def configure(
     - ``customer_key`` / ``redact``: how ``j.identify(customer_id)`` turns an identifier into a
       reference (default HMAC-SHA256 with ``customer_key`` or ``$CXMETRICS_CUSTOMER_KEY``); raw
       identifiers are never stored, exposed or exported.
+    - ``followup``: a Redis URL; instances reaching a key step (spec ``followup``) are tracked
+      there for ``cxmetrics followup`` (default: ``$CXMETRICS_FOLLOWUP_REDIS``, else none).
     - ``strict``: raise ``SpecError``/``CxError`` instead of logging and staying a no-op.
 
     Returns ``True`` when recording; ``False`` when the spec could not be used (logged once,
@@ -118,6 +122,7 @@ def configure(
                     fingerprint_key=fingerprint_key,
                     customer_key=customer_key,
                     redact=redact,
+                    followup=followup,
                 )
 
             _stand_by(target, None, frozenset(), _retry_spec(spec, again))
@@ -134,7 +139,10 @@ def configure(
     from .exposition.eventlog import EventLog
     from .instrument import spans as otel
 
+    from .followup import tracker
+
     owned: tuple[Sink, ...] = (EventLog(event_log),) if event_log is not None else ()
+    owned += tracker.tracker_sinks(loaded, followup or os.environ.get(FOLLOWUP_ENV), strict)
     try:
         runtime = Runtime(
             loaded,
@@ -167,6 +175,7 @@ def configure(
     else:
         _installed.collector, _installed.registry = collector, target
     _installed.owned_sinks = owned
+    tracker.expose(owned, target)
     STATE.runtime = runtime
     return True
 
