@@ -137,9 +137,8 @@ def configure(
 
     from .exposition.collector import CxCollector
     from .exposition.eventlog import EventLog
-    from .instrument import spans as otel
-
     from .followup import tracker
+    from .instrument import spans as otel
 
     owned: tuple[Sink, ...] = (EventLog(event_log),) if event_log is not None else ()
     owned += tracker.tracker_sinks(loaded, followup or os.environ.get(FOLLOWUP_ENV), strict)
