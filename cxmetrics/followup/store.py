@@ -63,9 +63,9 @@ CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0,
                        tonumber(ARGV[3]))
 local out = {}
-local until = tonumber(ARGV[1]) + tonumber(ARGV[2])
+local lease_end = tonumber(ARGV[1]) + tonumber(ARGV[2])
 for i = 1, #ids, 2 do
-  redis.call('ZADD', KEYS[1], until, ids[i])
+  redis.call("ZADD", KEYS[1], lease_end, ids[i])
   out[#out + 1] = ids[i]
   out[#out + 1] = ids[i + 1]
   out[#out + 1] = redis.call('HGET', KEYS[2], ids[i])

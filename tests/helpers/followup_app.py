@@ -13,6 +13,7 @@ import sys
 
 SPEC = """\
 service: bank
+channels: [app, web]
 journeys:
   - name: loan_application
     tags: {segment: retail}
