@@ -1,8 +1,9 @@
 """A loan-application spec with a follow-up, and an app process that runs journeys through it.
 
-``python -m tests.helpers.followup_app REDIS_URL START COUNT STALL_EVERY`` runs journeys
+``python -m tests.helpers.followup_app REDIS_URL START COUNT STALL_EVERY [PAUSE]`` runs journeys
 ``START .. START+COUNT-1``: each applies and uploads its documents; every journey whose index
-``i`` has ``i % 100 < STALL_EVERY`` stalls there, the others sign. It prints one JSON line with
+``i`` has ``i % 100 < STALL_EVERY`` stalls there, the others sign (an optional sixth argument
+pauses that many seconds per journey). It prints one JSON line with
 what it did and the tracker's counters.
 """
 
@@ -43,7 +44,9 @@ def stalls(index: int, stall_every: int) -> bool:
     return index % 100 < stall_every
 
 
-def run(start: int, count: int, stall_every: int) -> int:
+def run(start: int, count: int, stall_every: int, pause: float = 0.0) -> int:
+    import time
+
     import cxmetrics
 
     stalled = 0
@@ -54,6 +57,8 @@ def run(start: int, count: int, stall_every: int) -> int:
             pass
         with j.step("upload_documents"):
             pass
+        if pause:
+            time.sleep(pause)
         if stalls(i, stall_every):
             stalled += 1
             continue
@@ -72,13 +77,14 @@ def main() -> None:
     from cxmetrics.spec.load import parse_spec
 
     url, start, count, stall_every = sys.argv[1], *map(int, sys.argv[2:5])
+    pause = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
     registry = CollectorRegistry()
     spec = parse_spec(spec_text())
     with tempfile.TemporaryDirectory():
         cxmetrics.configure(
             spec, registry=registry, spans="off", customer_key=CUSTOMER_KEY, followup=url
         )
-        stalled = run(start, count, stall_every)
+        stalled = run(start, count, stall_every, pause)
         (tracker,) = [s for s in config.STATE.runtime.sinks if hasattr(s, "wait")]  # type: ignore[union-attr]
         flushed = tracker.wait(60.0)
         exposition = generate_latest(registry).decode()

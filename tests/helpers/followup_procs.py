@@ -86,7 +86,9 @@ def start_worker(
     return proc
 
 
-def start_app(redis_url: str, start: int, count: int, stall_every: int) -> subprocess.Popen[str]:
+def start_app(
+    redis_url: str, start: int, count: int, stall_every: int, pause: float = 0.0
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -96,6 +98,7 @@ def start_app(redis_url: str, start: int, count: int, stall_every: int) -> subpr
             str(start),
             str(count),
             str(stall_every),
+            str(pause),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
