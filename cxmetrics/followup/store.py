@@ -29,29 +29,27 @@ PREFIX = "cxfu"
 SHARDS = 16
 PROGRESS_HORIZON = 300.0
 
-# ARGV: horizon-cutoff, then ops: "r" id due since payload | "c" id time.
+# KEYS: due, data, prog. ARGV[1]: horizon cutoff; ARGV[2]: one write per line, either
+# "r <id> <due> <since>|<channel>|<customer_ref>" (register) or "c <id> <time>" (clear). One
+# argument per batch keeps the client's encoding cost per write to one string format.
 APPLY = """
 local due, data, prog = KEYS[1], KEYS[2], KEYS[3]
-local i = 2
-local n = #ARGV
-while i <= n do
-  if ARGV[i] == 'r' then
-    local id, at, since = ARGV[i+1], ARGV[i+2], ARGV[i+3]
+for line in string.gmatch(ARGV[2], '[^\\n]+') do
+  local op, id, at, payload = string.match(line, '^(%a) (%S+) (%S+) ?(.*)$')
+  if op == 'r' then
+    local since = tonumber(string.match(payload, '^([^|]+)'))
     local moved = redis.call('ZSCORE', prog, id)
-    if (not moved) or tonumber(moved) < tonumber(since) then
+    if (not moved) or tonumber(moved) < since then
       redis.call('ZADD', due, at, id)
-      redis.call('HSET', data, id, ARGV[i+4])
+      redis.call('HSET', data, id, payload)
     end
-    i = i + 5
-  else
-    local id, at = ARGV[i+1], ARGV[i+2]
+  elseif op == 'c' then
     redis.call('ZREM', due, id)
     redis.call('HDEL', data, id)
     local moved = redis.call('ZSCORE', prog, id)
     if (not moved) or tonumber(moved) < tonumber(at) then
       redis.call('ZADD', prog, at, id)
     end
-    i = i + 3
   end
 end
 redis.call('ZREMRANGEBYSCORE', prog, '-inf', ARGV[1])
@@ -73,35 +71,48 @@ end
 return out
 """
 
-# KEYS: due, data, tries. ARGV: id, payload. Done only if the instance was not registered anew.
+# KEYS: due, data, tries. ARGV: id, payload, id, payload, ... Removes each delivered instance
+# unless it was registered anew meanwhile (its payload changed). Returns how many were removed.
 ACK = """
-local now = redis.call('HGET', KEYS[2], ARGV[1])
-if now and now ~= ARGV[2] then return 0 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-return 1
+local n = 0
+for i = 1, #ARGV, 2 do
+  local now = redis.call('HGET', KEYS[2], ARGV[i])
+  if (not now) or now == ARGV[i + 1] then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    redis.call('HDEL', KEYS[3], ARGV[i])
+    n = n + 1
+  end
+end
+return n
 """
 
-# KEYS: due, data, tries, dead, deadinfo. ARGV: id, now, max attempts, base, cap, give-up
-# ("" or a reason), error text. Returns {"retry", delay} or {"dead", reason}.
+# KEYS: due, data, tries, dead, deadinfo. ARGV: now, max attempts, backoff base, cap, give-up
+# reason ("" unless giving up), then id, error, id, error, ... Returns per id "retry" or the
+# reason it was parked ("attempts" or the give-up reason).
 FAIL = """
-local id, now = ARGV[1], tonumber(ARGV[2])
-local tries = redis.call('HINCRBY', KEYS[3], id, 1)
-local reason = ARGV[6]
-if reason == '' and tries >= tonumber(ARGV[3]) then reason = 'attempts' end
-if reason ~= '' then
-  local payload = redis.call('HGET', KEYS[2], id) or ''
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('HDEL', KEYS[2], id)
-  redis.call('HDEL', KEYS[3], id)
-  redis.call('ZADD', KEYS[4], now, id)
-  redis.call('HSET', KEYS[5], id, reason .. '|' .. tries .. '|' .. payload .. '|' .. ARGV[7])
-  return {'dead', reason}
+local now = tonumber(ARGV[1])
+local out = {}
+for i = 6, #ARGV, 2 do
+  local id = ARGV[i]
+  local tries = redis.call('HINCRBY', KEYS[3], id, 1)
+  local reason = ARGV[5]
+  if reason == '' and tries >= tonumber(ARGV[2]) then reason = 'attempts' end
+  if reason ~= '' then
+    local payload = redis.call('HGET', KEYS[2], id) or ''
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('ZADD', KEYS[4], now, id)
+    redis.call('HSET', KEYS[5], id, reason .. '|' .. tries .. '|' .. payload .. '|' .. ARGV[i + 1])
+    out[#out + 1] = reason
+  else
+    local delay = math.min(tonumber(ARGV[3]) * 2 ^ (tries - 1), tonumber(ARGV[4]))
+    redis.call('ZADD', KEYS[1], now + delay, id)
+    out[#out + 1] = 'retry'
+  end
 end
-local delay = math.min(tonumber(ARGV[4]) * 2 ^ (tries - 1), tonumber(ARGV[5]))
-redis.call('ZADD', KEYS[1], now + delay, id)
-return {'retry', tostring(delay)}
+return out
 """
 
 
@@ -127,7 +138,11 @@ class Partition:
 
 
 def shard_of(instance_id: str, shards: int = SHARDS) -> int:
-    return zlib.crc32(instance_id.encode()) % shards
+    """The partition of an instance: its random hex id's last digits (CRC-32 of any other id)."""
+    try:
+        return int(instance_id[-6:], 16) % shards
+    except ValueError:
+        return zlib.crc32(instance_id.encode()) % shards
 
 
 def partitions(spec: Spec, shards: int = SHARDS, prefix: str = PREFIX) -> Iterator[Partition]:

@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -30,6 +29,7 @@ from ..instrument.state import internal_error, log_once
 from ..spec import names
 from ..spec.model import Spec
 from . import store
+from .store import encode
 
 log = logging.getLogger("cxmetrics")
 
@@ -78,6 +78,8 @@ class Tracker:
         self._shards = shards
         self._prefix = prefix
         self._queue: collections.deque[_Write] = collections.deque()
+        self._keys: dict[tuple[str, str, int], list[str]] = {}
+        self._inflight = 0  # taken off the queue by a write not finished yet (counts to the bound)
         self.dropped: dict[tuple[str, str], int] = {}
         self.store_errors = 0
         self.written = 0
@@ -99,7 +101,7 @@ class Tracker:
         plan = self._plans.get((event.journey, event.step))
         if plan is None:
             return
-        if len(self._queue) >= self._bound:
+        if len(self._queue) + self._inflight >= self._bound:
             self._drop("register" if plan[0] else "clear", "queue_full")
             return
         self._queue.append(
@@ -126,6 +128,7 @@ class Tracker:
                 self._write(taken)
             except Exception as exc:
                 self._queue.extendleft(reversed(taken))  # kept, in order, for the next try
+                self._inflight = 0
                 with self._lock:
                     self.store_errors += 1
                 log_once(
@@ -136,44 +139,37 @@ class Tracker:
                 )
                 backoff = min(max(backoff * 2, 0.1), 2.0)
             else:
+                self._inflight = 0
                 backoff = 0.0
                 self.written += len(taken)
                 if len(self._queue) < self._batch:
                     self._stop.wait(self._interval)
 
     def _take(self) -> list[_Write]:
-        taken: list[_Write] = []
+        # Counted in flight before it leaves the queue: the bound ``emit`` checks never dips.
+        n = self._inflight = min(self._batch, len(self._queue))
         pop = self._queue.popleft
-        try:
-            for _ in range(self._batch):
-                taken.append(pop())
-        except IndexError:
-            pass
-        return taken
+        return [pop() for _ in range(n)]
 
     def _write(self, writes: list[_Write]) -> None:
-        ops: dict[store.Partition, list[Any]] = {}
+        lines: dict[tuple[str, str, int], list[str]] = {}
+        shards, shard_of = self._shards, store.shard_of
         for journey, (register, clears), instance, at, channel, customer in writes:
-            shard = store.shard_of(instance, self._shards)
+            shard = shard_of(instance, shards)
             if register is not None:
                 step, after = register
-                part = store.Partition(journey, step, shard, self._prefix)
-                ops.setdefault(part, []).extend(
-                    (
-                        "r",
-                        instance,
-                        f"{at + after:.3f}",
-                        f"{at:.3f}",
-                        store.encode(at, channel, customer),
-                    )
+                lines.setdefault((journey, step, shard), []).append(
+                    f"r {instance} {at + after:.3f} {encode(at, channel, customer)}"
                 )
             for step in clears:
-                part = store.Partition(journey, step, shard, self._prefix)
-                ops.setdefault(part, []).extend(("c", instance, f"{at:.3f}"))
+                lines.setdefault((journey, step, shard), []).append(f"c {instance} {at:.3f}")
         cutoff = f"{time.time() - store.PROGRESS_HORIZON:.3f}"
         pipe = self._client.pipeline(transaction=False)
-        for part, args in ops.items():
-            self._apply(keys=part.apply_keys, args=[cutoff, *args], client=pipe)
+        for where, batch in lines.items():
+            keys = self._keys.get(where)
+            if keys is None:
+                keys = self._keys[where] = store.Partition(*where, self._prefix).apply_keys
+            self._apply(keys=keys, args=[cutoff, "\n".join(batch)], client=pipe)
         pipe.execute()
 
     # -- sink protocol ------------------------------------------------------------------------

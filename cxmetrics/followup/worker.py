@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import redis
+import urllib3
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -90,9 +90,8 @@ class Worker:
         self._claim = self.db.register_script(store.CLAIM)
         self._ack = self.db.register_script(store.ACK)
         self._fail = self.db.register_script(store.FAIL)
-        self.http = httpx.Client(
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        self.http = urllib3.PoolManager(
+            maxsize=concurrency, block=True, timeout=timeout, retries=False
         )
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="cxmetrics-followup")
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -161,73 +160,65 @@ class Worker:
         ]
 
     def handle(self, claimed: list[Claimed]) -> None:
+        """Deliver instances claimed from one partition, then settle them in one round trip."""
+        if not claimed:
+            return
+        part = claimed[0].part
+        policy, segment = self.policies[(part.journey, part.step)]
         now = time.time()
+        acks: list[str] = []
+        expired: list[str] = []
         ready: list[tuple[Claimed, dict[str, Any]]] = []
         for c in claimed:
-            policy, segment = self.policies[(c.part.journey, c.part.step)]
             if c.raw is None:  # cleared after the claim: the customer moved on
-                self._ack(
-                    keys=[c.part.key("due"), c.part.key("data"), c.part.key("tries")],
-                    args=[c.instance, ""],
-                )
+                acks += (c.instance, "")
                 continue
             since, channel, customer = store.decode(c.raw)
             if now > since + policy.until:
-                self._give_up(c, "expired", "not delivered before 'until'")
+                expired += (c.instance, "not delivered before 'until'")
                 continue
-            key = delivery.idempotency_key(c.part.journey, c.part.step, c.instance, since)
-            ready.append(
-                (
-                    c,
-                    delivery.item(
-                        policy.fields,
-                        key,
-                        c.part.journey,
-                        c.part.step,
-                        since,
-                        channel,
-                        segment,
-                        customer,
-                    ),
-                )
+            key = delivery.idempotency_key(part.journey, part.step, c.instance, since)
+            fields = delivery.item(
+                policy.fields, key, part.journey, part.step, since, channel, segment, customer
             )
+            ready.append((c, fields))
         chunks = [ready[i : i + self.batch] for i in range(0, len(ready), self.batch)]
-        results = list(self.pool.map(self._deliver, chunks))
-        pipe = self.db.pipeline(transaction=False)
-        outcomes: list[tuple[Claimed, str | None]] = []
-        for chunk, error in zip(chunks, results, strict=False):
+        failed: list[str] = []
+        sent: list[Claimed] = []
+        for chunk, error in zip(chunks, self.pool.map(self._deliver, chunks), strict=True):
             for c, _ in chunk:
                 if error is None:
-                    keys = [c.part.key("due"), c.part.key("data"), c.part.key("tries")]
-                    self._ack(keys=keys, args=[c.instance, c.raw or ""], client=pipe)
+                    acks += (c.instance, c.raw or "")
+                    sent.append(c)
                 else:
-                    self._fail(
-                        keys=c.part.fail_keys,
-                        args=[*self._policy_args(c, now, ""), error[:200].replace("|", "/")],
-                        client=pipe,
-                    )
-                outcomes.append((c, error))
+                    failed += (c.instance, error[:200].replace("|", "/"))
+        pipe = self.db.pipeline(transaction=False)
+        settle = [part.key("due"), part.key("data"), part.key("tries")]
+        if acks:
+            self._ack(keys=settle, args=acks, client=pipe)
+        for ids, reason in ((failed, ""), (expired, "expired")):
+            if ids:
+                args: list[str | float] = [
+                    now,
+                    self.max_attempts,
+                    self.backoff,
+                    self.backoff_cap,
+                    reason,
+                    *ids,
+                ]
+                self._fail(keys=part.fail_keys, args=args, client=pipe)
         replies = pipe.execute()
+        labels = (part.journey, part.step)
         delivered_at = time.time()
-        for (c, error), reply in zip(outcomes, replies, strict=False):
-            labels = (c.part.journey, c.part.step)
-            if error is None:
-                self.sent.labels(*labels).inc()
-                self.lag.labels(*labels).observe(max(0.0, delivered_at - c.due))
-            elif reply[0] == b"dead":
-                self.dead_lettered.labels(*labels, reply[1].decode()).inc()
-            else:
+        for c in sent:
+            self.lag.labels(*labels).observe(max(0.0, delivered_at - c.due))
+        if sent:
+            self.sent.labels(*labels).inc(len(sent))
+        for outcome in (o.decode() for r in replies if isinstance(r, list) for o in r):
+            if outcome == "retry":
                 self.retried.labels(*labels).inc()
-
-    def _give_up(self, c: Claimed, reason: str, error: str) -> None:
-        self._fail(
-            keys=c.part.fail_keys,
-            args=[*self._policy_args(c, time.time(), reason), error],
-        )
-        self.dead_lettered.labels(c.part.journey, c.part.step, reason).inc()
-
-    def _policy_args(self, c: Claimed, now: float, reason: str) -> list[Any]:
-        return [c.instance, now, self.max_attempts, self.backoff, self.backoff_cap, reason]
+            else:
+                self.dead_lettered.labels(*labels, outcome).inc()
 
     def _deliver(self, chunk: list[tuple[Claimed, dict[str, Any]]]) -> str | None:
         """Deliver one chunk to its targets; ``None`` when every target accepted it."""
@@ -237,16 +228,17 @@ class Worker:
         try:
             if policy.webhook is not None:
                 payload = delivery.body(items)
-                response = self.http.post(
+                response = self.http.request(
+                    "POST",
                     policy.webhook,
-                    content=payload,
+                    body=payload,
                     headers={
                         "content-type": "application/json",
                         delivery.SIGNATURE_HEADER: delivery.sign(self.secret, payload),
                     },
                 )
-                if response.status_code >= 300:
-                    return f"webhook answered {response.status_code}"
+                if response.status >= 300:
+                    return f"webhook answered {response.status}"
             if policy.queue is not None:
                 pipe = self.db.pipeline(transaction=False)
                 for i in items:
@@ -255,7 +247,7 @@ class Worker:
                         {k: "" if v is None else str(v) for k, v in i.items()},
                     )
                 pipe.execute()
-        except (httpx.HTTPError, redis.RedisError) as exc:
+        except (urllib3.exceptions.HTTPError, redis.RedisError) as exc:
             return f"{type(exc).__name__}: {exc}"
         return None
 
@@ -283,7 +275,7 @@ class Worker:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
-        self.http.close()
+        self.http.clear()
         self.db.close()
 
 
