@@ -13,7 +13,7 @@
 3. Memory: ``MEMORY USAGE`` of each key of the store and ``INFO memory`` before/after registering
    ``--instances`` instances, per tracked instance.
 
-Run: ``python benchmarks/bench_followup.py`` (needs redis-server: ``apt-get install -y
+Run: ``python benchmarks/bench_followup.py`` (``--only app|worker|memory``; needs redis-server: ``apt-get install -y
 --no-install-recommends redis-server``).
 """
 
@@ -233,7 +233,7 @@ def fill(spec: Any, url: str, n: int, due: float) -> None:
                 "satisfied",
                 True,
                 (),
-                f"{i:064x}",
+                f"{i:016x}",
             )
         )
     tracker.wait(120.0)
@@ -306,6 +306,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=3000, help="requests per round")
     parser.add_argument("--deliveries", type=int, default=20000)
     parser.add_argument("--instances", type=int, default=200000)
+    parser.add_argument("--only", choices=("app", "worker", "memory"), help="run one part")
     args = parser.parse_args()
 
     from cxmetrics.spec.load import parse_spec
@@ -314,9 +315,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         server, url = start_redis(Path(tmp))
         try:
-            bench_app(spec, url, args.rounds, args.requests)
-            bench_worker(spec, url, args.deliveries, Path(tmp))
-            bench_memory(spec, url, args.instances)
+            if args.only in (None, "app"):
+                bench_app(spec, url, args.rounds, args.requests)
+            if args.only in (None, "worker"):
+                bench_worker(spec, url, args.deliveries, Path(tmp))
+            if args.only in (None, "memory"):
+                bench_memory(spec, url, args.instances)
         finally:
             stop(server)
     return 0

@@ -22,6 +22,13 @@ _spec = click.option(
 _redis = click.option(
     "--redis", "url", envvar=REDIS_ENV, required=True, help=f"Redis URL (or ${REDIS_ENV})."
 )
+_shards = click.option(
+    "--shards",
+    type=int,
+    default=16,
+    show_default=True,
+    help="Partitions per key step (the same as the app's tracker).",
+)
 _secret = click.option(
     "--secret",
     envvar=SECRET_ENV,
@@ -43,11 +50,12 @@ def followup() -> None:
 @click.option("--metrics-addr", default="127.0.0.1", show_default=True)
 @click.option("--lease", type=float, default=30.0, show_default=True, help="Claim lease, s.")
 @click.option("--claim", type=int, default=500, show_default=True, help="Claimed per partition.")
-@click.option("--batch", type=int, default=1, show_default=True, help="Follow-ups per POST.")
+@click.option("--batch", type=int, default=100, show_default=True, help="Follow-ups per POST.")
 @click.option("--concurrency", type=int, default=16, show_default=True)
 @click.option("--max-attempts", type=int, default=8, show_default=True)
 @click.option("--backoff", type=float, default=1.0, show_default=True, help="First retry, s.")
 @click.option("--backoff-cap", type=float, default=300.0, show_default=True)
+@_shards
 def run(
     spec_path: str,
     url: str,
@@ -82,13 +90,14 @@ def run(
 @followup.command()
 @_spec
 @_redis
+@_shards
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def dead(spec_path: str, url: str, as_json: bool) -> None:
+def dead(spec_path: str, url: str, shards: int, as_json: bool) -> None:
     """List follow-ups parked as dead letters (attempts exhausted or expired)."""
     spec = load_or_abort(spec_path)
     from ..followup.worker import Worker
 
-    worker = Worker(spec, url, b"", concurrency=1)
+    worker = Worker(spec, url, b"", concurrency=1, shards=shards)
     try:
         letters = sorted(worker.dead_letters(), key=lambda d: d.when)
     finally:

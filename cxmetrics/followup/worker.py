@@ -63,7 +63,7 @@ class Worker:
         registry: CollectorRegistry | None = None,
         lease: float = 30.0,
         claim: int = 500,
-        batch: int = 1,
+        batch: int = 100,
         concurrency: int = 16,
         max_attempts: int = 8,
         backoff: float = 1.0,

@@ -156,6 +156,8 @@ def test_what_keeps_failing_is_parked_listed_and_counted(tmp_path: Path, server:
         "0.1",
         "--max-attempts",
         "3",
+        "--batch",
+        "1",
         "--metrics-port",
         str(metrics_port),
     )
