@@ -13,8 +13,8 @@
 3. Memory: ``MEMORY USAGE`` of each key of the store and ``INFO memory`` before/after registering
    ``--instances`` instances, per tracked instance.
 
-Run: ``python benchmarks/bench_followup.py`` (``--only app|worker|memory``; needs redis-server: ``apt-get install -y
---no-install-recommends redis-server``).
+Run: ``python benchmarks/bench_followup.py`` (``--only app|worker|memory``; needs redis-server:
+``apt-get install -y --no-install-recommends redis-server``).
 """
 
 from __future__ import annotations
