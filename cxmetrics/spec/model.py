@@ -161,6 +161,7 @@ class FollowUp(_Model):
     webhook: str | None = None
     queue: Name | None = None
     fields: tuple[str, ...] = FOLLOWUP_FIELDS
+    max_lag: Seconds = 900.0  # CxFollowUpLag fires when a due follow-up has waited longer
 
     @field_validator("webhook")
     @classmethod

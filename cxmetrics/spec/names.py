@@ -251,6 +251,7 @@ ALERT_LATENCY: Final = "CxStepLatencyRegression"
 ALERT_GOOD_BURN: Final = "CxStepErrorBudgetBurn"
 ALERT_ACCURACY_BURN: Final = "CxAccuracyErrorBudgetBurn"
 ALERT_CONVERSION_DROP: Final = "CxStepConversionDrop"
+ALERT_FOLLOWUP_LAG: Final = "CxFollowUpLag"
 
 
 def rec_quantile(quantile: float, span: str) -> str:
