@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cxmetrics")
 FINGERPRINT_KEY_ENV = "CXMETRICS_FINGERPRINT_KEY"
+FOLLOWUP_ENV = "CXMETRICS_FOLLOWUP_REDIS"
 
 
 class _Installed:
@@ -70,6 +71,7 @@ def configure(
     customer_key: bytes | str | None = None,
     redact: Callable[[str], str] | None = None,
     span_exception_messages: bool = False,
+    followup: str | None = None,
     strict: bool = False,
 ) -> bool:
     """Start recording journeys and steps declared in ``spec``.
@@ -92,6 +94,8 @@ def configure(
     - ``span_exception_messages``: spans of failed steps carry the exception's type and its
       message with digit runs and e-mail addresses masked (default); ``True`` records the raw
       message and stack instead — only for apps whose exception messages hold no customer data.
+    - ``followup``: a Redis URL; instances reaching a key step (spec ``followup``) are tracked
+      there for ``cxmetrics followup`` (default: ``$CXMETRICS_FOLLOWUP_REDIS``, else none).
     - ``strict``: raise ``SpecError``/``CxError`` instead of logging and staying a no-op.
 
     While a test recording (``cxmetrics.testing``) is active, ``configure()`` leaves it in place
@@ -123,6 +127,7 @@ def configure(
             customer_key=customer_key,
             redact=redact,
             span_exception_messages=span_exception_messages,
+            followup=followup,
             strict=strict,
         )
 
@@ -140,6 +145,7 @@ def _configure(
     customer_key: bytes | str | None,
     redact: Callable[[str], str] | None,
     span_exception_messages: bool,
+    followup: str | None,
     strict: bool,
 ) -> bool:
     if spans not in SPAN_MODES:
@@ -173,6 +179,7 @@ def _configure(
                         customer_key=customer_key,
                         redact=redact,
                         span_exception_messages=span_exception_messages,
+                        followup=followup,
                     )
                 finally:
                     _installed.resuming = False
@@ -191,9 +198,11 @@ def _configure(
 
     from .exposition.collector import CxCollector
     from .exposition.eventlog import EventLog
+    from .followup import tracker
     from .instrument import spans as otel
 
     owned: tuple[Sink, ...] = (EventLog(event_log),) if event_log is not None else ()
+    owned += tracker.tracker_sinks(loaded, followup or os.environ.get(FOLLOWUP_ENV), strict)
     try:
         runtime = Runtime(
             loaded,
@@ -231,6 +240,7 @@ def _configure(
         _installed.collector, _installed.registry = collector, target
     _installed.owned_sinks = owned
     otel.record_raw_exceptions(span_exception_messages)
+    tracker.expose(owned, target)
     STATE.runtime = runtime
     return True
 

@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("propagation",),
     ("instrument",),
     ("exposition",),
+    ("followup",),
     ("config", "testing", "integrations", "__init__"),
     ("analysis",),
     ("rules",),

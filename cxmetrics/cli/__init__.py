@@ -9,6 +9,7 @@ from .. import __version__
 from .analyze import analyze
 from .dashboards import dashboards
 from .demo import demo
+from .followup import followup
 from .provision import provision
 from .report import report
 from .rules import rules
@@ -25,6 +26,7 @@ def cli() -> None:
 cli.add_command(analyze)
 cli.add_command(dashboards)
 cli.add_command(demo)
+cli.add_command(followup)
 cli.add_command(provision)
 cli.add_command(report)
 cli.add_command(rules)

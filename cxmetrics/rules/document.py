@@ -4,7 +4,8 @@ Three groups per journey, in spec order: ``cxmetrics.<journey>.indicators`` and
 ``cxmetrics.<journey>.slo`` (recording) and ``cxmetrics.<journey>.alerts``. Rules within a group
 run in order, so each indicator can divide by the step rate recorded just before it. Output is
 either a plain Prometheus rule file or a prometheus-operator ``PrometheusRule`` object, both with a
-header naming the spec and its fingerprint; the same spec always gives the same bytes.
+header naming the spec and its fingerprint; the same spec always gives the same bytes. A spec with
+follow-ups adds ``cxmetrics.<journey>.followups`` (``CxFollowUpLag``) after them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import yaml
 from .. import __version__
 from ..spec.model import Spec
 from .alerts import alert_rules
+from .followups import followup_groups
 from .policy import Plan, plan
 from .promql import Group
 from .recording import indicator_rules, slo_rules
@@ -60,6 +62,7 @@ def build(spec: Spec) -> RuleSet:
                 tuple(r for p in steps for r in alert_rules(p, spec.dashboard_url)),
             ),
         ]
+    groups += followup_groups(spec)
     return RuleSet(spec, resolved, tuple(groups))
 
 

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from .durations import parse_duration
-from .names import NAME_PATTERN, OTHER
+from .names import FOLLOWUP_FIELDS, NAME_PATTERN, OTHER
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
@@ -174,12 +174,60 @@ class Check(_Model):
         return self
 
 
+class FollowUp(_Model):
+    """A key step's follow-up: an instance that reached the step and, ``after`` that long, has
+    reached no later step is handed to ``webhook`` and/or the named ``queue`` — once, with the
+    listed ``fields`` — unless ``until`` has passed since the step (then it is given up and parked
+    as a dead letter). Raw identifiers never go out: ``customer_ref`` is the keyed reference of
+    ``j.identify()``; ``segment`` is the step's (else the journey's) ``segment`` tag."""
+
+    after: Seconds = Field(gt=0.0)
+    until: Seconds = Field(gt=0.0)
+    webhook: str | None = None
+    queue: Name | None = None
+    fields: tuple[str, ...] = FOLLOWUP_FIELDS
+    max_lag: Seconds = 900.0  # CxFollowUpLag fires when a due follow-up has waited longer
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError(
+                f"webhook {value!r} is not an http(s) URL; write e.g. 'https://crm.example/hooks'"
+            )
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, fields: tuple[str, ...]) -> tuple[str, ...]:
+        _unique(list(fields), "field")
+        for field in fields:
+            _known(field, FOLLOWUP_FIELDS, "follow-up field")
+        if not fields:
+            raise ValueError(f"list at least one field, e.g. [{', '.join(FOLLOWUP_FIELDS)}]")
+        return fields
+
+    @model_validator(mode="after")
+    def _target_and_window(self) -> FollowUp:
+        if self.webhook is None and self.queue is None:
+            raise ValueError(
+                "a follow-up needs a target; add 'webhook: https://…' and/or 'queue: <name>'"
+            )
+        if self.until <= self.after:
+            raise ValueError(
+                f"until ({self.until:g}s) must be longer than after ({self.after:g}s): it is when "
+                "a follow-up not yet delivered is given up"
+            )
+        return self
+
+
 class Step(_Model):
     name: Name
     target: Seconds
     tolerating: Seconds | None = None
     description: str = ""
     checks: tuple[Check, ...] = ()
+    followup: FollowUp | None = None
     objectives: ObjectivesOverride | None = None
     regression: RegressionOverride | None = None
     tags: Tags = Field(default_factory=dict)
@@ -241,7 +289,21 @@ class Journey(_Model):
                         f"check '{check.name}' of step '{step.name}' is against unknown step "
                         f"'{check.against}'{_did_you_mean(check.against, names)}"
                     )
+        if steps[-1].followup is not None:
+            raise ValueError(
+                f"step '{steps[-1].name}' is the journey's last step, so no later step can clear "
+                "its follow-up; put 'followup' on the step customers stall at before the end"
+            )
         return steps
+
+    @property
+    def key_steps(self) -> tuple[Step, ...]:
+        """The steps with a follow-up policy, in journey order."""
+        return tuple(s for s in self.steps if s.followup is not None)
+
+    def segment(self, step: Step) -> str | None:
+        """The ``segment`` a follow-up of ``step`` carries: the step's tag, else the journey's."""
+        return step.tags.get("segment", self.tags.get("segment"))
 
     def step(self, name: str) -> Step:
         for step in self.steps:

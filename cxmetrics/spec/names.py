@@ -23,6 +23,9 @@ def is_name(value: str) -> bool:
 
 PREFIX: Final = "cx_"
 
+# The fields a follow-up may carry (spec ``followup.fields``); raw identifiers are never among them.
+FOLLOWUP_FIELDS: Final = ("journey", "step", "stalled_since", "channel", "segment", "customer_ref")
+
 # Metric families (exposed names; counters gain ``_total`` in the exposition as usual).
 STEP_DURATION: Final = "cx_step_duration_seconds"
 STEPS: Final = "cx_steps_total"
@@ -118,6 +121,64 @@ METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
     SPEC_INFO: ("gauge", ("service", "spec_digest"), "The loaded spec (always 1)."),
 }
 
+# Follow-ups (``cxmetrics.followup``): the app process's tracker and the ``cxmetrics followup``
+# worker expose these on their own collectors, not on the step collector above.
+FOLLOWUPS_DROPPED: Final = "cx_followups_dropped_total"
+FOLLOWUPS_QUEUED: Final = "cx_followups_queued"
+FOLLOWUPS_STORE_ERRORS: Final = "cx_followups_store_errors_total"
+FOLLOWUPS_TRACKED: Final = "cx_followups_tracked"
+FOLLOWUPS_DUE: Final = "cx_followups_due"
+FOLLOWUPS_OLDEST_DUE: Final = "cx_followups_oldest_due_seconds"
+FOLLOWUPS_SENT: Final = "cx_followups_sent_total"
+FOLLOWUPS_RETRIED: Final = "cx_followups_retried_total"
+FOLLOWUPS_DEAD_LETTERED: Final = "cx_followups_dead_lettered_total"
+FOLLOWUPS_DEAD_LETTERS: Final = "cx_followups_dead_letters"
+FOLLOWUPS_LAG: Final = "cx_followups_lag_seconds"
+OP: Final = "op"
+
+FOLLOWUP_METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
+    FOLLOWUPS_DROPPED: (
+        "counter",
+        (OP, REASON),
+        "Follow-up registrations/clears the app process dropped (queue full, shutdown).",
+    ),
+    FOLLOWUPS_QUEUED: ("gauge", (), "Follow-up writes waiting in the app process's queue."),
+    FOLLOWUPS_STORE_ERRORS: (
+        "counter",
+        (COMPONENT,),
+        "Failed writes/reads of the follow-up store (Redis); the batch is kept and retried.",
+    ),
+    FOLLOWUPS_TRACKED: (
+        "gauge",
+        (JOURNEY, STEP),
+        "Instances waiting at a key step (registered, not yet cleared, sent or given up).",
+    ),
+    FOLLOWUPS_DUE: ("gauge", (JOURNEY, STEP), "Tracked instances whose follow-up is due now."),
+    FOLLOWUPS_OLDEST_DUE: (
+        "gauge",
+        (JOURNEY, STEP),
+        "How long the oldest due follow-up has been due (0 when none is due).",
+    ),
+    FOLLOWUPS_SENT: (
+        "counter",
+        (JOURNEY, STEP),
+        "Follow-ups delivered (acknowledged by a target).",
+    ),
+    FOLLOWUPS_RETRIED: ("counter", (JOURNEY, STEP), "Failed delivery attempts scheduled again."),
+    FOLLOWUPS_DEAD_LETTERED: (
+        "counter",
+        (JOURNEY, STEP, REASON),
+        "Follow-ups parked as dead letters (attempts exhausted, or expired past 'until').",
+    ),
+    FOLLOWUPS_DEAD_LETTERS: ("gauge", (JOURNEY, STEP), "Follow-ups parked as dead letters now."),
+    FOLLOWUPS_LAG: (
+        "histogram",
+        (JOURNEY, STEP),
+        "Delivery time minus due time of each follow-up sent.",
+    ),
+}
+FOLLOWUP_LAG_BUCKETS: Final = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+
 # Span attributes (the ``cx.`` namespace of DESIGN.md §5).
 ATTR_JOURNEY: Final = "cx.journey.name"
 ATTR_JOURNEY_ID: Final = "cx.journey.id"
@@ -190,6 +251,7 @@ ALERT_LATENCY: Final = "CxStepLatencyRegression"
 ALERT_GOOD_BURN: Final = "CxStepErrorBudgetBurn"
 ALERT_ACCURACY_BURN: Final = "CxAccuracyErrorBudgetBurn"
 ALERT_CONVERSION_DROP: Final = "CxStepConversionDrop"
+ALERT_FOLLOWUP_LAG: Final = "CxFollowUpLag"
 
 
 def rec_quantile(quantile: float, span: str) -> str:

@@ -1,0 +1,93 @@
+"""CxFollowUpLag: generated from the spec's max_lag, checked and unit-tested by real promtool."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cxmetrics.rules.document import build, render
+from cxmetrics.spec.load import parse_spec
+from tests.helpers.followup_app import spec_text
+
+
+def _spec_text() -> str:
+    return spec_text(after="2h", until="3d").replace(
+        "          queue:", "          max_lag: 10m\n          queue:"
+    )
+
+
+def test_the_lag_alert_follows_the_spec():
+    spec = parse_spec(_spec_text())
+    assert spec.journey("loan_application").step("upload_documents").followup.max_lag == 600.0
+    doc = yaml.safe_load(render(build(spec)))
+    (group,) = [g for g in doc["groups"] if g["name"] == "cxmetrics.loan_application.followups"]
+    (rule,) = group["rules"]
+    assert rule["alert"] == "CxFollowUpLag"
+    assert rule["expr"] == (
+        'max by (journey, step) (cx_followups_oldest_due_seconds{journey="loan_application",'
+        'step="upload_documents"}) > 600'
+    )
+    assert rule["for"] == "1m"
+    assert rule["annotations"]["summary"] == (
+        "Follow-ups of loan_application/upload_documents are late: the oldest due one has waited "
+        "{{ $value | humanizeDuration }} (bound 10m)"
+    )
+
+
+def test_a_spec_without_followups_gets_no_followup_group(example_spec):
+    assert not [g for g in build(example_spec).groups if g.name.endswith(".followups")]
+
+
+UNIT = """\
+rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'cx_followups_oldest_due_seconds{journey="loan_application",step="upload_documents",instance="w1"}'
+        values: '0 300 590 660 720 780 840 0'
+      - series: 'cx_followups_oldest_due_seconds{journey="loan_application",step="upload_documents",instance="w2"}'
+        values: '0 300 590 660 720 780 840 0'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: CxFollowUpLag
+        exp_alerts: []
+      - eval_time: 4m
+        alertname: CxFollowUpLag
+        exp_alerts:
+          - exp_labels: {severity: ticket, journey: loan_application, step: upload_documents}
+            exp_annotations:
+              summary: "Follow-ups of loan_application/upload_documents are late: the oldest due one has waited 12m 0s (bound 10m)"
+              description: "Customers who stalled at this step are not being handed over in time: check that 'cxmetrics followup run' workers are up (cx_followups_sent_total rising) and that the target accepts deliveries (cx_followups_retried_total, cx_followups_dead_letters)."
+      - eval_time: 7m
+        alertname: CxFollowUpLag
+        exp_alerts: []
+"""
+
+
+@pytest.mark.slow
+def test_promtool_checks_and_fires_the_lag_alert(tmp_path: Path):
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: apt-get install -y prometheus"
+    (tmp_path / "rules.yaml").write_text(render(build(parse_spec(_spec_text()))))
+    (tmp_path / "test.yaml").write_text(UNIT)
+    check = subprocess.run(
+        [promtool, "check", "rules", "rules.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    result = subprocess.run(
+        [promtool, "test", "rules", "test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
