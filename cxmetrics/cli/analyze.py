@@ -21,6 +21,7 @@ from ._common import (
     load_timeline,
     source_options,
 )
+from ._comparison import compare_shifted, comparison_json, print_comparison
 
 if TYPE_CHECKING:
     from ..analysis.analyzer import Analysis, Finding
@@ -32,6 +33,11 @@ EXIT_REGRESSED = 3
 @click.argument("spec", type=click.Path(dir_okay=False))
 @source_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option(
+    "--compare",
+    metavar="DURATION",
+    help="Also compare with the same range DURATION earlier (e.g. 7d), change and significance.",
+)
 def analyze(
     spec: str,
     events: str | None,
@@ -40,6 +46,7 @@ def analyze(
     step: str,
     match: str,
     as_json: bool,
+    compare: str | None,
 ) -> None:
     """Indicators and regressions of every step in SPEC, from an event log or Prometheus."""
     loaded = load_or_abort(spec)
@@ -50,10 +57,18 @@ def analyze(
         except ImportError as exc:
             abort_missing(exc)
     result = analyze_or_abort(loaded, timeline)
+    comparison = None
+    if compare is not None:
+        comparison = compare_shifted(loaded, timeline, compare, events, prometheus, match)
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        data = result.to_json()
+        if comparison is not None:
+            data["comparison"] = comparison_json(comparison)
+        click.echo(json.dumps(data, indent=2))
     else:
         render(result)
+        if comparison is not None:
+            print_comparison(comparison)
     raise SystemExit(EXIT_REGRESSED if result.regressed else 0)
 
 
