@@ -35,7 +35,7 @@ def comparison_section(spec: Spec, comparison: Comparison) -> str:
                 f"{escape(step.name)}</a></th>{cells}</tr>"
             )
         groups.append((f"Journey {journey.name}", rows))
-    columns = ["Step", *(STEP_INDICATORS[name][0].capitalize() for name in _COLUMNS)]
+    columns = ["Step", "Customers", "p95", "On time", "Accuracy", "Errors", "Good steps", "Go on"]
     caption = (
         f"Each step this {kind} ({comparison.current.label}), and under it the "
         f"{comparison.previous.label}. Red: significantly worse for customers; green: "
