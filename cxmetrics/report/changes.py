@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from html import escape
 
 from ..analysis.affected import Affected
-from ..analysis.comparison import STEP_INDICATORS, Change, Comparison
+from ..analysis.comparison import Change, Comparison
 from ..spec.model import Spec
 from . import tables, text
 from .digest import NO_BASELINE, period_name, period_sentences, value
