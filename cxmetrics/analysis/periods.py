@@ -11,7 +11,7 @@ ledger: re-running the same period yields the same key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from .._exceptions import CxError
 
@@ -27,13 +27,11 @@ class Period:
     start: float
     end: float
     label: str  # for people: "week of 2024-03-11", "2024-03-11", "March 2024"
+    key: str = ""  # "week-2024-03-11" (the first day, in the period's zone); a range: UTC times
 
-    @property
-    def key(self) -> str:
-        """``week-2024-03-11``; a range also names its end: ``range-2024-03-11T0000-…``."""
-        if self.kind == "range":
-            return f"range-{_stamp(self.start)}-{_stamp(self.end)}"
-        return f"{self.kind}-{_stamp(self.start)[:10]}"
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", f"range-{_stamp(self.start)}-{_stamp(self.end)}")
 
     def shifted(self, seconds: float) -> Period:
         """The same span ``seconds`` earlier."""
@@ -42,7 +40,7 @@ class Period:
 
 
 def _stamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds).astimezone().strftime("%Y-%m-%dT%H%M")
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H%MZ")
 
 
 def calendar_period(kind: str, at: float, tz: tzinfo | None = None) -> Period:
@@ -65,7 +63,8 @@ def calendar_period(kind: str, at: float, tz: tzinfo | None = None) -> Period:
         start = _local(previous, tz)
         label = start.strftime("%B %Y")
     end = _local(end.replace(tzinfo=None), tz)
-    return Period(kind, start.timestamp(), end.timestamp(), label)
+    key = f"{kind}-{start.strftime('%Y-%m-%d')}"
+    return Period(kind, start.timestamp(), end.timestamp(), label, key)
 
 
 def previous_period(period: Period, tz: tzinfo | None = None) -> Period:

@@ -89,9 +89,7 @@ def test_calendar_periods_are_the_last_complete_one(
     end: float,
     label: str,
     key: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TZ", "UTC")
     period = calendar_period(kind, at, UTC)
     assert (period.kind, period.start, period.end, period.label) == (kind, start, end, label)
     assert period.key == key
@@ -100,14 +98,15 @@ def test_calendar_periods_are_the_last_complete_one(
 def test_previous_period_is_the_one_before() -> None:
     week = calendar_period("week", ts(2024, 3, 18, 6), UTC)
     assert previous_period(week, UTC) == Period(
-        "week", ts(2024, 3, 4), ts(2024, 3, 11), "week of 2024-03-04"
+        "week", ts(2024, 3, 4), ts(2024, 3, 11), "week of 2024-03-04", "week-2024-03-04"
     )
     march = calendar_period("month", ts(2024, 4, 2), UTC)
     assert previous_period(march, UTC) == Period(
-        "month", ts(2024, 2, 1), ts(2024, 3, 1), "February 2024"
+        "month", ts(2024, 2, 1), ts(2024, 3, 1), "February 2024", "month-2024-02-01"
     )
     span = Period("range", 1000.0, 1600.0, "x")
     assert (previous_period(span).start, previous_period(span).end) == (400.0, 1000.0)
+    assert previous_period(span).key == "range-1970-01-01T0006Z-1970-01-01T0016Z"
 
 
 def test_two_proportions_matches_the_textbook_z_test() -> None:
@@ -267,3 +266,14 @@ def test_customers_affected_counts_each_kind(example_spec: Spec) -> None:
     assert journey_affected(example_spec, window)["transfer"] == Affected(1, 1, 1, 1)
     empty = Window(0.0, 1.0, {}, {})
     assert affected(example_spec, empty)[("transfer", "payee")] == Affected()
+
+
+def test_weeks_are_cut_at_local_midnight_across_a_clock_change() -> None:
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")
+    week = calendar_period("week", datetime(2024, 4, 1, 6, tzinfo=paris).timestamp(), paris)
+    assert week.start == datetime(2024, 3, 25, tzinfo=paris).timestamp()  # 23:00 UTC, CET
+    assert week.end == datetime(2024, 4, 1, tzinfo=paris).timestamp()  # 22:00 UTC, CEST
+    assert week.end - week.start == 7 * 86400 - 3600  # summer time began on the 31st
+    assert (week.label, week.key) == ("week of 2024-03-25", "week-2024-03-25")

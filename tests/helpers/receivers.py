@@ -45,13 +45,31 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server(port: int, fail_first: int = 0) -> Iterator[Mailbox]:
+def smtp_server(
+    port: int, fail_first: int = 0, accounts: dict[str, str] | None = None
+) -> Iterator[Mailbox]:
+    """With ``accounts`` (user → password) the server offers AUTH and requires it."""
     try:
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
     except ImportError as exc:  # pragma: no cover - a broken dev install
         raise RuntimeError(f"aiosmtpd is missing; install it with: {INSTALL}") from exc
     box = Mailbox(fail_first)
-    controller = Controller(box, hostname="127.0.0.1", port=port, ready_timeout=10)
+
+    def authenticate(
+        server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            accounts is not None
+            and isinstance(data, LoginPassword)
+            and accounts.get(data.login.decode()) == data.password.decode()
+        )
+        return AuthResult(success=ok, handled=False)
+
+    extra: dict[str, Any] = {}
+    if accounts is not None:
+        extra = {"authenticator": authenticate, "auth_required": True, "auth_require_tls": False}
+    controller = Controller(box, hostname="127.0.0.1", port=port, ready_timeout=10, **extra)
     controller.start()  # waits until the server answers, or raises after ready_timeout
     try:
         yield box

@@ -189,3 +189,24 @@ def test_a_permanent_refusal_is_not_retried_nor_recorded(tmp_path: Path, log: Pa
     ledger = tmp_path / "out" / ".cxmetrics-deliveries.jsonl"
     assert ledger.read_text() == ""
     assert (tmp_path / "out" / "weekly.html").exists()  # the report itself was written
+
+
+@pytest.mark.slow
+# the local server offers AUTH on a plain connection: loopback only, and what this test is about
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_smtp_login_with_a_user_and_password(tmp_path: Path) -> None:
+    port = free_port()
+    target = f"smtp://127.0.0.1:{port}"
+    with smtp_server(port, accounts={"reports": "s3cret"}) as box:
+        good = Mail("reports@bank.example", ("cx@bank.example",), user="reports", password="s3cret")
+        assert deliver(report(), target, tmp_path / "l", mail=good).attempts == 1
+        assert len(box.messages) == 1
+        wrong = Mail("reports@bank.example", ("cx@bank.example",), user="reports", password="no")
+        waits: list[float] = []
+        with pytest.raises(DeliveryError, match=r"the mail server refused: 535 "):
+            deliver(report(), target, tmp_path / "other", mail=wrong, sleep=waits.append)
+        assert waits == [] and len(box.messages) == 1  # refused for good: not retried
+        anonymous = Mail("reports@bank.example", ("cx@bank.example",))
+        with pytest.raises(DeliveryError, match=r"the mail server refused: 530 "):
+            deliver(report(), target, tmp_path / "third", mail=anonymous, sleep=waits.append)
+        assert waits == []
