@@ -17,6 +17,7 @@ that says what to fix.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from ._common import Command, abort, analyze_or_abort, load_or_abort, load_timel
 
 if TYPE_CHECKING:
     from ..analysis.sources import Timeline
-    from ..report.delivery import Mail
+    from ..report.delivery import Mail, Report
     from ..spec.model import Spec
 
 #: the window length per period when --step is not given: 144 to 186 windows
@@ -158,54 +159,63 @@ def report(
             check_target(target)
         except CxError as exc:
             abort(str(exc))
-    mail = Mail(sender or "", recipients, starttls, smtp_user, os.environ.get(PASSWORD_ENV))
-    _periodic(
-        loaded,
-        (events, prometheus, step, match),
-        period,
-        compare is not None,
-        at,
-        output,
-        title,
-        summary_path or str(Path(output).with_suffix(".md")),
+    delivery = _Delivery(
         targets,
-        mail,
-        link,
+        Mail(sender or "", recipients, starttls, smtp_user, os.environ.get(PASSWORD_ENV)),
         ledger or str(Path(output).parent / ".cxmetrics-deliveries.jsonl"),
         force,
-        (retries, retry_delay),
+        retries,
+        retry_delay,
     )
+    source = _Source(events, prometheus, step, match)
+    summary = summary_path or str(Path(output).with_suffix(".md"))
+    written = _periodic(
+        loaded, source, period, compare is not None, at, output, title, summary, link
+    )
+    _deliver(written, delivery)
+
+
+@dataclass(frozen=True)
+class _Source:
+    events: str | None
+    prometheus: str | None
+    step: str
+    match: str
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    targets: tuple[str, ...]
+    mail: Mail
+    ledger: str
+    force: bool
+    retries: int
+    delay: float
 
 
 def _periodic(
     spec: Spec,
-    source: tuple[str | None, str | None, str, str],
+    source: _Source,
     kind: str,
     compare: bool,
     at: str | None,
     output: str,
     title: str | None,
     summary_path: str,
-    targets: tuple[str, ...],
-    mail: Mail,
     link: str | None,
-    ledger: str,
-    force: bool,
-    retry: tuple[int, float],
-) -> None:
-    from .._exceptions import CxError
+) -> Report:
+    """Write the period's page and digest; return them as the report to deliver."""
     from ..analysis.comparison import compare as compare_periods
     from ..analysis.periods import calendar_period, previous_period
     from ..report import render_report, summarize, write_text
-    from ..report.delivery import Report, deliver
+    from ..report.delivery import Report
     from ..report.digest import digest, worst_sentence
     from ..report.text import Clock
     from ..spec.durations import parse_duration
     from ._periods import load_ranges, parse_at
 
-    events, prometheus, step, match = source
     try:
-        step_s = parse_duration(step)
+        step = parse_duration(source.step)
     except ValueError as exc:
         abort(f"--step: {exc}")
     current = calendar_period(kind, parse_at(at))
@@ -213,12 +223,12 @@ def _periodic(
     ranges = [(current.start, current.end)]
     if compare:
         ranges.append((previous.start, previous.end))
-    timelines = load_ranges(spec, events, prometheus, ranges, step_s, match)
+    timelines = load_ranges(spec, source.events, source.prometheus, ranges, step, source.match)
     timeline = timelines[0]
-    if events is not None and not _has_data(timeline):
+    if source.events is not None and not _has_data(timeline):
         abort(
-            f"{events} holds no events in the {current.label}; give --at a moment after the "
-            "end of the period to report (e.g. --at 2024-03-18 for the week of 2024-03-11)"
+            f"{source.events} holds no events in the {current.label}; give --at a moment after "
+            "the end of the period to report (e.g. --at 2024-03-18 for the week of 2024-03-11)"
         )
     analysis = analyze_or_abort(spec, timeline)
     comparison = (
@@ -239,18 +249,25 @@ def _periodic(
     click.echo(f"{path}: {summary.headline}")
     if comparison is not None:
         click.echo(worst_sentence(comparison))
-    report = Report(spec.service, current.key, current.label, heading, text, html, link)
+    return Report(spec.service, current.key, current.label, heading, text, html, link)
+
+
+def _deliver(report: Report, delivery: _Delivery) -> None:
+    """Send to every target, then abort naming those that failed (the others were tried)."""
+    from .._exceptions import CxError
+    from ..report.delivery import deliver
+
     failed = []
-    for target in targets:
+    for target in delivery.targets:
         try:
             outcome = deliver(
                 report,
                 target,
-                ledger,
-                mail=mail,
-                force=force,
-                retries=retry[0],
-                delay=retry[1],
+                delivery.ledger,
+                mail=delivery.mail,
+                force=delivery.force,
+                retries=delivery.retries,
+                delay=delivery.delay,
             )
         except CxError as exc:  # DeliveryError, or a target that cannot be mailed
             failed.append(str(exc))
