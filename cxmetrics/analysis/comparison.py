@@ -200,8 +200,11 @@ def _latency(
     now, before = row.quantiles[0.95], old.quantiles[0.95]
     if now is None or before is None:
         return Change("p95", now, before, False, None)
-    within_now = share_within(current.steps[key], before)
-    within_before = share_within(previous.steps[key], before)
+    now_counts, before_counts = current.steps.get(key), previous.steps.get(key)
+    if now_counts is None or before_counts is None:
+        return Change("p95", now, before, False, None)
+    within_now = share_within(now_counts, before)
+    within_before = share_within(before_counts, before)
     if within_now is None or within_before is None:
         return Change("p95", now, before, False, None)
     p = two_proportions(1.0 - within_now, row.volume, 1.0 - within_before, old.volume)
