@@ -5,6 +5,7 @@ affected as counts, and journey maps with skips, loops and back-steps."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any, Literal
 
 import pytest
 
@@ -21,8 +22,8 @@ from tests.helpers.bank_log import TWO_WEEKS_T0, WEEK, two_weeks
 UTC = timezone.utc
 
 
-def ts(*args: int) -> float:
-    return datetime(*args, tzinfo=UTC).timestamp()  # type: ignore[misc]
+def ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,11 +192,17 @@ def test_no_baseline_yet_when_the_previous_period_had_no_traffic(example_spec: S
 # customers affected and journey maps, from hand-made events
 
 
-def step(t: float, name: str, jid: str, previous: str | None, **kw: object) -> StepRecord:
-    duration = float(kw.get("duration", 0.1))  # type: ignore[arg-type]
-    timeliness = str(kw.get("timeliness", "satisfied"))
-    checks = tuple(kw.get("checks", ()))  # type: ignore[call-overload]
-    outcome = str(kw.get("outcome", "ok"))
+def step(
+    t: float,
+    name: str,
+    jid: str,
+    previous: str | None,
+    *,
+    duration: float = 0.1,
+    timeliness: Literal["satisfied", "tolerating", "frustrated"] = "satisfied",
+    checks: tuple[CheckResult, ...] = (),
+    outcome: Literal["ok", "error"] = "ok",
+) -> StepRecord:
     good = timeliness == "satisfied" and outcome == "ok" and all(c.passed for c in checks)
     return StepRecord(
         t, "transfer", name, "app", jid, previous, duration, outcome, timeliness, good, checks
@@ -219,7 +226,7 @@ def transfers() -> list[Event]:
         events.append(JourneyStarted(100.0 + k, "transfer", "app", jid))
         previous = None
         for n, name in enumerate(path):
-            extra: dict[str, object] = {}
+            extra: dict[str, Any] = {}
             if name == "confirm":
                 extra["checks"] = ok if k != 3 or n > 2 else (CheckResult("limits_applied", False),)
             if k == 4:

@@ -56,8 +56,8 @@ def test_weekly_report_delivered_once_by_mail_and_once_by_webhook(
 ) -> None:
     smtp_port, hook_port = free_port(), free_port()
     smtp, hook = f"smtp://127.0.0.1:{smtp_port}", f"http://127.0.0.1:{hook_port}/hook"
-    targets = ("--deliver", smtp, "--to", "cx@bank.example", "--to", "ops@bank.example")
-    targets += ("--from", "reports@bank.example", "--deliver", hook)
+    targets: tuple[str, ...] = ("--deliver", smtp, "--to", "cx@bank.example")
+    targets += ("--to", "ops@bank.example", "--from", "reports@bank.example", "--deliver", hook)
     with ExitStack() as stack:
         box = stack.enter_context(smtp_server(smtp_port, fail_first=1))
         receiver = stack.enter_context(webhook_receiver(hook_port, fail_first=1))
