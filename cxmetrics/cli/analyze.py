@@ -25,6 +25,7 @@ from ._common import (
     load_timeline,
     source_options,
 )
+from ._comparison import compare_shifted, comparison_json, print_comparison
 
 if TYPE_CHECKING:
     from ..analysis.analyzer import Analysis, Finding
@@ -38,6 +39,11 @@ EXIT_NO_MATCH = 5
 @click.argument("spec", type=click.Path(dir_okay=False))
 @source_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option(
+    "--compare",
+    metavar="DURATION",
+    help="Also compare with the same range DURATION earlier (e.g. 7d), change and significance.",
+)
 def analyze(
     spec: str,
     events: str | None,
@@ -46,6 +52,7 @@ def analyze(
     step: str,
     match: str,
     as_json: bool,
+    compare: str | None,
 ) -> None:
     """Indicators and regressions of every step in SPEC, from an event log or Prometheus.
 
@@ -69,10 +76,18 @@ def analyze(
         r.started for r in result.indicators.journeys
     )
     judged = any(v.verdict != "insufficient_data" for v in result.verdicts)
+    comparison = None
+    if compare is not None:
+        comparison = compare_shifted(loaded, timeline, compare, events, prometheus, match)
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        data = result.to_json()
+        if comparison is not None:
+            data["comparison"] = comparison_json(comparison)
+        click.echo(json.dumps(data, indent=2))
     else:
         render(result, judged and matched > 0)
+        if comparison is not None:
+            print_comparison(comparison)
     if not matched:
         if timeline.records:
             what = f"none of the {timeline.records - timeline.skipped} records matched"

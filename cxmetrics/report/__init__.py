@@ -15,6 +15,7 @@ from datetime import tzinfo
 from pathlib import Path
 
 from ..analysis.analyzer import Analysis
+from ..analysis.comparison import Comparison
 from ..analysis.sources import Timeline
 from ..spec.model import Spec
 from .summary import StepStatus, Summary, step_statuses, summarize
@@ -39,6 +40,7 @@ def render_report(
     tz: tzinfo | None = None,
     title: str | None = None,
     generated: float | None = None,
+    comparison: Comparison | None = None,
 ) -> str:
     """The report as one HTML document. ``spec`` is the spec the data was analysed with (for a
     time-scaled run, the scaled one); ``timeline`` the windows ``analysis`` was computed from.
@@ -46,7 +48,7 @@ def render_report(
     from .page import render
 
     clock = Clock.for_range(analysis.start, analysis.end, analysis.step, tz)
-    return render(spec, timeline, analysis, clock, title, generated)
+    return render(spec, timeline, analysis, clock, title, generated, comparison)
 
 
 def write_report(
@@ -57,16 +59,23 @@ def write_report(
     *,
     tz: tzinfo | None = None,
     title: str | None = None,
+    comparison: Comparison | None = None,
 ) -> Path:
     """Write the report to ``path`` (parent directories created; replaced atomically, so a
-    reader never sees half a report) and return the path."""
-    html = render_report(spec, timeline, analysis, tz=tz, title=title)
+    reader never sees half a report) and return the path. With ``comparison`` (period over
+    period, ``cxmetrics.analysis.comparison``) the page opens with it."""
+    html = render_report(spec, timeline, analysis, tz=tz, title=title, comparison=comparison)
+    return write_text(html, path)
+
+
+def write_text(content: str, path: str | os.PathLike[str]) -> Path:
+    """Write ``content`` to ``path`` atomically (parent directories created)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "w", encoding="utf-8") as handle:  # mode as the umask says
-            handle.write(html)
+            handle.write(content)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)

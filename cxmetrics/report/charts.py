@@ -119,7 +119,7 @@ def time_chart(
     label: Callable[[float], str] = (
         text.duration if kind == "duration" else (lambda v: text.percent_tick(v, step))
     )
-    out = [_open(ident, title, desc, width, height)]
+    out = [svg_open(ident, title, desc, width, height)]
     out += _bands(bands, x, frame)
     out += _y_axis(lo, hi, step, y, label, frame)
     out += _x_axis(t0, t1, x, clock, frame)
@@ -140,7 +140,7 @@ def funnel(ident: str, title: str, desc: str, bars: Sequence[FunnelBar], width: 
     height = pad * 2 + sum(bar_h + pad + (note_h if b.note else 0.0) for b in bars)
     most = max((b.volume for b in bars), default=0) or 1
     room = width - label_w - value_w
-    out = [_open(ident, title, desc, width, height)]
+    out = [svg_open(ident, title, desc, width, height)]
     top = pad
     for bar in bars:
         w = max(room * bar.volume / most, 1.0 if bar.volume else 0.0)
@@ -203,7 +203,7 @@ def _time_step(span: float, most: int) -> float:
 # pieces
 
 
-def _open(ident: str, title: str, desc: str, width: float, height: float) -> str:
+def svg_open(ident: str, title: str, desc: str, width: float, height: float) -> str:
     return (
         f'<svg id="{ident}" class="chart" role="img" viewBox="0 0 {width:g} {height:g}" '
         f'aria-labelledby="{ident}-title {ident}-desc" font-size="11">'

@@ -16,13 +16,19 @@ from dataclasses import dataclass
 from html import escape
 
 from .. import __version__
+from ..analysis.affected import affected
 from ..analysis.analyzer import Analysis, Finding
+from ..analysis.comparison import Comparison
 from ..analysis.indicators import StepIndicators
+from ..analysis.paths import JourneyMap, journey_maps
 from ..analysis.sources import Timeline
 from ..spec.durations import human_duration
 from ..spec.model import Journey, Spec, Step
 from . import figures, style, tables, text
+from .changes import affected_table, comparison_section
+from .digest import worst_sentence
 from .figures import View
+from .journey_map import journey_map_section
 from .series import StepSeries, step_series
 from .summary import StepStatus, Summary, display_names, finding_sentence, step_statuses, summarize
 
@@ -36,6 +42,8 @@ class _Page:
     statuses: dict[tuple[str, str], StepStatus]
     names: dict[tuple[str, str], str]
     series: dict[tuple[str, str], StepSeries]
+    maps: dict[str, JourneyMap]
+    comparison: bool = False
 
     @property
     def drawn(self) -> int:
@@ -50,22 +58,41 @@ def render(
     clock: text.Clock,
     title: str | None = None,
     generated: float | None = None,
+    comparison: Comparison | None = None,
 ) -> str:
     view = View(spec, analysis, clock, human_duration(analysis.step))
+    total = timeline.total()
     page = _Page(
-        view, step_statuses(spec, analysis), display_names(spec), step_series(spec, timeline)
+        view,
+        step_statuses(spec, analysis),
+        display_names(spec),
+        step_series(spec, timeline),
+        journey_maps(spec, total),
+        comparison is not None,
     )
     summary = summarize(spec, analysis, clock)
+    if comparison is not None:  # the period over period verdict comes first
+        sentences = (worst_sentence(comparison), *summary.sentences)
+        summary = Summary(summary.status, summary.headline, sentences)
     title = title or f"Customer experience report — {spec.service}"
     body = [
         _header(page, title),
         "<main>",
         _summary(summary),
         _kpis(page),
+    ]
+    if comparison is not None:
+        body.append(comparison_section(spec, comparison))
+    body += [
         '<section id="steps"><h2>Steps</h2>',
         tables.steps_table(spec, analysis, page.statuses),
         "</section>",
     ]
+    if comparison is not None:
+        before = {(s.journey, s.step): s.affected_before for s in comparison.steps}
+        body.append(affected_table(spec, affected(spec, total), before, comparison.previous.label))
+    else:
+        body.append(affected_table(spec, affected(spec, total), None))
     if analysis.findings:
         body += [
             '<section id="regressions"><h2>Regressions</h2>',
@@ -97,7 +124,10 @@ def _has_checks(page: _Page) -> bool:
 
 def _header(page: _Page, title: str) -> str:
     a, clock = page.view.analysis, page.view.clock
-    links = ['<a href="#summary">Summary</a>', '<a href="#steps">Steps</a>']
+    links = ['<a href="#summary">Summary</a>']
+    if page.comparison:
+        links.append('<a href="#changes">Compared</a>')
+    links += ['<a href="#steps">Steps</a>', '<a href="#affected">Customers affected</a>']
     if a.findings:
         links.append('<a href="#regressions">Regressions</a>')
     if _has_checks(page):
@@ -175,6 +205,7 @@ def _journey(page: _Page, journey: Journey) -> str:
         parts.append(f'<p class="meta">{escape(journey.description)}</p>')
     parts.append(f'<p class="meta">{" · ".join(facts)}</p>')
     parts.append(figures.funnel_figure(page.view, journey, page.statuses))
+    parts.append(journey_map_section(page.maps[journey.name]))
     if page.drawn < FEW_WINDOWS:
         parts.append(
             f'<p class="note">Only {text.plural(page.drawn, "window")} of {page.view.window}: '

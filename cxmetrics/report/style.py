@@ -70,7 +70,11 @@ td.wrap{white-space:normal;min-width:240px}
 .small{display:block;font-size:12px;color:var(--muted)}
 .funnel svg{max-width:860px}
 tbody tr:hover{background:#f6f8fa}
-.miss{color:var(--bad);font-weight:650}
+.miss,td.worse{color:var(--bad);font-weight:650}
+td.better{color:#116329;font-weight:650}
+.map svg{max-width:760px}
+ol.paths{margin:4px 0 0;padding-left:22px;font-size:14px}
+ol.paths li{margin:4px 0}
 .badge{display:inline-block;padding:0 9px;border:1px solid;border-radius:999px;font-size:12px;
  font-weight:650;line-height:20px;white-space:nowrap}
 .badge::before{content:"\\25CF\\00A0"}

@@ -1,7 +1,7 @@
 """Synthetic event logs of the example bank, for the analyzer and report tests.
 
 The bank app's latency model (``examples.bank.app.LATENCY``) and its customers' abandonment
-(``examples.bank.traffic.JOURNEYS``): one journey every 0.5 s from ``t0``; from ``shift_at`` on,
+(``examples.bank.traffic.JOURNEYS``): one journey every ``spacing`` (0.5) s from ``t0``; from ``shift_at`` on,
 the steps in ``slower`` take that factor longer and the checks in ``failing`` fail at that rate.
 """
 
@@ -47,15 +47,17 @@ def bank_events(
     slower: Mapping[str, float] | None = None,
     failing: Mapping[str, float] | None = None,
     feedback: bool = False,
+    spacing: float = 0.5,
 ) -> list[Event]:
-    """The events of ``journeys`` simulated customers, in time order."""
+    """The events of ``journeys`` simulated customers, one every ``spacing`` seconds, in time
+    order."""
     rng = random.Random(seed)
     names = list(JOURNEYS)
     weights = [JOURNEYS[n][0] for n in names]
     events: list[Event] = []
     for i in range(journeys):
         name = rng.choices(names, weights=weights)[0]
-        channel, jid, now = rng.choice(CHANNELS[name]), f"{i:032x}", t0 + 0.5 * i
+        channel, jid, now = rng.choice(CHANNELS[name]), f"{i:032x}", t0 + spacing * i
         events.append(JourneyStarted(now, name, channel, jid))
         previous = None
         for (_, keep_going), step_name in zip(JOURNEYS[name][1], STEPS[name], strict=True):
@@ -108,3 +110,24 @@ def write_log(path: Path, events: list[Event]) -> Path:
         log.emit(event)
     log.close()
     return path
+
+
+#: Two simulated weeks, Monday 2024-03-04 00:00 UTC to Monday 2024-03-18 00:00 UTC, for period
+#: over period: one journey every TWO_WEEKS_SPACING seconds; in the second week bill_detail is 25%
+#: slower and 5% of its total_matches_details checks fail.
+WEEK = 7 * 86400.0
+TWO_WEEKS_T0 = 1709510400.0  # 2024-03-04T00:00:00Z, a Monday
+TWO_WEEKS_SPACING = 120.0
+
+
+def two_weeks(spec: Spec, *, fault: bool = True, seed: int = 1) -> list[Event]:
+    return bank_events(
+        spec,
+        int(2 * WEEK / TWO_WEEKS_SPACING),
+        seed=seed,
+        t0=TWO_WEEKS_T0,
+        shift_at=TWO_WEEKS_T0 + WEEK if fault else float("inf"),
+        slower={"bill_detail": 1.25},
+        failing={"total_matches_details": 0.05},
+        spacing=TWO_WEEKS_SPACING,
+    )

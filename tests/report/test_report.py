@@ -337,7 +337,8 @@ def test_charts_and_tables_are_accessible(bank: tuple[Spec, Analysis, str]) -> N
     ids = [a["id"] for _, a in page.elements if a.get("id")]
     assert len(ids) == len(set(ids))
     svgs = [a for t, a in page.elements if t == "svg"]
-    assert len(svgs) == 3 + 9 + 9 + 4 + 6  # funnels, latency, on time, accuracy, conversion
+    # funnels, journey maps, latency, on time, accuracy, conversion
+    assert len(svgs) == 3 + 3 + 9 + 9 + 4 + 6
     for svg in svgs:
         assert svg["role"] == "img"
         title, desc = (svg["aria-labelledby"] or "").split()
