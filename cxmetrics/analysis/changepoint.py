@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -76,6 +76,24 @@ class Comparison:
     change: float
     p_value: float
     matters: bool
+    #: 95% confidence interval of `change` (same units)
+    low: float = math.nan
+    high: float = math.nan
+
+
+#: two-sided 95% normal quantile, for the reported size's confidence interval
+CI_Z = 1.96
+
+
+def quantile_log_se(quantile: Callable[[float], float], n: float, q: float) -> float:
+    """Standard error of ln(quantile q) estimated from n samples: the order-statistic interval
+    q +- 1.96 sqrt(q (1 - q) / n), read through the sample's own quantile function."""
+    half = CI_Z * math.sqrt(q * (1.0 - q) / max(n, 1.0))
+    lo = quantile(max(q - half, 0.0))
+    hi = quantile(min(q + half, 1.0))
+    if not (lo > 0.0 and hi > 0.0 and math.isfinite(lo) and math.isfinite(hi)):
+        return math.inf
+    return (math.log(hi) - math.log(lo)) / (2.0 * CI_Z)
 
 
 class Reference(ABC):
@@ -211,12 +229,24 @@ class ScoreReference(Reference):
             return None
         return math.expm1(min(shifts) * self.sigma / self.sd)
 
-    def _judge(self, current: float, hl: float, n_seg: float, p_value: float) -> Comparison:
+    def _judge(
+        self, current: float, hl: float, n_seg: float, p_value: float, q_se: float
+    ) -> Comparison:
+        """`q_se`: standard error of ln(reported quantile) of baseline and segment combined."""
         change = current / self.baseline - 1.0 if self.baseline > 0 else math.inf
         se = self.sigma * math.sqrt(math.pi / 3.0 * (1.0 / self.n + 1.0 / max(n_seg, 1.0)))
         upper = math.expm1(hl + 1.645 * se)
-        matters = upper >= self.policy.min_change or change >= self.policy.min_change
-        return Comparison(current, change, p_value, matters)
+        low = high = math.nan
+        if self.baseline > 0 and current > 0 and math.isfinite(q_se):
+            log_ratio = math.log(current / self.baseline)
+            low = math.expm1(log_ratio - CI_Z * q_se)
+            high = math.expm1(log_ratio + CI_Z * q_se)
+        # Only a worsening of the reported quantile is a regression: the rank CUSUM also rises
+        # when the bulk slows while the tail tightens, and that p95 is better, not worse.
+        matters = change > 0.0 and (
+            upper >= self.policy.min_change or change >= self.policy.min_change
+        )
+        return Comparison(current, change, p_value, matters, low, high)
 
 
 def split_thresholds(k: FloatArray, alpha: float, n: float) -> FloatArray:
@@ -317,7 +347,12 @@ class SampleReference(ScoreReference):
         seg_sketch = np.log(np.maximum(quantile_sketch(seg), LOG_FLOOR))
         ones_r, ones_s = np.ones(self.log_sketch.size), np.ones(seg_sketch.size)
         hl = hodges_lehmann(self.log_sketch, ones_r, seg_sketch, ones_s)
-        return self._judge(current, hl, float(seg.size), p_value)
+        q = self.policy.quantile
+        q_se = math.hypot(
+            quantile_log_se(lambda p: float(sorted_quantile(self.ref, p)), self.ref.size, q),
+            quantile_log_se(lambda p: float(sorted_quantile(seg, p)), seg.size, q),
+        )
+        return self._judge(current, hl, float(seg.size), p_value, q_se)
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,4 +414,9 @@ class HistogramReference(ScoreReference):
         p_value = mann_whitney_sf(self.hist, seg)
         mids = self.series.log_mids
         hl = hodges_lehmann(mids, self.hist, mids, seg)
-        return self._judge(current, hl, float(seg.sum()), p_value)
+        edges, q = self.series.edges, self.policy.quantile
+        q_se = math.hypot(
+            quantile_log_se(lambda p: histogram_quantile(edges, self.hist, p), self.n, q),
+            quantile_log_se(lambda p: histogram_quantile(edges, seg, p), float(seg.sum()), q),
+        )
+        return self._judge(current, hl, float(seg.sum()), p_value, q_se)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .policy import Policy
 
 from .changepoint import (
+    CI_Z,
     JUMP_MARGIN,
     POWER_Z,
     RATE_JUMP,
@@ -145,7 +146,14 @@ class RateReference(Reference):
             1 / (bad + 0.5) + 1 / (m - bad + 0.5) + 1 / (bad0 + 0.5) + 1 / (self.n - bad0 + 0.5)
         )
         matters = math.expm1(log_or + 1.645 * se_or) >= self.policy.min_change
-        return Comparison(current, change, p_value, matters)
+        # 95% interval of the drop in good rate (Agresti-Caffo: one good and one bad event added
+        # to each side), relative to the baseline like `change`
+        p_seg, p_base = (bad + 1.0) / (m + 2.0), (bad0 + 1.0) / (self.n + 2.0)
+        se_d = math.sqrt(p_seg * (1 - p_seg) / (m + 2.0) + p_base * (1 - p_base) / (self.n + 2.0))
+        scale = self.baseline if self.baseline > 0 else math.nan
+        low = (p_seg - p_base - CI_Z * se_d) / scale
+        high = (p_seg - p_base + CI_Z * se_d) / scale
+        return Comparison(current, change, p_value, matters, low, high)
 
     def detectable_change(self, n_current: int) -> float | None:
         if n_current <= 0 or self.baseline <= 0.0:  # nothing good left to drop

@@ -55,6 +55,12 @@ class Regression:
     change: float  # relative change; for rates the relative drop in good rate (positive = worse)
     confidence: float  # in [0, 1]
     affected: int  # samples (events) observed between start and end (or the end of data)
+    #: 95% confidence interval of `change`
+    change_low: float = math.nan
+    change_high: float = math.nan
+    #: the point estimate is below min_change but its interval reaches it: a change at the
+    #: policy's threshold, within noise of it, listed as such rather than dropped
+    at_threshold: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,6 +222,10 @@ class _Monitor:
             change=cmp.change,
             confidence=min(max(confidence, 0.0), 1.0),
             affected=self.series.samples(op.start, stop),
+            change_low=cmp.low,
+            change_high=cmp.high,
+            at_threshold=self.metric == "latency"
+            and cmp.change < self.policy.min_change <= cmp.high,
         )
 
     def detection(self) -> Detection:
