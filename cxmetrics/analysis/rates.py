@@ -96,7 +96,7 @@ class RateReference(Reference):
     def usable(self) -> bool:
         return True  # even with no chart running: a rate that is all bad is watched, and stable
 
-    def change_point(self, lo: int, hi: int) -> int:
+    def change_point(self, lo: int, hi: int, chart: int = 0) -> int:
         # Bernoulli likelihood, not the Gaussian score approximation: with rare bad events the
         # Gaussian one favours the shortest span holding the bad events, so it places the start
         # at the first failure after the change rather than at the change.
@@ -114,7 +114,9 @@ class RateReference(Reference):
             self.a[:, None] * bad[None, :] + self.b[:, None] * good[None, :], dtype=np.float64
         )
 
-    def recovery(self, lo: int, hi: int, regressed: tuple[int, int]) -> tuple[FloatArray, float]:
+    def recovery(
+        self, lo: int, hi: int, regressed: tuple[int, int], chart: int = 0
+    ) -> tuple[FloatArray, float]:
         # Likelihood ratio of "back at the baseline rate" against "still at least as bad as the
         # regressed span's 99.87% lower bound" (never less than min_change worse). The lower
         # bound, not the estimate: the estimate is inflated by the alarm that selected the span.
