@@ -49,6 +49,14 @@ CHART_MULTIPLES = (1.0, 2.0, 5.0)
 #: bound, exact up to the baseline's p0, which is taken at its upper bound).
 EXCEED_MEDIAN = 0.5
 EXCEED_SHARE = 0.25
+#: Overdispersion: the baseline is cut, in arrival order, into blocks of at least this many
+#: samples; the variance of their standardized score sums (1 for independent samples) is the
+#: dispersion factor phi. A daily cycle, correlated wander or bursts inside the baseline make
+#: phi > 1, and the charts then need phi times the evidence (scores scaled by 1/sqrt(phi),
+#: exceedance log-likelihoods by 1/phi). Below DISPERSION_MIN_BLOCKS blocks (2,000 samples) phi
+#: is not estimated and samples are taken as independent.
+DISPERSION_BLOCK = 200
+DISPERSION_MIN_BLOCKS = 10
 LATENCY_CHARTS = 3 * len(CHART_MULTIPLES)  # rank charts, then two exceedance levels
 #: Rates: odds of a bad outcome up by min_change times these. Wrong answers tend to jump (a bug
 #: turns 0.1% errors into 2%), and a likelihood-ratio chart costs only ln(J) in threshold.
@@ -213,21 +221,28 @@ class ScoreReference(Reference):
         policy: Policy,
         share_above: Callable[[float], float],
         thresholds: FloatArray,
+        blocks: tuple[FloatArray, FloatArray, FloatArray] | None = None,
     ) -> None:
         """`share_above(x)`: the baseline's share of samples above x; `thresholds`: the
-        baseline's quantiles at `exceed_levels`."""
+        baseline's quantiles at `exceed_levels`; `blocks`: per block of the baseline in arrival
+        order, its sum of scores (divided by sd), its sample count, and its samples above each
+        threshold (levels x blocks), for the dispersion factors."""
         self.n, self.baseline, self.policy = n, baseline, policy
+        p_levels = np.array([share_above(float(t)) for t in thresholds])
+        self.phi, phi_ex = dispersion(blocks, p_levels)
+        sd_info = sd / math.sqrt(self.phi)
         alpha = DESIGN_MARGIN * policy.false_alarm_rate
         multiples = np.array(CHART_MULTIPLES)
         calibrated = not (sigma is None or sd < 1e-6)
         if sigma is None or sd < 1e-6:  # no spread: relative shifts cannot be calibrated
-            sigma, sd = 1.0, 1.0
+            sigma, sd, sd_info = 1.0, 1.0, 1.0
             self.k = np.zeros(len(CHART_MULTIPLES))
             rank_h = np.full(len(CHART_MULTIPLES), math.inf)
         else:
-            self.k = sd * np.log1p(policy.min_change * multiples) / (2.0 * sigma)
+            self.k = sd_info * np.log1p(policy.min_change * multiples) / (2.0 * sigma)
             rank_h = split_thresholds(self.k, alpha, n)
-        self.sigma, self.sd = sigma, sd
+            sd = sd * math.sqrt(self.phi)
+        self.sigma, self.sd, self.sd_info = sigma, sd, sd_info
         # Exceedance charts. The baseline's share above its own quantile is exact by
         # construction, the population's is not: p0 is taken at its 99.87% upper bound, so an
         # unlucky baseline cannot make normal traffic look worse (as the rate charts do).
@@ -250,8 +265,8 @@ class ScoreReference(Reference):
         p1 = np.clip(np.maximum(p1, np.minimum(p1_model, p0u[:, None] * 1.05)), 1e-9, 0.999)
         p1 = np.maximum(p1, p0u[:, None] * (1.0 + 1e-6))
         self.p0u = p0u
-        self.ea = np.log(p1 / p0u[:, None])
-        self.eb = np.log((1.0 - p1) / (1.0 - p0u[:, None]))
+        self.ea = np.log(p1 / p0u[:, None]) / phi_ex[:, None]  # quasi-likelihood
+        self.eb = np.log((1.0 - p1) / (1.0 - p0u[:, None])) / phi_ex[:, None]
         levels = self.exceed_levels()
         used = np.array([i == 0 or q != levels[0] for i, q in enumerate(levels)])
         used &= calibrated & (p0 > 1e-9) & (p0 < 1.0 - 1e-9) & np.isfinite(z0)
@@ -275,7 +290,7 @@ class ScoreReference(Reference):
         _, n = self.scores(lo, hi)
         e = self.exceedances(lo, hi)[level]
         p0 = float(self.p0u[level])
-        p_min = float(np.exp(self.ea[level, 0]) * p0)
+        p_min = min(p0 * (1.0 + self.policy.min_change), 1.0 - 1e-9)
         bad = np.cumsum(e[::-1])[::-1]
         tot = np.maximum(np.cumsum(n[::-1])[::-1], 1e-12)
         p = np.clip(bad / tot, p_min, 1.0 - 1e-12)
@@ -337,7 +352,7 @@ class ScoreReference(Reference):
         ]
         if not shifts:
             return None
-        return math.expm1(min(shifts) * self.sigma / self.sd)
+        return math.expm1(min(shifts) * self.sigma / self.sd_info)
 
     def _judge(
         self, current: float, hl: float, n_seg: float, p_value: float, q_se: float
@@ -357,6 +372,48 @@ class ScoreReference(Reference):
             upper >= self.policy.min_change or change >= self.policy.min_change
         )
         return Comparison(current, change, p_value, matters, low, high)
+
+
+def dispersion(
+    blocks: tuple[FloatArray, FloatArray, FloatArray] | None, p_levels: FloatArray
+) -> tuple[float, FloatArray]:
+    """Dispersion factors (>= 1) of the scores and of each level's exceedances, from the
+    baseline's blocks; 1 when there are too few blocks to tell. The estimate is discounted by
+    two of its standard errors (sqrt(2/m) for m blocks), so independent samples stay at 1."""
+    ones = np.ones(p_levels.size)
+    if blocks is None:
+        return 1.0, ones
+    y, m, e = blocks
+    keep = m > 0
+    y, m, e = y[keep], m[keep], e[:, keep]
+    if y.size < DISPERSION_MIN_BLOCKS:
+        return 1.0, ones
+    discount = 1.0 + 2.0 * math.sqrt(2.0 / y.size)
+    phi = max(float(np.mean(y * y / m)) / discount, 1.0)
+    p = np.clip(p_levels, 1e-9, 1.0 - 1e-9)[:, None]
+    z2 = (e - p * m) ** 2 / (m * p * (1.0 - p))
+    phi_ex = np.maximum(np.mean(z2, axis=1) / discount, 1.0)
+    return phi, np.asarray(phi_ex, dtype=np.float64)
+
+
+def _blocks(
+    scores: FloatArray, counts: FloatArray, above: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Group consecutive units into blocks of at least DISPERSION_BLOCK samples."""
+    cum = np.cumsum(counts)
+    block = np.floor(cum / DISPERSION_BLOCK).astype(np.int64)
+    block = np.concatenate([[0], block[:-1]])  # a unit belongs to the block it starts in
+    n_blocks = int(block[-1]) + 1 if block.size else 0
+    y = np.bincount(block, weights=scores, minlength=n_blocks)
+    m = np.bincount(block, weights=counts, minlength=n_blocks)
+    e = np.array([np.bincount(block, weights=a, minlength=n_blocks) for a in above])
+    full = m >= 0.5 * DISPERSION_BLOCK  # the last, partial block says little
+    f64 = np.float64
+    return (
+        np.asarray(y[full], dtype=f64),
+        np.asarray(m[full], dtype=f64),
+        np.asarray(e[:, full], dtype=f64),
+    )
 
 
 def split_thresholds(k: FloatArray, alpha: float, n: float) -> FloatArray:
@@ -421,11 +478,14 @@ class SampleSeries(Series):
         values = self.values(lo, hi)[keep][-REFERENCE_SAMPLES:]
         if values.size < self.policy.min_samples:
             return None
-        return SampleReference(self, np.sort(values), self.policy)
+        return SampleReference(self, np.sort(values), self.policy, values)
 
 
 class SampleReference(ScoreReference):
-    def __init__(self, series: SampleSeries, ref: FloatArray, policy: Policy) -> None:
+    def __init__(
+        self, series: SampleSeries, ref: FloatArray, policy: Policy, ordered: FloatArray
+    ) -> None:
+        """`ref`: the baseline sorted; `ordered`: the same samples in arrival order."""
         self.series, self.ref = series, ref
         n = ref.size
         sigma = robust_log_sigma(lambda q: float(sorted_quantile(ref, q)))
@@ -440,7 +500,10 @@ class SampleReference(ScoreReference):
         def share_above(x: float) -> float:
             return float(n - np.searchsorted(ref, x, side="right")) / max(n, 1)
 
-        super().__init__(n, sigma, sd, baseline, policy, share_above, self.thresholds)
+        above = (ordered[None, :] > self.thresholds[:, None]).astype(np.float64)
+        own = self._raw_scores(ordered) / max(sd, 1e-12)
+        blocks = _blocks(own, np.ones(ordered.size), above)
+        super().__init__(n, sigma, sd, baseline, policy, share_above, self.thresholds, blocks)
         self.log_sketch = np.log(np.maximum(quantile_sketch(ref), LOG_FLOOR))
 
     def exceedances(self, lo: int, hi: int) -> FloatArray:
@@ -501,14 +564,18 @@ class HistogramSeries(WindowSeries):
         from_end = np.cumsum(per_window[::-1])[::-1]  # samples in [w, hi) over kept windows
         start = int(np.searchsorted(-from_end, -REFERENCE_SAMPLES, side="right")) - 1
         start = max(start, 0)
-        hist = (self.counts[lo:hi][start:] * weight[start:, None]).sum(axis=0)
+        windows = self.counts[lo:hi][start:][weight[start:] > 0]
+        hist = windows.sum(axis=0)
         if hist.sum() < self.policy.min_samples:
             return None
-        return HistogramReference(self, hist, self.policy)
+        return HistogramReference(self, hist, self.policy, windows)
 
 
 class HistogramReference(ScoreReference):
-    def __init__(self, series: HistogramSeries, hist: FloatArray, policy: Policy) -> None:
+    def __init__(
+        self, series: HistogramSeries, hist: FloatArray, policy: Policy, windows: FloatArray
+    ) -> None:
+        """`windows`: the baseline's windows (counts per bucket) in time order; `hist` their sum."""
         self.series, self.hist = series, hist
         n = float(hist.sum())
         n_int = max(round(n), 1)
@@ -530,7 +597,9 @@ class HistogramReference(ScoreReference):
         def share_above(x: float) -> float:
             return float(_above_weights(edges, x) @ hist) / n
 
-        super().__init__(n, sigma, sd, baseline, policy, share_above, thresholds)
+        own = windows @ self.bucket_scores / max(sd, 1e-12)
+        blocks = _blocks(own, windows.sum(axis=1), self.exceed_weights @ windows.T)
+        super().__init__(n, sigma, sd, baseline, policy, share_above, thresholds, blocks)
         self.unit_scores = self.bucket_scores / self.sd
 
     def exceedances(self, lo: int, hi: int) -> FloatArray:
