@@ -53,10 +53,12 @@ EXCEED_SHARE = 0.25
 #: samples; the variance of their standardized score sums (1 for independent samples) is the
 #: dispersion factor phi. A daily cycle, correlated wander or bursts inside the baseline make
 #: phi > 1, and the charts then need phi times the evidence (scores scaled by 1/sqrt(phi),
-#: exceedance log-likelihoods by 1/phi). Below DISPERSION_MIN_BLOCKS blocks (2,000 samples) phi
-#: is not estimated and samples are taken as independent.
+#: exceedance log-likelihoods by 1/phi). phi is measured on blocks of 200 and on groups of 5
+#: blocks (1,000 samples: slower wander), the larger kept. Below DISPERSION_MIN_BLOCKS blocks
+#: (2,000 samples) phi is not estimated and samples are taken as independent.
 DISPERSION_BLOCK = 200
 DISPERSION_MIN_BLOCKS = 10
+DISPERSION_GROUPS = (1, 5)
 LATENCY_CHARTS = 3 * len(CHART_MULTIPLES)  # rank charts, then two exceedance levels
 #: Rates: odds of a bad outcome up by min_change times these. Wrong answers tend to jump (a bug
 #: turns 0.1% errors into 2%), and a likelihood-ratio chart costs only ln(J) in threshold.
@@ -383,17 +385,34 @@ def dispersion(
     ones = np.ones(p_levels.size)
     if blocks is None:
         return 1.0, ones
-    y, m, e = blocks
-    keep = m > 0
-    y, m, e = y[keep], m[keep], e[:, keep]
-    if y.size < DISPERSION_MIN_BLOCKS:
-        return 1.0, ones
-    discount = 1.0 + 2.0 * math.sqrt(2.0 / y.size)
-    phi = max(float(np.mean(y * y / m)) / discount, 1.0)
-    p = np.clip(p_levels, 1e-9, 1.0 - 1e-9)[:, None]
-    z2 = (e - p * m) ** 2 / (m * p * (1.0 - p))
-    phi_ex = np.maximum(np.mean(z2, axis=1) / discount, 1.0)
+    phi, phi_ex = 1.0, ones
+    for group in DISPERSION_GROUPS:  # blocks of 200, and of 1,000 for slower wander
+        y, m, e = _merge(blocks, group)
+        keep = m > 0
+        y, m, e = y[keep], m[keep], e[:, keep]
+        if y.size < DISPERSION_MIN_BLOCKS:
+            continue
+        discount = 1.0 + 2.0 * math.sqrt(2.0 / y.size)
+        phi = max(float(np.mean(y * y / m)) / discount, phi)
+        p = np.clip(p_levels, 1e-9, 1.0 - 1e-9)[:, None]
+        z2 = (e - p * m) ** 2 / (m * p * (1.0 - p))
+        phi_ex = np.maximum(np.mean(z2, axis=1) / discount, phi_ex)
     return phi, np.asarray(phi_ex, dtype=np.float64)
+
+
+def _merge(
+    blocks: tuple[FloatArray, FloatArray, FloatArray], group: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Sum `group` consecutive blocks (a trailing incomplete group is dropped)."""
+    y, m, e = blocks
+    if group == 1:
+        return y, m, e
+    full = (y.size // group) * group
+    return (
+        y[:full].reshape(-1, group).sum(axis=1),
+        m[:full].reshape(-1, group).sum(axis=1),
+        e[:, :full].reshape(e.shape[0], -1, group).sum(axis=2),
+    )
 
 
 def _blocks(
