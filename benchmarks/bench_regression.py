@@ -2,6 +2,7 @@
 
     python benchmarks/bench_regression.py            # full run (1-2.5 minutes on 2 cores)
     python benchmarks/bench_regression.py --quick    # smaller, for a smoke test
+    python benchmarks/bench_regression.py --shapes   # traffic shapes (benchmarks/shapes.py)
 
 Streams are lognormal latencies (median 1 s) with a known change point: every sample after it is
 multiplied by 1 + shift. Detection delay = samples after the change seen when the alarm is raised
@@ -22,7 +23,6 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import baselines
+import shapes
+from shapes import Stream
 
 from cxmetrics.analysis.regression import LatencyDetector, detect_latency_windows
 
@@ -48,14 +50,6 @@ YOUNG = ((0.3, 300), (0.3, 560), (0.5, 300), (0.5, 560), (0.5, 1_000))
 YOUNG_SHIFT = 0.20
 OURS_RAW = "cxmetrics CUSUM, raw samples"
 OURS_HIST = "cxmetrics CUSUM, histogram windows"
-
-
-@dataclass(frozen=True)
-class Stream:
-    values: np.ndarray[Any, Any]
-    win: np.ndarray[Any, Any]  # window index of each sample (non-decreasing)
-    n_windows: int
-    change: int  # first changed sample; -1 for stationary streams
 
 
 def lognormal(rng: np.random.Generator, sigma: float, n: int) -> np.ndarray[Any, Any]:
@@ -261,10 +255,215 @@ def table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
 
 
+# ------------------------------------------------------------------------------------------------
+# traffic shapes (--shapes): every detector with its shipped threshold, side by side
+
+
+def _alarms_all(stream: Stream) -> dict[str, tuple[np.ndarray[Any, Any], list[float]]]:
+    """Alarm sample indices per detector, and cxmetrics' reported sizes (relative change of the
+    reported quantile, as reported when the alarm was raised) for each alarm."""
+    found = LatencyDetector().extend(stream.values)
+    out = {
+        OURS_RAW: (
+            np.array([r.detected_at for r in found], dtype=np.int64),
+            [r.change for r in found],
+        )
+    }
+    hist = detect_latency_windows(BUCKETS, bucketed(stream)).regressions
+    ends = window_end(stream)
+    out[OURS_HIST] = (
+        np.array([ends[r.detected_at] for r in hist], dtype=np.int64),
+        [r.change for r in hist],
+    )
+    for det in baselines.ALL:
+        prep = det.prepare(stream.values, stream.win, stream.n_windows)
+        out[det.name] = (baseline_alarms(det, prep, det.threshold, stream), [])
+    return out
+
+
+def shape_change_task(index: int, n_streams: int, seed: int) -> dict[str, Any]:
+    shape = shapes.CHANGE_SHAPES[index]
+    rng = np.random.default_rng(seed)
+    delays: dict[str, list[float]] = {}
+    pre: dict[str, int] = {}
+    sizes: dict[str, list[tuple[float, float]]] = {}  # (reported, true p95 at detection)
+    for _ in range(n_streams):
+        s = shape.make(rng)
+        for name, (alarms, reported) in _alarms_all(s).items():
+            pre[name] = pre.get(name, 0) + int(np.sum(alarms < s.change))
+            after = np.flatnonzero(alarms >= s.change)
+            delay = float(alarms[after[0]] - s.change + 1) if after.size else math.inf
+            delays.setdefault(name, []).append(delay if delay <= shape.horizon else math.inf)
+            if after.size and reported and delay <= shape.horizon:
+                truth = shape.truth(int(delay))[0]
+                sizes.setdefault(name, []).append((reported[int(after[0])], truth))
+    return {"index": index, "delays": delays, "pre": pre, "sizes": sizes}
+
+
+def shape_stationary_task(index: int, n_streams: int, seed: int) -> dict[str, Any]:
+    _, make = shapes.STATIONARY_SHAPES[index]
+    rng = np.random.default_rng(seed)
+    counts: dict[str, int] = {}
+    sizes: dict[str, list[float]] = {}
+    samples = 0
+    for _ in range(n_streams):
+        s = make(rng)
+        samples += s.values.size - WARMUP
+        for name, (alarms, reported) in _alarms_all(s).items():
+            late = alarms >= WARMUP
+            counts[name] = counts.get(name, 0) + int(np.sum(late))
+            if reported:  # baselines report no quantile size
+                sizes.setdefault(name, []).extend(np.asarray(reported)[late].tolist())
+    return {"index": index, "counts": counts, "samples": samples, "sizes": sizes}
+
+
+def shape_nab_task(n_streams: int, seed: int) -> dict[str, Any]:
+    """Alarms inside NAB's labelled windows (hits) and outside them (false alarms)."""
+    rng = np.random.default_rng(seed)
+    hits: dict[str, int] = {}
+    delays: dict[str, list[float]] = {}
+    false: dict[str, int] = {}
+    labelled = samples = 0
+    for _ in range(n_streams):
+        s = shapes.nab_stream(rng)
+        inside = np.zeros(s.values.size, dtype=bool)
+        for a, b in s.labels:
+            inside[a:b] = True
+        samples += int(np.sum(~inside[WARMUP:]))
+        labelled += len(s.labels)
+        for name, (alarms, _) in _alarms_all(s).items():
+            late = alarms[alarms >= WARMUP]
+            false[name] = false.get(name, 0) + int(np.sum(~inside[late]))
+            for a, b in s.labels:
+                got = late[(late >= a) & (late < b)]
+                hits[name] = hits.get(name, 0) + int(got.size > 0)
+                delays.setdefault(name, []).append(float(got[0] - a + 1) if got.size else math.inf)
+    return {
+        "hits": hits,
+        "delays": delays,
+        "false": false,
+        "labelled": labelled,
+        "samples": samples,
+    }
+
+
+def _median_size(pairs: list[tuple[float, float]]) -> tuple[str, str, str]:
+    if not pairs:
+        return "", "", ""
+    reported = np.array([p[0] for p in pairs])
+    truth = np.array([p[1] for p in pairs])
+    within = np.abs(reported - truth) <= 0.3 * np.abs(truth)
+    return (
+        f"{np.median(reported):+.1%}",
+        f"{np.median(truth):+.1%}",
+        f"{100.0 * np.mean(within):.0f}%",
+    )
+
+
+def shapes_main(quick: bool) -> None:
+    n_change, n_stationary, n_nab = (4, 1, 1) if quick else (40, 11, 10)
+    started = time.perf_counter()
+    ss = np.random.SeedSequence(SEED + 1)
+    seeds = iter(int(s.generate_state(1)[0]) for s in ss.spawn(64))
+    names = [OURS_RAW, OURS_HIST] + [d.name for d in baselines.ALL]
+    print(
+        f"seed {SEED + 1}; traffic shapes (benchmarks/shapes.py); every detector with its shipped"
+        f" threshold; windows of {shapes.WINDOW} samples; {n_change} streams per change shape,"
+        f" {n_stationary} x {shapes.STATIONARY:,} samples per stationary shape (false alarms"
+        f" after a {WARMUP:,}-sample warm-up), NAB series x {n_nab} draws\n"
+    )
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        change_f = [  # the drift's streams are 20x longer: a quarter as many
+            pool.submit(
+                shape_change_task, i, n_change // (4 if sh.make is shapes.drift else 1), next(seeds)
+            )
+            for i, sh in enumerate(shapes.CHANGE_SHAPES)
+        ]
+        stat_f = [
+            pool.submit(shape_stationary_task, i, n_stationary, next(seeds))
+            for i in range(len(shapes.STATIONARY_SHAPES))
+        ]
+        nab_f = pool.submit(shape_nab_task, n_nab, next(seeds))
+        changes = [f.result() for f in change_f]
+        stationary = [f.result() for f in stat_f]
+        nab = nab_f.result()
+
+    print(
+        "Change shapes: delay in samples after the change (median, p90), share detected within"
+        " the horizon (3,000 samples; the drift: 100,000), alarms before the change, and"
+        " cxmetrics' reported size at detection against the true p95 change then"
+        " (within +-30% relative: share of detections)"
+    )
+    rows: list[list[str]] = []
+    for c in changes:
+        shape = shapes.CHANGE_SHAPES[c["index"]]
+        p95, p50 = shape.truth(shape.horizon)
+        scen = f"{shape.name} (p95 {p95:+.0%}, p50 {p50:+.0%})"
+        for name in names:
+            d = [x if x <= shape.horizon else math.inf for x in c["delays"][name]]
+            med, p90 = nearest_rank(d, 0.5), nearest_rank(d, 0.9)
+
+            def show(v: float) -> str:
+                return f"{v:,.0f}" if math.isfinite(v) else "-"
+
+            detected = f"{100.0 * np.mean(np.isfinite(d)):.0f}%"
+            rep, true, within = _median_size(c["sizes"].get(name, []))
+            rows.append(
+                [scen, name, show(med), show(p90), detected, str(c["pre"][name]), rep, true, within]
+            )
+            scen = ""
+        rows.append([""] * 9)
+    header = ["shape", "detector", "median", "p90", "detected", "pre-FA"]
+    print(table([*header, "reported", "true p95", "+-30%"], rows[:-1], 2))
+    print()
+
+    print("Stationary shapes: false alarms per 100,000 samples (count; cxmetrics' median size)")
+    header = ["detector"] + [shapes.STATIONARY_SHAPES[r["index"]][0] for r in stationary]
+    rows = []
+    for name in names:
+        cells = []
+        for r in stationary:
+            count = r["counts"][name]
+            size = r["sizes"].get(name, [])
+            shown = f", {np.median(size):+.0%}" if size else ""
+            cells.append(f"{1e5 * count / r['samples']:.2f} ({count}{shown})")
+        rows.append([name, *cells])
+    counted = ", ".join(f"{r['samples']:,}" for r in stationary)
+    print(f"({counted} samples after warm-up)")
+    print(table(header, rows))
+    print()
+
+    print(
+        f"Real series: NAB {shapes.NAB_SERIES} ({nab['labelled']} labelled windows over"
+        f" {n_nab} draws; false alarms = alarms outside the windows, per 100k of"
+        f" {nab['samples']:,} samples)"
+    )
+    rows = []
+    for name in names:
+        d = nab["delays"][name]
+        med = nearest_rank(d, 0.5)
+        rows.append(
+            [
+                name,
+                f"{nab['hits'][name]}/{nab['labelled']}",
+                f"{med:,.0f}" if math.isfinite(med) else "-",
+                f"{1e5 * nab['false'][name] / nab['samples']:.2f} ({nab['false'][name]})",
+            ]
+        )
+    print(table(["detector", "windows hit", "median delay", "FA per 100k"], rows))
+    print(f"\nelapsed {time.perf_counter() - started:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer streams (a smoke test)")
+    parser.add_argument(
+        "--shapes", action="store_true", help="the traffic-shape benchmark (benchmarks/shapes.py)"
+    )
     args = parser.parse_args()
+    if args.shapes:
+        shapes_main(args.quick)
+        return
     n_change, n_stationary, n_calibration = (40, 4, 4) if args.quick else (200, 20, 20)
     started = time.perf_counter()
     ss = np.random.SeedSequence(SEED)

@@ -141,7 +141,13 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
                 blip = end is not None and (
                     r.affected < policy.min_samples or end - start < regression.for_
                 )
-                small = indicator == LATENCY and r.change < policy.min_change
+                # below min_change when the whole interval is, or when the estimate is below it
+                # and the interval does not even exclude no change: a measured +9.6% in
+                # [+5%, +14%] is listed, marked at the threshold; +6% in [-10%, +26%] is not
+                small = indicator == LATENCY and (
+                    not r.change_high >= policy.min_change
+                    or (r.change < policy.min_change and not r.change_low > 0.0)
+                )
                 if blip or small:
                     # Over before it touched min_volume customers or before it had lasted the
                     # policy's `for` (a collector pause, a noisy neighbour: an alert with the same
@@ -286,6 +292,8 @@ def _finding_json(f: Finding) -> dict[str, Any]:
         "baseline": _number(r.baseline),
         "current": _number(r.current),
         "change": _number(r.change),
+        "change_interval": [_number(r.change_low), _number(r.change_high)],
+        "at_threshold": r.at_threshold,
         "start": iso(f.start_time),
         "detected_at": iso(f.detected_time),
         "end": iso(f.end_time) if f.end_time is not None else None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,8 @@ from .stats import (
     histogram_quantile,
     hodges_lehmann,
     mann_whitney_sf,
+    norm_ppf,
+    norm_sf,
     quantile_sketch,
     robust_log_sigma,
     siegmund_threshold,
@@ -39,6 +41,25 @@ from .stats import (
 #: Charts are tuned to shifts of min_change times these (a ladder: small shifts are caught late,
 #: large ones early; the false-alarm budget is split evenly across the charts).
 CHART_MULTIPLES = (1.0, 2.0, 5.0)
+#: Exceedance charts: Bernoulli CUSUMs on "sample above the baseline's quantile q" for q = the
+#: policy's quantile and the median, tuned to that quantile moving by min_change x
+#: CHART_MULTIPLES. They see what the rank charts average away: a change confined to the tail or
+#: to the share of a slow mode (cache misses). The rank charts keep their DESIGN_MARGIN of the
+#: policy's false-alarm rate; the exceedance charts get EXCEED_SHARE of the rate on top (Wald's
+#: bound, exact up to the baseline's p0, which is taken at its upper bound).
+EXCEED_MEDIAN = 0.5
+EXCEED_SHARE = 0.25
+#: Overdispersion: the baseline is cut, in arrival order, into blocks of at least this many
+#: samples; the variance of their standardized score sums (1 for independent samples) is the
+#: dispersion factor phi. A daily cycle, correlated wander or bursts inside the baseline make
+#: phi > 1, and the charts then need phi times the evidence (scores scaled by 1/sqrt(phi),
+#: exceedance log-likelihoods by 1/phi). phi is measured on blocks of 200 and on groups of 5
+#: blocks (1,000 samples: slower wander), the larger kept. Below DISPERSION_MIN_BLOCKS blocks
+#: (2,000 samples) phi is not estimated and samples are taken as independent.
+DISPERSION_BLOCK = 200
+DISPERSION_MIN_BLOCKS = 10
+DISPERSION_GROUPS = (1, 5)
+LATENCY_CHARTS = 3 * len(CHART_MULTIPLES)  # rank charts, then two exceedance levels
 #: Rates: odds of a bad outcome up by min_change times these. Wrong answers tend to jump (a bug
 #: turns 0.1% errors into 2%), and a likelihood-ratio chart costs only ln(J) in threshold.
 RATE_MULTIPLES = (1.0, 2.0, 5.0, 20.0, 50.0, 100.0)
@@ -76,6 +97,24 @@ class Comparison:
     change: float
     p_value: float
     matters: bool
+    #: 95% confidence interval of `change` (same units)
+    low: float = math.nan
+    high: float = math.nan
+
+
+#: two-sided 95% normal quantile, for the reported size's confidence interval
+CI_Z = 1.96
+
+
+def quantile_log_se(quantile: Callable[[float], float], n: float, q: float) -> float:
+    """Standard error of ln(quantile q) estimated from n samples: the order-statistic interval
+    q +- 1.96 sqrt(q (1 - q) / n), read through the sample's own quantile function."""
+    half = CI_Z * math.sqrt(q * (1.0 - q) / max(n, 1.0))
+    lo = quantile(max(q - half, 0.0))
+    hi = quantile(min(q + half, 1.0))
+    if not (lo > 0.0 and hi > 0.0 and math.isfinite(lo) and math.isfinite(hi)):
+        return math.inf
+    return (math.log(hi) - math.log(lo)) / (2.0 * CI_Z)
 
 
 class Reference(ABC):
@@ -92,9 +131,11 @@ class Reference(ABC):
     def increments(self, lo: int, hi: int) -> FloatArray: ...
 
     @abstractmethod
-    def recovery(self, lo: int, hi: int, regressed: tuple[int, int]) -> tuple[FloatArray, float]:
+    def recovery(
+        self, lo: int, hi: int, regressed: tuple[int, int], chart: int = 0
+    ) -> tuple[FloatArray, float]:
         """Increments and threshold of the CUSUM that declares the step back near its baseline;
-        `regressed` is the span known to be regressed so far."""
+        `regressed` is the span known to be regressed so far, `chart` the chart that alarmed."""
         ...
 
     @abstractmethod
@@ -104,12 +145,17 @@ class Reference(ABC):
         """Per unit: sum of unit-variance scores (mean zero at baseline), and sample counts."""
         raise TypeError(f"{type(self).__name__} locates its change point by its own likelihood")
 
+    def signal(self, chart: int) -> str:
+        """What chart `chart` watches, as reported."""
+        return "rate"
+
     def min_shift(self) -> float:
         """The smallest shift that matters, in the units of `scores`."""
         raise TypeError(f"{type(self).__name__} locates its change point by its own likelihood")
 
-    def change_point(self, lo: int, hi: int) -> int:
-        """Maximum-likelihood start, in [lo, hi), of a shift that lasts to hi."""
+    def change_point(self, lo: int, hi: int, chart: int = 0) -> int:
+        """Maximum-likelihood start, in [lo, hi), of a shift that lasts to hi, for the chart
+        that alarmed."""
         y, m = self.scores(lo, hi)
         return lo + change_point(y, m, self.min_shift())
 
@@ -169,26 +215,125 @@ class ScoreReference(Reference):
     """
 
     def __init__(
-        self, n: float, sigma: float | None, sd: float, baseline: float, policy: Policy
+        self,
+        n: float,
+        sigma: float | None,
+        sd: float,
+        baseline: float,
+        policy: Policy,
+        share_above: Callable[[float], float],
+        thresholds: FloatArray,
+        blocks: tuple[FloatArray, FloatArray, FloatArray] | None = None,
     ) -> None:
+        """`share_above(x)`: the baseline's share of samples above x; `thresholds`: the
+        baseline's quantiles at `exceed_levels`; `blocks`: per block of the baseline in arrival
+        order, its sum of scores (divided by sd), its sample count, and its samples above each
+        threshold (levels x blocks), for the dispersion factors."""
         self.n, self.baseline, self.policy = n, baseline, policy
+        p_levels = np.array([share_above(float(t)) for t in thresholds])
+        self.phi, phi_ex = dispersion(blocks, p_levels)
+        sd_info = sd / math.sqrt(self.phi)
+        alpha = DESIGN_MARGIN * policy.false_alarm_rate
+        multiples = np.array(CHART_MULTIPLES)
+        calibrated = not (sigma is None or sd < 1e-6)
         if sigma is None or sd < 1e-6:  # no spread: relative shifts cannot be calibrated
-            sigma, sd = 1.0, 1.0
+            sigma, sd, sd_info = 1.0, 1.0, 1.0
             self.k = np.zeros(len(CHART_MULTIPLES))
-            self.h = np.full(len(CHART_MULTIPLES), math.inf)
+            rank_h = np.full(len(CHART_MULTIPLES), math.inf)
         else:
-            self.k = sd * np.log1p(policy.min_change * np.array(CHART_MULTIPLES)) / (2.0 * sigma)
-            self.h = split_thresholds(self.k, DESIGN_MARGIN * policy.false_alarm_rate, n)
-        self.sigma, self.sd = sigma, sd
+            self.k = sd_info * np.log1p(policy.min_change * multiples) / (2.0 * sigma)
+            rank_h = split_thresholds(self.k, alpha, n)
+            sd = sd * math.sqrt(self.phi)
+        self.sigma, self.sd, self.sd_info = sigma, sd, sd_info
+        # Exceedance charts. The baseline's share above its own quantile is exact by
+        # construction, the population's is not: p0 is taken at its 99.87% upper bound, so an
+        # unlucky baseline cannot make normal traffic look worse (as the rate charts do).
+        # The share expected above the threshold after the quantile moves by c is read from the
+        # baseline itself (its share above threshold / (1 + c)): the local density at the
+        # quantile, whatever the shape (a lognormal, a slow mode, a cache-miss mix).
+        p0 = np.array([share_above(float(t)) for t in thresholds])
+        p0 = np.clip(p0, 1e-9, 1.0 - 1e-9)
+        inflate = np.minimum(3.0 * np.sqrt(p0 * (1.0 - p0) / max(n, 1.0)), 0.999 - p0)
+        p0u = p0 + inflate
+        z0 = np.array([norm_ppf(1.0 - float(p)) for p in p0u])
+        grown = 1.0 + policy.min_change * multiples
+        p1 = (
+            np.array([[share_above(float(t) / g) for g in grown] for t in thresholds])
+            + inflate[:, None]
+        )
+        # never less than the lognormal reading (a sparse baseline's empty tail reads as 0)
+        shift = np.log1p(policy.min_change * multiples) / sigma
+        p1_model = np.array([[norm_sf(float(z) - float(d)) for d in shift] for z in z0])
+        p1 = np.clip(np.maximum(p1, np.minimum(p1_model, p0u[:, None] * 1.05)), 1e-9, 0.999)
+        p1 = np.maximum(p1, p0u[:, None] * (1.0 + 1e-6))
+        self.p0u = p0u
+        self.ea = np.log(p1 / p0u[:, None]) / phi_ex[:, None]  # quasi-likelihood
+        self.eb = np.log((1.0 - p1) / (1.0 - p0u[:, None])) / phi_ex[:, None]
+        levels = self.exceed_levels()
+        used = np.array([i == 0 or q != levels[0] for i, q in enumerate(levels)])
+        used &= calibrated & (p0 > 1e-9) & (p0 < 1.0 - 1e-9) & np.isfinite(z0)
+        j = max(int(used.sum()) * len(CHART_MULTIPLES), 1)
+        ex_h = np.where(used, math.log(j / (EXCEED_SHARE * policy.false_alarm_rate)), math.inf)
+        self.h = np.concatenate([rank_h, np.repeat(ex_h, len(CHART_MULTIPLES))])
+
+    def exceed_levels(self) -> tuple[float, float]:
+        return (self.policy.quantile, EXCEED_MEDIAN)
+
+    @staticmethod
+    def _level(chart: int) -> int:
+        """The exceedance level a chart watches (the rank charts count as the reported one)."""
+        return max(chart - len(CHART_MULTIPLES), 0) // len(CHART_MULTIPLES)
+
+    def change_point(self, lo: int, hi: int, chart: int = 0) -> int:
+        if chart < len(CHART_MULTIPLES):
+            return super().change_point(lo, hi, chart)
+        # Bernoulli likelihood of the exceedances (a tail change barely moves the rank scores)
+        level = self._level(chart)
+        _, n = self.scores(lo, hi)
+        e = self.exceedances(lo, hi)[level]
+        p0 = float(self.p0u[level])
+        p_min = min(p0 * (1.0 + self.policy.min_change), 1.0 - 1e-9)
+        bad = np.cumsum(e[::-1])[::-1]
+        tot = np.maximum(np.cumsum(n[::-1])[::-1], 1e-12)
+        p = np.clip(bad / tot, p_min, 1.0 - 1e-12)
+        llr = bad * np.log(p / p0) + (tot - bad) * np.log((1.0 - p) / (1.0 - p0))
+        return lo + int(np.argmax(llr))
+
+    def exceedances(self, lo: int, hi: int) -> FloatArray:
+        """Per exceedance level and unit: samples above the baseline's threshold."""
+        raise NotImplementedError
+
+    def signal(self, chart: int) -> str:
+        """What chart `chart` watches, as reported: a rank shift or a quantile's exceedances."""
+        if chart < len(CHART_MULTIPLES):
+            return "rank shift"
+        level = self.exceed_levels()[(chart - len(CHART_MULTIPLES)) // len(CHART_MULTIPLES)]
+        return f"p{level * 100:.10g} exceedances"
 
     def min_shift(self) -> float:
         return 2.0 * float(self.k[0])
 
     def increments(self, lo: int, hi: int) -> FloatArray:
         y, n = self.scores(lo, hi)
-        return np.asarray(y[None, :] - self.k[:, None] * n[None, :], dtype=np.float64)
+        rank = y[None, :] - self.k[:, None] * n[None, :]
+        e = self.exceedances(lo, hi)  # levels x units
+        ex = self.ea[:, :, None] * e[:, None, :] + self.eb[:, :, None] * (n - e)[:, None, :]
+        return np.asarray(np.concatenate([rank, ex.reshape(-1, hi - lo)]), dtype=np.float64)
 
-    def recovery(self, lo: int, hi: int, regressed: tuple[int, int]) -> tuple[FloatArray, float]:
+    def recovery(
+        self, lo: int, hi: int, regressed: tuple[int, int], chart: int = 0
+    ) -> tuple[FloatArray, float]:
+        alpha = DESIGN_MARGIN * self.policy.false_alarm_rate
+        level = self._level(chart)
+        if math.isfinite(float(self.h[len(CHART_MULTIPLES) * (1 + level)])):
+            # Back = the affected quantile's exceedance share is back at the baseline's, against
+            # "still at the smallest change that matters" (likelihood ratio, Wald threshold):
+            # the reported quantile, whatever chart found the change (the mean rank score can be
+            # back while the tail is not, e.g. a cache-miss share that stays high).
+            _, n = self.scores(lo, hi)
+            e = self.exceedances(lo, hi)[level]
+            a, b = -float(self.ea[level, 0]), -float(self.eb[level, 0])
+            return np.asarray(a * e + b * (n - e), dtype=np.float64), math.log(1.0 / alpha)
         # Back near baseline = the mean score has fallen below half the smallest change that
         # matters (k of the first chart). Not half the estimated regressed level: that estimate
         # is biased upwards by the alarm that selected it, and would declare recovery too soon.
@@ -196,7 +341,7 @@ class ScoreReference(Reference):
         c = float(self.k[0])
         if c <= 0.0:
             return np.full(hi - lo, math.inf), 0.0
-        h = siegmund_threshold(c, DESIGN_MARGIN * self.policy.false_alarm_rate)
+        h = siegmund_threshold(c, alpha)
         return np.asarray(c * n - y, dtype=np.float64), h
 
     def detectable_change(self, n_current: int) -> float | None:
@@ -204,19 +349,90 @@ class ScoreReference(Reference):
             return None
         shifts = [
             detectable_shift(float(k), float(h), n_current, POWER_Z)
-            for k, h in zip(self.k, self.h, strict=True)
+            for k, h in zip(self.k, self.h[: self.k.size], strict=True)
             if math.isfinite(h)
         ]
         if not shifts:
             return None
-        return math.expm1(min(shifts) * self.sigma / self.sd)
+        return math.expm1(min(shifts) * self.sigma / self.sd_info)
 
-    def _judge(self, current: float, hl: float, n_seg: float, p_value: float) -> Comparison:
+    def _judge(
+        self, current: float, hl: float, n_seg: float, p_value: float, q_se: float
+    ) -> Comparison:
+        """`q_se`: standard error of ln(reported quantile) of baseline and segment combined."""
         change = current / self.baseline - 1.0 if self.baseline > 0 else math.inf
         se = self.sigma * math.sqrt(math.pi / 3.0 * (1.0 / self.n + 1.0 / max(n_seg, 1.0)))
         upper = math.expm1(hl + 1.645 * se)
-        matters = upper >= self.policy.min_change or change >= self.policy.min_change
-        return Comparison(current, change, p_value, matters)
+        low = high = math.nan
+        if self.baseline > 0 and current > 0 and math.isfinite(q_se):
+            log_ratio = math.log(current / self.baseline)
+            low = math.expm1(log_ratio - CI_Z * q_se)
+            high = math.expm1(log_ratio + CI_Z * q_se)
+        # Only a worsening of the reported quantile is a regression: the rank CUSUM also rises
+        # when the bulk slows while the tail tightens, and that p95 is better, not worse.
+        matters = change > 0.0 and (
+            upper >= self.policy.min_change or change >= self.policy.min_change
+        )
+        return Comparison(current, change, p_value, matters, low, high)
+
+
+def dispersion(
+    blocks: tuple[FloatArray, FloatArray, FloatArray] | None, p_levels: FloatArray
+) -> tuple[float, FloatArray]:
+    """Dispersion factors (>= 1) of the scores and of each level's exceedances, from the
+    baseline's blocks; 1 when there are too few blocks to tell. The estimate is discounted by
+    two of its standard errors (sqrt(2/m) for m blocks), so independent samples stay at 1."""
+    ones = np.ones(p_levels.size)
+    if blocks is None:
+        return 1.0, ones
+    phi, phi_ex = 1.0, ones
+    for group in DISPERSION_GROUPS:  # blocks of 200, and of 1,000 for slower wander
+        y, m, e = _merge(blocks, group)
+        keep = m > 0
+        y, m, e = y[keep], m[keep], e[:, keep]
+        if y.size < DISPERSION_MIN_BLOCKS:
+            continue
+        discount = 1.0 + 2.0 * math.sqrt(2.0 / y.size)
+        phi = max(float(np.mean(y * y / m)) / discount, phi)
+        p = np.clip(p_levels, 1e-9, 1.0 - 1e-9)[:, None]
+        z2 = (e - p * m) ** 2 / (m * p * (1.0 - p))
+        phi_ex = np.maximum(np.mean(z2, axis=1) / discount, phi_ex)
+    return phi, np.asarray(phi_ex, dtype=np.float64)
+
+
+def _merge(
+    blocks: tuple[FloatArray, FloatArray, FloatArray], group: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Sum `group` consecutive blocks (a trailing incomplete group is dropped)."""
+    y, m, e = blocks
+    if group == 1:
+        return y, m, e
+    full = (y.size // group) * group
+    return (
+        y[:full].reshape(-1, group).sum(axis=1),
+        m[:full].reshape(-1, group).sum(axis=1),
+        e[:, :full].reshape(e.shape[0], -1, group).sum(axis=2),
+    )
+
+
+def _blocks(
+    scores: FloatArray, counts: FloatArray, above: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Group consecutive units into blocks of at least DISPERSION_BLOCK samples."""
+    cum = np.cumsum(counts)
+    block = np.floor(cum / DISPERSION_BLOCK).astype(np.int64)
+    block = np.concatenate([[0], block[:-1]])  # a unit belongs to the block it starts in
+    n_blocks = int(block[-1]) + 1 if block.size else 0
+    y = np.bincount(block, weights=scores, minlength=n_blocks)
+    m = np.bincount(block, weights=counts, minlength=n_blocks)
+    e = np.array([np.bincount(block, weights=a, minlength=n_blocks) for a in above])
+    full = m >= 0.5 * DISPERSION_BLOCK  # the last, partial block says little
+    f64 = np.float64
+    return (
+        np.asarray(y[full], dtype=f64),
+        np.asarray(m[full], dtype=f64),
+        np.asarray(e[:, full], dtype=f64),
+    )
 
 
 def split_thresholds(k: FloatArray, alpha: float, n: float) -> FloatArray:
@@ -281,11 +497,14 @@ class SampleSeries(Series):
         values = self.values(lo, hi)[keep][-REFERENCE_SAMPLES:]
         if values.size < self.policy.min_samples:
             return None
-        return SampleReference(self, np.sort(values), self.policy)
+        return SampleReference(self, np.sort(values), self.policy, values)
 
 
 class SampleReference(ScoreReference):
-    def __init__(self, series: SampleSeries, ref: FloatArray, policy: Policy) -> None:
+    def __init__(
+        self, series: SampleSeries, ref: FloatArray, policy: Policy, ordered: FloatArray
+    ) -> None:
+        """`ref`: the baseline sorted; `ordered`: the same samples in arrival order."""
         self.series, self.ref = series, ref
         n = ref.size
         sigma = robust_log_sigma(lambda q: float(sorted_quantile(ref, q)))
@@ -295,8 +514,20 @@ class SampleReference(ScoreReference):
         else:
             sd = untied_score_sd(n)
         baseline = float(sorted_quantile(ref, policy.quantile))
-        super().__init__(n, sigma, sd, baseline, policy)
+        self.thresholds = np.array([baseline, float(sorted_quantile(ref, EXCEED_MEDIAN))])
+
+        def share_above(x: float) -> float:
+            return float(n - np.searchsorted(ref, x, side="right")) / max(n, 1)
+
+        above = (ordered[None, :] > self.thresholds[:, None]).astype(np.float64)
+        own = self._raw_scores(ordered) / max(sd, 1e-12)
+        blocks = _blocks(own, np.ones(ordered.size), above)
+        super().__init__(n, sigma, sd, baseline, policy, share_above, self.thresholds, blocks)
         self.log_sketch = np.log(np.maximum(quantile_sketch(ref), LOG_FLOOR))
+
+    def exceedances(self, lo: int, hi: int) -> FloatArray:
+        x = self.series.values(lo, hi)
+        return np.asarray(x[None, :] > self.thresholds[:, None], dtype=np.float64)
 
     def _raw_scores(self, x: FloatArray) -> FloatArray:
         left = np.searchsorted(self.ref, x, side="left").astype(np.int64)
@@ -317,7 +548,12 @@ class SampleReference(ScoreReference):
         seg_sketch = np.log(np.maximum(quantile_sketch(seg), LOG_FLOOR))
         ones_r, ones_s = np.ones(self.log_sketch.size), np.ones(seg_sketch.size)
         hl = hodges_lehmann(self.log_sketch, ones_r, seg_sketch, ones_s)
-        return self._judge(current, hl, float(seg.size), p_value)
+        q = self.policy.quantile
+        q_se = math.hypot(
+            quantile_log_se(lambda p: float(sorted_quantile(self.ref, p)), self.ref.size, q),
+            quantile_log_se(lambda p: float(sorted_quantile(seg, p)), seg.size, q),
+        )
+        return self._judge(current, hl, float(seg.size), p_value, q_se)
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,14 +583,18 @@ class HistogramSeries(WindowSeries):
         from_end = np.cumsum(per_window[::-1])[::-1]  # samples in [w, hi) over kept windows
         start = int(np.searchsorted(-from_end, -REFERENCE_SAMPLES, side="right")) - 1
         start = max(start, 0)
-        hist = (self.counts[lo:hi][start:] * weight[start:, None]).sum(axis=0)
+        windows = self.counts[lo:hi][start:][weight[start:] > 0]
+        hist = windows.sum(axis=0)
         if hist.sum() < self.policy.min_samples:
             return None
-        return HistogramReference(self, hist, self.policy)
+        return HistogramReference(self, hist, self.policy, windows)
 
 
 class HistogramReference(ScoreReference):
-    def __init__(self, series: HistogramSeries, hist: FloatArray, policy: Policy) -> None:
+    def __init__(
+        self, series: HistogramSeries, hist: FloatArray, policy: Policy, windows: FloatArray
+    ) -> None:
+        """`windows`: the baseline's windows (counts per bucket) in time order; `hist` their sum."""
         self.series, self.hist = series, hist
         n = float(hist.sum())
         n_int = max(round(n), 1)
@@ -366,8 +606,24 @@ class HistogramReference(ScoreReference):
         edges = series.edges
         sigma = robust_log_sigma(lambda q: histogram_quantile(edges, hist, q))
         baseline = histogram_quantile(edges, hist, policy.quantile)
-        super().__init__(n, sigma, sd, baseline, policy)
+        # per level, the share of each bucket above the threshold (the bucket holding it
+        # counts by log-linear position, as histogram_quantile reads it)
+        thresholds = np.array(
+            [histogram_quantile(edges, hist, q) for q in (policy.quantile, EXCEED_MEDIAN)]
+        )
+        self.exceed_weights = np.array([_above_weights(edges, float(t)) for t in thresholds])
+
+        def share_above(x: float) -> float:
+            return float(_above_weights(edges, x) @ hist) / n
+
+        own = windows @ self.bucket_scores / max(sd, 1e-12)
+        blocks = _blocks(own, windows.sum(axis=1), self.exceed_weights @ windows.T)
+        super().__init__(n, sigma, sd, baseline, policy, share_above, thresholds, blocks)
         self.unit_scores = self.bucket_scores / self.sd
+
+    def exceedances(self, lo: int, hi: int) -> FloatArray:
+        c = self.series.counts[lo:hi]
+        return np.asarray(self.exceed_weights @ c.T, dtype=np.float64)
 
     def scores(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
         c = self.series.counts[lo:hi]
@@ -379,4 +635,24 @@ class HistogramReference(ScoreReference):
         p_value = mann_whitney_sf(self.hist, seg)
         mids = self.series.log_mids
         hl = hodges_lehmann(mids, self.hist, mids, seg)
-        return self._judge(current, hl, float(seg.sum()), p_value)
+        edges, q = self.series.edges, self.policy.quantile
+        q_se = math.hypot(
+            quantile_log_se(lambda p: histogram_quantile(edges, self.hist, p), self.n, q),
+            quantile_log_se(lambda p: histogram_quantile(edges, seg, p), float(seg.sum()), q),
+        )
+        return self._judge(current, hl, float(seg.sum()), p_value, q_se)
+
+
+def _above_weights(edges: FloatArray, x: float) -> FloatArray:
+    """Per bucket, the share of its samples above x: 1 or 0, and for the bucket holding x its
+    log-linear position (linear in a bucket starting at zero), as histogram_quantile reads it."""
+    lo_e, hi_e = edges[:-1], edges[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(
+            lo_e > 0,
+            np.log(np.maximum(hi_e, LOG_FLOOR) / max(x, LOG_FLOOR))
+            / np.log(np.maximum(hi_e, LOG_FLOOR) / np.maximum(lo_e, LOG_FLOOR)),
+            (hi_e - x) / np.maximum(hi_e - lo_e, 1e-300),
+        )
+    w = np.where(lo_e >= x, 1.0, np.where(hi_e <= x, 0.0, frac))
+    return np.asarray(np.clip(np.nan_to_num(w, nan=0.0), 0.0, 1.0), dtype=np.float64)

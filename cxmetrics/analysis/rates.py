@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .policy import Policy
 
 from .changepoint import (
+    CI_Z,
     JUMP_MARGIN,
     POWER_Z,
     RATE_JUMP,
@@ -95,7 +96,7 @@ class RateReference(Reference):
     def usable(self) -> bool:
         return True  # even with no chart running: a rate that is all bad is watched, and stable
 
-    def change_point(self, lo: int, hi: int) -> int:
+    def change_point(self, lo: int, hi: int, chart: int = 0) -> int:
         # Bernoulli likelihood, not the Gaussian score approximation: with rare bad events the
         # Gaussian one favours the shortest span holding the bad events, so it places the start
         # at the first failure after the change rather than at the change.
@@ -113,7 +114,9 @@ class RateReference(Reference):
             self.a[:, None] * bad[None, :] + self.b[:, None] * good[None, :], dtype=np.float64
         )
 
-    def recovery(self, lo: int, hi: int, regressed: tuple[int, int]) -> tuple[FloatArray, float]:
+    def recovery(
+        self, lo: int, hi: int, regressed: tuple[int, int], chart: int = 0
+    ) -> tuple[FloatArray, float]:
         # Likelihood ratio of "back at the baseline rate" against "still at least as bad as the
         # regressed span's 99.87% lower bound" (never less than min_change worse). The lower
         # bound, not the estimate: the estimate is inflated by the alarm that selected the span.
@@ -145,7 +148,14 @@ class RateReference(Reference):
             1 / (bad + 0.5) + 1 / (m - bad + 0.5) + 1 / (bad0 + 0.5) + 1 / (self.n - bad0 + 0.5)
         )
         matters = math.expm1(log_or + 1.645 * se_or) >= self.policy.min_change
-        return Comparison(current, change, p_value, matters)
+        # 95% interval of the drop in good rate (Agresti-Caffo: one good and one bad event added
+        # to each side), relative to the baseline like `change`
+        p_seg, p_base = (bad + 1.0) / (m + 2.0), (bad0 + 1.0) / (self.n + 2.0)
+        se_d = math.sqrt(p_seg * (1 - p_seg) / (m + 2.0) + p_base * (1 - p_base) / (self.n + 2.0))
+        scale = self.baseline if self.baseline > 0 else math.nan
+        low = (p_seg - p_base - CI_Z * se_d) / scale
+        high = (p_seg - p_base + CI_Z * se_d) / scale
+        return Comparison(current, change, p_value, matters, low, high)
 
     def detectable_change(self, n_current: int) -> float | None:
         if n_current <= 0 or self.baseline <= 0.0:  # nothing good left to drop

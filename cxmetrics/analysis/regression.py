@@ -55,6 +55,15 @@ class Regression:
     change: float  # relative change; for rates the relative drop in good rate (positive = worse)
     confidence: float  # in [0, 1]
     affected: int  # samples (events) observed between start and end (or the end of data)
+    #: 95% confidence interval of `change`
+    change_low: float = math.nan
+    change_high: float = math.nan
+    #: the point estimate is below min_change but its interval reaches it: a change at the
+    #: policy's threshold, within noise of it, listed as such rather than dropped
+    at_threshold: bool = False
+    #: what raised the alarm: "rank shift" (the whole distribution), "p95 exceedances" /
+    #: "p50 exceedances" (more samples than the baseline's share above that quantile), "rate"
+    signal: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,7 @@ class _Open:
     start: int
     detected_at: int
     scan: int  # candidate change points examined (for the confidence's Bonferroni factor)
+    chart: int = 0  # the first chart that alarmed
     r: float = 0.0
     r_zero: int = 0
 
@@ -171,21 +181,23 @@ class _Monitor:
         at = self.pos + t
         self.monitored += self.series.samples(self.pos, at + 1)
         earliest = int(zeros[:, t].min()) + 1  # the longest excursion bounds the change point
-        start = ref.change_point(earliest, at + 1)
+        chart = int(np.flatnonzero(crossed[:, t])[0])
+        start = ref.change_point(earliest, at + 1, chart)
         self.pos = at + 1
         cmp = ref.compare(start, at + 1)
         if not cmp.matters:  # a real but small shift: not a regression by this policy
             self.s, self.zero = np.zeros_like(self.s), np.full_like(self.zero, at)
             return None
         scan = at - start + 1
-        self.open = _Open(ref, start, at, scan, 0.0, at)
+        self.open = _Open(ref, start, at, scan, chart, 0.0, at)
         return self._regression(self.open, None, at + 1, cmp)
 
     def _recovery_block(self, n: int) -> None:
         op = self.open
         assert op is not None
         end = min(n, self.pos + cp.BLOCK_SAMPLES)
-        inc, h = op.ref.recovery(self.pos, end, (op.start, max(op.r_zero, op.detected_at) + 1))
+        regressed = (op.start, max(op.r_zero, op.detected_at) + 1)
+        inc, h = op.ref.recovery(self.pos, end, regressed, op.chart)
         paths, zeros = _stats.cusum_paths(
             inc[None, :], np.array([op.r]), np.array([op.r_zero]), self.pos
         )
@@ -216,6 +228,11 @@ class _Monitor:
             change=cmp.change,
             confidence=min(max(confidence, 0.0), 1.0),
             affected=self.series.samples(op.start, stop),
+            change_low=cmp.low,
+            change_high=cmp.high,
+            at_threshold=self.metric == "latency"
+            and cmp.change < self.policy.min_change <= cmp.high,
+            signal=op.ref.signal(op.chart),
         )
 
     def detection(self) -> Detection:
@@ -259,7 +276,13 @@ class LatencyDetector:
     def __init__(self, policy: Policy = DEFAULT_POLICY) -> None:
         self.policy = policy
         self._series = cp.SampleSeries(policy)
-        self._monitor = _Monitor(self._series, policy, "latency", _statistic_name(policy.quantile))
+        self._monitor = _Monitor(
+            self._series,
+            policy,
+            "latency",
+            _statistic_name(policy.quantile),
+            n_charts=cp.LATENCY_CHARTS,
+        )
 
     def update(self, value: float) -> Regression | None:
         """Add one sample; return a Regression the moment one is detected."""
@@ -325,7 +348,11 @@ def detect_latency_windows(
     if not np.isfinite(c).all() or (c < 0).any():
         raise ValueError("counts must be finite and non-negative")
     monitor = _Monitor(
-        cp.HistogramSeries(b, c, policy), policy, "latency", _statistic_name(policy.quantile)
+        cp.HistogramSeries(b, c, policy),
+        policy,
+        "latency",
+        _statistic_name(policy.quantile),
+        n_charts=cp.LATENCY_CHARTS,
     )
     monitor.run()
     return monitor.detection()
