@@ -119,10 +119,9 @@ def test_burn_rate_alerts_follow_the_sre_workbook_table(example_rules):
     assert [a["expr"].split(" > ")[1].split("\n")[0] for a in accuracy] == ["14.4", "6", "1"]
     assert "/ (1 - 0.999) > 14.4" in accuracy[0]["expr"]
     [bad_1h] = _bill_detail(rules, "cx:step_bad:ratio_rate1h")
-    assert bad_1h["expr"] == (
-        f"1 - sum by (journey, step) (rate(cx_good_steps_total{SEL}[1h])) / "
-        f"(sum by (journey, step) (rate(cx_steps_total{SEL}[1h])) > 0)"
-    )
+    good = f"sum by (journey, step) (rate(cx_good_steps_total{SEL}[1h]))"
+    steps = f"sum by (journey, step) (rate(cx_steps_total{SEL}[1h]))"
+    assert bad_1h["expr"] == f"clamp(1 - ({good} or 0 * {steps}) / ({steps} > 0), 0, 1)"
 
 
 def test_conversion_rules_relabel_transitions_to_step_and_to_step(example_rules):
@@ -134,9 +133,10 @@ def test_conversion_rules_relabel_transitions_to_step_and_to_step(example_rules)
     ]
     assert conversion["labels"] == {"journey": J, "step": "bill_total", "to_step": S}
     assert conversion["expr"] == (
-        'sum by (journey) (rate(cx_step_transitions_total{journey="bill_inquiry",'
+        'clamp(sum by (journey) (rate(cx_step_transitions_total{journey="bill_inquiry",'
         'from_step="bill_total",to_step="bill_detail"}[10m])) / on (journey) '
-        '(cx:step_requests:rate_recent{journey="bill_inquiry",step="bill_total"} > 0)'
+        '(sum by (journey) (rate(cx_steps_total{journey="bill_inquiry",step="bill_total"}[10m]))'
+        " > 0), 0, 1)"
     )
     drops = [r for r in rules if r.get("alert") == names.ALERT_CONVERSION_DROP]
     assert [(d["labels"]["step"], d["labels"]["to_step"]) for d in drops] == [
@@ -155,7 +155,8 @@ def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(example
         if rule.get("record", "").startswith("cx:step_duration_seconds:"):
             assert expr.endswith(") > 0")
         elif ":ratio" in rule.get("record", ""):
-            assert re.search(r" / (on \(journey\) )?\(.* > 0\)$", expr), expr
+            assert expr.startswith("clamp("), expr
+            assert re.search(r" / (on \(journey\) )?\(.* > 0\), 0, 1\)$", expr), expr
 
 
 def test_histograms_are_only_ever_aggregated_per_step(example_rules):
