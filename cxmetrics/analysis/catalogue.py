@@ -365,6 +365,19 @@ def volume_promql(
     return _terms((_steps(),), match, window, fn, by, offset)
 
 
+def count_promql(
+    metric: str,
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    fn: str = "increase",
+    by: tuple[str, ...] = (),
+) -> str:
+    """The count (``increase``) or rate of one counter family's matching series, summed ``by``:
+    volume guards, journeys started, failing checks."""
+    return _terms((Count(metric),), match, window, fn, by, None)
+
+
 def quantile_promql(
     q: float,
     window: str,

@@ -84,12 +84,6 @@ class JourneyQueries:
 
     # -- counters -------------------------------------------------------------------------
 
-    def _sum(
-        self, metric: str, window: str, by: tuple[str, ...], fn: str, labels: Mapping[str, Matcher]
-    ) -> str:
-        sel = selector(metric, journey=self.j, **labels)
-        return f"sum{_by(by)} ({fn}({sel}[{window}]))"
-
     def steps(
         self, window: str, by: tuple[str, ...] = (), fn: str = "rate", **labels: Matcher
     ) -> str:
@@ -99,7 +93,8 @@ class JourneyQueries:
         )
 
     def started(self, window: str, fn: str = "increase") -> str:
-        return self._sum(names.JOURNEYS_STARTED, window, (), fn, {"channel": CHANNEL})
+        match: dict[str, Matcher] = {"journey": self.j, "channel": CHANNEL}
+        return catalogue.count_promql(names.JOURNEYS_STARTED, window, match, fn=fn)
 
     def completed(self, window: str, fn: str = "increase") -> str:
         last = self.journey.steps[-1].name
@@ -180,13 +175,8 @@ class JourneyQueries:
         return self._ratio(catalogue.ACCURACY, window, fn, by, labels, channel=False)
 
     def failed_checks(self, step: str, window: str = RANGE) -> str:
-        failed = self._sum(
-            names.ACCURACY_CHECKS,
-            window,
-            ("check",),
-            "increase",
-            {"step": step, "result": names.RESULTS[1]},
-        )
+        match = {"journey": self.j, "step": step, "result": names.RESULTS[1]}
+        failed = catalogue.count_promql(names.ACCURACY_CHECKS, window, match, by=("check",))
         return f"sort_desc({failed})"
 
     def cx_score(

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..analysis.catalogue import count_promql
 from ..dashboards.ids import dashboard_uid
 from ..spec import names
 from .policy import BurnPair, CheckPlan, Objective, StepPlan, percent, span
-from .promql import Rule, number, rate, selector, sum_by
+from .promql import Rule, number, selector
 from .templates import Slot, Text, text
 
 
@@ -127,8 +128,8 @@ def _burn_text(subject: str, what: str, objective: Objective, pair: BurnPair) ->
 
 
 def good_burn_rule(p: StepPlan, pair: BurnPair, dashboard_url: str | None) -> Rule:
-    steps = selector(names.STEPS, **p.labels)
-    volume = f"{sum_by('journey, step', rate(steps, pair.long, fn='increase'))} >= {p.min_volume}"
+    steps = count_promql(names.STEPS, pair.long, p.labels, by=(names.JOURNEY, names.STEP))
+    volume = f"{steps} >= {p.min_volume}"
     expr = _burn_expr(names.rec_bad_ratio, pair, p.good, p.labels, "journey, step", volume)
     windows = {names.LONG_WINDOW: pair.long, names.SHORT_WINDOW: pair.short}
     subject = f"{p.journey.name}/{p.step.name}"
@@ -150,9 +151,9 @@ def accuracy_burn_rule(
     p: StepPlan, c: CheckPlan, pair: BurnPair, dashboard_url: str | None
 ) -> Rule:
     labels = {**p.labels, "check": c.check.name}
-    checks = selector(names.ACCURACY_CHECKS, **labels)
     by = "journey, step, check"
-    volume = f"{sum_by(by, rate(checks, pair.long, fn='increase'))} >= {p.min_volume}"
+    checks = count_promql(names.ACCURACY_CHECKS, pair.long, labels, by=tuple(by.split(", ")))
+    volume = f"{checks} >= {p.min_volume}"
     expr = _burn_expr(names.rec_accuracy_fail_ratio, pair, c.objective, labels, by, volume)
     windows = {names.LONG_WINDOW: pair.long, names.SHORT_WINDOW: pair.short}
     subject = f"{p.journey.name}/{p.step.name} check {c.check.name}"

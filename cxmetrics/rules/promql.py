@@ -1,5 +1,6 @@
 """The rule model (``Rule``, ``Group``) and the few PromQL building blocks every rule uses.
 
+Indicator PromQL is not written here but derived from ``cxmetrics.analysis.catalogue``.
 Selectors always name the journey and step (and check), and every aggregation keeps them
 (``sum by (journey, step[, le])``): the duration histogram's buckets differ per step, so summing
 across steps would mix bucket layouts (DESIGN.md §4).
@@ -53,14 +54,6 @@ def selector(metric: str, **labels: str) -> str:
     """``metric{journey="bill_inquiry",step="bill_detail"}`` (labels in the order given)."""
     inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
     return f"{metric}{{{inner}}}"
-
-
-def rate(sel: str, window: str, offset: str | None = None, fn: str = "rate") -> str:
-    return f"{fn}({sel}[{window}]{f' offset {offset}' if offset else ''})"
-
-
-def sum_by(by: str, expr: str) -> str:
-    return f"sum by ({by}) ({expr})"
 
 
 def number(value: float) -> str:
