@@ -365,6 +365,64 @@ def volume_promql(
     return _terms((_steps(),), match, window, fn, by, offset)
 
 
+#: The recorded short-window rate of each counter family a burn ratio reads (by journey, step
+#: and, for checks, check and result).
+RECORDED_RATES: Final = {
+    names.STEPS: names.REC_STEPS_RATE5M,
+    names.GOOD_STEPS: names.REC_GOOD_RATE5M,
+    names.ACCURACY_CHECKS: names.REC_CHECKS_RATE5M,
+}
+
+
+def recorded_rate_promql(metric: str, match: Mapping[str, Matcher]) -> str:
+    """The expression of ``RECORDED_RATES[metric]``: the family's 5m rate per step (and check,
+    result), recorded once and averaged into every long window."""
+    by = [names.JOURNEY, names.STEP]
+    if metric == names.ACCURACY_CHECKS:
+        by += [names.CHECK, names.RESULT]
+    return _terms((Count(metric),), match, names.SHORT_RATE_WINDOW, "rate", tuple(by), None)
+
+
+def _recorded_terms(
+    terms: tuple[Count, ...], match: Mapping[str, Matcher], window: str, by: tuple[str, ...]
+) -> str:
+    parts = []
+    for term in terms:
+        labels = {**match, **dict(term.match)}
+        record = RECORDED_RATES[term.metric]
+        sel = selector(record, **labels)
+        expr = f"{_by(by)} (avg_over_time({sel}[{window}]))"
+        parts.append(expr if term.weight == 1 else f"{expr} * {number(term.weight)}")
+    if len(parts) == 1:
+        return parts[0]
+    return f"({' + '.join(parts)} or {' or '.join(parts)})"
+
+
+def recorded_promql(
+    ratio: Ratio,
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    by: tuple[str, ...] = (names.JOURNEY, names.STEP),
+) -> str:
+    """``ratio`` over a long ``window`` from the recorded 5m rates (``avg_over_time``): one
+    recorded series per step read instead of every raw series of the step on every instance.
+    Same rules as ``promql`` (``> 0`` denominator, missing numerator 0, clamped)."""
+    numerator = _recorded_terms(ratio.numerator, match, window, by)
+    denominator = _recorded_terms(ratio.denominator, match, window, by)
+    share = f"{_or_zero(numerator, denominator)} / ({denominator} > 0)"
+    if ratio.complement:
+        share = f"1 - {share}"
+    return f"clamp({share}, 0, 1)"
+
+
+def recorded_count_promql(
+    metric: str, window: str, window_s: float, match: Mapping[str, Matcher], by: tuple[str, ...]
+) -> str:
+    """How many ``metric`` events over a long ``window``, from the recorded 5m rate."""
+    return f"{_recorded_terms((Count(metric),), match, window, by)} * {number(window_s)}"
+
+
 def count_promql(
     metric: str,
     window: str,

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..analysis.catalogue import count_promql
+from ..analysis.catalogue import count_promql, recorded_count_promql
 from ..dashboards.ids import dashboard_uid
 from ..spec import names
+from ..spec.durations import parse_duration
 from .policy import BurnPair, CheckPlan, Objective, StepPlan, percent, span
 from .promql import Rule, number, selector
 from .templates import Slot, Text, text
@@ -42,6 +43,14 @@ def _volume_guard(p: StepPlan) -> str:
         f"\nand on (journey, step) {recent} * {number(p.window_s)} >= {p.min_volume}"
         f"\nand on (journey, step) {baseline} * {number(p.baseline_range_s)} >= {p.min_volume}"
     )
+
+
+def _volume(metric: str, window: str, labels: dict[str, str], by: tuple[str, ...]) -> str:
+    """Events over a burn pair's long window: from the recorded 5m rates for the longest
+    windows (never days of raw series), from the raw counter otherwise."""
+    if window in names.LONG_FROM_RECORDED:
+        return recorded_count_promql(metric, window, parse_duration(window), labels, by)
+    return count_promql(metric, window, labels, by=by)
 
 
 def _since(alert: str, **labels: str) -> Slot:
@@ -128,7 +137,7 @@ def _burn_text(subject: str, what: str, objective: Objective, pair: BurnPair) ->
 
 
 def good_burn_rule(p: StepPlan, pair: BurnPair, dashboard_url: str | None) -> Rule:
-    steps = count_promql(names.STEPS, pair.long, p.labels, by=(names.JOURNEY, names.STEP))
+    steps = _volume(names.STEPS, pair.long, p.labels, (names.JOURNEY, names.STEP))
     volume = f"{steps} >= {p.min_volume}"
     expr = _burn_expr(names.rec_bad_ratio, pair, p.good, p.labels, "journey, step", volume)
     windows = {names.LONG_WINDOW: pair.long, names.SHORT_WINDOW: pair.short}
@@ -152,7 +161,7 @@ def accuracy_burn_rule(
 ) -> Rule:
     labels = {**p.labels, "check": c.check.name}
     by = "journey, step, check"
-    checks = count_promql(names.ACCURACY_CHECKS, pair.long, labels, by=tuple(by.split(", ")))
+    checks = _volume(names.ACCURACY_CHECKS, pair.long, labels, tuple(by.split(", ")))
     volume = f"{checks} >= {p.min_volume}"
     expr = _burn_expr(names.rec_accuracy_fail_ratio, pair, c.objective, labels, by, volume)
     windows = {names.LONG_WINDOW: pair.long, names.SHORT_WINDOW: pair.short}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..spec import names
-from ..spec.durations import parse_duration
+from ..spec.durations import parse_duration, prometheus_duration
 from .policy import BURN_PAIRS, StepPlan
 from .promql import Rule
 from .synthetic import World, bucket_quantile
@@ -68,16 +68,39 @@ def model_for(rule: Rule, p: StepPlan) -> Model:
         return _conversion(p)
     long, short = rule.labels[names.LONG_WINDOW], rule.labels[names.SHORT_WINDOW]
     pair = next(x for x in BURN_PAIRS if (x.long, x.short) == (long, short))
+    short_rate = parse_duration(names.SHORT_RATE_WINDOW)
+
+    def rate(w: World, metric: str, match: dict[str, str], t: float, window: float) -> float | None:
+        """The raw rate, or — for the windows the rules average from recorded 5m rates — the
+        mean of the 5m rate at every evaluation point inside the window."""
+        if prometheus_duration(window) not in names.LONG_FROM_RECORDED:
+            return w.rate(metric, match, t, window)
+        points = [
+            r
+            for k in range(int(window // w.interval_s) + 1)
+            if t - k * w.interval_s >= 0
+            and (r := w.rate(metric, match, t - k * w.interval_s, short_rate)) is not None
+        ]
+        return sum(points) / len(points) if points else None
+
+    def count(
+        w: World, metric: str, match: dict[str, str], t: float, window: float
+    ) -> float | None:
+        if prometheus_duration(window) not in names.LONG_FROM_RECORDED:
+            return w.rate(metric, match, t, window, increase=True)
+        r = rate(w, metric, match, t, window)
+        return None if r is None else r * window
+
     if rule.alert == names.ALERT_GOOD_BURN:
         objective = p.good
 
         def bad(w: World, t: float, window: float) -> float | None:
-            good = w.rate(names.GOOD_STEPS, labels, t, window)
-            total = w.rate(names.STEPS, labels, t, window)
+            good = rate(w, names.GOOD_STEPS, labels, t, window)
+            total = rate(w, names.STEPS, labels, t, window)
             return None if good is None or total is None or not total > 0 else 1 - good / total
 
         def volume(w: World, t: float, window: float) -> float | None:
-            return w.rate(names.STEPS, labels, t, window, increase=True)
+            return count(w, names.STEPS, labels, t, window)
 
     else:
         check = rule.labels["check"]
@@ -85,12 +108,12 @@ def model_for(rule: Rule, p: StepPlan) -> Model:
         match = {**labels, "check": check}
 
         def bad(w: World, t: float, window: float) -> float | None:
-            failed = w.rate(names.ACCURACY_CHECKS, {**match, "result": "fail"}, t, window)
-            every = w.rate(names.ACCURACY_CHECKS, match, t, window)
+            failed = rate(w, names.ACCURACY_CHECKS, {**match, "result": "fail"}, t, window)
+            every = rate(w, names.ACCURACY_CHECKS, match, t, window)
             return None if failed is None or every is None or not every > 0 else failed / every
 
         def volume(w: World, t: float, window: float) -> float | None:
-            return w.rate(names.ACCURACY_CHECKS, match, t, window, increase=True)
+            return count(w, names.ACCURACY_CHECKS, match, t, window)
 
     budget = objective.budget
     long_s, short_s = parse_duration(long), parse_duration(short)

@@ -15,7 +15,7 @@ Scenarios (each its own test group, every step of the spec present in each):
   ``CxStepConversionDrop``; recovery — resolved.
 - ``quiet <journey>``: the last step sees no traffic, the first only less than ``min_volume`` per
   window, with its latency ×(1 + 2·min_change) — no alert, no NaN, the quiet step's only series
-  are its two zero rates.
+  are its zero rates (recent, baseline, and the recorded 5m rates).
 
 Expected values come from simulating the alerts on the same series with Prometheus' arithmetic
 (``synthetic``); a scenario that would not show what it is for (say, a policy whose baseline
@@ -292,6 +292,19 @@ class _Builder:
                 [
                     (_sel(names.REC_STEP_RATE, labels), 0.0),
                     (_sel(names.REC_STEP_RATE_BASELINE, labels), 0.0),
+                    (_sel(names.REC_STEPS_RATE5M, labels), 0.0),
+                    (_sel(names.REC_GOOD_RATE5M, labels), 0.0),
+                    *(
+                        (
+                            _sel(
+                                names.REC_CHECKS_RATE5M,
+                                {**labels, "check": c.check.name, "result": result},
+                            ),
+                            0.0,
+                        )
+                        for c in last.checks
+                        for result in names.RESULTS
+                    ),
                 ],
             )
         ]

@@ -15,7 +15,13 @@ themselves are 0, not absent, when nothing happened.
 from __future__ import annotations
 
 from ..analysis import catalogue
-from ..analysis.catalogue import promql, quantile_promql, volume_promql
+from ..analysis.catalogue import (
+    promql,
+    quantile_promql,
+    recorded_promql,
+    recorded_rate_promql,
+    volume_promql,
+)
 from ..spec import names
 from .policy import StepPlan
 from .promql import Rule
@@ -90,9 +96,19 @@ def conversion_rules(p: StepPlan) -> list[Rule]:
 
 def slo_rules(p: StepPlan) -> list[Rule]:
     """Error ratios over every burn window: not-good steps, and failed checks per check."""
+    step_by = (names.JOURNEY, names.STEP)
     rules = [
+        Rule(recorded_rate_promql(metric, p.labels), record=record, labels=p.labels)
+        for metric, record in (
+            (names.STEPS, names.REC_STEPS_RATE5M),
+            (names.GOOD_STEPS, names.REC_GOOD_RATE5M),
+        )
+    ]
+    rules += [
         Rule(
-            promql(catalogue.BAD, window, p.labels),
+            recorded_promql(catalogue.BAD, window, p.labels, by=step_by)
+            if window in names.LONG_FROM_RECORDED
+            else promql(catalogue.BAD, window, p.labels),
             record=names.rec_bad_ratio(window),
             labels=p.labels,
         )
@@ -100,9 +116,18 @@ def slo_rules(p: StepPlan) -> list[Rule]:
     ]
     for c in p.checks:
         labels = {**p.labels, "check": c.check.name}
+        rules.append(
+            Rule(
+                recorded_rate_promql(names.ACCURACY_CHECKS, labels),
+                record=names.REC_CHECKS_RATE5M,
+                labels=labels,
+            )
+        )
         rules += [
             Rule(
-                promql(catalogue.ACCURACY_FAIL, window, labels, by=CHECK_LABELS),
+                recorded_promql(catalogue.ACCURACY_FAIL, window, labels, by=CHECK_LABELS)
+                if window in names.LONG_FROM_RECORDED
+                else promql(catalogue.ACCURACY_FAIL, window, labels, by=CHECK_LABELS),
                 record=names.rec_accuracy_fail_ratio(window),
                 labels=labels,
             )

@@ -189,6 +189,9 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(example_rules):
         names.REC_ACCURACY,
         names.REC_CONVERSION,
         names.REC_CONVERSION_BASELINE,
+        names.REC_STEPS_RATE5M,
+        names.REC_GOOD_RATE5M,
+        names.REC_CHECKS_RATE5M,
     }
     declared |= {
         names.rec_quantile(q, s) for q in (0.95, 0.5) for s in (names.RECENT, names.BASELINE)
@@ -233,7 +236,7 @@ def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_s
         if r.alert == names.ALERT_ACCURACY_BURN and r.labels["check"] == "first_contact_resolution"
     ]
     assert [(x["long_window"], x["short_window"]) for x in fcr] == [("3d", "6h")]
-    assert ruleset.count() == (177, 64)
+    assert ruleset.count() == (200, 64)
 
 
 def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(example_spec):
@@ -300,7 +303,7 @@ def test_promtool_checks_the_rule_file(tmp_path, example_spec):
     code, out = promtool("check", "rules", str(path))
     assert (code, out.strip().splitlines()) == (
         0,
-        [f"Checking {path}", "  SUCCESS: 241 rules found"],
+        [f"Checking {path}", "  SUCCESS: 264 rules found"],
     )
 
 
@@ -439,7 +442,7 @@ def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path):
         "note: journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
         ".objective 0.7: the 14.4× (1h/5m), 6× (6h/30m) burn-rate alerts would need more than "
         "100% bad events and cannot fire; left out",
-        f"wrote 177 recording and 64 alerting rules in 9 groups to {out}",
+        f"wrote 200 recording and 64 alerting rules in 9 groups to {out}",
     ]
 
 
@@ -456,7 +459,7 @@ def test_command_checks_both_formats_with_promtool(tmp_path):
         "release=prom",
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "  SUCCESS: 241 rules found"
+    assert result.output.splitlines()[-1] == "  SUCCESS: 264 rules found"
     assert _load(out.read_text())["kind"] == "PrometheusRule"
 
 

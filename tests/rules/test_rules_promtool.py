@@ -151,6 +151,20 @@ def test_a_quiet_step_records_no_nan_and_fires_nothing(bill_detail_suite):
                     "labels": f'cx:step_requests:rate_baseline{{journey="{J}",step="{S}"}}',
                     "value": 0.0,
                 },
+                {"labels": f'cx:step_steps:rate5m{{journey="{J}",step="{S}"}}', "value": 0.0},
+                {
+                    "labels": f'cx:step_good_steps:rate5m{{journey="{J}",step="{S}"}}',
+                    "value": 0.0,
+                },
+                *(
+                    {
+                        "labels": f'cx:accuracy_checks:rate5m{{journey="{J}",step="{S}",'
+                        f'check="{check}",result="{result}"}}',
+                        "value": 0.0,
+                    }
+                    for check in (CHECK, "detail_consistent_with_total")
+                    for result in ("pass", "fail")
+                ),
             ],
         },
     ]
@@ -270,10 +284,10 @@ def test_cxmetrics_rules_writes_a_suite_for_every_step_that_promtool_passes(tmp_
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[:4] == [
-        f"wrote 38 recording and 14 alerting rules in 3 groups to {out}",
+        f"wrote 43 recording and 14 alerting rules in 3 groups to {out}",
         f"wrote promtool tests to {tests}",
         f"Checking {out}",
-        "  SUCCESS: 52 rules found",
+        "  SUCCESS: 57 rules found",
     ]
     assert lines[-1] == "  SUCCESS"
     document = yaml.load(tests.read_text(), Loader=_LOADER)
