@@ -108,8 +108,8 @@ def test_burn_rate_alerts_follow_the_sre_workbook_table(example_rules):
     assert burns[0]["expr"] == (
         f"(cx:step_bad:ratio_rate1h{SEL} / (1 - 0.95) > 14.4\n"
         f"and on (journey, step) cx:step_bad:ratio_rate5m{SEL} / (1 - 0.95) > 14.4)\n"
-        f"and on (journey, step) sum by (journey, step) (increase(cx_steps_total{SEL}[1h])) "
-        ">= 100"
+        "and on (journey, step) sum by (journey, step) "
+        f"(avg_over_time(cx:step_steps:rate5m{SEL}[1h])) * 3600 >= 100"
     )
     accuracy = [
         a
@@ -119,9 +119,14 @@ def test_burn_rate_alerts_follow_the_sre_workbook_table(example_rules):
     assert [a["expr"].split(" > ")[1].split("\n")[0] for a in accuracy] == ["14.4", "6", "1"]
     assert "/ (1 - 0.999) > 14.4" in accuracy[0]["expr"]
     [bad_1h] = _bill_detail(rules, "cx:step_bad:ratio_rate1h")
-    good = f"sum by (journey, step) (rate(cx_good_steps_total{SEL}[1h]))"
-    steps = f"sum by (journey, step) (rate(cx_steps_total{SEL}[1h]))"
+    # the 1h window averages the 5m rates recorded once per step
+    good = f"sum by (journey, step) (avg_over_time(cx:step_good_steps:rate5m{SEL}[1h]))"
+    steps = f"sum by (journey, step) (avg_over_time(cx:step_steps:rate5m{SEL}[1h]))"
     assert bad_1h["expr"] == f"clamp(1 - ({good} or 0 * {steps}) / ({steps} > 0), 0, 1)"
+    [bad_5m] = _bill_detail(rules, "cx:step_bad:ratio_rate5m")
+    good = f"sum by (journey, step) (rate(cx_good_steps_total{SEL}[5m]))"
+    steps = f"sum by (journey, step) (rate(cx_steps_total{SEL}[5m]))"
+    assert bad_5m["expr"] == f"clamp(1 - ({good} or 0 * {steps}) / ({steps} > 0), 0, 1)"
 
 
 def test_conversion_rules_relabel_transitions_to_step_and_to_step(example_rules):
