@@ -21,7 +21,15 @@ from ..analysis.catalogue import count_promql, recorded_count_promql
 from ..dashboards.ids import dashboard_uid
 from ..spec import names
 from ..spec.durations import parse_duration
-from .policy import BurnPair, CheckPlan, Objective, StepPlan, percent, span
+from .policy import (
+    PAGE_KEEP_FIRING_FOR,
+    BurnPair,
+    CheckPlan,
+    Objective,
+    StepPlan,
+    percent,
+    span,
+)
 from .promql import Rule, number, selector
 from .templates import Slot, Text, text
 
@@ -151,6 +159,7 @@ def good_burn_rule(p: StepPlan, pair: BurnPair, dashboard_url: str | None) -> Ru
         expr,
         alert=names.ALERT_GOOD_BURN,
         for_=pair.for_,
+        keep_firing_for=PAGE_KEEP_FIRING_FOR if pair.severity == "page" else None,
         labels={**p.labels, names.SEVERITY: pair.severity, **windows},
         annotations=annotations,
     )
@@ -175,6 +184,7 @@ def accuracy_burn_rule(
         expr,
         alert=names.ALERT_ACCURACY_BURN,
         for_=pair.for_,
+        keep_firing_for=PAGE_KEEP_FIRING_FOR if pair.severity == "page" else None,
         labels={**labels, names.SEVERITY: pair.severity, **windows},
         annotations=annotations,
     )

@@ -36,14 +36,23 @@ def simulate(
     world: World, models: list[tuple[Rule, Model]], interval: int, end_s: int
 ) -> dict[int, list[Firing]]:
     """The firing alerts, annotations expanded, at every evaluation from 0 to ``end_s``: the
-    ``for`` state machine of Prometheus' rule manager, as promtool runs it."""
+    ``for`` / ``keep_firing_for`` state machine of Prometheus' rule manager, as promtool runs
+    it (a firing alert whose condition stops holding stays, as it was, for ``keep_firing_for``
+    from the first evaluation at which it no longer held)."""
     active: dict[int, float] = {}
+    kept: dict[int, tuple[float, Firing]] = {}  # firing alerts: last time held, as last seen
     out: dict[int, list[Firing]] = {}
     for t in range(0, end_s + 1, interval):
         firing = []
         for index, (rule, model) in enumerate(models):
             result = model(world, t)
             if result is None:
+                keep = parse_duration(rule.keep_firing_for) if rule.keep_firing_for else 0.0
+                # Prometheus counts from the first evaluation at which it no longer held
+                if index in kept and t - (kept[index][0] + interval) < keep:
+                    firing.append(kept[index][1])
+                    continue
+                kept.pop(index, None)
                 active.pop(index, None)
                 continue
             since = active.get(index)  # ALERTS_FOR_STATE exists from the eval after the start
@@ -51,9 +60,9 @@ def simulate(
             hold = parse_duration(rule.for_) if rule.for_ else 0.0
             if t - start >= hold:
                 values: Values = {**result[1], "since": since}
-                firing.append(
-                    Firing(rule, {k: v.expand(values) for k, v in rule.annotations.items()})
-                )
+                alert = Firing(rule, {k: v.expand(values) for k, v in rule.annotations.items()})
+                firing.append(alert)
+                kept[index] = (t, alert)
         out[t] = firing
     return out
 

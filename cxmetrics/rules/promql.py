@@ -22,6 +22,7 @@ class Rule:
     record: str | None = None
     alert: str | None = None
     for_: str | None = None
+    keep_firing_for: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, Text] = field(default_factory=dict)
 
@@ -34,6 +35,8 @@ class Rule:
         out["expr"] = self.expr
         if self.for_:
             out["for"] = self.for_
+        if self.keep_firing_for:
+            out["keep_firing_for"] = self.keep_firing_for
         if self.labels:
             out["labels"] = dict(self.labels)
         if self.annotations:

@@ -10,7 +10,8 @@ Scenarios (each its own test group, every step of the spec present in each):
   1.2 s for a 10% policy) — ``CxStepLatencyRegression`` for that step (every quantile) and
   nothing else; back to normal — resolved.
 - ``accuracy <journey>/<step>/<check>``: a burst of failures — ``CxAccuracyErrorBudgetBurn``
-  (1h/5m, page) for that check; after the burst the 5m window clears — resolved.
+  (1h/5m, page) for that check; after the burst the 5m window clears and, ``keep_firing_for``
+  later, the page resolves.
 - ``conversion <journey>/<step>``: conversion to the next step ×(1 − 2·min_change) — a
   ``CxStepConversionDrop``; recovery — resolved.
 - ``quiet <journey>``: the last step sees no traffic, the first only less than ``min_volume`` per
@@ -36,7 +37,7 @@ from ..spec import names
 from ..spec.durations import parse_duration, prometheus_duration
 from .document import RuleSet, dump, header
 from .expect import Firing, exactly, model_for, nothing, only_check, simulate
-from .policy import BURN_PAIRS, StepPlan
+from .policy import BURN_PAIRS, PAGE_KEEP_FIRING_FOR, StepPlan
 from .synthetic import World, values_text
 
 NAN_QUERY = (
@@ -226,8 +227,9 @@ class _Builder:
         begin = _up(max(600, self.window), self.interval)
         stop = begin + 1200
         short, long_end = parse_duration(pair.short), parse_duration("30m")
-        cleared = _up(stop + short + self.interval, self.interval)
-        end = _up(stop + long_end + self.interval, self.interval)
+        keep = parse_duration(PAGE_KEEP_FIRING_FOR)
+        cleared = _up(stop + short + keep + self.interval, self.interval)
+        end = _up(stop + long_end + keep + self.interval, self.interval)
         s = Scenario(
             f"accuracy {p.journey.name}/{p.step.name}/{check}: {share:.0%} failing "
             f"from {prometheus_duration(begin)} to {prometheus_duration(stop)}",

@@ -474,3 +474,15 @@ def test_command_refuses_tests_without_a_plain_rule_file(tmp_path):
         1,
         "error: --tests needs a plain rule file: use -o FILE and the default --format rules\n",
     )
+
+
+def test_page_alerts_keep_firing_through_a_scrape_gap(example_rules):
+    burns = [
+        r
+        for r in example_rules
+        if r.get("alert") in (names.ALERT_GOOD_BURN, names.ALERT_ACCURACY_BURN)
+    ]
+    assert {(r["labels"]["severity"], r.get("keep_firing_for")) for r in burns} == {
+        ("page", "10m"),
+        ("ticket", None),
+    }
