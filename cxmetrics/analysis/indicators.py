@@ -1,13 +1,13 @@
 """Step and journey indicators (DESIGN.md §2), computed from one windowed aggregate.
 
 Every source of data — the in-memory recorder, a JSONL event log, Prometheus range queries —
-reduces to the same counts per time window (``cxmetrics.analysis.sources``): for each step its duration
-histogram on the step's own bucket layout (``names.duration_buckets``), outcome x timeliness class
-counts, good steps, accuracy check passes and failures, and transitions out of the step; for each
-journey the instances started and the feedback given. The indicator math below reads nothing
-else, so the three sources can only differ in the counts they feed it, never in how the counts
-become numbers. Windows merge by adding their counts, which is associative: indicators over a
-merged window equal indicators over the concatenated data.
+reduces to the same counts per time window (``cxmetrics.analysis.sources``): for each step its
+duration histogram on the step's own bucket layout (``names.duration_buckets``), outcome x
+timeliness class counts, good steps, accuracy check passes and failures, and transitions out of the
+step; for each journey the instances started and the feedback given. The indicator math below reads
+nothing else, so the three sources can only differ in the counts they feed it, never in how the
+counts become numbers. Windows merge by adding their counts, which is associative: indicators over
+a merged window equal indicators over the concatenated data.
 
 Definitions (docs/indicators.md gives worked examples):
 
@@ -15,19 +15,14 @@ Definitions (docs/indicators.md gives worked examples):
   are at hand (events); otherwise interpolated linearly within the bucket that holds the rank, as
   Prometheus' ``histogram_quantile`` does (first bucket from 0; a rank in +Inf reads as the
   highest finite bound);
-- timeliness compliance: steps with duration <= T / all steps;
-- Apdex: (satisfied + tolerating / 2) / all steps, where satisfied is <= T, tolerating <= the
-  tolerating threshold (4T by default), and *steps with outcome error count as frustrated*
-  whatever their duration — a fast error is not a satisfied customer;
-- accuracy: passed checks / all checks, per check and pooled over the step's checks;
-- conversion to the next step: transitions A→next(A) / steps A; abandonment after A:
-  1 - Σ transitions out of A / steps A (non-final steps only);
+- the ratio indicators (timeliness, Apdex, errors, good steps, accuracy, conversion,
+  abandonment) and the CX score: ``cxmetrics.analysis.catalogue``, which defines each once for
+  the analyzer, the recording rules and the dashboards alike (an error is never satisfied or
+  within target; ratios clamped to [0, 1]; a step without checks rescales its score; a score is
+  capped while an objective burns at page severity);
 - journey completion: arrivals at the last step (its steps minus last→last repeats) / journeys
   started;
 - NPS: % promoters (9-10) - % detractors (0-6); CSAT: % of responses scoring 4-5;
-- CX score: 100 x (apdex·w_apdex + accuracy·w_accuracy + success·w_success) with the weights of
-  ``spec.defaults.score`` and success = 1 - error rate; a step without accuracy checks has no
-  accuracy, so its score uses the other two terms with their weights rescaled to sum to 1.
 
 A ratio whose denominator is zero is ``None``, never NaN.
 """
@@ -40,12 +35,8 @@ from dataclasses import dataclass
 
 from ..spec.model import Spec
 from ..spec.names import duration_buckets
+from . import catalogue
 from .counts import (
-    ERROR_FRUSTRATED,
-    ERROR_SATISFIED,
-    ERROR_TOLERATING,
-    OK_SATISFIED,
-    OK_TOLERATING,
     QUANTILES,
     FeedbackKey,
     JourneyCounts,
@@ -202,6 +193,7 @@ def compute(spec: Spec, window: Window) -> Indicators:
         jcounts = window.journeys.get(journey.name, JourneyCounts())
         names = journey.step_names
         per_step: list[StepCounts] = []
+        any_burning = False
         for index, step in enumerate(journey.steps):
             tolerating = spec.tolerating(step)
             counts = window.steps.get((journey.name, step.name)) or StepCounts.empty(
@@ -209,41 +201,41 @@ def compute(spec: Spec, window: Window) -> Indicators:
             )
             per_step.append(counts)
             next_step = names[index + 1] if index + 1 < len(names) else None
-            apdex, accuracy, error_rate = _apdex(counts), _accuracy(counts), _errors(counts)
-            volume = counts.volume
+            apdex = catalogue.value(catalogue.APDEX, counts)
+            accuracy = catalogue.value(catalogue.ACCURACY, counts)
+            error_rate = catalogue.value(catalogue.ERRORS, counts)
+            burning = catalogue.burning(spec, journey, step, counts)
+            any_burning = any_burning or burning
             step_rows.append(
                 StepIndicators(
                     journey.name,
                     step.name,
                     step.target,
                     tolerating,
-                    volume,
+                    counts.volume,
                     {q: quantile(counts, q) for q in QUANTILES},
                     counts.samples is not None,
-                    _ratio(counts.classes[OK_SATISFIED] + counts.classes[ERROR_SATISFIED], volume),
+                    catalogue.value(catalogue.TIMELINESS, counts),
                     apdex,
                     error_rate,
-                    _ratio(counts.good, volume),
+                    catalogue.value(catalogue.GOOD, counts),
                     accuracy,
                     {name: CheckIndicator(*pf) for name, pf in sorted(counts.checks.items())},
                     next_step,
-                    _ratio(counts.transitions.get(next_step, 0), volume) if next_step else None,
-                    _abandonment(counts) if next_step else None,
+                    catalogue.value(catalogue.CONVERSION, counts, to_step=next_step)
+                    if next_step
+                    else None,
+                    catalogue.value(catalogue.ABANDONMENT, counts) if next_step else None,
                     feedback({k: v for k, v in jcounts.feedback.items() if k[0] == step.name}),
-                    cx_score(
-                        apdex,
-                        accuracy,
-                        error_rate,
-                        weights.apdex,
-                        weights.accuracy,
-                        weights.success,
-                    ),
+                    catalogue.cx_score(apdex, accuracy, error_rate, weights, burning),
                 )
             )
         pooled = merge_steps([_unbucketed(c) for c in per_step])
         last = per_step[-1]
         completed = last.volume - last.transitions.get(names[-1], 0)
-        apdex, accuracy, error_rate = _apdex(pooled), _accuracy(pooled), _errors(pooled)
+        apdex = catalogue.value(catalogue.APDEX, pooled)
+        accuracy = catalogue.value(catalogue.ACCURACY, pooled)
+        error_rate = catalogue.value(catalogue.ERRORS, pooled)
         journey_rows.append(
             JourneyIndicators(
                 journey.name,
@@ -253,12 +245,10 @@ def compute(spec: Spec, window: Window) -> Indicators:
                 _ratio(completed, jcounts.started),
                 apdex,
                 error_rate,
-                _ratio(pooled.good, pooled.volume),
+                catalogue.value(catalogue.GOOD, pooled),
                 accuracy,
                 feedback(jcounts.feedback),
-                cx_score(
-                    apdex, accuracy, error_rate, weights.apdex, weights.accuracy, weights.success
-                ),
+                catalogue.cx_score(apdex, accuracy, error_rate, weights, any_burning),
             )
         )
     return Indicators(tuple(step_rows), tuple(journey_rows))
@@ -271,26 +261,6 @@ def _unbucketed(counts: StepCounts) -> StepCounts:
 
 def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator > 0 else None
-
-
-def _apdex(counts: StepCounts) -> float | None:
-    c = counts.classes
-    return _ratio(c[OK_SATISFIED] + c[OK_TOLERATING] / 2, counts.volume)
-
-
-def _errors(counts: StepCounts) -> float | None:
-    c = counts.classes
-    return _ratio(c[ERROR_SATISFIED] + c[ERROR_TOLERATING] + c[ERROR_FRUSTRATED], counts.volume)
-
-
-def _accuracy(counts: StepCounts) -> float | None:
-    passed = sum(p for p, _ in counts.checks.values())
-    return _ratio(passed, passed + sum(f for _, f in counts.checks.values()))
-
-
-def _abandonment(counts: StepCounts) -> float | None:
-    moved = _ratio(sum(counts.transitions.values()), counts.volume)
-    return None if moved is None else 1.0 - moved
 
 
 def feedback(counts: Mapping[FeedbackKey, int]) -> Feedback:
@@ -313,27 +283,3 @@ def feedback(counts: Mapping[FeedbackKey, int]) -> Feedback:
         None if satisfied is None else 100.0 * satisfied,
         csat["all"],
     )
-
-
-def cx_score(
-    apdex: float | None,
-    accuracy: float | None,
-    error_rate: float | None,
-    w_apdex: float,
-    w_accuracy: float,
-    w_success: float,
-) -> float | None:
-    """100 x (apdex·w_apdex + accuracy·w_accuracy + success·w_success), success = 1 - error rate.
-
-    Terms that are unknown (no accuracy checks) drop out and the remaining weights are rescaled
-    to sum to 1. None when the step did not run.
-    """
-    if apdex is None or error_rate is None:
-        return None
-    terms = [(apdex, w_apdex), (1.0 - error_rate, w_success)]
-    if accuracy is not None:
-        terms.append((accuracy, w_accuracy))
-    weight = sum(w for _, w in terms)
-    if weight <= 0:
-        return None
-    return 100.0 * sum(v * w for v, w in terms) / weight

@@ -5,10 +5,11 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.models import dashboard as dm
 
+from ..analysis.catalogue import Matcher, Re
 from ..spec.ids import DATASOURCE_NAME, DATASOURCE_UID, KINDS, TAG, dashboard_uid
 from ..spec.model import Journey, Spec
 from .panels import DATASOURCE, DATASOURCE_VAR, Layout
-from .queries import ALERTS, CHANNEL_VAR, Matcher, Re, selector
+from .queries import ALERTS, CHANNEL_VAR, selector
 
 
 def _variables(

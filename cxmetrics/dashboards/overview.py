@@ -11,6 +11,7 @@ from itertools import pairwise
 
 from grafana_foundation_sdk.models import dashboard as dm
 
+from ..analysis.catalogue import SCORE_BANDS
 from ..spec import names
 from ..spec.model import Journey, Spec
 from . import frame
@@ -33,7 +34,7 @@ from .panels import (
 from .queries import RANGE, RATE, JourneyQueries, selector
 
 NEUTRAL: Light = (0.0, BLUE, ())
-SCORE_LIGHT = higher_is_better(70, 85)  # Apdex-like bands on 0-100: fair from 70, good from 85
+SCORE_LIGHT = higher_is_better(*SCORE_BANDS)  # the catalogue's bands: fair from 70, good from 85
 BUDGET_LIGHT: Light = (-1.0, RED, ((0.0, "orange"), (0.25, GREEN)))
 BURN_LIGHT = lower_is_better(1, 6)  # 1 = spending the budget exactly over the period
 

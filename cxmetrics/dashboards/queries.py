@@ -13,8 +13,9 @@ The duration histogram has one bucket layout per step, so it is always aggregate
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
+from ..analysis import catalogue
+from ..analysis.catalogue import Matcher, Re
 from ..spec import names
 from ..spec.model import Journey, Spec
 
@@ -27,15 +28,8 @@ _RULE_LABELS = (names.JOURNEY, names.STEP, names.CHECK, names.TO_STEP)
 _ALERT_LABELS = ("alertname", "alertstate", names.JOURNEY, names.STEP, names.CHECK, "severity")
 
 
-@dataclass(frozen=True)
-class Re:
-    """A regex label matcher (``=~``)."""
-
-    pattern: str
-
-
 CHANNEL = Re(f"${CHANNEL_VAR}")
-Matcher = str | Re
+CX_ALERTS = Re("Cx.*")
 
 
 def family_labels(metric: str) -> tuple[str, ...]:
@@ -90,32 +84,17 @@ class JourneyQueries:
 
     # -- counters -------------------------------------------------------------------------
 
-    def _sum(
-        self, metric: str, window: str, by: tuple[str, ...], fn: str, labels: Mapping[str, Matcher]
-    ) -> str:
-        sel = selector(metric, journey=self.j, **labels)
-        return f"sum{_by(by)} ({fn}({sel}[{window}]))"
-
-    def _steps(
-        self,
-        window: str,
-        by: tuple[str, ...],
-        fn: str,
-        labels: Mapping[str, Matcher],
-        channel: bool = True,
-    ) -> str:
-        if channel:
-            labels = {"channel": CHANNEL, **labels}
-        return self._sum(names.STEPS, window, by, fn, labels)
-
     def steps(
         self, window: str, by: tuple[str, ...] = (), fn: str = "rate", **labels: Matcher
     ) -> str:
         """Finished steps, summed ``by``, for the selected channels."""
-        return self._steps(window, by, fn, labels)
+        return catalogue.volume_promql(
+            window, {"journey": self.j, "channel": CHANNEL, **labels}, fn=fn, by=by
+        )
 
     def started(self, window: str, fn: str = "increase") -> str:
-        return self._sum(names.JOURNEYS_STARTED, window, (), fn, {"channel": CHANNEL})
+        match: dict[str, Matcher] = {"journey": self.j, "channel": CHANNEL}
+        return catalogue.count_promql(names.JOURNEYS_STARTED, window, match, fn=fn)
 
     def completed(self, window: str, fn: str = "increase") -> str:
         last = self.journey.steps[-1].name
@@ -135,9 +114,28 @@ class JourneyQueries:
     ) -> str:
         """Share of the steps finished at ``from_step`` that went on to ``to_step`` (all channels:
         transitions carry no channel label)."""
-        labels = {"from_step": from_step, "to_step": to_step}
-        moved = self._sum(names.TRANSITIONS, window, (), fn, labels)
-        return ratio(moved, self._steps(window, (), fn, {"step": from_step}, channel=False))
+        return catalogue.promql(
+            catalogue.CONVERSION,
+            window,
+            {"journey": self.j, "step": from_step},
+            fn=fn,
+            by=(),
+            to_step=to_step,
+        )
+
+    def _ratio(
+        self,
+        indicator: catalogue.Ratio,
+        window: str,
+        fn: str,
+        by: tuple[str, ...],
+        labels: Mapping[str, Matcher],
+        channel: bool = True,
+    ) -> str:
+        match: dict[str, Matcher] = {"journey": self.j, **labels}
+        if channel:
+            match["channel"] = CHANNEL
+        return catalogue.promql(indicator, window, match, fn=fn, by=by)
 
     def good_ratio(
         self,
@@ -147,79 +145,66 @@ class JourneyQueries:
         channel: bool = True,
         **labels: Matcher,
     ) -> str:
-        good_labels: dict[str, Matcher] = {"channel": CHANNEL, **labels} if channel else labels
-        good = self._sum(names.GOOD_STEPS, window, by, fn, good_labels)
-        return ratio(good, self._steps(window, by, fn, labels, channel))
+        return self._ratio(catalogue.GOOD, window, fn, by, labels, channel)
 
     def timeliness(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
     ) -> str:
-        """Share of steps answered within the target T (Apdex class ``satisfied``)."""
-        timely = self._steps(window, by, fn, {**labels, "timeliness": names.TIMELINESS_CLASSES[0]})
-        return ratio(timely, self._steps(window, by, fn, labels))
+        """Share of steps answered ok within the target T."""
+        return self._ratio(catalogue.TIMELINESS, window, fn, by, labels)
 
     def apdex(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
     ) -> str:
-        satisfied, tolerating, _ = names.TIMELINESS_CLASSES
-        sat = self._steps(window, by, fn, {**labels, "timeliness": satisfied})
-        tol = self._steps(window, by, fn, {**labels, "timeliness": tolerating})
-        return ratio(f"({sat} + {tol} / 2)", self._steps(window, by, fn, labels))
+        return self._ratio(catalogue.APDEX, window, fn, by, labels)
 
     def error_ratio(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
     ) -> str:
-        errors = self._steps(window, by, fn, {**labels, "outcome": names.OUTCOMES[1]})
-        return ratio(errors, self._steps(window, by, fn, labels))
+        return self._ratio(catalogue.ERRORS, window, fn, by, labels)
 
     def success_ratio(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
     ) -> str:
-        ok = self._steps(window, by, fn, {**labels, "outcome": names.OUTCOMES[0]})
-        return ratio(ok, self._steps(window, by, fn, labels))
+        return self._ratio(catalogue.SUCCESS, window, fn, by, labels)
 
     def accuracy(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
     ) -> str:
         """Share of accuracy checks that passed (all channels: checks carry no channel label)."""
-        passed = self._sum(
-            names.ACCURACY_CHECKS, window, by, fn, {**labels, "result": names.RESULTS[0]}
-        )
-        return ratio(passed, self._sum(names.ACCURACY_CHECKS, window, by, fn, labels))
+        return self._ratio(catalogue.ACCURACY, window, fn, by, labels, channel=False)
 
     def failed_checks(self, step: str, window: str = RANGE) -> str:
-        failed = self._sum(
-            names.ACCURACY_CHECKS,
-            window,
-            ("check",),
-            "increase",
-            {"step": step, "result": names.RESULTS[1]},
-        )
+        match = {"journey": self.j, "step": step, "result": names.RESULTS[1]}
+        failed = catalogue.count_promql(names.ACCURACY_CHECKS, window, match, by=("check",))
         return f"sort_desc({failed})"
 
     def cx_score(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
     ) -> str:
-        """100 * (apdex·w_apdex + accuracy·w_accuracy + success·w_success); a step without
-        accuracy checks counts as fully accurate."""
-        w = self.spec.defaults.score
-        volume = self._steps(window, by, fn, labels)
-        accuracy = f"({self.accuracy(window, fn, by, **labels)}) or ({volume} * 0 + 1)"
-        return (
-            f"100 * ({w.apdex:g} * ({self.apdex(window, fn, by, **labels)})"
-            f" + {w.accuracy:g} * ({accuracy})"
-            f" + {w.success:g} * ({self.success_ratio(window, fn, by, **labels)}))"
+        """The catalogue's CX score: a step without checks rescales Apdex and success; capped
+        while an objective of the step burns at page severity (``catalogue.score_promql``)."""
+        step = labels.pop("step", None)
+        steps = self.journey.steps
+        if isinstance(step, str):
+            steps = (self.journey.step(step),)
+        elif step is not None:
+            raise ValueError("cx_score selects one step or all of them")
+        return catalogue.score_promql(
+            self.spec,
+            self.journey,
+            steps,
+            window,
+            {"journey": self.j, "channel": CHANNEL, **labels},
+            fn=fn,
+            by=by,
         )
 
     # -- latency --------------------------------------------------------------------------
 
     def duration_quantile(self, quantile: float, step: str, window: str = RATE) -> str:
-        buckets = selector(
-            f"{names.STEP_DURATION}_bucket", journey=self.j, step=step, channel=CHANNEL
-        )
-        return (
-            f"histogram_quantile({quantile:g}, sum by (journey, step, le) "
-            f"(rate({buckets}[{window}])))"
+        return catalogue.quantile_promql(
+            quantile, window, {"journey": self.j, "step": step, "channel": CHANNEL}
         )
 
     def target(self, metric: str = names.STEP_TARGET, **labels: Matcher) -> str:
@@ -227,8 +212,7 @@ class JourneyQueries:
         return f"max by (journey, step) ({selector(metric, journey=self.j, **labels)})"
 
     def p95_over_target(self, window: str = RATE) -> str:
-        buckets = selector(f"{names.STEP_DURATION}_bucket", journey=self.j, channel=CHANNEL)
-        p95 = f"histogram_quantile(0.95, sum by (journey, step, le) (rate({buckets}[{window}])))"
+        p95 = catalogue.quantile_promql(0.95, window, {"journey": self.j, "channel": CHANNEL})
         return f"{p95} / on (journey, step) {self.target()}"
 
     # -- recording rules: what the rules add -----------------------------------------------
@@ -280,7 +264,7 @@ class JourneyQueries:
 
     # -- alerts ---------------------------------------------------------------------------
 
-    def alerts(self, alertname: Matcher = Re("Cx.*"), state: str | None = None) -> str:
+    def alerts(self, alertname: Matcher = CX_ALERTS, state: str | None = None) -> str:
         labels: dict[str, Matcher] = {"alertname": alertname}
         if state is not None:
             labels["alertstate"] = state

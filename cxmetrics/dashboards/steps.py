@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as dm
 
+from ..analysis.catalogue import SCORE_BANDS
 from ..spec import names
 from ..spec.model import Journey, Spec, Step
 from . import frame
@@ -29,7 +30,7 @@ from .panels import (
 from .queries import RANGE, RATE, JourneyQueries
 
 APDEX_LIGHT = higher_is_better(0.70, 0.85)  # Apdex: fair from 0.70, good from 0.85
-SCORE_LIGHT = higher_is_better(70, 85)
+SCORE_LIGHT = higher_is_better(*SCORE_BANDS)  # the catalogue's bands: fair from 70, good from 85
 OVER_TARGET_LIGHT = lower_is_better(1.0, 2.0)  # p95 above T: amber; above 2T: red
 
 

@@ -17,10 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..analysis.catalogue import count_promql, recorded_count_promql
 from ..spec import names
+from ..spec.durations import parse_duration
 from ..spec.ids import dashboard_uid
-from .policy import BurnPair, CheckPlan, Objective, StepPlan, percent, span
-from .promql import Rule, number, rate, selector, sum_by
+from .policy import (
+    PAGE_KEEP_FIRING_FOR,
+    BurnPair,
+    CheckPlan,
+    Objective,
+    StepPlan,
+    percent,
+    span,
+)
+from .promql import Rule, number, selector
 from .templates import Slot, Text, text
 
 
@@ -41,6 +51,14 @@ def _volume_guard(p: StepPlan) -> str:
         f"\nand on (journey, step) {recent} * {number(p.window_s)} >= {p.min_volume}"
         f"\nand on (journey, step) {baseline} * {number(p.baseline_range_s)} >= {p.min_volume}"
     )
+
+
+def _volume(metric: str, window: str, labels: dict[str, str], by: tuple[str, ...]) -> str:
+    """Events over a burn pair's long window: from the recorded 5m rates for the longest
+    windows (never days of raw series), from the raw counter otherwise."""
+    if window in names.LONG_FROM_RECORDED:
+        return recorded_count_promql(metric, window, parse_duration(window), labels, by)
+    return count_promql(metric, window, labels, by=by)
 
 
 def _since(alert: str, **labels: str) -> Slot:
@@ -127,8 +145,8 @@ def _burn_text(subject: str, what: str, objective: Objective, pair: BurnPair) ->
 
 
 def good_burn_rule(p: StepPlan, pair: BurnPair, dashboard_url: str | None) -> Rule:
-    steps = selector(names.STEPS, **p.labels)
-    volume = f"{sum_by('journey, step', rate(steps, pair.long, fn='increase'))} >= {p.min_volume}"
+    steps = _volume(names.STEPS, pair.long, p.labels, (names.JOURNEY, names.STEP))
+    volume = f"{steps} >= {p.min_volume}"
     expr = _burn_expr(names.rec_bad_ratio, pair, p.good, p.labels, "journey, step", volume)
     windows = {names.LONG_WINDOW: pair.long, names.SHORT_WINDOW: pair.short}
     subject = f"{p.journey.name}/{p.step.name}"
@@ -141,6 +159,7 @@ def good_burn_rule(p: StepPlan, pair: BurnPair, dashboard_url: str | None) -> Ru
         expr,
         alert=names.ALERT_GOOD_BURN,
         for_=pair.for_,
+        keep_firing_for=PAGE_KEEP_FIRING_FOR if pair.severity == "page" else None,
         labels={**p.labels, names.SEVERITY: pair.severity, **windows},
         annotations=annotations,
     )
@@ -150,9 +169,9 @@ def accuracy_burn_rule(
     p: StepPlan, c: CheckPlan, pair: BurnPair, dashboard_url: str | None
 ) -> Rule:
     labels = {**p.labels, "check": c.check.name}
-    checks = selector(names.ACCURACY_CHECKS, **labels)
     by = "journey, step, check"
-    volume = f"{sum_by(by, rate(checks, pair.long, fn='increase'))} >= {p.min_volume}"
+    checks = _volume(names.ACCURACY_CHECKS, pair.long, labels, tuple(by.split(", ")))
+    volume = f"{checks} >= {p.min_volume}"
     expr = _burn_expr(names.rec_accuracy_fail_ratio, pair, c.objective, labels, by, volume)
     windows = {names.LONG_WINDOW: pair.long, names.SHORT_WINDOW: pair.short}
     subject = f"{p.journey.name}/{p.step.name} check {c.check.name}"
@@ -165,6 +184,7 @@ def accuracy_burn_rule(
         expr,
         alert=names.ALERT_ACCURACY_BURN,
         for_=pair.for_,
+        keep_firing_for=PAGE_KEEP_FIRING_FOR if pair.severity == "page" else None,
         labels={**labels, names.SEVERITY: pair.severity, **windows},
         annotations=annotations,
     )

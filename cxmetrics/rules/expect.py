@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..spec import names
-from ..spec.durations import parse_duration
+from ..spec.durations import parse_duration, prometheus_duration
 from .policy import BURN_PAIRS, StepPlan
 from .promql import Rule
 from .synthetic import World, bucket_quantile
@@ -36,14 +36,23 @@ def simulate(
     world: World, models: list[tuple[Rule, Model]], interval: int, end_s: int
 ) -> dict[int, list[Firing]]:
     """The firing alerts, annotations expanded, at every evaluation from 0 to ``end_s``: the
-    ``for`` state machine of Prometheus' rule manager, as promtool runs it."""
+    ``for`` / ``keep_firing_for`` state machine of Prometheus' rule manager, as promtool runs
+    it (a firing alert whose condition stops holding stays, as it was, for ``keep_firing_for``
+    from the first evaluation at which it no longer held)."""
     active: dict[int, float] = {}
+    kept: dict[int, tuple[float, Firing]] = {}  # firing alerts: last time held, as last seen
     out: dict[int, list[Firing]] = {}
     for t in range(0, end_s + 1, interval):
         firing = []
         for index, (rule, model) in enumerate(models):
             result = model(world, t)
             if result is None:
+                keep = parse_duration(rule.keep_firing_for) if rule.keep_firing_for else 0.0
+                # Prometheus counts from the first evaluation at which it no longer held
+                if index in kept and t - (kept[index][0] + interval) < keep:
+                    firing.append(kept[index][1])
+                    continue
+                kept.pop(index, None)
                 active.pop(index, None)
                 continue
             since = active.get(index)  # ALERTS_FOR_STATE exists from the eval after the start
@@ -51,9 +60,9 @@ def simulate(
             hold = parse_duration(rule.for_) if rule.for_ else 0.0
             if t - start >= hold:
                 values: Values = {**result[1], "since": since}
-                firing.append(
-                    Firing(rule, {k: v.expand(values) for k, v in rule.annotations.items()})
-                )
+                alert = Firing(rule, {k: v.expand(values) for k, v in rule.annotations.items()})
+                firing.append(alert)
+                kept[index] = (t, alert)
         out[t] = firing
     return out
 
@@ -68,16 +77,39 @@ def model_for(rule: Rule, p: StepPlan) -> Model:
         return _conversion(p)
     long, short = rule.labels[names.LONG_WINDOW], rule.labels[names.SHORT_WINDOW]
     pair = next(x for x in BURN_PAIRS if (x.long, x.short) == (long, short))
+    short_rate = parse_duration(names.SHORT_RATE_WINDOW)
+
+    def rate(w: World, metric: str, match: dict[str, str], t: float, window: float) -> float | None:
+        """The raw rate, or — for the windows the rules average from recorded 5m rates — the
+        mean of the 5m rate at every evaluation point inside the window."""
+        if prometheus_duration(window) not in names.LONG_FROM_RECORDED:
+            return w.rate(metric, match, t, window)
+        points = [
+            r
+            for k in range(int(window // w.interval_s) + 1)
+            if t - k * w.interval_s >= 0
+            and (r := w.rate(metric, match, t - k * w.interval_s, short_rate)) is not None
+        ]
+        return sum(points) / len(points) if points else None
+
+    def count(
+        w: World, metric: str, match: dict[str, str], t: float, window: float
+    ) -> float | None:
+        if prometheus_duration(window) not in names.LONG_FROM_RECORDED:
+            return w.rate(metric, match, t, window, increase=True)
+        r = rate(w, metric, match, t, window)
+        return None if r is None else r * window
+
     if rule.alert == names.ALERT_GOOD_BURN:
         objective = p.good
 
         def bad(w: World, t: float, window: float) -> float | None:
-            good = w.rate(names.GOOD_STEPS, labels, t, window)
-            total = w.rate(names.STEPS, labels, t, window)
+            good = rate(w, names.GOOD_STEPS, labels, t, window)
+            total = rate(w, names.STEPS, labels, t, window)
             return None if good is None or total is None or not total > 0 else 1 - good / total
 
         def volume(w: World, t: float, window: float) -> float | None:
-            return w.rate(names.STEPS, labels, t, window, increase=True)
+            return count(w, names.STEPS, labels, t, window)
 
     else:
         check = rule.labels["check"]
@@ -85,12 +117,12 @@ def model_for(rule: Rule, p: StepPlan) -> Model:
         match = {**labels, "check": check}
 
         def bad(w: World, t: float, window: float) -> float | None:
-            failed = w.rate(names.ACCURACY_CHECKS, {**match, "result": "fail"}, t, window)
-            every = w.rate(names.ACCURACY_CHECKS, match, t, window)
+            failed = rate(w, names.ACCURACY_CHECKS, {**match, "result": "fail"}, t, window)
+            every = rate(w, names.ACCURACY_CHECKS, match, t, window)
             return None if failed is None or every is None or not every > 0 else failed / every
 
         def volume(w: World, t: float, window: float) -> float | None:
-            return w.rate(names.ACCURACY_CHECKS, match, t, window, increase=True)
+            return count(w, names.ACCURACY_CHECKS, match, t, window)
 
     budget = objective.budget
     long_s, short_s = parse_duration(long), parse_duration(short)

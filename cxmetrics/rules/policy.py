@@ -46,6 +46,9 @@ BURN_PAIRS = (
     BurnPair(1.0, "3d", "6h", "ticket", "3h"),
 )
 LONGEST_BURN_WINDOW_S = 3 * 86400.0
+#: How long a page keeps firing once its condition stops holding (Prometheus ``keep_firing_for``,
+#: 2.42+): a scrape gap empties the 5m window, and without it the page resolves and re-fires.
+PAGE_KEEP_FIRING_FOR = "10m"
 
 
 @dataclass(frozen=True)

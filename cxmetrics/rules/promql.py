@@ -1,5 +1,6 @@
 """The rule model (``Rule``, ``Group``) and the few PromQL building blocks every rule uses.
 
+Indicator PromQL is not written here but derived from ``cxmetrics.analysis.catalogue``.
 Selectors always name the journey and step (and check), and every aggregation keeps them
 (``sum by (journey, step[, le])``): the duration histogram's buckets differ per step, so summing
 across steps would mix bucket layouts (DESIGN.md §4).
@@ -21,6 +22,7 @@ class Rule:
     record: str | None = None
     alert: str | None = None
     for_: str | None = None
+    keep_firing_for: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, Text] = field(default_factory=dict)
 
@@ -33,6 +35,8 @@ class Rule:
         out["expr"] = self.expr
         if self.for_:
             out["for"] = self.for_
+        if self.keep_firing_for:
+            out["keep_firing_for"] = self.keep_firing_for
         if self.labels:
             out["labels"] = dict(self.labels)
         if self.annotations:
@@ -53,14 +57,6 @@ def selector(metric: str, **labels: str) -> str:
     """``metric{journey="bill_inquiry",step="bill_detail"}`` (labels in the order given)."""
     inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
     return f"{metric}{{{inner}}}"
-
-
-def rate(sel: str, window: str, offset: str | None = None, fn: str = "rate") -> str:
-    return f"{fn}({sel}[{window}]{f' offset {offset}' if offset else ''})"
-
-
-def sum_by(by: str, expr: str) -> str:
-    return f"sum by ({by}) ({expr})"
 
 
 def number(value: float) -> str:

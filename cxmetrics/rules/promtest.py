@@ -10,12 +10,13 @@ Scenarios (each its own test group, every step of the spec present in each):
   1.2 s for a 10% policy) — ``CxStepLatencyRegression`` for that step (every quantile) and
   nothing else; back to normal — resolved.
 - ``accuracy <journey>/<step>/<check>``: a burst of failures — ``CxAccuracyErrorBudgetBurn``
-  (1h/5m, page) for that check; after the burst the 5m window clears — resolved.
+  (1h/5m, page) for that check; after the burst the 5m window clears and, ``keep_firing_for``
+  later, the page resolves.
 - ``conversion <journey>/<step>``: conversion to the next step ×(1 − 2·min_change) — a
   ``CxStepConversionDrop``; recovery — resolved.
 - ``quiet <journey>``: the last step sees no traffic, the first only less than ``min_volume`` per
   window, with its latency ×(1 + 2·min_change) — no alert, no NaN, the quiet step's only series
-  are its two zero rates.
+  are its zero rates (recent, baseline, and the recorded 5m rates).
 
 Expected values come from simulating the alerts on the same series with Prometheus' arithmetic
 (``synthetic``); a scenario that would not show what it is for (say, a policy whose baseline
@@ -36,7 +37,7 @@ from ..spec import names
 from ..spec.durations import parse_duration, prometheus_duration
 from .document import RuleSet, dump, header
 from .expect import Firing, exactly, model_for, nothing, only_check, simulate
-from .policy import BURN_PAIRS, StepPlan
+from .policy import BURN_PAIRS, PAGE_KEEP_FIRING_FOR, StepPlan
 from .synthetic import World, values_text
 
 NAN_QUERY = (
@@ -226,8 +227,9 @@ class _Builder:
         begin = _up(max(600, self.window), self.interval)
         stop = begin + 1200
         short, long_end = parse_duration(pair.short), parse_duration("30m")
-        cleared = _up(stop + short + self.interval, self.interval)
-        end = _up(stop + long_end + self.interval, self.interval)
+        keep = parse_duration(PAGE_KEEP_FIRING_FOR)
+        cleared = _up(stop + short + keep + self.interval, self.interval)
+        end = _up(stop + long_end + keep + self.interval, self.interval)
         s = Scenario(
             f"accuracy {p.journey.name}/{p.step.name}/{check}: {share:.0%} failing "
             f"from {prometheus_duration(begin)} to {prometheus_duration(stop)}",
@@ -292,6 +294,19 @@ class _Builder:
                 [
                     (_sel(names.REC_STEP_RATE, labels), 0.0),
                     (_sel(names.REC_STEP_RATE_BASELINE, labels), 0.0),
+                    (_sel(names.REC_STEPS_RATE5M, labels), 0.0),
+                    (_sel(names.REC_GOOD_RATE5M, labels), 0.0),
+                    *(
+                        (
+                            _sel(
+                                names.REC_CHECKS_RATE5M,
+                                {**labels, "check": c.check.name, "result": result},
+                            ),
+                            0.0,
+                        )
+                        for c in last.checks
+                        for result in names.RESULTS
+                    ),
                 ],
             )
         ]

@@ -5,67 +5,63 @@ baseline: step rate, latency quantiles, timeliness compliance, Apdex, error and 
 accuracy per check, conversion to the next step. *SLO* error ratios over the SRE workbook's burn
 windows (5m … 3d) for the good-step ratio and every accuracy check.
 
-Low traffic (docs/rules.md): every ratio divides by a denominator filtered with ``> 0``, and a
-quantile keeps only ``> 0`` results, so a quiet step yields *no* series — never NaN, never a
-misleading 0 or 1. Rates themselves are 0, not absent, when nothing happened.
+Every ratio is the catalogue's (``cxmetrics.analysis.catalogue.promql``): one definition for the
+analyzer, these rules and the dashboards. Low traffic (docs/rules.md): every ratio divides by a
+denominator filtered with ``> 0``, and a quantile keeps only ``> 0`` results, so a quiet step
+yields *no* series — never NaN, never a misleading 0 or 1; ratios are clamped to [0, 1]. Rates
+themselves are 0, not absent, when nothing happened.
 """
 
 from __future__ import annotations
 
+from ..analysis import catalogue
+from ..analysis.catalogue import (
+    promql,
+    quantile_promql,
+    recorded_promql,
+    recorded_rate_promql,
+    volume_promql,
+)
 from ..spec import names
 from .policy import StepPlan
-from .promql import Rule, rate, selector, sum_by
+from .promql import Rule
 
-STEP_BY = "journey, step"
-CHECK_BY = "journey, step, check"
+CHECK_LABELS = (names.JOURNEY, names.STEP, names.CHECK)
 
 
 def indicator_rules(p: StepPlan) -> list[Rule]:
-    steps = selector(names.STEPS, **p.labels)
+    by = (names.JOURNEY, names.STEP)
     rules = [
-        Rule(sum_by(STEP_BY, rate(steps, p.window)), record=names.REC_STEP_RATE, labels=p.labels),
+        Rule(volume_promql(p.window, p.labels, by=by), record=names.REC_STEP_RATE, labels=p.labels),
         Rule(
-            sum_by(STEP_BY, rate(steps, p.baseline_range, p.baseline_offset)),
+            volume_promql(p.baseline_range, p.labels, by=by, offset=p.baseline_offset),
             record=names.REC_STEP_RATE_BASELINE,
             labels=p.labels,
         ),
     ]
-    buckets = selector(f"{names.STEP_DURATION}_bucket", **p.labels)
     for q in p.quantiles:
         for span, window, offset in (
             (names.RECENT, p.window, None),
             (names.BASELINE, p.baseline_range, p.baseline_offset),
         ):
-            per_le = sum_by(f"{STEP_BY}, le", rate(buckets, window, offset))
             rules.append(
                 Rule(
-                    f"histogram_quantile({q:g}, {per_le}) > 0",
+                    f"{quantile_promql(q, window, p.labels, offset=offset)} > 0",
                     record=names.rec_quantile(q, span),
                     labels=p.labels,
                 )
             )
-    total = f"({selector(names.REC_STEP_RATE, **p.labels)} > 0)"
-
-    def share(**match: str) -> str:
-        return sum_by(STEP_BY, rate(selector(names.STEPS, **p.labels, **match), p.window))
-
-    good = sum_by(STEP_BY, rate(selector(names.GOOD_STEPS, **p.labels), p.window))
-    satisfied, tolerating = share(timeliness="satisfied"), share(timeliness="tolerating")
-    rules += [
-        Rule(f"{satisfied} / {total}", record=names.REC_TIMELINESS, labels=p.labels),
-        Rule(
-            f"({satisfied} + {tolerating} / 2) / {total}", record=names.REC_APDEX, labels=p.labels
-        ),
-        Rule(f"{share(outcome='error')} / {total}", record=names.REC_ERRORS, labels=p.labels),
-        Rule(f"{good} / {total}", record=names.REC_GOOD, labels=p.labels),
-    ]
+    for indicator, record in (
+        (catalogue.TIMELINESS, names.REC_TIMELINESS),
+        (catalogue.APDEX, names.REC_APDEX),
+        (catalogue.ERRORS, names.REC_ERRORS),
+        (catalogue.GOOD, names.REC_GOOD),
+    ):
+        rules.append(Rule(promql(indicator, p.window, p.labels), record=record, labels=p.labels))
     for c in p.checks:
         labels = {**p.labels, "check": c.check.name}
-        passed = sum_by(
-            CHECK_BY, rate(selector(names.ACCURACY_CHECKS, **labels, result="pass"), p.window)
-        )
-        every = sum_by(CHECK_BY, rate(selector(names.ACCURACY_CHECKS, **labels), p.window))
-        rules.append(Rule(f"{passed} / ({every} > 0)", record=names.REC_ACCURACY, labels=labels))
+        expr = promql(catalogue.ACCURACY, p.window, labels, by=CHECK_LABELS)
+        rules.append(Rule(expr, record=names.REC_ACCURACY, labels=labels))
     if p.next_step is not None:
         rules += conversion_rules(p)
     return rules
@@ -77,47 +73,64 @@ def conversion_rules(p: StepPlan) -> list[Rule]:
     The rule sets ``step`` and ``to_step``: transitions carry ``from_step``.
     """
     assert p.next_step is not None
-    moved = selector(
-        names.TRANSITIONS, journey=p.journey.name, from_step=p.step.name, to_step=p.next_step.name
-    )
     labels = {**p.labels, "to_step": p.next_step.name}
-    out = []
-    for record, rate_name, window, offset in (
-        (names.REC_CONVERSION, names.REC_STEP_RATE, p.window, None),
-        (
-            names.REC_CONVERSION_BASELINE,
-            names.REC_STEP_RATE_BASELINE,
-            p.baseline_range,
-            p.baseline_offset,
-        ),
-    ):
-        finished = f"({selector(rate_name, **p.labels)} > 0)"
-        expr = f"{sum_by('journey', rate(moved, window, offset))} / on (journey) {finished}"
-        out.append(Rule(expr, record=record, labels=labels))
-    return out
+    return [
+        Rule(
+            promql(
+                catalogue.CONVERSION,
+                window,
+                p.labels,
+                by=(names.JOURNEY,),
+                offset=offset,
+                to_step=p.next_step.name,
+            ),
+            record=record,
+            labels=labels,
+        )
+        for record, window, offset in (
+            (names.REC_CONVERSION, p.window, None),
+            (names.REC_CONVERSION_BASELINE, p.baseline_range, p.baseline_offset),
+        )
+    ]
 
 
 def slo_rules(p: StepPlan) -> list[Rule]:
     """Error ratios over every burn window: not-good steps, and failed checks per check."""
-    rules = []
-    for window in names.BURN_WINDOWS:
-        good = sum_by(STEP_BY, rate(selector(names.GOOD_STEPS, **p.labels), window))
-        total = sum_by(STEP_BY, rate(selector(names.STEPS, **p.labels), window))
-        rules.append(
-            Rule(f"1 - {good} / ({total} > 0)", record=names.rec_bad_ratio(window), labels=p.labels)
+    step_by = (names.JOURNEY, names.STEP)
+    rules = [
+        Rule(recorded_rate_promql(metric, p.labels), record=record, labels=p.labels)
+        for metric, record in (
+            (names.STEPS, names.REC_STEPS_RATE5M),
+            (names.GOOD_STEPS, names.REC_GOOD_RATE5M),
         )
+    ]
+    rules += [
+        Rule(
+            recorded_promql(catalogue.BAD, window, p.labels, by=step_by)
+            if window in names.LONG_FROM_RECORDED
+            else promql(catalogue.BAD, window, p.labels),
+            record=names.rec_bad_ratio(window),
+            labels=p.labels,
+        )
+        for window in names.BURN_WINDOWS
+    ]
     for c in p.checks:
         labels = {**p.labels, "check": c.check.name}
-        for window in names.BURN_WINDOWS:
-            failed = sum_by(
-                CHECK_BY, rate(selector(names.ACCURACY_CHECKS, **labels, result="fail"), window)
+        rules.append(
+            Rule(
+                recorded_rate_promql(names.ACCURACY_CHECKS, labels),
+                record=names.REC_CHECKS_RATE5M,
+                labels=labels,
             )
-            every = sum_by(CHECK_BY, rate(selector(names.ACCURACY_CHECKS, **labels), window))
-            rules.append(
-                Rule(
-                    f"{failed} / ({every} > 0)",
-                    record=names.rec_accuracy_fail_ratio(window),
-                    labels=labels,
-                )
+        )
+        rules += [
+            Rule(
+                recorded_promql(catalogue.ACCURACY_FAIL, window, labels, by=CHECK_LABELS)
+                if window in names.LONG_FROM_RECORDED
+                else promql(catalogue.ACCURACY_FAIL, window, labels, by=CHECK_LABELS),
+                record=names.rec_accuracy_fail_ratio(window),
+                labels=labels,
             )
+            for window in names.BURN_WINDOWS
+        ]
     return rules

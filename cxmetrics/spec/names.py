@@ -270,6 +270,13 @@ def rec_accuracy_fail_ratio(window: str) -> str:
 
 
 REC_STEP_RATE_BASELINE: Final = "cx:step_requests:rate_baseline"
+# Short-window rates recorded once per step (per check and result), from which the long burn
+# windows are averaged instead of reading days of raw series (``avg_over_time``).
+SHORT_RATE_WINDOW: Final = "5m"
+LONG_FROM_RECORDED: Final = ("30m", "1h", "6h", "3d")  # burn windows from the recorded 5m rates
+REC_STEPS_RATE5M: Final = "cx:step_steps:rate5m"
+REC_GOOD_RATE5M: Final = "cx:step_good_steps:rate5m"
+REC_CHECKS_RATE5M: Final = "cx:accuracy_checks:rate5m"
 
 # Labels the generated alerts add to journey/step (and check, to_step): the quantile that
 # regressed, the burn-rate window pair that fired, and the routing severity.

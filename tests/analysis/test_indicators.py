@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cxmetrics.analysis.catalogue import SCORE_CAP, cx_score
 from cxmetrics.analysis.counts import StepCounts, Window, merge_steps, merge_windows
-from cxmetrics.analysis.indicators import compute, cx_score, quantile, share_within
+from cxmetrics.analysis.indicators import compute, quantile, share_within
 from cxmetrics.analysis.sources import from_events
 from cxmetrics.instrument.events import (
     CheckResult,
@@ -99,7 +100,7 @@ def test_step_indicators_by_hand() -> None:
     assert browse.quantiles[0.9] == pytest.approx(3.5)  # 2.0 + 0.5 x 3.0
     assert browse.quantiles[0.95] == pytest.approx(4.25)
     assert browse.quantiles[0.99] == pytest.approx(4.85)
-    assert browse.timeliness == pytest.approx(4 / 6)  # the failed fast browse is timely
+    assert browse.timeliness == pytest.approx(3 / 6)  # the failed fast browse is not timely
     assert browse.apdex == pytest.approx((3 + 1 / 2) / 6)  # ... but frustrated for Apdex
     assert browse.error_rate == pytest.approx(1 / 6)
     assert browse.good_ratio == pytest.approx(3 / 6)
@@ -107,8 +108,10 @@ def test_step_indicators_by_hand() -> None:
     assert browse.next_step == "pay"
     assert browse.conversion == pytest.approx(4 / 6)  # j1 j2 j4 j5 went on to pay
     assert browse.abandonment == pytest.approx(1 - 5 / 6)  # j4's retry is not abandonment
-    # no accuracy checks: apdex and success keep their weights 0.5 : 0.2
-    assert browse.score == pytest.approx(100 * (7 / 12 * 0.5 + 5 / 6 * 0.2) / 0.7)
+    # no accuracy checks: apdex and success keep their weights 0.5 : 0.2 (65.5), but half the
+    # steps are bad against a 95% objective (a 10x burn, a page): capped
+    assert SCORE_CAP < 100 * (7 / 12 * 0.5 + 5 / 6 * 0.2) / 0.7
+    assert browse.score == SCORE_CAP
     assert (browse.feedback.nps, browse.feedback.csat) == (0.0, 100.0)
 
     pay = indicators.step("shop", "pay")
@@ -123,14 +126,14 @@ def test_step_indicators_by_hand() -> None:
     assert (pay.checks["amount_ok"].passed, pay.checks["amount_ok"].failed) == (2, 1)
     assert pay.conversion == pytest.approx(0.5)
     assert pay.abandonment == pytest.approx(0.5)
-    assert pay.score == pytest.approx(100 * (0.625 * 0.5 + 2 / 3 * 0.3 + 0.75 * 0.2))  # 66.25
+    assert pay.score == SCORE_CAP  # 66.25 uncapped; good ratio 0.5 burns 10x
     assert (pay.feedback.nps, pay.feedback.nps_responses) == (0.0, 2)
     assert (pay.feedback.csat, pay.feedback.csat_responses) == (0.0, 1)
 
     receipt = indicators.step("shop", "receipt")
     assert (receipt.volume, receipt.timeliness, receipt.apdex) == (2, 0.5, 0.5)
     assert (receipt.next_step, receipt.conversion, receipt.abandonment) == (None, None, None)
-    assert receipt.score == pytest.approx(100 * (0.5 * 0.5 + 1.0 * 0.2) / 0.7)
+    assert receipt.score == SCORE_CAP  # 64.3 uncapped
 
 
 def test_journey_indicators_by_hand() -> None:
@@ -142,7 +145,7 @@ def test_journey_indicators_by_hand() -> None:
     assert shop.error_rate == pytest.approx(2 / 12)
     assert shop.good_ratio == pytest.approx(6 / 12)
     assert shop.accuracy == pytest.approx(2 / 3)
-    assert shop.score == pytest.approx(100 * (7 / 12 * 0.5 + 2 / 3 * 0.3 + 10 / 12 * 0.2))
+    assert shop.score == SCORE_CAP  # 67.5 uncapped; its steps burn at page severity
     # NPS: 10, 3, 8, 9 → 2 promoters, 1 detractor of 4; CSAT: 5, 2, 4 → 2 of 3 score 4-5
     assert shop.feedback.nps == pytest.approx(25.0)
     assert shop.feedback.csat == pytest.approx(200 / 3)
@@ -189,11 +192,14 @@ def test_bucket_share_within_by_hand(seconds: float, expected: float) -> None:
 
 
 def test_cx_score_formula() -> None:
-    assert cx_score(0.9, 0.99, 0.01, 0.5, 0.3, 0.2) == pytest.approx(
+    w = SHOP.defaults.score
+    assert cx_score(0.9, 0.99, 0.01, w) == pytest.approx(
         100 * (0.9 * 0.5 + 0.99 * 0.3 + 0.99 * 0.2)
     )
-    assert cx_score(0.9, None, 0.0, 0.5, 0.3, 0.2) == pytest.approx(100 * (0.45 + 0.2) / 0.7)
-    assert cx_score(None, None, None, 0.5, 0.3, 0.2) is None
+    assert cx_score(0.9, None, 0.0, w) == pytest.approx(100 * (0.45 + 0.2) / 0.7)
+    assert cx_score(None, None, None, w) is None
+    # an objective burning at page severity: never healthy
+    assert cx_score(0.9, 0.99, 0.01, w, burning=True) == SCORE_CAP
 
 
 def test_merging_different_layouts_is_refused() -> None:

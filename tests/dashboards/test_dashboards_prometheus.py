@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cxmetrics.analysis import promapi
+from cxmetrics.analysis import catalogue, promapi
 from cxmetrics.dashboards import build_dashboards
 from cxmetrics.local import stack
 from cxmetrics.spec import names
@@ -221,11 +221,22 @@ def test_cx_score_panel_computes_the_documented_formula(
 
     steps = total(names.STEPS)
     apdex = (
-        total(names.STEPS, timeliness="satisfied") + total(names.STEPS, timeliness="tolerating") / 2
+        total(names.STEPS, outcome="ok", timeliness="satisfied")
+        + total(names.STEPS, outcome="ok", timeliness="tolerating") / 2
     ) / steps
     accuracy = total(names.ACCURACY_CHECKS, result="pass") / total(names.ACCURACY_CHECKS)
     success = total(names.STEPS, outcome="ok") / steps
     assert 0 < accuracy < 1 and 0 < success < 1 and 0 < apdex <= 1  # the faults are visible
+    journey = example_spec.journey("bill_inquiry")
+    step = journey.step("bill_detail")
+    burning = 1 - total(names.GOOD_STEPS) / steps > catalogue.PAGE_BURN_RATE * (
+        1 - example_spec.objectives(journey, step).good_ratio
+    ) or any(
+        total(names.ACCURACY_CHECKS, check=c.name, result="fail")
+        / total(names.ACCURACY_CHECKS, check=c.name)
+        > catalogue.PAGE_BURN_RATE * (1 - example_spec.check_objective(journey, step, c))
+        for c in step.checks
+    )
     w = example_spec.defaults.score
-    expected = 100 * (w.apdex * apdex + w.accuracy * accuracy + w.success * success)
+    expected = catalogue.cx_score(apdex, accuracy, 1 - success, w, burning)
     assert value(panel["targets"][0]["expr"]) == pytest.approx(expected, rel=1e-9)

@@ -108,8 +108,8 @@ def test_burn_rate_alerts_follow_the_sre_workbook_table(example_rules):
     assert burns[0]["expr"] == (
         f"(cx:step_bad:ratio_rate1h{SEL} / (1 - 0.95) > 14.4\n"
         f"and on (journey, step) cx:step_bad:ratio_rate5m{SEL} / (1 - 0.95) > 14.4)\n"
-        f"and on (journey, step) sum by (journey, step) (increase(cx_steps_total{SEL}[1h])) "
-        ">= 100"
+        "and on (journey, step) sum by (journey, step) "
+        f"(avg_over_time(cx:step_steps:rate5m{SEL}[1h])) * 3600 >= 100"
     )
     accuracy = [
         a
@@ -119,10 +119,14 @@ def test_burn_rate_alerts_follow_the_sre_workbook_table(example_rules):
     assert [a["expr"].split(" > ")[1].split("\n")[0] for a in accuracy] == ["14.4", "6", "1"]
     assert "/ (1 - 0.999) > 14.4" in accuracy[0]["expr"]
     [bad_1h] = _bill_detail(rules, "cx:step_bad:ratio_rate1h")
-    assert bad_1h["expr"] == (
-        f"1 - sum by (journey, step) (rate(cx_good_steps_total{SEL}[1h])) / "
-        f"(sum by (journey, step) (rate(cx_steps_total{SEL}[1h])) > 0)"
-    )
+    # the 1h window averages the 5m rates recorded once per step
+    good = f"sum by (journey, step) (avg_over_time(cx:step_good_steps:rate5m{SEL}[1h]))"
+    steps = f"sum by (journey, step) (avg_over_time(cx:step_steps:rate5m{SEL}[1h]))"
+    assert bad_1h["expr"] == f"clamp(1 - ({good} or 0 * {steps}) / ({steps} > 0), 0, 1)"
+    [bad_5m] = _bill_detail(rules, "cx:step_bad:ratio_rate5m")
+    good = f"sum by (journey, step) (rate(cx_good_steps_total{SEL}[5m]))"
+    steps = f"sum by (journey, step) (rate(cx_steps_total{SEL}[5m]))"
+    assert bad_5m["expr"] == f"clamp(1 - ({good} or 0 * {steps}) / ({steps} > 0), 0, 1)"
 
 
 def test_conversion_rules_relabel_transitions_to_step_and_to_step(example_rules):
@@ -134,9 +138,10 @@ def test_conversion_rules_relabel_transitions_to_step_and_to_step(example_rules)
     ]
     assert conversion["labels"] == {"journey": J, "step": "bill_total", "to_step": S}
     assert conversion["expr"] == (
-        'sum by (journey) (rate(cx_step_transitions_total{journey="bill_inquiry",'
+        'clamp(sum by (journey) (rate(cx_step_transitions_total{journey="bill_inquiry",'
         'from_step="bill_total",to_step="bill_detail"}[10m])) / on (journey) '
-        '(cx:step_requests:rate_recent{journey="bill_inquiry",step="bill_total"} > 0)'
+        '(sum by (journey) (rate(cx_steps_total{journey="bill_inquiry",step="bill_total"}[10m]))'
+        " > 0), 0, 1)"
     )
     drops = [r for r in rules if r.get("alert") == names.ALERT_CONVERSION_DROP]
     assert [(d["labels"]["step"], d["labels"]["to_step"]) for d in drops] == [
@@ -155,7 +160,8 @@ def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(example
         if rule.get("record", "").startswith("cx:step_duration_seconds:"):
             assert expr.endswith(") > 0")
         elif ":ratio" in rule.get("record", ""):
-            assert re.search(r" / (on \(journey\) )?\(.* > 0\)$", expr), expr
+            assert expr.startswith("clamp("), expr
+            assert re.search(r" / (on \(journey\) )?\(.* > 0\), 0, 1\)$", expr), expr
 
 
 def test_histograms_are_only_ever_aggregated_per_step(example_rules):
@@ -188,6 +194,9 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(example_rules):
         names.REC_ACCURACY,
         names.REC_CONVERSION,
         names.REC_CONVERSION_BASELINE,
+        names.REC_STEPS_RATE5M,
+        names.REC_GOOD_RATE5M,
+        names.REC_CHECKS_RATE5M,
     }
     declared |= {
         names.rec_quantile(q, s) for q in (0.95, 0.5) for s in (names.RECENT, names.BASELINE)
@@ -232,7 +241,7 @@ def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_s
         if r.alert == names.ALERT_ACCURACY_BURN and r.labels["check"] == "first_contact_resolution"
     ]
     assert [(x["long_window"], x["short_window"]) for x in fcr] == [("3d", "6h")]
-    assert ruleset.count() == (177, 64)
+    assert ruleset.count() == (200, 64)
 
 
 def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(example_spec):
@@ -299,7 +308,7 @@ def test_promtool_checks_the_rule_file(tmp_path, example_spec):
     code, out = promtool("check", "rules", str(path))
     assert (code, out.strip().splitlines()) == (
         0,
-        [f"Checking {path}", "  SUCCESS: 241 rules found"],
+        [f"Checking {path}", "  SUCCESS: 264 rules found"],
     )
 
 
@@ -438,7 +447,7 @@ def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path):
         "note: journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
         ".objective 0.7: the 14.4× (1h/5m), 6× (6h/30m) burn-rate alerts would need more than "
         "100% bad events and cannot fire; left out",
-        f"wrote 177 recording and 64 alerting rules in 9 groups to {out}",
+        f"wrote 200 recording and 64 alerting rules in 9 groups to {out}",
     ]
 
 
@@ -455,7 +464,7 @@ def test_command_checks_both_formats_with_promtool(tmp_path):
         "release=prom",
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "  SUCCESS: 241 rules found"
+    assert result.output.splitlines()[-1] == "  SUCCESS: 264 rules found"
     assert _load(out.read_text())["kind"] == "PrometheusRule"
 
 
@@ -465,3 +474,15 @@ def test_command_refuses_tests_without_a_plain_rule_file(tmp_path):
         1,
         "error: --tests needs a plain rule file: use -o FILE and the default --format rules\n",
     )
+
+
+def test_page_alerts_keep_firing_through_a_scrape_gap(example_rules):
+    burns = [
+        r
+        for r in example_rules
+        if r.get("alert") in (names.ALERT_GOOD_BURN, names.ALERT_ACCURACY_BURN)
+    ]
+    assert {(r["labels"]["severity"], r.get("keep_firing_for")) for r in burns} == {
+        ("page", "10m"),
+        ("ticket", None),
+    }

@@ -151,6 +151,20 @@ def test_a_quiet_step_records_no_nan_and_fires_nothing(bill_detail_suite):
                     "labels": f'cx:step_requests:rate_baseline{{journey="{J}",step="{S}"}}',
                     "value": 0.0,
                 },
+                {"labels": f'cx:step_steps:rate5m{{journey="{J}",step="{S}"}}', "value": 0.0},
+                {
+                    "labels": f'cx:step_good_steps:rate5m{{journey="{J}",step="{S}"}}',
+                    "value": 0.0,
+                },
+                *(
+                    {
+                        "labels": f'cx:accuracy_checks:rate5m{{journey="{J}",step="{S}",'
+                        f'check="{check}",result="{result}"}}',
+                        "value": 0.0,
+                    }
+                    for check in (CHECK, "detail_consistent_with_total")
+                    for result in ("pass", "fail")
+                ),
             ],
         },
     ]
@@ -160,7 +174,7 @@ def test_an_accuracy_burst_fires_the_accuracy_burn_alert_and_recovery_resolves(b
     group = _groups(bill_detail_suite)[f"accuracy {J}/{S}/{CHECK}"]
     assert group["name"].endswith(": 20% failing from 10m to 30m")
     expected = _expected(group)
-    assert list(expected) == ["20m", "40m", "1h5m"]
+    assert list(expected) == ["20m", "50m", "1h15m"]
     first = expected["20m"][names.ALERT_ACCURACY_BURN]
     assert [a["exp_labels"] for a in first] == [
         {
@@ -175,12 +189,13 @@ def test_an_accuracy_burst_fires_the_accuracy_burn_alert_and_recovery_resolves(b
     assert first[0]["exp_annotations"]["summary"] == (
         f"{J}/{S} check {CHECK}: accuracy error budget burning 100.0× over 1h"
     )
-    # after the burst the 5m window clears: the page resolves, the slower 6h/30m pair still burns
+    # after the burst the 5m window clears; keep_firing_for (10m) later the page resolves, the
+    # slower 6h/30m pair still burns
     assert [
         (a["exp_labels"]["long_window"], a["exp_labels"]["severity"])
-        for a in expected["40m"][names.ALERT_ACCURACY_BURN]
+        for a in expected["50m"][names.ALERT_ACCURACY_BURN]
     ] == [("6h", "page")]
-    assert expected["1h5m"] == NOTHING
+    assert expected["1h15m"] == NOTHING
 
 
 def test_a_conversion_drop_fires_for_that_pair(bill_detail_suite):
@@ -270,10 +285,10 @@ def test_cxmetrics_rules_writes_a_suite_for_every_step_that_promtool_passes(tmp_
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[:4] == [
-        f"wrote 38 recording and 14 alerting rules in 3 groups to {out}",
+        f"wrote 43 recording and 14 alerting rules in 3 groups to {out}",
         f"wrote promtool tests to {tests}",
         f"Checking {out}",
-        "  SUCCESS: 52 rules found",
+        "  SUCCESS: 57 rules found",
     ]
     assert lines[-1] == "  SUCCESS"
     document = yaml.load(tests.read_text(), Loader=_LOADER)

@@ -63,7 +63,7 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path):
         prom, am = entries["prometheus"], entries["alertmanager"]
         assert up.stdout.splitlines() == [
             f"prometheus    {prom['url']}  (pid {prom['pid']}, scraping {app} every 1s, "
-            "177 recording + 64 alerting rules)",
+            "200 recording + 64 alerting rules)",
             f"alertmanager  {am['url']}  (pid {am['pid']})",
             f"state         {state}  (stop with: cxmetrics stack down --state-dir {state})",
         ]
@@ -74,7 +74,7 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path):
             for j in ("bill_inquiry", "transfer", "contact_centre")
             for kind in ("indicators", "slo", "alerts")
         )
-        assert sum(len(g["rules"]) for g in groups) == 241
+        assert sum(len(g["rules"]) for g in groups) == 264
         deadline, targets, managers = time.monotonic() + 15, [], []
         while not (targets and managers) and time.monotonic() < deadline:
             targets = _api(f"{prom['url']}/api/v1/targets")["activeTargets"]

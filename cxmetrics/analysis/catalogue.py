@@ -1,0 +1,560 @@
+"""The indicator catalogue: every ratio indicator defined once, as data, and derived from here
+into the analyzer's numbers (``value``, over windowed counts), the recording rules and every
+dashboard query (``promql``), and the indicator table of docs/indicators.md (``markdown_table``).
+
+An indicator is a ``Ratio``: a numerator and a denominator, each a sum of ``Count`` terms over the
+canonical counters of ``names.METRICS`` (``cx_steps_total`` by outcome × timeliness, good steps,
+accuracy checks by result, transitions). The rules every form shares:
+
+- **errors**: a step whose outcome is ``error`` is never satisfied, tolerating or within target
+  (standard Apdex counts it frustrated); it stays in every denominator, so failed or abandoned
+  attempts lower timeliness and Apdex rather than vanish;
+- **steps without checks** have no accuracy (``None``, no series): their CX score rescales the
+  remaining weights (Apdex and success) to sum to 1, in the analyzer and on the dashboards alike;
+- **empty windows**: a zero denominator gives ``None`` / no series (``> 0`` filter), never NaN, 0
+  or 1;
+- **clamping**: every ratio is clamped to [0, 1] (``clamp``): counters of one step are separate
+  series, and Prometheus' extrapolation can read good steps above steps (1.0005 was seen live);
+- **CX score**: 100 × weighted Apdex, accuracy and success, *capped at* ``SCORE_CAP`` (red) while
+  any objective of the step — good steps or an accuracy check — burns its error budget at page
+  severity over the same window (``PAGE_BURN_RATE`` × budget), so a step with a paging incident
+  never looks healthy. A journey's score is capped while any of its steps is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from ..spec import names
+from ..spec.model import Journey, ScoreWeights, Spec, Step
+from .counts import StepCounts
+
+#: Outcome × timeliness of each index of ``StepCounts.classes``.
+CLASS_LABELS: Final = tuple(
+    (outcome, timeliness) for outcome in names.OUTCOMES for timeliness in names.TIMELINESS_CLASSES
+)
+#: The slowest page-severity burn rate of the SRE workbook's table (6h/30m at 6×).
+PAGE_BURN_RATE: Final = 6.0
+SCORE_CAP: Final = 50.0
+#: CX score traffic light: red below the first, amber below the second, green from it.
+SCORE_BANDS: Final = (70.0, 85.0)
+
+
+@dataclass(frozen=True)
+class Re:
+    """A regex label matcher (``=~``)."""
+
+    pattern: str
+
+
+Matcher = str | Re
+
+
+@dataclass(frozen=True)
+class Count:
+    """The sum of the series of one counter family matching ``match``, times ``weight``."""
+
+    metric: str
+    match: tuple[tuple[str, str], ...] = ()
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``numerator / denominator`` (or ``1 -`` it when ``complement``), clamped to [0, 1]."""
+
+    name: str
+    title: str
+    numerator: tuple[Count, ...]
+    denominator: tuple[Count, ...]
+    definition: str
+    complement: bool = False
+    per: str = "step"  # "step", "check" (one value per check) or "transition"
+
+
+def _steps(weight: float = 1.0, **match: str) -> Count:
+    return Count(names.STEPS, tuple(match.items()), weight)
+
+
+_OK, _ERROR = names.OUTCOMES
+_SATISFIED, _TOLERATING, _ = names.TIMELINESS_CLASSES
+_PASS, _FAIL = names.RESULTS
+
+TIMELINESS = Ratio(
+    "timeliness",
+    "timeliness compliance (≤T)",
+    (_steps(outcome=_OK, timeliness=_SATISFIED),),
+    (_steps(),),
+    "steps with outcome ok and duration ≤ T / all steps (an error is never within target)",
+)
+APDEX = Ratio(
+    "apdex",
+    "Apdex",
+    (_steps(outcome=_OK, timeliness=_SATISFIED), _steps(0.5, outcome=_OK, timeliness=_TOLERATING)),
+    (_steps(),),
+    "(ok steps ≤ T + ok steps ≤ tolerating threshold / 2) / all steps (an error is frustrated)",
+)
+ERRORS = Ratio(
+    "error_rate", "error rate", (_steps(outcome=_ERROR),), (_steps(),), "error steps / all steps"
+)
+SUCCESS = Ratio("success", "success", (_steps(outcome=_OK),), (_steps(),), "ok steps / all steps")
+GOOD = Ratio(
+    "good_ratio",
+    "good-step ratio",
+    (Count(names.GOOD_STEPS),),
+    (_steps(),),
+    "good steps (outcome ok, ≤ T, every check passed) / all steps",
+)
+BAD = Ratio(
+    "bad_ratio",
+    "bad-step ratio (good-step SLO error ratio)",
+    GOOD.numerator,
+    GOOD.denominator,
+    "1 − good-step ratio",
+    complement=True,
+)
+ACCURACY = Ratio(
+    "accuracy",
+    "accuracy",
+    (Count(names.ACCURACY_CHECKS, ((names.RESULT, _PASS),)),),
+    (Count(names.ACCURACY_CHECKS),),
+    "passed checks / all checks, per check or pooled over the step's checks (none: no value)",
+    per="check",
+)
+ACCURACY_FAIL = Ratio(
+    "accuracy_fail",
+    "accuracy error ratio",
+    (Count(names.ACCURACY_CHECKS, ((names.RESULT, _FAIL),)),),
+    (Count(names.ACCURACY_CHECKS),),
+    "failed checks / all checks (the accuracy SLO's error ratio)",
+    per="check",
+)
+CONVERSION = Ratio(
+    "conversion",
+    "conversion to the next step",
+    (Count(names.TRANSITIONS),),
+    (_steps(),),
+    "transitions A → next(A) / steps of A",
+    per="transition",
+)
+ABANDONMENT = Ratio(
+    "abandonment",
+    "abandonment after the step",
+    (Count(names.TRANSITIONS),),
+    (_steps(),),
+    "1 − transitions out of A (to any step, A itself included) / steps of A",
+    complement=True,
+    per="transition",
+)
+CATALOGUE: Final = (
+    TIMELINESS,
+    APDEX,
+    ERRORS,
+    SUCCESS,
+    GOOD,
+    BAD,
+    ACCURACY,
+    ACCURACY_FAIL,
+    CONVERSION,
+    ABANDONMENT,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) The analyzer: a ratio over one step's windowed counts
+
+
+def _count(term: Count, counts: StepCounts, check: str | None, to_step: str | None) -> float:
+    match = dict(term.match)
+    if term.metric == names.STEPS:
+        total = sum(
+            n
+            for n, (outcome, timeliness) in zip(counts.classes, CLASS_LABELS, strict=True)
+            if match.get(names.OUTCOME, outcome) == outcome
+            and match.get(names.TIMELINESS, timeliness) == timeliness
+        )
+    elif term.metric == names.GOOD_STEPS:
+        total = counts.good
+    elif term.metric == names.ACCURACY_CHECKS:
+        index = names.RESULTS.index(match[names.RESULT]) if names.RESULT in match else None
+        total = sum(
+            pf[index] if index is not None else sum(pf)
+            for name, pf in counts.checks.items()
+            if check is None or name == check
+        )
+    elif term.metric == names.TRANSITIONS:
+        if to_step is None:
+            total = sum(counts.transitions.values())
+        else:
+            total = counts.transitions.get(to_step, 0)
+    else:
+        raise ValueError(f"no count for {term.metric} in a step's windowed counts")
+    return term.weight * total
+
+
+def value(
+    ratio: Ratio, counts: StepCounts, *, check: str | None = None, to_step: str | None = None
+) -> float | None:
+    """``ratio`` over ``counts`` (``check``: one check, else pooled; ``to_step``: transitions to
+    that step, else out of the step to anywhere); None when the denominator is 0."""
+    numerator = sum(_count(t, counts, check, to_step) for t in ratio.numerator)
+    denominator = sum(_count(t, counts, check, None) for t in ratio.denominator)
+    if denominator <= 0:
+        return None
+    share = numerator / denominator
+    return clamp(1.0 - share if ratio.complement else share)
+
+
+def clamp(share: float) -> float:
+    return min(1.0, max(0.0, share))
+
+
+def burning(spec: Spec, journey: Journey, step: Step, counts: StepCounts) -> bool:
+    """True when an objective of the step burns its error budget at page severity."""
+    bad = value(BAD, counts)
+    budget = 1 - spec.objectives(journey, step).good_ratio
+    if bad is not None and bad > PAGE_BURN_RATE * budget:
+        return True
+    for check in step.checks:
+        failed = value(ACCURACY_FAIL, counts, check=check.name)
+        budget = 1 - spec.check_objective(journey, step, check)
+        if failed is not None and failed > PAGE_BURN_RATE * budget:
+            return True
+    return False
+
+
+def cx_score(
+    apdex: float | None,
+    accuracy: float | None,
+    error_rate: float | None,
+    weights: ScoreWeights,
+    burning: bool = False,
+) -> float | None:
+    """100 × (apdex·w_apdex + accuracy·w_accuracy + success·w_success), success = 1 − error rate;
+    without accuracy the other weights are rescaled to sum to 1; capped at ``SCORE_CAP`` while
+    ``burning``. None when the step did not run."""
+    if apdex is None or error_rate is None:
+        return None
+    terms = [(apdex, weights.apdex), (1.0 - error_rate, weights.success)]
+    if accuracy is not None:
+        terms.append((accuracy, weights.accuracy))
+    weight = sum(w for _, w in terms)
+    if weight <= 0:
+        return None
+    score = 100.0 * sum(v * w for v, w in terms) / weight
+    return min(score, SCORE_CAP) if burning else score
+
+
+# ---------------------------------------------------------------------------------------------
+# (b), (c) PromQL: recording rules and dashboard queries
+
+
+def family_labels(metric: str) -> tuple[str, ...]:
+    return names.METRICS[metric][1]
+
+
+def selector(metric: str, **labels: Matcher) -> str:
+    """``metric{label="value",label=~"regex"}``; a label the family does not carry is an error."""
+    if metric in names.METRICS:
+        allowed = family_labels(metric)
+        for label in labels:
+            if label not in allowed:
+                raise ValueError(f"{metric} has no label '{label}' (labels: {', '.join(allowed)})")
+    parts = [
+        f'{k}=~"{v.pattern}"' if isinstance(v, Re) else f'{k}="{v}"' for k, v in labels.items()
+    ]
+    return f"{metric}{{{','.join(parts)}}}"
+
+
+def number(value: float) -> str:
+    """A float as PromQL reads it back exactly (``0.1``, ``14.4``, ``100``)."""
+    return f"{value:g}" if float(f"{value:g}") == value else repr(value)
+
+
+def _range(sel: str, window: str, fn: str, offset: str | None) -> str:
+    return f"{fn}({sel}[{window}]{f' offset {offset}' if offset else ''})"
+
+
+def _by(by: Iterable[str]) -> str:
+    return f"sum by ({', '.join(by)})" if tuple(by) else "sum"
+
+
+def _terms(
+    terms: tuple[Count, ...],
+    match: Mapping[str, Matcher],
+    window: str,
+    fn: str,
+    by: tuple[str, ...],
+    offset: str | None,
+) -> str:
+    parts = []
+    for term in terms:
+        labels = {**match, **dict(term.match)}
+        if term.metric == names.TRANSITIONS and names.STEP in labels:
+            labels = {names.FROM_STEP if k == names.STEP else k: v for k, v in labels.items()}
+        family = family_labels(term.metric)
+        kept = {k: v for k, v in labels.items() if k in family}
+        expr = f"{_by(by)} ({_range(selector(term.metric, **kept), window, fn, offset)})"
+        parts.append(expr if term.weight == 1 else f"{expr} * {number(term.weight)}")
+    if len(parts) == 1:
+        return parts[0]
+    # A term with no series must not erase the others (``a + b`` is empty when b is).
+    return f"({' + '.join(parts)} or {' or '.join(parts)})"
+
+
+def _or_zero(expr: str, like: str) -> str:
+    """``expr``, or 0 with the labels of ``like`` where ``expr`` has no series (a label
+    combination not created yet: nothing of that kind happened)."""
+    return f"({expr} or 0 * {like})"
+
+
+def promql(
+    ratio: Ratio,
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    fn: str = "rate",
+    by: tuple[str, ...] = (names.JOURNEY, names.STEP),
+    offset: str | None = None,
+    to_step: str | None = None,
+) -> str:
+    """``ratio`` as PromQL over ``window``: terms summed ``by``, the denominator filtered ``> 0``
+    (no series rather than NaN), the result clamped to [0, 1]. ``match`` selects series (labels a
+    family lacks are dropped for every term, so a ratio never mixes filtered and unfiltered
+    counts: transitions and checks carry no channel); transitions match ``step`` as
+    ``from_step`` and ``to_step`` as given; they are summed ``by`` with ``step`` left out."""
+    families = {t.metric for t in (*ratio.numerator, *ratio.denominator)}
+    common = {
+        k: v
+        for k, v in match.items()
+        if all(
+            k in family_labels(f) or (k == names.STEP and f == names.TRANSITIONS) for f in families
+        )
+    }
+    num_match: dict[str, Matcher] = dict(common)
+    if to_step is not None:
+        num_match[names.TO_STEP] = to_step
+    num_by = by
+    if ratio.per == "transition":
+        num_by = tuple(label for label in by if label != names.STEP)
+        if num_by != by:
+            raise ValueError("transition ratios are summed by journey, not by step")
+    numerator = _terms(ratio.numerator, num_match, window, fn, num_by, offset)
+    denominator = _terms(ratio.denominator, common, window, fn, by, offset)
+    if ratio.per != "transition":
+        numerator = _or_zero(numerator, denominator)
+    share = f"{numerator} / ({denominator} > 0)"
+    if ratio.per == "transition" and by:
+        share = f"{numerator} / on ({', '.join(by)}) ({denominator} > 0)"
+    if ratio.complement:
+        share = f"1 - {share}"
+    return f"clamp({share}, 0, 1)"
+
+
+def volume_promql(
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    fn: str = "rate",
+    by: tuple[str, ...] = (),
+    offset: str | None = None,
+) -> str:
+    """Finished steps (every outcome)."""
+    return _terms((_steps(),), match, window, fn, by, offset)
+
+
+#: The recorded short-window rate of each counter family a burn ratio reads (by journey, step
+#: and, for checks, check and result).
+RECORDED_RATES: Final = {
+    names.STEPS: names.REC_STEPS_RATE5M,
+    names.GOOD_STEPS: names.REC_GOOD_RATE5M,
+    names.ACCURACY_CHECKS: names.REC_CHECKS_RATE5M,
+}
+
+
+def recorded_rate_promql(metric: str, match: Mapping[str, Matcher]) -> str:
+    """The expression of ``RECORDED_RATES[metric]``: the family's 5m rate per step (and check,
+    result), recorded once and averaged into every long window."""
+    by = [names.JOURNEY, names.STEP]
+    if metric == names.ACCURACY_CHECKS:
+        by += [names.CHECK, names.RESULT]
+    return _terms((Count(metric),), match, names.SHORT_RATE_WINDOW, "rate", tuple(by), None)
+
+
+def _recorded_terms(
+    terms: tuple[Count, ...], match: Mapping[str, Matcher], window: str, by: tuple[str, ...]
+) -> str:
+    parts = []
+    for term in terms:
+        labels = {**match, **dict(term.match)}
+        record = RECORDED_RATES[term.metric]
+        sel = selector(record, **labels)
+        expr = f"{_by(by)} (avg_over_time({sel}[{window}]))"
+        parts.append(expr if term.weight == 1 else f"{expr} * {number(term.weight)}")
+    if len(parts) == 1:
+        return parts[0]
+    return f"({' + '.join(parts)} or {' or '.join(parts)})"
+
+
+def recorded_promql(
+    ratio: Ratio,
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    by: tuple[str, ...] = (names.JOURNEY, names.STEP),
+) -> str:
+    """``ratio`` over a long ``window`` from the recorded 5m rates (``avg_over_time``): one
+    recorded series per step read instead of every raw series of the step on every instance.
+    Same rules as ``promql`` (``> 0`` denominator, missing numerator 0, clamped)."""
+    numerator = _recorded_terms(ratio.numerator, match, window, by)
+    denominator = _recorded_terms(ratio.denominator, match, window, by)
+    share = f"{_or_zero(numerator, denominator)} / ({denominator} > 0)"
+    if ratio.complement:
+        share = f"1 - {share}"
+    return f"clamp({share}, 0, 1)"
+
+
+def recorded_count_promql(
+    metric: str, window: str, window_s: float, match: Mapping[str, Matcher], by: tuple[str, ...]
+) -> str:
+    """How many ``metric`` events over a long ``window``, from the recorded 5m rate."""
+    return f"{_recorded_terms((Count(metric),), match, window, by)} * {number(window_s)}"
+
+
+def count_promql(
+    metric: str,
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    fn: str = "increase",
+    by: tuple[str, ...] = (),
+) -> str:
+    """The count (``increase``) or rate of one counter family's matching series, summed ``by``:
+    volume guards, journeys started, failing checks."""
+    return _terms((Count(metric),), match, window, fn, by, None)
+
+
+def quantile_promql(
+    q: float,
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    offset: str | None = None,
+    fn: str = "rate",
+) -> str:
+    """The ``q`` quantile of step durations, per step: buckets are never summed across steps
+    (each step has its own ``le`` layout)."""
+    buckets = selector(f"{names.STEP_DURATION}_bucket", **match)
+    by = "sum by (journey, step, le)"
+    return f"histogram_quantile({q:g}, {by} ({_range(buckets, window, fn, offset)}))"
+
+
+def _weighted(terms: list[tuple[str, float]]) -> str:
+    total = sum(w for _, w in terms)
+    inner = " + ".join(f"{number(w / total)} * ({expr})" for expr, w in terms)
+    return f"100 * ({inner})"
+
+
+def _burn_conditions(
+    spec: Spec,
+    journey: Journey,
+    steps: tuple[Step, ...],
+    window: str,
+    fn: str,
+    by: tuple[str, ...],
+    match: Mapping[str, Matcher],
+) -> list[str]:
+    """PromQL conditions (series present = burning) of every objective of ``steps``, grouped by
+    objective so one condition covers every step or check sharing it."""
+    conditions: list[str] = []
+    goods: dict[float, list[str]] = {}
+    checks: dict[float, list[tuple[str, str]]] = {}
+    for step in steps:
+        goods.setdefault(spec.objectives(journey, step).good_ratio, []).append(step.name)
+        for check in step.checks:
+            objective = spec.check_objective(journey, step, check)
+            checks.setdefault(objective, []).append((step.name, check.name))
+    for objective, members in goods.items():
+        sel = {**match, names.STEP: _alternatives(members)}
+        bad = promql(BAD, window, sel, fn=fn, by=by)
+        conditions.append(f"{bad} > {number(PAGE_BURN_RATE * (1 - objective))}")
+    for objective, pairs in checks.items():
+        sel = {
+            **match,
+            names.STEP: _alternatives(sorted({s for s, _ in pairs})),
+            names.CHECK: _alternatives(sorted({c for _, c in pairs})),
+        }
+        failed = promql(ACCURACY_FAIL, window, sel, fn=fn, by=(*by, names.CHECK))
+        worst = f"max by ({', '.join(by)})" if by else "max"
+        conditions.append(f"{worst} ({failed} > {number(PAGE_BURN_RATE * (1 - objective))})")
+    return conditions
+
+
+def _alternatives(values: list[str]) -> Matcher:
+    return values[0] if len(values) == 1 else Re("|".join(values))
+
+
+def score_promql(
+    spec: Spec,
+    journey: Journey,
+    steps: tuple[Step, ...],
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    fn: str = "rate",
+    by: tuple[str, ...] = (names.STEP,),
+) -> str:
+    """The CX score of ``steps`` (one series per step when ``by`` has ``step``, else pooled),
+    with the catalogue's rules for steps without checks and for page-severity burns."""
+    if names.STEP in by:
+        with_checks = tuple(s for s in steps if s.checks)
+        without = tuple(s for s in steps if not s.checks)
+        parts = [
+            _score(spec, journey, group, window, fn, by, match)
+            for group in (with_checks, without)
+            if group
+        ]
+        return parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
+    return _score(spec, journey, steps, window, fn, by, match)
+
+
+def _score(
+    spec: Spec,
+    journey: Journey,
+    steps: tuple[Step, ...],
+    window: str,
+    fn: str,
+    by: tuple[str, ...],
+    match: Mapping[str, Matcher],
+) -> str:
+    weights = spec.defaults.score
+    sel = {**match, names.STEP: _alternatives([s.name for s in steps])}
+    if len(steps) == len(journey.steps) and names.STEP not in by:
+        sel = dict(match)
+    terms = [
+        (promql(APDEX, window, sel, fn=fn, by=by), weights.apdex),
+        (promql(SUCCESS, window, sel, fn=fn, by=by), weights.success),
+    ]
+    if any(s.checks for s in steps):
+        terms.append((promql(ACCURACY, window, sel, fn=fn, by=by), weights.accuracy))
+    score = _weighted(terms)
+    conditions = _burn_conditions(spec, journey, steps, window, fn, by, match)
+    burning = " or ".join(f"({c})" for c in conditions)
+    on = f"on ({', '.join(by)})"
+    if names.STEP not in by:
+        burning = f"count({burning}) > 0"
+        on = "on ()"
+    return f"(clamp_max({score}, {number(SCORE_CAP)}) and {on} ({burning})) or {score}"
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/indicators.md
+
+
+def markdown_table() -> str:
+    """The catalogue's ratio indicators as the Markdown table docs/indicators.md carries."""
+    rows = ["| indicator | definition |", "|---|---|"]
+    rows += [f"| {r.title} (`{r.name}`) | {r.definition} |" for r in CATALOGUE]
+    return "\n".join(rows) + "\n"
