@@ -7,8 +7,8 @@ only when dashboards are built) and returned as plain JSON-ready dicts. Output i
 byte-identical files and a changed spec gives a readable diff.
 
 Every dashboard carries a content digest in a ``cxmetrics-digest:`` tag; HTTP provisioning
-(``cxmetrics.dashboards.grafana_http``) compares it with the dashboard's actual content to tell a dashboard
-edited in Grafana from one cxmetrics wrote.
+(``cxmetrics.dashboards.grafana_http``) compares it with the dashboard's actual content to tell a
+dashboard edited in Grafana from one cxmetrics wrote.
 """
 
 from __future__ import annotations

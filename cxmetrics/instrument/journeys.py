@@ -141,7 +141,8 @@ class JourneyInstance:
         return self.name if is_name(self.name) else OTHER
 
     def identify(self, customer_id: object) -> None:
-        """Attach the customer to this instance as a keyed digest (``cxmetrics.instrument.redaction``).
+        """Attach the customer to this instance as a keyed digest
+        (``cxmetrics.instrument.redaction``).
 
         The raw identifier is never stored, exposed, exported or propagated; spans and event
         records carry only the reference (``cx.customer.ref``), metrics never carry it.

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import cxmetrics
+from cxmetrics.instrument.runtime import SpanMode
 from cxmetrics.spec.load import load_spec
 from cxmetrics.spec.model import Spec
 
@@ -101,7 +102,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     time_scale: float = 1.0,
     seed: int | None = None,
-    spans: str = "interesting",
+    spans: SpanMode = "interesting",
     event_log: str | None = None,
     instrument: bool = True,
 ) -> Starlette:
@@ -118,7 +119,7 @@ def create_app(
             spec,
             registry=registry,
             spans=spans,
-            event_log=event_log,  # type: ignore[arg-type]
+            event_log=event_log,
             strict=True,
         )
     bank = Bank(time_scale, seed)

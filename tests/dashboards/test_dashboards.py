@@ -198,7 +198,8 @@ def test_panels_of_each_dashboard(boards: list[dict[str, Any]]) -> None:
 
 def _panel(boards: list[dict[str, Any]], uid: str, title: str, nth: int = 0) -> dict[str, Any]:
     board = next(b for b in boards if b["uid"] == uid)
-    return [p for p in board["panels"] if p["title"] == title][nth]
+    panel: dict[str, Any] = [p for p in board["panels"] if p["title"] == title][nth]
+    return panel
 
 
 def _lights(panel: dict[str, Any]) -> list[tuple[float, str]]:

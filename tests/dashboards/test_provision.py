@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -365,7 +366,7 @@ def test_standin_rejects_malformed_and_unauthenticated_requests(grafana: Grafana
 
 def request(
     url: str, method: str, path: str, body: object = None, token: str | None = TOKEN
-) -> tuple[int, object]:
+) -> tuple[int, Any]:
     data = (
         body if isinstance(body, bytes) else (None if body is None else json.dumps(body).encode())
     )

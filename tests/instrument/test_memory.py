@@ -82,7 +82,7 @@ print(json.dumps({
 """
 
 
-def test_a_million_journey_instances_keep_memory_flat():
+def test_a_million_journey_instances_keep_memory_flat() -> None:
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(EXAMPLE_SPEC), str(INSTANCES), str(SAMPLE_EVERY)],
         capture_output=True,

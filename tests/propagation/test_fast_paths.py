@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import hashlib
 import pickle
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Context, Decimal, localcontext
 
@@ -98,7 +99,9 @@ def _fields(
 
 @SETTINGS
 @given(contexts)
-def test_headers_cxmetrics_writes_take_the_single_match_and_parse_the_same(context):
+def test_headers_cxmetrics_writes_take_the_single_match_and_parse_the_same(
+    context: JourneyContext,
+) -> None:
     value = format_baggage(context)
     assert _OWN_FORM.fullmatch(value) is not None
     assert _fast(value) == _general(value)
@@ -109,11 +112,11 @@ def test_headers_cxmetrics_writes_take_the_single_match_and_parse_the_same(conte
 
 @SETTINGS
 @given(mutated() | st.text(max_size=300))
-def test_any_other_header_parses_the_same_as_the_general_parser(value):
+def test_any_other_header_parses_the_same_as_the_general_parser(value: str) -> None:
     assert _fast(value) == _general(value)
 
 
-def test_the_single_match_refuses_what_the_general_parser_refuses():
+def test_the_single_match_refuses_what_the_general_parser_refuses() -> None:
     nine = "|".join(f"k{i}:{'0' * 16}" for i in range(9))
     for value, reason in [
         (f"cx.journey=j,cx.id={'a' * 32},cx.fp={nine}", "too_many_fingerprints"),
@@ -131,7 +134,9 @@ def test_the_single_match_refuses_what_the_general_parser_refuses():
 
 @SETTINGS
 @given(contexts, st.sampled_from(["", "k=v", "a=1,cx.step=old", " , "]))
-def test_format_keeps_foreign_members_and_replaces_ours(context, existing):
+def test_format_keeps_foreign_members_and_replaces_ours(
+    context: JourneyContext, existing: str
+) -> None:
     value = format_baggage(context, existing)
     assert parse_header(value) == parse_header(format_baggage(context))
     foreign = [m.strip() for m in existing.split(",") if m.strip() and not m.startswith("cx.")]
@@ -139,14 +144,14 @@ def test_format_keeps_foreign_members_and_replaces_ours(context, existing):
 
 
 @pytest.fixture
-def configured():
+def configured() -> Iterator[None]:
     cxmetrics.configure(EXAMPLE_SPEC, registry=CollectorRegistry(), spans="off")
     yield
     cxmetrics.shutdown()
 
 
 @pytest.mark.usefixtures("configured")
-def test_instance_baggage_equals_the_formatted_context():
+def test_instance_baggage_equals_the_formatted_context() -> None:
     j = cxmetrics.journey("bill_inquiry", channel="web")
     assert j.baggage() == format_baggage(j.context())
     assert j.baggage() == f"cx.journey=bill_inquiry,cx.id={j.journey_id},cx.channel=web"
@@ -169,7 +174,7 @@ def test_instance_baggage_equals_the_formatted_context():
 
 
 @pytest.mark.usefixtures("configured")
-def test_instances_resumed_from_one_context_share_no_fingerprints():
+def test_instances_resumed_from_one_context_share_no_fingerprints() -> None:
     # Resumed instances borrow the context's fingerprints until a step adds one: the context
     # stays as it was parsed and the other instance never sees the new digest.
     key = hashlib.sha256(b"cxmetrics:bank_app").digest()
@@ -217,7 +222,9 @@ def _state(j: cxmetrics.JourneyInstance) -> tuple[object, ...]:
     st.sampled_from([None, "web"]),
 )
 @pytest.mark.usefixtures("configured")
-def test_a_header_cxmetrics_wrote_resumes_the_instance_its_context_resumes(context, name, channel):
+def test_a_header_cxmetrics_wrote_resumes_the_instance_its_context_resumes(
+    context: JourneyContext, name: str, channel: str | None
+) -> None:
     # journey(headers=) reads the form cxmetrics writes straight into the instance and sends
     # its digest members on as they came; journey(context=) starts from the parsed context.
     context = dataclasses.replace(context, journey=name)
@@ -233,7 +240,7 @@ def test_a_header_cxmetrics_wrote_resumes_the_instance_its_context_resumes(conte
 
 
 @pytest.mark.usefixtures("configured")
-def test_the_digests_sent_on_follow_every_change_to_fingerprints_and_customer():
+def test_the_digests_sent_on_follow_every_change_to_fingerprints_and_customer() -> None:
     key = hashlib.sha256(b"cxmetrics:bank_app").digest()
     total = fingerprint(Decimal("412.37"), key)
     sent = f"cx.journey=bill_inquiry,cx.id={'ab' * 16},cx.step=bill_total,cx.fp=bill_total:{total}"
@@ -258,7 +265,7 @@ def test_the_digests_sent_on_follow_every_change_to_fingerprints_and_customer():
     assert again.baggage().endswith(f",cx.fp=a:{'1' * 16}")
 
 
-def test_contexts_are_immutable_single_objects_that_pickle_and_copy():
+def test_contexts_are_immutable_single_objects_that_pickle_and_copy() -> None:
     for header in (
         f"cx.journey=bill_inquiry,cx.id={'ab' * 16}",
         f"cx.journey=bill_inquiry,cx.id={'ab' * 16},cx.fp=bill_total:{'0' * 16}",
@@ -270,10 +277,11 @@ def test_contexts_are_immutable_single_objects_that_pickle_and_copy():
         assert pickle.loads(pickle.dumps(context)) == context
         assert copy.deepcopy(context) == context
         assert dataclasses.asdict(context)["fingerprints"] == dict(context.fingerprints)
+    assert context is not None
     assert context.fingerprints == {"bill_total": "0" * 16}
 
 
-def test_baggage_is_empty_and_inject_writes_nothing_before_configure():
+def test_baggage_is_empty_and_inject_writes_nothing_before_configure() -> None:
     j = cxmetrics.journey("bill_inquiry")
     assert j.baggage() == ""
     headers: dict[str, str] = {}
@@ -299,19 +307,19 @@ decimals = st.decimals(allow_nan=False, allow_infinity=False, places=None) | st.
 
 @SETTINGS
 @given(decimals)
-def test_decimal_canonical_form_equals_quantize_to_six_places(number):
+def test_decimal_canonical_form_equals_quantize_to_six_places(number: Decimal) -> None:
     assert _canonical(number) == _reference(number)
 
 
 @SETTINGS
 @given(st.integers(min_value=-(10**45), max_value=10**45))
-def test_int_canonical_form_equals_its_decimal(number):
+def test_int_canonical_form_equals_its_decimal(number: int) -> None:
     assert _canonical(number) == _reference(Decimal(number))
     key = hashlib.sha256(b"k").digest()
     assert fingerprint(number, key) == fingerprint(Decimal(number), key)
 
 
-def test_fingerprints_do_not_depend_on_the_decimal_context_or_on_trailing_zeros():
+def test_fingerprints_do_not_depend_on_the_decimal_context_or_on_trailing_zeros() -> None:
     key = hashlib.sha256(b"k").digest()
     expected = fingerprint(Decimal("412.37"), key)
     with localcontext() as ctx:
