@@ -1,10 +1,11 @@
 """The demo: the example bank under uvicorn, simulated customers over real HTTP, a stable phase,
 then the ``bill_detail`` +20% latency regression and an accuracy fault — all in one process, no
-servers to install. Everything it produces lands in one output directory (DESIGN.md §3 end to
-end: events → indicators and regressions; spec → rules and dashboards).
+servers to install. Everything it produces lands in one output directory (the flow of
+docs/architecture.md end to end: events → indicators and regressions; spec → rules and
+dashboards).
 
-Needs a checkout of the repository (the bank app lives in ``examples/bank``) and the ``demo``
-and ``analyze`` extras.
+Needs the ``demo`` extra. The bank app is ``examples/bank`` in a checkout, shipped in the wheel as
+``cxmetrics._examples.bank`` (see ``BANK_PACKAGES``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,17 @@ if TYPE_CHECKING:
     from ..analysis.analyzer import Analysis
 
 REGRESSION_FAULT = {"latency": {"bill_detail": 1.2}, "accuracy": {"total_matches_details": 0.05}}
+# The detector's verdicts the demo is about: (journey, step, indicator, check or None).
+INJECTED = (
+    ("bill_inquiry", "bill_detail", "latency", None),
+    ("bill_inquiry", "bill_detail", "accuracy", "total_matches_details"),
+)
 Progress = Callable[[str, float, int], None]  # phase, fraction done, requests so far
+
+
+class NotEnoughTraffic(CxError):
+    """The run served too little traffic for the detector to judge the injected faults (a busy
+    machine): no verdict is better than a wrong one."""
 
 
 @dataclass
@@ -41,20 +52,38 @@ class DemoResult:
     analysis: Analysis
     requests: int
     fault_at: float
+    timeouts: int = 0  # requests whose customer hung up (see the bank's traffic.step_timeouts)
     files: dict[str, Path] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)  # firing in Alertmanager (--stack)
 
 
+# Where the example bank is importable from: a wheel ships it as ``cxmetrics._examples.bank``
+# (pyproject's force-include of examples/bank); a checkout has it as ``examples.bank``. One copy.
+BANK_PACKAGES = ("cxmetrics._examples.bank", "examples.bank")
+
+
+def bank_package() -> str:
+    """The import name of the example bank: the installed wheel's, else the checkout's."""
+    import importlib.util
+
+    for name in BANK_PACKAGES:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                return name
+        except ModuleNotFoundError:
+            continue
+    raise CxError(
+        "the demo needs the example bank app: install cxmetrics with the demo extra "
+        "(pip install 'cxmetrics[demo]') or run it from a cxmetrics checkout ('make demo')"
+    )
+
+
 def bank_modules() -> tuple[Any, Any]:
-    """The example bank app and traffic generator, from the checkout this package runs from."""
-    try:
-        from examples.bank import app, traffic
-    except ImportError as exc:
-        raise CxError(
-            "the demo needs the example bank app from a cxmetrics checkout (examples/bank); "
-            "run it from the repository root with 'make demo'"
-        ) from exc
-    return app, traffic
+    """The example bank app and traffic generator (see ``BANK_PACKAGES``)."""
+    import importlib
+
+    package = bank_package()
+    return importlib.import_module(f"{package}.app"), importlib.import_module(f"{package}.traffic")
 
 
 @contextmanager
@@ -104,7 +133,7 @@ def run(
     from ..analysis.analyzer import analyze
     from ..analysis.sources import from_jsonl
 
-    app_module, _ = bank_modules()
+    app_module, traffic_module = bank_modules()
     out_dir.mkdir(parents=True, exist_ok=True)
     events = out_dir / "events.jsonl"
     events.unlink(missing_ok=True)
@@ -135,17 +164,38 @@ def run(
                 for alert in _firing(alertmanager.url):
                     seen.setdefault(alert["fingerprint"], alert)
 
+        timeouts = traffic_module.step_timeouts(spec.scaled(time_scale))
         try:
-            requests, fault_at = _traffic(url, duration, concurrency, seed, inject, progress, watch)
+            requests, hung_up, fault_at = _traffic(
+                url, duration, concurrency, seed, timeouts, inject, progress, watch
+            )
         finally:
             # Stop recording before the server stops: phone calls still in flight when the
             # traffic ends are cut off by the shutdown, not by the bank.
             config.shutdown()  # flushes and closes the event log
+    got = f"{requests:,} requests answered ({hung_up:,} timed out) in {duration:.0f} s"
+    if not requests or not events.exists():
+        raise NotEnoughTraffic(f"could not generate any traffic: {got}. {_BUSY}")
     # Windows of ~1/40 of the run: enough of them for the detector to place the change point.
     window = max(1.0, round(duration / 40))
     timeline = from_jsonl(spec.scaled(time_scale), events, step=window)
     analysis = analyze(spec.scaled(time_scale), timeline)
-    result = DemoResult(out_dir, spec, analysis, requests, fault_at, alerts=list(seen.values()))
+    short = [
+        f"{step} {subject or indicator}: {v.sensitivity.describe()}"
+        for journey, step, indicator, subject in INJECTED
+        for v in analysis.verdicts
+        if (v.journey, v.step, v.indicator, v.subject) == (journey, step, indicator, subject)
+        and v.verdict == "insufficient_data"
+    ]
+    if short:
+        raise NotEnoughTraffic(
+            f"could not generate enough traffic to judge the injected faults: {got}; "
+            + "; ".join(short)
+            + f". {_BUSY}"
+        )
+    result = DemoResult(
+        out_dir, spec, analysis, requests, fault_at, hung_up, alerts=list(seen.values())
+    )
     result.files.update({"spec": spec_path, "events": events})
     from ..report import write_report
 
@@ -154,6 +204,12 @@ def run(
     )
     result.files.update(_artifacts(spec, out_dir))
     return result
+
+
+_BUSY = (
+    "The machine is probably busy (the app and its customers share its CPUs): "
+    "run again later or with a longer --duration"
+)
 
 
 # The spec's windows are hours and days; the demo has a minute. An override, not a code path.
@@ -232,17 +288,19 @@ def _traffic(
     seconds: float,
     concurrency: int,
     seed: int,
+    timeouts: dict[str, float],
     inject: Callable[[], float],
     progress: Progress | None,
     watch: Callable[[], None] = lambda: None,
-) -> tuple[int, float]:
+) -> tuple[int, int, float]:
     """Drive customers from a separate process (so the app's latencies are not the load
     generator's CPU contention); inject the faults half-way, then ``watch`` every ~2 s.
-    Returns requests made and the time the faults were injected."""
+    Returns requests answered, requests timed out (per path ``timeouts``) and the time the
+    faults were injected."""
     context = multiprocessing.get_context("spawn")
     messages: Any = context.Queue()
     process = context.Process(
-        target=_drive, args=(url, seconds, concurrency, seed, messages), daemon=True
+        target=_drive, args=(url, seconds, concurrency, seed, timeouts, messages), daemon=True
     )
     process.start()
     fault_at = 0.0
@@ -250,7 +308,7 @@ def _traffic(
     try:
         while True:
             try:
-                kind, fraction, count = messages.get(timeout=1.0)
+                kind, fraction, count, hung_up = messages.get(timeout=1.0)
             except queue.Empty:
                 if not process.is_alive():
                     raise CxError(
@@ -265,14 +323,21 @@ def _traffic(
             if progress is not None:
                 progress("stable" if not fault_at else "regression", fraction, count)
             if kind == "done":
-                return count, fault_at
+                return count, hung_up, fault_at
     finally:
         process.join(30)
         messages.close()
         messages.join_thread()
 
 
-def _drive(url: str, seconds: float, concurrency: int, seed: int, messages: Any) -> None:
+def _drive(
+    url: str,
+    seconds: float,
+    concurrency: int,
+    seed: int,
+    timeouts: dict[str, float],
+    messages: Any,
+) -> None:
     """The traffic process: simulated customers for ``seconds``, progress on ``messages``."""
     _, traffic = bank_modules()
     stats = asyncio.run(
@@ -282,10 +347,11 @@ def _drive(url: str, seconds: float, concurrency: int, seed: int, messages: Any)
             concurrency=concurrency,
             seed=seed,
             drain=False,
-            on_tick=lambda fraction, st: messages.put(("tick", fraction, st.requests)),
+            timeouts=timeouts,
+            on_tick=lambda fraction, st: messages.put(("tick", fraction, st.requests, st.timeouts)),
         )
     )
-    messages.put(("done", 1.0, stats.requests))
+    messages.put(("done", 1.0, stats.requests, stats.timeouts))
     messages.close()
     messages.join_thread()
 
@@ -296,6 +362,7 @@ def summary(result: DemoResult) -> dict[str, Any]:
     return {
         "out_dir": str(result.out_dir),
         "requests": result.requests,
+        "timeouts": result.timeouts,
         "fault_injected_at": result.fault_at,
         "injected": REGRESSION_FAULT,
         "regressions": data["regressions"],
@@ -323,7 +390,7 @@ def next_steps(result: DemoResult) -> list[str]:
         lines.append(f"open {result.files['report']} in a browser (works offline)")
     lines += [
         f"cxmetrics analyze {out}/cxmetrics.yaml --events {out}/events.jsonl --step 2s",
-        "python -m examples.bank.serve --port 8000   # the bank app, /metrics included",
+        f"python -m {bank_package()}.serve --port 8000   # the bank app, /metrics included",
     ]
     if "rules" in result.files:
         lines.append(f"promtool check rules {result.files['rules']}")
