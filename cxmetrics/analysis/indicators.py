@@ -1,4 +1,4 @@
-"""Step and journey indicators (DESIGN.md §2), computed from one windowed aggregate.
+"""Step and journey indicators (docs/indicators.md), computed from one windowed aggregate.
 
 Every source of data — the in-memory recorder, a JSONL event log, Prometheus range queries —
 reduces to the same counts per time window (``cxmetrics.analysis.sources``): for each step its

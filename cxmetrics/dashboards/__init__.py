@@ -1,4 +1,4 @@
-"""Grafana dashboards derived from the spec (DESIGN.md §3: spec → dashboards → Grafana).
+"""Grafana dashboards derived from the spec (docs/dashboards.md: spec → dashboards → Grafana).
 
 For each journey: an overview (``cx-<journey>-overview``) and a step detail view
 (``cx-<journey>-steps``), built with grafana-foundation-sdk (the ``[grafana]`` extra, imported

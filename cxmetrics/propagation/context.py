@@ -1,9 +1,10 @@
 """The journey context that travels with a journey instance across requests and processes.
 
-DESIGN.md §4: journey state lives in the context, not in process memory. A ``JourneyContext``
-(journey name, instance id, last step, channel, fingerprints for cross-step consistency) rides
-in W3C baggage (``baggage`` header) under ``cx.*`` keys. Everything read from outside is
-validated before use; a malformed or oversized context is ignored and counted, never trusted.
+Journey state lives in the context, not in process memory (docs/architecture.md). A
+``JourneyContext`` (journey name, instance id, last step, channel, fingerprints for cross-step
+consistency) rides in W3C baggage (``baggage`` header) under ``cx.*`` keys. Everything read from
+outside is validated before use; a malformed or oversized context is ignored and counted, never
+trusted.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Selectors always name the journey and step (and check), and every aggregation keeps them
 (``sum by (journey, step[, le])``): the duration histogram's buckets differ per step, so summing
-across steps would mix bucket layouts (DESIGN.md §4).
+across steps would mix bucket layouts (docs/architecture.md).
 """
 
 from __future__ import annotations

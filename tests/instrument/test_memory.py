@@ -1,6 +1,6 @@
 """1,000,000 distinct journey instances through one process: resident memory stays flat.
 
-DESIGN.md §4: journey state travels with the journey, never in process memory. The run happens in
+Journey state travels with the journey, never in process memory (docs/architecture.md). The run happens in
 a fresh subprocess (so other tests' memory does not interfere), reading RSS from /proc/self/statm.
 The mix is hostile on purpose: undeclared journey and channel names from "user input", malformed
 incoming contexts, failed checks that make spans, feedback, cross-request resumes.
