@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.paths import ROOT
+
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
 
 def test_demo_json_names_bill_detail_only(tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ import pytest
 
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
 
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
+
 DOCS = ROOT / "docs" / "integrations"
 
 

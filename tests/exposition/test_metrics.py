@@ -118,6 +118,7 @@ def test_bucket_layout_has_exact_target_and_tolerating_boundaries() -> None:
     assert max(ratios) < 1.1  # about 9% resolution around T
 
 
+@pytest.mark.slow
 def test_promtool_check_metrics_is_silent(rec: Recording, clock: FakeClock) -> None:
     scripted_journey()
     promtool = require_binary("promtool")

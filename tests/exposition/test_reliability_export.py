@@ -43,6 +43,8 @@ from cxmetrics.spec.load import load_spec
 from examples.bank.app import SPEC_PATH, create_app
 from tests.helpers.servers import serve_app
 
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
+
 TIME_SCALE = 0.001  # the bank's simulated latencies: 0.1-0.6 ms
 
 

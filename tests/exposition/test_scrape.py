@@ -15,6 +15,8 @@ from examples.bank import traffic
 from examples.bank.app import ROUTES, create_app
 from tests.helpers.servers import serve_app
 
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
+
 
 def test_prometheus_scrapes_exact_step_counts(tmp_path: Path) -> None:
     port = stack.free_port()

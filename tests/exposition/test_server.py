@@ -24,6 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 import cxmetrics
 from cxmetrics.spec.model import Spec
 
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
+
 STEP = {
     "journey": "bill_inquiry",
     "step": "bill_total",

@@ -12,7 +12,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
+
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
 INSTANCES = 1_000_000
 WARM_UP = 200_000

@@ -248,6 +248,7 @@ def test_spec_that_loads_but_cannot_be_bound_never_raises(
 # -- registry collision ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_registry_name_collision_then_cleared(
     fresh_errors: dict[str, int], caplog: pytest.LogCaptureFixture
 ) -> None:

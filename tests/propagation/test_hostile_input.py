@@ -409,6 +409,7 @@ def test_spec_loader_reports_odd_keys_as_unknown_fields(key: str) -> None:
         parse_spec(f"version: 1\nservice: s\njourneys: []\n{key}: 1\n")
 
 
+@pytest.mark.slow
 def test_spec_loader_time_is_bounded_on_alias_expansion() -> None:
     levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
     for n in range(1, 8):

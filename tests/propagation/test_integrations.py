@@ -75,6 +75,7 @@ def labels(**kw: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(kw.items()))
 
 
+@pytest.mark.slow
 def test_three_step_journey_across_two_services_in_two_processes(tmp_path: Path) -> None:
     spans_a, spans_b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     root = SpanContext(
@@ -249,6 +250,7 @@ def test_malformed_or_oversized_contexts_start_a_new_instance(
     assert "evil" not in text and "DROP" not in text and "jndi" not in text and "cccc" not in text
 
 
+@pytest.mark.slow
 def test_wsgi_middleware_under_a_real_server(rec: Recording) -> None:
     import threading
     from wsgiref.simple_server import WSGIRequestHandler, make_server

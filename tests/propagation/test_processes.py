@@ -7,9 +7,12 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
+
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
 
 def run_step(step: str, headers: dict[str, str]) -> dict[str, Any]:

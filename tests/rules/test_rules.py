@@ -305,6 +305,7 @@ def test_prometheus_operator_format_wraps_the_same_groups(example_spec: Spec) ->
     assert document["spec"] == plain
 
 
+@pytest.mark.slow
 def test_promtool_checks_the_rule_file(tmp_path: Path, example_spec: Spec) -> None:
     path = tmp_path / "rules.yml"
     path.write_text(render(build(example_spec)))
@@ -454,6 +455,7 @@ def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path: Pat
     ]
 
 
+@pytest.mark.slow
 def test_command_checks_both_formats_with_promtool(tmp_path: Path) -> None:
     out = tmp_path / "rule.yaml"
     result = _run(

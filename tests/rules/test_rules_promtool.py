@@ -79,6 +79,7 @@ def _expected(group: dict[str, Any]) -> dict[str, dict[str, list[dict[str, Any]]
     return out
 
 
+@pytest.mark.slow
 def test_promtool_passes_the_generated_suite(bill_detail_suite: Path) -> None:
     code, out = promtool("test", "rules", str(bill_detail_suite))
     assert (code, out.strip().splitlines()) == (
@@ -205,6 +206,7 @@ def test_a_conversion_drop_fires_for_that_pair(bill_detail_suite: Path) -> None:
 BUCKETS = f'cx_step_duration_seconds_bucket{{journey="{J}",step="{S}"}}'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("edits", "scenario", "failing", "nan"),
     [
@@ -270,6 +272,7 @@ defaults:
 """
 
 
+@pytest.mark.slow
 def test_cxmetrics_rules_writes_a_suite_for_every_step_that_promtool_passes(tmp_path: Path) -> None:
     spec = tmp_path / "cxmetrics.yaml"
     spec.write_text(TINY)

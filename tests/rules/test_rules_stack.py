@@ -13,11 +13,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cxmetrics.analysis import promapi
 from cxmetrics.local import stack
 from cxmetrics.rules import build, render
 from cxmetrics.spec.load import load_spec
 from tests.helpers.paths import EXAMPLE_SPEC
+
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
 CLI = str(Path(sys.executable).with_name("cxmetrics"))
 

@@ -255,6 +255,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
 
 
+@pytest.mark.slow
 def test_validate_cli_ok_and_errors(tmp_path: Path) -> None:
     ok = _cli("validate", str(EXAMPLE_SPEC))
     assert ok.returncode == 0, ok.stderr
