@@ -17,7 +17,7 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from ..spec.model import Spec
 from .stack import free_port
 
 if TYPE_CHECKING:
-    from ..analysis.analyzer import Analysis
+    from ..analysis.analyzer import Analysis, Finding
 
 REGRESSION_FAULT = {"latency": {"bill_detail": 1.2}, "accuracy": {"total_matches_details": 0.05}}
 # The detector's verdicts the demo is about: (journey, step, indicator, check or None).
@@ -42,7 +42,8 @@ Progress = Callable[[str, float, int], None]  # phase, fraction done, requests s
 
 class NotEnoughTraffic(CxError):
     """The run served too little traffic for the detector to judge the injected faults (a busy
-    machine): no verdict is better than a wrong one."""
+    machine), or the machine's own delays moved the latencies it would judge: no verdict is
+    better than a wrong one."""
 
 
 @dataclass
@@ -148,6 +149,7 @@ def run(
     # stalls the event loop every few seconds and shows up as latency blips on every step.
     gc.collect()
     gc.freeze()
+    app.state.bank.lateness = []  # how late the event loop wakes each step (see _machine_noise)
 
     def inject() -> float:
         app.state.bank.faults.update(REGRESSION_FAULT)
@@ -193,6 +195,11 @@ def run(
             + "; ".join(short)
             + f". {_BUSY}"
         )
+    noise = _machine_noise(analysis.findings, app.state.bank.lateness, fault_at)
+    if noise:
+        raise NotEnoughTraffic(
+            f"the machine was too busy to judge latency: {got}; {noise}. {_BUSY}"
+        )
     result = DemoResult(
         out_dir, spec, analysis, requests, fault_at, hung_up, alerts=list(seen.values())
     )
@@ -225,6 +232,36 @@ defaults:
     min_volume: 20
     for: 15s
 """
+
+
+def _machine_noise(
+    findings: Sequence[Finding], lateness: list[tuple[float, float]], fault_at: float
+) -> str:
+    """Why a latency finding on a step the demo did not slow may be the machine's doing, or "".
+
+    The bank's steps wait on a simulated backend; how much later than asked the event loop woke
+    them (``lateness``: when, seconds late) is the busy machine's share of every step's latency.
+    When its p95 in either phase is at least half of what an uninjected step's p95 moved, that
+    move cannot be told from the machine's.
+    """
+    injected = {(j, s) for j, s, indicator, _ in INJECTED if indicator == "latency"}
+    before = sorted(late for when, late in lateness if when < fault_at)
+    after = sorted(late for when, late in lateness if when >= fault_at)
+    late = max(_p95(before), _p95(after))
+    for finding in findings:
+        if finding.indicator != "latency" or (finding.journey, finding.step) in injected:
+            continue
+        moved = finding.regression.current - finding.regression.baseline
+        if late >= moved / 2:
+            return (
+                f"{finding.name} p95 moved by {moved * 1000:.1f} ms without a fault, while the "
+                f"app's timers fired up to {late * 1000:.1f} ms late (p95)"
+            )
+    return ""
+
+
+def _p95(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else 0.0
 
 
 def _start_stack(out_dir: Path, spec_path: Path, app_url: str, servers: ExitStack) -> Any:
