@@ -195,7 +195,9 @@ def run(
             + "; ".join(short)
             + f". {_BUSY}"
         )
-    noise = _machine_noise(analysis.findings, app.state.bank.lateness, fault_at)
+    noise = _machine_noise(
+        analysis.findings, app.state.bank.lateness, fault_at, _injected_move(analysis)
+    )
     if noise:
         raise NotEnoughTraffic(
             f"the machine was too busy to judge latency: {got}; {noise}. {_BUSY}"
@@ -235,29 +237,43 @@ defaults:
 
 
 def _machine_noise(
-    findings: Sequence[Finding], lateness: list[tuple[float, float]], fault_at: float
+    findings: Sequence[Finding],
+    lateness: list[tuple[float, float]],
+    fault_at: float,
+    injected_move: float,
 ) -> str:
-    """Why a latency finding on a step the demo did not slow may be the machine's doing, or "".
+    """Why the latency verdicts may be the machine's doing, or "".
 
     The bank's steps wait on a simulated backend; how much later than asked the event loop woke
     them (``lateness``: when, seconds late) is the busy machine's share of every step's latency.
-    When its p95 in either phase is at least half of what an uninjected step's p95 moved, that
-    move cannot be told from the machine's.
+    Its p95 in either phase must stay under half of the injected change (``injected_move``:
+    seconds added to bill_detail's p95), or the detector could neither find the fault nor tell it
+    from noise; and under half of what any uninjected step's p95 moved, or that move is the
+    machine's.
     """
     injected = {(j, s) for j, s, indicator, _ in INJECTED if indicator == "latency"}
     before = sorted(late for when, late in lateness if when < fault_at)
     after = sorted(late for when, late in lateness if when >= fault_at)
     late = max(_p95(before), _p95(after))
+    timers = f"the app's timers fired up to {late * 1000:.1f} ms late (p95)"
+    if late >= injected_move / 2:
+        return f"{timers}, against the injected change of {injected_move * 1000:.1f} ms"
     for finding in findings:
         if finding.indicator != "latency" or (finding.journey, finding.step) in injected:
             continue
         moved = finding.regression.current - finding.regression.baseline
         if late >= moved / 2:
             return (
-                f"{finding.name} p95 moved by {moved * 1000:.1f} ms without a fault, while the "
-                f"app's timers fired up to {late * 1000:.1f} ms late (p95)"
+                f"{finding.name} p95 moved by {moved * 1000:.1f} ms without a fault, while {timers}"
             )
     return ""
+
+
+def _injected_move(analysis: Analysis) -> float:
+    """Seconds the latency fault adds to bill_detail's p95 (from the run's own p95)."""
+    factor = REGRESSION_FAULT["latency"]["bill_detail"]
+    [row] = [r for r in analysis.indicators.steps if r.step == "bill_detail"]
+    return (row.quantiles.get(0.95) or 0.0) * (factor - 1) / ((1 + factor) / 2)
 
 
 def _p95(ordered: list[float]) -> float:
