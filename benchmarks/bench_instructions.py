@@ -88,13 +88,13 @@ def build(variant: str) -> Callable[..., Awaitable[None]]:
     from examples.bank.app import create_app
 
     if variant in ("bare", "cxmetrics"):
-        return create_app(time_scale=TIME_SCALE, seed=7, instrument=variant == "cxmetrics")  # type: ignore[no-any-return]
+        return create_app(time_scale=TIME_SCALE, seed=7, instrument=variant == "cxmetrics")
     if variant.startswith("by_hand"):
         return _by_hand(variant == "by_hand_span")
     return _parts(variant)
 
 
-def _by_hand(span: bool) -> Any:
+def _by_hand(span: bool) -> Callable[..., Awaitable[None]]:
     """The bare handler plus hand-written prometheus-client (and OpenTelemetry) calls."""
     from opentelemetry import trace
     from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -132,7 +132,7 @@ def _by_hand(span: bool) -> Any:
     return Starlette(routes=[Route(path, handle, methods=["GET", "POST"]) for path in ROUTES])
 
 
-def _parts(variant: str) -> Any:
+def _parts(variant: str) -> Callable[..., Awaitable[None]]:
     """The shipped handler with only the first parts of cxmetrics' work."""
     from prometheus_client import CollectorRegistry
     from starlette.applications import Starlette

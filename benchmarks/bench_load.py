@@ -74,7 +74,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections import Counter
+from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -449,8 +449,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def step_counts(exposition: str) -> tuple[dict[str, float], dict[str, float]]:
     from prometheus_client.parser import text_string_to_metric_families
 
-    by_step: Counter[str] = Counter()
-    by_class: Counter[str] = Counter()
+    by_step: defaultdict[str, float] = defaultdict(float)
+    by_class: defaultdict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(exposition):
         for sample in family.samples:
             if sample.name == "cx_steps_total" and sample.value:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.util.types import AttributeValue
 from prometheus_client import CollectorRegistry, Histogram
 
 import cxmetrics
@@ -96,7 +97,7 @@ def main() -> int:
             start = time.perf_counter()
             child.observe(time.perf_counter() - start)
 
-    attributes = {
+    attributes: dict[str, AttributeValue] = {
         "cx.journey.name": "bill_inquiry",
         "cx.step.name": "bill_total",
         "cx.channel": "app",

@@ -1,9 +1,10 @@
 """The analyzer: indicators and regressions of every declared step over a ``Timeline``.
 
-``analyze(spec, timeline)`` runs the indicator math (``cxmetrics.analysis.indicators``) on the whole range
-and the regression detector (``cxmetrics.analysis.regression``) per step with the step's regression policy
-(``min_change``; ``min_volume`` becomes the detector's ``min_samples``; the first of ``quantiles``
-is the latency statistic reported; a regression that recovered within ``for`` is transient):
+``analyze(spec, timeline)`` runs the indicator math (``cxmetrics.analysis.indicators``) on the
+whole range and the regression detector (``cxmetrics.analysis.regression``) per step with the
+step's regression policy (``min_change``; ``min_volume`` becomes the detector's ``min_samples``;
+the first of ``quantiles`` is the latency statistic reported; a regression that recovered within
+``for`` is transient):
 
 - latency: on the raw durations in arrival order when the source kept them (events), else on the
   per-window duration histograms (Prometheus);

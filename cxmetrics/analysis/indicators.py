@@ -1,13 +1,13 @@
-"""Step and journey indicators (DESIGN.md §2), computed from one windowed aggregate.
+"""Step and journey indicators (docs/indicators.md), computed from one windowed aggregate.
 
 Every source of data — the in-memory recorder, a JSONL event log, Prometheus range queries —
 reduces to the same counts per time window (``cxmetrics.analysis.sources``): for each step its
 duration histogram on the step's own bucket layout (``names.duration_buckets``), outcome x
-timeliness class counts, good steps, accuracy check passes and failures, and transitions out of the
-step; for each journey the instances started and the feedback given. The indicator math below reads
-nothing else, so the three sources can only differ in the counts they feed it, never in how the
-counts become numbers. Windows merge by adding their counts, which is associative: indicators over
-a merged window equal indicators over the concatenated data.
+timeliness class counts, good steps, accuracy check passes and failures, and transitions out of
+the step; for each journey the instances started and the feedback given. The indicator math
+below reads nothing else, so the three sources can only differ in the counts they feed it, never
+in how the counts become numbers. Windows merge by adding their counts, which is associative:
+indicators over a merged window equal indicators over the concatenated data.
 
 Definitions (docs/indicators.md gives worked examples):
 

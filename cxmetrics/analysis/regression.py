@@ -1,4 +1,4 @@
-"""Step-level regression detection (DESIGN.md section 6, layer 2: the analyzer).
+"""Step-level regression detection (docs/regression.md; layer 2: the analyzer).
 
 Input is what the analyzer has for one step: raw latency samples in arrival order (embedded mode,
 recorded events), Prometheus-style histogram windows, or per-window good/total counts for a rate

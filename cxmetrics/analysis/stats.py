@@ -1,4 +1,5 @@
-"""Statistical primitives behind `cxmetrics.analysis.regression` (the data forms are in `changepoint`).
+"""Statistical primitives behind `cxmetrics.analysis.regression` (the data forms are in
+`changepoint`).
 
 Nothing here knows about steps, policies or reports. It holds the pieces the detector is built
 from, each small enough to check on its own:

@@ -1,4 +1,4 @@
-"""Grafana dashboards derived from the spec (DESIGN.md §3: spec → dashboards → Grafana).
+"""Grafana dashboards derived from the spec (docs/dashboards.md: spec → dashboards → Grafana).
 
 For each journey: an overview (``cx-<journey>-overview``) and a step detail view
 (``cx-<journey>-steps``), built with grafana-foundation-sdk (the ``[grafana]`` extra, imported
@@ -7,8 +7,8 @@ only when dashboards are built) and returned as plain JSON-ready dicts. Output i
 byte-identical files and a changed spec gives a readable diff.
 
 Every dashboard carries a content digest in a ``cxmetrics-digest:`` tag; HTTP provisioning
-(``cxmetrics.dashboards.grafana_http``) compares it with the dashboard's actual content to tell a dashboard
-edited in Grafana from one cxmetrics wrote.
+(``cxmetrics.dashboards.grafana_http``) compares it with the dashboard's actual content to tell a
+dashboard edited in Grafana from one cxmetrics wrote.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The Prometheus exposition of every slot, as one prometheus-client collector.
 
-Each step series carries its own bucket layout derived from the step's target (DESIGN.md §4), so
-the duration histogram is exposed by a collector over pre-allocated slots rather than by a
-``Histogram`` with one global layout. Counts are read under each slot's lock, so a scrape sees a
-consistent histogram (``_count`` equals the ``+Inf`` bucket and the class counters' sum).
+Each step series carries its own bucket layout derived from the step's target
+(docs/architecture.md), so the duration histogram is exposed by a collector over pre-allocated slots
+rather than by a ``Histogram`` with one global layout. Counts are read under each slot's lock, so a
+scrape sees a consistent histogram (``_count`` equals the ``+Inf`` bucket and the class counters'
+sum).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A journey instance may carry a reference to its customer (``j.identify(customer_id)``) so spans
 and event records can be joined with CRM data by whoever holds the key. The raw identifier never
 leaves this module: by default it becomes HMAC-SHA256(key, id), 16 hex characters. It is never a
-metric label (series count must not grow with customers; DESIGN.md §9).
+metric label (series count must not grow with customers; docs/architecture.md).
 
 The key comes from ``configure(customer_key=...)`` or ``$CXMETRICS_CUSTOMER_KEY``. Without one, a
 random per-process key is used (references then match only within one process) and a warning is

@@ -1,10 +1,10 @@
 """Pre-bound, pre-allocated counters for every declared journey, step, channel and check.
 
-Built once from the spec at ``configure()`` (STYLE.md: resolve at declaration, not per call). The
-per-step hot path is ``StepSlot.record``: one bisect, one lock, a handful of integer increments.
-Its lock is taken with ``acquire()`` / ``release()`` in ``try`` / ``finally``: what ``with``
-does, at two calls instead of four.
-The Prometheus collector reads these slots at scrape time; nothing else owns a count.
+Built once from the spec at ``configure()`` (resolved at declaration, not per call:
+docs/architecture.md). The per-step hot path is ``StepSlot.record``: one bisect, one lock, a handful
+of integer increments. Its lock is taken with ``acquire()`` / ``release()`` in ``try`` /
+``finally``: what ``with`` does, at two calls instead of four. The Prometheus collector reads these
+slots at scrape time; nothing else owns a count.
 """
 
 from __future__ import annotations

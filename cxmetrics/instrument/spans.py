@@ -1,4 +1,4 @@
-"""OpenTelemetry spans for steps, through opentelemetry-api only (DESIGN.md §4).
+"""OpenTelemetry spans for steps, through opentelemetry-api only (docs/architecture.md).
 
 Span modes: ``always`` (a current span per step, children nest), ``interesting`` (a span only for
 frustrated, inaccurate or failed steps, created after the fact with its real start time), ``off``.

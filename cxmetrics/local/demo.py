@@ -1,10 +1,11 @@
 """The demo: the example bank under uvicorn, simulated customers over real HTTP, a stable phase,
 then the ``bill_detail`` +20% latency regression and an accuracy fault — all in one process, no
-servers to install. Everything it produces lands in one output directory (DESIGN.md §3 end to
-end: events → indicators and regressions; spec → rules and dashboards).
+servers to install. Everything it produces lands in one output directory (the flow of
+docs/architecture.md end to end: events → indicators and regressions; spec → rules and
+dashboards).
 
-Needs a checkout of the repository (the bank app lives in ``examples/bank``) and the ``demo``
-and ``analyze`` extras.
+Needs the ``demo`` extra. The bank app is ``examples/bank`` in a checkout, shipped in the wheel as
+``cxmetrics._examples.bank`` (see ``BANK_PACKAGES``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +29,21 @@ from ..spec.model import Spec
 from .stack import free_port
 
 if TYPE_CHECKING:
-    from ..analysis.analyzer import Analysis
+    from ..analysis.analyzer import Analysis, Finding
 
 REGRESSION_FAULT = {"latency": {"bill_detail": 1.2}, "accuracy": {"total_matches_details": 0.05}}
+# The detector's verdicts the demo is about: (journey, step, indicator, check or None).
+INJECTED = (
+    ("bill_inquiry", "bill_detail", "latency", None),
+    ("bill_inquiry", "bill_detail", "accuracy", "total_matches_details"),
+)
 Progress = Callable[[str, float, int], None]  # phase, fraction done, requests so far
+
+
+class NotEnoughTraffic(CxError):
+    """The run served too little traffic for the detector to judge the injected faults (a busy
+    machine), or the machine's own delays moved the latencies it would judge: no verdict is
+    better than a wrong one."""
 
 
 @dataclass
@@ -41,20 +53,38 @@ class DemoResult:
     analysis: Analysis
     requests: int
     fault_at: float
+    timeouts: int = 0  # requests whose customer hung up (see the bank's traffic.step_timeouts)
     files: dict[str, Path] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)  # firing in Alertmanager (--stack)
 
 
+# Where the example bank is importable from: a wheel ships it as ``cxmetrics._examples.bank``
+# (pyproject's force-include of examples/bank); a checkout has it as ``examples.bank``. One copy.
+BANK_PACKAGES = ("cxmetrics._examples.bank", "examples.bank")
+
+
+def bank_package() -> str:
+    """The import name of the example bank: the installed wheel's, else the checkout's."""
+    import importlib.util
+
+    for name in BANK_PACKAGES:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                return name
+        except ModuleNotFoundError:
+            continue
+    raise CxError(
+        "the demo needs the example bank app: install cxmetrics with the demo extra "
+        "(pip install 'cxmetrics[demo]') or run it from a cxmetrics checkout ('make demo')"
+    )
+
+
 def bank_modules() -> tuple[Any, Any]:
-    """The example bank app and traffic generator, from the checkout this package runs from."""
-    try:
-        from examples.bank import app, traffic
-    except ImportError as exc:
-        raise CxError(
-            "the demo needs the example bank app from a cxmetrics checkout (examples/bank); "
-            "run it from the repository root with 'make demo'"
-        ) from exc
-    return app, traffic
+    """The example bank app and traffic generator (see ``BANK_PACKAGES``)."""
+    import importlib
+
+    package = bank_package()
+    return importlib.import_module(f"{package}.app"), importlib.import_module(f"{package}.traffic")
 
 
 @contextmanager
@@ -104,7 +134,7 @@ def run(
     from ..analysis.analyzer import analyze
     from ..analysis.sources import from_jsonl
 
-    app_module, _ = bank_modules()
+    app_module, traffic_module = bank_modules()
     out_dir.mkdir(parents=True, exist_ok=True)
     events = out_dir / "events.jsonl"
     events.unlink(missing_ok=True)
@@ -119,6 +149,7 @@ def run(
     # stalls the event loop every few seconds and shows up as latency blips on every step.
     gc.collect()
     gc.freeze()
+    app.state.bank.lateness = []  # how late the event loop wakes each step (see _machine_noise)
 
     def inject() -> float:
         app.state.bank.faults.update(REGRESSION_FAULT)
@@ -135,17 +166,45 @@ def run(
                 for alert in _firing(alertmanager.url):
                     seen.setdefault(alert["fingerprint"], alert)
 
+        timeouts = traffic_module.step_timeouts(spec.scaled(time_scale))
         try:
-            requests, fault_at = _traffic(url, duration, concurrency, seed, inject, progress, watch)
+            requests, hung_up, fault_at = _traffic(
+                url, duration, concurrency, seed, timeouts, inject, progress, watch
+            )
         finally:
             # Stop recording before the server stops: phone calls still in flight when the
             # traffic ends are cut off by the shutdown, not by the bank.
             config.shutdown()  # flushes and closes the event log
+    got = f"{requests:,} requests answered ({hung_up:,} timed out) in {duration:.0f} s"
+    if not requests or not events.exists():
+        raise NotEnoughTraffic(f"could not generate any traffic: {got}. {_BUSY}")
     # Windows of ~1/40 of the run: enough of them for the detector to place the change point.
     window = max(1.0, round(duration / 40))
     timeline = from_jsonl(spec.scaled(time_scale), events, step=window)
     analysis = analyze(spec.scaled(time_scale), timeline)
-    result = DemoResult(out_dir, spec, analysis, requests, fault_at, alerts=list(seen.values()))
+    short = [
+        f"{step} {subject or indicator}: {v.sensitivity.describe()}"
+        for journey, step, indicator, subject in INJECTED
+        for v in analysis.verdicts
+        if (v.journey, v.step, v.indicator, v.subject) == (journey, step, indicator, subject)
+        and v.verdict == "insufficient_data"
+    ]
+    if short:
+        raise NotEnoughTraffic(
+            f"could not generate enough traffic to judge the injected faults: {got}; "
+            + "; ".join(short)
+            + f". {_BUSY}"
+        )
+    noise = _machine_noise(
+        analysis.findings, app.state.bank.lateness, fault_at, _injected_move(analysis)
+    )
+    if noise:
+        raise NotEnoughTraffic(
+            f"the machine was too busy to judge latency: {got}; {noise}. {_BUSY}"
+        )
+    result = DemoResult(
+        out_dir, spec, analysis, requests, fault_at, hung_up, alerts=list(seen.values())
+    )
     result.files.update({"spec": spec_path, "events": events})
     from ..report import write_report
 
@@ -154,6 +213,12 @@ def run(
     )
     result.files.update(_artifacts(spec, out_dir))
     return result
+
+
+_BUSY = (
+    "The machine is probably busy (the app and its customers share its CPUs): "
+    "run again later or with a longer --duration"
+)
 
 
 # The spec's windows are hours and days; the demo has a minute. An override, not a code path.
@@ -169,6 +234,50 @@ defaults:
     min_volume: 20
     for: 15s
 """
+
+
+def _machine_noise(
+    findings: Sequence[Finding],
+    lateness: list[tuple[float, float]],
+    fault_at: float,
+    injected_move: float,
+) -> str:
+    """Why the latency verdicts may be the machine's doing, or "".
+
+    The bank's steps wait on a simulated backend; how much later than asked the event loop woke
+    them (``lateness``: when, seconds late) is the busy machine's share of every step's latency.
+    Its p95 in either phase must stay under half of the injected change (``injected_move``:
+    seconds added to bill_detail's p95), or the detector could neither find the fault nor tell it
+    from noise; and under half of what any uninjected step's p95 moved, or that move is the
+    machine's.
+    """
+    injected = {(j, s) for j, s, indicator, _ in INJECTED if indicator == "latency"}
+    before = sorted(late for when, late in lateness if when < fault_at)
+    after = sorted(late for when, late in lateness if when >= fault_at)
+    late = max(_p95(before), _p95(after))
+    timers = f"the app's timers fired up to {late * 1000:.1f} ms late (p95)"
+    if late >= injected_move / 2:
+        return f"{timers}, against the injected change of {injected_move * 1000:.1f} ms"
+    for finding in findings:
+        if finding.indicator != "latency" or (finding.journey, finding.step) in injected:
+            continue
+        moved = finding.regression.current - finding.regression.baseline
+        if late >= moved / 2:
+            return (
+                f"{finding.name} p95 moved by {moved * 1000:.1f} ms without a fault, while {timers}"
+            )
+    return ""
+
+
+def _injected_move(analysis: Analysis) -> float:
+    """Seconds the latency fault adds to bill_detail's p95 (from the run's own p95)."""
+    factor = REGRESSION_FAULT["latency"]["bill_detail"]
+    [row] = [r for r in analysis.indicators.steps if r.step == "bill_detail"]
+    return (row.quantiles.get(0.95) or 0.0) * (factor - 1) / ((1 + factor) / 2)
+
+
+def _p95(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else 0.0
 
 
 def _start_stack(out_dir: Path, spec_path: Path, app_url: str, servers: ExitStack) -> Any:
@@ -232,17 +341,19 @@ def _traffic(
     seconds: float,
     concurrency: int,
     seed: int,
+    timeouts: dict[str, float],
     inject: Callable[[], float],
     progress: Progress | None,
     watch: Callable[[], None] = lambda: None,
-) -> tuple[int, float]:
+) -> tuple[int, int, float]:
     """Drive customers from a separate process (so the app's latencies are not the load
     generator's CPU contention); inject the faults half-way, then ``watch`` every ~2 s.
-    Returns requests made and the time the faults were injected."""
+    Returns requests answered, requests timed out (per path ``timeouts``) and the time the
+    faults were injected."""
     context = multiprocessing.get_context("spawn")
     messages: Any = context.Queue()
     process = context.Process(
-        target=_drive, args=(url, seconds, concurrency, seed, messages), daemon=True
+        target=_drive, args=(url, seconds, concurrency, seed, timeouts, messages), daemon=True
     )
     process.start()
     fault_at = 0.0
@@ -250,7 +361,7 @@ def _traffic(
     try:
         while True:
             try:
-                kind, fraction, count = messages.get(timeout=1.0)
+                kind, fraction, count, hung_up = messages.get(timeout=1.0)
             except queue.Empty:
                 if not process.is_alive():
                     raise CxError(
@@ -265,14 +376,21 @@ def _traffic(
             if progress is not None:
                 progress("stable" if not fault_at else "regression", fraction, count)
             if kind == "done":
-                return count, fault_at
+                return count, hung_up, fault_at
     finally:
         process.join(30)
         messages.close()
         messages.join_thread()
 
 
-def _drive(url: str, seconds: float, concurrency: int, seed: int, messages: Any) -> None:
+def _drive(
+    url: str,
+    seconds: float,
+    concurrency: int,
+    seed: int,
+    timeouts: dict[str, float],
+    messages: Any,
+) -> None:
     """The traffic process: simulated customers for ``seconds``, progress on ``messages``."""
     _, traffic = bank_modules()
     stats = asyncio.run(
@@ -282,10 +400,11 @@ def _drive(url: str, seconds: float, concurrency: int, seed: int, messages: Any)
             concurrency=concurrency,
             seed=seed,
             drain=False,
-            on_tick=lambda fraction, st: messages.put(("tick", fraction, st.requests)),
+            timeouts=timeouts,
+            on_tick=lambda fraction, st: messages.put(("tick", fraction, st.requests, st.timeouts)),
         )
     )
-    messages.put(("done", 1.0, stats.requests))
+    messages.put(("done", 1.0, stats.requests, stats.timeouts))
     messages.close()
     messages.join_thread()
 
@@ -296,6 +415,7 @@ def summary(result: DemoResult) -> dict[str, Any]:
     return {
         "out_dir": str(result.out_dir),
         "requests": result.requests,
+        "timeouts": result.timeouts,
         "fault_injected_at": result.fault_at,
         "injected": REGRESSION_FAULT,
         "regressions": data["regressions"],
@@ -323,7 +443,7 @@ def next_steps(result: DemoResult) -> list[str]:
         lines.append(f"open {result.files['report']} in a browser (works offline)")
     lines += [
         f"cxmetrics analyze {out}/cxmetrics.yaml --events {out}/events.jsonl --step 2s",
-        "python -m examples.bank.serve --port 8000   # the bank app, /metrics included",
+        f"python -m {bank_package()}.serve --port 8000   # the bank app, /metrics included",
     ]
     if "rules" in result.files:
         lines.append(f"promtool check rules {result.files['rules']}")

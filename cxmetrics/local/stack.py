@@ -1,4 +1,4 @@
-"""Real Prometheus and Alertmanager processes on loopback (DESIGN.md §7).
+"""Real Prometheus and Alertmanager processes on loopback (docs/rules.md).
 
 Used by ``cxmetrics stack`` and by the test-suite: each server gets a free port on 127.0.0.1, a
 temporary config and storage directory, a bounded readiness wait, and is stopped by PID.

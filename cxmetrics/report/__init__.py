@@ -1,6 +1,6 @@
-"""The HTML report (DESIGN.md §3, last stage): indicators and regressions for CX managers, as one
-self-contained file — inline style, charts as inline SVG drawn in Python, no script, nothing
-fetched — that opens offline in any browser.
+"""The HTML report (docs/report.md; the flow's last stage): indicators and regressions for CX
+managers, as one self-contained file — inline style, charts as inline SVG drawn in Python, no
+script, nothing fetched — that opens offline in any browser.
 
 ``write_report(spec, timeline, analysis, path)`` is all a caller needs (``cxmetrics report``,
 ``cxmetrics demo``); ``render_report`` returns the page as a string. Inside: ``summary`` (the

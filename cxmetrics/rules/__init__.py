@@ -1,4 +1,4 @@
-"""Prometheus recording and alerting rules generated from the spec (DESIGN.md §6, layer 1).
+"""Prometheus recording and alerting rules generated from the spec (docs/rules.md, layer 1).
 
     spec ──► policy.plan (checked, resolved per step) ──► recording / alerts ──► document (YAML)
                                                        └─► promtest (promtool test suites)

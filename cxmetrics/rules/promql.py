@@ -3,7 +3,7 @@
 Indicator PromQL is not written here but derived from ``cxmetrics.analysis.catalogue``.
 Selectors always name the journey and step (and check), and every aggregation keeps them
 (``sum by (journey, step[, le])``): the duration histogram's buckets differ per step, so summing
-across steps would mix bucket layouts (DESIGN.md §4).
+across steps would mix bucket layouts (docs/architecture.md).
 """
 
 from __future__ import annotations

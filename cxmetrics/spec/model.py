@@ -1,6 +1,6 @@
 """The spec (``cxmetrics.yaml``): pydantic models and the loader.
 
-The spec is the single source of truth of DESIGN.md §3: journeys, ordered steps, targets,
+The spec is the single source of truth (docs/architecture.md): journeys, ordered steps, targets,
 accuracy checks, objectives, regression policy and channels. Metric children, recording rules and
 dashboards are all derived from a loaded ``Spec``. Loading reports *every* problem at once, each
 with the file, line, field and a likely fix (see ``SpecError``).
@@ -99,7 +99,7 @@ class Baseline(_Model):
 
 
 class RegressionPolicy(_Model):
-    """When a step's latency counts as regressed (DESIGN.md §6)."""
+    """When a step's latency counts as regressed (docs/regression.md, docs/rules.md)."""
 
     min_change: Change = Field(0.10, gt=0.0, le=10.0)
     baseline: Baseline = Baseline()

@@ -1,6 +1,6 @@
 """Every name cxmetrics exposes: metrics, labels, span attributes, rule and alert names.
 
-This module is the contract of DESIGN.md §5 between the library, the generated rules and the
+This module is the contract (docs/architecture.md) between the library, the generated rules and the
 dashboards. Nothing else spells a metric name by hand; rules and dashboards import from here.
 """
 
@@ -179,7 +179,7 @@ FOLLOWUP_METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
 }
 FOLLOWUP_LAG_BUCKETS: Final = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
-# Span attributes (the ``cx.`` namespace of DESIGN.md §5).
+# Span attributes (the ``cx.`` namespace; README, span reference).
 ATTR_JOURNEY: Final = "cx.journey.name"
 ATTR_JOURNEY_ID: Final = "cx.journey.id"
 ATTR_CHANNEL: Final = "cx.channel"
@@ -198,8 +198,8 @@ def span_name(journey: str, step: str) -> str:
     return f"cx {journey}/{step}"
 
 
-# Duration buckets (DESIGN.md §4): a geometric grid T·2^(k/8) — about 9% wide, so a 1.0 s → 1.2 s
-# shift moves p95 across two boundaries — from T/2 to 4T, coarse octaves below and above, with
+# Duration buckets (docs/architecture.md): a geometric grid T·2^(k/8) — about 9% wide, so a 1.0 s →
+# 1.2 s shift moves p95 across two boundaries — from T/2 to 4T, coarse octaves below and above, with
 # T and the tolerating threshold always exact boundaries.
 _FINE_STEPS_PER_OCTAVE: Final = 8
 _FINE_FROM, _FINE_TO = -1, 2  # octaves around T covered finely

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import cxmetrics
+from cxmetrics.instrument.runtime import SpanMode
 from cxmetrics.spec.load import load_spec
 from cxmetrics.spec.model import Spec
 
@@ -77,12 +79,18 @@ class Bank:
         self.time_scale = time_scale
         self.random = random.Random(seed)
         self.faults = Faults()
+        # When a list: (time.time(), seconds late) per step, how much later than asked the event
+        # loop woke the step's simulated backend wait: the busy machine's share of its latency.
+        self.lateness: list[tuple[float, float]] | None = None
 
     async def work(self, step: str) -> None:
         median, sigma = LATENCY[step]
         seconds = self.random.lognormvariate(0.0, sigma) * median
         seconds *= self.faults.latency.get(step, 1.0) * self.time_scale
+        started = time.perf_counter()
         await asyncio.sleep(seconds)
+        if self.lateness is not None:
+            self.lateness.append((time.time(), time.perf_counter() - started - seconds))
         if self.random.random() < self.faults.errors.get(step, 0.0):
             raise RuntimeError(f"injected error in {step}")
 
@@ -101,7 +109,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     time_scale: float = 1.0,
     seed: int | None = None,
-    spans: str = "interesting",
+    spans: SpanMode = "interesting",
     event_log: str | None = None,
     instrument: bool = True,
 ) -> Starlette:
@@ -118,7 +126,7 @@ def create_app(
             spec,
             registry=registry,
             spans=spans,
-            event_log=event_log,  # type: ignore[arg-type]
+            event_log=event_log,
             strict=True,
         )
     bank = Bank(time_scale, seed)

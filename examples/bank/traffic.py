@@ -2,6 +2,11 @@
 
 Each customer picks a journey, walks its steps in order carrying the journey context (the
 ``baggage`` response header goes back on the next request), and may give up after any step.
+
+A customer waits for each answer as long as the step's own targets allow (``step_timeouts``): a
+phone call's resolution takes minutes, an app screen a second. A customer whose answer does not
+come in time hangs up (counted in ``TrafficStats.timeouts``) and the next one starts; the run goes
+on.
 """
 
 from __future__ import annotations
@@ -13,6 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+
+from cxmetrics.spec.load import load_spec
+from cxmetrics.spec.model import Spec
+
+from .app import ROUTES, SPEC_PATH
 
 # journey → (weight, [(path, probability of continuing to the NEXT step after this one)])
 JOURNEYS: dict[str, tuple[float, list[tuple[str, float]]]] = {
@@ -36,12 +46,29 @@ CHANNELS = {
 }
 
 
+# How long a customer waits for a step's answer: this many times the step's frustration
+# threshold (the spec's tolerating threshold, 4 × target by default), and never less than
+# MIN_TIMEOUT (a busy machine stalls short steps for seconds).
+TIMEOUT_FACTOR = 2.0
+MIN_TIMEOUT = 10.0
+
+
+def step_timeouts(spec: Spec) -> dict[str, float]:
+    """Per request path, the seconds a customer waits for its answer, sized from the step's
+    targets in ``spec`` (pass the spec scaled like the app's latencies)."""
+    return {
+        path: max(MIN_TIMEOUT, TIMEOUT_FACTOR * spec.tolerating(spec.journey(j).step(s)))
+        for path, (j, s) in ROUTES.items()
+    }
+
+
 @dataclass
 class TrafficStats:
     journeys: int = 0
-    requests: int = 0
-    errors: int = 0
-    by_path: dict[str, int] = field(default_factory=dict)
+    requests: int = 0  # answered
+    errors: int = 0  # answered with a status other than 200
+    timeouts: int = 0  # not answered within the step's timeout: the customer hung up
+    by_path: dict[str, int] = field(default_factory=dict)  # answered, per path
 
 
 async def customer(
@@ -50,8 +77,10 @@ async def customer(
     stats: TrafficStats,
     journey: str | None = None,
     deadline: float = float("inf"),
+    timeouts: dict[str, float] | None = None,
 ) -> None:
-    """One customer through one journey instance."""
+    """One customer through one journey instance (``timeouts``: per path, see
+    ``step_timeouts``; default: httpx's)."""
     if journey is None or journey == DIGITAL:
         names = [n for n in JOURNEYS if journey is None or n in ("bill_inquiry", "transfer")]
         journey = rng.choices(names, weights=[JOURNEYS[n][0] for n in names])[0]
@@ -61,7 +90,14 @@ async def customer(
     for path, keep_going in JOURNEYS[journey][1]:
         if time.monotonic() > deadline:
             return  # the run is over: the customer leaves mid-journey
-        response = await client.post(path, headers=headers)
+        try:
+            if timeouts is None:
+                response = await client.post(path, headers=headers)
+            else:
+                response = await client.post(path, headers=headers, timeout=timeouts[path])
+        except httpx.TimeoutException:
+            stats.timeouts += 1
+            return  # the customer hangs up; the journey instance is abandoned
         stats.requests += 1
         stats.by_path[path] = stats.by_path.get(path, 0) + 1
         if response.status_code != 200:
@@ -81,11 +117,16 @@ async def run(
     journey: str | None = None,
     on_tick: Callable[[float, TrafficStats], None] | None = None,
     drain: bool = True,
+    timeouts: dict[str, float] | None = None,
 ) -> TrafficStats:
     """Drive ``concurrency`` customers at a time for ``duration`` seconds.
 
     ``drain``: wait for the requests in flight at the deadline (exact counts); else cancel them.
+    ``timeouts``: per path, how long a customer waits (default: ``step_timeouts`` of the example
+    spec unscaled, long enough for an app at any ``time_scale`` up to 1).
     """
+    if timeouts is None:
+        timeouts = step_timeouts(load_spec(SPEC_PATH))
     stats = TrafficStats()
     deadline = time.monotonic() + duration
 
@@ -93,9 +134,9 @@ async def run(
         # One connection per customer line: httpx's shared pool costs O(connections) of CPU
         # per request, which would make the load generator the bottleneck.
         rng = random.Random(seed * 1000 + index)
-        async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+        async with httpx.AsyncClient(base_url=base_url) as client:
             while time.monotonic() < deadline:
-                await customer(client, rng, stats, only, deadline)
+                await customer(client, rng, stats, only, deadline, timeouts)
 
     async def ticker() -> None:
         started = time.monotonic()

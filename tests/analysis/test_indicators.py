@@ -15,7 +15,9 @@ from cxmetrics.instrument.events import (
     Event,
     FeedbackRecord,
     JourneyStarted,
+    Outcome,
     StepRecord,
+    Timeliness,
 )
 from cxmetrics.spec.load import parse_spec
 from cxmetrics.spec.model import Spec
@@ -45,14 +47,14 @@ def _step(
     step: str,
     previous: str | None,
     duration: float,
-    timeliness: str,
-    outcome: str = "ok",
+    timeliness: Timeliness,
+    outcome: Outcome = "ok",
     checks: tuple[CheckResult, ...] = (),
 ) -> StepRecord:
     good = timeliness == "satisfied" and outcome == "ok" and all(c.passed for c in checks)
     return StepRecord(
         t, "shop", step, "app", jid, previous, duration, outcome, timeliness, good, checks
-    )  # type: ignore[arg-type]
+    )
 
 
 def _fixture() -> list[Event]:
@@ -279,8 +281,10 @@ def shop_events(draw: st.DrawFn) -> list[Event]:
             t += draw(st.floats(0.0, 30.0))
             duration = draw(st.floats(0.0, 20.0))
             checks = (CheckResult("amount_ok", draw(st.booleans())),) if step == "pay" else ()
-            timeliness = draw(st.sampled_from(["satisfied", "tolerating", "frustrated"]))
-            outcome = draw(st.sampled_from(["ok", "error"]))
+            timeliness: Timeliness = draw(
+                st.sampled_from(("satisfied", "tolerating", "frustrated"))
+            )
+            outcome: Outcome = draw(st.sampled_from(("ok", "error")))
             events.append(_step(t, jid, step, previous, duration, timeliness, outcome, checks))
             previous = step
         if draw(st.booleans()):

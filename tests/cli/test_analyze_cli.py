@@ -18,6 +18,8 @@ from cxmetrics.spec.model import Spec
 from tests.helpers.bank_log import bank_events, write_log
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
 
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
+
 CLI = ROOT / ".venv" / "bin" / "cxmetrics"
 T0 = 1_700_000_000.0
 SHIFT_AT = T0 + 2000.0

@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.paths import ROOT
 
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
-def test_demo_json_names_bill_detail_only(tmp_path):
+
+def test_demo_json_names_bill_detail_only(tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
     exe = Path(sys.executable).with_name("cxmetrics")
     result = subprocess.run(
@@ -40,7 +44,7 @@ def test_demo_json_names_bill_detail_only(tmp_path):
     assert summary["requests"] > 3000
 
 
-def test_demo_with_stack_shows_the_regression_alert_firing(tmp_path):
+def test_demo_with_stack_shows_the_regression_alert_firing(tmp_path: Path) -> None:
     """``--stack``: a real Prometheus with the generated rules and a real Alertmanager."""
     out = tmp_path / "demo-out"
     exe = Path(sys.executable).with_name("cxmetrics")

@@ -198,7 +198,8 @@ def test_panels_of_each_dashboard(boards: list[dict[str, Any]]) -> None:
 
 def _panel(boards: list[dict[str, Any]], uid: str, title: str, nth: int = 0) -> dict[str, Any]:
     board = next(b for b in boards if b["uid"] == uid)
-    return [p for p in board["panels"] if p["title"] == title][nth]
+    panel: dict[str, Any] = [p for p in board["panels"] if p["title"] == title][nth]
+    return panel
 
 
 def _lights(panel: dict[str, Any]) -> list[tuple[float, str]]:
@@ -379,6 +380,7 @@ def cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_writes_checks_and_prunes(tmp_path: Path, boards: list[dict[str, Any]]) -> None:
     out = tmp_path / "out"
     out.mkdir()
@@ -407,6 +409,7 @@ def test_cli_writes_checks_and_prunes(tmp_path: Path, boards: list[dict[str, Any
     assert drift.stderr.startswith(f"out of date: {out / 'cx-transfer-steps.json'}\nerror: ")
 
 
+@pytest.mark.slow
 def test_cli_writes_grafana_file_provisioning(tmp_path: Path) -> None:
     result = cli(
         "dashboards",
@@ -472,6 +475,7 @@ def test_cli_writes_grafana_file_provisioning(tmp_path: Path) -> None:
     assert variable["current"]["value"] == source["datasources"][0]["uid"]
 
 
+@pytest.mark.slow
 def test_missing_grafana_extra_is_explained() -> None:
     # A fresh interpreter in which the [grafana] extra cannot be imported, as if not installed.
     blocked = (

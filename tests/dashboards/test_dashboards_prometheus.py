@@ -35,6 +35,8 @@ from examples.bank import traffic
 from examples.bank.app import create_app
 from tests.helpers.servers import serve_app
 
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
+
 VARIABLES = {"$__rate_interval": "30s", "$__range": "1m", "$channel": ".*"}
 TIME_SCALE = 0.02
 PROBE_ALERT = "CxDashboardProbe"

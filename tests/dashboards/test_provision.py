@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -76,6 +77,7 @@ def actions(result: Run) -> dict[str, str]:
     return out
 
 
+@pytest.mark.slow
 def test_first_run_creates_everything_and_a_second_run_changes_nothing(
     grafana: GrafanaStandIn, example_spec: Spec
 ) -> None:
@@ -108,6 +110,7 @@ def test_first_run_creates_everything_and_a_second_run_changes_nothing(
     assert {stored["version"] for stored in grafana.dashboards.values()} == {1}
 
 
+@pytest.mark.slow
 def test_dry_run_prints_what_would_change_and_changes_nothing(grafana: GrafanaStandIn) -> None:
     result = provision(grafana.url, "--dry-run")
     assert result.returncode == 0, result.stderr
@@ -119,6 +122,7 @@ def test_dry_run_prints_what_would_change_and_changes_nothing(grafana: GrafanaSt
     assert grafana.writes() == [] and grafana.folders == {} and grafana.dashboards == {}
 
 
+@pytest.mark.slow
 def test_a_changed_spec_updates_only_the_dashboards_it_changes(
     grafana: GrafanaStandIn, tmp_path: Path
 ) -> None:
@@ -143,6 +147,7 @@ def test_a_changed_spec_updates_only_the_dashboards_it_changes(
     ]
 
 
+@pytest.mark.slow
 def test_a_dashboard_edited_in_grafana_is_refused_unless_forced(grafana: GrafanaStandIn) -> None:
     assert provision(grafana.url).returncode == 0
     grafana.edit_in_ui("cx-transfer-overview", "transfer (my copy)")
@@ -171,6 +176,7 @@ def test_a_dashboard_edited_in_grafana_is_refused_unless_forced(grafana: Grafana
     assert provision(grafana.url).stdout.startswith("nothing to change: 6 dashboards")
 
 
+@pytest.mark.slow
 def test_a_dashboard_not_written_by_cxmetrics_is_not_overwritten(grafana: GrafanaStandIn) -> None:
     request(grafana.url, "POST", "/api/folders", {"title": "CX: bank_app", "uid": "cx-bank_app"})
     request(
@@ -192,6 +198,7 @@ def test_a_dashboard_not_written_by_cxmetrics_is_not_overwritten(grafana: Grafan
     assert grafana.dashboards["cx-transfer-steps"]["dashboard"]["title"] == "hand made"
 
 
+@pytest.mark.slow
 def test_a_save_racing_ours_is_a_clear_412(grafana: GrafanaStandIn, tmp_path: Path) -> None:
     assert provision(grafana.url).returncode == 0
     spec = tmp_path / "cxmetrics.yaml"
@@ -207,6 +214,7 @@ def test_a_save_racing_ours_is_a_clear_412(grafana: GrafanaStandIn, tmp_path: Pa
     assert grafana.dashboards["cx-bill_inquiry-steps"]["dashboard"]["title"] == "saved meanwhile"
 
 
+@pytest.mark.slow
 def test_transient_failures_are_retried_with_backoff(grafana: GrafanaStandIn) -> None:
     grafana.fail_next(503, 0, 502)  # 503, a connection reset, 502: then Grafana answers
     result = provision(grafana.url)
@@ -222,6 +230,7 @@ def test_transient_failures_are_retried_with_backoff(grafana: GrafanaStandIn) ->
     assert sorted(grafana.dashboards) == sorted(UIDS)
 
 
+@pytest.mark.slow
 def test_a_reset_during_a_save_that_went_through_is_not_an_error(grafana: GrafanaStandIn) -> None:
     """The first POST is answered with a reset *after* Grafana stored it: the retry's 412 is
     recognised as our own save."""
@@ -235,6 +244,7 @@ def test_a_reset_during_a_save_that_went_through_is_not_an_error(grafana: Grafan
     assert {stored["version"] for stored in grafana.dashboards.values()} == {1}
 
 
+@pytest.mark.slow
 def test_persistent_failures_give_up_with_a_clear_message(grafana: GrafanaStandIn) -> None:
     grafana.fail_next(*[500] * 3)
     result = provision(grafana.url, "--retries", "2")
@@ -264,6 +274,7 @@ def unused_port_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
+@pytest.mark.slow
 def test_401_403_404_are_explained(grafana: GrafanaStandIn) -> None:
     bad = provision(grafana.url, token="wrong-token")
     assert bad.returncode == 1
@@ -289,6 +300,7 @@ def test_401_403_404_are_explained(grafana: GrafanaStandIn) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_token_from_file_or_environment_and_never_printed(
     grafana: GrafanaStandIn, tmp_path: Path
 ) -> None:
@@ -308,6 +320,7 @@ def test_token_from_file_or_environment_and_never_printed(
     assert shown.returncode == 0, shown.stderr
 
 
+@pytest.mark.slow
 def test_standin_rejects_malformed_and_unauthenticated_requests(grafana: GrafanaStandIn) -> None:
     assert request(grafana.url, "GET", "/api/health", token=None)[0] == 200
     assert request(grafana.url, "GET", "/api/folders/x", token=None) == (
@@ -365,7 +378,7 @@ def test_standin_rejects_malformed_and_unauthenticated_requests(grafana: Grafana
 
 def request(
     url: str, method: str, path: str, body: object = None, token: str | None = TOKEN
-) -> tuple[int, object]:
+) -> tuple[int, Any]:
     data = (
         body if isinstance(body, bytes) else (None if body is None else json.dumps(body).encode())
     )

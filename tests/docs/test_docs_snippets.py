@@ -12,6 +12,8 @@ import pytest
 
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
 
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
+
 DOCS = ROOT / "docs" / "integrations"
 
 
@@ -76,14 +78,16 @@ EXPECTED = [
 
 
 @pytest.mark.parametrize(("page", "harness"), [("starlette.md", ASGI), ("flask.md", WSGI)])
-def test_framework_snippet_serves_one_journey_over_two_requests(tmp_path, page, harness):
+def test_framework_snippet_serves_one_journey_over_two_requests(
+    tmp_path: Path, page: str, harness: str
+) -> None:
     (code,) = snippets(page)
     exposition = run(tmp_path, code, harness).splitlines()
     for line in EXPECTED:
         assert line in exposition
 
 
-def test_propagation_and_background_snippets_run(tmp_path):
+def test_propagation_and_background_snippets_run(tmp_path: Path) -> None:
     pages = snippets("propagation.md")
     assert len(pages) == 2
     for code in pages:

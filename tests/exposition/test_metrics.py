@@ -13,6 +13,7 @@ import cxmetrics
 from cxmetrics._binaries import require_binary
 from cxmetrics.instrument import steps as steps_module
 from cxmetrics.spec.names import duration_buckets
+from cxmetrics.testing import Recording
 
 
 class FakeClock:
@@ -31,7 +32,7 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock(monkeypatch):
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock([0.5, 1.2, 7.0])
     monkeypatch.setattr(steps_module, "_perf", fake)
     return fake
@@ -50,7 +51,7 @@ def scripted_journey() -> None:
             pass
 
 
-def test_exact_samples_for_a_scripted_journey(rec, clock):
+def test_exact_samples_for_a_scripted_journey(rec: Recording, clock: FakeClock) -> None:
     scripted_journey()
     v = rec.value
     base = {"journey": "bill_inquiry", "channel": "web"}
@@ -107,7 +108,7 @@ def test_exact_samples_for_a_scripted_journey(rec, clock):
     assert len({s.journey_id for s in steps}) == 1
 
 
-def test_bucket_layout_has_exact_target_and_tolerating_boundaries():
+def test_bucket_layout_has_exact_target_and_tolerating_boundaries() -> None:
     bounds = duration_buckets(0.8, 3.2)
     assert 0.8 in bounds and 3.2 in bounds
     assert len(bounds) == 30
@@ -117,7 +118,8 @@ def test_bucket_layout_has_exact_target_and_tolerating_boundaries():
     assert max(ratios) < 1.1  # about 9% resolution around T
 
 
-def test_promtool_check_metrics_is_silent(rec, clock):
+@pytest.mark.slow
+def test_promtool_check_metrics_is_silent(rec: Recording, clock: FakeClock) -> None:
     scripted_journey()
     promtool = require_binary("promtool")
     # promtool reads the Prometheus text format (OpenMetrics is checked by the scrape tests).
@@ -131,14 +133,14 @@ def test_promtool_check_metrics_is_silent(rec, clock):
     assert result.stdout.decode() + result.stderr.decode() == ""
 
 
-def test_feedback_counts_by_journey_and_last_step(rec):
+def test_feedback_counts_by_journey_and_last_step(rec: Recording) -> None:
     with cxmetrics.journey("bill_inquiry") as j:
         j.feedback(csat=2)
         with j.step("bill_total"):
             pass
         j.feedback(csat=5, nps=9)
         j.feedback(nps=11)  # out of range: ignored and counted, never raised
-        j.feedback(csat=True)  # type: ignore[arg-type]
+        j.feedback(csat=True)
     fb = {"journey": "bill_inquiry"}
     assert rec.value("cx_feedback_responses_total", **fb, step="none", scale="csat", score="2") == 1
     assert (
@@ -157,7 +159,7 @@ def test_feedback_counts_by_journey_and_last_step(rec):
     ]
 
 
-def test_undeclared_names_fold_into_other_and_are_counted(rec):
+def test_undeclared_names_fold_into_other_and_are_counted(rec: Recording) -> None:
     with cxmetrics.journey("bill_inquiry", channel="fax") as j, j.step("bill_totl") as s:
         s.check("made_up", True)
     with cxmetrics.journey("mystery") as j, j.step("anything"):
@@ -199,7 +201,7 @@ def test_undeclared_names_fold_into_other_and_are_counted(rec):
         assert v("cx_undeclared_names_total", kind=kind) == count
 
 
-def test_ten_thousand_random_step_names_keep_series_bounded(rec):
+def test_ten_thousand_random_step_names_keep_series_bounded(rec: Recording) -> None:
     import random
 
     def series() -> int:

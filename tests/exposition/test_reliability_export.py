@@ -13,7 +13,7 @@ import socket
 import struct
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -43,18 +43,20 @@ from cxmetrics.spec.load import load_spec
 from examples.bank.app import SPEC_PATH, create_app
 from tests.helpers.servers import serve_app
 
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
+
 TIME_SCALE = 0.001  # the bank's simulated latencies: 0.1-0.6 ms
 
 
 @pytest.fixture
-def fresh_errors():
+def fresh_errors() -> dict[str, int]:
     """Internal-error counts by component: each test's own, since ``configure()`` starts every
     configuration with its own counts."""
     return _state.STATE.errors
 
 
 def steps_by(text: str, label: str) -> dict[str, float]:
-    out: Counter[str] = Counter()
+    out: defaultdict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "cx_steps_total" and sample.value:
@@ -129,6 +131,7 @@ def sdk_counts(reader: InMemoryMetricReader) -> dict[tuple[str, str], int]:
                     "otel.sdk.processor.span.processed",
                 ):
                     for point in metric.data.data_points:
+                        assert point.attributes is not None and isinstance(point, NumberDataPoint)
                         error = str(point.attributes.get("error.type", "ok"))
                         if error != "ok":
                             error = "queue_full" if "queue_full" in error else "failed"
@@ -136,7 +139,9 @@ def sdk_counts(reader: InMemoryMetricReader) -> dict[tuple[str, str], int]:
     return dict(out)
 
 
-def test_otlp_endpoint_down_then_hanging_then_back(fresh_errors, monkeypatch, caplog):
+def test_otlp_endpoint_down_then_hanging_then_back(
+    fresh_errors: dict[str, int], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
     reader = InMemoryMetricReader()
     meters = MeterProvider(metric_readers=[reader])
@@ -271,7 +276,9 @@ def leave_mid_response(port: int, credentials: bytes) -> int:
     return len(data)
 
 
-def test_scraper_disconnecting_mid_response(fresh_errors, caplog):
+def test_scraper_disconnecting_mid_response(
+    fresh_errors: dict[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
     app = create_app(time_scale=TIME_SCALE, seed=4, spans="off")
     registry = app.state.registry
     registry.register(Filler())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,13 +15,16 @@ from examples.bank import traffic
 from examples.bank.app import ROUTES, create_app
 from tests.helpers.servers import serve_app
 
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
-def test_prometheus_scrapes_exact_step_counts(tmp_path):
+
+def test_prometheus_scrapes_exact_step_counts(tmp_path: Path) -> None:
     port = stack.free_port()
     app = create_app(time_scale=0.01, seed=5, spans="off")
     with serve_app(app, port) as url:
         prom = stack.prometheus(tmp_path, [f"127.0.0.1:{port}"]).start()
         pid = prom.pid
+        assert pid is not None
         try:
             stats = asyncio.run(traffic.run(url, duration=4.0, concurrency=8, seed=5))
             expected = {ROUTES[path][1]: count for path, count in stats.by_path.items()}

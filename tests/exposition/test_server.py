@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import inspect
 import shutil
 import socket
@@ -22,7 +23,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 import cxmetrics
-from cxmetrics.exposition import server as server_module
+from cxmetrics.spec.model import Spec
+
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
 STEP = {
     "journey": "bill_inquiry",
@@ -46,7 +49,7 @@ def metrics_server(**kwargs: Any) -> Iterator[tuple[Any, int]]:
 
 
 @pytest.fixture
-def registry(example_spec) -> CollectorRegistry:
+def registry(example_spec: Spec) -> CollectorRegistry:
     registry = CollectorRegistry()
     cxmetrics.configure(example_spec, registry=registry, spans="off", strict=True)
     with cxmetrics.journey("bill_inquiry") as j:
@@ -65,7 +68,7 @@ def steps_total(text: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory) -> tuple[Path, Path]:
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, made with the openssl CLI."""
     if shutil.which("openssl") is None:
         pytest.fail("openssl is missing: apt-get install -y --no-install-recommends openssl")
@@ -99,7 +102,7 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     return cert, key
 
 
-def test_binds_loopback_by_default(registry):
+def test_binds_loopback_by_default(registry: CollectorRegistry) -> None:
     assert inspect.signature(cxmetrics.start_http_server).parameters["addr"].default == "127.0.0.1"
     with metrics_server(registry=registry) as (httpd, port):
         assert httpd.socket.getsockname() == ("127.0.0.1", port)
@@ -108,7 +111,7 @@ def test_binds_loopback_by_default(registry):
         assert steps_total(response.text) == 3.0
 
 
-def test_basic_auth_rejects_everything_but_the_credentials(registry):
+def test_basic_auth_rejects_everything_but_the_credentials(registry: CollectorRegistry) -> None:
     with metrics_server(registry=registry, basic_auth=("prometheus", "s3cret:pass")) as (_, port):
         url = f"http://127.0.0.1:{port}/metrics"
         with httpx.Client() as client:
@@ -135,15 +138,17 @@ def test_basic_auth_rejects_everything_but_the_credentials(registry):
             assert client.get(url, headers={"authorization": f"basic {good}"}).status_code == 200
 
 
-def test_basic_auth_compares_equal_length_digests_in_constant_time(registry, monkeypatch):
+def test_basic_auth_compares_equal_length_digests_in_constant_time(
+    registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     compared: list[tuple[bytes, bytes]] = []
-    real = server_module.hmac.compare_digest
+    real = hmac.compare_digest
 
-    def spy(a, b):
+    def spy(a: bytes, b: bytes) -> bool:
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(server_module.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     with metrics_server(registry=registry, basic_auth=("prometheus", "pw")) as (_, port):
         url = f"http://127.0.0.1:{port}/metrics"
         assert (
@@ -157,7 +162,9 @@ def test_basic_auth_compares_equal_length_digests_in_constant_time(registry, mon
     ]
 
 
-def test_basic_auth_and_tls_misconfiguration_raise_at_start(registry, certificate):
+def test_basic_auth_and_tls_misconfiguration_raise_at_start(
+    registry: CollectorRegistry, certificate: tuple[Path, Path]
+) -> None:
     cert, key = certificate
     for bad in [("", "pw"), ("user", ""), ("us:er", "pw")]:
         with pytest.raises(ValueError, match="basic_auth"):
@@ -168,7 +175,9 @@ def test_basic_auth_and_tls_misconfiguration_raise_at_start(registry, certificat
         cxmetrics.start_http_server(0, registry=registry, certfile=str(cert) + ".missing")
 
 
-def test_tls_with_basic_auth_against_a_verifying_client(registry, certificate):
+def test_tls_with_basic_auth_against_a_verifying_client(
+    registry: CollectorRegistry, certificate: tuple[Path, Path]
+) -> None:
     cert, key = certificate
     trust = ssl.create_default_context(cafile=str(cert))
     with metrics_server(
@@ -198,7 +207,9 @@ def test_tls_with_basic_auth_against_a_verifying_client(registry, certificate):
             assert client.get(https, auth=("prometheus", "pw")).status_code == 200
 
 
-def test_a_client_stalling_the_tls_handshake_blocks_nobody(registry, certificate):
+def test_a_client_stalling_the_tls_handshake_blocks_nobody(
+    registry: CollectorRegistry, certificate: tuple[Path, Path]
+) -> None:
     cert, key = certificate
     trust = ssl.create_default_context(cafile=str(cert))
     with metrics_server(registry=registry, certfile=str(cert), keyfile=str(key)) as (_, port):
@@ -211,7 +222,7 @@ def test_a_client_stalling_the_tls_handshake_blocks_nobody(registry, certificate
             assert time.monotonic() - started < 2.0
 
 
-def test_idle_client_is_cut_after_the_timeout(registry):
+def test_idle_client_is_cut_after_the_timeout(registry: CollectorRegistry) -> None:
     with metrics_server(registry=registry, timeout=0.5) as (_, port):
         with socket.create_connection(("127.0.0.1", port)) as idle:
             idle.settimeout(5)
@@ -221,7 +232,7 @@ def test_idle_client_is_cut_after_the_timeout(registry):
         assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 200
 
 
-def test_ipv6_loopback(registry):
+def test_ipv6_loopback(registry: CollectorRegistry) -> None:
     with metrics_server(registry=registry, addr="::1") as (httpd, port):
         assert httpd.socket.getsockname()[:2] == ("::1", port)
         response = httpx.get(f"http://[::1]:{port}/metrics")

@@ -18,6 +18,7 @@ from cxmetrics.instrument.events import (
     FeedbackRecord,
     JourneyStarted,
     StepRecord,
+    Timeliness,
 )
 from cxmetrics.spec.model import Spec
 from examples.bank.app import LATENCY
@@ -68,7 +69,7 @@ def bank_events(
                 duration *= (slower or {}).get(step_name, 1.0)
             now += duration
             step = spec.journey(name).step(step_name)
-            timeliness = (
+            timeliness: Timeliness = (
                 "satisfied"
                 if duration <= step.target
                 else "tolerating"

@@ -1,6 +1,6 @@
 """A loopback stand-in for the parts of Grafana's HTTP API that grafana-client calls.
 
-No Grafana server can be installed where cxmetrics is developed and tested (DESIGN.md §7), so
+No Grafana server can be installed where cxmetrics is developed and tested (docs/architecture.md), so
 HTTP provisioning is tested against this: a real HTTP/1.1 server on 127.0.0.1 that keeps state
 and implements, after Grafana 11's documented behaviour,
 
@@ -65,6 +65,7 @@ class GrafanaStandIn:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)
         return f"http://{host}:{port}"
 
     def __enter__(self) -> GrafanaStandIn:

@@ -7,9 +7,10 @@ import random
 import threading
 
 import cxmetrics
+from cxmetrics.testing import Recording
 
 
-def test_eight_threads_fifty_thousand_steps_each_counts_exact(rec):
+def test_eight_threads_fifty_thousand_steps_each_counts_exact(rec: Recording) -> None:
     per_thread = 50_000
     barrier = threading.Barrier(8)
 
@@ -41,7 +42,7 @@ def test_eight_threads_fifty_thousand_steps_each_counts_exact(rec):
     )
 
 
-def test_thousand_concurrent_async_journeys_do_not_cross_talk(rec):
+def test_thousand_concurrent_async_journeys_do_not_cross_talk(rec: Recording) -> None:
     async def customer(index: int) -> tuple[str, list[str]]:
         rng = random.Random(index)
         async with cxmetrics.journey("bill_inquiry", channel="web") as j:

@@ -1,6 +1,6 @@
 """1,000,000 distinct journey instances through one process: resident memory stays flat.
 
-DESIGN.md §4: journey state travels with the journey, never in process memory. The run happens in
+Journey state travels with the journey, never in process memory (docs/architecture.md). The run happens in
 a fresh subprocess (so other tests' memory does not interfere), reading RSS from /proc/self/statm.
 The mix is hostile on purpose: undeclared journey and channel names from "user input", malformed
 incoming contexts, failed checks that make spans, feedback, cross-request resumes.
@@ -12,7 +12,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
+
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
 INSTANCES = 1_000_000
 WARM_UP = 200_000
@@ -82,7 +86,7 @@ print(json.dumps({
 """
 
 
-def test_a_million_journey_instances_keep_memory_flat():
+def test_a_million_journey_instances_keep_memory_flat() -> None:
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(EXAMPLE_SPEC), str(INSTANCES), str(SAMPLE_EVERY)],
         capture_output=True,

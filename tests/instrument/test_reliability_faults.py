@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import time
-from collections import Counter
+from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from cxmetrics.integrations.asgi import CxMiddleware
 from cxmetrics.local.stack import free_port
 from cxmetrics.propagation.codec import JourneyContext, decode
 from cxmetrics.spec.load import load_spec
+from cxmetrics.testing import Recording
 from examples.bank.app import SPEC_PATH, create_app
 from tests.helpers.paths import EXAMPLE_SPEC
 from tests.helpers.servers import serve_app
@@ -44,7 +45,7 @@ TIME_SCALE = 0.001
 
 
 @pytest.fixture
-def fresh_errors():
+def fresh_errors() -> dict[str, int]:
     """Internal-error counts by component: each test's own, since ``configure()`` starts every
     configuration with its own counts."""
     return _state.STATE.errors
@@ -60,7 +61,7 @@ def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
 
 
 def steps_by_step(text: str) -> dict[str, float]:
-    out: Counter[str] = Counter()
+    out: defaultdict[str, float] = defaultdict(float)
     for labels, value in samples(text, "cx_steps_total").items():
         if value:
             out[dict(labels)["step"]] += value
@@ -98,10 +99,12 @@ class Money:
     def _refuse(self, other: object) -> Any:
         raise TypeError("Money does not mix with other amounts")
 
-    __sub__ = __rsub__ = __eq__ = __lt__ = __abs__ = _refuse  # type: ignore[assignment]
+    __sub__ = __rsub__ = __eq__ = __lt__ = __abs__ = _refuse
 
 
-def test_accuracy_values_that_cannot_be_compared(fresh_errors, caplog):
+def test_accuracy_values_that_cannot_be_compared(
+    fresh_errors: dict[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
     registry = CollectorRegistry()
     cxmetrics.configure(EXAMPLE_SPEC, registry=registry, spans="off", strict=True)
 
@@ -157,7 +160,7 @@ def test_accuracy_values_that_cannot_be_compared(fresh_errors, caplog):
     assert len(caplog.records) == 1
 
 
-def test_reconcile_nan_does_not_poison_the_relative_error_sum(rec):
+def test_reconcile_nan_does_not_poison_the_relative_error_sum(rec: Recording) -> None:
     with cxmetrics.journey("bill_inquiry") as j, j.step("bill_detail") as s:
         assert (
             s.reconcile("total_matches_details", expected=float("inf"), actual=float("inf"))
@@ -169,7 +172,7 @@ def test_reconcile_nan_does_not_poison_the_relative_error_sum(rec):
     assert rec.value("cx_accuracy_relative_error_ratio_sum", **labels) == pytest.approx(1.01)
 
 
-def test_check_with_a_value_whose_truth_raises_never_raises(rec):
+def test_check_with_a_value_whose_truth_raises_never_raises(rec: Recording) -> None:
     class Ambiguous:
         def __bool__(self) -> bool:
             raise ValueError("truth value is ambiguous")
@@ -182,7 +185,9 @@ def test_check_with_a_value_whose_truth_raises_never_raises(rec):
 # -- the spec at start-up -------------------------------------------------------------------
 
 
-def test_spec_that_fails_to_load_at_start_up_then_appears(fresh_errors, tmp_path, caplog):
+def test_spec_that_fails_to_load_at_start_up_then_appears(
+    fresh_errors: dict[str, int], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     spec_path = tmp_path / "cxmetrics.yaml"
     spec_path.write_text("service: bank_app\njourneys:\n  - name: bill_inquiry\n    steps: [\n")
     registry = CollectorRegistry()
@@ -216,7 +221,9 @@ def test_spec_that_fails_to_load_at_start_up_then_appears(fresh_errors, tmp_path
     assert logged(caplog, "loads now; recording") == 1
 
 
-def test_spec_that_loads_but_cannot_be_bound_never_raises(fresh_errors, tmp_path):
+def test_spec_that_loads_but_cannot_be_bound_never_raises(
+    fresh_errors: dict[str, int], tmp_path: Path
+) -> None:
     spec_path = tmp_path / "cxmetrics.yaml"
     spec_path.write_text(
         "version: 1\nservice: bank_app\nchannels: [app]\n"
@@ -240,7 +247,10 @@ def test_spec_that_loads_but_cannot_be_bound_never_raises(fresh_errors, tmp_path
 # -- registry collision ---------------------------------------------------------------------
 
 
-def test_registry_name_collision_then_cleared(fresh_errors, caplog):
+@pytest.mark.slow
+def test_registry_name_collision_then_cleared(
+    fresh_errors: dict[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
     app = create_app(time_scale=TIME_SCALE, seed=6, spans="off")
     exposed = CollectorRegistry()  # the app's main registry, where someone else owns cx_steps
     squatter = PromCounter("cx_steps", "an older metric of the same name", registry=exposed)
@@ -301,7 +311,9 @@ def open_fds_to(path: Path) -> list[int]:
     return fds
 
 
-def test_event_log_disk_full_then_cleared(fresh_errors, tmp_path, caplog):
+def test_event_log_disk_full_then_cleared(
+    fresh_errors: dict[str, int], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     real, link = tmp_path / "events.jsonl", tmp_path / "log.jsonl"
     os.symlink(real, link)
     app = create_app(time_scale=TIME_SCALE, seed=8, spans="off", event_log=str(link))
@@ -351,7 +363,9 @@ def test_event_log_disk_full_then_cleared(fresh_errors, tmp_path, caplog):
     assert logged(caplog, "cannot write event log") == 1
 
 
-def test_event_log_buffer_is_bounded_and_every_event_accounted_for(fresh_errors, tmp_path):
+def test_event_log_buffer_is_bounded_and_every_event_accounted_for(
+    fresh_errors: dict[str, int], tmp_path: Path
+) -> None:
     real, link = tmp_path / "events.jsonl", tmp_path / "log.jsonl"
     os.symlink("/dev/full", link)
     log = EventLog(link, flush_every=1, retry_after=3600, max_buffer_bytes=4096)

@@ -3,20 +3,28 @@ and exemplars on the duration histogram."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import cast
+
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import StatusCode, Tracer
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
 import cxmetrics
 from cxmetrics.instrument import steps as steps_module
+from cxmetrics.instrument.journeys import JourneyInstance
+from cxmetrics.instrument.runtime import SpanMode
+from cxmetrics.spec.model import Spec
+
+Otel = tuple[Tracer, InMemorySpanExporter]
 
 
 @pytest.fixture
-def otel():
+def otel() -> Iterator[Otel]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -24,18 +32,18 @@ def otel():
     provider.shutdown()
 
 
-def configure(spec, tracer, spans):
+def configure(spec: Spec, tracer: Tracer, spans: SpanMode) -> CollectorRegistry:
     registry = CollectorRegistry()
     cxmetrics.configure(spec, registry=registry, spans=spans, tracer=tracer, strict=True)
     return registry
 
 
-def fixed_durations(monkeypatch, durations):
+def fixed_durations(monkeypatch: pytest.MonkeyPatch, durations: list[float]) -> None:
     ticks = iter([t for d in durations for t in (0.0, d)])
     monkeypatch.setattr(steps_module, "_perf", lambda: next(ticks))
 
 
-def run_journey():
+def run_journey() -> JourneyInstance:
     with cxmetrics.journey("bill_inquiry", channel="app") as j:
         with j.step("bill_total"):
             pass
@@ -49,7 +57,9 @@ def run_journey():
     return j
 
 
-def test_always_mode_spans_carry_cx_attributes_events_and_errors(example_spec, otel, monkeypatch):
+def test_always_mode_spans_carry_cx_attributes_events_and_errors(
+    example_spec: Spec, otel: Otel, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tracer, exporter = otel
     configure(example_spec, tracer, "always")
     fixed_durations(monkeypatch, [0.5, 2.0, 0.1])
@@ -61,6 +71,8 @@ def test_always_mode_spans_carry_cx_attributes_events_and_errors(example_spec, o
         "cx bill_inquiry/login",
     ]
     total = spans["cx bill_inquiry/bill_total"]
+    assert total.attributes is not None
+    assert total.end_time is not None and total.start_time is not None
     assert dict(total.attributes) == {
         "cx.journey.name": "bill_inquiry",
         "cx.step.name": "bill_total",
@@ -71,10 +83,13 @@ def test_always_mode_spans_carry_cx_attributes_events_and_errors(example_spec, o
     }
     assert total.end_time - total.start_time > 0
     detail = spans["cx bill_inquiry/bill_detail"]
+    assert detail.attributes is not None
     assert detail.attributes["cx.step.previous"] == "bill_total"
     assert detail.attributes["cx.timeliness"] == "tolerating"
-    assert list(detail.attributes["cx.accuracy.failed_checks"]) == ["total_matches_details"]
-    assert [(e.name, dict(e.attributes)) for e in detail.events] == [
+    assert list(cast(Sequence[str], detail.attributes["cx.accuracy.failed_checks"])) == [
+        "total_matches_details"
+    ]
+    assert [(e.name, dict(e.attributes or {})) for e in detail.events] == [
         (
             "cx.accuracy.check_failed",
             {"cx.accuracy.check": "total_matches_details", "cx.accuracy.relative_error": 0.01},
@@ -86,19 +101,22 @@ def test_always_mode_spans_carry_cx_attributes_events_and_errors(example_spec, o
     assert [e.name for e in login.events] == ["exception"]
 
 
-def test_always_mode_children_nest_under_the_step_span(example_spec, otel):
+def test_always_mode_children_nest_under_the_step_span(example_spec: Spec, otel: Otel) -> None:
     tracer, exporter = otel
     configure(example_spec, tracer, "always")
     with cxmetrics.journey("bill_inquiry") as j, j.step("bill_total"):
         with tracer.start_as_current_span("db query"):
             pass
     spans = {s.name: s for s in exporter.get_finished_spans()}
-    assert spans["db query"].parent.span_id == spans["cx bill_inquiry/bill_total"].context.span_id
+    parent = spans["db query"].parent
+    step = spans["cx bill_inquiry/bill_total"].context
+    assert parent is not None and step is not None
+    assert parent.span_id == step.span_id
 
 
 def test_interesting_mode_spans_only_frustrated_inaccurate_or_failed_steps(
-    example_spec, otel, monkeypatch
-):
+    example_spec: Spec, otel: Otel, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tracer, exporter = otel
     configure(example_spec, tracer, "interesting")
     fixed_durations(monkeypatch, [0.5, 2.0, 0.1, 5.0])
@@ -106,34 +124,38 @@ def test_interesting_mode_spans_only_frustrated_inaccurate_or_failed_steps(
     with j.step("bill_total"):  # 5 s > 4 × 1 s: frustrated
         pass
     spans = exporter.get_finished_spans()
-    assert [(s.name, s.attributes["cx.timeliness"], s.status.status_code) for s in spans] == [
+    assert [
+        (s.name, (s.attributes or {})["cx.timeliness"], s.status.status_code) for s in spans
+    ] == [
         ("cx bill_inquiry/bill_detail", "tolerating", StatusCode.UNSET),
         ("cx bill_inquiry/login", "satisfied", StatusCode.ERROR),
         ("cx bill_inquiry/bill_total", "frustrated", StatusCode.UNSET),
     ]
     frustrated = spans[2]
+    assert frustrated.end_time is not None and frustrated.start_time is not None
     assert frustrated.end_time - frustrated.start_time == 5_000_000_000
     assert [e.name for e in spans[0].events] == ["cx.accuracy.check_failed"]
 
 
-def test_interesting_spans_are_children_of_the_request_span(example_spec, otel):
+def test_interesting_spans_are_children_of_the_request_span(example_spec: Spec, otel: Otel) -> None:
     tracer, exporter = otel
     configure(example_spec, tracer, "interesting")
     with tracer.start_as_current_span("GET /bill/detail") as request:
         with cxmetrics.journey("bill_inquiry") as j, j.step("bill_detail") as s:
             s.check("total_matches_details", False)
     step_span = next(s for s in exporter.get_finished_spans() if s.name.startswith("cx "))
+    assert step_span.parent is not None
     assert step_span.parent.span_id == request.get_span_context().span_id
 
 
-def test_off_mode_emits_no_spans(example_spec, otel):
+def test_off_mode_emits_no_spans(example_spec: Spec, otel: Otel) -> None:
     tracer, exporter = otel
     configure(example_spec, tracer, "off")
     run_journey()
     assert exporter.get_finished_spans() == ()
 
 
-def test_exemplars_carry_the_sampled_trace_id(example_spec, otel):
+def test_exemplars_carry_the_sampled_trace_id(example_spec: Spec, otel: Otel) -> None:
     tracer, _ = otel
     registry = configure(example_spec, tracer, "always")
     with cxmetrics.journey("bill_inquiry") as j, j.step("bill_total"):
@@ -155,7 +177,9 @@ def test_exemplars_carry_the_sampled_trace_id(example_spec, otel):
     assert f'# {{trace_id="{trace_id}"}}' in lines[0]
 
 
-def test_interesting_mode_takes_exemplars_from_the_current_sampled_span(example_spec, otel):
+def test_interesting_mode_takes_exemplars_from_the_current_sampled_span(
+    example_spec: Spec, otel: Otel
+) -> None:
     from opentelemetry import trace
     from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 

@@ -87,7 +87,9 @@ def _fields(
 
 @SETTINGS
 @given(contexts)
-def test_headers_cxmetrics_writes_take_the_single_match_and_parse_the_same(context):
+def test_headers_cxmetrics_writes_take_the_single_match_and_parse_the_same(
+    context: JourneyContext,
+) -> None:
     value = encode(context)
     assert _OWN_FORM.fullmatch(value) is not None
     assert _fast(value) == _general(value)
@@ -98,11 +100,11 @@ def test_headers_cxmetrics_writes_take_the_single_match_and_parse_the_same(conte
 
 @SETTINGS
 @given(mutated() | st.text(max_size=300))
-def test_any_other_header_parses_the_same_as_the_general_parser(value):
+def test_any_other_header_parses_the_same_as_the_general_parser(value: str) -> None:
     assert _fast(value) == _general(value)
 
 
-def test_the_single_match_refuses_what_the_general_parser_refuses():
+def test_the_single_match_refuses_what_the_general_parser_refuses() -> None:
     nine = "|".join(f"k{i}:{'0' * 16}" for i in range(9))
     for value, reason in [
         (f"cx.journey=j,cx.id={'a' * 32},cx.fp={nine}", "too_many_fingerprints"),
@@ -136,19 +138,19 @@ decimals = st.decimals(allow_nan=False, allow_infinity=False, places=None) | st.
 
 @SETTINGS
 @given(decimals)
-def test_decimal_canonical_form_equals_quantize_to_six_places(number):
+def test_decimal_canonical_form_equals_quantize_to_six_places(number: Decimal) -> None:
     assert _canonical(number) == _reference(number)
 
 
 @SETTINGS
 @given(st.integers(min_value=-(10**45), max_value=10**45))
-def test_int_canonical_form_equals_its_decimal(number):
+def test_int_canonical_form_equals_its_decimal(number: int) -> None:
     assert _canonical(number) == _reference(Decimal(number))
     key = hashlib.sha256(b"k").digest()
     assert fingerprint(number, key) == fingerprint(Decimal(number), key)
 
 
-def test_fingerprints_do_not_depend_on_the_decimal_context_or_on_trailing_zeros():
+def test_fingerprints_do_not_depend_on_the_decimal_context_or_on_trailing_zeros() -> None:
     key = hashlib.sha256(b"k").digest()
     expected = fingerprint(Decimal("412.37"), key)
     with localcontext() as ctx:

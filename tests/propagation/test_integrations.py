@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -19,7 +20,13 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_s
 from prometheus_client.parser import text_string_to_metric_families
 
 from cxmetrics.local.stack import free_port
+from cxmetrics.testing import Recording
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
 
 
 @contextmanager
@@ -68,7 +75,8 @@ def labels(**kw: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(kw.items()))
 
 
-def test_three_step_journey_across_two_services_in_two_processes(tmp_path):
+@pytest.mark.slow
+def test_three_step_journey_across_two_services_in_two_processes(tmp_path: Path) -> None:
     spans_a, spans_b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     root = SpanContext(
         trace_id=0x1234 << 64 | 0x5678,
@@ -132,14 +140,14 @@ def test_three_step_journey_across_two_services_in_two_processes(tmp_path):
 
 
 @pytest.fixture
-def asgi_app(rec):
+def asgi_app(rec: Recording) -> Starlette:
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     from cxmetrics.integrations.asgi import CxMiddleware
 
-    async def ok(request):
+    async def ok(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
     routes = {
@@ -152,7 +160,9 @@ def asgi_app(rec):
     return app
 
 
-def test_journey_moved_from_app_to_phone_is_one_instance(rec, asgi_app):
+def test_journey_moved_from_app_to_phone_is_one_instance(
+    rec: Recording, asgi_app: Starlette
+) -> None:
     from tests.helpers.servers import serve_app
 
     with serve_app(asgi_app, free_port()) as url, httpx.Client(base_url=url) as client:
@@ -190,7 +200,9 @@ def test_journey_moved_from_app_to_phone_is_one_instance(rec, asgi_app):
     )
 
 
-def test_cookie_carries_the_journey_and_no_context_starts_new_instances(rec, asgi_app):
+def test_cookie_carries_the_journey_and_no_context_starts_new_instances(
+    rec: Recording, asgi_app: Starlette
+) -> None:
     from tests.helpers.servers import serve_app
 
     with serve_app(asgi_app, free_port()) as url:
@@ -221,7 +233,9 @@ def test_cookie_carries_the_journey_and_no_context_starts_new_instances(rec, asg
         ),
     ],
 )
-def test_malformed_or_oversized_contexts_start_a_new_instance(rec, asgi_app, headers, reason):
+def test_malformed_or_oversized_contexts_start_a_new_instance(
+    rec: Recording, asgi_app: Starlette, headers: dict[str, str], reason: str
+) -> None:
     from tests.helpers.servers import serve_app
 
     with serve_app(asgi_app, free_port()) as url:
@@ -236,7 +250,8 @@ def test_malformed_or_oversized_contexts_start_a_new_instance(rec, asgi_app, hea
     assert "evil" not in text and "DROP" not in text and "jndi" not in text and "cccc" not in text
 
 
-def test_wsgi_middleware_under_a_real_server(rec):
+@pytest.mark.slow
+def test_wsgi_middleware_under_a_real_server(rec: Recording) -> None:
     import threading
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -247,22 +262,22 @@ def test_wsgi_middleware_under_a_real_server(rec):
     app = Flask("t")
 
     @app.post("/transfer/payee")
-    def payee():
+    def payee() -> str:
         return "ok"
 
     @app.post("/transfer/amount")
-    def amount():
+    def amount() -> str:
         import cxmetrics
 
         with cxmetrics.journey("transfer") as j, j.step("amount"):
             return "ok"
 
-    app.wsgi_app = CxMiddleware(
+    app.wsgi_app = CxMiddleware(  # type: ignore[method-assign]  # Flask's documented middleware pattern
         app.wsgi_app, routes={"POST /transfer/payee": ("transfer", "payee")}
     )
 
     class Quiet(WSGIRequestHandler):
-        def log_message(self, *args):
+        def log_message(self, *args: object) -> None:
             return None
 
     server = make_server("127.0.0.1", free_port(), app, handler_class=Quiet)
@@ -288,7 +303,7 @@ def test_wsgi_middleware_under_a_real_server(rec):
     ]
 
 
-def test_background_work_is_attributed_to_the_right_instance(rec):
+def test_background_work_is_attributed_to_the_right_instance(rec: Recording) -> None:
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
@@ -296,7 +311,9 @@ def test_background_work_is_attributed_to_the_right_instance(rec):
 
     def detail_in_a_thread() -> str | None:
         with cxmetrics.step("bill_inquiry", "bill_detail"):
-            return cxmetrics.current_journey().journey_id
+            current = cxmetrics.current_journey()
+            assert current is not None
+            return current.journey_id
 
     with cxmetrics.journey("bill_inquiry") as j:
         with j.step("bill_total"):
@@ -310,11 +327,18 @@ def test_background_work_is_attributed_to_the_right_instance(rec):
             handle = t.start_step("payee")
             loop = asyncio.get_running_loop()
             done = loop.create_future()
-            loop.call_later(0.01, lambda: (handle.finish(), done.set_result(t.journey_id)))
+
+            def finish() -> None:
+                handle.finish()
+                done.set_result(t.journey_id)
+
+            loop.call_later(0.01, finish)
             await asyncio.create_task(asyncio.sleep(0))
 
             async def task() -> None:
-                with cxmetrics.current_journey().step("amount"):
+                current = cxmetrics.current_journey()
+                assert current is not None
+                with current.step("amount"):
                     pass
 
             await done

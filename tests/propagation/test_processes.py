@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
 
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
-def run_step(step: str, headers: dict[str, str]) -> dict:
+
+def run_step(step: str, headers: dict[str, str]) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-m", "tests.helpers.step_process", str(EXAMPLE_SPEC), step],
         input=json.dumps(headers),
@@ -21,7 +25,8 @@ def run_step(step: str, headers: dict[str, str]) -> dict:
         timeout=60,
         check=True,
     )
-    return json.loads(result.stdout)
+    out: dict[str, Any] = json.loads(result.stdout)
+    return out
 
 
 def transitions(exposition: str) -> dict[tuple[str, str], float]:
@@ -34,7 +39,7 @@ def transitions(exposition: str) -> dict[tuple[str, str], float]:
     return out
 
 
-def test_two_processes_yield_exactly_one_transition():
+def test_two_processes_yield_exactly_one_transition() -> None:
     first = run_step("bill_total", {})
     second = run_step("bill_detail", first["headers"])
     assert second["journey_id"] == first["journey_id"]

@@ -439,6 +439,7 @@ def test_the_python_example_in_the_docs_runs(
 # the command's errors (its happy path runs in test_report_browser.py)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -33,6 +33,8 @@ from tests.helpers.paths import EXAMPLE_SPEC
 
 from .test_report import CLI, SHIFT_AT, UTC, bank_log
 
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
+
 INSTALL = "apt-get install -y --no-install-recommends chromium"
 FLAGS = (
     "--headless",

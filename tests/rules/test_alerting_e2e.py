@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.responses import Response
 
@@ -34,6 +35,8 @@ from cxmetrics.spec import names
 from examples.bank.app import SPEC_PATH, create_app
 from tests.helpers.paths import ROOT
 from tests.helpers.servers import serve_app
+
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
 # Latencies ×0.5 (bill_detail p95 ≈ 0.5 s) and many concurrent customers for the volume: CPU
 # contention delays every wake-up by milliseconds, so at ×0.02 (p95 ≈ 20 ms) a busy machine

@@ -52,7 +52,9 @@ def example_rules() -> list[dict[str, Any]]:
     return _rules(load_spec(EXAMPLE_SPEC))
 
 
-def test_bill_detail_latency_rules_compare_recent_quantiles_with_the_baseline(example_rules):
+def test_bill_detail_latency_rules_compare_recent_quantiles_with_the_baseline(
+    example_rules: list[dict[str, Any]],
+) -> None:
     rules = example_rules
     [p95] = _bill_detail(rules, "cx:step_duration_seconds:p95_recent")
     assert p95["expr"] == (
@@ -87,7 +89,7 @@ def test_bill_detail_latency_rules_compare_recent_quantiles_with_the_baseline(ex
     assert alerts[0]["annotations"]["change"] == "+{{ $value | humanizePercentage }}"
 
 
-def test_a_trailing_baseline_ends_where_the_recent_window_starts():
+def test_a_trailing_baseline_ends_where_the_recent_window_starts() -> None:
     spec = parse_with_overrides(
         EXAMPLE_SPEC.read_text(), ["defaults: {regression: {baseline: trailing 6h}}"]
     )
@@ -98,7 +100,9 @@ def test_a_trailing_baseline_ends_where_the_recent_window_starts():
     )
 
 
-def test_burn_rate_alerts_follow_the_sre_workbook_table(example_rules):
+def test_burn_rate_alerts_follow_the_sre_workbook_table(
+    example_rules: list[dict[str, Any]],
+) -> None:
     rules = example_rules
     burns = _bill_detail(rules, names.ALERT_GOOD_BURN)
     assert [
@@ -129,7 +133,9 @@ def test_burn_rate_alerts_follow_the_sre_workbook_table(example_rules):
     assert bad_5m["expr"] == f"clamp(1 - ({good} or 0 * {steps}) / ({steps} > 0), 0, 1)"
 
 
-def test_conversion_rules_relabel_transitions_to_step_and_to_step(example_rules):
+def test_conversion_rules_relabel_transitions_to_step_and_to_step(
+    example_rules: list[dict[str, Any]],
+) -> None:
     rules = example_rules
     [conversion] = [
         r
@@ -154,7 +160,9 @@ def test_conversion_rules_relabel_transitions_to_step_and_to_step(example_rules)
     ]
 
 
-def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(example_rules):
+def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(
+    example_rules: list[dict[str, Any]],
+) -> None:
     for rule in example_rules:
         expr = rule["expr"]
         if rule.get("record", "").startswith("cx:step_duration_seconds:"):
@@ -164,7 +172,7 @@ def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(example
             assert re.search(r" / (on \(journey\) )?\(.* > 0\), 0, 1\)$", expr), expr
 
 
-def test_histograms_are_only_ever_aggregated_per_step(example_rules):
+def test_histograms_are_only_ever_aggregated_per_step(example_rules: list[dict[str, Any]]) -> None:
     rules = example_rules
     bucket_rules = [r for r in rules if "_bucket" in r["expr"]]
     assert len(bucket_rules) == 4 * 9  # p95/p50 × recent/baseline × 9 steps
@@ -179,7 +187,9 @@ def test_histograms_are_only_ever_aggregated_per_step(example_rules):
             )
 
 
-def test_rules_name_only_exposed_metrics_and_declared_rule_names(example_rules):
+def test_rules_name_only_exposed_metrics_and_declared_rule_names(
+    example_rules: list[dict[str, Any]],
+) -> None:
     rules = example_rules
     exposed = set()
     for metric, (kind, _, _) in names.METRICS.items():
@@ -227,7 +237,7 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(example_rules):
     assert used <= exposed
 
 
-def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_spec):
+def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_spec: Spec) -> None:
     ruleset = build(example_spec)
     assert ruleset.notes == (
         "journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
@@ -244,7 +254,9 @@ def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_s
     assert ruleset.count() == (200, 64)
 
 
-def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(example_spec):
+def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(
+    example_spec: Spec,
+) -> None:
     first, second = render(build(example_spec)), render(build(load_spec(EXAMPLE_SPEC)))
     assert first == second
     assert first.splitlines()[:4] == [
@@ -261,7 +273,7 @@ def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(examp
     ]
 
 
-def test_dashboard_link_uses_the_step_dashboard_uid():
+def test_dashboard_link_uses_the_step_dashboard_uid() -> None:
     spec = parse_with_overrides(
         EXAMPLE_SPEC.read_text(), ["dashboard_url: https://grafana.bank.example/"]
     )
@@ -275,7 +287,7 @@ def test_dashboard_link_uses_the_step_dashboard_uid():
     )
 
 
-def test_prometheus_operator_format_wraps_the_same_groups(example_spec):
+def test_prometheus_operator_format_wraps_the_same_groups(example_spec: Spec) -> None:
     plain = _load(render(build(example_spec)))
     text = render(
         build(example_spec),
@@ -302,7 +314,8 @@ def test_prometheus_operator_format_wraps_the_same_groups(example_spec):
     assert document["spec"] == plain
 
 
-def test_promtool_checks_the_rule_file(tmp_path, example_spec):
+@pytest.mark.slow
+def test_promtool_checks_the_rule_file(tmp_path: Path, example_spec: Spec) -> None:
     path = tmp_path / "rules.yml"
     path.write_text(render(build(example_spec)))
     code, out = promtool("check", "rules", str(path))
@@ -315,7 +328,7 @@ def test_promtool_checks_the_rule_file(tmp_path, example_spec):
 # -- overrides -----------------------------------------------------------------------------------
 
 
-def test_overrides_merge_mappings_and_named_lists_by_name():
+def test_overrides_merge_mappings_and_named_lists_by_name() -> None:
     base = {
         "defaults": {"regression": {"window": "10m", "for": "5m"}},
         "journeys": [
@@ -336,7 +349,7 @@ def test_overrides_merge_mappings_and_named_lists_by_name():
     }
 
 
-def test_an_override_goes_through_the_spec_validation():
+def test_an_override_goes_through_the_spec_validation() -> None:
     with pytest.raises(SpecError) as caught:
         parse_with_overrides(
             EXAMPLE_SPEC.read_text(),
@@ -406,8 +419,8 @@ def _bad_spec(tmp_path: Path, old: str, new: str) -> tuple[Path, int]:
     ],
 )
 def test_a_spec_that_cannot_give_valid_rules_is_rejected_naming_the_field(
-    tmp_path, old, new, field, message
-):
+    tmp_path: Path, old: str, new: str, field: str, message: str
+) -> None:
     spec, line = _bad_spec(tmp_path, old, new)
     out = tmp_path / "rules.yml"
     out.write_text("previous rules\n")
@@ -420,7 +433,7 @@ def test_a_spec_that_cannot_give_valid_rules_is_rejected_naming_the_field(
     assert out.read_text() == "previous rules\n"
 
 
-def test_a_step_override_is_named_as_the_field_at_fault(tmp_path):
+def test_a_step_override_is_named_as_the_field_at_fault(tmp_path: Path) -> None:
     spec, line = _bad_spec(
         tmp_path,
         "        target: 1.5s\n",
@@ -438,7 +451,7 @@ def test_a_step_override_is_named_as_the_field_at_fault(tmp_path):
 # -- the command ---------------------------------------------------------------------------------
 
 
-def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path):
+def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path: Path) -> None:
     out = tmp_path / "rules.yml"
     result = _run(str(EXAMPLE_SPEC), "-o", str(out))
     assert result.exit_code == 0, result.output
@@ -451,7 +464,8 @@ def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path):
     ]
 
 
-def test_command_checks_both_formats_with_promtool(tmp_path):
+@pytest.mark.slow
+def test_command_checks_both_formats_with_promtool(tmp_path: Path) -> None:
     out = tmp_path / "rule.yaml"
     result = _run(
         str(EXAMPLE_SPEC),
@@ -468,7 +482,7 @@ def test_command_checks_both_formats_with_promtool(tmp_path):
     assert _load(out.read_text())["kind"] == "PrometheusRule"
 
 
-def test_command_refuses_tests_without_a_plain_rule_file(tmp_path):
+def test_command_refuses_tests_without_a_plain_rule_file(tmp_path: Path) -> None:
     result = _run(str(EXAMPLE_SPEC), "--tests", str(tmp_path / "t.yml"))
     assert (result.exit_code, result.output) == (
         1,

@@ -53,7 +53,7 @@ def _write(directory: Path, spec: Spec, rules_text: str | None = None, **selecti
     return tests
 
 
-BILL_DETAIL = {
+BILL_DETAIL: dict[str, Any] = {
     "latency": [(J, S)],
     "accuracy": [(J, S, CHECK)],
     "conversion": [(J, "login")],
@@ -79,7 +79,8 @@ def _expected(group: dict[str, Any]) -> dict[str, dict[str, list[dict[str, Any]]
     return out
 
 
-def test_promtool_passes_the_generated_suite(bill_detail_suite):
+@pytest.mark.slow
+def test_promtool_passes_the_generated_suite(bill_detail_suite: Path) -> None:
     code, out = promtool("test", "rules", str(bill_detail_suite))
     assert (code, out.strip().splitlines()) == (
         0,
@@ -87,7 +88,9 @@ def test_promtool_passes_the_generated_suite(bill_detail_suite):
     )
 
 
-def test_a_p95_shift_on_bill_detail_fires_for_that_step_only_and_resolves(bill_detail_suite):
+def test_a_p95_shift_on_bill_detail_fires_for_that_step_only_and_resolves(
+    bill_detail_suite: Path,
+) -> None:
     group = _groups(bill_detail_suite)[f"latency {J}/{S}"]
     assert group["name"] == f"latency {J}/{S}: x1.2 from 35m, back at 45m"
     expected = _expected(group)
@@ -121,7 +124,9 @@ def test_a_p95_shift_on_bill_detail_fires_for_that_step_only_and_resolves(bill_d
 
 
 @pytest.mark.parametrize("scenario", ["stable", "volume-only"])
-def test_stable_traffic_and_a_volume_only_change_fire_nothing(bill_detail_suite, scenario):
+def test_stable_traffic_and_a_volume_only_change_fire_nothing(
+    bill_detail_suite: Path, scenario: str
+) -> None:
     group = _groups(bill_detail_suite)[scenario]
     assert all(alerts == NOTHING for alerts in _expected(group).values())
     if scenario == "volume-only":
@@ -129,7 +134,7 @@ def test_stable_traffic_and_a_volume_only_change_fire_nothing(bill_detail_suite,
         assert _expected(group).keys() == {"55m", "1h15m"}
 
 
-def test_a_quiet_step_records_no_nan_and_fires_nothing(bill_detail_suite):
+def test_a_quiet_step_records_no_nan_and_fires_nothing(bill_detail_suite: Path) -> None:
     group = _groups(bill_detail_suite)[f"quiet {J}"]
     assert group["name"] == (
         "quiet bill_inquiry: no traffic at bill_detail, 49 per 5m at login (below min_volume) "
@@ -170,7 +175,9 @@ def test_a_quiet_step_records_no_nan_and_fires_nothing(bill_detail_suite):
     ]
 
 
-def test_an_accuracy_burst_fires_the_accuracy_burn_alert_and_recovery_resolves(bill_detail_suite):
+def test_an_accuracy_burst_fires_the_accuracy_burn_alert_and_recovery_resolves(
+    bill_detail_suite: Path,
+) -> None:
     group = _groups(bill_detail_suite)[f"accuracy {J}/{S}/{CHECK}"]
     assert group["name"].endswith(": 20% failing from 10m to 30m")
     expected = _expected(group)
@@ -198,7 +205,7 @@ def test_an_accuracy_burst_fires_the_accuracy_burn_alert_and_recovery_resolves(b
     assert expected["1h15m"] == NOTHING
 
 
-def test_a_conversion_drop_fires_for_that_pair(bill_detail_suite):
+def test_a_conversion_drop_fires_for_that_pair(bill_detail_suite: Path) -> None:
     group = _groups(bill_detail_suite)[f"conversion {J}/login"]
     fired = _expected(group)["45m"][names.ALERT_CONVERSION_DROP]
     assert [a["exp_labels"] for a in fired] == [
@@ -214,6 +221,7 @@ def test_a_conversion_drop_fires_for_that_pair(bill_detail_suite):
 BUCKETS = f'cx_step_duration_seconds_bucket{{journey="{J}",step="{S}"}}'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("edits", "scenario", "failing", "nan"),
     [
@@ -234,8 +242,13 @@ BUCKETS = f'cx_step_duration_seconds_bucket{{journey="{J}",step="{S}"}}'
     ],
 )
 def test_the_suite_fails_rules_that_break_the_policy(
-    short_spec, tmp_path, edits, scenario, failing, nan
-):
+    short_spec: Spec,
+    tmp_path: Path,
+    edits: list[tuple[str, str]],
+    scenario: str,
+    failing: list[str],
+    nan: int,
+) -> None:
     text = render(build(short_spec))
     for old, new in edits:
         assert old in text
@@ -274,7 +287,8 @@ defaults:
 """
 
 
-def test_cxmetrics_rules_writes_a_suite_for_every_step_that_promtool_passes(tmp_path):
+@pytest.mark.slow
+def test_cxmetrics_rules_writes_a_suite_for_every_step_that_promtool_passes(tmp_path: Path) -> None:
     spec = tmp_path / "cxmetrics.yaml"
     spec.write_text(TINY)
     out, tests = tmp_path / "out" / "rules.yml", tmp_path / "tests.yml"

@@ -13,11 +13,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cxmetrics.analysis import promapi
 from cxmetrics.local import stack
 from cxmetrics.rules import build, render
 from cxmetrics.spec.load import load_spec
 from tests.helpers.paths import EXAMPLE_SPEC
+
+pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
 CLI = str(Path(sys.executable).with_name("cxmetrics"))
 
@@ -48,7 +52,7 @@ def _api(url: str) -> Any:
     return json.loads(body)["data"]
 
 
-def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path):
+def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path: Path) -> None:
     state = tmp_path / "stack"
     app = f"127.0.0.1:{stack.free_port()}"  # no app needed: the target is simply down
     up = _cli(
@@ -75,7 +79,9 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path):
             for kind in ("indicators", "slo", "alerts")
         )
         assert sum(len(g["rules"]) for g in groups) == 264
-        deadline, targets, managers = time.monotonic() + 15, [], []
+        deadline = time.monotonic() + 15
+        targets: list[dict[str, Any]] = []
+        managers: list[dict[str, Any]] = []
         while not (targets and managers) and time.monotonic() < deadline:
             targets = _api(f"{prom['url']}/api/v1/targets")["activeTargets"]
             managers = _api(f"{prom['url']}/api/v1/alertmanagers")["activeAlertmanagers"]
@@ -102,7 +108,7 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path):
                 os.kill(entry["pid"], signal.SIGKILL)
 
 
-def test_stack_up_without_the_binaries_says_how_to_install_them(tmp_path):
+def test_stack_up_without_the_binaries_says_how_to_install_them(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
     up = _cli(
         "stack", "up", EXAMPLE_SPEC, "--target", "127.0.0.1:9", "--state-dir", tmp_path, env=env

@@ -11,6 +11,7 @@ import pytest
 from cxmetrics import SpecError, load_spec
 from cxmetrics.spec.durations import parse_duration, prometheus_duration
 from cxmetrics.spec.load import parse_spec
+from cxmetrics.spec.model import Spec
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
 
 GOOD = """\
@@ -28,7 +29,7 @@ journeys:
 """
 
 
-def test_example_spec_loads_with_defaults_resolved(example_spec):
+def test_example_spec_loads_with_defaults_resolved(example_spec: Spec) -> None:
     journey = example_spec.journey("bill_inquiry")
     assert journey.step_names == ("login", "bill_total", "bill_detail")
     detail = journey.step("bill_detail")
@@ -49,7 +50,7 @@ def test_example_spec_loads_with_defaults_resolved(example_spec):
     assert journey.tags == {"stage": "retain"}
 
 
-def test_overrides_merge_journey_then_step():
+def test_overrides_merge_journey_then_step() -> None:
     spec = parse_spec(
         GOOD.replace("    steps:\n", "    regression: {min_change: 0.2, for: 1m}\n    steps:\n", 1)
     )
@@ -58,7 +59,7 @@ def test_overrides_merge_journey_then_step():
     assert (policy.min_change, policy.for_, policy.window) == (0.2, 60.0, 600.0)
 
 
-def test_scaled_spec_scales_targets_and_tolerating(example_spec):
+def test_scaled_spec_scales_targets_and_tolerating(example_spec: Spec) -> None:
     fast = example_spec.scaled(0.01)
     step = fast.journey("bill_inquiry").step("bill_detail")
     assert step.target == pytest.approx(0.015)
@@ -77,7 +78,7 @@ def test_scaled_spec_scales_targets_and_tolerating(example_spec):
         (2, 2.0),
     ],
 )
-def test_durations(text, seconds):
+def test_durations(text: str | float, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
@@ -85,7 +86,7 @@ def test_durations(text, seconds):
     ("seconds", "text"),
     [(600, "10m"), (86400, "1d"), (90, "1m30s"), (0.25, "250ms"), (93784, "1d2h3m4s")],
 )
-def test_prometheus_durations(seconds, text):
+def test_prometheus_durations(seconds: float, text: str | float) -> None:
     assert prometheus_duration(seconds) == text
 
 
@@ -235,16 +236,16 @@ BAD = [
 
 
 @pytest.mark.parametrize(("what", "text", "expected"), BAD, ids=[b[0] for b in BAD])
-def test_bad_specs_name_line_field_and_fix(what, text, expected):
+def test_bad_specs_name_line_field_and_fix(what: str, text: str, expected: list[str]) -> None:
     assert _messages(text) == expected
 
 
-def test_every_problem_is_reported_at_once():
+def test_every_problem_is_reported_at_once() -> None:
     text = GOOD.replace("800ms", "fast").replace("kind: reconcile", "kind: nope")
     assert len(_messages(text)) == 2
 
 
-def test_missing_file_is_a_spec_error(tmp_path):
+def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="cannot read spec"):
         load_spec(tmp_path / "absent.yaml")
 
@@ -254,7 +255,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
 
 
-def test_validate_cli_ok_and_errors(tmp_path):
+@pytest.mark.slow
+def test_validate_cli_ok_and_errors(tmp_path: Path) -> None:
     ok = _cli("validate", str(EXAMPLE_SPEC))
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip().endswith("service bank_app, 3 journeys, 9 steps, 5 accuracy checks")

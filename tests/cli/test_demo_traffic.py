@@ -1,0 +1,110 @@
+"""A demo that cannot fail for the wrong reason: customers wait for each answer as long as the
+step's targets allow, a customer who gives up does not end the run, and a run starved of traffic
+says so (with how much it got) instead of giving verdicts it cannot support."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+
+from cxmetrics.analysis.analyzer import Finding
+from cxmetrics.analysis.regression import Regression, Sensitivity
+from cxmetrics.local import demo
+from cxmetrics.local.stack import free_port
+from cxmetrics.spec.load import load_spec
+from examples.bank import traffic
+from examples.bank.app import LATENCY, ROUTES, create_app
+from tests.helpers.paths import EXAMPLE_SPEC
+from tests.helpers.servers import serve_app
+
+
+def test_step_timeouts_are_sized_from_the_step_targets() -> None:
+    timeouts = traffic.step_timeouts(load_spec(EXAMPLE_SPEC))
+    # twice the frustration threshold (4 × target), at least 10 s
+    assert timeouts == {
+        "/bill/login": 10.0,
+        "/bill/total": 10.0,
+        "/bill/detail": 12.0,
+        "/transfer/payee": 10.0,
+        "/transfer/amount": 10.0,
+        "/transfer/confirm": 10.0,
+        "/transfer/receipt": 10.0,
+        "/contact/answer": 200.0,
+        "/contact/resolve": 2400.0,
+    }
+    # every step's median latency is well inside its customers' patience (issue_resolved: 120 s)
+    for path, (_, step) in ROUTES.items():
+        assert LATENCY[step][0] * 10 < timeouts[path]
+
+
+def test_scaled_timeouts_follow_the_scaled_targets() -> None:
+    timeouts = traffic.step_timeouts(load_spec(EXAMPLE_SPEC).scaled(0.2))
+    assert (timeouts["/contact/resolve"], timeouts["/bill/detail"]) == (480.0, 10.0)
+
+
+@pytest.mark.slow
+def test_a_request_that_times_out_ends_one_customer_not_the_run() -> None:
+    # Resolving an issue takes ~1.2 s here; its customers wait 0.2 s. drain=True is the mode in
+    # which one ReadTimeout used to end the whole run.
+    app = create_app(time_scale=0.01, seed=3, spans="off")
+    timeouts = {path: 10.0 for path in ROUTES} | {"/contact/resolve": 0.2}
+    with serve_app(app, free_port()) as url:
+        stats = asyncio.run(
+            traffic.run(
+                url, 3.0, concurrency=8, seed=3, journey="contact_centre", timeouts=timeouts
+            )
+        )
+    assert stats.timeouts > 0
+    assert "/contact/resolve" not in stats.by_path  # never answered in time
+    assert stats.by_path["/contact/answer"] == stats.requests > 0
+    assert stats.errors == 0
+
+
+@pytest.mark.slow
+def test_a_starved_demo_says_it_could_not_generate_enough_traffic(tmp_path: Path) -> None:
+    # One customer line, and it is the phone's: not one bill_detail step, so no verdict on the
+    # injected faults can be given; the demo says so and how much traffic it got.
+    with pytest.raises(demo.NotEnoughTraffic) as raised:
+        demo.run(tmp_path / "out", duration=10.0, time_scale=0.05, concurrency=1)
+    message = str(raised.value)
+    assert re.fullmatch(
+        r"could not generate enough traffic to judge the injected faults: "
+        r"\d+ requests answered \(0 timed out\) in 10 s; "
+        r"bill_detail latency: .*; bill_detail total_matches_details: .*\. "
+        r"The machine is probably busy \(the app and its customers share its CPUs\): "
+        r"run again later or with a longer --duration",
+        message,
+    ), message
+
+
+def _latency_finding(step: str, baseline: float, current: float) -> Finding:
+    journey = "transfer" if step == "amount" else "bill_inquiry"
+    regression = Regression("latency", "p95", 10, 20, None, baseline, current, 0.2, 0.99, 300)
+    return Finding(
+        journey, step, "latency", None, regression, 100.0, 110.0, None, Sensitivity(300, 300, 0.1)
+    )
+
+
+def test_verdicts_the_machines_own_delays_explain_are_not_given() -> None:
+    # transfer/amount +22% (5.0 → 6.1 ms p95, as seen on a loaded machine) while the event loop
+    # woke the bank's waits up to 4 ms late: the machine's doing, whatever the detector says.
+    fault_at = 1000.0
+    lateness = [(990.0 + i / 100, 0.001) for i in range(1000)]
+    lateness += [(1000.0 + i / 100, 0.004 if i % 10 == 0 else 0.001) for i in range(1000)]
+    amount = _latency_finding("amount", 0.0050, 0.0061)
+    detail = _latency_finding("bill_detail", 0.080, 0.096)
+    assert demo._machine_noise([detail, amount], lateness, fault_at, 0.016) == (
+        "transfer/amount p95 moved by 1.1 ms without a fault, while the app's timers fired up "
+        "to 4.0 ms late (p95)"
+    )
+    # The injected step is never excused or blamed; an idle machine's lateness excuses nothing.
+    assert demo._machine_noise([detail], lateness, fault_at, 0.016) == ""
+    idle = [(990.0 + i / 50, 0.0002) for i in range(1000)]
+    assert demo._machine_noise([detail, amount], idle, fault_at, 0.016) == ""
+    # Delays as large as half the injected change: no verdict either way, found or not.
+    assert demo._machine_noise([], lateness, fault_at, 0.006) == (
+        "the app's timers fired up to 4.0 ms late (p95), against the injected change of 6.0 ms"
+    )
