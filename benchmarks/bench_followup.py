@@ -32,7 +32,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -171,8 +171,8 @@ def bench_app(spec: Any, url: str, rounds: int, requests: int) -> None:
     from prometheus_client import CollectorRegistry
 
     import cxmetrics
-    from cxmetrics import config
     from cxmetrics.followup.tracker import Tracker
+    from cxmetrics.instrument.state import STATE
 
     application = app()
     best: dict[str, tuple[float, float]] = {}
@@ -186,7 +186,7 @@ def bench_app(spec: Any, url: str, rounds: int, requests: int) -> None:
                     spans="off",
                     followup=url if name == "on" else None,
                 )
-                runtime = config.STATE.runtime
+                runtime = STATE.runtime
                 assert runtime is not None
                 trackers = [s for s in runtime.sinks if isinstance(s, Tracker)]
                 assert len(trackers) == (name == "on")
@@ -285,11 +285,11 @@ def bench_memory(spec: Any, url: str, instances: int) -> None:
 
     db = redis.Redis.from_url(url)
     db.flushall()
-    before = int(db.info("memory")["used_memory"])
+    before = int(cast("dict[str, Any]", db.info("memory"))["used_memory"])
     fill(spec, url, instances, time.time() + 3600)
-    after = int(db.info("memory")["used_memory"])
+    after = int(cast("dict[str, Any]", db.info("memory"))["used_memory"])
     keys = sum(
-        int(db.memory_usage(k, samples=0) or 0)
+        int(cast("int | None", db.memory_usage(k, samples=0)) or 0)
         for p in store.partitions(spec)
         for k in (p.key("due"), p.key("data"))
     )

@@ -124,7 +124,7 @@ def layer(module: str) -> int:
     return LEVEL[parts[1] if len(parts) > 1 else "__init__"]
 
 
-def test_the_import_graph_is_read_from_every_import():
+def test_the_import_graph_is_read_from_every_import() -> None:
     edges = graph()
     # Imports inside functions and under TYPE_CHECKING count (these two are written that way).
     assert "cxmetrics.spec.load" in edges["cxmetrics.config"]
@@ -135,7 +135,7 @@ def test_the_import_graph_is_read_from_every_import():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-def test_no_import_cycles_in_the_package():
+def test_no_import_cycles_in_the_package() -> None:
     found = cycles(graph())
     for component in found:
         print(f"cycle of {len(component)}: {', '.join(component)}")
@@ -143,7 +143,7 @@ def test_no_import_cycles_in_the_package():
     assert found == []
 
 
-def test_no_subpackage_imports_one_drawn_after_it():
+def test_no_subpackage_imports_one_drawn_after_it() -> None:
     edges = graph()
     assert set(LEVEL) >= {m.split(".")[1] for m in edges if "." in m}, "a new top-level part"
     violations = sorted(

@@ -25,7 +25,7 @@ print(json.dumps({{"before": before, "after": after, "public": public,
 
 
 @pytest.mark.slow
-def test_import_cxmetrics_loads_neither_pydantic_nor_yaml_until_a_spec_is_loaded():
+def test_import_cxmetrics_loads_neither_pydantic_nor_yaml_until_a_spec_is_loaded() -> None:
     code = SCRIPT.format(heavy=HEAVY, spec=str(EXAMPLE_SPEC))
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60

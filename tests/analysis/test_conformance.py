@@ -30,6 +30,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from cxmetrics import config
+from cxmetrics._binaries import PROMETHEUS, require_binary
 from cxmetrics.analysis import promapi
 from cxmetrics.analysis.indicators import Indicators, StepIndicators, compute
 from cxmetrics.analysis.prometheus import from_prometheus
@@ -137,7 +138,7 @@ def _rule_values(url: str, at: float) -> dict[tuple[str, str, str], float]:
 
 @pytest.fixture(scope="module")
 def run(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    stack.require_binary(stack.PROMETHEUS)  # missing: fails with the apt-get command
+    require_binary(PROMETHEUS)  # missing: fails with the apt-get command
     workdir: Path = tmp_path_factory.mktemp("conformance")
     log_path = workdir / "events.jsonl"
     rules = workdir / "rules.yml"

@@ -49,7 +49,7 @@ def card_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("columns", [80, 120])
-def test_analyze_table_keeps_names_whole_and_numbers_uncut(card_log, columns):
+def test_analyze_table_keeps_names_whole_and_numbers_uncut(card_log: Path, columns: int) -> None:
     result = subprocess.run(
         [str(CLI), "analyze", str(SPEC), "--events", str(card_log)],
         capture_output=True,
@@ -67,7 +67,7 @@ def test_analyze_table_keeps_names_whole_and_numbers_uncut(card_log, columns):
     assert "600" in result.stdout  # the volume, whole
 
 
-def test_durations_just_under_a_unit_round_up_to_it():
+def test_durations_just_under_a_unit_round_up_to_it() -> None:
     assert [text.duration(s) for s in (0.9996, 0.9994, 59.97, 0.0421)] == [
         "1 s",
         "999 ms",
@@ -76,7 +76,7 @@ def test_durations_just_under_a_unit_round_up_to_it():
     ]
 
 
-def test_confidence_never_claims_certainty():
+def test_confidence_never_claims_certainty() -> None:
     assert [text.confidence(c) for c in (0.99999, 0.9995, 0.9994, 0.95)] == [
         ">99.9%",
         ">99.9%",
@@ -85,7 +85,7 @@ def test_confidence_never_claims_certainty():
     ]
 
 
-def test_changes_of_rates_are_percentage_points_and_latency_relative():
+def test_changes_of_rates_are_percentage_points_and_latency_relative() -> None:
     assert text.size("accuracy", 1.0, 0.939, 0.061) == "−6.1 pp"
     assert text.size("conversion", 0.92, 0.9, 0.0217) == "−2.0 pp"
     assert text.size("latency", 0.8, 1.0, 0.25) == "+25%"

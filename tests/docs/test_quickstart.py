@@ -51,7 +51,7 @@ def wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
             time.sleep(0.1)
 
 
-def test_the_install_line_names_extras_that_exist():
+def test_the_install_line_names_extras_that_exist() -> None:
     (install,) = [code for lang, _, code in BLOCKS if lang == "sh" and "pip install" in code]
     extras = importlib.metadata.metadata("cxmetrics").get_all("Provides-Extra") or []
     assert install.strip() == 'pip install "cxmetrics[all]" uvicorn pytest'
@@ -59,7 +59,7 @@ def test_the_install_line_names_extras_that_exist():
 
 
 @pytest.mark.slow
-def test_the_quickstart_runs_end_to_end(tmp_path):
+def test_the_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     port = free_port()
     texts = [code for lang, _, code in BLOCKS if lang == "text"]
     files = {name: code for _, name, code in BLOCKS if name}

@@ -15,7 +15,7 @@ from tests.helpers.paths import ROOT
 README = (ROOT / "README.md").read_text()
 
 
-def test_the_readme_spec_block_validates_as_pasted():
+def test_the_readme_spec_block_validates_as_pasted() -> None:
     section = README[README.index("## Spec reference") :]
     (block,) = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)[:1]
     spec = parse_spec(block, "README.md")
@@ -23,7 +23,7 @@ def test_the_readme_spec_block_validates_as_pasted():
     assert [j.name for j in spec.journeys] == ["bill_inquiry"]
 
 
-def test_the_readme_configure_signature_is_the_real_one():
+def test_the_readme_configure_signature_is_the_real_one() -> None:
     (documented,) = re.findall(r"\| `configure\((.*?)\)` \|", README)
     real = ", ".join(
         p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"

@@ -241,7 +241,9 @@ def test_ipv6_loopback(registry: CollectorRegistry) -> None:
 
 
 @pytest.mark.slow
-def test_slow_clients_hold_no_thread_and_a_scrape_still_answers(registry):
+def test_slow_clients_hold_no_thread_and_a_scrape_still_answers(
+    registry: CollectorRegistry,
+) -> None:
     """300 connections each sending one byte every 1.5 s (a slow-loris client, a real TCP
     client in this process): the server's threads stay bounded and a normal scrape answers."""
     before = threading.active_count()
@@ -269,6 +271,6 @@ def test_slow_clients_hold_no_thread_and_a_scrape_still_answers(registry):
                 conn.close()
 
 
-def test_the_listen_backlog_is_real(registry):
+def test_the_listen_backlog_is_real(registry: CollectorRegistry) -> None:
     with metrics_server(registry=registry) as (httpd, _):
         assert httpd.request_queue_size == 128

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -17,6 +18,7 @@ from cxmetrics.followup import store
 from cxmetrics.followup.tracker import Tracker, plans
 from cxmetrics.instrument.events import StepRecord
 from cxmetrics.instrument.redaction import make_redactor
+from cxmetrics.instrument.state import STATE
 from cxmetrics.spec.load import parse_spec
 from tests.helpers.followup_app import CUSTOMER_KEY, spec_text
 from tests.helpers.redis_server import RedisServer, free_port
@@ -39,13 +41,13 @@ def _partition(instance: str) -> store.Partition:
 
 
 def _tracker() -> Tracker:
-    runtime = config.STATE.runtime
+    runtime = STATE.runtime
     assert runtime is not None
     (tracker,) = [s for s in runtime.sinks if isinstance(s, Tracker)]
     return tracker
 
 
-def test_plans_register_on_key_step_and_clear_on_later_steps():
+def test_plans_register_on_key_step_and_clear_on_later_steps() -> None:
     assert plans(SPEC) == {
         ("loan_application", "upload_documents"): (("upload_documents", 7200.0), ()),
         ("loan_application", "sign"): (None, ("upload_documents",)),
@@ -53,7 +55,7 @@ def test_plans_register_on_key_step_and_clear_on_later_steps():
 
 
 @pytest.mark.slow
-def test_key_step_registers_and_later_step_clears(server: RedisServer):
+def test_key_step_registers_and_later_step_clears(server: RedisServer) -> None:
     cxmetrics.configure(
         SPEC,
         registry=CollectorRegistry(),
@@ -77,7 +79,9 @@ def test_key_step_registers_and_later_step_clears(server: RedisServer):
 
     part = _partition(stalled.journey_id)
     due = db.zscore(part.key("due"), stalled.journey_id)
-    since, channel, customer = store.decode(db.hget(part.key("data"), stalled.journey_id))
+    since, channel, customer = store.decode(
+        cast("str", db.hget(part.key("data"), stalled.journey_id))
+    )
     assert due == pytest.approx(since + 7200.0, abs=0.002)
     assert channel == "app"
     assert customer == make_redactor(CUSTOMER_KEY, None)("customer-1")
@@ -85,8 +89,8 @@ def test_key_step_registers_and_later_step_clears(server: RedisServer):
     moved = _partition(moving.journey_id)
     assert db.zscore(moved.key("due"), moving.journey_id) is None
     assert db.hget(moved.key("data"), moving.journey_id) is None
-    assert db.zscore(moved.key("prog"), moving.journey_id) >= round(before_sign, 3)
-    assert sum(db.zcard(p.key("due")) for p in store.partitions(SPEC)) == 1
+    assert cast("float", db.zscore(moved.key("prog"), moving.journey_id)) >= round(before_sign, 3)
+    assert sum(cast("int", db.zcard(p.key("due"))) for p in store.partitions(SPEC)) == 1
 
 
 def _record(step: str, instance: str, at: float) -> StepRecord:
@@ -96,7 +100,9 @@ def _record(step: str, instance: str, at: float) -> StepRecord:
 
 
 @pytest.mark.slow
-def test_a_registration_written_after_the_clear_does_not_resurrect(server: RedisServer):
+def test_a_registration_written_after_the_clear_does_not_resurrect(
+    server: RedisServer,
+) -> None:
     """Two processes: the next step's clear reaches Redis before the key step's registration."""
     late, early = Tracker(SPEC, server.url), Tracker(SPEC, server.url)
     try:
@@ -110,12 +116,14 @@ def test_a_registration_written_after_the_clear_does_not_resurrect(server: Redis
         late.close()
         early.close()
     db = redis.Redis.from_url(server.url, decode_responses=True)
-    due = {m for p in store.partitions(SPEC) for m in db.zrange(p.key("due"), 0, -1)}
+    due = {
+        m for p in store.partitions(SPEC) for m in cast("list[str]", db.zrange(p.key("due"), 0, -1))
+    }
     assert due == {"b" * 32}
 
 
 @pytest.mark.slow
-def test_redis_down_never_fails_or_blocks_and_counts_drops():
+def test_redis_down_never_fails_or_blocks_and_counts_drops() -> None:
     registry = CollectorRegistry()
     dead = f"redis://127.0.0.1:{free_port()}/0"
     tracker = Tracker(SPEC, dead, queue_size=100)

@@ -26,7 +26,7 @@ from tests.helpers.followup_procs import CLI, SECRET, Receiver, start_worker, st
 from tests.helpers.redis_server import RedisServer, free_port
 
 
-def test_signature_verifies_and_rejects_tampering_and_replay():
+def test_signature_verifies_and_rejects_tampering_and_replay() -> None:
     body = b'{"followups":[]}'
     header = delivery.sign(b"k", body, now=1_000_000.0)
     assert delivery.verify(b"k", header, body, now=1_000_100.0)
@@ -79,7 +79,9 @@ LABELS = (("journey", "loan_application"), ("step", "upload_documents"))
 
 
 @pytest.mark.slow
-def test_receiver_500_then_200_is_retried_and_delivered_once(tmp_path: Path, server: RedisServer):
+def test_receiver_500_then_200_is_retried_and_delivered_once(
+    tmp_path: Path, server: RedisServer
+) -> None:
     receiver = Receiver(tmp_path, fail_first=1)
     text = spec_text(webhook=receiver.url, after="1s")
     (tmp_path / "spec.yaml").write_text(text)
@@ -142,7 +144,9 @@ def _epoch(iso: str) -> float:
 
 
 @pytest.mark.slow
-def test_what_keeps_failing_is_parked_listed_and_counted(tmp_path: Path, server: RedisServer):
+def test_what_keeps_failing_is_parked_listed_and_counted(
+    tmp_path: Path, server: RedisServer
+) -> None:
     receiver = Receiver(tmp_path, fail_first=1000)
     text = spec_text(webhook=receiver.url, after="1s")
     (tmp_path / "spec.yaml").write_text(text)
@@ -209,7 +213,7 @@ def test_what_keeps_failing_is_parked_listed_and_counted(tmp_path: Path, server:
 
 
 @pytest.mark.slow
-def test_unsigned_or_forged_deliveries_are_refused(tmp_path: Path):
+def test_unsigned_or_forged_deliveries_are_refused(tmp_path: Path) -> None:
     receiver = Receiver(tmp_path)
     try:
         body = delivery.body([{"idempotency_key": "k", "journey": "x"}])

@@ -74,6 +74,7 @@ def main() -> None:
 
     import cxmetrics
     from cxmetrics import config
+    from cxmetrics.instrument.state import STATE
     from cxmetrics.spec.load import parse_spec
 
     url, start, count, stall_every = sys.argv[1], *map(int, sys.argv[2:5])
@@ -85,7 +86,7 @@ def main() -> None:
             spec, registry=registry, spans="off", customer_key=CUSTOMER_KEY, followup=url
         )
         stalled = run(start, count, stall_every, pause)
-        (tracker,) = [s for s in config.STATE.runtime.sinks if hasattr(s, "wait")]  # type: ignore[union-attr]
+        (tracker,) = [s for s in STATE.runtime.sinks if hasattr(s, "wait")]  # type: ignore[union-attr]
         flushed = tracker.wait(60.0)
         exposition = generate_latest(registry).decode()
         config.shutdown()

@@ -100,7 +100,7 @@ def test_incoming_customer_ref_is_validated(rec: Recording) -> None:
     ["4111111111111111", "5500005555555559", "1234567890123456", "0000000000000042"],
     ids=["visa", "mastercard", "16-digit id", "zero-padded id"],
 )
-def test_a_hook_returning_a_numeric_id_is_refused(example_spec, raw):
+def test_a_hook_returning_a_numeric_id_is_refused(example_spec: Spec, raw: str) -> None:
     # 16 decimal digits pass a "16 lower-case hex" check but are a card number or account id
     cxmetrics.configure(
         example_spec, registry=CollectorRegistry(), spans="off", redact=lambda cid: cid, strict=True
@@ -110,7 +110,7 @@ def test_a_hook_returning_a_numeric_id_is_refused(example_spec, raw):
     assert j.customer_ref is None
 
 
-def test_a_hook_returning_the_identifier_itself_is_refused(example_spec):
+def test_a_hook_returning_the_identifier_itself_is_refused(example_spec: Spec) -> None:
     cxmetrics.configure(
         example_spec, registry=CollectorRegistry(), spans="off", redact=lambda cid: cid, strict=True
     )
@@ -119,7 +119,7 @@ def test_a_hook_returning_the_identifier_itself_is_refused(example_spec):
     assert j.customer_ref is None
 
 
-def test_default_references_are_never_all_digits():
+def test_default_references_are_never_all_digits() -> None:
     from cxmetrics.instrument.redaction import customer_ref, hmac_redactor
 
     redact = hmac_redactor(b"k")

@@ -13,6 +13,7 @@ from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 import cxmetrics
+from cxmetrics.instrument.runtime import SpanMode
 from cxmetrics.spec.model import Spec
 
 MESSAGE = (
@@ -46,7 +47,7 @@ def _failing_step() -> None:
 
 @pytest.mark.parametrize("mode", ["always", "interesting"])
 def test_span_exception_has_type_and_redacted_message_by_default(
-    example_spec: Spec, otel: tuple[Tracer, InMemorySpanExporter], mode: str
+    example_spec: Spec, otel: tuple[Tracer, InMemorySpanExporter], mode: SpanMode
 ) -> None:
     tracer, exporter = otel
     cxmetrics.configure(example_spec, registry=CollectorRegistry(), spans=mode, tracer=tracer)
@@ -105,5 +106,6 @@ def test_an_exception_whose_str_raises_still_gives_its_type(
             pass
     (span,) = exporter.get_finished_spans()
     attributes = dict(span.events[0].attributes or {})
+    assert isinstance(attributes["exception.type"], str)
     assert attributes["exception.type"].endswith("Nasty")
     assert attributes["exception.message"] == "<message unavailable>"

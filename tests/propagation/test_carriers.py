@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from starlette.routing import Route
 import cxmetrics
 from cxmetrics.integrations.asgi import CxMiddleware as AsgiMiddleware
 from cxmetrics.integrations.wsgi import CxMiddleware as WsgiMiddleware
+from cxmetrics.integrations.wsgi import StartResponse
 from cxmetrics.propagation.carriers import Reader, cookie_value
 from cxmetrics.propagation.codec import JourneyContext, Rejected
 from tests.helpers.paths import EXAMPLE_SPEC
@@ -26,7 +29,7 @@ GOOD = f"cx.journey=bill_inquiry,cx.id={'ab' * 16},cx.step=bill_total,cx.channel
 
 
 @pytest.fixture
-def registry():
+def registry() -> Iterator[CollectorRegistry]:
     registry = CollectorRegistry()
     cxmetrics.configure(EXAMPLE_SPEC, registry=registry, spans="off", strict=True)
     yield registry
@@ -55,7 +58,9 @@ def asgi_app() -> Starlette:
     return app
 
 
-def test_a_rejected_context_behind_the_middleware_and_journey_headers_counts_once(registry):
+def test_a_rejected_context_behind_the_middleware_and_journey_headers_counts_once(
+    registry: CollectorRegistry,
+) -> None:
     transport = httpx.ASGITransport(app=asgi_app())
 
     async def three_bad_requests() -> list[httpx.Response]:
@@ -68,8 +73,8 @@ def test_a_rejected_context_behind_the_middleware_and_journey_headers_counts_onc
     assert rejected(registry) == 3
 
 
-def test_the_wsgi_middleware_reads_the_environ_once(registry):
-    def app(environ, start_response):
+def test_the_wsgi_middleware_reads_the_environ_once(registry: CollectorRegistry) -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         j = cxmetrics.journey("bill_inquiry", headers=environ)
         with j.step("bill_detail"):
             pass
@@ -87,7 +92,7 @@ def test_the_wsgi_middleware_reads_the_environ_once(registry):
     )
 
 
-def test_every_carrier_shape_reads_the_same():
+def test_every_carrier_shape_reads_the_same() -> None:
     reader = Reader("cx_journey")
     expected = ("bill_inquiry", "ab" * 16, "bill_total", "web")
     shapes = [
@@ -115,14 +120,14 @@ def test_every_carrier_shape_reads_the_same():
     assert Reader().read(oversized).context is None  # no cookie configured: cookies not read
 
 
-def test_cookie_values_are_read_like_browsers_send_them():
+def test_cookie_values_are_read_like_browsers_send_them() -> None:
     assert cookie_value('a=1; cx_journey="x%2Cy"; b=2', "cx_journey") == "x,y"
     assert cookie_value("cx_journey=v", "cx_journey") == "v"
     assert cookie_value("cx_journeyx=v; other=w", "cx_journey") is None
     assert cookie_value("", "cx_journey") is None
 
 
-def test_a_cookie_of_backslashes_costs_about_what_a_normal_cookie_costs():
+def test_a_cookie_of_backslashes_costs_about_what_a_normal_cookie_costs() -> None:
     # The standard library's cookie parser is quadratic on this input (300-430 ms a request).
     hostile = {"cookie": 'cx_journey="' + "\\" * 8000 + '"'}
     normal = {"cookie": "session=abc; cx_journey=" + GOOD.replace(",", "%2C")}

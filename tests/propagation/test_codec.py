@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import hashlib
 import pickle
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -41,13 +42,15 @@ contexts = st.builds(
 
 @SETTINGS
 @given(contexts)
-def test_decode_inverts_encode(context):
+def test_decode_inverts_encode(context: JourneyContext) -> None:
     assert decode(encode(context)) == context
 
 
 @SETTINGS
 @given(contexts, st.sampled_from(["", "k=v", "a=1,cx.step=old", " , "]))
-def test_format_keeps_foreign_members_and_replaces_ours(context, existing):
+def test_format_keeps_foreign_members_and_replaces_ours(
+    context: JourneyContext, existing: str
+) -> None:
     value = encode(context, existing)
     assert decode(value) == decode(encode(context))
     foreign = [m.strip() for m in existing.split(",") if m.strip() and not m.startswith("cx.")]
@@ -55,14 +58,14 @@ def test_format_keeps_foreign_members_and_replaces_ours(context, existing):
 
 
 @pytest.fixture
-def configured():
+def configured() -> Iterator[None]:
     cxmetrics.configure(EXAMPLE_SPEC, registry=CollectorRegistry(), spans="off")
     yield
     cxmetrics.shutdown()
 
 
 @pytest.mark.usefixtures("configured")
-def test_instance_baggage_equals_the_formatted_context():
+def test_instance_baggage_equals_the_formatted_context() -> None:
     j = cxmetrics.journey("bill_inquiry", channel="web")
     assert j.baggage() == encode(j.context())
     assert j.baggage() == f"cx.journey=bill_inquiry,cx.id={j.journey_id},cx.channel=web"
@@ -85,7 +88,7 @@ def test_instance_baggage_equals_the_formatted_context():
 
 
 @pytest.mark.usefixtures("configured")
-def test_instances_resumed_from_one_context_share_no_fingerprints():
+def test_instances_resumed_from_one_context_share_no_fingerprints() -> None:
     # Resumed instances borrow the context's fingerprints until a step adds one: the context
     # stays as it was parsed and the other instance never sees the new digest.
     key = hashlib.sha256(b"cxmetrics:bank_app").digest()
@@ -113,7 +116,7 @@ def test_instances_resumed_from_one_context_share_no_fingerprints():
     assert fresh.fingerprints == {} and "cx.fp" not in fresh.baggage()
 
 
-def test_contexts_are_immutable_single_objects_that_pickle_and_copy():
+def test_contexts_are_immutable_single_objects_that_pickle_and_copy() -> None:
     for header in (
         f"cx.journey=bill_inquiry,cx.id={'ab' * 16}",
         f"cx.journey=bill_inquiry,cx.id={'ab' * 16},cx.fp=bill_total:{'0' * 16}",
@@ -125,10 +128,11 @@ def test_contexts_are_immutable_single_objects_that_pickle_and_copy():
         assert pickle.loads(pickle.dumps(context)) == context
         assert copy.deepcopy(context) == context
         assert dataclasses.asdict(context)["fingerprints"] == dict(context.fingerprints)
+    assert isinstance(context, JourneyContext)
     assert context.fingerprints == {"bill_total": "0" * 16}
 
 
-def test_baggage_is_empty_and_inject_writes_nothing_before_configure():
+def test_baggage_is_empty_and_inject_writes_nothing_before_configure() -> None:
     j = cxmetrics.journey("bill_inquiry")
     assert j.baggage() == ""
     headers: dict[str, str] = {}

@@ -98,7 +98,9 @@ def served(framework: str, routes: Any) -> Iterator[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ["starlette", "flask"])
-def test_route_templates_with_path_parameters_record_steps_and_send_baggage(cx, framework):
+def test_route_templates_with_path_parameters_record_steps_and_send_baggage(
+    cx: Recording, framework: str
+) -> None:
     with served(framework, ROUTES) as url:
         first = httpx.post(url + "/cards/4242/enter")
         second = httpx.post(url + "/cards/17/otp", headers={"baggage": first.headers["baggage"]})
@@ -111,7 +113,7 @@ def test_route_templates_with_path_parameters_record_steps_and_send_baggage(cx, 
 
 
 @pytest.mark.slow
-def test_the_frameworks_own_precedence_decides_which_route_matched(cx):
+def test_the_frameworks_own_precedence_decides_which_route_matched(cx: Recording) -> None:
     # /cards/new/enter is declared before /cards/{card_id}/enter: Starlette serves it there,
     # so the step mapped to the template must not be recorded.
     with served("starlette", ROUTES) as url:
@@ -121,7 +123,9 @@ def test_the_frameworks_own_precedence_decides_which_route_matched(cx):
 
 
 @pytest.mark.parametrize("framework", ["starlette", "flask"])
-def test_a_misspelled_step_in_a_route_map_is_refused_at_construction(cx, framework):
+def test_a_misspelled_step_in_a_route_map_is_refused_at_construction(
+    cx: Recording, framework: str
+) -> None:
     routes = {"POST /cards/{card_id}/enter": ("card_activation", "enter_crad")}
     with pytest.raises(ValueError) as caught:
         starlette_app(routes) if framework == "starlette" else flask_app(routes)
@@ -133,7 +137,7 @@ def test_a_misspelled_step_in_a_route_map_is_refused_at_construction(cx, framewo
     )
 
 
-def test_a_misspelled_journey_in_a_route_map_is_refused(cx):
+def test_a_misspelled_journey_in_a_route_map_is_refused(cx: Recording) -> None:
     with pytest.raises(ValueError) as caught:
         wsgi.CxMiddleware(lambda e, s: [], routes={"GET /x": ("card_activaton", "enter_card")})
     assert str(caught.value) == (
@@ -143,7 +147,9 @@ def test_a_misspelled_journey_in_a_route_map_is_refused(cx):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ["starlette", "flask"])
-def test_a_mapped_route_the_app_does_not_have_is_logged_once(cx, framework, caplog):
+def test_a_mapped_route_the_app_does_not_have_is_logged_once(
+    cx: Recording, framework: str, caplog: pytest.LogCaptureFixture
+) -> None:
     routes = {**ROUTES, "POST /card/{card_id}/enter": ("card_activation", "activated")}
     with caplog.at_level(logging.WARNING, logger="cxmetrics"), served(framework, routes) as url:
         for _ in range(3):
@@ -156,7 +162,7 @@ def test_a_mapped_route_the_app_does_not_have_is_logged_once(cx, framework, capl
     ]
 
 
-def test_starlette_templates_through_mounts_methods_and_precedence():
+def test_starlette_templates_through_mounts_methods_and_precedence() -> None:
     from starlette.routing import Mount, Route, Router
 
     from cxmetrics.integrations import routes
@@ -196,7 +202,7 @@ def test_starlette_templates_through_mounts_methods_and_precedence():
     }
 
 
-def test_templates_compare_parameters_by_name_in_either_spelling():
+def test_templates_compare_parameters_by_name_in_either_spelling() -> None:
     from cxmetrics.integrations.routes import template
 
     assert {template(p) for p in ("/c/{id}/x", "/c/{id:int}/x", "/c/<id>/x", "/c/<int:id>/x")} == {

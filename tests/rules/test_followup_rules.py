@@ -11,6 +11,7 @@ import yaml
 
 from cxmetrics.rules.document import build, render
 from cxmetrics.spec.load import parse_spec
+from cxmetrics.spec.model import Spec
 from tests.helpers.followup_app import spec_text
 
 
@@ -20,9 +21,11 @@ def _spec_text() -> str:
     )
 
 
-def test_the_lag_alert_follows_the_spec():
+def test_the_lag_alert_follows_the_spec() -> None:
     spec = parse_spec(_spec_text())
-    assert spec.journey("loan_application").step("upload_documents").followup.max_lag == 600.0
+    followup = spec.journey("loan_application").step("upload_documents").followup
+    assert followup is not None
+    assert followup.max_lag == 600.0
     doc = yaml.safe_load(render(build(spec)))
     (group,) = [g for g in doc["groups"] if g["name"] == "cxmetrics.loan_application.followups"]
     (rule,) = group["rules"]
@@ -38,7 +41,7 @@ def test_the_lag_alert_follows_the_spec():
     )
 
 
-def test_a_spec_without_followups_gets_no_followup_group(example_spec):
+def test_a_spec_without_followups_gets_no_followup_group(example_spec: Spec) -> None:
     assert not [g for g in build(example_spec).groups if g.name.endswith(".followups")]
 
 
@@ -70,7 +73,7 @@ tests:
 
 
 @pytest.mark.slow
-def test_promtool_checks_and_fires_the_lag_alert(tmp_path: Path):
+def test_promtool_checks_and_fires_the_lag_alert(tmp_path: Path) -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: apt-get install -y prometheus"
     (tmp_path / "rules.yaml").write_text(render(build(parse_spec(_spec_text()))))

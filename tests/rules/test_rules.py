@@ -490,7 +490,9 @@ def test_command_refuses_tests_without_a_plain_rule_file(tmp_path: Path) -> None
     )
 
 
-def test_page_alerts_keep_firing_through_a_scrape_gap(example_rules):
+def test_page_alerts_keep_firing_through_a_scrape_gap(
+    example_rules: list[dict[str, Any]],
+) -> None:
     burns = [
         r
         for r in example_rules

@@ -5,6 +5,7 @@ other commands would."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -38,7 +39,7 @@ def issues_of(text: str) -> list[tuple[int | None, str, str, str | None]]:
     return [(i.line, i.field, i.message, i.hint) for i in caught.value.issues]
 
 
-def test_a_ratio_written_as_a_percentage_suggests_the_share_and_the_fix_validates():
+def test_a_ratio_written_as_a_percentage_suggests_the_share_and_the_fix_validates() -> None:
     bad = SPEC.replace("timeliness: 0.95", "timeliness: 95")
     assert issues_of(bad) == [
         (
@@ -55,17 +56,17 @@ def test_a_ratio_written_as_a_percentage_suggests_the_share_and_the_fix_validate
 @pytest.mark.parametrize(
     ("written", "value"), [("10%", 0.10), ("'10%'", 0.10), ("0.1", 0.1), ("25 %", 0.25)]
 )
-def test_min_change_accepts_a_percentage(written, value):
+def test_min_change_accepts_a_percentage(written: str, value: float) -> None:
     spec = parse_spec(SPEC.replace("min_change: 0.10", f"min_change: {written}"))
     assert spec.defaults.regression.min_change == value
 
 
-def test_a_ratio_accepts_a_percentage_too():
+def test_a_ratio_accepts_a_percentage_too() -> None:
     spec = parse_spec(SPEC.replace("timeliness: 0.95", "timeliness: 99.5%"))
     assert spec.defaults.objectives.timeliness == 0.995
 
 
-def test_an_unknown_top_level_key_gets_no_nonsense_suggestion():
+def test_an_unknown_top_level_key_gets_no_nonsense_suggestion() -> None:
     assert issues_of(SPEC + "alerting: {email: ops@example.com}\n") == [
         (
             14,
@@ -77,13 +78,13 @@ def test_an_unknown_top_level_key_gets_no_nonsense_suggestion():
     ]
 
 
-def test_a_near_miss_key_still_gets_its_suggestion():
+def test_a_near_miss_key_still_gets_its_suggestion() -> None:
     assert issues_of(SPEC.replace("channels: [app, web]", "chanels: [app, web]"))[0][3] == (
         "did you mean 'channels'?"
     )
 
 
-def test_an_empty_files_suggestion_validates():
+def test_an_empty_files_suggestion_validates() -> None:
     ((line, field, message, hint),) = issues_of("")
     assert (line, field, message) == (1, "", "a spec is a YAML mapping")
     assert hint is not None and hint.startswith("start with: ")
@@ -91,7 +92,7 @@ def test_an_empty_files_suggestion_validates():
     assert parse_spec(suggested).service == "my_app"
 
 
-def test_an_undeclared_channel_in_a_journey_points_at_the_journeys_channels():
+def test_an_undeclared_channel_in_a_journey_points_at_the_journeys_channels() -> None:
     assert issues_of(SPEC.replace("channels: [app]", "channels: [app, atm]")) == [
         (
             10,
@@ -102,21 +103,21 @@ def test_an_undeclared_channel_in_a_journey_points_at_the_journeys_channels():
     ]
 
 
-def test_a_near_miss_channel_in_a_journey_is_suggested():
+def test_a_near_miss_channel_in_a_journey_is_suggested() -> None:
     assert issues_of(SPEC.replace("channels: [app]", "channels: [wbe]"))[0][2:] == (
         "unknown channel 'wbe'",
         "did you mean 'web'?",
     )
 
 
-def validate(path) -> subprocess.CompletedProcess[str]:
+def validate(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(CLI), "validate", str(path)], capture_output=True, text=True, timeout=60
     )
 
 
 @pytest.mark.slow
-def test_validate_counts_in_words_people_read(tmp_path):
+def test_validate_counts_in_words_people_read(tmp_path: Path) -> None:
     path = tmp_path / "cards.yaml"
     path.write_text(SPEC)
     result = validate(path)
@@ -127,7 +128,7 @@ def test_validate_counts_in_words_people_read(tmp_path):
 
 
 @pytest.mark.slow
-def test_validate_refuses_what_rules_would_refuse(tmp_path):
+def test_validate_refuses_what_rules_would_refuse(tmp_path: Path) -> None:
     path = tmp_path / "cards.yaml"
     path.write_text(
         SPEC.replace(
@@ -147,7 +148,7 @@ def test_validate_refuses_what_rules_would_refuse(tmp_path):
     assert rules.returncode == 1
 
 
-def test_every_value_suggestion_is_itself_valid():
+def test_every_value_suggestion_is_itself_valid() -> None:
     """Each 'did you mean <value>?' on a value, put in place of the value, validates."""
     cases = [
         SPEC.replace("timeliness: 0.95", "timeliness: 95"),
@@ -156,6 +157,7 @@ def test_every_value_suggestion_is_itself_valid():
     for bad in cases:
         ((line, _field, _message, hint),) = issues_of(bad)
         assert hint is not None and hint.startswith("did you mean ")
+        assert line is not None
         value = hint.removeprefix("did you mean ").rstrip("?")
         lines = bad.splitlines()
         key = lines[line - 1].split(":")[0]

@@ -34,7 +34,7 @@ def _messages(text: str) -> list[str]:
     return [str(issue) for issue in info.value.issues]
 
 
-def test_followup_loads_with_default_fields():
+def test_followup_loads_with_default_fields() -> None:
     spec = parse_spec(GOOD, "bank.yaml")
     journey = spec.journey("loan_application")
     (key,) = journey.key_steps
@@ -119,5 +119,5 @@ BAD = [
 
 
 @pytest.mark.parametrize(("what", "text", "expected"), BAD, ids=[b[0] for b in BAD])
-def test_bad_followups_name_line_field_and_fix(what, text, expected):
+def test_bad_followups_name_line_field_and_fix(what: str, text: str, expected: list[str]) -> None:
     assert _messages(text) == expected

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 import cxmetrics
+from cxmetrics.testing import Recorder, Recording
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
 
 
@@ -19,7 +20,9 @@ def app_module_import() -> None:
     cxmetrics.configure(EXAMPLE_SPEC)
 
 
-def test_configure_while_the_fixture_records_keeps_the_fixtures_recorder(cx_recorder, caplog):
+def test_configure_while_the_fixture_records_keeps_the_fixtures_recorder(
+    cx_recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="cxmetrics"):
         app_module_import()
         app_module_import()
@@ -32,14 +35,14 @@ def test_configure_while_the_fixture_records_keeps_the_fixtures_recorder(cx_reco
     ]
 
 
-def test_after_the_recording_closes_configure_works_again(cx_recording):
+def test_after_the_recording_closes_configure_works_again(cx_recording: Recording) -> None:
     cx_recording.close()
     assert cxmetrics.configure(EXAMPLE_SPEC) is True
     assert cxmetrics.config.is_configured()
 
 
 @pytest.mark.slow
-def test_recorder_imports_without_pytest():
+def test_recorder_imports_without_pytest() -> None:
     code = (
         "import sys; sys.modules['pytest'] = None\n"
         "from cxmetrics.testing import Recorder, recording\n"
@@ -55,7 +58,7 @@ def test_recorder_imports_without_pytest():
     assert (result.returncode, result.stdout, result.stderr) == (0, "['login']\n", "")
 
 
-def test_the_pytest_plugin_is_the_fixture_module():
+def test_the_pytest_plugin_is_the_fixture_module() -> None:
     (plugin,) = [
         e for e in importlib.metadata.entry_points(group="pytest11") if e.name == "cxmetrics"
     ]
