@@ -94,6 +94,8 @@ def demo(
     from .analyze import render
 
     render(result.analysis)
+    for name, why in result.machine_noise.items():
+        console.print(f"[yellow]set aside[/] {name}: {why} (the machine's delay, not a regression)")
     if with_stack:
         console.print()
         if not result.alerts:

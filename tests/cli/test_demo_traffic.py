@@ -104,6 +104,14 @@ def test_verdicts_the_machines_own_delays_explain_are_not_given() -> None:
     assert demo._machine_noise([detail], lateness, fault_at, 0.016) == ""
     idle = [(990.0 + i / 50, 0.0002) for i in range(1000)]
     assert demo._machine_noise([detail, amount], idle, fault_at, 0.016) == ""
+    # The run reports what the machine cannot explain and sets the rest aside, said so.
+    kept, excused = demo._set_aside([detail, amount], lateness, fault_at, 0.016)
+    assert kept == [detail]
+    assert excused == {
+        "transfer/amount": "transfer/amount p95 moved by 1.1 ms without a fault, while the "
+        "app's timers fired up to 4.0 ms late (p95)"
+    }
+    assert demo._set_aside([detail, amount], idle, fault_at, 0.016) == ([detail, amount], {})
     # Delays as large as half the injected change: no verdict either way, found or not.
     assert demo._machine_noise([], lateness, fault_at, 0.006) == (
         "the app's timers fired up to 4.0 ms late (p95), against the injected change of 6.0 ms"
