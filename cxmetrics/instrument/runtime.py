@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from ..propagation.codec import head, step_members
 from ..spec.names import OTHER
 from .slots import JourneySlot, build_journeys
+from .state import shown
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -89,7 +90,7 @@ class Runtime:
         self.logged: set[str] = set()  # what this runtime has warned about once
 
     def journey_slot(self, name: str) -> JourneySlot:
-        slot = self.journeys.get(name)
+        slot = self.journeys.get(name) if type(name) is str else None
         if slot is None or name == OTHER:
             self.count_undeclared("journey", name)
             return self.journeys[OTHER]
@@ -98,7 +99,7 @@ class Runtime:
     def channel(self, name: str | None) -> int:
         if name is None:
             return self.default_channel
-        index = self.channel_index.get(name)
+        index = self.channel_index.get(name) if type(name) is str else None
         if index is None or name == OTHER:
             self.count_undeclared("channel", name)
             return self.channel_index[OTHER]
@@ -110,10 +111,10 @@ class Runtime:
         # Once per kind: names may come from user input, so neither logs nor memory grow with them.
         self._log_once(
             f"undeclared:{kind}",
-            "cxmetrics: %s %r is not declared in the spec %s; counted as 'other' in "
+            "cxmetrics: %s %s is not declared in the spec %s; counted as 'other' in "
             "cx_undeclared_names_total (further undeclared %s names are counted only)",
             kind,
-            str(name)[:64],
+            shown(name),
             self.spec.source,
             kind,
         )

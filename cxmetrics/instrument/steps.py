@@ -262,7 +262,7 @@ class StepInstance:
             return False
 
     def _check_slot(self, name: str) -> CheckSlot:
-        slot = self._slot.checks.get(name)
+        slot = self._slot.checks.get(name) if type(name) is str else None
         if slot is None:
             if self._j._rt is not None:
                 self._j._rt.count_undeclared("check", name)
@@ -330,6 +330,12 @@ class _NoopStep(StepInstance):
     def reconcile(
         self, name: str, expected: Any, actual: Any, tolerance: float | None = None
     ) -> bool:
+        return True
+
+    def fingerprint(self, value: Any, key: str | None = None) -> None:
+        return None
+
+    def consistent(self, name: str, value: Any) -> bool:
         return True
 
     def __exit__(

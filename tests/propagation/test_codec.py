@@ -76,9 +76,9 @@ def test_instance_baggage_equals_the_formatted_context():
     headers = {"baggage": "k=v"}
     j.inject(headers)
     assert headers["baggage"] == f"k=v,{j.baggage()}"
-    other = cxmetrics.journey("not_declared")  # declared elsewhere, maybe: travels as named
+    other = cxmetrics.journey("not_declared")  # undeclared here: travels folded, as 'other'
     assert other.baggage() == encode(other.context())
-    assert other.baggage().startswith("cx.journey=not_declared,")
+    assert other.baggage().startswith("cx.journey=other,")
     bad = cxmetrics.journey("Not a name, really")
     assert bad.baggage() == encode(bad.context())
     assert bad.baggage().startswith("cx.journey=other,")
