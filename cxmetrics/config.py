@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -26,10 +26,12 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ._exceptions import CxError, SpecError
+from .instrument.messages import shown
 from .instrument.redaction import make_redactor
 from .instrument.runtime import SPAN_MODES, Runtime, SpanMode
 from .instrument.sinks import Sink
-from .instrument.state import STATE, internal_error
+from .instrument.state import STATE, internal_error, log_once
+from .propagation.integrity import NO_KEY_MESSAGE, ContextKeys, resolve
 from .spec import names
 
 if TYPE_CHECKING:
@@ -66,6 +68,8 @@ def configure(
     customer_key: bytes | str | None = None,
     redact: Callable[[str], str] | None = None,
     strict: bool = False,
+    context_key: bytes | str | None = None,
+    context_keys: Mapping[str, bytes | str] | None = None,
 ) -> bool:
     """Start recording journeys and steps declared in ``spec``.
 
@@ -77,9 +81,13 @@ def configure(
       ``spans="off"``).
     - ``sinks`` / ``event_log``: also emit whole records (``cxmetrics.testing.Recorder``, or a
       JSONL file for ``cxmetrics analyze``).
+    - ``context_key`` / ``context_keys``: the secret that signs the journey context (``cx.mac``)
+      and authenticates it when it comes back (default ``$CXMETRICS_CONTEXT_KEY``); rotate with
+      ``context_keys={"k2": new, "k1": old}`` (the first signs, all verify). Without one, contexts
+      from outside are ignored (counted ``no_key``): journeys are measured within a request only.
     - ``fingerprint_key``: key of the digests used by cross-step consistency checks (default:
-      ``$CXMETRICS_FINGERPRINT_KEY``, else derived from the service name — set one when journey
-      contexts cross untrusted boundaries).
+      ``$CXMETRICS_FINGERPRINT_KEY``, else derived from the context key, else a random key of
+      this process: never derivable from anything public).
     - ``customer_key`` / ``redact``: how ``j.identify(customer_id)`` turns an identifier into a
       reference (default HMAC-SHA256 with ``customer_key`` or ``$CXMETRICS_CUSTOMER_KEY``); raw
       identifiers are never stored, exposed or exported.
@@ -90,8 +98,8 @@ def configure(
     the spec file is loaded again at the first scrape after it changes, and recording starts
     once it loads).
     """
-    if spans not in SPAN_MODES:
-        message = f"spans must be one of {', '.join(SPAN_MODES)}, got {spans!r}"
+    if not (isinstance(spans, str) and spans in SPAN_MODES):
+        message = f"spans must be one of {', '.join(SPAN_MODES)}, got {shown(spans)}"
         if strict:
             raise CxError(message)
         log.error("cxmetrics: %s; using 'interesting'", message)
@@ -120,6 +128,8 @@ def configure(
                         fingerprint_key=fingerprint_key,
                         customer_key=customer_key,
                         redact=redact,
+                        context_key=context_key,
+                        context_keys=context_keys,
                     )
                 finally:
                     _installed.resuming = False
@@ -142,14 +152,16 @@ def configure(
 
     owned: tuple[Sink, ...] = (EventLog(event_log),) if event_log is not None else ()
     try:
+        keys = resolve(context_key, context_keys, os.environ)
         runtime = Runtime(
             loaded,
             spans,
             (tracer or otel.tracer()) if spans != "off" else None,
             exemplars if exemplars is not None else spans != "off",
             (*sinks, *owned),
-            _key(fingerprint_key, loaded.service),
+            _key(fingerprint_key, keys),
             make_redactor(customer_key, redact),
+            keys,
         )
         collector = CxCollector(runtime)
     except Exception as exc:  # a spec that validates but cannot be bound (e.g. an infinite target)
@@ -177,6 +189,8 @@ def configure(
     else:
         _installed.collector, _installed.registry = collector, target
     _installed.owned_sinks = owned
+    if keys is None:
+        log_once("nokey", NO_KEY_MESSAGE)
     STATE.runtime = runtime
     return True
 
@@ -219,10 +233,10 @@ def current_spec() -> Spec | None:
     return runtime.spec if runtime is not None else None
 
 
-def _key(explicit: bytes | str | None, service: str) -> bytes:
+def _key(explicit: bytes | str | None, keys: ContextKeys | None) -> bytes:
     raw = explicit if explicit is not None else os.environ.get(FINGERPRINT_KEY_ENV)
-    if raw is None:
-        raw = f"cxmetrics:{service}"
+    if raw is None:  # never from anything public (a service name): digests could be inverted
+        return keys.derived(b"fingerprints") if keys is not None else os.urandom(32)
     data = raw.encode() if isinstance(raw, str) else raw
     return hashlib.sha256(data).digest()
 

@@ -22,9 +22,10 @@ from ..propagation.codec import JourneyContext, digest_members, encode, head, ne
 from ..spec.names import OTHER, is_name
 from .carry import receive
 from .events import FeedbackRecord, JourneyStarted
+from .messages import shown
 from .redaction import customer_ref
 from .slots import FEEDBACK_SCALES, JourneySlot, StepSlot
-from .state import STATE, internal_error, shown
+from .state import STATE, internal_error
 from .steps import NOOP_STEP, StepInstance, emit
 
 if TYPE_CHECKING:
@@ -133,10 +134,10 @@ class JourneyInstance:
         """The name of step ``index`` of this journey (``None`` for "no previous step")."""
         try:
             return self._slot.previous_name(index) if self._slot is not None else None
-        except (IndexError, TypeError):  # not a step index of this journey
+        except Exception:  # not a step index of this journey
             return None
 
-    def advance(self, index: int) -> int:
+    def _advance(self, index: int) -> int:
         """Make step ``index`` the last one done; returns the index of the one before it (what
         a finished step counts its arrival from)."""
         previous, self._last = self._last, index
@@ -187,7 +188,9 @@ class JourneyInstance:
             if self.name != slot.name:
                 prepared = head(self._travelling_name())
             digests = digest_members(self._fps, self._cust) if self._fps or self._cust else ""
-            return f"{prepared}{self.journey_id}{tails[self._ch][self._last]}{digests}"
+            ours = f"{prepared}{self.journey_id}{tails[self._ch][self._last]}{digests}"
+            keys = rt.context_keys
+            return ours if keys is None else ours + keys.mac(ours)
         except Exception as exc:
             internal_error("context", exc)
             return ""
@@ -199,8 +202,11 @@ class JourneyInstance:
             return
         try:
             existing = header(headers, BAGGAGE_HEADER)
+            keys = self._rt.context_keys if self._rt is not None else None
             headers[BAGGAGE_HEADER] = (
-                encode(self.context(), existing) if existing else self.baggage()
+                encode(self.context(), existing, keys.mac if keys is not None else None)
+                if existing
+                else self.baggage()
             )
         except Exception as exc:
             internal_error("context", exc)
@@ -398,6 +404,8 @@ def inject(headers: MutableMapping[str, str], context: JourneyContext | None = N
         existing = header(headers, BAGGAGE_HEADER) or ""
         for name in [k for k in headers if k.lower() == BAGGAGE_HEADER]:
             del headers[name]
-        headers[BAGGAGE_HEADER] = encode(context, existing)
+        rt = STATE.runtime
+        keys = rt.context_keys if rt is not None else None
+        headers[BAGGAGE_HEADER] = encode(context, existing, keys.mac if keys is not None else None)
     except Exception as exc:
         internal_error("propagation", exc)

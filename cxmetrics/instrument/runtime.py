@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Literal
 
 from ..propagation.codec import head, step_members
 from ..spec.names import OTHER
+from .messages import shown
 from .slots import JourneySlot, build_journeys
-from .state import shown
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
+    from ..propagation.integrity import ContextKeys
     from ..spec.model import Spec
     from .sinks import Sink
 
@@ -32,6 +33,7 @@ class Runtime:
     __slots__ = (
         "channel_index",
         "channels",
+        "context_keys",
         "default_channel",
         "exemplars",
         "fingerprint_key",
@@ -57,6 +59,7 @@ class Runtime:
         sinks: Sequence[Sink],
         fingerprint_key: bytes,
         redact: Callable[[str], str],
+        context_keys: ContextKeys | None = None,
     ) -> None:
         self.spec = spec
         self.span_mode = span_mode
@@ -65,6 +68,7 @@ class Runtime:
         self.sinks: tuple[Sink, ...] = tuple(sinks)
         self.fingerprint_key = fingerprint_key
         self.redact = redact
+        self.context_keys = context_keys  # None: contexts from outside are never trusted
         self.journeys: dict[str, JourneySlot] = build_journeys(spec)
         # Each journey's context members around the instance id, prepared once (the outgoing
         # context of every response): head, and tails[channel][last step index].

@@ -63,13 +63,3 @@ def log_once(key: str, message: str, *args: object) -> None:
             return
         STATE.logged.add(key)
     log.warning(message, *args)
-
-
-def shown(value: object, limit: int = 64) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for a message; never raises (a huge int, an
-    object whose ``repr`` raises)."""
-    try:
-        text = repr(value)
-    except Exception:
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 import cxmetrics
 from cxmetrics.instrument import state as _state
 from cxmetrics.propagation.codec import decode, encode
+from tests.helpers.keys import signed
 
 OK = {"outcome": "ok", "timeliness": "satisfied"}
 
@@ -231,7 +232,7 @@ def test_context_for_another_journey_starts_a_new_instance(rec):
 
 
 def _sent(journey_id: str, last: str, channel: str = "app") -> str:
-    return encode(cxmetrics.JourneyContext("bill_inquiry", journey_id, last, channel))
+    return signed(cxmetrics.JourneyContext("bill_inquiry", journey_id, last, channel))
 
 
 def test_journey_reads_context_and_channel_from_request_headers_in_any_form(rec):

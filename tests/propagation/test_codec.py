@@ -55,8 +55,15 @@ def test_format_keeps_foreign_members_and_replaces_ours(context, existing):
 
 
 @pytest.fixture
-def configured():
-    cxmetrics.configure(EXAMPLE_SPEC, registry=CollectorRegistry(), spans="off")
+def configured(monkeypatch):
+    # The codec's format, unsigned: no context key (signing: tests/propagation/test_integrity.py).
+    monkeypatch.delenv("CXMETRICS_CONTEXT_KEY")
+    cxmetrics.configure(
+        EXAMPLE_SPEC,
+        registry=CollectorRegistry(),
+        spans="off",
+        fingerprint_key="cxmetrics:bank_app",
+    )
     yield
     cxmetrics.shutdown()
 
