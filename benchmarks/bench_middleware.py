@@ -6,7 +6,10 @@ the journey context in ``baggage``; bare vs wrapped in ``cxmetrics.integrations.
 with the route mapped to a step. WSGI: a plain WSGI callable, bare vs wrapped in
 ``cxmetrics.integrations.wsgi.CxMiddleware``. Rounds alternate bare and wrapped; the best round of
 each is kept (the machine is noisy). cxmetrics is configured with the example spec, spans
-``interesting`` through the OpenTelemetry SDK.
+``interesting`` through the OpenTelemetry SDK. The wrapped apps run twice per round: with a
+context key (the incoming ``baggage`` is signed, verified, resumed and the response signed) and
+without one (the incoming context is ignored, a new instance starts, nothing is signed); the
+difference is what authentication costs.
 
 Run: ``python benchmarks/bench_middleware.py`` (``--rounds``, ``--requests``).
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -109,11 +113,30 @@ def main() -> int:
     from prometheus_client import CollectorRegistry
 
     import cxmetrics
+    from cxmetrics.propagation.codec import decode, encode
+    from cxmetrics.propagation.integrity import ContextKeys
     from cxmetrics.spec.load import load_spec
     from examples.bank.app import SPEC_PATH
 
     trace.set_tracer_provider(TracerProvider())
-    cxmetrics.configure(load_spec(SPEC_PATH), registry=CollectorRegistry(), spans="interesting")
+    spec = load_spec(SPEC_PATH)
+    key = b"bench-context-key-0123456789abcdef"
+    context = decode(BAGGAGE.decode())
+    assert context is not None
+    signed = encode(context, "", ContextKeys({"k1": key}).mac).encode()  # type: ignore[arg-type]
+
+    def mode(keyed: bool) -> None:
+        """Configure with or without the key; the request's baggage signed or not to match."""
+        cxmetrics.configure(
+            spec,
+            registry=CollectorRegistry(),
+            spans="interesting",
+            context_key=key if keyed else None,
+        )
+        HEADERS[-1] = (b"baggage", signed if keyed else BAGGAGE)
+
+    os.environ.pop("CXMETRICS_CONTEXT_KEY", None)
+    mode(False)
     asgi_bare, asgi_wrapped = asgi_apps()
     wsgi_bare, wsgi_wrapped = wsgi_apps()
     gc.collect()
@@ -122,13 +145,23 @@ def main() -> int:
 
     async def asgi_rounds() -> None:
         for _ in range(args.rounds):
-            for name, app in (("asgi bare", asgi_bare), ("asgi wrapped", asgi_wrapped)):
+            for name, app, keyed in (
+                ("asgi bare", asgi_bare, False),
+                ("asgi wrapped", asgi_wrapped, False),
+                ("asgi keyed", asgi_wrapped, True),
+            ):
+                mode(keyed)
                 micros = await drive_asgi(app, args.requests)
                 best[name] = min(best.get(name, micros), micros)
 
     asyncio.run(asgi_rounds())
     for _ in range(args.rounds):
-        for name, app in (("wsgi bare", wsgi_bare), ("wsgi wrapped", wsgi_wrapped)):
+        for name, app, keyed in (
+            ("wsgi bare", wsgi_bare, False),
+            ("wsgi wrapped", wsgi_wrapped, False),
+            ("wsgi keyed", wsgi_wrapped, True),
+        ):
+            mode(keyed)
             micros = drive_wsgi(app, args.requests)
             best[name] = min(best.get(name, micros), micros)
     print(
@@ -136,10 +169,12 @@ def main() -> int:
         "request (spans 'interesting', OpenTelemetry SDK installed)"
     )
     for kind, what in (("asgi", "Starlette route"), ("wsgi", "WSGI callable")):
-        bare, wrapped = best[f"{kind} bare"], best[f"{kind} wrapped"]
+        bare, wrapped, keyed = (best[f"{kind} {m}"] for m in ("bare", "wrapped", "keyed"))
         print(
-            f"  {kind.upper()}: {what} {bare:6.1f} us, with CxMiddleware {wrapped:6.1f} us: "
-            f"+{wrapped - bare:5.1f} us per request, ratio bare/wrapped {bare / wrapped:.3f}"
+            f"  {kind.upper()}: {what} {bare:6.1f} us, with CxMiddleware {wrapped:6.1f} us "
+            f"without a context key, {keyed:6.1f} us with one: +{wrapped - bare:5.1f} / "
+            f"+{keyed - bare:5.1f} us per request, ratio bare/wrapped {bare / wrapped:.3f} / "
+            f"{bare / keyed:.3f}; authentication {keyed - wrapped:+5.1f} us"
         )
     cxmetrics.shutdown()
     return 0
