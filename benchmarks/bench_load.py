@@ -197,6 +197,11 @@ def serve(
     uvicorn.Server(config).run()
 
 
+# Contexts cross requests only when signed: the served app (this process's environment, which
+# its server inherits) and the load generator share one context key.
+CONTEXT_KEY = "bench-context-key-0123456789abcdef"
+os.environ["CXMETRICS_CONTEXT_KEY"] = CONTEXT_KEY
+
 # -- the load generator -----------------------------------------------------------------------
 
 
@@ -205,9 +210,11 @@ def journey_requests() -> list[tuple[str, str | None]]:
     carrying the context the bank app would have sent back (its fingerprints included)."""
     from cxmetrics.instrument.fingerprints import fingerprint
     from cxmetrics.propagation.codec import JourneyContext, encode
+    from cxmetrics.propagation.integrity import ContextKeys
     from examples.bank.app import Bank
 
-    key = hashlib.sha256(b"cxmetrics:bank_app").digest()  # the spec's default fingerprint key
+    keys = ContextKeys({"k1": CONTEXT_KEY})  # what the app signs with ($CXMETRICS_CONTEXT_KEY)
+    key = keys.derived(b"fingerprints")  # its fingerprint key (none configured: derived)
     bank = Bank(1.0, None)
     requests: list[tuple[str, str | None]] = []
     for n in range(JOURNEY_IDS):
@@ -232,7 +239,7 @@ def journey_requests() -> list[tuple[str, str | None]]:
                     requests.append((route, None))
                 else:
                     ctx = JourneyContext(journey, jid, last, "app", fps)
-                    requests.append((route, encode(ctx)))
+                    requests.append((route, encode(ctx, "", keys.mac)))
     return requests
 
 
@@ -331,15 +338,17 @@ def breakdown() -> list[tuple[str, float]]:
     import cxmetrics
     from cxmetrics.instrument.fingerprints import fingerprint
     from cxmetrics.propagation.codec import JourneyContext, encode
+    from cxmetrics.propagation.integrity import ContextKeys
     from cxmetrics.spec.load import load_spec
     from examples.bank.app import SPEC_PATH, Bank
 
     cxmetrics.configure(load_spec(SPEC_PATH), registry=CollectorRegistry(), spans="interesting")
-    key = hashlib.sha256(b"cxmetrics:bank_app").digest()
+    keys = ContextKeys({"k1": CONTEXT_KEY})
+    key = keys.derived(b"fingerprints")
     jid = "ab" * 16
     total, lines = Bank(1.0, None).bill(jid)
     fps = {"bill_total": fingerprint(total, key)}
-    baggage = encode(JourneyContext("bill_inquiry", jid, "bill_total", "app", fps))
+    baggage = encode(JourneyContext("bill_inquiry", jid, "bill_total", "app", fps), "", keys.mac)
     headers = Headers(raw=[(b"host", b"x"), (b"baggage", baggage.encode())])
     context = cxmetrics.extract(headers)
     journey = cxmetrics.journey("bill_inquiry", context=context)

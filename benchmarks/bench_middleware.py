@@ -6,9 +6,12 @@ the journey context in ``baggage``; bare vs wrapped in ``cxmetrics.integrations.
 with the route mapped to a step; and the same with a path parameter (``/bill/{period}/total``),
 behind four other routes, mapped by its template, so the middleware matches Starlette's routes
 once more. WSGI: a plain WSGI callable, bare vs wrapped in
-``cxmetrics.integrations.wsgi.CxMiddleware``. Rounds alternate bare and wrapped; the best round
-of each is kept (the machine is noisy). cxmetrics is configured with the example spec, spans
-``interesting`` through the OpenTelemetry SDK.
+``cxmetrics.integrations.wsgi.CxMiddleware``. Rounds alternate bare and wrapped; the best round of
+each is kept (the machine is noisy). cxmetrics is configured with the example spec, spans
+``interesting`` through the OpenTelemetry SDK. The wrapped apps run twice per round: with a
+context key (the incoming ``baggage`` is signed, verified, resumed and the response signed) and
+without one (the incoming context is ignored, a new instance starts, nothing is signed); the
+difference is what authentication costs.
 
 Run: ``python benchmarks/bench_middleware.py`` (``--rounds``, ``--requests``).
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -41,6 +45,8 @@ HEADERS = [
     (b"baggage", BAGGAGE),
 ]
 ROUTES = {"GET /bill/total": ("bill_inquiry", "bill_total")}
+
+
 TEMPLATED = {"GET /bill/{period}/total": ("bill_inquiry", "bill_total")}
 PATHS = {"asgi": "/bill/total", "asgi templated": "/bill/2026-12/total"}
 
@@ -123,11 +129,30 @@ def main() -> int:
     from prometheus_client import CollectorRegistry
 
     import cxmetrics
+    from cxmetrics.propagation.codec import decode, encode
+    from cxmetrics.propagation.integrity import ContextKeys
     from cxmetrics.spec.load import load_spec
     from examples.bank.app import SPEC_PATH
 
     trace.set_tracer_provider(TracerProvider())
-    cxmetrics.configure(load_spec(SPEC_PATH), registry=CollectorRegistry(), spans="interesting")
+    spec = load_spec(SPEC_PATH)
+    key = b"bench-context-key-0123456789abcdef"
+    context = decode(BAGGAGE.decode())
+    assert context is not None
+    signed = encode(context, "", ContextKeys({"k1": key}).mac).encode()  # type: ignore[arg-type]
+
+    def mode(keyed: bool) -> None:
+        """Configure with or without the key; the request's baggage signed or not to match."""
+        cxmetrics.configure(
+            spec,
+            registry=CollectorRegistry(),
+            spans="interesting",
+            context_key=key if keyed else None,
+        )
+        HEADERS[-1] = (b"baggage", signed if keyed else BAGGAGE)
+
+    os.environ.pop("CXMETRICS_CONTEXT_KEY", None)
+    mode(False)
     asgi = asgi_apps()
     wsgi_bare, wsgi_wrapped = wsgi_apps()
     gc.collect()
@@ -136,30 +161,46 @@ def main() -> int:
 
     async def asgi_rounds() -> None:
         for _ in range(args.rounds):
-            for name, app in asgi.items():
+            for name, app, keyed in (
+                ("asgi bare", asgi["asgi bare"], False),
+                ("asgi wrapped", asgi["asgi wrapped"], False),
+                ("asgi keyed", asgi["asgi wrapped"], True),
+                ("asgi templated bare", asgi["asgi templated bare"], False),
+                ("asgi templated wrapped", asgi["asgi templated wrapped"], False),
+            ):
+                mode(keyed)
                 path = PATHS["asgi templated" if "templated" in name else "asgi"]
                 micros = await drive_asgi(app, args.requests, path)
                 best[name] = min(best.get(name, micros), micros)
 
     asyncio.run(asgi_rounds())
     for _ in range(args.rounds):
-        for name, app in (("wsgi bare", wsgi_bare), ("wsgi wrapped", wsgi_wrapped)):
+        for name, app, keyed in (
+            ("wsgi bare", wsgi_bare, False),
+            ("wsgi wrapped", wsgi_wrapped, False),
+            ("wsgi keyed", wsgi_wrapped, True),
+        ):
+            mode(keyed)
             micros = drive_wsgi(app, args.requests)
             best[name] = min(best.get(name, micros), micros)
     print(
         f"in-process, best of {args.rounds} rounds × {args.requests} requests, CPU time per "
         "request (spans 'interesting', OpenTelemetry SDK installed)"
     )
-    for kind, what in (
-        ("asgi", "Starlette route"),
-        ("asgi templated", "Starlette route by template"),
-        ("wsgi", "WSGI callable"),
-    ):
-        bare, wrapped = best[f"{kind} bare"], best[f"{kind} wrapped"]
+    for kind, what in (("asgi", "Starlette route"), ("wsgi", "WSGI callable")):
+        bare_us, wrapped_us, keyed_us = (best[f"{kind} {m}"] for m in ("bare", "wrapped", "keyed"))
         print(
-            f"  {kind.upper()}: {what} {bare:6.1f} us, with CxMiddleware {wrapped:6.1f} us: "
-            f"+{wrapped - bare:5.1f} us per request, ratio bare/wrapped {bare / wrapped:.3f}"
+            f"  {kind.upper()}: {what} {bare_us:6.1f} us, with CxMiddleware {wrapped_us:6.1f} us "
+            f"without a context key, {keyed_us:6.1f} us with one: +{wrapped_us - bare_us:5.1f} / "
+            f"+{keyed_us - bare_us:5.1f} us per request, ratio bare/wrapped "
+            f"{bare_us / wrapped_us:.3f} / {bare_us / keyed_us:.3f}; "
+            f"authentication {keyed_us - wrapped_us:+5.1f} us"
         )
+    bare, wrapped = best["asgi templated bare"], best["asgi templated wrapped"]
+    print(
+        f"  ASGI: Starlette route by template {bare:6.1f} us, with CxMiddleware {wrapped:6.1f} us "
+        f"without a context key: +{wrapped - bare:5.1f} us per request"
+    )
     cxmetrics.shutdown()
     return 0
 

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -26,10 +26,12 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ._exceptions import CxError, SpecError
+from .instrument.messages import shown
 from .instrument.redaction import make_redactor
 from .instrument.runtime import SPAN_MODES, Runtime, SpanMode
 from .instrument.sinks import Sink
-from .instrument.state import STATE, internal_error
+from .instrument.state import STATE, internal_error, log_once
+from .propagation.integrity import NO_KEY_MESSAGE, ContextKeys, resolve
 from .spec import names
 
 if TYPE_CHECKING:
@@ -72,6 +74,8 @@ def configure(
     redact: Callable[[str], str] | None = None,
     span_exception_messages: bool = False,
     followup: str | None = None,
+    context_key: bytes | str | None = None,
+    context_keys: Mapping[str, bytes | str] | None = None,
     strict: bool = False,
 ) -> bool:
     """Start recording journeys and steps declared in ``spec``.
@@ -85,9 +89,13 @@ def configure(
     - ``sinks`` / ``event_log``: also emit whole records (``cxmetrics.testing.Recorder``, or a
       JSONL file for ``cxmetrics analyze``: flushed every second and at exit, rotated at 64 MiB;
       see ``cxmetrics.exposition.eventlog``).
+    - ``context_key`` / ``context_keys``: the secret that signs the journey context (``cx.mac``)
+      and authenticates it when it comes back (default ``$CXMETRICS_CONTEXT_KEY``); rotate with
+      ``context_keys={"k2": new, "k1": old}`` (the first signs, all verify). Without one, contexts
+      from outside are ignored (counted ``no_key``): journeys are measured within a request only.
     - ``fingerprint_key``: key of the digests used by cross-step consistency checks (default:
-      ``$CXMETRICS_FINGERPRINT_KEY``, else derived from the service name — set one when journey
-      contexts cross untrusted boundaries).
+      ``$CXMETRICS_FINGERPRINT_KEY``, else derived from the context key, else a random key of
+      this process: never derivable from anything public).
     - ``customer_key`` / ``redact``: how ``j.identify(customer_id)`` turns an identifier into a
       reference (default HMAC-SHA256 with ``customer_key`` or ``$CXMETRICS_CUSTOMER_KEY``); raw
       identifiers are never stored, exposed or exported.
@@ -128,6 +136,8 @@ def configure(
             redact=redact,
             span_exception_messages=span_exception_messages,
             followup=followup,
+            context_key=context_key,
+            context_keys=context_keys,
             strict=strict,
         )
 
@@ -146,10 +156,12 @@ def _configure(
     redact: Callable[[str], str] | None,
     span_exception_messages: bool,
     followup: str | None,
+    context_key: bytes | str | None,
+    context_keys: Mapping[str, bytes | str] | None,
     strict: bool,
 ) -> bool:
-    if spans not in SPAN_MODES:
-        message = f"spans must be one of {', '.join(SPAN_MODES)}, got {spans!r}"
+    if not (isinstance(spans, str) and spans in SPAN_MODES):
+        message = f"spans must be one of {', '.join(SPAN_MODES)}, got {shown(spans)}"
         if strict:
             raise CxError(message)
         log.error("cxmetrics: %s; using 'interesting'", message)
@@ -180,6 +192,8 @@ def _configure(
                         redact=redact,
                         span_exception_messages=span_exception_messages,
                         followup=followup,
+                        context_key=context_key,
+                        context_keys=context_keys,
                     )
                 finally:
                     _installed.resuming = False
@@ -204,14 +218,16 @@ def _configure(
     owned: tuple[Sink, ...] = (EventLog(event_log),) if event_log is not None else ()
     owned += tracker.tracker_sinks(loaded, followup or os.environ.get(FOLLOWUP_ENV), strict)
     try:
+        keys = resolve(context_key, context_keys, os.environ)
         runtime = Runtime(
             loaded,
             spans,
             (tracer or otel.tracer()) if spans != "off" else None,
             exemplars if exemplars is not None else spans != "off",
             (*sinks, *owned),
-            _key(fingerprint_key, loaded.service),
+            _key(fingerprint_key, keys),
             make_redactor(customer_key, redact),
+            keys,
         )
         collector = CxCollector(runtime)
     except Exception as exc:  # a spec that validates but cannot be bound (e.g. an infinite target)
@@ -241,6 +257,8 @@ def _configure(
     _installed.owned_sinks = owned
     otel.record_raw_exceptions(span_exception_messages)
     tracker.expose(owned, target)
+    if keys is None:
+        log_once("nokey", NO_KEY_MESSAGE)
     STATE.runtime = runtime
     return True
 
@@ -300,10 +318,10 @@ def current_spec() -> Spec | None:
     return runtime.spec if runtime is not None else None
 
 
-def _key(explicit: bytes | str | None, service: str) -> bytes:
+def _key(explicit: bytes | str | None, keys: ContextKeys | None) -> bytes:
     raw = explicit if explicit is not None else os.environ.get(FINGERPRINT_KEY_ENV)
-    if raw is None:
-        raw = f"cxmetrics:{service}"
+    if raw is None:  # never from anything public (a service name): digests could be inverted
+        return keys.derived(b"fingerprints") if keys is not None else os.urandom(32)
     data = raw.encode() if isinstance(raw, str) else raw
     return hashlib.sha256(data).digest()
 

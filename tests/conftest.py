@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,12 @@ from cxmetrics.spec.load import load_spec
 from cxmetrics.spec.model import Spec
 from cxmetrics.testing import Recording
 
+from .helpers.keys import CONTEXT_KEY
 from .helpers.paths import EXAMPLE_SPEC
+
+# Journey contexts cross requests and processes only when signed: every test (and every
+# subprocess it starts) shares one context key unless it removes it to test the keyless mode.
+os.environ["CXMETRICS_CONTEXT_KEY"] = CONTEXT_KEY.decode()
 
 
 @pytest.fixture(scope="session")

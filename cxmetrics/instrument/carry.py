@@ -26,20 +26,31 @@ def receive(carrier: Any, reader: Reader = READER) -> tuple[JourneyContext | Non
 
 
 def accepted(carried: Carried) -> JourneyContext | None:
-    """``carried``'s context, or ``None`` after counting its rejection."""
+    """``carried``'s context when it is well formed and authenticated by the runtime's context
+    keys, else ``None`` after counting why (``unsigned``, ``bad_mac``, ``unknown_key``, or
+    ``no_key`` when no key is configured: nothing from outside can then be trusted)."""
     context = carried.context
-    if type(context) is Rejected:
-        runtime = STATE.runtime
-        if runtime is not None:
-            runtime.count_rejected(context.reason)
+    if context is None:
         return None
-    return context  # type: ignore[return-value]  # not a Rejected: a context or None
+    runtime = STATE.runtime
+    if runtime is None:
+        return None  # not configured: nothing to authenticate it with, nothing to resume
+    if type(context) is Rejected:
+        runtime.count_rejected(context.reason)
+        return None
+    keys = runtime.context_keys
+    reason = "no_key" if keys is None else keys.verify(context)  # type: ignore[arg-type]
+    if reason is not None:
+        runtime.count_rejected(reason)
+        return None
+    return context  # type: ignore[return-value]  # not a Rejected: an authenticated context
 
 
 def extract(headers: Any) -> JourneyContext | None:
     """The journey context in HTTP ``headers`` (any mapping; header names case-insensitive).
 
-    Returns ``None`` when there is none or it is malformed (the rejection is counted in
+    Returns ``None`` when there is none, it is malformed or not authenticated by the configured
+    context key, or cxmetrics is not configured (a rejection is counted in
     ``cx_journey_context_rejected_total``); never raises.
     """
     return receive(headers)[0]

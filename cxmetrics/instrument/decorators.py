@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
+from ..spec.names import OTHER
 from .journeys import current, journey
 from .state import STATE
 from .steps import NOOP_STEP, StepInstance
@@ -28,7 +29,7 @@ class _StepUse:
     __slots__ = ("_active", "journey", "step")
 
     def __init__(self, journey_name: str, step_name: str) -> None:
-        self.journey = journey_name
+        self.journey = journey_name if type(journey_name) is str else OTHER
         self.step = step_name
         self._active: StepInstance = NOOP_STEP
 

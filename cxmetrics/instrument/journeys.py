@@ -22,6 +22,7 @@ from ..propagation.codec import JourneyContext, digest_members, encode, head, ne
 from ..spec.names import OTHER, is_name
 from .carry import receive
 from .events import FeedbackRecord, JourneyStarted
+from .messages import shown
 from .redaction import customer_ref
 from .slots import FEEDBACK_SCALES, JourneySlot, StepSlot
 from .state import STATE, internal_error
@@ -131,9 +132,12 @@ class JourneyInstance:
 
     def previous_name(self, index: int) -> str | None:
         """The name of step ``index`` of this journey (``None`` for "no previous step")."""
-        return self._slot.previous_name(index) if self._slot is not None else None
+        try:
+            return self._slot.previous_name(index) if self._slot is not None else None
+        except Exception:  # not a step index of this journey
+            return None
 
-    def advance(self, index: int) -> int:
+    def _advance(self, index: int) -> int:
         """Make step ``index`` the last one done; returns the index of the one before it (what
         a finished step counts its arrival from)."""
         previous, self._last = self._last, index
@@ -141,7 +145,7 @@ class JourneyInstance:
 
     def remembered(self, key: str) -> str | None:
         """The fingerprint remembered under ``key`` (here or in an earlier request), if any."""
-        return self._fps.get(key)
+        return self._fps.get(key) if type(key) is str else None
 
     def context(self) -> JourneyContext:
         """What must travel with this instance to the next request or process."""
@@ -184,7 +188,9 @@ class JourneyInstance:
             if self.name != slot.name:
                 prepared = head(self._travelling_name())
             digests = digest_members(self._fps, self._cust) if self._fps or self._cust else ""
-            return f"{prepared}{self.journey_id}{tails[self._ch][self._last]}{digests}"
+            ours = f"{prepared}{self.journey_id}{tails[self._ch][self._last]}{digests}"
+            keys = rt.context_keys
+            return ours if keys is None else ours + keys.mac(ours)
         except Exception as exc:
             internal_error("context", exc)
             return ""
@@ -196,8 +202,11 @@ class JourneyInstance:
             return
         try:
             existing = header(headers, BAGGAGE_HEADER)
+            keys = self._rt.context_keys if self._rt is not None else None
             headers[BAGGAGE_HEADER] = (
-                encode(self.context(), existing) if existing else self.baggage()
+                encode(self.context(), existing, keys.mac if keys is not None else None)
+                if existing
+                else self.baggage()
             )
         except Exception as exc:
             internal_error("context", exc)
@@ -208,7 +217,7 @@ class JourneyInstance:
         slot = self._slot
         if slot is None:  # before configure(): no runtime, no slot
             return NOOP_STEP
-        index = slot.step_index.get(name)
+        index = slot.step_index.get(name) if type(name) is str else None
         if index is None:
             if slot.n_steps and self._rt is not None:  # the 'other' journey has no steps
                 self._rt.count_undeclared("step", name)
@@ -239,7 +248,7 @@ class JourneyInstance:
                     "feedback",
                     None,
                     f"cxmetrics: {scale} feedback must be an int in {low}..{high}, "
-                    f"got {score!r}; ignored (further ones counted only)",
+                    f"got {shown(score)}; ignored (further ones counted only)",
                 )
                 continue
             with slot.lock:
@@ -304,6 +313,8 @@ def journey(
     middleware the request's carriers were read already, once: ``headers`` is not read again
     (a rejected context is counted once per request).
     """
+    if type(name) is not str:
+        name = OTHER  # counted as undeclared below; never hashed, compared or printed
     rt = STATE.runtime
     if rt is None:
         return JourneyInstance(None, None, name, 0, "", 0)
@@ -330,13 +341,15 @@ def journey(
 
 
 def _start(rt: Runtime, name: str, channel: str | None) -> JourneyInstance:
+    # An undeclared name is folded to 'other' (the slot's name) before it reaches any record or
+    # header: names may carry data (``journey_4111111111111111``).
     slot = rt.journey_slot(name)
     ch = rt.channel(channel)
-    instance = JourneyInstance(rt, slot, name, ch, new_journey_id(), slot.n_steps + 1)
+    instance = JourneyInstance(rt, slot, slot.name, ch, new_journey_id(), slot.n_steps + 1)
     with slot.lock:
         slot.started[ch] += 1
     if rt.sinks:
-        emit(rt, JourneyStarted(time.time(), name, slot.channels[ch], instance.journey_id))
+        emit(rt, JourneyStarted(time.time(), slot.name, slot.channels[ch], instance.journey_id))
     return instance
 
 
@@ -352,7 +365,14 @@ def _resume(
         with slot.lock:
             slot.switches[before][ch] += 1
     return JourneyInstance(
-        rt, slot, name, ch, context.journey_id, last, context.fingerprints, context.customer_ref
+        rt,
+        slot,
+        slot.name,
+        ch,
+        context.journey_id,
+        last,
+        context.fingerprints,
+        context.customer_ref,
     )
 
 
@@ -384,6 +404,8 @@ def inject(headers: MutableMapping[str, str], context: JourneyContext | None = N
         existing = header(headers, BAGGAGE_HEADER) or ""
         for name in [k for k in headers if k.lower() == BAGGAGE_HEADER]:
             del headers[name]
-        headers[BAGGAGE_HEADER] = encode(context, existing)
+        rt = STATE.runtime
+        keys = rt.context_keys if rt is not None else None
+        headers[BAGGAGE_HEADER] = encode(context, existing, keys.mac if keys is not None else None)
     except Exception as exc:
         internal_error("propagation", exc)

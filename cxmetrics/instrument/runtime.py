@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Literal
 
 from ..propagation.codec import head, step_members
 from ..spec.names import OTHER
+from .messages import shown
 from .slots import JourneySlot, build_journeys
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
+    from ..propagation.integrity import ContextKeys
     from ..spec.model import Spec
     from .sinks import Sink
 
@@ -31,6 +33,7 @@ class Runtime:
     __slots__ = (
         "channel_index",
         "channels",
+        "context_keys",
         "default_channel",
         "exemplars",
         "fingerprint_key",
@@ -56,6 +59,7 @@ class Runtime:
         sinks: Sequence[Sink],
         fingerprint_key: bytes,
         redact: Callable[[str], str],
+        context_keys: ContextKeys | None = None,
     ) -> None:
         self.spec = spec
         self.span_mode = span_mode
@@ -64,6 +68,7 @@ class Runtime:
         self.sinks: tuple[Sink, ...] = tuple(sinks)
         self.fingerprint_key = fingerprint_key
         self.redact = redact
+        self.context_keys = context_keys  # None: contexts from outside are never trusted
         self.journeys: dict[str, JourneySlot] = build_journeys(spec)
         # Each journey's context members around the instance id, prepared once (the outgoing
         # context of every response): head, and tails[channel][last step index].
@@ -89,7 +94,7 @@ class Runtime:
         self.logged: set[str] = set()  # what this runtime has warned about once
 
     def journey_slot(self, name: str) -> JourneySlot:
-        slot = self.journeys.get(name)
+        slot = self.journeys.get(name) if type(name) is str else None
         if slot is None or name == OTHER:
             self.count_undeclared("journey", name)
             return self.journeys[OTHER]
@@ -98,7 +103,7 @@ class Runtime:
     def channel(self, name: str | None) -> int:
         if name is None:
             return self.default_channel
-        index = self.channel_index.get(name)
+        index = self.channel_index.get(name) if type(name) is str else None
         if index is None or name == OTHER:
             self.count_undeclared("channel", name)
             return self.channel_index[OTHER]
@@ -110,10 +115,10 @@ class Runtime:
         # Once per kind: names may come from user input, so neither logs nor memory grow with them.
         self._log_once(
             f"undeclared:{kind}",
-            "cxmetrics: %s %r is not declared in the spec %s; counted as 'other' in "
+            "cxmetrics: %s %s is not declared in the spec %s; counted as 'other' in "
             "cx_undeclared_names_total (further undeclared %s names are counted only)",
             kind,
-            str(name)[:64],
+            shown(name),
             self.spec.source,
             kind,
         )

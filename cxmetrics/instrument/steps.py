@@ -19,6 +19,7 @@ from ..spec.names import OUTCOMES, TIMELINESS_CLASSES
 from . import spans as otel
 from .events import CheckResult, StepRecord
 from .fingerprints import fingerprint
+from .messages import shown
 from .slots import CheckSlot, StepSlot
 from .state import internal_error, log_once
 
@@ -33,7 +34,7 @@ __all__ = ["NOOP_STEP", "Owner", "StepInstance"]
 
 class Owner(Protocol):
     """What a step needs of its journey instance (``JourneyInstance`` is one). A step reads
-    these and changes its instance only through ``advance`` and ``fingerprints``."""
+    these and changes its instance only through ``_advance`` and ``fingerprints``."""
 
     _rt: Runtime | None
     name: str
@@ -48,7 +49,7 @@ class Owner(Protocol):
     @property
     def fingerprints(self) -> dict[str, str]: ...
 
-    def advance(self, index: int) -> int: ...
+    def _advance(self, index: int) -> int: ...
 
     def previous_name(self, index: int) -> str | None: ...
 
@@ -123,7 +124,7 @@ class StepInstance:
         span = self._span
         exemplar = otel.exemplar(span, duration) if (span is not None or rt.exemplars) else None
         accurate = not self._inaccurate
-        previous = j.advance(slot.index)
+        previous = j._advance(slot.index)
         cls = slot.record(duration, error, accurate, previous, exemplar)
         self.duration = duration
         self.timeliness = TIMELINESS_CLASSES[cls]
@@ -182,7 +183,7 @@ class StepInstance:
             internal_error(
                 "accuracy",
                 exc,
-                f"cxmetrics: check {name!r}: cannot tell whether "
+                f"cxmetrics: check {shown(name)}: cannot tell whether "
                 f"{type(passed).__name__} passed; counted as failed (further ones "
                 "counted only)",
             )
@@ -216,8 +217,8 @@ class StepInstance:
             internal_error(
                 "accuracy",
                 exc,
-                f"cxmetrics: reconcile {name!r} could not compare its "
-                f"values ({exc}); not recorded (further ones counted only)",
+                f"cxmetrics: reconcile {shown(name)} could not compare its "
+                f"values ({type(exc).__name__}); not recorded (further ones counted only)",
             )
             return False
 
@@ -262,7 +263,7 @@ class StepInstance:
             return False
 
     def _check_slot(self, name: str) -> CheckSlot:
-        slot = self._slot.checks.get(name)
+        slot = self._slot.checks.get(name) if type(name) is str else None
         if slot is None:
             if self._j._rt is not None:
                 self._j._rt.count_undeclared("check", name)
@@ -330,6 +331,12 @@ class _NoopStep(StepInstance):
     def reconcile(
         self, name: str, expected: Any, actual: Any, tolerance: float | None = None
     ) -> bool:
+        return True
+
+    def fingerprint(self, value: Any, key: str | None = None) -> None:
+        return None
+
+    def consistent(self, name: str, value: Any) -> bool:
         return True
 
     def __exit__(

@@ -12,25 +12,27 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from urllib.parse import unquote
 
 from ..spec.names import is_name
 
-KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS, KEY_CUSTOMER = (
+KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS, KEY_CUSTOMER, KEY_MAC = (
     "cx.journey",
     "cx.id",
     "cx.step",
     "cx.channel",
     "cx.fp",
     "cx.cust",
+    "cx.mac",  # the MAC over the others (cxmetrics.propagation.integrity)
 )
-KEYS = (KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS, KEY_CUSTOMER)
+KEYS = (KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS, KEY_CUSTOMER, KEY_MAC)
 MAX_HEADER_BYTES = 8192  # W3C baggage limit
 MAX_FINGERPRINTS = 8
 _ID_RE = re.compile(r"[0-9a-f]{16,32}")
 _FP_RE = re.compile(r"[0-9a-f]{16}")
+_MAC_RE = re.compile(r"[a-z0-9_]{1,16}:[0-9a-f]{32}")
 
 
 def new_journey_id() -> str:
@@ -50,6 +52,7 @@ class JourneyContext:
     customer_ref: str | None = (
         None  # a keyed digest (cxmetrics.instrument.redaction), never the raw id
     )
+    mac: str | None = None  # ``<key id>:<digest>`` as received; checked by the runtime's keys
 
     def with_step(self, step: str) -> JourneyContext:
         return replace(self, last_step=step)
@@ -91,6 +94,7 @@ _OWN_FORM = re.compile(
     rf"(?:,cx\.step=({_N}))?(?:,cx\.channel=({_N}))?"
     rf"(?:,cx\.fp=({_N}:[0-9a-f]{{16}}(?:\|{_N}:[0-9a-f]{{16}}){{0,{MAX_FINGERPRINTS - 1}}}))?"
     r"(?:,cx\.cust=([0-9a-f]{16}))?"
+    r"(?:,cx\.mac=([a-z0-9_]{1,16}:[0-9a-f]{32}))?"
 )
 
 
@@ -101,13 +105,14 @@ def _own(
     channel: str | None,
     fps: str | None,
     customer: str | None,
+    mac: str | None,
 ) -> JourneyContext:
     fingerprints: dict[str, str] = {}
     if fps:
         for item in fps.split("|"):
             key, _, digest = item.partition(":")
             fingerprints[key] = digest
-    return _validated(journey, journey_id, step, channel, fingerprints, customer)
+    return _validated(journey, journey_id, step, channel, fingerprints, customer, mac)
 
 
 _SET_FIELDS = tuple(getattr(JourneyContext, f.name).__set__ for f in fields(JourneyContext))
@@ -120,17 +125,21 @@ def _validated(
     channel: str | None,
     fingerprints: Mapping[str, str],
     customer_ref: str | None,
+    mac: str | None = None,
 ) -> JourneyContext:
     """A ``JourneyContext`` from fields already validated, built without the frozen
     dataclass's per-field ``object.__setattr__`` (a third of its construction cost)."""
     context: JourneyContext = object.__new__(JourneyContext)
-    journey_set, id_set, step_set, channel_set, fingerprints_set, customer_set = _SET_FIELDS
+    journey_set, id_set, step_set, channel_set, fingerprints_set, customer_set, mac_set = (
+        _SET_FIELDS
+    )
     journey_set(context, journey)
     id_set(context, journey_id)
     step_set(context, last_step)
     channel_set(context, channel)
     fingerprints_set(context, fingerprints)
     customer_set(context, customer_ref)
+    mac_set(context, mac)
     return context
 
 
@@ -181,14 +190,20 @@ def _context(entries: Mapping[str, str]) -> JourneyContext | Rejected | None:
     customer = entries.get(KEY_CUSTOMER) or None
     if customer is not None and not _FP_RE.fullmatch(customer):
         return Rejected("bad_customer_ref")
-    return _validated(journey, journey_id, step, channel, fingerprints, customer)
+    mac = entries.get(KEY_MAC) or None
+    if mac is not None and not _MAC_RE.fullmatch(mac):
+        return Rejected("bad_mac")
+    return _validated(journey, journey_id, step, channel, fingerprints, customer, mac)
 
 
 # -- encode ---------------------------------------------------------------------------------------
 
 
-def encode(context: JourneyContext, existing: str = "") -> str:
-    """A baggage value with ``context``'s ``cx.*`` members replacing any in ``existing``."""
+def encode(
+    context: JourneyContext, existing: str = "", sign: Callable[[str], str] | None = None
+) -> str:
+    """A baggage value with ``context``'s ``cx.*`` members replacing any in ``existing``;
+    ``sign`` (``ContextKeys.mac``) appends the ``cx.mac`` member over them."""
     ours = members(
         context.journey,
         context.journey_id,
@@ -197,6 +212,8 @@ def encode(context: JourneyContext, existing: str = "") -> str:
         context.fingerprints,
         context.customer_ref,
     )
+    if sign is not None:
+        ours += sign(ours)
     if not existing:
         return ours
     kept = [

@@ -48,6 +48,18 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
                 )
             ]
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            [
+                SpecIssue(
+                    filename,
+                    None,
+                    "",
+                    f"the spec is not UTF-8 text (byte {exc.start} cannot be decoded)",
+                    "save the file as UTF-8 without a byte-order mark",
+                )
+            ]
+        ) from None
     return parse_spec(text, filename)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.keys import CONTEXT_KEY
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
 
 pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
@@ -31,7 +32,11 @@ def run(tmp_path: Path, code: str, harness: str = "") -> str:
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"},
+        env={
+            "PYTHONPATH": f"{tmp_path}:{ROOT}",
+            "PATH": "/usr/bin:/bin",
+            "CXMETRICS_CONTEXT_KEY": CONTEXT_KEY.decode(),  # as the pages tell a deployment
+        },
     )
     assert result.returncode == 0, result.stderr
     return result.stdout

@@ -15,6 +15,7 @@ from cxmetrics.instrument import state as _state
 from cxmetrics.propagation.codec import decode, encode
 from cxmetrics.spec.model import Spec
 from cxmetrics.testing import Recording
+from tests.helpers.keys import signed
 
 OK = {"outcome": "ok", "timeliness": "satisfied"}
 
@@ -238,7 +239,7 @@ def test_context_for_another_journey_starts_a_new_instance(rec: Recording) -> No
 
 
 def _sent(journey_id: str, last: str, channel: str = "app") -> str:
-    return encode(cxmetrics.JourneyContext("bill_inquiry", journey_id, last, channel))
+    return signed(cxmetrics.JourneyContext("bill_inquiry", journey_id, last, channel))
 
 
 def test_journey_reads_context_and_channel_from_request_headers_in_any_form(rec: Recording) -> None:

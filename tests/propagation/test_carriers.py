@@ -22,10 +22,11 @@ from cxmetrics.integrations.wsgi import CxMiddleware as WsgiMiddleware
 from cxmetrics.integrations.wsgi import StartResponse
 from cxmetrics.propagation.carriers import Reader, cookie_value
 from cxmetrics.propagation.codec import JourneyContext, Rejected
+from tests.helpers.keys import signed
 from tests.helpers.paths import EXAMPLE_SPEC
 
 BAD = "cx.journey=bill_inquiry,cx.id=nothex"
-GOOD = f"cx.journey=bill_inquiry,cx.id={'ab' * 16},cx.step=bill_total,cx.channel=app"
+GOOD = signed(JourneyContext("bill_inquiry", "ab" * 16, "bill_total", "app"))
 
 
 @pytest.fixture

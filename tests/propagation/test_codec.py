@@ -58,8 +58,15 @@ def test_format_keeps_foreign_members_and_replaces_ours(
 
 
 @pytest.fixture
-def configured() -> Iterator[None]:
-    cxmetrics.configure(EXAMPLE_SPEC, registry=CollectorRegistry(), spans="off")
+def configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # The codec's format, unsigned: no context key (signing: tests/propagation/test_integrity.py).
+    monkeypatch.delenv("CXMETRICS_CONTEXT_KEY")
+    cxmetrics.configure(
+        EXAMPLE_SPEC,
+        registry=CollectorRegistry(),
+        spans="off",
+        fingerprint_key="cxmetrics:bank_app",
+    )
     yield
     cxmetrics.shutdown()
 
@@ -79,9 +86,9 @@ def test_instance_baggage_equals_the_formatted_context() -> None:
     headers = {"baggage": "k=v"}
     j.inject(headers)
     assert headers["baggage"] == f"k=v,{j.baggage()}"
-    other = cxmetrics.journey("not_declared")  # declared elsewhere, maybe: travels as named
+    other = cxmetrics.journey("not_declared")  # undeclared here: travels folded, as 'other'
     assert other.baggage() == encode(other.context())
-    assert other.baggage().startswith("cx.journey=not_declared,")
+    assert other.baggage().startswith("cx.journey=other,")
     bad = cxmetrics.journey("Not a name, really")
     assert bad.baggage() == encode(bad.context())
     assert bad.baggage().startswith("cx.journey=other,")

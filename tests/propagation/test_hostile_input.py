@@ -49,6 +49,7 @@ from cxmetrics.propagation.codec import (
     KEY_FINGERPRINTS,
     KEY_ID,
     KEY_JOURNEY,
+    KEY_MAC,
     KEY_STEP,
     JourneyContext,
     Rejected,
@@ -59,6 +60,7 @@ from cxmetrics.spec import names
 from cxmetrics.spec.load import parse_spec
 from cxmetrics.spec.model import Spec
 from cxmetrics.spec.names import OTHER
+from tests.helpers.keys import KEYS as KEY_SIGNS
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
 from tests.helpers.servers import serve_app
 
@@ -252,6 +254,9 @@ def _nearly_valid(draw: Any) -> str:
         KEY_FINGERPRINTS: "bill_total:" + "1" * 16,
         "cx.customer": "2" * 16,
     }
+    # Signed as cxmetrics signs it (a hostile change of any field then fails its MAC).
+    ours = ",".join(f"{k}={v}" for k, v in entries.items() if k != "cx.customer")
+    entries[KEY_MAC] = KEY_SIGNS.mac(ours)[len(KEY_MAC) + 2 :]
     if draw(st.booleans()):
         field = draw(st.sampled_from(KEYS))
         entries[field] = draw(
@@ -595,6 +600,9 @@ def _allowed_label_values(spec: Spec) -> set[str]:
         "oversized",
         "duplicate_key",
         "bad_customer_ref",
+        "bad_mac",
+        "unsigned",
+        "unknown_key",
     }
     allowed |= {"accuracy", "context", "middleware", "journey", "step", "otel", "redaction"}
     for journey in spec.journeys:
