@@ -202,6 +202,7 @@ def _configure(
         return False
 
     from .spec.load import load_spec  # pydantic and PyYAML: only once a spec is loaded
+    from .spec.model import Spec as SpecModel
 
     try:
         loaded = load_spec(spec) if isinstance(spec, (str, os.PathLike)) else spec
@@ -209,15 +210,22 @@ def _configure(
         if strict:
             raise
         return not_recording(None, str(exc))
+    if not isinstance(loaded, SpecModel):
+        message = f"spec must be a path or a cxmetrics Spec, got {type(loaded).__name__}"
+        if strict:
+            raise CxError(message)
+        return not_recording(None, message)
 
     from .exposition.collector import CxCollector
     from .exposition.eventlog import EventLog
     from .followup import tracker
     from .instrument import spans as otel
 
-    owned: tuple[Sink, ...] = (EventLog(event_log),) if event_log is not None else ()
-    owned += tracker.tracker_sinks(loaded, followup or os.environ.get(FOLLOWUP_ENV), strict)
+    owned: tuple[Sink, ...] = ()
     try:
+        if event_log is not None:
+            owned += (EventLog(event_log),)
+        owned += tracker.tracker_sinks(loaded, followup or os.environ.get(FOLLOWUP_ENV), strict)
         keys = resolve(context_key, context_keys, os.environ)
         runtime = Runtime(
             loaded,
@@ -231,6 +239,9 @@ def _configure(
         )
         collector = CxCollector(runtime)
     except Exception as exc:  # a spec that validates but cannot be bound (e.g. an infinite target)
+        for sink in owned:  # opened for a runtime that will not run
+            with contextlib.suppress(Exception):
+                sink.close()
         if strict:
             raise CxError(f"cannot use the spec {loaded.source}: {exc!r}") from exc
         return not_recording(exc, repr(exc))
