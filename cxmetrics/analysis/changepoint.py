@@ -299,9 +299,9 @@ class ScoreReference(Reference):
         llr = bad * np.log(p / p0) + (tot - bad) * np.log((1.0 - p) / (1.0 - p0))
         return lo + int(np.argmax(llr))
 
+    @abstractmethod
     def exceedances(self, lo: int, hi: int) -> FloatArray:
         """Per exceedance level and unit: samples above the baseline's threshold."""
-        raise NotImplementedError
 
     def signal(self, chart: int) -> str:
         """What chart `chart` watches, as reported: a rank shift or a quantile's exceedances."""
