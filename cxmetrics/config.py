@@ -14,6 +14,7 @@ away, needs no restart, and nothing recorded meanwhile is lost.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -122,44 +123,48 @@ def configure(
                 "active; the test's configuration and recorder stay in place"
             )
         return True
+    options = _Options(
+        registry=registry,
+        spans=spans,
+        tracer=tracer,
+        exemplars=exemplars,
+        sinks=sinks,
+        event_log=event_log,
+        fingerprint_key=fingerprint_key,
+        customer_key=customer_key,
+        redact=redact,
+        span_exception_messages=span_exception_messages,
+        followup=followup,
+        context_key=context_key,
+        context_keys=context_keys,
+        strict=strict,
+    )
     with _swap:
-        return _configure(
-            spec,
-            registry=registry,
-            spans=spans,
-            tracer=tracer,
-            exemplars=exemplars,
-            sinks=sinks,
-            event_log=event_log,
-            fingerprint_key=fingerprint_key,
-            customer_key=customer_key,
-            redact=redact,
-            span_exception_messages=span_exception_messages,
-            followup=followup,
-            context_key=context_key,
-            context_keys=context_keys,
-            strict=strict,
-        )
+        return _configure(spec, options)
 
 
-def _configure(
-    spec: str | os.PathLike[str] | Spec,
-    *,
-    registry: CollectorRegistry | None,
-    spans: SpanMode,
-    tracer: Tracer | None,
-    exemplars: bool | None,
-    sinks: Sequence[Sink],
-    event_log: str | os.PathLike[str] | None,
-    fingerprint_key: bytes | str | None,
-    customer_key: bytes | str | None,
-    redact: Callable[[str], str] | None,
-    span_exception_messages: bool,
-    followup: str | None,
-    context_key: bytes | str | None,
-    context_keys: Mapping[str, bytes | str] | None,
-    strict: bool,
-) -> bool:
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """``configure()``'s keyword arguments, kept whole so a retry reuses exactly the same."""
+
+    registry: CollectorRegistry | None
+    spans: SpanMode
+    tracer: Tracer | None
+    exemplars: bool | None
+    sinks: Sequence[Sink]
+    event_log: str | os.PathLike[str] | None
+    fingerprint_key: bytes | str | None
+    customer_key: bytes | str | None
+    redact: Callable[[str], str] | None
+    span_exception_messages: bool
+    followup: str | None
+    context_key: bytes | str | None
+    context_keys: Mapping[str, bytes | str] | None
+    strict: bool
+
+
+def _configure(spec: str | os.PathLike[str] | Spec, options: _Options) -> bool:
+    spans, strict, registry = options.spans, options.strict, options.registry
     if not (isinstance(spans, str) and spans in SPAN_MODES):
         message = f"spans must be one of {', '.join(SPAN_MODES)}, got {shown(spans)}"
         if strict:
@@ -179,22 +184,10 @@ def _configure(
             def again(fixed: Spec) -> bool:
                 _installed.resuming = True
                 try:
-                    return configure(
-                        fixed,
-                        registry=registry,
-                        spans=spans,
-                        tracer=tracer,
-                        exemplars=exemplars,
-                        sinks=sinks,
-                        event_log=event_log,
-                        fingerprint_key=fingerprint_key,
-                        customer_key=customer_key,
-                        redact=redact,
-                        span_exception_messages=span_exception_messages,
-                        followup=followup,
-                        context_key=context_key,
-                        context_keys=context_keys,
-                    )
+                    if _test_hold.active:
+                        return True
+                    with _swap:  # not strict: a spec that fails again keeps the stand-in
+                        return _configure(fixed, dataclasses.replace(options, strict=False))
                 finally:
                     _installed.resuming = False
 
@@ -223,18 +216,19 @@ def _configure(
 
     owned: tuple[Sink, ...] = ()
     try:
-        if event_log is not None:
-            owned += (EventLog(event_log),)
-        owned += tracker.tracker_sinks(loaded, followup or os.environ.get(FOLLOWUP_ENV), strict)
-        keys = resolve(context_key, context_keys, os.environ)
+        if options.event_log is not None:
+            owned += (EventLog(options.event_log),)
+        redis_url = options.followup or os.environ.get(FOLLOWUP_ENV)
+        owned += tracker.tracker_sinks(loaded, redis_url, strict)
+        keys = resolve(options.context_key, options.context_keys, os.environ)
         runtime = Runtime(
             loaded,
             spans,
-            (tracer or otel.tracer()) if spans != "off" else None,
-            exemplars if exemplars is not None else spans != "off",
-            (*sinks, *owned),
-            _key(fingerprint_key, keys),
-            make_redactor(customer_key, redact),
+            (options.tracer or otel.tracer()) if spans != "off" else None,
+            options.exemplars if options.exemplars is not None else spans != "off",
+            (*options.sinks, *owned),
+            _key(options.fingerprint_key, keys),
+            make_redactor(options.customer_key, options.redact),
             keys,
         )
         collector = CxCollector(runtime)
@@ -266,7 +260,7 @@ def _configure(
     else:
         _installed.collector, _installed.registry = collector, target
     _installed.owned_sinks = owned
-    otel.record_raw_exceptions(span_exception_messages)
+    otel.record_raw_exceptions(options.span_exception_messages)
     tracker.expose(owned, target)
     if keys is None:
         log_once("nokey", NO_KEY_MESSAGE)
