@@ -25,6 +25,7 @@ by the interpolation Prometheus' ``histogram_quantile`` uses, in both forms (p90
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -321,10 +322,7 @@ HISTOGRAM_BOUNDS: Final = {
 
 
 def _bucket(bounds: tuple[float, ...], seconds: float) -> int:
-    for k, bound in enumerate(bounds):
-        if seconds <= bound:
-            return k
-    return len(bounds)
+    return bisect_left(bounds, seconds)  # le: a value on a bound is in that bound's bucket
 
 
 Increment = tuple[str, tuple[str, ...], float | None]  # (family, labels, observed seconds)

@@ -26,6 +26,7 @@ EARLIEST: Final = 946_684_800.0  # 2000-01-01: the event log refuses older recor
 AHEAD: Final = 86_400.0  # nor more than a day ahead of this machine's clock
 MAX_CALL: Final = 366 * 86_400.0
 MAX_ID: Final = 128
+MAX_REFS: Final = 1 << 17  # customer references remembered (about 20 MB at most)
 SCALES: Final = {"csat": (1, 5), "nps": (0, 10)}
 _TRUE: Final = frozenset({"1", "true", "yes", "y", "t"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "n", "f"})
@@ -72,6 +73,7 @@ class Router:
                 "journey the calls belong to (docs/contact-centre.md)"
             )
         self._redact = redact
+        self._refs: dict[str, str | None] = {}  # customer → reference, bounded (MAX_REFS)
         self._by_queue: dict[str, Route] = {}
         self._default: Route | None = None
         self._latest = _time.time() + AHEAD
@@ -132,7 +134,7 @@ class Router:
             wait, handle = ended - offered, None
         transferred = _flag(row.get(columns.transfer), columns.transfer)
         customer = _text(row.get(columns.customer))
-        ref = customer_ref(self._redact, customer) if customer else None
+        ref = self._ref(customer) if customer else None
         record = ContactRecord(
             time=ended,
             journey=route.journey.name,
@@ -150,8 +152,28 @@ class Router:
         )
         return Call(record, answered, _survey(row.get(columns.survey), columns.survey, route))
 
+    def _ref(self, customer: str) -> str | None:
+        """The keyed reference of ``customer``, remembered: an HMAC per row is most of a row's
+        cost, and callers call again."""
+        try:
+            return self._refs[customer]
+        except KeyError:
+            pass
+        if len(self._refs) >= MAX_REFS:
+            self._refs.clear()
+        ref = self._refs[customer] = customer_ref(self._redact, customer)
+        return ref
+
     def _stamp(self, row: Row, column: str, zone: tzinfo, *, required: bool) -> float | None:
         raw = row.get(column)
+        if type(raw) is str and raw:  # the common case: a CSV field of epoch seconds
+            try:
+                seconds = float(raw)
+            except ValueError:
+                pass
+            else:
+                if EARLIEST <= seconds <= self._latest:
+                    return seconds
         text = _text(raw)
         if not text:
             if required:
@@ -203,6 +225,8 @@ def _route(spec: Spec, journey: Journey) -> Route:
 
 
 def _text(value: object) -> str | None:
+    if type(value) is str:
+        return value.strip()
     if value is None:
         return None
     if isinstance(value, str):

@@ -23,7 +23,7 @@ from ..analysis.contact import HISTOGRAM_BOUNDS as _BOUNDS
 from ..analysis.contact import ContactCounts, RepeatJudge, increments
 from ..instrument.redaction import Redact
 from ..spec import names
-from ..spec.model import Spec, Step
+from ..spec.model import Spec
 from .calls import Call, Route, Router
 from .openmetrics import Backfill
 from .rows import BadRow, Format, read_rows
@@ -74,7 +74,9 @@ def import_calls(
     judges = {r.journey.name: RepeatJudge(_window(r)) for r in router.routes}
     report.counts = {r.journey.name: ContactCounts() for r in router.routes}
     latest = dict.fromkeys(judges, float("-inf"))
-    buffer: list[bytes] = []
+    buffer: list[str] = []
+    formats = {r.journey.name: _steps(spec, r) for r in router.routes}
+    written = 0  # rows in the buffer
     for line, row in read_rows(path, fmt):
         report.rows += 1
         if isinstance(row, BadRow):
@@ -124,14 +126,12 @@ def import_calls(
         for judgment in judgments:
             counts.add(names.CONTACT_RESOLUTIONS, (judgment.resolution,))
         if events is not None:
-            buffer += _lines(spec, route, call)
-            if len(buffer) >= 4096:
-                report.events += len(buffer)
-                events.write(b"".join(buffer))
-                buffer.clear()
+            buffer.append(_lines(formats[name], route, call))
+            if len(buffer) >= 1024:
+                written += _flush(events, buffer)
     if events is not None and buffer:
-        report.events += len(buffer)
-        events.write(b"".join(buffer))
+        written += _flush(events, buffer)
+    report.events = written
     for name, judge in judges.items():
         rest, unjudged = judge.finish(latest[name])
         report.counts[name].unjudged = unjudged
@@ -141,6 +141,14 @@ def import_calls(
                 pairs = ((names.JOURNEY, name), (names.RESOLUTION, judgment.resolution))
                 backfill.count(_family(names.CONTACT_RESOLUTIONS), pairs, judgment.time)
     return report
+
+
+def _flush(events: BinaryIO, buffer: list[str]) -> int:
+    """Write the buffered lines; returns how many events they hold."""
+    text = "".join(buffer)
+    buffer.clear()
+    events.write(text.encode())
+    return text.count("\n")
 
 
 def _window(route: Route) -> float:
@@ -198,78 +206,94 @@ def _last_step(route: Route, call: Call) -> str | None:
 # -- event-log lines (the format of cxmetrics.instrument.events.to_dict, written directly) ------
 
 
-def _lines(spec: Spec, route: Route, call: Call) -> list[bytes]:
-    r = call.record
-    journey, channel, call_id = _encode(r.journey), _encode(r.channel), _encode(r.journey_id)
-    ref = _encode(r.customer_ref) if r.customer_ref is not None else "null"
-    head = f'"journey":{journey},"channel":{channel},"journey_id":{call_id}'
-    out = [f'{{"time":{r.offered!r},{head},"kind":"journey"}}\n'.encode()]
-    ids = (journey, channel, call_id, ref)
+_BOOL: Final = ("false", "true")
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """A route's mapped steps with their thresholds, and its journey/channel as JSON."""
+
+    answer: tuple[str, float, float] | None  # (name as JSON, target, tolerating)
+    handle: tuple[str, float, float] | None
+    previous: str  # the answer step as JSON, or null
+    journey: str
+    channel: str
+
+
+def _steps(spec: Spec, route: Route) -> _Steps:
+    def one(name: str | None) -> tuple[str, float, float] | None:
+        if name is None:
+            return None
+        step = route.journey.step(name)
+        return _encode(name), step.target, spec.tolerating(step)
+
     mapping = route.mapping
+    previous = _encode(mapping.answer_step) if mapping.answer_step is not None else "null"
+    return _Steps(
+        one(mapping.answer_step),
+        one(mapping.handle_step),
+        previous,
+        _encode(route.journey.name),
+        _encode(route.channel),
+    )
+
+
+def _lines(steps: _Steps, route: Route, call: Call) -> str:
+    r = call.record
+    journey, channel, call_id = steps.journey, steps.channel, _encode(r.journey_id)
+    ref = _encode(r.customer_ref) if r.customer_ref is not None else "null"
+    ids = f'"channel":{channel},"journey_id":{call_id}'
+    out = [f'{{"time":{r.offered!r},"journey":{journey},{ids},"kind":"journey"}}\n']
     answered = call.answered_at is not None
-    if mapping.answer_step is not None:
-        step = route.journey.step(mapping.answer_step)
-        outcome = "ok" if answered else "error"
+    if steps.answer is not None:
         end = call.answered_at if call.answered_at is not None else r.time
-        out.append(_step(spec, step, ids, end, None, r.wait, outcome, answered).encode())
-    if mapping.handle_step is not None and r.handle is not None:
-        step = route.journey.step(mapping.handle_step)
+        outcome = "ok" if answered else "error"
+        out.append(_step(steps.answer, journey, ids, ref, end, "null", r.wait, outcome, answered))
+    if steps.handle is not None and r.handle is not None:
         out.append(
-            _step(spec, step, ids, r.time, mapping.answer_step, r.handle, "ok", True).encode()
+            _step(steps.handle, journey, ids, ref, r.time, steps.previous, r.handle, "ok", True)
         )
     queue = _encode(r.queue) if r.queue is not None else "null"
     handle = repr(r.handle) if r.handle is not None else "null"
-    flags = ",".join(
-        f'"{k}":{"true" if v else "false"}'
-        for k, v in (
-            ("transferred", r.transferred),
-            ("ticket", r.ticket),
-            ("complaint", r.complaint),
-        )
-    )
     out.append(
-        (
-            f'{{"time":{r.time!r},"journey":{journey},"channel":{channel},'
-            f'"journey_id":{call_id},"offered":{r.offered!r},"disposition":"{r.disposition}",'
-            f'"wait":{r.wait!r},"handle":{handle},{flags},"queue":{queue},'
-            f'"customer_ref":{ref},"kind":"contact"}}\n'
-        ).encode()
+        f'{{"time":{r.time!r},"journey":{journey},{ids},"offered":{r.offered!r},'
+        f'"disposition":"{r.disposition}","wait":{r.wait!r},"handle":{handle},'
+        f'"transferred":{_BOOL[r.transferred]},"ticket":{_BOOL[r.ticket]},'
+        f'"complaint":{_BOOL[r.complaint]},"queue":{queue},"customer_ref":{ref},'
+        '"kind":"contact"}\n'
     )
     if call.survey is not None:
         last = _last_step(route, call)
         step_json = _encode(last) if last is not None else "null"
         out.append(
-            (
-                f'{{"time":{r.time!r},"journey":{journey},"step":{step_json},'
-                f'"journey_id":{call_id},"scale":"{mapping.survey}","score":{call.survey},'
-                '"kind":"feedback"}\n'
-            ).encode()
+            f'{{"time":{r.time!r},"journey":{journey},"step":{step_json},'
+            f'"journey_id":{call_id},"scale":"{route.mapping.survey}","score":{call.survey},'
+            '"kind":"feedback"}\n'
         )
-    return out
+    return "".join(out)
 
 
 def _step(
-    spec: Spec,
-    step: Step,
-    ids: tuple[str, str, str, str],
+    step: tuple[str, float, float],
+    journey: str,
+    ids: str,
+    ref: str,
     end: float,
-    previous: str | None,
+    previous: str,
     duration: float,
     outcome: str,
     ok: bool,
 ) -> str:
-    journey, channel, call_id, ref = ids
-    if duration <= step.target:
+    name, target, tolerating = step
+    if duration <= target:
         timeliness = "satisfied"
-    elif duration <= spec.tolerating(step):
+    elif duration <= tolerating:
         timeliness = "tolerating"
     else:
         timeliness = "frustrated"
-    good = "true" if ok and timeliness == "satisfied" else "false"
-    prev = _encode(previous) if previous is not None else "null"
+    good = _BOOL[ok and timeliness == "satisfied"]
     return (
-        f'{{"time":{end!r},"journey":{journey},"step":{_encode(step.name)},'
-        f'"channel":{channel},"journey_id":{call_id},"previous_step":{prev},'
+        f'{{"time":{end!r},"journey":{journey},"step":{name},{ids},"previous_step":{previous},'
         f'"duration":{duration!r},"outcome":"{outcome}","timeliness":"{timeliness}",'
         f'"good":{good},"checks":[],"customer_ref":{ref},"kind":"step"}}\n'
     )
