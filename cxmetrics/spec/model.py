@@ -312,6 +312,19 @@ class RecordMapping(_Model):
     tickets: tuple[str, ...] = ("ticket",)
     complaints: tuple[str, ...] = ("complaint",)
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone; write e.g. UTC or Europe/Paris"
+            ) from None
+        return value
+
 
 class Contact(_Model):
     """``kind: contact`` indicators of a journey (docs/contact-centre.md)."""
