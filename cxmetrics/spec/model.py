@@ -358,6 +358,9 @@ class Journey(_Model):
     regression: RegressionOverride | None = None
     tags: Tags = Field(default_factory=dict)
     contact: Contact | None = None
+    #: Conversion and abandonment judge a step's finish only once this long has passed since it
+    #: (docs/indicators.md, "Conversion windows"); none: at once, in-flight instances included.
+    conversion_window: Seconds | None = Field(None, gt=0.0)
 
     _not_reserved = field_validator("name")(lambda v: _not_other(v, "journey"))
 
