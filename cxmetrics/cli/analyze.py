@@ -29,6 +29,7 @@ from ._common import (
 )
 from ._comparison import compare_shifted, comparison_json, print_comparison
 from ._contact import contact_json, contact_rows, print_contact
+from ._windows import print_windowed, windowed
 
 if TYPE_CHECKING:
     from ..analysis.analyzer import Analysis, Finding
@@ -84,20 +85,23 @@ def analyze(
         comparison = compare_shifted(loaded, timeline, compare, events, prometheus, match)
     try:
         calls = contact_rows(loaded, timeline, events, prometheus)
+        after_window = windowed(loaded, timeline, events)
     except (CxError, OSError) as exc:
-        abort(f"contact-centre indicators: {exc}")
+        abort(f"contact-centre indicators, conversion windows: {exc}")
     if as_json:
         data = result.to_json()
         if comparison is not None:
             data["comparison"] = comparison_json(comparison)
         if calls:
             data["contact"] = contact_json(calls)
+        data.update(after_window)
         click.echo(json.dumps(data, indent=2))
     else:
         render(result, judged and matched > 0)
         if comparison is not None:
             print_comparison(comparison)
         print_contact(calls)
+        print_windowed(after_window)
     if not matched:
         if timeline.records:
             what = f"none of the {timeline.records - timeline.skipped} records matched"

@@ -179,3 +179,15 @@ def test_promql_conversion_window_residual_bias(
     assert naive < judged < windowed
     assert abs(windowed - judged) < abs(naive - judged)
     assert abs(windowed - judged) < 0.03
+
+
+def test_end_to_end_journey_time_from_the_first_step_start() -> None:
+    """Call i: answered step of 20 s ending at offered + 20, resolved 180 + 30·(i mod 5) s after
+    its answer, a step of that duration: the journey takes 200-320 s end to end."""
+    from cxmetrics.analysis.journey_time import journey_times
+
+    times = journey_times(SPEC, calls(1_760_000_000.0, 10))["contact_centre"]
+    expected = sorted(20 + 180 + 30 * (i % 5) for i in range(10) if i % 10 != 9)
+    assert times.completed == 9
+    assert times.mean == pytest.approx(sum(expected) / 9)
+    assert times.p50 == pytest.approx(expected[4])

@@ -178,6 +178,12 @@ def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
         check=False,
     )
     assert analyzed.returncode in (0, 4), analyzed.stderr
-    assert json.loads(analyzed.stdout)["contact"]["care"]["service_level"][
-        "value"
-    ] == pytest.approx(4 / 7)
+    data = json.loads(analyzed.stdout)
+    assert data["contact"]["care"]["service_level"]["value"] == pytest.approx(4 / 7)
+    # call_answered → issue_resolved within the 10-minute window: calls 1, 2, 6, 7 continue
+    # (300, 180, 600, 120 s later), calls 3-5 were never answered; call 8, answered at 6005 s,
+    # is in flight: the data end (6065 s) is less than 10 minutes after it.
+    answered = data["conversion_judged"]["care/call_answered"]
+    assert (answered["judged"], answered["in_flight"]) == (7, 1)
+    assert answered["conversion"] == pytest.approx(4 / 7)
+    assert data["journey_time"]["care"]["completed"] == 5
