@@ -239,6 +239,10 @@ def _text(value: object) -> str | None:
 
 
 def _flag(value: object, column: str) -> bool:
+    if value == "0" or value == "" or value is None:
+        return False
+    if value == "1":
+        return True
     if isinstance(value, bool):
         return value
     text = (_text(value) or "").lower()
@@ -250,6 +254,8 @@ def _flag(value: object, column: str) -> bool:
 
 
 def _survey(value: object, column: str, route: Route) -> int | None:
+    if value == "" or value is None:
+        return None
     text = _text(value)
     if not text:
         return None

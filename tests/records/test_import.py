@@ -187,3 +187,22 @@ def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
     assert (answered["judged"], answered["in_flight"]) == (7, 1)
     assert answered["conversion"] == pytest.approx(4 / 7)
     assert data["journey_time"]["care"]["completed"] == 5
+
+
+def test_the_bank_contact_centre_simulation_imports_whole(spec: Spec, tmp_path: Path) -> None:
+    from examples.bank.contact import write
+
+    export = tmp_path / "bank.csv"
+    totals = write(export, 3000, start=T0)
+    report = import_calls(spec, export, "csv", REDACT)
+    assert (report.rows, report.imported, report.rejected) == (3000, 3000, 0), report.problems
+    counts = report.counts["care"]
+    calls = {d: 0.0 for d in ("answered", "abandoned", "failed")}
+    for (disposition, _), n in counts.series["cx_contacts_total"].items():
+        calls["abandoned" if disposition == "short_abandoned" else disposition] += n
+    assert calls == {k: float(v) for k, v in totals.items()}
+    view = {r.name: r.value for r in contact.view(spec.journey("care"), counts)}
+    assert all(view[name] is not None for name in view)
+    fcr = view["first_contact_resolution"]
+    assert fcr is not None
+    assert 0 < fcr < 1  # call-backs are repeats
