@@ -533,3 +533,13 @@ def markdown_table(contact: Contact | None = None) -> str:
             text = f"q{i.form.q:g} of `{i.form.histogram}` buckets (interpolated)"
         rows.append(f"| {i.title} (`{i.name}`) | {i.direction or ''} | {text} |")
     return "\n".join(rows) + "\n"
+
+
+def volume_promql(indicator: Indicator, journey: str, window: str, fn: str = "increase") -> str:
+    """How many events ``indicator``'s value rests on over ``window`` (its denominator; calls
+    answered for the means and the quantile), summed by journey."""
+    form = indicator.form
+    if isinstance(form, Ratio):
+        return _terms(form.denominator, journey, window, fn, (names.JOURNEY,))
+    sel = selector(form.histogram + "_count", **{names.JOURNEY: journey})
+    return f"sum by ({names.JOURNEY}) ({fn}({sel}[{window}]))"

@@ -333,6 +333,10 @@ class Contact(_Model):
     service_level: ServiceLevel = ServiceLevel()
     repeat_window: Seconds = Field(7 * 86400.0, gt=0.0)
     window: Seconds = Field(3600.0, gt=0.0)  # the recording rules' window
+    #: CxContactObjectiveMissed needs at least this many calls (survey responses for
+    #: satisfaction, judged calls for first-contact resolution) in the window.
+    min_volume: int = Field(50, ge=1)
+    min_responses: int = Field(30, ge=1)
     objectives: ContactObjectives = ContactObjectives()
     records: RecordMapping = RecordMapping()
 

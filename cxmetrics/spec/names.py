@@ -351,3 +351,7 @@ def rec_contact(indicator: str) -> str:
     """``cx:contact_service_level:ratio_window`` / ``cx:contact_asa:seconds_window``…"""
     unit = "seconds" if indicator in ("asa", "aht", "p90_handle") else "ratio"
     return f"{REC_CONTACT_PREFIX}{indicator}:{unit}_window"
+
+
+ALERT_CONTACT_OBJECTIVE: Final = "CxContactObjectiveMissed"
+INDICATOR: Final = "indicator"
