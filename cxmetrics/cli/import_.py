@@ -12,11 +12,15 @@ import contextlib
 import json
 import os
 import subprocess
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
 from ._common import abort, load_or_abort
+
+if TYPE_CHECKING:
+    from ..records.importer import ImportReport
+    from ..spec.model import Spec
 
 EXIT_REJECTED = 6
 
@@ -126,7 +130,7 @@ def _create_blocks(source: str, tsdb: str) -> None:
         abort(f"promtool could not create blocks from {source}: {result.stderr.strip()[-2000:]}")
 
 
-def _as_json(spec: Any, report: Any) -> dict[str, Any]:
+def _as_json(spec: Spec, report: ImportReport) -> dict[str, Any]:
     from ..analysis import contact
     from ..spec import names
 
@@ -158,7 +162,7 @@ def _as_json(spec: Any, report: Any) -> dict[str, Any]:
     }
 
 
-def _print(spec: Any, report: Any, events_path: str | None, om_path: str | None) -> None:
+def _print(spec: Spec, report: ImportReport, events_path: str | None, om_path: str | None) -> None:
     from ..analysis import contact
     from ..report import text
 
