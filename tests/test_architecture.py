@@ -7,8 +7,8 @@ with ``ast``, not by importing anything.
 
 Layers, lowest first: the top-level ``_exceptions``, ``_version`` and ``_binaries``; ``spec`` → ``propagation`` →
 ``instrument`` → ``exposition`` → (``config``, ``testing``, ``integrations``, and the package's
-``__init__``, which wires them into the public API) → ``analysis`` → ``rules`` → ``dashboards`` →
-``report`` → ``local`` → ``cli``. A module may import its own layer and the ones below it.
+``__init__``, which wires them into the public API) → ``analysis`` → ``records`` → ``rules`` →
+``dashboards`` → ``report`` → ``local`` → ``cli``. A module may import its own layer and the ones below it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("followup",),
     ("config", "testing", "integrations", "__init__"),
     ("analysis",),
+    ("records",),
     ("rules",),
     ("dashboards",),
     ("report",),

@@ -10,6 +10,7 @@ from .analyze import analyze
 from .dashboards import dashboards
 from .demo import demo
 from .followup import followup
+from .import_ import import_
 from .provision import provision
 from .report import report
 from .rules import rules
@@ -27,6 +28,7 @@ cli.add_command(analyze)
 cli.add_command(dashboards)
 cli.add_command(demo)
 cli.add_command(followup)
+cli.add_command(import_)
 cli.add_command(provision)
 cli.add_command(report)
 cli.add_command(rules)

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._exceptions import CxError
 from ._common import (
     Command,
+    abort,
     abort_missing,
     analyze_or_abort,
     load_or_abort,
@@ -26,6 +28,8 @@ from ._common import (
     source_options,
 )
 from ._comparison import compare_shifted, comparison_json, print_comparison
+from ._contact import contact_json, contact_rows, print_contact
+from ._windows import print_windowed, windowed
 
 if TYPE_CHECKING:
     from ..analysis.analyzer import Analysis, Finding
@@ -79,15 +83,25 @@ def analyze(
     comparison = None
     if compare is not None:
         comparison = compare_shifted(loaded, timeline, compare, events, prometheus, match)
+    try:
+        calls = contact_rows(loaded, timeline, events, prometheus)
+        after_window = windowed(loaded, timeline, events)
+    except (CxError, OSError) as exc:
+        abort(f"contact-centre indicators, conversion windows: {exc}")
     if as_json:
         data = result.to_json()
         if comparison is not None:
             data["comparison"] = comparison_json(comparison)
+        if calls:
+            data["contact"] = contact_json(calls)
+        data.update(after_window)
         click.echo(json.dumps(data, indent=2))
     else:
         render(result, judged and matched > 0)
         if comparison is not None:
             print_comparison(comparison)
+        print_contact(calls)
+        print_windowed(after_window)
     if not matched:
         if timeline.records:
             what = f"none of the {timeline.records - timeline.skipped} records matched"

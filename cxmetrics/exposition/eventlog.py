@@ -42,7 +42,14 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..instrument.events import Event, JourneyStarted, StepRecord, from_dict, to_dict
+from ..instrument.events import (
+    ContactRecord,
+    Event,
+    JourneyStarted,
+    StepRecord,
+    from_dict,
+    to_dict,
+)
 from ..instrument.state import internal_error
 from ..spec.names import TIMELINESS_CLASSES
 
@@ -473,6 +480,10 @@ def _validate(event: Event, latest: float) -> None:
                 raise ValueError(f"check {check.name!r}: relative_error is not a finite number")
     elif isinstance(event, JourneyStarted):
         strings.update(channel=event.channel)
+    elif isinstance(event, ContactRecord):
+        _validate_contact(event)
+        strings.update(channel=event.channel)
+        optional.update(queue=event.queue, customer_ref=event.customer_ref)
     else:
         optional.update(step=event.step)
         if event.scale not in SCALES:
@@ -491,6 +502,24 @@ def _validate(event: Event, latest: float) -> None:
 
 
 SCALES = {"csat": (1, 5), "nps": (0, 10)}
+CONTACT_DISPOSITIONS = ("answered", "abandoned", "failed")
+
+
+def _validate_contact(event: ContactRecord) -> None:
+    if event.disposition not in CONTACT_DISPOSITIONS:
+        raise ValueError(f"disposition {event.disposition!r} is not one of {CONTACT_DISPOSITIONS}")
+    if not _number(event.offered) or not 0 <= event.time - event.offered <= MAX_DURATION:
+        raise ValueError(f"offered {event.offered!r} is not a time up to 366 days before the end")
+    if not _number(event.wait) or not 0 <= event.wait <= event.time - event.offered + 1e-6:
+        raise ValueError(f"wait {event.wait!r} is not a number of seconds within the call")
+    answered = event.disposition == "answered"
+    if answered != (event.handle is not None):
+        raise ValueError("handle is given for answered calls, and only for them")
+    if event.handle is not None and (not _number(event.handle) or event.handle < 0):
+        raise ValueError(f"handle {event.handle!r} is not a number of seconds")
+    for flag in ("transferred", "ticket", "complaint"):
+        if not isinstance(getattr(event, flag), bool):
+            raise ValueError(f"{flag} {getattr(event, flag)!r} is not true or false")
 
 
 def read_events(path: str | os.PathLike[str]) -> Iterator[Event]:

@@ -1,4 +1,5 @@
-"""The records cxmetrics emits besides metrics: one per finished step, journey start, feedback.
+"""The records cxmetrics emits besides metrics: one per finished step, journey start, feedback
+(and one per imported call, ``ContactRecord``).
 
 They feed the in-memory recorder (``cxmetrics.testing``), the JSONL event log and the analyzer.
 They only exist when a sink is configured; the Prometheus path never builds them.
@@ -61,7 +62,27 @@ class FeedbackRecord:
     kind: Literal["feedback"] = "feedback"
 
 
-Event = StepRecord | JourneyStarted | FeedbackRecord
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """One call of a contact-centre journey (``cxmetrics import``, docs/contact-centre.md)."""
+
+    time: float  # when the call ended (hung up, abandoned or failed), seconds since the epoch
+    journey: str
+    channel: str
+    journey_id: str  # the call id
+    offered: float  # when the call reached the queue
+    disposition: Literal["answered", "abandoned", "failed"]
+    wait: float  # offered to answered (answered), else offered to the end
+    handle: float | None = None  # answered to the end (answered calls only)
+    transferred: bool = False
+    ticket: bool = False
+    complaint: bool = False
+    queue: str | None = None
+    customer_ref: str | None = None  # keyed digest, see cxmetrics.instrument.redaction
+    kind: Literal["contact"] = "contact"
+
+
+Event = StepRecord | JourneyStarted | FeedbackRecord | ContactRecord
 
 
 def to_dict(event: Event) -> dict[str, Any]:
@@ -82,4 +103,6 @@ def from_dict(data: dict[str, Any]) -> Event:
         return JourneyStarted(**fields)
     if kind == "feedback":
         return FeedbackRecord(**fields)
+    if kind == "contact":
+        return ContactRecord(**fields)
     raise ValueError(f"unknown event kind {kind!r}")

@@ -5,7 +5,8 @@ Three groups per journey, in spec order: ``cxmetrics.<journey>.indicators`` and
 run in order, so each indicator can divide by the step rate recorded just before it. Output is
 either a plain Prometheus rule file or a prometheus-operator ``PrometheusRule`` object, both with a
 header naming the spec and its fingerprint; the same spec always gives the same bytes. A spec with
-follow-ups adds ``cxmetrics.<journey>.followups`` (``CxFollowUpLag``) after them.
+follow-ups adds ``cxmetrics.<journey>.followups`` (``CxFollowUpLag``) after them, and a contact
+journey ``cxmetrics.<journey>.contact`` (``cxmetrics.rules.contact``) last.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import yaml
 from .. import __version__
 from ..spec.model import Spec
 from .alerts import alert_rules
+from .contact import contact_groups
 from .followups import followup_groups
 from .policy import Plan, plan
 from .promql import Group
@@ -63,6 +65,7 @@ def build(spec: Spec) -> RuleSet:
             ),
         ]
     groups += followup_groups(spec)
+    groups += contact_groups(spec)
     return RuleSet(spec, resolved, tuple(groups))
 
 

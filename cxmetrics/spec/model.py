@@ -247,6 +247,112 @@ class Step(_Model):
         return self
 
 
+# ---------------------------------------------------------------------------------------------
+# Contact-centre indicators of a journey (``contact:``, docs/contact-centre.md): the short-abandon
+# threshold, the service level "X% answered within N s" (short abandons in its denominator or
+# not), the repeat-contact window that judges first-contact resolution, the objectives of the
+# "three highs, three lows", and how a call-detail export maps onto the journey (``records``,
+# read by ``cxmetrics import``, docs/import.md).
+
+
+class ServiceLevel(_Model):
+    """``objective`` of the offered calls answered within ``threshold`` seconds. Abandoned and
+    failed calls stay in the denominator; short abandons (shorter than the block's
+    ``short_abandon``) leave it when ``short_abandons: exclude`` (the common convention)."""
+
+    threshold: Seconds = Field(20.0, gt=0.0)
+    objective: Ratio = 0.8
+    short_abandons: Literal["exclude", "include"] = "exclude"
+
+
+class ContactObjectives(_Model):
+    """The three highs (at least) and the three lows (at most), plus first-contact resolution
+    (at least). The service level's objective is ``service_level.objective``."""
+
+    answer_rate: Ratio = 0.95
+    satisfaction: Ratio = 0.8
+    transfer_rate: Ratio = 0.1
+    ticket_rate: Ratio = 0.1
+    complaint_rate: Ratio = 0.02
+    first_contact_resolution: Ratio = 0.7
+
+
+class RecordColumns(_Model):
+    """The export's column (CSV) or key (JSONL) holding each field; defaults are the names."""
+
+    call_id: str = "call_id"
+    customer: str = "customer_ref"
+    queue: str = "queue"
+    offered: str = "offered_at"
+    answered: str = "answered_at"
+    ended: str = "ended_at"
+    transfer: str = "transferred"
+    outcome: str = "outcome"
+    wrap_code: str = "wrap_code"
+    survey: str = "survey_score"
+
+
+class RecordMapping(_Model):
+    """How ``cxmetrics import`` reads a call-detail export into this journey."""
+
+    columns: RecordColumns = RecordColumns()
+    #: Rows of these queues belong to this journey; empty: every row, when it is the spec's only
+    #: contact journey.
+    queues: tuple[str, ...] = ()
+    channel: Name | None = None  # default: the journey's first channel, else the spec's default
+    timezone: str = "UTC"  # of timestamps written without an offset
+    survey: Literal["csat", "nps"] = "csat"
+    #: The journey's step a call's wait becomes (outcome error unless answered) and the step its
+    #: handling becomes (answered calls only); none: no step records.
+    answer_step: Name | None = None
+    handle_step: Name | None = None
+    #: Values of the outcome or wrap-up code column meaning: the platform failed the call, a
+    #: ticket was raised, the customer complained.
+    failed: tuple[str, ...] = ("failed",)
+    tickets: tuple[str, ...] = ("ticket",)
+    complaints: tuple[str, ...] = ("complaint",)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone; write e.g. UTC or Europe/Paris"
+            ) from None
+        return value
+
+
+class Contact(_Model):
+    """``kind: contact`` indicators of a journey (docs/contact-centre.md)."""
+
+    short_abandon: Seconds = Field(5.0, ge=0.0)
+    service_level: ServiceLevel = ServiceLevel()
+    repeat_window: Seconds = Field(7 * 86400.0, gt=0.0)
+    window: Seconds = Field(3600.0, gt=0.0)  # the recording rules' window
+    #: CxContactObjectiveMissed needs at least this many calls (survey responses for
+    #: satisfaction, judged calls for first-contact resolution) in the window.
+    min_volume: int = Field(50, ge=1)
+    min_responses: int = Field(30, ge=1)
+    objectives: ContactObjectives = ContactObjectives()
+    records: RecordMapping = RecordMapping()
+
+    @model_validator(mode="after")
+    def _short_below_threshold(self) -> Contact:
+        if self.short_abandon >= self.service_level.threshold:
+            raise ValueError(
+                f"short_abandon ({self.short_abandon:g}s) must be shorter than the service "
+                f"level threshold ({self.service_level.threshold:g}s)"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+
+
 class Journey(_Model):
     name: Name
     description: str = ""
@@ -255,8 +361,24 @@ class Journey(_Model):
     objectives: ObjectivesOverride | None = None
     regression: RegressionOverride | None = None
     tags: Tags = Field(default_factory=dict)
+    contact: Contact | None = None
+    #: Conversion and abandonment judge a step's finish only once this long has passed since it
+    #: (docs/indicators.md, "Conversion windows"); none: at once, in-flight instances included.
+    conversion_window: Seconds | None = Field(None, gt=0.0)
 
     _not_reserved = field_validator("name")(lambda v: _not_other(v, "journey"))
+
+    @model_validator(mode="after")
+    def _contact_steps(self) -> Journey:
+        mapping = self.contact.records if self.contact is not None else None
+        for field_name in ("answer_step", "handle_step"):
+            step = getattr(mapping, field_name, None)
+            if step is not None and step not in self.step_names:
+                raise ValueError(
+                    f"contact.records.{field_name} '{step}' is not a step of journey "
+                    f"'{self.name}'{_did_you_mean(step, list(self.step_names))}"
+                )
+        return self
 
     @field_validator("channels")
     @classmethod
@@ -365,6 +487,11 @@ class Spec(_Model):
     @property
     def channel_default(self) -> str:
         return self.default_channel or self.channels[0]
+
+    @property
+    def contact_journeys(self) -> tuple[Journey, ...]:
+        """The journeys with contact-centre indicators (``contact:``)."""
+        return tuple(j for j in self.journeys if j.contact is not None)
 
     def journey(self, name: str) -> Journey:
         for journey in self.journeys:

@@ -285,3 +285,73 @@ LONG_WINDOW: Final = "long_window"
 SHORT_WINDOW: Final = "short_window"
 SEVERITY: Final = "severity"
 ALERT_FOR_STATE: Final = "ALERTS_FOR_STATE"  # Prometheus' own series: value = the alert's start
+
+
+# ---------------------------------------------------------------------------------------------
+# Contact centre (docs/contact-centre.md): the counters and histograms of calls. Emitted by
+# ``cxmetrics import`` (backfilled into Prometheus), read by the contact indicators of
+# ``cxmetrics.analysis.contact``. A call counts once in ``cx_contacts_total`` when it ends, by
+# disposition and by its wait against the journey's service-level threshold.
+CONTACTS: Final = "cx_contacts_total"
+CONTACT_WAIT: Final = "cx_contact_answer_wait_seconds"
+CONTACT_HANDLE: Final = "cx_contact_handle_seconds"
+CONTACT_FLAGS: Final = "cx_contact_flags_total"
+CONTACT_RESOLUTIONS: Final = "cx_contact_resolutions_total"
+DISPOSITION: Final = "disposition"
+WAIT: Final = "wait"
+FLAG: Final = "flag"
+RESOLUTION: Final = "resolution"
+# answered; abandoned by the caller (short: before the short-abandon threshold); failed by the
+# platform (busy, dropped, overflow).
+DISPOSITIONS: Final = ("answered", "abandoned", "short_abandoned", "failed")
+WAITS: Final = ("within", "beyond")  # the call's wait against the service-level threshold
+CONTACT_FLAG_NAMES: Final = ("transfer", "ticket", "complaint")
+# An answered call is judged once its repeat window closed ("first_contact") or as soon as the
+# same customer calls again inside it ("repeat").
+RESOLUTIONS: Final = ("first_contact", "repeat")
+CONTACT_METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
+    CONTACTS: (
+        "counter",
+        (JOURNEY, DISPOSITION, WAIT),
+        "Calls offered, by disposition and wait against the service-level threshold.",
+    ),
+    CONTACT_WAIT: ("histogram", (JOURNEY,), "Wait of answered calls (offered to answered)."),
+    CONTACT_HANDLE: ("histogram", (JOURNEY,), "Handle time of answered calls (answer to end)."),
+    CONTACT_FLAGS: (
+        "counter",
+        (JOURNEY, FLAG),
+        "Answered calls transferred, that raised a ticket, or with a complaint.",
+    ),
+    CONTACT_RESOLUTIONS: (
+        "counter",
+        (JOURNEY, RESOLUTION),
+        "Answered calls judged: no repeat within the repeat window, or repeated inside it.",
+    ),
+}
+CONTACT_WAIT_BUCKETS: Final = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0, 600.0)
+CONTACT_HANDLE_BUCKETS: Final = (
+    30.0,
+    60.0,
+    120.0,
+    180.0,
+    240.0,
+    300.0,
+    420.0,
+    600.0,
+    900.0,
+    1200.0,
+    1800.0,
+    3600.0,
+)
+# Recording rules of a contact journey, over its ``contact.window``.
+REC_CONTACT_PREFIX: Final = "cx:contact_"
+
+
+def rec_contact(indicator: str) -> str:
+    """``cx:contact_service_level:ratio_window`` / ``cx:contact_asa:seconds_window``…"""
+    unit = "seconds" if indicator in ("asa", "aht", "p90_handle") else "ratio"
+    return f"{REC_CONTACT_PREFIX}{indicator}:{unit}_window"
+
+
+ALERT_CONTACT_OBJECTIVE: Final = "CxContactObjectiveMissed"
+INDICATOR: Final = "indicator"

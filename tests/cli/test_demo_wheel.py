@@ -22,7 +22,7 @@ from tests.helpers.paths import ROOT
 
 pytestmark = pytest.mark.slow
 
-BANK = ["__init__.py", "app.py", "cxmetrics.yaml", "serve.py", "traffic.py"]
+BANK = ["__init__.py", "app.py", "contact.py", "cxmetrics.yaml", "serve.py", "traffic.py"]
 
 
 def test_the_wheel_runs_the_demo_outside_a_checkout(tmp_path: Path) -> None:
