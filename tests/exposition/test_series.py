@@ -1,0 +1,194 @@
+"""Which series exist when: declared combinations from the start, everything else on first use,
+and the labels each family carries (channel, segment, reason, category)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import generate_latest
+
+import cxmetrics
+from cxmetrics.spec.load import parse_spec
+from cxmetrics.spec.model import Spec
+from cxmetrics.testing import Recording
+
+CARDS = """
+version: 1
+service: cards
+channels: [app, web]
+segments: [vip, mass]
+reasons: [card_blocked]
+journeys:
+  - name: card_activation
+    reasons: [otp_expired]
+    steps:
+      - name: enter_card
+        target: 500ms
+      - name: verify_otp
+        target: 1s
+        checks:
+          - name: otp_matches
+          - name: card_active
+      - name: activated
+        target: 300ms
+"""
+
+
+@pytest.fixture
+def cards() -> Spec:
+    return parse_spec(CARDS, "<cards>")
+
+
+@pytest.fixture
+def crec(cards: Spec) -> Iterator[Recording]:
+    recording = Recording(cards)
+    try:
+        yield recording
+    finally:
+        recording.close()
+
+
+def exposed(rec: Recording) -> list[str]:
+    return [
+        line
+        for line in generate_latest(rec.registry).decode().splitlines()
+        if line.startswith("cx_")
+    ]
+
+
+def test_an_idle_process_exposes_only_what_the_spec_declares(crec: Recording) -> None:
+    # On main this spec (segments and reasons aside) exposed 649 lines before any traffic, 642 of
+    # them zero and 364 of them 'other' combinations.
+    lines = exposed(crec)
+    assert [line for line in lines if '"other"' in line] == []
+    assert [line for line in lines if 'segment="vip"' in line or 'segment="mass"' in line] == []
+    # per step and channel (3 × 2): 6 step counters + 1 good; per step: 23 bounds + +Inf, sum and
+    # count (3 histograms, 78 lines); 2 checks × 2 results × 2 channels; 2 relative-error
+    # the two consecutive transitions per channel; starts per channel; target and tolerating per
+    # step; undeclared kinds (6); the spec's info. Pass/fail checks have no relative errors: their
+    # relative-error histograms appear only if one is ever recorded.
+    assert len(lines) == 42 + 78 + 8 + 4 + 2 + 6 + 6 + 1
+    assert sum(1 for line in lines if not line.endswith(" 0.0")) == 7  # targets, tolerating, info
+
+
+def test_an_undeclared_channel_appears_on_first_use_as_a_whole_slot(crec: Recording) -> None:
+    with cxmetrics.journey("card_activation", channel="fax") as j, j.step("enter_card"):
+        pass
+    lines = exposed(crec)
+    other = [line for line in lines if 'channel="other"' in line]
+    # the slot of (enter_card, other, none): its 6 step counters and good steps appear together
+    # (no ratio ever misses its numerator or denominator), plus the transition to the next step
+    # at zero (conversion from enter_card on that channel reads 0, not absent), and the start.
+    assert len([line for line in other if line.startswith("cx_steps_total")]) == 6
+    assert len([line for line in other if line.startswith("cx_good_steps_total")]) == 1
+    assert (
+        crec.value(
+            "cx_step_transitions_total",
+            journey="card_activation",
+            from_step="enter_card",
+            to_step="verify_otp",
+            channel="other",
+        )
+        == 0
+    )
+    assert len([line for line in other if "cx_step_transitions_total" in line]) == 1
+    assert crec.value("cx_journeys_started_total", channel="other", segment="none") == 1
+    assert len(other) == 6 + 1 + 1 + 1
+    assert crec.value("cx_undeclared_names_total", kind="channel") == 1
+
+
+def test_segment_labels_steps_checks_transitions_feedback_and_travels(
+    crec: Recording,
+) -> None:
+    with cxmetrics.journey("card_activation", segment="vip", channel="web") as j:
+        with j.step("enter_card"):
+            pass
+        with j.step("verify_otp") as s:
+            s.check("otp_matches", True)
+        j.feedback(csat=4, category="praise")
+        context = j.context()
+    assert context.segment == "vip"
+    resumed = cxmetrics.journey("card_activation", context=context)
+    assert resumed.segment == "vip"
+    v = crec.value
+    web_vip = {"journey": "card_activation", "channel": "web", "segment": "vip"}
+    assert v("cx_steps_total", **web_vip, step="enter_card") == 1
+    assert v("cx_good_steps_total", **web_vip, step="verify_otp") == 1
+    assert v("cx_accuracy_checks_total", **web_vip, check="otp_matches", result="pass") == 1
+    assert (
+        v("cx_step_transitions_total", **web_vip, from_step="enter_card", to_step="verify_otp") == 1
+    )
+    assert v("cx_journeys_started_total", **web_vip) == 1
+    assert v("cx_feedback_responses_total", **web_vip, scale="csat", score="4") == 1
+    assert (
+        v(
+            "cx_feedback_topics_total",
+            **web_vip,
+            category="praise",
+            reason="none",
+            step="verify_otp",
+        )
+        == 1
+    )
+    # the histogram carries journey and step only (the series budget): every segment in it
+    assert v("cx_step_duration_seconds_count", journey="card_activation", step="enter_card") == 1
+    assert [s.segment for s in crec.recorder.steps] == ["vip", "vip"]
+
+
+def test_an_undeclared_segment_is_folded_to_other_and_counted(crec: Recording) -> None:
+    with cxmetrics.journey("card_activation") as j:
+        j.segment = "customer_4111111111111111"
+        with j.step("enter_card"):
+            pass
+    assert j.segment == "other"
+    assert crec.value("cx_steps_total", step="enter_card", segment="other") == 1
+    assert crec.value("cx_undeclared_names_total", kind="segment") == 1
+    assert "4111" not in generate_latest(crec.registry).decode()
+
+
+def test_fail_reasons_are_bounded_labels(crec: Recording) -> None:
+    with cxmetrics.journey("card_activation", channel="app") as j:
+        for reason in ("otp_expired", "card_blocked", "otp_expired", "typo_in_code", None):
+            with j.step("verify_otp") as s:
+                s.fail(reason=reason)
+        with pytest.raises(ZeroDivisionError), j.step("activated"):
+            1 / 0  # noqa: B018
+    v = crec.value
+    fails = {"journey": "card_activation", "step": "verify_otp", "channel": "app"}
+    assert v("cx_step_failures_total", **fails, reason="otp_expired") == 2
+    assert v("cx_step_failures_total", **fails, reason="card_blocked") == 1  # a global reason
+    assert v("cx_step_failures_total", **fails, reason="other") == 1
+    assert v("cx_steps_total", **fails, outcome="error") == 5  # one without a reason
+    assert v("cx_steps_total", step="activated", outcome="error") == 1
+    assert v("cx_undeclared_names_total", kind="reason") == 1
+    failures = [line for line in exposed(crec) if line.startswith("cx_step_failures_total")]
+    assert len(failures) == 3  # a reason's series appears with its first failure; none: no series
+    assert [s.reason for s in crec.recorder.steps] == [
+        "otp_expired",
+        "card_blocked",
+        "otp_expired",
+        "other",
+        "none",
+        "none",
+    ]
+
+
+def test_feedback_categories_and_reasons(crec: Recording) -> None:
+    with cxmetrics.journey("card_activation") as j:
+        with j.step("enter_card"):
+            pass
+        j.feedback(category="problem", reason="otp_expired")
+        j.feedback(nps=2, category="problem", reason="made_up")
+        j.feedback(category="complaint")  # not a category: ignored and counted, never raised
+    v = crec.value
+    topic = {"journey": "card_activation", "step": "enter_card", "category": "problem"}
+    assert v("cx_feedback_topics_total", **topic, reason="otp_expired") == 1
+    assert v("cx_feedback_topics_total", **topic, reason="other") == 1
+    assert v("cx_feedback_responses_total", scale="nps", score="2") == 1
+    assert v("cx_internal_errors_total", component="feedback") == 1
+    assert [(f.category, f.reason, f.scale) for f in crec.recorder.feedback] == [
+        ("problem", "otp_expired", None),
+        ("problem", "other", None),
+        (None, None, "nps"),
+    ]
