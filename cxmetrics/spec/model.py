@@ -258,7 +258,19 @@ class Journey(_Model):
     tags: Tags = Field(default_factory=dict)
 
     _not_reserved = field_validator("name")(lambda v: _not_other(v, "journey"))
-    _valid_reasons = field_validator("reasons")(lambda v: _vocabulary(v, "reason"))
+
+    @field_validator("reasons")
+    @classmethod
+    def _own_reasons(cls, reasons: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        _vocabulary(reasons, "reason")
+        shared = (info.context or {}).get("reasons", ())  # the loader passes the spec's
+        for reason in reasons:
+            if reason in shared:
+                raise ValueError(
+                    f"reason '{reason}' is declared in the spec's reasons already (they apply to "
+                    "every journey); remove it here"
+                )
+        return reasons
 
     @field_validator("channels")
     @classmethod
