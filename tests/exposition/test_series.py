@@ -4,11 +4,14 @@ and the labels each family carries (channel, segment, reason, category)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
 
 import cxmetrics
+from cxmetrics.exposition.eventlog import EventLog, read_events
+from cxmetrics.instrument.events import FeedbackRecord, JourneyStarted, StepRecord
 from cxmetrics.spec.load import parse_spec
 from cxmetrics.spec.model import Spec
 from cxmetrics.testing import Recording
@@ -192,3 +195,45 @@ def test_feedback_categories_and_reasons(crec: Recording) -> None:
         ("problem", "other", None),
         (None, None, "nps"),
     ]
+
+
+def test_segment_reason_and_category_survive_the_event_log(tmp_path: Path) -> None:
+    t = 1_700_000_000.0
+    events = [
+        JourneyStarted(t, "card_activation", "web", "a" * 32, "vip"),
+        StepRecord(
+            t,
+            "card_activation",
+            "verify_otp",
+            "web",
+            "a" * 32,
+            None,
+            0.2,
+            "error",
+            "satisfied",
+            False,
+            segment="vip",
+            reason="otp_expired",
+        ),
+        FeedbackRecord(
+            t,
+            "card_activation",
+            "verify_otp",
+            "a" * 32,
+            None,
+            None,
+            "web",
+            "vip",
+            "problem",
+            "otp_expired",
+        ),
+        FeedbackRecord(t, "card_activation", None, "a" * 32, "nps", 3),  # as older logs had it
+    ]
+    log = EventLog(tmp_path / "e.jsonl", flush_interval=0)
+    for event in events:
+        log.emit(event)
+    log.close()
+    assert list(read_events(tmp_path / "e.jsonl")) == events
+    # the fields at their defaults are left out: a log without segments is as compact as before
+    last = (tmp_path / "e.jsonl").read_text().splitlines()[-1]
+    assert "segment" not in last and "category" not in last and "channel" not in last
