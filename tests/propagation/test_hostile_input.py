@@ -589,6 +589,7 @@ def _allowed_label_values(spec: Spec) -> set[str]:
         spec.service,
     }
     allowed |= set(spec.channels)
+    allowed |= set(spec.segments) | {r for j in spec.journeys for r in spec.journey_reasons(j)}
     allowed |= {"journey", "step", "check", "channel", "segment", "reason"}  # undeclared{kind}
     allowed |= {
         "bad_journey",
