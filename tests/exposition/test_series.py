@@ -13,7 +13,7 @@ from prometheus_client import generate_latest
 import cxmetrics
 from cxmetrics.exposition.eventlog import EventLog, read_events
 from cxmetrics.instrument import steps as steps_module
-from cxmetrics.instrument.events import FeedbackRecord, JourneyStarted, StepRecord
+from cxmetrics.instrument.events import Event, FeedbackRecord, JourneyStarted, StepRecord
 from cxmetrics.spec.load import parse_spec
 from cxmetrics.spec.model import Spec
 from cxmetrics.testing import Recording
@@ -210,7 +210,7 @@ def test_feedback_categories_and_reasons(crec: Recording) -> None:
 
 def test_segment_reason_and_category_survive_the_event_log(tmp_path: Path) -> None:
     t = 1_700_000_000.0
-    events = [
+    events: list[Event] = [
         JourneyStarted(t, "card_activation", "web", "a" * 32, "vip"),
         StepRecord(
             t,
