@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -24,7 +25,11 @@ from ..spec.model import Spec
 from .counts import FeedbackKey, JourneyCounts, StepCounts, Window
 from .sources import Timeline, grid, step_layouts
 
-MAX_POINTS = 11_000  # Prometheus refuses range queries with more points per series
+MAX_POINTS = 11_000
+_MATCHED_LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+_NOT_ON_HISTOGRAM = {names.CHANNEL, names.SEGMENT} - set(
+    names.METRICS[names.STEP_DURATION][1]
+)  # Prometheus refuses range queries with more points per series
 
 
 def from_prometheus(
@@ -53,7 +58,13 @@ def from_prometheus(
     n = len(edges) - 1
     layouts = step_layouts(spec)
     acc = _Accumulator(n, layouts)
-    bucket_counts = _buckets(read(names.STEP_DURATION + "_bucket"), layouts, n)
+    # The duration histogram carries journey and step only (docs/metrics.md, "Series budget"):
+    # under a channel or segment matcher its buckets would match nothing, so they are not read
+    # and the windows have no quantiles (the classes, checks and transitions are per channel).
+    per_step_only = set(_MATCHED_LABEL.findall(matchers)) & _NOT_ON_HISTOGRAM
+    bucket_counts = (
+        {} if per_step_only else _buckets(read(names.STEP_DURATION + "_bucket"), layouts, n)
+    )
     for labels, incs in read(names.STEPS):
         cls = names.TIMELINESS_CLASSES.index(labels[names.TIMELINESS])
         cls += 3 if labels[names.OUTCOME] == "error" else 0

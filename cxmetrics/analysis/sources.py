@@ -179,7 +179,7 @@ def from_events(
                 ignored += 1
         elif isinstance(event, JourneyStarted):
             window.started[event.journey] = window.started.get(event.journey, 0) + 1
-        elif isinstance(event, FeedbackRecord):
+        elif isinstance(event, FeedbackRecord) and event.scale and event.score is not None:
             counts = window.feedback.setdefault(event.journey, {})
             fkey = (event.step, event.scale, event.score)
             counts[fkey] = counts.get(fkey, 0) + 1

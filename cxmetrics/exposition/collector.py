@@ -24,9 +24,18 @@ from ..instrument.runtime import Runtime
 from ..instrument.slots import JourneySlot
 from ..instrument.state import STATE, internal_error
 from ..spec import names
-from ..spec.names import OTHER, OUTCOMES, RELATIVE_ERROR_BUCKETS, RESULTS, TIMELINESS_CLASSES
+from ..spec.names import (
+    FEEDBACK_CATEGORIES,
+    NONE,
+    OTHER,
+    OUTCOMES,
+    RELATIVE_ERROR_BUCKETS,
+    RESULTS,
+    TIMELINESS_CLASSES,
+)
 
 Families = dict[str, Metric]
+Exemplars = tuple[str, float, float] | None
 _KINDS = {
     "counter": CounterMetricFamily,
     "histogram": HistogramMetricFamily,
@@ -82,26 +91,41 @@ class CxCollector(Collector):
         yield from families.values()
 
     def _steps(self, jslot: JourneySlot, f: Families) -> None:
-        checks: dict[tuple[str, str], tuple[list[int], list[int], float]] = {}
-        arrivals: dict[str, list[int]] = {}
-        for slot in (s for channel_slots in jslot.steps for s in channel_slots):
+        # The duration histogram per (journey, step): every channel's and segment's buckets added
+        # (docs/metrics.md, "Series budget"); a step appears once one of its slots exists.
+        durations: dict[str, tuple[tuple[float, ...], list[int], float, list[Exemplars]]] = {}
+        # The relative-error histogram per (journey, step, check), all channels and segments.
+        errors: dict[tuple[str, str], tuple[list[int], float]] = {}
+        rows: dict[tuple[str, str], list[tuple[int, list[int]]]] = {}  # arrivals per row
+        for slot in jslot.slots():
             with slot.lock:
                 buckets, total = list(slot.buckets), slot.sum
                 counts, good = list(slot.counts), slot.good
                 from_counts, exemplars = list(slot.from_counts), list(slot.exemplars)
-            labels = [slot.journey, slot.step, slot.channel]
-            f[names.STEP_DURATION].add_metric(  # type: ignore[attr-defined]
-                labels, _cumulative(buckets, slot.bounds, exemplars), total
-            )
+                failures = list(slot.failures)
+            seen = durations.get(slot.step)
+            if seen is None:
+                durations[slot.step] = (slot.bounds, buckets, total, exemplars)
+            else:
+                durations[slot.step] = (
+                    seen[0],
+                    [a + b for a, b in zip(seen[1], buckets, strict=True)],
+                    seen[2] + total,
+                    [b or a for a, b in zip(seen[3], exemplars, strict=True)],
+                )
+            labels = [slot.journey, slot.step, slot.channel, slot.segment]
             for o, outcome in enumerate(OUTCOMES):
                 for c, cls in enumerate(TIMELINESS_CLASSES):
                     f[names.STEPS].add_metric(  # type: ignore[attr-defined]
                         [*labels, outcome, cls], counts[o * 3 + c]
                     )
             f[names.GOOD_STEPS].add_metric(labels, good)  # type: ignore[attr-defined]
-            into = arrivals.setdefault(slot.step, [0] * len(from_counts))
-            for i, count in enumerate(from_counts):
-                into[i] += count
+            # A reason's series appears with its first failure; errors without a reason are not
+            # repeated here (they are cx_steps_total{outcome="error"} minus these): the budget.
+            for reason, count in zip(slot.reason_names()[:-1], failures, strict=False):
+                if count:
+                    f[names.STEP_FAILURES].add_metric([*labels, reason], count)  # type: ignore[attr-defined]
+            rows.setdefault((slot.channel, slot.segment), []).append((slot.index, from_counts))
             for cslot in (*slot.checks.values(), slot.other_check):
                 with cslot.lock:
                     passed_failed, cbuckets, csum = (
@@ -109,58 +133,104 @@ class CxCollector(Collector):
                         list(cslot.buckets),
                         cslot.sum,
                     )
-                key = (slot.step, cslot.name)
-                if cslot is slot.other_check and key not in checks and not any(passed_failed):
+                if cslot is slot.other_check and not any(passed_failed):
                     continue  # the 'other' check appears once something used it
-                old = checks.get(key, ([0, 0], [0] * len(cbuckets), 0.0))
-                checks[key] = (
-                    [a + b for a, b in zip(old[0], passed_failed, strict=True)],
-                    [a + b for a, b in zip(old[1], cbuckets, strict=True)],
-                    old[2] + csum,
+                for result, count in zip(RESULTS, passed_failed, strict=True):
+                    f[names.ACCURACY_CHECKS].add_metric(  # type: ignore[attr-defined]
+                        [*labels, cslot.name, result], count
+                    )
+                if cslot.kind != "reconcile" and not any(cbuckets):
+                    continue  # relative errors come from reconcile; others' appear on first use
+                key = (slot.step, cslot.name)
+                old = errors.get(key, ([0] * len(cbuckets), 0.0))
+                errors[key] = (
+                    [a + b for a, b in zip(old[0], cbuckets, strict=True)],
+                    old[1] + csum,
                 )
-        for (step, check), (passed_failed, cbuckets, csum) in checks.items():
-            for result, count in zip(RESULTS, passed_failed, strict=True):
-                f[names.ACCURACY_CHECKS].add_metric(  # type: ignore[attr-defined]
-                    [jslot.name, step, check, result], count
-                )
+        for step, (bounds, buckets, total, exemplars) in durations.items():
+            f[names.STEP_DURATION].add_metric(  # type: ignore[attr-defined]
+                [jslot.name, step], _cumulative(buckets, bounds, exemplars), total
+            )
+        for (step, check), (cbuckets, csum) in errors.items():
             f[names.ACCURACY_RELATIVE_ERROR].add_metric(  # type: ignore[attr-defined]
                 [jslot.name, step, check], _cumulative(cbuckets, RELATIVE_ERROR_BUCKETS), csum
             )
-        # Transitions: every consecutive pair always (conversion never lacks a series), any other
-        # observed pair once it happened. The last arrival slot is "no previous step": a start.
+        self._transitions(jslot, rows, f)
+
+    def _transitions(
+        self,
+        jslot: JourneySlot,
+        rows: dict[tuple[str, str], list[tuple[int, list[int]]]],
+        f: Families,
+    ) -> None:
+        """Transitions per (channel, segment) of the arrival: from each step that has a slot on
+        that row to the next declared step always (conversion never lacks a series where the step
+        had traffic), any other observed pair once it happened. The last arrival slot is "no
+        previous step": a start, not a transition."""
         order = jslot.step_names
-        for to_index, to_step in enumerate(order):
-            for from_index, count in enumerate(arrivals.get(to_step, [])[:-1]):
-                if count or (to_index == from_index + 1 and to_index < jslot.n_steps):
+        for (channel, segment), arrivals in rows.items():
+            present = {index for index, _ in arrivals}
+            by_to = dict(arrivals)
+            for from_index in sorted(present):
+                to_index = from_index + 1
+                if to_index < jslot.n_steps and to_index not in present:
                     f[names.TRANSITIONS].add_metric(  # type: ignore[attr-defined]
-                        [jslot.name, order[from_index], to_step], count
+                        [jslot.name, order[from_index], order[to_index], channel, segment], 0
                     )
+            for to_index, from_counts in sorted(by_to.items()):
+                for from_index, count in enumerate(from_counts[:-1]):
+                    consecutive = to_index == from_index + 1 and from_index in present
+                    if count or (consecutive and to_index < jslot.n_steps):
+                        f[names.TRANSITIONS].add_metric(  # type: ignore[attr-defined]
+                            [jslot.name, order[from_index], order[to_index], channel, segment],
+                            count,
+                        )
 
     def _journey(self, jslot: JourneySlot, f: Families) -> None:
         with jslot.lock:
-            started = list(jslot.started)
+            started = [list(row) for row in jslot.started]
             switches = [list(row) for row in jslot.switches]
             feedback = {k: list(v) for k, v in jslot.feedback.items()}
+            topics = {k: list(v) for k, v in jslot.topics.items()}
+        declared = set(jslot.declared_channels)
         for c, channel in enumerate(jslot.channels):
-            f[names.JOURNEYS_STARTED].add_metric([jslot.name, channel], started[c])  # type: ignore[attr-defined]
+            for s, segment in enumerate(jslot.segments):
+                if started[c][s] or (s == 0 and c in declared):
+                    f[names.JOURNEYS_STARTED].add_metric(  # type: ignore[attr-defined]
+                        [jslot.name, channel, segment], started[c][s]
+                    )
             for t, to_channel in enumerate(jslot.channels):
                 if switches[c][t]:
                     f[names.CHANNEL_SWITCHES].add_metric(  # type: ignore[attr-defined]
                         [jslot.name, channel, to_channel], switches[c][t]
                     )
-        for (scale, score), per_step in feedback.items():
+        where = (jslot.channels, jslot.segments)
+        for (c, s, scale, score), per_step in feedback.items():
             for index, count in enumerate(per_step):
                 if count:
-                    step = jslot.previous_name(index) or "none"
+                    step = jslot.previous_name(index) or NONE
                     f[names.FEEDBACK].add_metric(  # type: ignore[attr-defined]
-                        [jslot.name, step, scale, str(score)], count
+                        [jslot.name, step, where[0][c], where[1][s], scale, str(score)], count
                     )
-        for slot in jslot.steps[0]:
-            if slot.step != OTHER:
-                f[names.STEP_TARGET].add_metric([slot.journey, slot.step], slot.target)  # type: ignore[attr-defined]
-                f[names.STEP_TOLERATING].add_metric(  # type: ignore[attr-defined]
-                    [slot.journey, slot.step], slot.tolerating
-                )
+        reasons = (*jslot.reasons, OTHER, NONE)
+        for (c, s, category, reason), per_step in topics.items():
+            for index, count in enumerate(per_step):
+                if count:
+                    step = jslot.previous_name(index) or NONE
+                    f[names.FEEDBACK_TOPICS].add_metric(  # type: ignore[attr-defined]
+                        [
+                            jslot.name,
+                            step,
+                            where[0][c],
+                            where[1][s],
+                            FEEDBACK_CATEGORIES[category],
+                            reasons[reason],
+                        ],
+                        count,
+                    )
+        for step, (target, tolerating) in zip(jslot.step_names, jslot.targets, strict=False):
+            f[names.STEP_TARGET].add_metric([jslot.name, step], target)  # type: ignore[attr-defined]
+            f[names.STEP_TOLERATING].add_metric([jslot.name, step], tolerating)  # type: ignore[attr-defined]
 
     def _health(self, f: Families) -> None:
         rt = self.runtime

@@ -51,7 +51,7 @@ from ..instrument.events import (
     to_dict,
 )
 from ..instrument.state import internal_error
-from ..spec.names import TIMELINESS_CLASSES
+from ..spec.names import FEEDBACK_CATEGORIES, TIMELINESS_CLASSES
 
 log = logging.getLogger("cxmetrics")
 
@@ -463,8 +463,10 @@ def _validate(event: Event, latest: float) -> None:
     strings: dict[str, object] = {"journey": event.journey, "journey_id": event.journey_id}
     optional: dict[str, object] = {}
     if isinstance(event, StepRecord):
-        strings.update(step=event.step, channel=event.channel)
-        optional.update(previous_step=event.previous_step, customer_ref=event.customer_ref)
+        strings.update(step=event.step, channel=event.channel, segment=event.segment)
+        optional.update(
+            previous_step=event.previous_step, customer_ref=event.customer_ref, reason=event.reason
+        )
         if not _number(event.duration) or not 0 <= event.duration <= MAX_DURATION:
             raise ValueError(f"duration {event.duration!r} is not a number of seconds in [0, 366d]")
         if event.outcome not in ("ok", "error"):
@@ -479,26 +481,36 @@ def _validate(event: Event, latest: float) -> None:
             if check.relative_error is not None and not _number(check.relative_error):
                 raise ValueError(f"check {check.name!r}: relative_error is not a finite number")
     elif isinstance(event, JourneyStarted):
-        strings.update(channel=event.channel)
+        strings.update(channel=event.channel, segment=event.segment)
     elif isinstance(event, ContactRecord):
         _validate_contact(event)
         strings.update(channel=event.channel)
         optional.update(queue=event.queue, customer_ref=event.customer_ref)
     else:
-        optional.update(step=event.step)
-        if event.scale not in SCALES:
-            raise ValueError(f"feedback scale {event.scale!r} is not 'csat' or 'nps'")
-        low, high = SCALES[event.scale]
-        if not isinstance(event.score, int) or isinstance(event.score, bool):
-            raise ValueError(f"feedback score {event.score!r} is not an integer")
-        if not low <= event.score <= high:
-            raise ValueError(f"{event.scale} score {event.score} is not in {low}..{high}")
+        strings.update(channel=event.channel, segment=event.segment)
+        optional.update(step=event.step, category=event.category, reason=event.reason)
+        if event.category is not None and event.category not in FEEDBACK_CATEGORIES:
+            raise ValueError(
+                f"feedback category {event.category!r} is not one of {FEEDBACK_CATEGORIES}"
+            )
+        if not (event.scale is None and event.score is None and event.category is not None):
+            _validate_score(event.scale, event.score)
     for field_name, value in strings.items():
         if not isinstance(value, str):
             raise ValueError(f"{field_name} {value!r} is not a string")
     for field_name, value in optional.items():
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{field_name} {value!r} is not a string or null")
+
+
+def _validate_score(scale: object, score: object) -> None:
+    if scale not in SCALES:
+        raise ValueError(f"feedback scale {scale!r} is not 'csat' or 'nps'")
+    low, high = SCALES[scale]
+    if not isinstance(score, int) or isinstance(score, bool):
+        raise ValueError(f"feedback score {score!r} is not an integer")
+    if not low <= score <= high:
+        raise ValueError(f"{scale} score {score} is not in {low}..{high}")
 
 
 SCALES = {"csat": (1, 5), "nps": (0, 10)}

@@ -35,6 +35,8 @@ class StepRecord:
     good: bool
     checks: tuple[CheckResult, ...] = ()
     customer_ref: str | None = None  # keyed digest, see cxmetrics.instrument.redaction
+    segment: str = "none"
+    reason: str | None = None  # of an error: a declared reason code, "other" or "none"
     kind: Literal["step"] = "step"
 
     @property
@@ -48,6 +50,7 @@ class JourneyStarted:
     journey: str
     channel: str
     journey_id: str
+    segment: str = "none"
     kind: Literal["journey"] = "journey"
 
 
@@ -57,8 +60,12 @@ class FeedbackRecord:
     journey: str
     step: str | None  # the last step of the instance when feedback was given
     journey_id: str
-    scale: Literal["csat", "nps"]
-    score: int
+    scale: Literal["csat", "nps"] | None  # None: a category without a score
+    score: int | None
+    channel: str = ""  # "" in logs written before feedback carried its channel
+    segment: str = "none"
+    category: Literal["praise", "problem", "suggestion"] | None = None
+    reason: str | None = None  # with a category: a declared reason code, "other" or "none"
     kind: Literal["feedback"] = "feedback"
 
 
@@ -85,10 +92,18 @@ class ContactRecord:
 Event = StepRecord | JourneyStarted | FeedbackRecord | ContactRecord
 
 
+# Fields added after the first log format, left out while they hold their default: logs stay as
+# compact as before for apps that use no segments, reasons or feedback categories.
+_LEFT_OUT_WHEN = {"segment": "none", "reason": None, "category": None, "channel": ""}
+
+
 def to_dict(event: Event) -> dict[str, Any]:
     data = asdict(event)
     if isinstance(event, StepRecord):
         data["checks"] = [asdict(c) for c in event.checks]
+    for key, default in _LEFT_OUT_WHEN.items():
+        if key in data and data[key] == default:
+            del data[key]
     return data
 
 

@@ -18,13 +18,20 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..propagation.carriers import BAGGAGE_HEADER, header
-from ..propagation.codec import JourneyContext, digest_members, encode, head, new_journey_id
-from ..spec.names import OTHER, is_name
+from ..propagation.codec import (
+    JourneyContext,
+    digest_members,
+    encode,
+    head,
+    new_journey_id,
+    segment_member,
+)
+from ..spec.names import FEEDBACK_CATEGORIES, NONE, OTHER, is_name
 from .carry import receive
 from .events import FeedbackRecord, JourneyStarted
 from .messages import shown
 from .redaction import customer_ref
-from .slots import FEEDBACK_SCALES, JourneySlot, StepSlot
+from .slots import CATEGORY_INDEX, FEEDBACK_SCALES, JourneySlot, StepSlot
 from .state import STATE, internal_error
 from .steps import NOOP_STEP, StepInstance, emit
 
@@ -73,6 +80,7 @@ class JourneyInstance:
         "_fps_owned",
         "_last",
         "_rt",
+        "_seg",
         "_slot",
         "_steps",
         "_tokens",
@@ -90,11 +98,16 @@ class JourneyInstance:
         last: int,
         fingerprints: Mapping[str, str] = _NO_FINGERPRINTS,
         customer_ref: str | None = None,
+        segment: int = 0,
     ) -> None:
         self._rt = rt
         self._slot = slot
         self._ch = channel
-        self._steps: list[StepSlot] = slot.steps[channel] if slot is not None else []
+        self._seg = segment
+        # This instance's row of step slots (channel, segment); a None entry is made on first use.
+        self._steps: list[StepSlot | None] = (
+            slot.steps[channel][segment] if slot is not None else []
+        )
         self._last = last
         self._tokens: list[Token[JourneyInstance | None]] | None = None  # made on __enter__
         self.name = name
@@ -124,6 +137,25 @@ class JourneyInstance:
     @property
     def channel(self) -> str:
         return self._slot.channels[self._ch] if self._slot is not None else ""
+
+    @property
+    def segment(self) -> str:
+        """The customer segment this instance counts under: one the spec declares, ``other``
+        (undeclared, counted in ``cx_undeclared_names_total``) or ``none`` (not set)."""
+        return self._slot.segments[self._seg] if self._slot is not None else NONE
+
+    @segment.setter
+    def segment(self, value: str | None) -> None:
+        """Set the segment for the steps, checks, transitions and feedback recorded from now on;
+        it travels with the instance's context (``cx.seg``)."""
+        slot, rt = self._slot, self._rt
+        if slot is None or rt is None:
+            return
+        try:
+            self._seg = segment_of(rt, slot, value)
+            self._steps = slot.steps[self._ch][self._seg]
+        except Exception as exc:
+            internal_error("journey", exc)
 
     @property
     def last_step(self) -> str | None:
@@ -156,7 +188,11 @@ class JourneyInstance:
             self.channel or None,
             dict(self._fps),
             self.customer_ref,
+            segment=self._travelling_segment(),
         )
+
+    def _travelling_segment(self) -> str | None:
+        return None if self._seg == 0 or self._slot is None else self._slot.segments[self._seg]
 
     def _travelling_name(self) -> str:
         """The journey name as it travels: as called when it is a valid name (a journey another
@@ -188,7 +224,8 @@ class JourneyInstance:
             if self.name != slot.name:
                 prepared = head(self._travelling_name())
             digests = digest_members(self._fps, self._cust) if self._fps or self._cust else ""
-            ours = f"{prepared}{self.journey_id}{tails[self._ch][self._last]}{digests}"
+            segment = segment_member(self._travelling_segment()) if self._seg else ""
+            ours = f"{prepared}{self.journey_id}{tails[self._ch][self._last]}{segment}{digests}"
             keys = rt.context_keys
             return ours if keys is None else ours + keys.mac(ours)
         except Exception as exc:
@@ -221,8 +258,11 @@ class JourneyInstance:
         if index is None:
             if slot.n_steps and self._rt is not None:  # the 'other' journey has no steps
                 self._rt.count_undeclared("step", name)
-            return StepInstance(self, self._steps[-1])
-        return StepInstance(self, self._steps[index])
+            index = slot.n_steps
+        step_slot = self._steps[index]
+        if step_slot is None:  # first use of this (step, channel, segment)
+            step_slot = slot.make(self._ch, self._seg, index)
+        return StepInstance(self, step_slot)
 
     def bind(self, fn: F) -> F:
         """``fn`` running as part of this instance wherever it is called (``cxmetrics.bind``)."""
@@ -234,11 +274,22 @@ class JourneyInstance:
         step.start()
         return step
 
-    def feedback(self, *, csat: int | None = None, nps: int | None = None) -> None:
-        """Record customer feedback on this instance, against its last step."""
+    def feedback(
+        self,
+        *,
+        csat: int | None = None,
+        nps: int | None = None,
+        category: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Record customer feedback on this instance, against its last step: scores (``csat``
+        1-5, ``nps`` 0-10) and/or a ``category`` (praise, problem, suggestion) with a ``reason``
+        code the spec declares (an undeclared one counts as ``other``)."""
         rt, slot = self._rt, self._slot
         if rt is None or slot is None:
             return
+        if category is not None or reason is not None:
+            self._topic(rt, slot, category, reason)
         for scale, score in (("csat", csat), ("nps", nps)):
             if score is None:
                 continue
@@ -251,8 +302,7 @@ class JourneyInstance:
                     f"got {shown(score)}; ignored (further ones counted only)",
                 )
                 continue
-            with slot.lock:
-                slot.feedback[(scale, score)][self._last] += 1
+            slot.count_feedback(self._ch, self._seg, scale, score, self._last)
             if rt.sinks:
                 emit(
                     rt,
@@ -263,8 +313,43 @@ class JourneyInstance:
                         self.journey_id,
                         cast(Any, scale),
                         score,
+                        self.channel,
+                        self.segment,
                     ),
                 )
+
+    def _topic(
+        self, rt: Runtime, slot: JourneySlot, category: str | None, reason: str | None
+    ) -> None:
+        index = CATEGORY_INDEX.get(category) if type(category) is str else None
+        if index is None:
+            internal_error(
+                "feedback",
+                None,
+                f"cxmetrics: feedback category must be one of {', '.join(FEEDBACK_CATEGORIES)}, "
+                f"got {shown(category)}; ignored (further ones counted only)",
+            )
+            return
+        code = slot.reason(reason)
+        if code == len(slot.reasons):
+            rt.count_undeclared("reason", cast(str, reason))
+        slot.count_topic(self._ch, self._seg, index, code, self._last)
+        if rt.sinks:
+            emit(
+                rt,
+                FeedbackRecord(
+                    time.time(),
+                    self.name,
+                    self.last_step,
+                    self.journey_id,
+                    None,
+                    None,
+                    self.channel,
+                    self.segment,
+                    cast(Any, category),
+                    NONE if code == -1 else (*slot.reasons, OTHER)[code],
+                ),
+            )
 
     # -- context manager ----------------------------------------------------------------------
     def __enter__(self) -> JourneyInstance:
@@ -297,6 +382,7 @@ def journey(
     channel: str | None = None,
     context: JourneyContext | None = None,
     headers: Any = None,
+    segment: str | None = None,
 ) -> JourneyInstance:
     """Start a journey instance, or resume the one ``context`` describes.
 
@@ -312,6 +398,10 @@ def journey(
     handler without the middleware; an explicit ``context`` or ``channel`` wins. Behind a
     middleware the request's carriers were read already, once: ``headers`` is not read again
     (a rejected context is counted once per request).
+
+    ``segment`` (one of the spec's ``segments``, e.g. ``vip``) labels the instance's steps,
+    checks, transitions and feedback, and travels in its context; a resumed instance keeps the
+    context's segment unless ``segment`` is given. Set it later with ``j.segment = "vip"``.
     """
     if type(name) is not str:
         name = OTHER  # counted as undeclared below; never hashed, compared or printed
@@ -328,9 +418,9 @@ def journey(
             context = context or sent
             channel = channel or sent_channel
         instance = (
-            _resume(rt, name, channel, context)
+            _resume(rt, name, channel, context, segment)
             if (context is not None and context.journey == name)
-            else _start(rt, name, channel)
+            else _start(rt, name, channel, segment)
         )
         if served is not None:
             served.latest = instance
@@ -340,26 +430,51 @@ def journey(
         return JourneyInstance(None, None, name, 0, "", 0)
 
 
-def _start(rt: Runtime, name: str, channel: str | None) -> JourneyInstance:
+def segment_of(rt: Runtime, slot: JourneySlot, name: str | None) -> int:
+    """The index of segment ``name`` in ``slot.segments``: 0 (``none``) for ``None``, ``other``
+    (counted as undeclared) for a name the spec does not declare."""
+    if name is None:
+        return 0
+    index = slot.segment_index.get(name) if type(name) is str else None
+    if index is None or name in (OTHER, NONE):
+        rt.count_undeclared("segment", name)
+        return len(slot.segments) - 1
+    return index
+
+
+def _start(rt: Runtime, name: str, channel: str | None, segment: str | None) -> JourneyInstance:
     # An undeclared name is folded to 'other' (the slot's name) before it reaches any record or
     # header: names may carry data (``journey_4111111111111111``).
     slot = rt.journey_slot(name)
     ch = rt.channel(channel)
-    instance = JourneyInstance(rt, slot, slot.name, ch, new_journey_id(), slot.n_steps + 1)
+    seg = segment_of(rt, slot, segment)
+    instance = JourneyInstance(
+        rt, slot, slot.name, ch, new_journey_id(), slot.n_steps + 1, segment=seg
+    )
     with slot.lock:
-        slot.started[ch] += 1
+        slot.started[ch][seg] += 1
     if rt.sinks:
-        emit(rt, JourneyStarted(time.time(), slot.name, slot.channels[ch], instance.journey_id))
+        emit(
+            rt,
+            JourneyStarted(
+                time.time(), slot.name, slot.channels[ch], instance.journey_id, slot.segments[seg]
+            ),
+        )
     return instance
 
 
 def _resume(
-    rt: Runtime, name: str, channel: str | None, context: JourneyContext
+    rt: Runtime,
+    name: str,
+    channel: str | None,
+    context: JourneyContext,
+    segment: str | None,
 ) -> JourneyInstance:
     last_step, sent_channel = context.last_step, context.channel
     slot = rt.journey_slot(name)
     last = slot.n_steps + 1 if last_step is None else slot.step_index.get(last_step, slot.n_steps)
     ch = rt.channel(channel or sent_channel)
+    seg = segment_of(rt, slot, segment if segment is not None else context.segment)
     if sent_channel is not None and channel is not None and channel != sent_channel:
         before = rt.channel(sent_channel)
         with slot.lock:
@@ -373,6 +488,7 @@ def _resume(
         last,
         context.fingerprints,
         context.customer_ref,
+        seg,
     )
 
 

@@ -89,7 +89,14 @@ class Runtime:
         self.channel_index = {c: i for i, c in enumerate(self.channels)}
         self.default_channel = self.channel_index[spec.channel_default]
         self.lock = threading.Lock()
-        self.undeclared: dict[str, int] = {"journey": 0, "step": 0, "check": 0, "channel": 0}
+        self.undeclared: dict[str, int] = {
+            "journey": 0,
+            "step": 0,
+            "check": 0,
+            "channel": 0,
+            "segment": 0,
+            "reason": 0,
+        }
         self.rejected: dict[str, int] = {}
         self.logged: set[str] = set()  # what this runtime has warned about once
 

@@ -65,6 +65,7 @@ class StepInstance:
         "_failed",
         "_inaccurate",
         "_j",
+        "_reason",
         "_slot",
         "_span",
         "_t0",
@@ -77,6 +78,7 @@ class StepInstance:
         self._j = journey
         self._slot = slot
         self._failed = False
+        self._reason = -1  # index in the slot's failures: -1 is "none" (no reason given)
         self._inaccurate = False
         self._done = False
         self._span: Any = None
@@ -125,7 +127,7 @@ class StepInstance:
         exemplar = otel.exemplar(span, duration) if (span is not None or rt.exemplars) else None
         accurate = not self._inaccurate
         previous = j._advance(slot.index)
-        cls = slot.record(duration, error, accurate, previous, exemplar)
+        cls = slot.record(duration, error, accurate, previous, exemplar, self._reason)
         self.duration = duration
         self.timeliness = TIMELINESS_CLASSES[cls]
         checks = self._checks or ()
@@ -164,12 +166,28 @@ class StepInstance:
                     cls == 0 and accurate and not error,
                     tuple(CheckResult(*c) for c in checks),
                     j.customer_ref,
+                    slot.segment,
+                    slot.reason_names()[self._reason] if error else None,
                 ),
             )
 
     def fail(self, reason: str | None = None) -> None:
-        """Mark this step's outcome ``error`` without raising (e.g. a handled failure)."""
+        """Mark this step's outcome ``error`` without raising (e.g. a handled failure).
+
+        ``reason``: a code the spec declares (``reasons``, globally or in the journey), counted
+        in ``cx_step_failures_total``; an undeclared one counts as ``other``."""
         self._failed = True
+        if reason is None:
+            return
+        try:
+            index = self._slot.reasons.get(reason) if type(reason) is str else None
+            if index is None:
+                index = len(self._slot.reasons)
+                if self._j._rt is not None:
+                    self._j._rt.count_undeclared("reason", reason)
+            self._reason = index
+        except Exception as exc:
+            internal_error("step", exc)
 
     # -- accuracy -----------------------------------------------------------------------------
     def check(self, name: str, passed: bool, relative_error: float | None = None) -> bool:

@@ -27,7 +27,19 @@ KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS, KEY_CUSTOMER, KEY_
     "cx.cust",
     "cx.mac",  # the MAC over the others (cxmetrics.propagation.integrity)
 )
-KEYS = (KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS, KEY_CUSTOMER, KEY_MAC)
+# The customer segment the app set on the instance (``journey(segment=…)``), MAC-covered like
+# the rest; written after the channel.
+KEY_SEGMENT = "cx.seg"
+KEYS = (
+    KEY_JOURNEY,
+    KEY_ID,
+    KEY_STEP,
+    KEY_CHANNEL,
+    KEY_SEGMENT,
+    KEY_FINGERPRINTS,
+    KEY_CUSTOMER,
+    KEY_MAC,
+)
 MAX_HEADER_BYTES = 8192  # W3C baggage limit
 MAX_FINGERPRINTS = 8
 _ID_RE = re.compile(r"[0-9a-f]{16,32}")
@@ -53,6 +65,7 @@ class JourneyContext:
         None  # a keyed digest (cxmetrics.instrument.redaction), never the raw id
     )
     mac: str | None = None  # ``<key id>:<digest>`` as received; checked by the runtime's keys
+    segment: str | None = None  # a validated name; the runtime folds undeclared ones to ``other``
 
     def with_step(self, step: str) -> JourneyContext:
         return replace(self, last_step=step)
@@ -91,7 +104,7 @@ def decode(text: str) -> JourneyContext | Rejected | None:
 _N = r"[a-z][a-z0-9_]{0,62}"
 _OWN_FORM = re.compile(
     rf"cx\.journey=({_N}),cx\.id=([0-9a-f]{{16,32}})"
-    rf"(?:,cx\.step=({_N}))?(?:,cx\.channel=({_N}))?"
+    rf"(?:,cx\.step=({_N}))?(?:,cx\.channel=({_N}))?(?:,cx\.seg=({_N}))?"
     rf"(?:,cx\.fp=({_N}:[0-9a-f]{{16}}(?:\|{_N}:[0-9a-f]{{16}}){{0,{MAX_FINGERPRINTS - 1}}}))?"
     r"(?:,cx\.cust=([0-9a-f]{16}))?"
     r"(?:,cx\.mac=([a-z0-9_]{1,16}:[0-9a-f]{32}))?"
@@ -103,6 +116,7 @@ def _own(
     journey_id: str,
     step: str | None,
     channel: str | None,
+    segment: str | None,
     fps: str | None,
     customer: str | None,
     mac: str | None,
@@ -112,7 +126,7 @@ def _own(
         for item in fps.split("|"):
             key, _, digest = item.partition(":")
             fingerprints[key] = digest
-    return _validated(journey, journey_id, step, channel, fingerprints, customer, mac)
+    return _validated(journey, journey_id, step, channel, fingerprints, customer, mac, segment)
 
 
 _SET_FIELDS = tuple(getattr(JourneyContext, f.name).__set__ for f in fields(JourneyContext))
@@ -126,13 +140,21 @@ def _validated(
     fingerprints: Mapping[str, str],
     customer_ref: str | None,
     mac: str | None = None,
+    segment: str | None = None,
 ) -> JourneyContext:
     """A ``JourneyContext`` from fields already validated, built without the frozen
     dataclass's per-field ``object.__setattr__`` (a third of its construction cost)."""
     context: JourneyContext = object.__new__(JourneyContext)
-    journey_set, id_set, step_set, channel_set, fingerprints_set, customer_set, mac_set = (
-        _SET_FIELDS
-    )
+    (
+        journey_set,
+        id_set,
+        step_set,
+        channel_set,
+        fingerprints_set,
+        customer_set,
+        mac_set,
+        segment_set,
+    ) = _SET_FIELDS
     journey_set(context, journey)
     id_set(context, journey_id)
     step_set(context, last_step)
@@ -140,6 +162,7 @@ def _validated(
     fingerprints_set(context, fingerprints)
     customer_set(context, customer_ref)
     mac_set(context, mac)
+    segment_set(context, segment)
     return context
 
 
@@ -176,6 +199,9 @@ def _context(entries: Mapping[str, str]) -> JourneyContext | Rejected | None:
     channel = entries.get(KEY_CHANNEL) or None
     if channel is not None and not is_name(channel):
         return Rejected("bad_channel")
+    segment = entries.get(KEY_SEGMENT) or None
+    if segment is not None and not is_name(segment):
+        return Rejected("bad_segment")
     fingerprints: dict[str, str] = {}
     raw = entries.get(KEY_FINGERPRINTS) or ""
     if raw:
@@ -193,7 +219,7 @@ def _context(entries: Mapping[str, str]) -> JourneyContext | Rejected | None:
     mac = entries.get(KEY_MAC) or None
     if mac is not None and not _MAC_RE.fullmatch(mac):
         return Rejected("bad_mac")
-    return _validated(journey, journey_id, step, channel, fingerprints, customer, mac)
+    return _validated(journey, journey_id, step, channel, fingerprints, customer, mac, segment)
 
 
 # -- encode ---------------------------------------------------------------------------------------
@@ -211,6 +237,7 @@ def encode(
         context.channel,
         context.fingerprints,
         context.customer_ref,
+        segment=context.segment,
     )
     if sign is not None:
         ours += sign(ours)
@@ -231,14 +258,17 @@ def members(
     channel: str | None,
     fingerprints: Mapping[str, str],
     customer_ref: str | None,
+    *,
+    segment: str | None = None,
 ) -> str:
     """The ``cx.*`` members of a context given by its fields, in the order ``decode`` reads
     fastest; the newest ``MAX_FINGERPRINTS`` fingerprints are kept. Our values are validated
-    names, hex ids and digests: nothing to percent-encode. Written in three parts (``head``,
-    ``step_members``, ``digest_members``) so a runtime can prepare the first two once."""
+    names, hex ids and digests: nothing to percent-encode. Written in parts (``head``,
+    ``step_members``, ``segment_member``, ``digest_members``) so a runtime can prepare the first
+    two once."""
     return (
-        f"{head(journey)}{journey_id}"
-        f"{step_members(last_step, channel)}{digest_members(fingerprints, customer_ref)}"
+        f"{head(journey)}{journey_id}{step_members(last_step, channel)}"
+        f"{segment_member(segment)}{digest_members(fingerprints, customer_ref)}"
     )
 
 
@@ -251,6 +281,11 @@ def step_members(last_step: str | None, channel: str | None) -> str:
     """``,cx.step=…,cx.channel=…`` (either may be absent)."""
     out = f",{KEY_STEP}={last_step}" if last_step else ""
     return f"{out},{KEY_CHANNEL}={channel}" if channel else out
+
+
+def segment_member(segment: str | None) -> str:
+    """``,cx.seg=…`` (absent when the instance has no segment)."""
+    return f",{KEY_SEGMENT}={segment}" if segment else ""
 
 
 def digest_members(fingerprints: Mapping[str, str], customer_ref: str | None) -> str:

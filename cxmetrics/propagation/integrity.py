@@ -76,6 +76,7 @@ class ContextKeys:
                 context.channel,
                 context.fingerprints,
                 context.customer_ref,
+                segment=context.segment,
             ).encode()
         )
         return None if hmac.compare_digest(state.hexdigest(), digest) else "bad_mac"

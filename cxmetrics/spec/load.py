@@ -92,11 +92,15 @@ STARTER = "{service: my_app, journeys: [{name: checkout, steps: [{name: pay, tar
 
 
 def _context(data: dict[str, Any]) -> dict[str, Any]:
-    """What nested models check against: the spec's channels (when they are names)."""
+    """What nested models check against: the spec's channels and reasons (when they are names)."""
+    out: dict[str, Any] = {}
     channels = data.get("channels", list(Spec.model_fields["channels"].default))
     if isinstance(channels, list) and all(isinstance(c, str) for c in channels):
-        return {"channels": tuple(channels)}
-    return {}
+        out["channels"] = tuple(channels)
+    reasons = data.get("reasons", [])
+    if isinstance(reasons, list) and all(isinstance(r, str) for r in reasons):
+        out["reasons"] = tuple(reasons)
+    return out
 
 
 def _issues(

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from .durations import parse_duration
-from .names import FOLLOWUP_FIELDS, NAME_PATTERN, OTHER
+from .names import FOLLOWUP_FIELDS, NAME_PATTERN, NONE, OTHER
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
@@ -358,6 +358,7 @@ class Journey(_Model):
     description: str = ""
     steps: tuple[Step, ...] = Field(min_length=1)
     channels: tuple[Name, ...] | None = None
+    reasons: tuple[Name, ...] = ()
     objectives: ObjectivesOverride | None = None
     regression: RegressionOverride | None = None
     tags: Tags = Field(default_factory=dict)
@@ -379,6 +380,19 @@ class Journey(_Model):
                     f"'{self.name}'{_did_you_mean(step, list(self.step_names))}"
                 )
         return self
+
+    @field_validator("reasons")
+    @classmethod
+    def _own_reasons(cls, reasons: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        _vocabulary(reasons, "reason")
+        shared = (info.context or {}).get("reasons", ())  # the loader passes the spec's
+        for reason in reasons:
+            if reason in shared:
+                raise ValueError(
+                    f"reason '{reason}' is declared in the spec's reasons already (they apply to "
+                    "every journey); remove it here"
+                )
+        return reasons
 
     @field_validator("channels")
     @classmethod
@@ -452,6 +466,8 @@ class Spec(_Model):
     service: Name
     channels: tuple[Name, ...] = ("app",)
     default_channel: Name | None = None
+    segments: tuple[Name, ...] = ()
+    reasons: tuple[Name, ...] = ()
     dashboard_url: str | None = None
     defaults: Defaults = Defaults()
     journeys: tuple[Journey, ...] = Field(min_length=1)
@@ -464,6 +480,9 @@ class Spec(_Model):
         for channel in channels:
             _not_other(channel, "channel")
         return channels
+
+    _valid_segments = field_validator("segments")(lambda v: _vocabulary(v, "segment"))
+    _valid_reasons = field_validator("reasons")(lambda v: _vocabulary(v, "reason"))
 
     @field_validator("default_channel")
     @classmethod
@@ -478,11 +497,23 @@ class Spec(_Model):
         cls, journeys: tuple[Journey, ...], info: ValidationInfo
     ) -> tuple[Journey, ...]:
         _unique([j.name for j in journeys], "journey")
+        shared = info.data.get("reasons", ())
         for journey in journeys:
+            for reason in journey.reasons:
+                if reason in shared:
+                    raise ValueError(
+                        f"reason '{reason}' of journey '{journey.name}' is declared in the "
+                        "spec's reasons already (they apply to every journey); remove it here"
+                    )
             for channel in journey.channels or ():
                 if "channels" in info.data:
                     _known(channel, info.data["channels"], f"channel in journey '{journey.name}'")
         return journeys
+
+    def journey_reasons(self, journey: Journey) -> tuple[str, ...]:
+        """The reason codes ``fail(reason=…)`` and feedback may carry in ``journey``: the spec's
+        then the journey's own."""
+        return (*self.reasons, *journey.reasons)
 
     @property
     def channel_default(self) -> str:
@@ -560,6 +591,19 @@ def _not_other(value: str, what: str) -> str:
     if value == OTHER:
         raise ValueError(f"'{OTHER}' is reserved for undeclared names; rename the {what}")
     return value
+
+
+def _vocabulary(names: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """A declared list of label values (segments, reasons): unique, and neither of the reserved
+    words ``other`` (undeclared values) and ``none`` (no value given)."""
+    _unique(list(names), what)
+    for name in names:
+        if name in (OTHER, NONE):
+            raise ValueError(
+                f"'{name}' is reserved ({OTHER}: undeclared {what}s, {NONE}: no {what} given); "
+                f"rename the {what}"
+            )
+    return names
 
 
 def _unique(names: list[str], what: str) -> None:

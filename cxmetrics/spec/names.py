@@ -36,6 +36,8 @@ TRANSITIONS: Final = "cx_step_transitions_total"
 JOURNEYS_STARTED: Final = "cx_journeys_started_total"
 CHANNEL_SWITCHES: Final = "cx_channel_switches_total"
 FEEDBACK: Final = "cx_feedback_responses_total"
+FEEDBACK_TOPICS: Final = "cx_feedback_topics_total"
+STEP_FAILURES: Final = "cx_step_failures_total"
 STEP_TARGET: Final = "cx_step_target_seconds"
 STEP_TOLERATING: Final = "cx_step_tolerating_seconds"
 UNDECLARED: Final = "cx_undeclared_names_total"
@@ -60,6 +62,13 @@ SCORE: Final = "score"
 KIND: Final = "kind"
 REASON: Final = "reason"
 COMPONENT: Final = "component"
+SEGMENT: Final = "segment"
+CATEGORY: Final = "category"
+
+# The value of ``segment`` (and of ``reason``, ``category``) when the app set none, and of ``step``
+# in feedback given before any step: a reserved word, like ``other`` for undeclared names.
+NONE: Final = "none"
+FEEDBACK_CATEGORIES: Final = ("praise", "problem", "suggestion")
 
 OUTCOMES: Final = ("ok", "error")
 TIMELINESS_CLASSES: Final = ("satisfied", "tolerating", "frustrated")
@@ -70,20 +79,29 @@ RESULTS: Final = ("pass", "fail")
 METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
     STEP_DURATION: (
         "histogram",
-        (JOURNEY, STEP, CHANNEL),
-        "Step duration; buckets derived from the step's target T.",
+        (JOURNEY, STEP),
+        "Step duration, all channels and segments; buckets derived from the step's target T.",
     ),
     STEPS: (
         "counter",
-        (JOURNEY, STEP, CHANNEL, OUTCOME, TIMELINESS),
+        (JOURNEY, STEP, CHANNEL, SEGMENT, OUTCOME, TIMELINESS),
         "Finished steps by outcome and Apdex timeliness class.",
     ),
     GOOD_STEPS: (
         "counter",
-        (JOURNEY, STEP, CHANNEL),
+        (JOURNEY, STEP, CHANNEL, SEGMENT),
         "Good steps: timely (<= T), every accuracy check passed, outcome ok.",
     ),
-    ACCURACY_CHECKS: ("counter", (JOURNEY, STEP, CHECK, RESULT), "Accuracy checks by result."),
+    STEP_FAILURES: (
+        "counter",
+        (JOURNEY, STEP, CHANNEL, SEGMENT, REASON),
+        "Steps with outcome error by the reason code given to fail() (declared, or 'other').",
+    ),
+    ACCURACY_CHECKS: (
+        "counter",
+        (JOURNEY, STEP, CHANNEL, SEGMENT, CHECK, RESULT),
+        "Accuracy checks by result.",
+    ),
     ACCURACY_RELATIVE_ERROR: (
         "histogram",
         (JOURNEY, STEP, CHECK),
@@ -91,10 +109,10 @@ METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
     ),
     TRANSITIONS: (
         "counter",
-        (JOURNEY, FROM_STEP, TO_STEP),
-        "Journey instances that moved from one step to the next.",
+        (JOURNEY, FROM_STEP, TO_STEP, CHANNEL, SEGMENT),
+        "Journey instances that moved from one step to the next (channel of the arrival).",
     ),
-    JOURNEYS_STARTED: ("counter", (JOURNEY, CHANNEL), "Journey instances started."),
+    JOURNEYS_STARTED: ("counter", (JOURNEY, CHANNEL, SEGMENT), "Journey instances started."),
     CHANNEL_SWITCHES: (
         "counter",
         (JOURNEY, FROM_CHANNEL, TO_CHANNEL),
@@ -102,8 +120,13 @@ METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
     ),
     FEEDBACK: (
         "counter",
-        (JOURNEY, STEP, SCALE, SCORE),
+        (JOURNEY, STEP, CHANNEL, SEGMENT, SCALE, SCORE),
         "Customer feedback responses (csat 1-5, nps 0-10) by journey and last step.",
+    ),
+    FEEDBACK_TOPICS: (
+        "counter",
+        (JOURNEY, STEP, CHANNEL, SEGMENT, CATEGORY, REASON),
+        "Customer feedback by category (praise, problem, suggestion) and declared reason code.",
     ),
     STEP_TARGET: ("gauge", (JOURNEY, STEP), "The step's timeliness target T from the spec."),
     STEP_TOLERATING: ("gauge", (JOURNEY, STEP), "The step's Apdex tolerating threshold."),
@@ -198,12 +221,16 @@ def span_name(journey: str, step: str) -> str:
     return f"cx {journey}/{step}"
 
 
-# Duration buckets (docs/architecture.md): a geometric grid T·2^(k/8) — about 9% wide, so a 1.0 s →
-# 1.2 s shift moves p95 across two boundaries — from T/2 to 4T, coarse octaves below and above, with
-# T and the tolerating threshold always exact boundaries.
-_FINE_STEPS_PER_OCTAVE: Final = 8
-_FINE_FROM, _FINE_TO = -1, 2  # octaves around T covered finely
-_COARSE_BELOW, _COARSE_ABOVE = (-4, -3, -2), (3, 4)
+# Duration buckets (docs/architecture.md, "Series budget"): a geometric grid T·2^(k/5) — about
+# 15% wide — from T/4 to 4T, one coarse boundary below (T/16) and above (8T), with T and the
+# tolerating threshold always exact boundaries: 24 bounds when tolerating is 4T. The fine range
+# holds p50 and p95 of every example step (their p50 sits near 0.4T, below the T/2 the grid used
+# to start at, so a +12% p50 read +9%); histogram_quantile's linear interpolation then measures
+# them within ±1.6% and a +12% shift as +12% ± 1 point (tests/spec/test_buckets.py). Five bounds
+# per octave, not eight: the fleet's series budget (50 × 10 steps) pays 3 series per bound per step.
+_FINE_STEPS_PER_OCTAVE: Final = 5
+_FINE_FROM, _FINE_TO = -2, 2  # octaves around T covered finely
+_COARSE_BELOW, _COARSE_ABOVE = (-4,), (3,)
 
 
 def duration_buckets(target: float, tolerating: float) -> tuple[float, ...]:

@@ -39,11 +39,17 @@ class Recording:
         config.hold_for_test(True)
 
     def value(self, name: str, **labels: str) -> float:
-        """A sample's value from the registry (0.0 when absent), e.g.
-        ``value("cx_good_steps_total", journey="bill_inquiry", step="bill_total", channel="app")``.
-        """
-        found = self.registry.get_sample_value(name, labels)
-        return 0.0 if found is None else found
+        """The sum of the samples named ``name`` whose labels include ``labels`` (0.0 when none
+        does), e.g. ``value("cx_good_steps_total", journey="bill_inquiry", step="bill_total")``
+        adds every channel and segment; name them all for one series."""
+        total = 0.0
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    total += sample.value
+        return total
 
     def close(self) -> None:
         config.shutdown()

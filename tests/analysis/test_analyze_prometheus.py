@@ -26,7 +26,8 @@ from cxmetrics.analysis import promapi
 from cxmetrics.analysis.counts import StepCounts
 from cxmetrics.analysis.indicators import compute
 from cxmetrics.analysis.prometheus import from_prometheus
-from cxmetrics.analysis.sources import Timeline, from_jsonl
+from cxmetrics.analysis.sources import Timeline, from_events, from_jsonl
+from cxmetrics.exposition.eventlog import read_events
 from cxmetrics.local import stack
 from cxmetrics.spec.model import Spec
 from examples.bank import traffic
@@ -48,6 +49,8 @@ class Run:
     prometheus: Timeline
     events: Timeline
     cli: subprocess.CompletedProcess[str]
+    web_prometheus: Timeline  # read with the matcher channel="web" (analyze --match)
+    web_events: Timeline  # the event log's records of channel web
 
 
 def _app_counts(registry: CollectorRegistry) -> dict[tuple[str, str, str, str], int]:
@@ -111,6 +114,7 @@ def run(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 )
                 end = time.time()
                 timeline = from_prometheus(scaled, prom.url, begin - 2.0, end, 1.0)
+                web = from_prometheus(scaled, prom.url, begin - 2.0, end, 1.0, 'channel="web"')
                 cli = subprocess.run(
                     [
                         str(CLI),
@@ -133,7 +137,10 @@ def run(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     steps: dict[tuple[str, str], int] = {}
     for (journey, step, _, _), count in classes.items():
         steps[(journey, step)] = steps.get((journey, step), 0) + count
-    yield Run(scaled, stats.by_path, steps, classes, timeline, from_jsonl(scaled, log_path), cli)
+    events = from_jsonl(scaled, log_path)
+    web_records = [e for e in read_events(log_path) if e.channel == "web"]
+    web_events = from_events(scaled, web_records, 1.0, events.edges[0], events.edges[-1])
+    yield Run(scaled, stats.by_path, steps, classes, timeline, events, cli, web, web_events)
 
 
 def test_step_volumes_from_prometheus_equal_the_apps_counts(run: Run) -> None:
@@ -170,6 +177,25 @@ def test_event_log_of_the_same_run_gives_the_same_counts(run: Run) -> None:
         compute(run.spec, from_events).step("bill_inquiry", "bill_detail").volume
         == (run.app_steps[("bill_inquiry", "bill_detail")])
     )
+
+
+def test_a_channel_matcher_keeps_checks_and_transitions(run: Run) -> None:
+    """``analyze --match channel=web`` on Prometheus: checks and transitions carry the channel
+    (on main they had none, so the matcher emptied them); the counts equal the event log's web
+    records. The duration histogram carries no channel (the series budget): its buckets are
+    not read under a channel matcher, so quantiles come from the event log."""
+    web, events = run.web_prometheus.total(), run.web_events.total()
+    checks = {k: dict(c.checks) for k, c in web.steps.items() if c.checks}
+    transitions = {k: dict(c.transitions) for k, c in web.steps.items() if c.transitions}
+    assert checks == {k: dict(c.checks) for k, c in events.steps.items() if c.checks}
+    assert transitions == {k: dict(c.transitions) for k, c in events.steps.items() if c.transitions}
+    assert sum(p + f for p, f in checks[("bill_inquiry", "bill_detail")].values()) > 0
+    assert transitions[("bill_inquiry", "login")]["bill_total"] > 0
+    for key, counts in web.steps.items():
+        assert counts.classes == events.steps[key].classes, key
+    assert {j: c.started for j, c in web.journeys.items()} == {
+        j: c.started for j, c in events.journeys.items()
+    }
 
 
 def test_analyze_cli_reads_prometheus(run: Run) -> None:

@@ -31,6 +31,7 @@ STEP = {
     "journey": "bill_inquiry",
     "step": "bill_total",
     "channel": "app",
+    "segment": "none",
     "outcome": "ok",
     "timeliness": "satisfied",
 }

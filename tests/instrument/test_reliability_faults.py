@@ -146,13 +146,20 @@ def test_accuracy_values_that_cannot_be_compared(
             assert client.get("/bill/detail").json() == {"reconciled": True}
         text = client.get("/metrics").text
     steps = samples(text, "cx_steps_total")
-    base = {"journey": "bill_inquiry", "channel": "app", "timeliness": "satisfied"}
+    base = {
+        "journey": "bill_inquiry",
+        "channel": "app",
+        "segment": "none",
+        "timeliness": "satisfied",
+    }
     assert steps[tuple(sorted({**base, "step": "bill_detail", "outcome": "ok"}.items()))] == 30
     assert steps[tuple(sorted({**base, "step": "bill_total", "outcome": "error"}.items()))] == 10
     checks = {
         dict(k)["result"]: v
         for k, v in samples(text, "cx_accuracy_checks_total").items()
-        if dict(k)["check"] == "total_matches_details" and dict(k)["step"] == "bill_detail"
+        if dict(k)["check"] == "total_matches_details"
+        and dict(k)["step"] == "bill_detail"
+        and dict(k)["channel"] == "app"
     }
     assert checks == {"pass": 5.0, "fail": 0.0}  # the uncomparable ones are not guessed
     assert samples(text, "cx_internal_errors_total") == {(("component", "accuracy"),): 25.0}

@@ -589,12 +589,14 @@ def _allowed_label_values(spec: Spec) -> set[str]:
         spec.service,
     }
     allowed |= set(spec.channels)
-    allowed |= {"journey", "step", "check", "channel"}  # cx_undeclared_names_total{kind}
+    allowed |= set(spec.segments) | {r for j in spec.journeys for r in spec.journey_reasons(j)}
+    allowed |= {"journey", "step", "check", "channel", "segment", "reason"}  # undeclared{kind}
     allowed |= {
         "bad_journey",
         "bad_id",
         "bad_step",
         "bad_channel",
+        "bad_segment",
         "bad_fingerprint",
         "too_many_fingerprints",
         "oversized",

@@ -109,14 +109,17 @@ def test_three_step_journey_across_two_services_in_two_processes(tmp_path: Path)
         b_trans = samples(b_url, "cx_step_transitions_total")
         a_started = samples(a_url, "cx_journeys_started_total")
         b_started = samples(b_url, "cx_journeys_started_total")
-    ok = {"channel": "app", "journey": "bill_inquiry", "outcome": "ok", "timeliness": "satisfied"}
+    app = {"channel": "app", "segment": "none"}
+    ok = {**app, "journey": "bill_inquiry", "outcome": "ok", "timeliness": "satisfied"}
     assert a_steps == {labels(**ok, step="login"): 1.0, labels(**ok, step="bill_total"): 1.0}
     assert b_steps == {labels(**ok, step="bill_detail"): 1.0}
-    assert a_trans == {labels(journey="bill_inquiry", from_step="login", to_step="bill_total"): 1.0}
-    assert b_trans == {
-        labels(journey="bill_inquiry", from_step="bill_total", to_step="bill_detail"): 1.0
+    assert a_trans == {
+        labels(**app, journey="bill_inquiry", from_step="login", to_step="bill_total"): 1.0
     }
-    assert a_started == {labels(journey="bill_inquiry", channel="app"): 1.0}
+    assert b_trans == {
+        labels(**app, journey="bill_inquiry", from_step="bill_total", to_step="bill_detail"): 1.0
+    }
+    assert a_started == {labels(**app, journey="bill_inquiry"): 1.0}
     assert b_started == {}
     spans = [
         json.loads(line) for path in (spans_a, spans_b) for line in path.read_text().splitlines()

@@ -109,11 +109,11 @@ def test_a_p95_shift_on_bill_detail_fires_for_that_step_only_and_resolves(
     # the synthetic bill_detail p95 is 1.0 s (2/3 of its 1.5 s target), then ×1.2; the recorded
     # values are histogram_quantile's estimates from the step's own buckets
     assert {k: p95[k] for k in ("baseline", "current", "change", "since", "summary")} == {
-        "baseline": "1.006s",
-        "current": "1.209s",
-        "change": "+20.21%",
+        "baseline": "1.004s",
+        "current": "1.221s",
+        "change": "+21.62%",
         "since": "1970-01-01 00:40:00 +0000 UTC",
-        "summary": "bill_inquiry/bill_detail: p95 latency +20.21% (1.006s → 1.209s)",
+        "summary": "bill_inquiry/bill_detail: p95 latency +21.62% (1.004s → 1.221s)",
     }
     assert p95["description"] == (
         "The p95 latency of step bill_detail in journey bill_inquiry over the last 5m is above "

@@ -72,7 +72,8 @@ def test_an_unknown_top_level_key_gets_no_nonsense_suggestion() -> None:
             14,
             "alerting",
             "unknown field 'alerting'",
-            "valid fields here: version, service, channels, default_channel, dashboard_url, "
+            "valid fields here: version, service, channels, default_channel, segments, reasons, "
+            "dashboard_url, "
             "defaults, journeys",
         )
     ]
