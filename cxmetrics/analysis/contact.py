@@ -383,7 +383,7 @@ def from_events(
             )
             if inside(event.time):
                 record_call(counts, contact, event)
-        elif isinstance(event, FeedbackRecord) and inside(event.time):
+        elif isinstance(event, FeedbackRecord) and event.scale is not None and inside(event.time):
             counts.add(names.FEEDBACK, (event.step or "", event.scale, str(event.score)))
     for name, judge in judges.items():
         rest, unjudged = judge.finish(latest)
