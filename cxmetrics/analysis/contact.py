@@ -384,7 +384,10 @@ def from_events(
             if inside(event.time):
                 record_call(counts, contact, event)
         elif isinstance(event, FeedbackRecord) and event.scale is not None and inside(event.time):
-            counts.add(names.FEEDBACK, (event.step or "", event.scale, str(event.score)))
+            counts.add(
+                names.FEEDBACK,
+                (event.step or "", event.channel, event.segment, event.scale, str(event.score)),
+            )
     for name, judge in judges.items():
         rest, unjudged = judge.finish(latest)
         out[name].unjudged = unjudged

@@ -117,7 +117,10 @@ def import_calls(
             counts.no_customer += 1
         if call.survey is not None:
             step = _last_step(route, call) or ""
-            counts.add(names.FEEDBACK, (step, route.mapping.survey, str(call.survey)))
+            counts.add(
+                names.FEEDBACK,
+                (step, record.channel, names.NONE, route.mapping.survey, str(call.survey)),
+            )
         if backfill is not None:
             _backfill(backfill, route, call, adds)
             for judgment in judgments:
@@ -184,12 +187,14 @@ def _backfill(
             backfill.count(_family(metric), pairs, record.time)
         else:
             backfill.observe(metric, _BOUNDS[metric], pairs, record.time, seconds)
-    started = (*journey, (names.CHANNEL, record.channel))
+    where = ((names.CHANNEL, record.channel), (names.SEGMENT, names.NONE))
+    started = (*journey, *where)
     backfill.count(_family(names.JOURNEYS_STARTED), started, record.offered)
     if call.survey is not None:
         feedback = (
             *journey,
             (names.STEP, _last_step(route, call) or ""),
+            *where,
             (names.SCALE, route.mapping.survey),
             (names.SCORE, str(call.survey)),
         )
