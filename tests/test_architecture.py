@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "testing", "integrations", "__init__"),
     ("analysis",),
     ("rules",),
+    ("watch",),
     ("dashboards",),
     ("report",),
     ("local",),
