@@ -34,6 +34,7 @@ import baselines
 import shapes
 from shapes import Stream
 
+from cxmetrics.analysis.policy import Policy
 from cxmetrics.analysis.regression import LatencyDetector, detect_latency_windows
 
 SEED = 20_260_522
@@ -50,6 +51,7 @@ YOUNG = ((0.3, 300), (0.3, 560), (0.5, 300), (0.5, 560), (0.5, 1_000))
 YOUNG_SHIFT = 0.20
 OURS_RAW = "cxmetrics CUSUM, raw samples"
 OURS_HIST = "cxmetrics CUSUM, histogram windows"
+OURS_TRAILING = "cxmetrics CUSUM, raw, no season"  # on cyclic shapes: the same without the period
 
 
 def lognormal(rng: np.random.Generator, sigma: float, n: int) -> np.ndarray[Any, Any]:
@@ -262,13 +264,19 @@ def table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
 def _alarms_all(stream: Stream) -> dict[str, tuple[np.ndarray[Any, Any], list[float]]]:
     """Alarm sample indices per detector, and cxmetrics' reported sizes (relative change of the
     reported quantile, as reported when the alarm was raised) for each alarm."""
-    found = LatencyDetector().extend(stream.values)
+    found = LatencyDetector(Policy(season=stream.season)).extend(stream.values)
     out = {
         OURS_RAW: (
             np.array([r.detected_at for r in found], dtype=np.int64),
             [r.change for r in found],
         )
     }
+    if stream.season is not None:
+        flat = LatencyDetector().extend(stream.values)
+        out[OURS_TRAILING] = (
+            np.array([r.detected_at for r in flat], dtype=np.int64),
+            [r.change for r in flat],
+        )
     hist = detect_latency_windows(BUCKETS, bucketed(stream)).regressions
     ends = window_end(stream)
     out[OURS_HIST] = (
@@ -365,7 +373,7 @@ def shapes_main(quick: bool) -> None:
     started = time.perf_counter()
     ss = np.random.SeedSequence(SEED + 1)
     seeds = iter(int(s.generate_state(1)[0]) for s in ss.spawn(64))
-    names = [OURS_RAW, OURS_HIST] + [d.name for d in baselines.ALL]
+    names = [OURS_RAW, OURS_TRAILING, OURS_HIST] + [d.name for d in baselines.ALL]
     print(
         f"seed {SEED + 1}; traffic shapes (benchmarks/shapes.py); every detector with its shipped"
         f" threshold; windows of {shapes.WINDOW} samples; {n_change} streams per change shape,"
@@ -399,7 +407,7 @@ def shapes_main(quick: bool) -> None:
         shape = shapes.CHANGE_SHAPES[c["index"]]
         p95, p50 = shape.truth(shape.horizon)
         scen = f"{shape.name} (p95 {p95:+.0%}, p50 {p50:+.0%})"
-        for name in names:
+        for name in (n for n in names if n in c["delays"]):
             d = [x if x <= shape.horizon else math.inf for x in c["delays"][name]]
             med, p90 = nearest_rank(d, 0.5), nearest_rank(d, 0.9)
 
@@ -423,6 +431,9 @@ def shapes_main(quick: bool) -> None:
     for name in names:
         cells = []
         for r in stationary:
+            if name not in r["counts"]:
+                cells.append("")
+                continue
             count = r["counts"][name]
             size = r["sizes"].get(name, [])
             shown = f", {np.median(size):+.0%}" if size else ""
@@ -439,7 +450,7 @@ def shapes_main(quick: bool) -> None:
         f" {nab['samples']:,} samples)"
     )
     rows = []
-    for name in names:
+    for name in (n for n in names if n in nab["delays"]):
         d = nab["delays"][name]
         med = nearest_rank(d, 0.5)
         rows.append(

@@ -17,6 +17,7 @@ docs/regression.md explains them and measures them against the detectors other p
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -275,6 +276,8 @@ class LatencyDetector:
 
     def __init__(self, policy: Policy = DEFAULT_POLICY) -> None:
         self.policy = policy
+        self._season = _stats.SeasonalProfile(policy.season) if policy.season else None
+        self._seen = 0
         self._series = cp.SampleSeries(policy)
         self._monitor = _Monitor(
             self._series,
@@ -289,11 +292,40 @@ class LatencyDetector:
         found = self.extend(np.array([value], dtype=np.float64))
         return found[0] if found else None
 
-    def extend(self, values: Sequence[float] | npt.NDArray[Any]) -> list[Regression]:
-        """Add samples in arrival order; return the regressions detected among them."""
+    def extend(
+        self,
+        values: Sequence[float] | npt.NDArray[Any],
+        times: Sequence[float] | npt.NDArray[Any] | None = None,
+    ) -> list[Regression]:
+        """Add samples in arrival order; return the regressions detected among them.
+
+        With a ``policy.season``, each sample is compared at its phase of the cycle: ``times``
+        (non-decreasing, in the season's unit; default: the sample's index) place it, and it is
+        divided by the same-phase level of the earlier periods (`stats.SeasonalProfile`) before
+        the detector sees it. Sizes are then of the deseasonalised latency."""
         arr = _latencies(values, allow_empty=True)
-        self._series.extend(arr)
-        return self._monitor.run()
+        season = self._season
+        if season is None or not arr.size:
+            self._seen += arr.size
+            self._series.extend(arr)
+            return self._monitor.run()
+        if times is None:
+            t = np.arange(self._seen, self._seen + arr.size, dtype=np.float64)
+        else:
+            t = np.asarray(times, dtype=np.float64)
+            if t.shape != arr.shape or not np.isfinite(t).all() or (np.diff(t) < 0).any():
+                raise ValueError("times must be finite, non-decreasing, one per value")
+        # period by period, so the profile is refitted only while no regression is open
+        period = np.floor(t / season.period)
+        cuts = [0, *(np.flatnonzero(np.diff(period)) + 1).tolist(), arr.size]
+        found: list[Regression] = []
+        for lo, hi in itertools.pairwise(cuts):
+            season.frozen = self._monitor.open is not None
+            chunk = season.adjust(arr[lo:hi], t[lo:hi])
+            self._seen += chunk.size
+            self._series.extend(chunk)
+            found += self._monitor.run()
+        return found
 
     def detection(self) -> Detection:
         """Verdict, regressions (with recovery and final sizes) and sensitivity so far."""
