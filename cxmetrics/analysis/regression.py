@@ -47,7 +47,9 @@ __all__ = [
 @dataclass(frozen=True)
 class Regression:
     metric: str  # "latency" or "rate"
-    statistic: str  # "p95" for latency, "rate" for rates
+    #: the statistic that moved and is sized: the latency quantile of the chart that alarmed
+    #: ("p95", the policy's; "p50" when the median's exceedance chart found it), "rate" for rates
+    statistic: str
     start: int  # index (sample or window) where the change began (estimated change point)
     detected_at: int  # index at which the detector became sure
     end: int | None  # index where it recovered, None if still regressed
@@ -185,7 +187,7 @@ class _Monitor:
         chart = int(np.flatnonzero(crossed[:, t])[0])
         start = ref.change_point(earliest, at + 1, chart)
         self.pos = at + 1
-        cmp = ref.compare(start, at + 1)
+        cmp = ref.compare(start, at + 1, chart)
         if not cmp.matters:  # a real but small shift: not a regression by this policy
             self.s, self.zero = np.zeros_like(self.s), np.full_like(self.zero, at)
             return None
@@ -208,7 +210,9 @@ class _Monitor:
             return
         t = int(cols[0])
         stop = max(int(zeros[0, t]) + 1, op.start + 1)
-        self.closed.append(self._regression(op, stop, stop, op.ref.compare(op.start, stop)))
+        self.closed.append(
+            self._regression(op, stop, stop, op.ref.compare(op.start, stop, op.chart))
+        )
         self.excluded.append((op.start, stop))
         self.open = None
         self.pos = self.pos + t + 1
@@ -218,13 +222,14 @@ class _Monitor:
 
     def _regression(self, op: _Open, end: int | None, stop: int, cmp: cp.Comparison) -> Regression:
         confidence = 1.0 - cmp.p_value * self.n_charts * op.scan
+        q = op.ref.quantile(op.chart)
         return Regression(
             metric=self.metric,
-            statistic=self.statistic,
+            statistic=self.statistic if q is None else _statistic_name(q),
             start=op.start,
             detected_at=op.detected_at,
             end=end,
-            baseline=op.ref.baseline,
+            baseline=op.ref.baseline if cmp.baseline is None else cmp.baseline,
             current=cmp.current,
             change=cmp.change,
             confidence=min(max(confidence, 0.0), 1.0),
@@ -250,7 +255,9 @@ class _Monitor:
             # `update`/`extend` returned it when it was detected; it is listed once it has
             # min_samples samples.
             if self.series.samples(op.start, n) >= self.policy.min_samples:
-                regressions.append(self._regression(op, None, n, op.ref.compare(op.start, n)))
+                regressions.append(
+                    self._regression(op, None, n, op.ref.compare(op.start, n, op.chart))
+                )
         n_base = round(ref.n) if ref is not None else 0
         mdc = ref.detectable_change(self.monitored) if ref is not None else None
         sensitivity = Sensitivity(n_base, self.monitored if ref is not None else total, mdc)

@@ -125,7 +125,9 @@ class Watcher:
 
     def watched(self) -> list[tuple[str, str, float]]:
         return [
-            (j.name, s.name, self.spec.regression(j, s).quantiles[0]) for j, s in self.spec.steps()
+            (j.name, s.name, q)
+            for j, s in self.spec.steps()
+            for q in self.spec.regression(j, s).quantiles
         ]
 
     def open_regressions(self, analysis: Analysis, end: float) -> list[Open]:
@@ -144,7 +146,7 @@ class Watcher:
             out[(f.journey, f.step)] = Open(
                 f.journey,
                 f.step,
-                policy.quantiles[0],
+                _quantile(r.statistic, policy.quantiles[0]),
                 f.start_time,
                 f.detected_time,
                 r.baseline,
@@ -218,3 +220,11 @@ class Watcher:
             began = time.monotonic()
             self.tick()
             stop.wait(max(self.settings.interval - (time.monotonic() - began), 0.0))
+
+
+def _quantile(statistic: str, default: float) -> float:
+    """The quantile a latency regression is sized on ("p95" → 0.95, "p50" → 0.5)."""
+    try:
+        return float(statistic.removeprefix("p")) / 100.0
+    except ValueError:
+        return default

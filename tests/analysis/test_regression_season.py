@@ -78,7 +78,9 @@ def _judge(season: float | None) -> tuple[int, int]:
 def test_a_shift_on_a_cycle_is_found_sooner_with_fewer_false_alarms_against_the_same_phase() -> (
     None
 ):
-    # measured without the season (a trailing baseline mixing all phases): 6 of 10 found within
-    # 1,000 samples, 13 false alarms before the change
-    assert _judge(None) == (6, 13)
-    assert _judge(float(PERIOD)) == (8, 6)
+    # Without the season (a trailing baseline mixing all phases) the cycle is the baseline's own
+    # level wander (sd ~10%), so a change must exceed 5 sds of it to count: none of the +20%
+    # shifts is found within 1,000 samples, and 6 larger excursions of the cycle are reported
+    # (before the wander rule: 6 found, 13 false alarms). Against the same phase: 6 found, 3.
+    assert _judge(None) == (0, 6)
+    assert _judge(float(PERIOD)) == (6, 3)
