@@ -225,6 +225,6 @@ class Watcher:
 def _quantile(statistic: str, default: float) -> float:
     """The quantile a latency regression is sized on ("p95" → 0.95, "p50" → 0.5)."""
     try:
-        return float(statistic.removeprefix("p")) / 100.0
+        return round(float(statistic.removeprefix("p")) / 100.0, 12)
     except ValueError:
         return default

@@ -108,3 +108,18 @@ def test_the_verdict_metrics_say_zero_for_every_watched_step_and_size_the_open_o
         f"cx_regression_change_high{{{key}}} 0.26",
         f"cx_regression_since_timestamp_seconds{{{key}}} 1.8e+09",
     ]
+
+
+def test_the_alert_names_the_quantile_the_regression_was_sized_on(example_spec: Spec) -> None:
+    from cxmetrics.watch.watcher import _quantile
+
+    assert (_quantile("p95", 0.9), _quantile("p50", 0.9), _quantile("p99.9", 0.9)) == (
+        0.95,
+        0.5,
+        0.999,
+    )
+    watcher = _watcher(example_spec)
+    watched = watcher.watched()
+    assert ("bill_inquiry", "bill_detail", 0.95) in watched
+    assert ("bill_inquiry", "bill_detail", 0.5) in watched
+    assert len(watched) == 2 * sum(1 for _ in example_spec.steps())
