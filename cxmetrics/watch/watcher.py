@@ -114,6 +114,13 @@ class Watcher:
         self.verdicts.health.reads += 1
         self.verdicts.health.last_read = time.time()
         found = self.open_regressions(analysis, end)
+        log.debug(
+            "read %d windows of %gs ending %s: %d regression(s) open",
+            len(timeline.windows),
+            self.settings.step,
+            alertmanager.rfc3339(end),
+            len(found),
+        )
         self.verdicts.update(self.watched(), found)
         self._alert(found, now)
         if not found:
