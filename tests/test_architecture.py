@@ -7,7 +7,7 @@ with ``ast``, not by importing anything.
 
 Layers, lowest first: the top-level ``_exceptions``, ``_version`` and ``_binaries``; ``spec`` → ``propagation`` →
 ``instrument`` → ``exposition`` → (``config``, ``testing``, ``integrations``, and the package's
-``__init__``, which wires them into the public API) → ``analysis`` → ``rules`` → ``dashboards`` →
+``__init__``, which wires them into the public API) → ``analysis`` → ``rules`` → ``watch`` → ``dashboards`` →
 ``report`` → ``local`` → ``cli``. A module may import its own layer and the ones below it.
 """
 
