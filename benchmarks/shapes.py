@@ -13,9 +13,12 @@ Change shapes (a stationary stretch of PRE samples, then the change):
 - tail-only: a 10% slow mode gets x1.3 (p95 +30%, p50 flat);
 - gradual ramp: +20% reached linearly over 2,000 samples, then held;
 - slow drift: +30% reached linearly over 100,000 samples;
-- rare step: +20% after only 500 samples of history (a step that sees little traffic).
+- rare step: +20% after only 500 samples of history (a step that sees little traffic);
+- location on the daily cycle: +20% after 6 periods of the daily cycle below.
 Stationary shapes (no change; every alarm is false):
-- daily cycle: the median swings +-15% over a period of 2,000 samples;
+- daily cycle: the median swings +-15% over a period of 2,000 samples (the stream states its
+  period: cxmetrics' raw-sample detector is given it as `Policy(season=2000)`, same-phase
+  baselines; the baselines and the histogram detector are not);
 - AR(1) wander: the log-median follows an AR(1) across windows (phi 0.95, stationary sd 0.05);
 - fast bursts: bursts of 300 requests 2x faster (a cache warm-up, a health-check flood), one per
   10,000 samples on average;
@@ -29,6 +32,7 @@ window of 50 requests, lognormal sigma 0.5 with that point's mean.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -57,6 +61,8 @@ class Stream:
     change: int  # first changed sample; -1 for stationary streams
     #: labelled (start, end) sample ranges of a real series; empty for generated streams
     labels: tuple[tuple[int, int], ...] = ()
+    #: the cycle's period in samples, for a detector that compares like phases; None: no cycle
+    season: float | None = None
 
 
 def _fixed_windows(values: Array, change: int) -> Stream:
@@ -130,6 +136,22 @@ def rare(rng: np.random.Generator) -> Stream:
     return location(rng, RARE_PRE)
 
 
+CYCLE = 2_000  # samples per period of the daily cycle
+
+
+def _cycle(rng: np.random.Generator, n: int) -> Array:
+    phase = rng.uniform(0, 2 * math.pi)
+    return 1 + 0.15 * np.sin(2 * math.pi * np.arange(n) / CYCLE + phase)
+
+
+def cycle_location(rng: np.random.Generator) -> Stream:
+    """+20% on a stream with the daily cycle, after 6 periods of it."""
+    change = 6 * CYCLE + int(rng.integers(0, WINDOW))
+    values = _lognormal(rng, 1.0, 0.5, change + POST) * _cycle(rng, change + POST)
+    values[change:] *= 1.2
+    return dataclasses.replace(_fixed_windows(values, change), season=float(CYCLE))
+
+
 def _true_mix(q: float, share: float) -> float:
     """Quantile q of the cache mix, by bisection on its CDF."""
     from scipy import stats
@@ -196,6 +218,7 @@ CHANGE_SHAPES = (
         DRIFT,
     ),
     ChangeShape("rare step: +20% after 500", rare, lambda t: (0.2, 0.2), POST),
+    ChangeShape("location +20% on the daily cycle", cycle_location, lambda t: (0.2, 0.2), POST),
 )
 
 
@@ -204,12 +227,8 @@ CHANGE_SHAPES = (
 
 
 def daily_cycle(rng: np.random.Generator) -> Stream:
-    phase = rng.uniform(0, 2 * math.pi)
-    t = np.arange(STATIONARY)
-    values = _lognormal(rng, 1.0, 0.5, STATIONARY) * (
-        1 + 0.15 * np.sin(2 * math.pi * t / 2000 + phase)
-    )
-    return _fixed_windows(values, -1)
+    values = _lognormal(rng, 1.0, 0.5, STATIONARY) * _cycle(rng, STATIONARY)
+    return dataclasses.replace(_fixed_windows(values, -1), season=float(CYCLE))
 
 
 def ar1_wander(rng: np.random.Generator) -> Stream:

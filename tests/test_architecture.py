@@ -8,7 +8,8 @@ with ``ast``, not by importing anything.
 Layers, lowest first: the top-level ``_exceptions``, ``_version`` and ``_binaries``; ``spec`` → ``propagation`` →
 ``instrument`` → ``exposition`` → (``config``, ``testing``, ``integrations``, and the package's
 ``__init__``, which wires them into the public API) → ``analysis`` → ``records`` → ``rules`` →
-``dashboards`` → ``report`` → ``local`` → ``cli``. A module may import its own layer and the ones below it.
+``watch`` → ``dashboards`` → ``report`` → ``local`` → ``cli``. A module may import its own layer
+and the ones below it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("analysis",),
     ("records",),
     ("rules",),
+    ("watch",),
     ("dashboards",),
     ("report",),
     ("local",),

@@ -59,6 +59,8 @@ EXCEED_SHARE = 0.25
 DISPERSION_BLOCK = 200
 DISPERSION_MIN_BLOCKS = 10
 DISPERSION_GROUPS = (1, 5)
+#: A change is a regression only beyond this many sds of the baseline's own level wander.
+WANDER_Z = 5.0
 LATENCY_CHARTS = 3 * len(CHART_MULTIPLES)  # rank charts, then two exceedance levels
 #: Rates: odds of a bad outcome up by min_change times these. Wrong answers tend to jump (a bug
 #: turns 0.1% errors into 2%), and a likelihood-ratio chart costs only ln(J) in threshold.
@@ -100,6 +102,8 @@ class Comparison:
     #: 95% confidence interval of `change` (same units)
     low: float = math.nan
     high: float = math.nan
+    #: the baseline's value of the statistic compared (None: the reference's reported baseline)
+    baseline: float | None = None
 
 
 #: two-sided 95% normal quantile, for the reported size's confidence interval
@@ -139,7 +143,12 @@ class Reference(ABC):
         ...
 
     @abstractmethod
-    def compare(self, lo: int, hi: int) -> Comparison: ...
+    def compare(self, lo: int, hi: int, chart: int = 0) -> Comparison:
+        """The segment against the baseline, sized on the statistic chart `chart` watches."""
+
+    def quantile(self, chart: int) -> float | None:
+        """The latency quantile chart `chart` is about (None for rates)."""
+        return None
 
     def scores(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
         """Per unit: sum of unit-variance scores (mean zero at baseline), and sample counts."""
@@ -232,6 +241,7 @@ class ScoreReference(Reference):
         self.n, self.baseline, self.policy = n, baseline, policy
         p_levels = np.array([share_above(float(t)) for t in thresholds])
         self.phi, phi_ex = dispersion(blocks, p_levels)
+        self.wander = 0.0  # sd of the baseline's own log level between blocks (set below)
         sd_info = sd / math.sqrt(self.phi)
         alpha = DESIGN_MARGIN * policy.false_alarm_rate
         multiples = np.array(CHART_MULTIPLES)
@@ -244,6 +254,7 @@ class ScoreReference(Reference):
             self.k = sd_info * np.log1p(policy.min_change * multiples) / (2.0 * sigma)
             rank_h = split_thresholds(self.k, alpha, n)
             sd = sd * math.sqrt(self.phi)
+            self.wander = sigma * wander(blocks)
         self.sigma, self.sd, self.sd_info = sigma, sd, sd_info
         # Exceedance charts. The baseline's share above its own quantile is exact by
         # construction, the population's is not: p0 is taken at its 99.87% upper bound, so an
@@ -278,6 +289,12 @@ class ScoreReference(Reference):
 
     def exceed_levels(self) -> tuple[float, float]:
         return (self.policy.quantile, EXCEED_MEDIAN)
+
+    def quantile(self, chart: int) -> float | None:
+        """An exceedance chart's quantile; the reported one for the rank charts."""
+        if chart < len(CHART_MULTIPLES):
+            return self.policy.quantile
+        return self.exceed_levels()[self._level(chart)]
 
     @staticmethod
     def _level(chart: int) -> int:
@@ -357,23 +374,35 @@ class ScoreReference(Reference):
         return math.expm1(min(shifts) * self.sigma / self.sd_info)
 
     def _judge(
-        self, current: float, hl: float, n_seg: float, p_value: float, q_se: float
+        self,
+        current: float,
+        hl: float,
+        n_seg: float,
+        p_value: float,
+        q_se: float,
+        baseline: float | None = None,
     ) -> Comparison:
-        """`q_se`: standard error of ln(reported quantile) of baseline and segment combined."""
-        change = current / self.baseline - 1.0 if self.baseline > 0 else math.inf
+        """`q_se`: standard error of ln(quantile) of baseline and segment combined; `baseline`:
+        the baseline's value of the quantile compared (default: the reported one's)."""
+        base = self.baseline if baseline is None else baseline
+        change = current / base - 1.0 if base > 0 else math.inf
         se = self.sigma * math.sqrt(math.pi / 3.0 * (1.0 / self.n + 1.0 / max(n_seg, 1.0)))
         upper = math.expm1(hl + 1.645 * se)
         low = high = math.nan
-        if self.baseline > 0 and current > 0 and math.isfinite(q_se):
-            log_ratio = math.log(current / self.baseline)
+        if base > 0 and current > 0 and math.isfinite(q_se):
+            log_ratio = math.log(current / base)
             low = math.expm1(log_ratio - CI_Z * q_se)
             high = math.expm1(log_ratio + CI_Z * q_se)
         # Only a worsening of the reported quantile is a regression: the rank CUSUM also rises
         # when the bulk slows while the tail tightens, and that p95 is better, not worse.
-        matters = change > 0.0 and (
-            upper >= self.policy.min_change or change >= self.policy.min_change
+        # Nor is a move the baseline's own level makes anyway: with AR(1)-like wander of sd w
+        # between blocks, a level WANDER_Z * w above the baseline is the baseline's own weather.
+        matters = (
+            change > 0.0
+            and (upper >= self.policy.min_change or change >= self.policy.min_change)
+            and math.log1p(change) > WANDER_Z * self.wander
         )
-        return Comparison(current, change, p_value, matters, low, high)
+        return Comparison(current, change, p_value, matters, low, high, base)
 
 
 def dispersion(
@@ -398,6 +427,27 @@ def dispersion(
         z2 = (e - p * m) ** 2 / (m * p * (1.0 - p))
         phi_ex = np.maximum(np.mean(z2, axis=1) / discount, phi_ex)
     return phi, np.asarray(phi_ex, dtype=np.float64)
+
+
+def wander(blocks: tuple[FloatArray, FloatArray, FloatArray] | None) -> float:
+    """The sd of the baseline's own level between blocks, beyond what sampling explains, in
+    standardized-score units (multiply by sigma for log latency): the excess of the blocks' mean
+    score variance over 1/m, the larger of blocks of 200 and 1,000 samples; 0 when there are too
+    few blocks to tell. Not discounted for its noise (unlike `dispersion`): it understates a slow
+    wander anyway, a baseline of 10,000 samples holding only ~10 correlation times of one that
+    lasts ~1,000 samples."""
+    if blocks is None:
+        return 0.0
+    out = 0.0
+    for group in DISPERSION_GROUPS:
+        y, m, _ = _merge(blocks, group)
+        keep = m > 0
+        y, m = y[keep], m[keep]
+        if y.size < DISPERSION_MIN_BLOCKS:
+            continue
+        excess = float(np.mean((y / m) ** 2)) - float(np.mean(1.0 / m))
+        out = max(out, math.sqrt(max(excess, 0.0)))
+    return out
 
 
 def _merge(
@@ -538,9 +588,10 @@ class SampleReference(ScoreReference):
         y = self._raw_scores(self.series.values(lo, hi)) / self.sd
         return y, np.ones(hi - lo)
 
-    def compare(self, lo: int, hi: int) -> Comparison:
+    def compare(self, lo: int, hi: int, chart: int = 0) -> Comparison:
+        q = self.quantile(chart) or self.policy.quantile
         seg = np.sort(self.series.values(lo, hi))
-        current = float(sorted_quantile(seg, self.policy.quantile))
+        current = float(sorted_quantile(seg, q))
         both, inverse = np.unique(np.concatenate([self.ref, seg]), return_inverse=True)
         ref_counts = np.bincount(inverse[: self.ref.size], minlength=both.size).astype(np.float64)
         seg_counts = np.bincount(inverse[self.ref.size :], minlength=both.size).astype(np.float64)
@@ -548,12 +599,12 @@ class SampleReference(ScoreReference):
         seg_sketch = np.log(np.maximum(quantile_sketch(seg), LOG_FLOOR))
         ones_r, ones_s = np.ones(self.log_sketch.size), np.ones(seg_sketch.size)
         hl = hodges_lehmann(self.log_sketch, ones_r, seg_sketch, ones_s)
-        q = self.policy.quantile
         q_se = math.hypot(
             quantile_log_se(lambda p: float(sorted_quantile(self.ref, p)), self.ref.size, q),
             quantile_log_se(lambda p: float(sorted_quantile(seg, p)), seg.size, q),
         )
-        return self._judge(current, hl, float(seg.size), p_value, q_se)
+        base = float(sorted_quantile(self.ref, q))
+        return self._judge(current, hl, float(seg.size), p_value, q_se, base)
 
 
 # --------------------------------------------------------------------------------------------
@@ -629,18 +680,20 @@ class HistogramReference(ScoreReference):
         c = self.series.counts[lo:hi]
         return np.asarray(c @ self.unit_scores, dtype=np.float64), c.sum(axis=1)
 
-    def compare(self, lo: int, hi: int) -> Comparison:
+    def compare(self, lo: int, hi: int, chart: int = 0) -> Comparison:
+        q = self.quantile(chart) or self.policy.quantile
         seg = self.series.counts[lo:hi].sum(axis=0)
-        current = histogram_quantile(self.series.edges, seg, self.policy.quantile)
+        current = histogram_quantile(self.series.edges, seg, q)
         p_value = mann_whitney_sf(self.hist, seg)
         mids = self.series.log_mids
         hl = hodges_lehmann(mids, self.hist, mids, seg)
-        edges, q = self.series.edges, self.policy.quantile
+        edges = self.series.edges
         q_se = math.hypot(
             quantile_log_se(lambda p: histogram_quantile(edges, self.hist, p), self.n, q),
             quantile_log_se(lambda p: histogram_quantile(edges, seg, p), float(seg.sum()), q),
         )
-        return self._judge(current, hl, float(seg.sum()), p_value, q_se)
+        base = histogram_quantile(edges, self.hist, q)
+        return self._judge(current, hl, float(seg.sum()), p_value, q_se, base)
 
 
 def _above_weights(edges: FloatArray, x: float) -> FloatArray:

@@ -132,7 +132,7 @@ class RateReference(Reference):
         inc = bad * math.log(self.p0 / p1) + good * math.log((1.0 - self.p0) / (1.0 - p1))
         return np.asarray(inc, dtype=np.float64), math.log(1.0 / self.policy.false_alarm_rate)
 
-    def compare(self, lo: int, hi: int) -> Comparison:
+    def compare(self, lo: int, hi: int, chart: int = 0) -> Comparison:
         m = float(self.series.total[lo:hi].sum())
         bad = float(self.series.bad[lo:hi].sum())
         if m <= 0.0:

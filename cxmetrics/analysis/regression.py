@@ -17,6 +17,7 @@ docs/regression.md explains them and measures them against the detectors other p
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,9 @@ __all__ = [
 @dataclass(frozen=True)
 class Regression:
     metric: str  # "latency" or "rate"
-    statistic: str  # "p95" for latency, "rate" for rates
+    #: the statistic that moved and is sized: the latency quantile of the chart that alarmed
+    #: ("p95", the policy's; "p50" when the median's exceedance chart found it), "rate" for rates
+    statistic: str
     start: int  # index (sample or window) where the change began (estimated change point)
     detected_at: int  # index at which the detector became sure
     end: int | None  # index where it recovered, None if still regressed
@@ -184,7 +187,7 @@ class _Monitor:
         chart = int(np.flatnonzero(crossed[:, t])[0])
         start = ref.change_point(earliest, at + 1, chart)
         self.pos = at + 1
-        cmp = ref.compare(start, at + 1)
+        cmp = ref.compare(start, at + 1, chart)
         if not cmp.matters:  # a real but small shift: not a regression by this policy
             self.s, self.zero = np.zeros_like(self.s), np.full_like(self.zero, at)
             return None
@@ -207,7 +210,9 @@ class _Monitor:
             return
         t = int(cols[0])
         stop = max(int(zeros[0, t]) + 1, op.start + 1)
-        self.closed.append(self._regression(op, stop, stop, op.ref.compare(op.start, stop)))
+        self.closed.append(
+            self._regression(op, stop, stop, op.ref.compare(op.start, stop, op.chart))
+        )
         self.excluded.append((op.start, stop))
         self.open = None
         self.pos = self.pos + t + 1
@@ -217,13 +222,14 @@ class _Monitor:
 
     def _regression(self, op: _Open, end: int | None, stop: int, cmp: cp.Comparison) -> Regression:
         confidence = 1.0 - cmp.p_value * self.n_charts * op.scan
+        q = op.ref.quantile(op.chart)
         return Regression(
             metric=self.metric,
-            statistic=self.statistic,
+            statistic=self.statistic if q is None else _statistic_name(q),
             start=op.start,
             detected_at=op.detected_at,
             end=end,
-            baseline=op.ref.baseline,
+            baseline=op.ref.baseline if cmp.baseline is None else cmp.baseline,
             current=cmp.current,
             change=cmp.change,
             confidence=min(max(confidence, 0.0), 1.0),
@@ -249,7 +255,9 @@ class _Monitor:
             # `update`/`extend` returned it when it was detected; it is listed once it has
             # min_samples samples.
             if self.series.samples(op.start, n) >= self.policy.min_samples:
-                regressions.append(self._regression(op, None, n, op.ref.compare(op.start, n)))
+                regressions.append(
+                    self._regression(op, None, n, op.ref.compare(op.start, n, op.chart))
+                )
         n_base = round(ref.n) if ref is not None else 0
         mdc = ref.detectable_change(self.monitored) if ref is not None else None
         sensitivity = Sensitivity(n_base, self.monitored if ref is not None else total, mdc)
@@ -275,6 +283,8 @@ class LatencyDetector:
 
     def __init__(self, policy: Policy = DEFAULT_POLICY) -> None:
         self.policy = policy
+        self._season = _stats.SeasonalProfile(policy.season) if policy.season else None
+        self._seen = 0
         self._series = cp.SampleSeries(policy)
         self._monitor = _Monitor(
             self._series,
@@ -289,11 +299,40 @@ class LatencyDetector:
         found = self.extend(np.array([value], dtype=np.float64))
         return found[0] if found else None
 
-    def extend(self, values: Sequence[float] | npt.NDArray[Any]) -> list[Regression]:
-        """Add samples in arrival order; return the regressions detected among them."""
+    def extend(
+        self,
+        values: Sequence[float] | npt.NDArray[Any],
+        times: Sequence[float] | npt.NDArray[Any] | None = None,
+    ) -> list[Regression]:
+        """Add samples in arrival order; return the regressions detected among them.
+
+        With a ``policy.season``, each sample is compared at its phase of the cycle: ``times``
+        (non-decreasing, in the season's unit; default: the sample's index) place it, and it is
+        divided by the same-phase level of the earlier periods (`stats.SeasonalProfile`) before
+        the detector sees it. Sizes are then of the deseasonalised latency."""
         arr = _latencies(values, allow_empty=True)
-        self._series.extend(arr)
-        return self._monitor.run()
+        season = self._season
+        if season is None or not arr.size:
+            self._seen += arr.size
+            self._series.extend(arr)
+            return self._monitor.run()
+        if times is None:
+            t = np.arange(self._seen, self._seen + arr.size, dtype=np.float64)
+        else:
+            t = np.asarray(times, dtype=np.float64)
+            if t.shape != arr.shape or not np.isfinite(t).all() or (np.diff(t) < 0).any():
+                raise ValueError("times must be finite, non-decreasing, one per value")
+        # period by period, so the profile is refitted only while no regression is open
+        period = np.floor(t / season.period)
+        cuts = [0, *(np.flatnonzero(np.diff(period)) + 1).tolist(), arr.size]
+        found: list[Regression] = []
+        for lo, hi in itertools.pairwise(cuts):
+            season.frozen = self._monitor.open is not None
+            chunk = season.adjust(arr[lo:hi], t[lo:hi])
+            self._seen += chunk.size
+            self._series.extend(chunk)
+            found += self._monitor.run()
+        return found
 
     def detection(self) -> Detection:
         """Verdict, regressions (with recovery and final sizes) and sensitivity so far."""

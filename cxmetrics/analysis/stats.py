@@ -237,3 +237,88 @@ def robust_log_sigma(quantile: Callable[[float], float]) -> float | None:
         if q_lo > 0.0 and q_hi > q_lo * (1.0 + 1e-9):
             return math.log(q_hi / q_lo) / width
     return None
+
+
+#: Harmonics of the same-phase profile (`SeasonalProfile`): enough for a daily shape with a
+#: morning and an evening peak, few enough that two periods of samples pin each coefficient.
+SEASON_HARMONICS = 3
+#: Complete periods the profile is fitted on (the latest ones).
+SEASON_PERIODS = 4
+
+
+class SeasonalProfile:
+    """The same-phase level of earlier periods, for comparing like with like under a cycle.
+
+    The profile is the log latency's periodic shape, ``sum_k a_k cos(2 pi k phase) + b_k
+    sin(2 pi k phase)`` for ``k`` up to ``SEASON_HARMONICS``, fitted by least squares on the
+    samples of the last ``SEASON_PERIODS`` *complete* periods (the mean is not part of it: a
+    level shift is never absorbed, only the cycle's shape). ``adjust`` divides each sample by
+    the profile at its phase. Before one complete period has been seen the profile is flat
+    (factor 1): the detector then runs on the raw samples, with its overdispersion-calibrated
+    thresholds, as without a season. ``frozen`` stops refitting (set while a regression is open,
+    so a change is not learnt as part of the cycle).
+    """
+
+    def __init__(self, period: float) -> None:
+        if not (period > 0 and math.isfinite(period)):
+            raise ValueError(f"the season must be a positive period, got {period!r}")
+        self.period = period
+        self.coef: FloatArray | None = None  # fitted harmonic coefficients, None = flat
+        self.fitted_through = -1  # the last complete period fitted on
+        self._t: list[FloatArray] = []  # kept samples (times, log values) of the fitted periods
+        self._y: list[FloatArray] = []
+        self.frozen = False
+
+    def _design(self, t: FloatArray) -> FloatArray:
+        phase = 2.0 * math.pi * (t / self.period)
+        cols = []
+        for k in range(1, SEASON_HARMONICS + 1):
+            cols += [np.cos(k * phase), np.sin(k * phase)]
+        return np.stack(cols, axis=1)
+
+    def factor(self, t: FloatArray) -> FloatArray:
+        if self.coef is None:
+            return np.ones_like(t)
+        return np.asarray(np.exp(self._design(t) @ self.coef), dtype=np.float64)
+
+    def adjust(self, values: FloatArray, times: FloatArray) -> FloatArray:
+        """``values`` divided by the profile at ``times``; the profile is refitted at each period
+        boundary crossed, on complete periods only (a sample is never adjusted by a profile that
+        saw it)."""
+        out = np.empty_like(values)
+        done = 0
+        while done < values.size:
+            period_of = np.floor(times[done:] / self.period)
+            current = period_of[0]
+            same = int(np.searchsorted(period_of, current, side="right"))
+            t, v = times[done : done + same], values[done : done + same]
+            self._refit(int(current) - 1)
+            out[done : done + same] = v / self.factor(t)
+            self._t.append(t)
+            self._y.append(np.log(np.maximum(v, LOG_FLOOR)))
+            done += same
+        return out
+
+    def _refit(self, last_complete: int) -> None:
+        if last_complete <= self.fitted_through:
+            return
+        keep_from = (last_complete - SEASON_PERIODS + 1) * self.period
+        t = np.concatenate(self._t) if self._t else np.empty(0)
+        y = np.concatenate(self._y) if self._y else np.empty(0)
+        kept = t >= keep_from
+        t, y = t[kept], y[kept]
+        self._t, self._y = [t], [y]
+        if self.frozen:
+            return
+        fit = t < (last_complete + 1) * self.period
+        if (
+            fit.sum() < 20 * SEASON_HARMONICS
+            or t.size == 0
+            or t.min() > last_complete * self.period
+        ):
+            return  # not one whole period seen yet
+        x = self._design(t[fit])
+        x = np.concatenate([np.ones((x.shape[0], 1)), x], axis=1)
+        coef, *_ = np.linalg.lstsq(x, y[fit], rcond=None)
+        self.coef = np.asarray(coef[1:], dtype=np.float64)
+        self.fitted_through = last_complete

@@ -16,6 +16,7 @@ from .report import report
 from .rules import rules
 from .stack import stack
 from .validate import validate
+from .watch import watch
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,6 +35,7 @@ cli.add_command(report)
 cli.add_command(rules)
 cli.add_command(stack)
 cli.add_command(validate)
+cli.add_command(watch)
 
 
 def main() -> None:

@@ -381,4 +381,58 @@ def rec_contact(indicator: str) -> str:
 
 
 ALERT_CONTACT_OBJECTIVE: Final = "CxContactObjectiveMissed"
+
+# ---------------------------------------------------------------------------------------------
+# ``cxmetrics watch`` (``cxmetrics.watch``): the detector's verdicts and the process's own health,
+# exposed on the watch process's /metrics (not on the app's step collector).
 INDICATOR: Final = "indicator"
+ALERTNAME: Final = "alertname"
+REGRESSION_ACTIVE: Final = "cx_regression_active"
+REGRESSION_CHANGE: Final = "cx_regression_change"
+REGRESSION_CHANGE_LOW: Final = "cx_regression_change_low"
+REGRESSION_CHANGE_HIGH: Final = "cx_regression_change_high"
+REGRESSION_SINCE: Final = "cx_regression_since_timestamp_seconds"
+WATCH_READS: Final = "cx_watch_reads_total"
+WATCH_READ_FAILURES: Final = "cx_watch_read_failures_total"
+WATCH_ALERT_FAILURES: Final = "cx_watch_alert_failures_total"
+WATCH_LAST_READ: Final = "cx_watch_last_read_timestamp_seconds"
+
+WATCH_METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
+    REGRESSION_ACTIVE: (
+        "gauge",
+        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        "1 while the detector holds a regression of this step's quantile open, else 0.",
+    ),
+    REGRESSION_CHANGE: (
+        "gauge",
+        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        "Relative change of the quantile since the change point (0.2 = +20%), while active.",
+    ),
+    REGRESSION_CHANGE_LOW: (
+        "gauge",
+        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        "Lower end of the change's 95% confidence interval, while active.",
+    ),
+    REGRESSION_CHANGE_HIGH: (
+        "gauge",
+        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        "Upper end of the change's 95% confidence interval, while active.",
+    ),
+    REGRESSION_SINCE: (
+        "gauge",
+        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        "The estimated change point (seconds since the epoch), while active.",
+    ),
+    WATCH_READS: ("counter", (), "Reads of the step histograms from the Prometheus API."),
+    WATCH_READ_FAILURES: (
+        "counter",
+        (),
+        "Reads that failed (engine down or refusing); the read is retried next interval.",
+    ),
+    WATCH_ALERT_FAILURES: (
+        "counter",
+        (),
+        "Posts to Alertmanager that failed; the alerts are sent again next interval.",
+    ),
+    WATCH_LAST_READ: ("gauge", (), "When the last successful read ended (seconds since epoch)."),
+}

@@ -1,0 +1,97 @@
+"""The watch's own /metrics: its verdicts (``cx_regression_*``) and its health (``cx_watch_*``),
+as declared in ``cxmetrics.spec.names.WATCH_METRICS``.
+
+Every latency quantile of every declared step has a ``cx_regression_active`` series (0 or 1) from
+the first successful read on, so "no regression" is a value, not an absence; the size, interval
+and start series exist only while a regression is open.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ..spec import names
+from .alertmanager import Open
+
+LATENCY = "latency"
+
+
+@dataclass
+class Health:
+    reads: int = 0
+    read_failures: int = 0
+    alert_failures: int = 0
+    last_read: float | None = None
+
+
+@dataclass(eq=False)  # hashable by identity: the registry keys its collectors
+class Verdicts(Collector):
+    """What the last successful read found; swapped whole under a lock."""
+
+    watched: tuple[tuple[str, str, float], ...] = ()  # (journey, step, quantile) judged
+    open: tuple[Open, ...] = ()
+    judged: bool = False
+    health: Health = field(default_factory=Health)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def update(self, watched: Iterable[tuple[str, str, float]], found: Iterable[Open]) -> None:
+        with self.lock:
+            self.watched, self.open, self.judged = tuple(watched), tuple(found), True
+
+    def collect(self) -> Iterator[Metric]:
+        with self.lock:
+            watched, found, judged = self.watched, self.open, self.judged
+            health = Health(**{k: getattr(self.health, k) for k in Health.__dataclass_fields__})
+
+        def family(name: str) -> GaugeMetricFamily:
+            _, labels, help_text = names.WATCH_METRICS[name]
+            return GaugeMetricFamily(name, help_text, labels=list(labels))
+
+        active = family(names.REGRESSION_ACTIVE)
+        sizes = {
+            name: family(name)
+            for name in (
+                names.REGRESSION_CHANGE,
+                names.REGRESSION_CHANGE_LOW,
+                names.REGRESSION_CHANGE_HIGH,
+                names.REGRESSION_SINCE,
+            )
+        }
+        by_key = {(r.journey, r.step, r.quantile): r for r in found}
+        if judged:
+            for journey, step, q in watched:
+                key = [journey, step, LATENCY, f"{q:g}"]
+                r = by_key.get((journey, step, q))
+                active.add_metric(key, 1.0 if r is not None else 0.0)
+                if r is not None:
+                    sizes[names.REGRESSION_CHANGE].add_metric(key, r.change)
+                    sizes[names.REGRESSION_CHANGE_LOW].add_metric(key, r.change_low)
+                    sizes[names.REGRESSION_CHANGE_HIGH].add_metric(key, r.change_high)
+                    sizes[names.REGRESSION_SINCE].add_metric(key, r.start)
+        yield active
+        yield from sizes.values()
+        for name, value in (
+            (names.WATCH_READS, health.reads),
+            (names.WATCH_READ_FAILURES, health.read_failures),
+            (names.WATCH_ALERT_FAILURES, health.alert_failures),
+        ):
+            help_text = names.WATCH_METRICS[name][2]
+            yield CounterMetricFamily(name.removesuffix("_total"), help_text, value=value)
+        if health.last_read is not None:
+            help_text = names.WATCH_METRICS[names.WATCH_LAST_READ][2]
+            yield GaugeMetricFamily(names.WATCH_LAST_READ, help_text, value=health.last_read)
+
+
+def serve(verdicts: Verdicts, address: str, port: int) -> tuple[Any, threading.Thread]:
+    """/metrics on ``address:port`` in a daemon thread; ``server.shutdown()`` stops it."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(verdicts)
+    server, thread = start_http_server(port, address, registry)
+    return server, thread

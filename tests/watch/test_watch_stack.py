@@ -1,0 +1,274 @@
+"""``cxmetrics watch`` end to end: the example bank under real traffic, a real Prometheus scraping
+it, a real Alertmanager routing to a real webhook receiver, and the watch process between them.
+
+One run (module fixture), every process started here and stopped by PID: a stable phase, then the
+demo's ``bill_detail`` latency fault (+20%); once the alert has reached the webhook the watch is
+stopped with SIGTERM and started again on the same state file while the fault continues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cxmetrics._binaries import ALERTMANAGER, PROMETHEUS, require_binary
+from cxmetrics.analysis import promapi
+from cxmetrics.local import stack
+from cxmetrics.spec import names
+from tests.helpers.paths import EXAMPLE_SPEC, ROOT
+from tests.helpers.receivers import Hook, webhook_receiver
+
+pytestmark = pytest.mark.slow
+
+CLI = ROOT / ".venv" / "bin" / "cxmetrics"
+TIME_SCALE = 1.0
+STABLE_S = 45.0  # traffic before the fault
+FAULT = {"latency": {"bill_detail": 1.2}}
+OVERRIDE = """
+defaults:
+  regression:
+    window: 20s
+    baseline: trailing 40s
+    for: 15s
+"""
+TRAFFIC = (
+    "import asyncio, sys\n"
+    "from examples.bank import traffic\n"
+    "asyncio.run(traffic.run(sys.argv[1], float(sys.argv[2]), concurrency=96, seed=11,"
+    " drain=False))\n"
+)
+
+
+def _wait(check: Callable[[], Any], seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            got = check()
+        except OSError:
+            got = None
+        if got:
+            return got
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {seconds:.0f}s waiting for {what}")
+
+
+def _process(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+    if process.poll() is None:
+        os.kill(process.pid, sig)
+        try:
+            return process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(10)
+            raise AssertionError(f"pid {process.pid} ignored signal {sig}") from None
+    return int(process.returncode)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    """Clean-up: SIGTERM, then SIGKILL after 10 s (uvicorn waits for open connections)."""
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+def _metrics(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _active(url: str, journey: str, step: str) -> float | None:
+    """The step's cx_regression_active, summed over its quantiles (None before a verdict)."""
+    values = [
+        value
+        for (name, labels), value in _metrics(url).items()
+        if name == names.REGRESSION_ACTIVE
+        and dict(labels)["journey"] == journey
+        and dict(labels)["step"] == step
+    ]
+    return sum(values) if values else None
+
+
+def _watch_url(log: Path, after: int) -> str | None:
+    for line in log.read_text(errors="replace").splitlines()[after:]:
+        if "serving /metrics on " in line:
+            return line.split("serving /metrics on ")[1].removesuffix("/metrics").strip()
+    return None
+
+
+@dataclass
+class Run:
+    hook: Hook
+    first_exit: int
+    second_exit: int
+    watch_log: str
+    restarted_active: float | None
+    other_active: dict[str, float]
+    state: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    require_binary(PROMETHEUS)
+    require_binary(ALERTMANAGER)
+    work = tmp_path_factory.mktemp("watch-stack")
+    override = work / "override.yaml"
+    override.write_text(OVERRIDE)
+    state_file = work / "watch-state.json"
+    watch_log = work / "watch.log"
+    hook_port = stack.free_port()
+    app_port = stack.free_port()
+    app_url = f"http://127.0.0.1:{app_port}"
+    started: list[subprocess.Popen[bytes]] = []
+    with (
+        webhook_receiver(hook_port) as hook,
+        stack.alertmanager(work / "am", f"http://127.0.0.1:{hook_port}/hook").start() as am,
+    ):
+        try:
+            app = _process(
+                [
+                    sys.executable,
+                    "-m",
+                    "examples.bank.serve",
+                    "--port",
+                    str(app_port),
+                    "--time-scale",
+                    str(TIME_SCALE),
+                ],
+                work / "app.log",
+            )
+            started.append(app)
+            _wait(lambda: promapi.http_get(app_url + "/metrics")[0] == 200, 30, "the bank app")
+            with stack.prometheus(work / "prom", [f"127.0.0.1:{app_port}"]).start() as prom:
+                watch_argv = [
+                    str(CLI), "watch", str(EXAMPLE_SPEC), "--override", str(override),
+                    "--prometheus", prom.url, "--alertmanager", am.url,
+                    "--step", "1s", "--interval", "1s", "--history", "90s", "--delay", "2s",
+                    "--state", str(state_file), "--listen", "127.0.0.1:0",
+                ]  # fmt: skip
+                traffic = _process(
+                    [sys.executable, "-c", TRAFFIC, app_url, str(STABLE_S + 90)],
+                    work / "traffic.log",
+                )
+                started.append(traffic)
+                first = _process(watch_argv, watch_log)
+                started.append(first)
+                url = _wait(lambda: _watch_url(watch_log, 0), 30, "the watch's /metrics")
+                time.sleep(STABLE_S)
+                request = urllib.request.Request(
+                    app_url + "/admin/faults",
+                    json.dumps(FAULT).encode(),
+                    {"content-type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    assert response.status == 200
+                _wait(lambda: hook.accepted, 60, "the alert at the webhook")
+                _wait(lambda: _active(url, "bill_inquiry", "bill_detail") == 1.0, 10, "metric")
+                first_exit = _stop(first)
+                lines = len(watch_log.read_text().splitlines())
+                second = _process(watch_argv, watch_log)
+                started.append(second)
+                url = _wait(lambda: _watch_url(watch_log, lines), 30, "the restarted watch")
+                time.sleep(20.0)  # reads after the restart, the fault still on
+                metrics = _metrics(url)
+                restarted_active = _active(url, "bill_inquiry", "bill_detail")
+                other = {
+                    dict(labels)["step"]: value
+                    for (name, labels), value in metrics.items()
+                    if name == names.REGRESSION_ACTIVE
+                    and value
+                    and dict(labels)["step"] != "bill_detail"
+                }
+                second_exit = _stop(second)
+                state = json.loads(state_file.read_text())
+        finally:
+            for process in reversed(started):
+                _end(process)
+        time.sleep(2.0)  # the last notifications
+    yield Run(
+        hook,
+        first_exit,
+        second_exit,
+        watch_log.read_text(errors="replace"),
+        restarted_active,
+        other,
+        state,
+    )
+
+
+def _alerts(hook: Hook) -> list[tuple[str, dict[str, Any]]]:
+    return [(body["status"], a) for _, body in hook.accepted for a in body["alerts"]]
+
+
+def test_the_injected_regression_reaches_the_webhook_and_nothing_else(run: Run) -> None:
+    alerts = _alerts(run.hook)
+    assert alerts, run.watch_log
+    steps = {(a["labels"]["journey"], a["labels"]["step"]) for _, a in alerts}
+    assert steps == {("bill_inquiry", "bill_detail")}, run.watch_log
+    labels = alerts[0][1]["labels"]
+    # +20% moves every quantile: the alert names the one whose chart found it first
+    quantile = labels["quantile"]
+    assert quantile in ("0.95", "0.5")
+    assert labels == {
+        "alertname": "CxStepLatencyRegression",
+        "journey": "bill_inquiry",
+        "step": "bill_detail",
+        "severity": "ticket",
+        "quantile": quantile,
+    }
+    notes = alerts[0][1]["annotations"]
+    pname = f"p{float(quantile) * 100:g}"
+    assert notes["summary"].startswith(f"bill_inquiry/bill_detail: {pname} latency +")
+    assert set(notes) == {"summary", "description", "baseline", "current", "change", "since"}
+    assert run.other_active == {}
+
+
+def test_a_restart_neither_loses_nor_duplicates_the_alert(run: Run) -> None:
+    statuses = [status for status, _ in _alerts(run.hook)]
+    groups = {body["groupKey"] for _, body in run.hook.accepted}
+    assert len(groups) == 1
+    assert "resolved" not in statuses, statuses
+    # one notification: the restarted watch re-sent the same alert, Alertmanager had nothing new
+    assert len(run.hook.accepted) == 1, [body for _, body in run.hook.accepted]
+    assert run.restarted_active == 1.0
+    assert "resuming with 1 alert(s) firing" in run.watch_log
+    [alert] = _alerts(run.hook)[0:1]
+    quantile = alert[1]["labels"]["quantile"]
+    assert list(run.state["alerts"]) == [
+        f"alertname=CxStepLatencyRegression,journey=bill_inquiry,quantile={quantile},"
+        "severity=ticket,step=bill_detail"
+    ]
+
+
+def test_sigterm_stops_the_watch_cleanly(run: Run) -> None:
+    assert (run.first_exit, run.second_exit) == (0, 0)
+    assert "Traceback" not in run.watch_log
+    assert run.watch_log.count("stopped") == 2
