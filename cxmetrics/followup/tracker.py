@@ -69,8 +69,6 @@ class Tracker:
         prefix: str = store.PREFIX,
         timeout: float = 1.0,
     ) -> None:
-        import redis
-
         self._plans = plans(spec)
         self._bound = queue_size
         self._interval = interval
@@ -87,10 +85,8 @@ class Tracker:
         self._exposed: tuple[CollectorRegistry, Collector] | None = None
         self._stop = threading.Event()
         self._idle = threading.Event()
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-        self._apply = self._client.register_script(store.APPLY)
+        self._client = store.connect(url, timeout)
+        self._apply = store.Script(self._client, store.APPLY)
         self._thread = threading.Thread(target=self._run, name="cxmetrics-followup", daemon=True)
         self._thread.start()
 
