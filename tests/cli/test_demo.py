@@ -37,10 +37,10 @@ def test_demo_json_names_bill_detail_only(tmp_path: Path) -> None:
     assert {r["step"] for r in summary["regressions"]} == {"bill_detail"}
     detail = next(s for s in summary["steps"] if s["step"] == "bill_detail")
     rate = detail["checks"]["total_matches_details"]["rate"]
-    assert 0.95 < rate < 0.995  # 5% faulty in the second half: about 2.5% overall
+    assert 0.9 < rate < 0.99  # 10% faulty in the second half: about 5% overall
     for name in ("cxmetrics.yaml", "events.jsonl", "rules.yml"):
         assert (out / name).stat().st_size > 0
-    assert len(list((out / "dashboards").glob("*.json"))) == 6
+    assert len(list((out / "dashboards").glob("*.json"))) == 9
     assert summary["requests"] > 3000
 
 

@@ -103,7 +103,7 @@ def test_first_run_creates_everything_and_a_second_run_changes_nothing(
     assert second.returncode == 0, second.stderr
     assert (
         second.stdout
-        == f"nothing to change: 6 dashboards up to date in {FOLDER} at {grafana.url}\n"
+        == f"nothing to change: 9 dashboards up to date in {FOLDER} at {grafana.url}\n"
     )
     assert actions(second) == dict.fromkeys(UIDS, "unchanged")
     assert len(grafana.writes()) == writes_before  # not one write
@@ -173,7 +173,7 @@ def test_a_dashboard_edited_in_grafana_is_refused_unless_forced(grafana: Grafana
     assert stored["version"] == 3
     assert stored["dashboard"]["title"] == "transfer: journey overview"
     assert content_digest(stored["dashboard"]) == recorded_digest(stored["dashboard"])
-    assert provision(grafana.url).stdout.startswith("nothing to change: 6 dashboards")
+    assert provision(grafana.url).stdout.startswith("nothing to change: 9 dashboards")
 
 
 @pytest.mark.slow
@@ -450,4 +450,4 @@ def test_plain_http_to_a_non_loopback_host_is_refused_unless_insecure() -> None:
         allowed = provision(grafana.url, "--insecure")
         assert allowed.returncode == 0, allowed.stderr
         assert "warning: sending the Grafana token over plain http" in allowed.stderr
-        assert len(grafana.dashboards) == 6
+        assert len(grafana.dashboards) == 9
