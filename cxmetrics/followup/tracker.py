@@ -32,6 +32,7 @@ from . import store
 from .store import encode
 
 log = logging.getLogger("cxmetrics")
+_now = time.time
 
 # (registration or None, steps whose registration a step clears)
 _Plan = tuple[tuple[str, float] | None, tuple[str, ...]]
@@ -91,7 +92,21 @@ class Tracker:
         self._thread.start()
 
     # -- hot path ----------------------------------------------------------------------------
+    def note_step(
+        self, journey: str, step: str, journey_id: str, channel: str, customer_ref: str | None
+    ) -> None:
+        """A step finished (``instrument.sinks.StepHook``: the runtime calls this instead of
+        building a record): queue what it registers or clears, if anything."""
+        plan = self._plans.get((journey, step))
+        if plan is None:
+            return
+        if len(self._queue) + self._inflight >= self._bound:
+            self._drop("register" if plan[0] else "clear", "queue_full")
+            return
+        self._queue.append((journey, plan, journey_id, _now(), channel, customer_ref))
+
     def emit(self, event: Event) -> None:
+        """The same from a whole record (the tracker used as a plain sink, or replayed)."""
         if type(event) is not StepRecord:
             return
         plan = self._plans.get((event.journey, event.step))
