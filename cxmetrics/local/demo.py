@@ -192,7 +192,7 @@ def run(
             fu,
         )
     # The rig has stopped: what the worker delivered is in ``fu``.
-    return _judge(
+    return _analyse(
         out_dir,
         spec,
         events,
@@ -266,7 +266,7 @@ def _serve_and_drive(
     return served, app
 
 
-def _judge(
+def _analyse(
     out_dir: Path,
     spec: Spec,
     events: Path,
