@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cxmetrics.analysis.analyzer import Finding
+from cxmetrics.analysis.analyzer import Analysis, Finding
 from cxmetrics.analysis.regression import Regression, Sensitivity
 from cxmetrics.local import demo
 from cxmetrics.local.stack import free_port
@@ -121,3 +121,41 @@ def test_verdicts_the_machines_own_delays_explain_are_not_given() -> None:
     assert demo._machine_noise([], lateness, fault_at, 0.006) == (
         "the app's timers fired up to 4.0 ms late (p95), against the injected change of 6.0 ms"
     )
+
+
+def test_a_busy_machine_withholds_the_latency_verdict_and_keeps_the_accuracy_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The app's timers fire 20 ms late (p95) against an injected latency change of 10 ms: no
+    # latency verdict, found or missed, can be told from the machine's delay. The accuracy
+    # finding is a count of failed checks: kept. (Before, the whole run exited 3.)
+    monkeypatch.setattr(demo, "_injected_move", lambda analysis: 0.010)
+    lateness = [(990.0 + i / 100, 0.020) for i in range(2000)]
+    detail = _latency_finding("bill_detail", 0.080, 0.096)
+    amount = _latency_finding("amount", 0.0050, 0.0061)
+    rate = Regression("rate", "rate", 10, 20, None, 1.0, 0.9, 0.1, 0.99, 50)
+    wrong = Finding(
+        "bill_inquiry",
+        "bill_detail",
+        "accuracy",
+        "total_matches_details",
+        rate,
+        100.0,
+        110.0,
+        None,
+        Sensitivity(500, 500, 0.05),
+    )
+    analysis = Analysis("t", 0.0, 1.0, 1.0, None, (), (detail, amount, wrong))  # type: ignore[arg-type]
+    kept, excused, withheld = demo.judge(analysis, lateness, 1000.0, "7,000 requests")
+    assert kept.findings == (wrong,)
+    delay = (
+        "the app's timers fired up to 20.0 ms late (p95), against the injected change of 10.0 ms"
+    )
+    assert withheld == {"bill_inquiry/bill_detail latency": f"not judged (7,000 requests): {delay}"}
+    assert excused == {"transfer/amount": f"latency not judged: {delay}"}
+    # Too few bill_detail samples for latency alone: withheld too, with the detector's words.
+    _, _, short = demo.judge(analysis, [], 1000.0, "900 requests", "bill_detail latency: 40")
+    assert short == {
+        "bill_inquiry/bill_detail latency": "not judged (900 requests): too few samples: "
+        "bill_detail latency: 40"
+    }
