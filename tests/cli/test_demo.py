@@ -28,8 +28,12 @@ def test_demo_json_names_bill_detail_only(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     latency = [r for r in summary["regressions"] if r["indicator"] == "latency"]
-    assert [(r["journey"], r["step"]) for r in latency] == [("bill_inquiry", "bill_detail")]
-    assert 0.10 <= latency[0]["change"] <= 0.35
+    if summary["withheld"]:  # the machine's delays could hide the +20%: said, not guessed
+        assert latency == []
+        assert list(summary["withheld"]) == ["bill_inquiry/bill_detail latency"]
+    else:
+        assert [(r["journey"], r["step"]) for r in latency] == [("bill_inquiry", "bill_detail")]
+        assert 0.10 <= latency[0]["change"] <= 0.35
     accuracy = {
         (r["step"], r["subject"]) for r in summary["regressions"] if r["indicator"] == "accuracy"
     }
