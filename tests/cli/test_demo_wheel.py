@@ -71,7 +71,11 @@ def test_the_wheel_runs_the_demo_outside_a_checkout(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     latency = [r for r in summary["regressions"] if r["indicator"] == "latency"]
-    assert [(r["journey"], r["step"]) for r in latency] == [("bill_inquiry", "bill_detail")]
+    if summary["withheld"]:  # the machine's delays could hide the +20%: said, not guessed
+        assert latency == []
+        assert list(summary["withheld"]) == ["bill_inquiry/bill_detail latency"]
+    else:
+        assert [(r["journey"], r["step"]) for r in latency] == [("bill_inquiry", "bill_detail")]
     accuracy = {
         (r["step"], r["subject"]) for r in summary["regressions"] if r["indicator"] == "accuracy"
     }
