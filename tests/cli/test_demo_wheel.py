@@ -82,6 +82,10 @@ def test_the_wheel_runs_the_demo_outside_a_checkout(tmp_path: Path) -> None:
     assert ("bill_detail", "total_matches_details") in accuracy
     assert {r["step"] for r in summary["regressions"]} == {"bill_detail"}
     assert summary["timeouts"] == 0
+    # The demo extra brings no Redis client: follow-ups are skipped, and the demo says why.
+    assert summary["followups"] == {
+        "skipped": "the Python package redis is missing (pip install 'cxmetrics[followup]')"
+    }
     out = empty / "out"
     for name in ("cxmetrics.yaml", "events.jsonl", "rules.yml", "report.html"):
         assert (out / name).stat().st_size > 0
