@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -144,13 +143,32 @@ def _pong(port: int) -> bool:
         return False
 
 
+def _work(spec: Spec, url: str, secret: bytes, stop: Any, exposition: str) -> None:
+    """The worker's process (its own interpreter: its threads never hold the app's GIL): deliver
+    until ``stop`` is set, then write its metrics to ``exposition``."""
+    from prometheus_client import generate_latest
+
+    from ..followup.worker import Worker
+
+    # Few threads: the worker shares the machine with the app whose latencies are judged.
+    worker = Worker(spec, url, secret, concurrency=2, batch=100, lease=10.0)
+    try:
+        worker.run(stop, 0.2)
+    finally:
+        Path(exposition).write_text(generate_latest(worker.registry).decode())
+        worker.close()
+
+
 @contextmanager
 def rig(spec: Spec, out_dir: Path, after: float, serve: Any) -> Iterator[tuple[Spec, FollowUpRun]]:
     """Start redis-server, the receiver (served with ``serve``, the demo's uvicorn thread) and
-    one worker; yield the spec to run the app with and the run's record. On exit (after the app
-    stopped recording) the worker gets ``after`` + 10 s to deliver what is still due."""
+    one worker in a process of its own; yield the spec to run the app with and the run's record.
+    On exit (after the app stopped recording) the worker gets ``after`` + 10 s to deliver what
+    is still due."""
+    import multiprocessing
+
+    from ..followup import store
     from ..followup.receiver import Receiver
-    from ..followup.worker import Worker
 
     secret = secrets.token_bytes(32)
     received = out_dir / "followups.jsonl"
@@ -163,26 +181,30 @@ def rig(spec: Spec, out_dir: Path, after: float, serve: Any) -> Iterator[tuple[S
         webhook = f"{base}/hooks/stalled"
         local = with_policy(spec, webhook, after, UNTIL)
         run = FollowUpRun(url, webhook, after, received, secrets.token_bytes(32))
-        # Few threads: the worker shares the machine with the app whose latencies are judged.
-        worker = Worker(local, url, secret, concurrency=2, batch=100, lease=10.0)
-        stop = threading.Event()
-        thread = threading.Thread(
-            target=worker.run, args=(stop, 0.2), name="cxmetrics-demo-followups", daemon=True
+        exposition = out_dir / "followups-worker.prom"
+        exposition.unlink(missing_ok=True)
+        db = store.connect(url, 5.0)
+        stack.callback(db.close)
+        parts = list(store.partitions(local))
+        context = multiprocessing.get_context("spawn")
+        stop = context.Event()
+        process = context.Process(
+            target=_work, args=(local, url, secret, stop, str(exposition)), daemon=True
         )
-        thread.start()
+        process.start()
         try:
             yield local, run
             deadline = time.monotonic() + after + 10.0
-            while _tracked(worker) and time.monotonic() < deadline:
+            while _tracked(db, parts) and time.monotonic() < deadline:
                 time.sleep(0.2)
         finally:
             stop.set()
-            thread.join(15)
-            run.left_in_store = _tracked(worker)
-            from prometheus_client import generate_latest
-
-            run.metrics = generate_latest(worker.registry).decode()
-            worker.close()
+            process.join(20)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+            run.left_in_store = _tracked(db, parts)
+            run.metrics = exposition.read_text() if exposition.exists() else ""
         run.stats = dict(receiver.stats)
         if received.exists():
             import json
@@ -190,6 +212,6 @@ def rig(spec: Spec, out_dir: Path, after: float, serve: Any) -> Iterator[tuple[S
             run.delivered = [json.loads(x) for x in received.read_text().splitlines() if x]
 
 
-def _tracked(worker: Any) -> int:
+def _tracked(db: Any, parts: list[Any]) -> int:
     """Instances still waiting in the store (due or not)."""
-    return sum(int(worker.db.zcard(p.key("due"))) for p in worker.parts)
+    return sum(int(db.zcard(p.key("due"))) for p in parts)
