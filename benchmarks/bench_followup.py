@@ -64,6 +64,19 @@ HEADERS = [
 ]
 ROUTES = {"GET /loan/documents": ("loan_application", "upload_documents")}
 SECRET = "bench-secret"
+CONTEXT_KEY = b"bench-context-key-0123456789abcdef"
+
+
+def signed_headers() -> list[tuple[bytes, bytes]]:
+    """``HEADERS`` with the baggage signed by ``CONTEXT_KEY``: the app (configured with the key)
+    resumes the instance, as it does behind a real client; unsigned, it would start a new one."""
+    from cxmetrics.propagation.codec import decode, encode
+    from cxmetrics.propagation.integrity import ContextKeys
+
+    context = decode(BAGGAGE.decode())
+    assert context is not None
+    signed = encode(context, "", ContextKeys({"k1": CONTEXT_KEY}).mac).encode()  # type: ignore[arg-type]
+    return [*HEADERS[:-1], (b"baggage", signed)]
 
 
 def free_port() -> int:
@@ -157,9 +170,10 @@ async def drive(application: Any, n: int, tracker: Any) -> tuple[float, float]:
     async def send(message: dict[str, Any]) -> None:
         return None
 
+    headers = signed_headers()
     proc0, thread0 = time.process_time(), time.thread_time()
     for _ in range(n):
-        await application(http_scope("/loan/documents", HEADERS), receive, send)
+        await application(http_scope("/loan/documents", headers), receive, send)
     thread = time.thread_time() - thread0
     if tracker is not None:
         tracker.wait(60.0)
@@ -185,10 +199,11 @@ def bench_app(spec: Any, url: str, rounds: int, requests: int) -> None:
                     registry=CollectorRegistry(),
                     spans="off",
                     followup=url if name == "on" else None,
+                    context_key=CONTEXT_KEY,
                 )
                 runtime = STATE.runtime
                 assert runtime is not None
-                trackers = [s for s in runtime.sinks if isinstance(s, Tracker)]
+                trackers = [s for s in runtime.step_hooks if isinstance(s, Tracker)]
                 assert len(trackers) == (name == "on")
                 gc.collect()
                 thread, proc = await drive(application, requests, trackers[0] if trackers else None)

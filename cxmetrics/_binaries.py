@@ -9,11 +9,14 @@ from ._exceptions import CxError
 
 INSTALL_HINT = "apt-get install -y --no-install-recommends prometheus prometheus-alertmanager"
 PROMETHEUS, PROMTOOL, ALERTMANAGER = "prometheus", "promtool", "prometheus-alertmanager"
+REDIS_SERVER = "redis-server"
+REDIS_INSTALL_HINT = "apt-get install -y --no-install-recommends redis-server"
 
 
 def require_binary(name: str) -> str:
     """The path of ``name``, or a ``CxError`` saying how to install it."""
     found = shutil.which(name)
     if found is None:
-        raise CxError(f"'{name}' is not installed; install it with: {INSTALL_HINT}")
+        hint = REDIS_INSTALL_HINT if name == REDIS_SERVER else INSTALL_HINT
+        raise CxError(f"'{name}' is not installed; install it with: {hint}")
     return found

@@ -303,7 +303,7 @@ def _stop() -> None:
         with contextlib.suppress(KeyError):
             standby.registry.unregister(standby)
     if runtime is not None:
-        for sink in runtime.sinks:
+        for sink in runtime.all_sinks:
             try:
                 if sink in _installed.owned_sinks:
                     sink.close()

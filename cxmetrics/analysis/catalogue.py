@@ -252,12 +252,12 @@ def cx_score(
 
 
 def family_labels(metric: str) -> tuple[str, ...]:
-    return names.METRICS[metric][1]
+    return (names.METRICS.get(metric) or names.FOLLOWUP_METRICS[metric])[1]
 
 
 def selector(metric: str, **labels: Matcher) -> str:
     """``metric{label="value",label=~"regex"}``; a label the family does not carry is an error."""
-    if metric in names.METRICS:
+    if metric in names.METRICS or metric in names.FOLLOWUP_METRICS:
         allowed = family_labels(metric)
         for label in labels:
             if label not in allowed:

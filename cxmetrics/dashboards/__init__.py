@@ -42,7 +42,7 @@ def build_dashboards(spec: Spec) -> list[Dashboard]:
     try:
         from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-        from . import overview, steps
+        from . import followups, overview, steps
     except ImportError as exc:  # the [grafana] extra is optional
         missing = (exc.name or "grafana_foundation_sdk").split(".")[0]
         raise CxError(
@@ -51,7 +51,8 @@ def build_dashboards(spec: Spec) -> list[Dashboard]:
         ) from exc
     boards = []
     for journey in spec.journeys:
-        for module in (overview, steps):
+        # A journey with key steps also gets its follow-up view (dashboards/followups.py).
+        for module in (overview, steps, *((followups,) if journey.key_steps else ())):
             model = module.build(spec, journey)
             board: Dashboard = json.loads(json.dumps(model, cls=JSONEncoder))
             board["tags"] = sorted([*board.get("tags", []), DIGEST_TAG + content_digest(board)])

@@ -2,7 +2,8 @@
 
 Every key step is split into ``shards`` partitions by the instance id; each partition's keys share
 one hash tag (``{journey:step:n}``), so each script touches one Redis Cluster slot and the
-partitions spread over the cluster's nodes. Per partition:
+partitions spread over the cluster's nodes (``connect`` takes ``redis+cluster://host:port`` for a
+cluster: any node, the client discovers the rest). Per partition:
 
 - ``due`` (sorted set): instance id → the time its follow-up is due (a claimed one: the time its
   lease ends, so an instance whose worker died is claimed again);
@@ -20,8 +21,9 @@ idempotency key is a digest of the id, the step and the stall time).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..spec.model import Spec
 
@@ -151,6 +153,48 @@ def partitions(spec: Spec, shards: int = SHARDS, prefix: str = PREFIX) -> Iterat
         for step in journey.key_steps:
             for shard in range(shards):
                 yield Partition(journey.name, step.name, shard, prefix)
+
+
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def connect(url: str, timeout: float) -> Any:
+    """A client for ``url``: ``redis://``/``rediss://``/``unix://`` a single Redis (or a managed
+    primary), ``redis+cluster://host:port`` (``rediss+cluster://`` with TLS) a Redis Cluster
+    reached through any of its nodes."""
+    import redis
+
+    if url.startswith(CLUSTER_SCHEMES):
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(  # type: ignore[no-untyped-call]
+            url.replace("+cluster", "", 1),
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+class Script:
+    """A Lua script called on one partition's keys, alone or queued on a pipeline.
+
+    A single Redis runs it by SHA (``EVALSHA``, loaded on first use). A cluster pipeline refuses
+    ``EVALSHA`` (a node that lost its script cache would fail the whole pipeline), so on a cluster
+    it is sent whole (``EVAL``): Redis caches the compiled script by its digest, the cost is the
+    script's bytes (a few hundred) per call, and every call goes to the node of its slot."""
+
+    def __init__(self, client: Any, text: str) -> None:
+        from redis.cluster import RedisCluster
+
+        self.client, self.text = client, text
+        self.cluster = isinstance(client, RedisCluster)
+        self.registered = None if self.cluster else client.register_script(text)
+
+    def __call__(self, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
+        if self.registered is not None:
+            return self.registered(keys=keys, args=args, client=client)
+        target = self.client if client is None else client
+        return target.execute_command("EVAL", self.text, len(keys), *keys, *args)
 
 
 def encode(since: float, channel: str, customer_ref: str | None) -> str:

@@ -32,6 +32,7 @@ from . import store
 from .store import encode
 
 log = logging.getLogger("cxmetrics")
+_now = time.time
 
 # (registration or None, steps whose registration a step clears)
 _Plan = tuple[tuple[str, float] | None, tuple[str, ...]]
@@ -69,8 +70,6 @@ class Tracker:
         prefix: str = store.PREFIX,
         timeout: float = 1.0,
     ) -> None:
-        import redis
-
         self._plans = plans(spec)
         self._bound = queue_size
         self._interval = interval
@@ -87,15 +86,27 @@ class Tracker:
         self._exposed: tuple[CollectorRegistry, Collector] | None = None
         self._stop = threading.Event()
         self._idle = threading.Event()
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-        self._apply = self._client.register_script(store.APPLY)
+        self._client = store.connect(url, timeout)
+        self._apply = store.Script(self._client, store.APPLY)
         self._thread = threading.Thread(target=self._run, name="cxmetrics-followup", daemon=True)
         self._thread.start()
 
     # -- hot path ----------------------------------------------------------------------------
+    def note_step(
+        self, journey: str, step: str, journey_id: str, channel: str, customer_ref: str | None
+    ) -> None:
+        """A step finished (``instrument.sinks.StepHook``: the runtime calls this instead of
+        building a record): queue what it registers or clears, if anything."""
+        plan = self._plans.get((journey, step))
+        if plan is None:
+            return
+        if len(self._queue) + self._inflight >= self._bound:
+            self._drop("register" if plan[0] else "clear", "queue_full")
+            return
+        self._queue.append((journey, plan, journey_id, _now(), channel, customer_ref))
+
     def emit(self, event: Event) -> None:
+        """The same from a whole record (the tracker used as a plain sink, or replayed)."""
         if type(event) is not StepRecord:
             return
         plan = self._plans.get((event.journey, event.step))

@@ -25,12 +25,16 @@ import urllib3
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from redis.exceptions import RedisClusterException
 
 from ..spec import names
 from ..spec.model import FollowUp, Spec
 from . import delivery, store
 
 log = logging.getLogger("cxmetrics")
+# What a store round trip may raise: a single Redis's errors, and a cluster's own (no node
+# reachable, slots not covered) which redis-py does not derive from RedisError.
+STORE_ERRORS = (redis.RedisError, RedisClusterException)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +90,10 @@ class Worker:
                     step.followup,
                     journey.segment(step),
                 )
-        self.db = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        self._claim = self.db.register_script(store.CLAIM)
-        self._ack = self.db.register_script(store.ACK)
-        self._fail = self.db.register_script(store.FAIL)
+        self.db = store.connect(url, timeout)
+        self._claim = store.Script(self.db, store.CLAIM)
+        self._ack = store.Script(self.db, store.ACK)
+        self._fail = store.Script(self.db, store.FAIL)
         self.http = urllib3.PoolManager(
             maxsize=concurrency, block=True, timeout=timeout, retries=False
         )
@@ -125,7 +129,7 @@ class Worker:
         while stop is None or not stop.is_set():
             try:
                 done = self.pass_once()
-            except redis.RedisError as exc:
+            except STORE_ERRORS as exc:
                 self.store_errors.labels("worker").inc()
                 log.warning("cxmetrics followup: store unavailable (%r); retrying", exc)
                 time.sleep(1.0)
@@ -247,15 +251,15 @@ class Worker:
                         {k: "" if v is None else str(v) for k, v in i.items()},
                     )
                 pipe.execute()
-        except (urllib3.exceptions.HTTPError, redis.RedisError) as exc:
+        except (urllib3.exceptions.HTTPError, *STORE_ERRORS) as exc:
             return f"{type(exc).__name__}: {exc}"
         return None
 
     # -- inspection -----------------------------------------------------------------------------
     def dead_letters(self) -> Iterator[DeadLetter]:
         for part in self.parts:
-            info: dict[bytes, bytes] = self.db.hgetall(part.key("deadinfo"))  # type: ignore[assignment]
-            dead: list[tuple[bytes, float]] = self.db.zrange(  # type: ignore[assignment]
+            info: dict[bytes, bytes] = self.db.hgetall(part.key("deadinfo"))
+            dead: list[tuple[bytes, float]] = self.db.zrange(
                 part.key("dead"), 0, -1, withscores=True
             )
             for instance, when in dead:
@@ -308,7 +312,7 @@ class _StoreCollector(Collector):
                 pipe.zrange(part.key("due"), 0, 0, withscores=True)
                 pipe.zcard(part.key("dead"))
             replies = pipe.execute()
-        except redis.RedisError:
+        except STORE_ERRORS:
             self.worker.store_errors.labels("metrics").inc()
             return
         for i, part in enumerate(self.worker.parts):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from ..propagation.codec import head, step_members
 from ..spec.names import OTHER
 from .messages import shown
+from .sinks import StepHook
 from .slots import JourneySlot, build_journeys
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ SPAN_MODES: tuple[SpanMode, ...] = ("always", "interesting", "off")
 
 class Runtime:
     __slots__ = (
+        "all_sinks",
         "channel_index",
         "channels",
         "context_keys",
@@ -46,6 +48,7 @@ class Runtime:
         "sinks",
         "span_mode",
         "spec",
+        "step_hooks",
         "tracer",
         "undeclared",
     )
@@ -65,7 +68,11 @@ class Runtime:
         self.span_mode = span_mode
         self.tracer = tracer
         self.exemplars = exemplars
-        self.sinks: tuple[Sink, ...] = tuple(sinks)
+        # Step hooks (``sinks.StepHook``) are told of each finished step without a record being
+        # built for them; the other sinks get every record. ``all_sinks``: both, to flush/close.
+        self.all_sinks: tuple[Sink, ...] = tuple(sinks)
+        self.step_hooks: tuple[StepHook, ...] = tuple(s for s in sinks if isinstance(s, StepHook))
+        self.sinks: tuple[Sink, ...] = tuple(s for s in sinks if not isinstance(s, StepHook))
         self.fingerprint_key = fingerprint_key
         self.redact = redact
         self.context_keys = context_keys  # None: contexts from outside are never trusted

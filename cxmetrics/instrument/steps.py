@@ -150,6 +150,12 @@ class StepInstance:
                 [CheckResult(*c) for c in checks],
                 exc,
             )
+        if rt.step_hooks:
+            for hook in rt.step_hooks:
+                try:
+                    hook.note_step(j.name, slot.step, j.journey_id, slot.channel, j.customer_ref)
+                except Exception as exc:
+                    internal_error("sink", exc)
         if rt.sinks:
             emit(
                 rt,

@@ -27,18 +27,33 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import CxError
 from ..spec.load import load_spec
 from ..spec.model import Spec
+from . import followups as followup_rig
 from .stack import free_port
 
 if TYPE_CHECKING:
     from ..analysis.analyzer import Analysis, Finding
 
-REGRESSION_FAULT = {"latency": {"bill_detail": 1.2}, "accuracy": {"total_matches_details": 0.05}}
+# 10% of bills wrong: against the clean baseline of a short run (~600 bill_detail steps, a 99.87%
+# bound of ~1% bad) the detector's rate charts find 0% -> 10% within a few hundred checks; 5%
+# (the demo's fault until the short run had to hold on a busy machine) needed ~1,000.
+REGRESSION_FAULT = {"latency": {"bill_detail": 1.2}, "accuracy": {"total_matches_details": 0.10}}
 # The detector's verdicts the demo is about: (journey, step, indicator, check or None).
 INJECTED = (
     ("bill_inquiry", "bill_detail", "latency", None),
     ("bill_inquiry", "bill_detail", "accuracy", "total_matches_details"),
 )
 Progress = Callable[[str, float, int], None]  # phase, fraction done, requests so far
+# Seconds without 'sign' after upload_documents before a loan applicant is followed up, in the
+# demo (the spec says 2h): short enough for most stalls to be delivered while the demo runs.
+FOLLOWUP_AFTER = 2.0
+LATENCY_VERDICT = "bill_inquiry/bill_detail latency"
+DETAIL_PATH = "/bill/detail"
+# bill_detail answers each phase needs: on a --fast run's events thinned at random, with 10% of
+# the checks after the change made to fail, the detector's rate path found the fault in 6 of 6
+# trials at ~400 answers per phase and ~500, and 5 of 6 at ~300. A phase runs until it has them,
+# up to STRETCH times its planned length.
+MIN_SAMPLES = 500
+STRETCH = 5.0
 
 
 class NotEnoughTraffic(CxError):
@@ -60,6 +75,12 @@ class DemoResult:
     # Findings on steps no fault was injected into whose move the machine's delays explain
     # (finding name → why): set aside, not reported as regressions.
     machine_noise: dict[str, str] = field(default_factory=dict)
+    # Verdicts about an injected fault the run could not give (what → why): on a busy machine
+    # the latency verdict, whose change the machine's own delays could hide; accuracy verdicts
+    # do not depend on timing and are given whenever there were enough samples.
+    withheld: dict[str, str] = field(default_factory=dict)
+    followups: followup_rig.FollowUpRun | None = None
+    followups_skipped: str = ""  # why the follow-up part did not run ("" when it ran or was off)
 
 
 # Where the example bank is importable from: a wheel ships it as ``cxmetrics._examples.bank``
@@ -129,15 +150,15 @@ def run(
     seed: int = 7,
     progress: Progress | None = None,
     with_stack: bool = False,
+    followups: followup_rig.Mode = "off",
 ) -> DemoResult:
     """Run both phases for ``duration`` seconds in all and analyse what was recorded.
 
     ``with_stack``: also run a real Prometheus (loaded with the generated rules, windows shortened
-    to the demo's minute) and Alertmanager, and collect the alerts that fire."""
-    from .. import config
-    from ..analysis.analyzer import analyze
-    from ..analysis.sources import from_jsonl
-
+    to the demo's minute) and Alertmanager, and collect the alerts that fire.
+    ``followups``: ``"on"`` runs the follow-up rig (redis-server, receiver, worker: loan
+    applicants who stall at upload_documents handed to the receiver) or fails saying what is
+    missing; ``"auto"`` runs it when it can and says why not otherwise; ``"off"`` does not."""
     app_module, traffic_module = bank_modules()
     out_dir.mkdir(parents=True, exist_ok=True)
     events = out_dir / "events.jsonl"
@@ -146,8 +167,70 @@ def run(
     shutil.copyfile(app_module.SPEC_PATH, spec_path)
     spec = load_spec(spec_path)
 
+    skipped = followup_rig.unavailable() if followups != "off" else ""
+    if skipped and followups == "on":
+        raise CxError(f"follow-ups cannot run: {skipped}")
+    rig = ExitStack()
+    fu: followup_rig.FollowUpRun | None = None
+    run_spec = spec
+    if followups != "off" and not skipped:
+        run_spec, fu = rig.enter_context(followup_rig.rig(spec, out_dir, FOLLOWUP_AFTER, serve))
+    with rig:
+        served, app = _serve_and_drive(
+            app_module,
+            traffic_module,
+            run_spec,
+            events,
+            out_dir,
+            spec_path,
+            duration,
+            time_scale,
+            concurrency,
+            seed,
+            progress,
+            with_stack,
+            fu,
+        )
+    # The rig has stopped: what the worker delivered is in ``fu``.
+    return _analyse(
+        out_dir,
+        spec,
+        events,
+        spec_path,
+        time_scale,
+        app,
+        served,
+        fu,
+        skipped,
+    )
+
+
+def _serve_and_drive(
+    app_module: Any,
+    traffic_module: Any,
+    spec: Spec,
+    events: Path,
+    out_dir: Path,
+    spec_path: Path,
+    duration: float,
+    time_scale: float,
+    concurrency: int,
+    seed: int,
+    progress: Progress | None,
+    with_stack: bool,
+    fu: followup_rig.FollowUpRun | None,
+) -> tuple[Served, Any]:
+    """The bank under uvicorn and its customers; the app stops recording before it returns."""
+    from .. import config
+
     app = app_module.create_app(
-        spec, time_scale=time_scale, seed=seed, spans="off", event_log=str(events)
+        spec,
+        time_scale=time_scale,
+        seed=seed,
+        spans="off",
+        event_log=str(events),
+        followup=fu.redis_url if fu is not None else None,
+        customer_key=fu.customer_key if fu is not None else None,
     )
     # Long-lived objects out of the collector's way, as servers do: a full collection otherwise
     # stalls the event loop every few seconds and shows up as latency blips on every step.
@@ -172,44 +255,67 @@ def run(
 
         timeouts = traffic_module.step_timeouts(spec.scaled(time_scale))
         try:
-            requests, hung_up, fault_at = _traffic(
-                url, duration, concurrency, seed, timeouts, inject, progress, watch
-            )
+            served = _traffic(url, duration, concurrency, seed, timeouts, inject, progress, watch)
         finally:
             # Stop recording before the server stops: phone calls still in flight when the
             # traffic ends are cut off by the shutdown, not by the bank.
-            config.shutdown()  # flushes and closes the event log
+            config.shutdown()  # flushes and closes the event log (and the follow-up tracker)
+    if fu is not None:
+        fu.stalled, fu.cut_off = served.loans
+    app.state.alerts = list(seen.values())
+    return served, app
+
+
+def _analyse(
+    out_dir: Path,
+    spec: Spec,
+    events: Path,
+    spec_path: Path,
+    time_scale: float,
+    app: Any,
+    served: Served,
+    fu: followup_rig.FollowUpRun | None,
+    skipped: str,
+) -> DemoResult:
+    """Analyse the run; give the verdicts the traffic and the machine allow, and say which not."""
+    from ..analysis.analyzer import analyze
+    from ..analysis.sources import from_jsonl
+
+    requests, hung_up, fault_at, duration = (
+        served.requests,
+        served.timeouts,
+        served.fault_at,
+        served.seconds,
+    )
     got = f"{requests:,} requests answered ({hung_up:,} timed out) in {duration:.0f} s"
     if not requests or not events.exists():
         raise NotEnoughTraffic(f"could not generate any traffic: {got}. {_BUSY}")
+    before, after = served.detail
+    if min(before, after) < MIN_SAMPLES:
+        raise NotEnoughTraffic(
+            f"could not generate enough traffic to judge the injected faults: {got}; "
+            f"bill_detail answered {before:,} times before the faults and {after:,} after "
+            f"(the verdicts need {MIN_SAMPLES:,} in each). {_BUSY}"
+        )
     # Windows of ~1/40 of the run: enough of them for the detector to place the change point.
     window = max(1.0, round(duration / 40))
     timeline = from_jsonl(spec.scaled(time_scale), events, step=window)
     analysis = analyze(spec.scaled(time_scale), timeline)
-    short = [
-        f"{step} {subject or indicator}: {v.sensitivity.describe()}"
+    short = {
+        indicator: f"{step} {subject or indicator}: {v.sensitivity.describe()}"
         for journey, step, indicator, subject in INJECTED
         for v in analysis.verdicts
         if (v.journey, v.step, v.indicator, v.subject) == (journey, step, indicator, subject)
         and v.verdict == "insufficient_data"
-    ]
-    if short:
+    }
+    if "accuracy" in short:  # the rate path had too few samples: no verdict at all
         raise NotEnoughTraffic(
             f"could not generate enough traffic to judge the injected faults: {got}; "
-            + "; ".join(short)
+            + "; ".join(short.values())
             + f". {_BUSY}"
         )
-    lateness, injected_move = app.state.bank.lateness, _injected_move(analysis)
-    noise = _machine_noise([], lateness, fault_at, injected_move)
-    if noise:  # no latency verdict can be told from the machine's own delays, found or missed
-        raise NotEnoughTraffic(
-            f"the machine was too busy to judge latency: {got}; {noise}. {_BUSY}"
-        )
-    # An uninjected step's move that the machine's delays explain is set aside, and said so,
-    # rather than reported as a regression or refusing the verdicts the machine cannot explain.
-    kept, excused = _set_aside(analysis.findings, lateness, fault_at, injected_move)
-    if excused:
-        analysis = dataclasses.replace(analysis, findings=tuple(kept))
+    lateness = app.state.bank.lateness
+    analysis, excused, withheld = judge(analysis, lateness, fault_at, got, short.get("latency"))
     result = DemoResult(
         out_dir,
         spec,
@@ -217,14 +323,25 @@ def run(
         requests,
         fault_at,
         hung_up,
-        alerts=list(seen.values()),
+        alerts=list(app.state.alerts),
         machine_noise=excused,
+        withheld=withheld,
+        followups=fu,
+        followups_skipped=skipped,
     )
     result.files.update({"spec": spec_path, "events": events})
     from ..report import write_report
 
+    report_spec, figures = spec.scaled(time_scale), []
+    if fu is not None:  # the follow-up section, from the worker's metrics at the end
+        from ..report.followups import figures as followup_figures
+
+        report_spec = followup_rig.with_policy(
+            report_spec, fu.webhook, fu.after, followup_rig.UNTIL
+        )
+        figures = followup_figures(report_spec, [fu.metrics])
     result.files["report"] = write_report(
-        spec.scaled(time_scale), timeline, analysis, out_dir / "report.html"
+        report_spec, timeline, analysis, out_dir / "report.html", followups=figures
     )
     result.files.update(_artifacts(spec, out_dir))
     return result
@@ -234,6 +351,41 @@ _BUSY = (
     "The machine is probably busy (the app and its customers share its CPUs): "
     "run again later or with a longer --duration"
 )
+
+
+def judge(
+    analysis: Analysis,
+    lateness: list[tuple[float, float]],
+    fault_at: float,
+    got: str,
+    latency_short: str | None = None,
+) -> tuple[Analysis, dict[str, str], dict[str, str]]:
+    """The verdicts the machine allows: ``(analysis, set aside, withheld)``.
+
+    Accuracy verdicts count failures of a check, which no delay of the machine moves: they are
+    always given. When the machine's own delays are as large as half the injected latency change
+    (or bill_detail had too few samples, ``latency_short``), no latency verdict can be told from
+    them, found or missed: every latency finding is dropped and the latency verdict is withheld,
+    said so with how much traffic the run got. Otherwise an uninjected step's move the delays
+    explain is set aside, and said so."""
+    if latency_short is not None:
+        noise = f"too few samples: {latency_short}"
+    else:
+        noise = _machine_noise([], lateness, fault_at, _injected_move(analysis))
+    if noise:
+        kept = [f for f in analysis.findings if f.indicator != "latency"]
+        injected = LATENCY_VERDICT.removesuffix(" latency")
+        excused = {
+            f.name: f"latency not judged: {noise}"
+            for f in analysis.findings
+            if f.indicator == "latency" and f.name != injected
+        }
+        withheld = {LATENCY_VERDICT: f"not judged ({got}): {noise}"}
+        return dataclasses.replace(analysis, findings=tuple(kept)), excused, withheld
+    kept, excused = _set_aside(analysis.findings, lateness, fault_at, _injected_move(analysis))
+    if excused:
+        analysis = dataclasses.replace(analysis, findings=tuple(kept))
+    return analysis, excused, {}
 
 
 # The spec's windows are hours and days; the demo has a minute. An override, not a code path.
@@ -369,6 +521,20 @@ def _artifacts(spec: Spec, out_dir: Path) -> dict[str, Path]:
     return {"rules": rules_path, "dashboards": boards, "provisioning": provisioning}
 
 
+@dataclass
+class Served:
+    """What the traffic got: requests answered and timed out, when the faults were injected,
+    how long it ran, bill_detail answers before and after the faults, and the loan customers
+    left at upload_documents (stalled, cut off)."""
+
+    requests: int
+    timeouts: int
+    fault_at: float
+    seconds: float
+    detail: tuple[int, int]
+    loans: tuple[list[str], list[str]]
+
+
 def _traffic(
     url: str,
     seconds: float,
@@ -378,38 +544,58 @@ def _traffic(
     inject: Callable[[], float],
     progress: Progress | None,
     watch: Callable[[], None] = lambda: None,
-) -> tuple[int, int, float]:
+) -> Served:
     """Drive customers from a separate process (so the app's latencies are not the load
-    generator's CPU contention); inject the faults half-way, then ``watch`` every ~2 s.
-    Returns requests answered, requests timed out (per path ``timeouts``) and the time the
-    faults were injected."""
+    generator's CPU contention); inject the faults, then ``watch`` every ~2 s.
+
+    Each phase lasts half of ``seconds`` and until bill_detail was answered ``MIN_SAMPLES``
+    times in it, whichever is later, but at most ``STRETCH`` times longer: a busy machine serves
+    fewer customers per second, and the accuracy verdict needs samples, not seconds."""
     context = multiprocessing.get_context("spawn")
     messages: Any = context.Queue()
+    stop = context.Event()
+    longest = seconds * STRETCH
     process = context.Process(
-        target=_drive, args=(url, seconds, concurrency, seed, timeouts, messages), daemon=True
+        target=_drive,
+        args=(url, longest + 5.0, concurrency, seed, timeouts, messages, stop),
+        daemon=True,
     )
     process.start()
     fault_at = 0.0
     watched = 0.0
+    started = phase = time.monotonic()
+    before = 0
     try:
         while True:
             try:
-                kind, fraction, count, hung_up = messages.get(timeout=1.0)
+                kind, count, hung_up, detail, loans = messages.get(timeout=1.0)
             except queue.Empty:
                 if not process.is_alive():
                     raise CxError(
                         f"the traffic generator stopped (exit {process.exitcode})"
                     ) from None
                 continue
-            if fraction >= 0.5 and not fault_at:
-                fault_at = inject()
-            if fault_at and time.monotonic() - watched >= 2.0 and kind != "done":
-                watched = time.monotonic()
+            now = time.monotonic()
+            samples = detail - before
+            ran = now - phase
+            done = min(1.0, ran / (seconds / 2), samples / MIN_SAMPLES)
+            if ran >= longest / 2:
+                done = 1.0
+            if not fault_at and done >= 1.0:
+                fault_at, phase, before = inject(), now, detail
+                done = 0.0
+            elif fault_at and done >= 1.0:
+                stop.set()
+            if fault_at and now - watched >= 2.0 and kind != "done":
+                watched = now
                 watch()
             if progress is not None:
+                fraction = (0.5 if fault_at else 0.0) + done / 2
                 progress("stable" if not fault_at else "regression", fraction, count)
             if kind == "done":
-                return count, hung_up, fault_at
+                return Served(
+                    count, hung_up, fault_at, now - started, (before, detail - before), loans
+                )
     finally:
         process.join(30)
         messages.close()
@@ -423,9 +609,15 @@ def _drive(
     seed: int,
     timeouts: dict[str, float],
     messages: Any,
+    stop: Any,
 ) -> None:
-    """The traffic process: simulated customers for ``seconds``, progress on ``messages``."""
+    """The traffic process: simulated customers for ``seconds`` or until ``stop`` is set,
+    progress on ``messages``."""
     _, traffic = bank_modules()
+
+    def tick(fraction: float, st: Any) -> None:
+        messages.put(("tick", st.requests, st.timeouts, st.by_path.get(DETAIL_PATH, 0), None))
+
     stats = asyncio.run(
         traffic.run(
             url,
@@ -434,10 +626,13 @@ def _drive(
             seed=seed,
             drain=False,
             timeouts=timeouts,
-            on_tick=lambda fraction, st: messages.put(("tick", fraction, st.requests, st.timeouts)),
+            on_tick=tick,
+            until=stop.is_set,
         )
     )
-    messages.put(("done", 1.0, stats.requests, stats.timeouts))
+    loans = (stats.stalled, stats.cut_off)
+    detail = stats.by_path.get(DETAIL_PATH, 0)
+    messages.put(("done", stats.requests, stats.timeouts, detail, loans))
     messages.close()
     messages.join_thread()
 
@@ -454,6 +649,12 @@ def summary(result: DemoResult) -> dict[str, Any]:
         "regressions": data["regressions"],
         "transient_regressions": data["transient_regressions"],
         "machine_noise": result.machine_noise,
+        "withheld": result.withheld,
+        "followups": (
+            result.followups.summary()
+            if result.followups is not None
+            else {"skipped": result.followups_skipped or "off"}
+        ),
         "steps": data["steps"],
         "journeys": data["journeys"],
         "files": {k: str(v) for k, v in result.files.items()},

@@ -11,6 +11,7 @@ verdict in plain words and the status of every step), ``series`` (indicators per
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import tzinfo
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ..analysis.analyzer import Analysis
 from ..analysis.comparison import Comparison
 from ..analysis.sources import Timeline
 from ..spec.model import Spec
+from .followups import FollowUpFigures
 from .summary import StepStatus, Summary, step_statuses, summarize
 from .text import Clock
 
@@ -41,6 +43,7 @@ def render_report(
     title: str | None = None,
     generated: float | None = None,
     comparison: Comparison | None = None,
+    followups: Sequence[FollowUpFigures] = (),
 ) -> str:
     """The report as one HTML document. ``spec`` is the spec the data was analysed with (for a
     time-scaled run, the scaled one); ``timeline`` the windows ``analysis`` was computed from.
@@ -48,7 +51,7 @@ def render_report(
     from .page import render
 
     clock = Clock.for_range(analysis.start, analysis.end, analysis.step, tz)
-    return render(spec, timeline, analysis, clock, title, generated, comparison)
+    return render(spec, timeline, analysis, clock, title, generated, comparison, followups)
 
 
 def write_report(
@@ -60,11 +63,15 @@ def write_report(
     tz: tzinfo | None = None,
     title: str | None = None,
     comparison: Comparison | None = None,
+    followups: Sequence[FollowUpFigures] = (),
 ) -> Path:
     """Write the report to ``path`` (parent directories created; replaced atomically, so a
     reader never sees half a report) and return the path. With ``comparison`` (period over
-    period, ``cxmetrics.analysis.comparison``) the page opens with it."""
-    html = render_report(spec, timeline, analysis, tz=tz, title=title, comparison=comparison)
+    period, ``cxmetrics.analysis.comparison``) the page opens with it; with ``followups``
+    (``report.followups.figures`` of the follow-up workers' metrics), a follow-up section."""
+    html = render_report(
+        spec, timeline, analysis, tz=tz, title=title, comparison=comparison, followups=followups
+    )
     return write_text(html, path)
 
 

@@ -11,7 +11,7 @@ over time.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -28,6 +28,7 @@ from . import figures, style, tables, text
 from .changes import affected_table, comparison_section
 from .digest import worst_sentence
 from .figures import View
+from .followups import FollowUpFigures, followups_section
 from .journey_map import journey_map_section
 from .series import StepSeries, step_series
 from .summary import StepStatus, Summary, display_names, finding_sentence, step_statuses, summarize
@@ -59,6 +60,7 @@ def render(
     title: str | None = None,
     generated: float | None = None,
     comparison: Comparison | None = None,
+    followups: Sequence[FollowUpFigures] = (),
 ) -> str:
     view = View(spec, analysis, clock, human_duration(analysis.step))
     total = timeline.total()
@@ -105,6 +107,8 @@ def render(
             tables.checks_table(spec, analysis),
             "</section>",
         ]
+    if followups:
+        body.append(followups_section(spec, followups))
     body += [_journey(page, journey) for journey in spec.journeys]
     body += [_footer(page, generated if generated is not None else time.time()), "</main>"]
     return (

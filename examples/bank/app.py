@@ -3,9 +3,12 @@ cxmetrics, with switchable faults for demos and tests.
 
 Journeys (see ``cxmetrics.yaml`` beside this file): ``bill_inquiry`` (login → bill_total →
 bill_detail, the detail lines reconciled against the total), ``transfer`` (payee → amount →
-confirm → receipt) and ``contact_centre`` (call_answered → issue_resolved). Each request is one
-step; the journey context travels in the ``baggage`` header, so the client (or the traffic
-generator) carries one journey instance across requests.
+confirm → receipt), ``loan_application`` (apply → upload_documents → sign; customers who stall
+after uploading their documents are followed up, see docs/followup.md) and ``contact_centre``
+(call_answered → issue_resolved). Each request is one step; the journey context travels in the
+``baggage`` header, signed with the app's context key, so the client (or the traffic generator)
+carries one journey instance across requests. A loan customer's ``x-customer-id`` header is
+attached as a keyed reference (``identify``): the raw id never leaves the request.
 
 Latencies are simulated (lognormal per step) and multiplied by ``time_scale``; run with a spec
 scaled by the same factor (``Spec.scaled``) to compress time without changing any indicator.
@@ -14,7 +17,9 @@ scaled by the same factor (``Spec.scaled``) to compress time without changing an
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import secrets
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -33,6 +38,7 @@ from cxmetrics.spec.load import load_spec
 from cxmetrics.spec.model import Spec
 
 SPEC_PATH = Path(__file__).with_name("cxmetrics.yaml")
+_KEY = secrets.token_bytes(32)  # this process's own key when none is given
 
 # (median seconds, sigma of log) per step. bill_detail: p95 = 0.6·e^(1.645·0.3) ≈ 0.98 s.
 LATENCY: dict[str, tuple[float, float]] = {
@@ -43,6 +49,9 @@ LATENCY: dict[str, tuple[float, float]] = {
     "amount": (0.10, 0.30),
     "confirm": (0.50, 0.35),
     "receipt": (0.25, 0.30),
+    "apply": (0.80, 0.35),
+    "upload_documents": (1.50, 0.40),
+    "sign": (1.00, 0.30),
     "call_answered": (12.0, 0.50),
     "issue_resolved": (120.0, 0.60),
 }
@@ -54,6 +63,9 @@ ROUTES: dict[str, tuple[str, str]] = {
     "/transfer/amount": ("transfer", "amount"),
     "/transfer/confirm": ("transfer", "confirm"),
     "/transfer/receipt": ("transfer", "receipt"),
+    "/loan/apply": ("loan_application", "apply"),
+    "/loan/documents": ("loan_application", "upload_documents"),
+    "/loan/sign": ("loan_application", "sign"),
     "/contact/answer": ("contact_centre", "call_answered"),
     "/contact/resolve": ("contact_centre", "issue_resolved"),
 }
@@ -112,11 +124,19 @@ def create_app(
     spans: SpanMode = "interesting",
     event_log: str | None = None,
     instrument: bool = True,
+    followup: str | None = None,
+    context_key: bytes | str | None = None,
+    customer_key: bytes | str | None = None,
 ) -> Starlette:
     """The bank app. Configures cxmetrics with ``spec`` (default: the example spec), its targets
     scaled by ``time_scale`` like the simulated latencies. ``instrument=False``: the same routes
     doing the same work without a single cxmetrics call (the baseline of
-    ``benchmarks/bench_load.py``)."""
+    ``benchmarks/bench_load.py``). ``followup``: the Redis URL of the follow-up tracker (default
+    ``$CXMETRICS_FOLLOWUP_REDIS``, else none). ``context_key``: the key signing the journey
+    context (default ``$CXMETRICS_CONTEXT_KEY``, else a random key of this process: one process
+    signs and reads its own contexts; several processes behind one balancer need a shared key).
+    ``customer_key``: the key of ``identify``'s references (default ``$CXMETRICS_CUSTOMER_KEY``,
+    else random per process)."""
     spec = spec or load_spec(SPEC_PATH)
     if time_scale != 1.0:
         spec = spec.scaled(time_scale)
@@ -127,6 +147,9 @@ def create_app(
             registry=registry,
             spans=spans,
             event_log=event_log,
+            followup=followup,
+            context_key=context_key or os.environ.get("CXMETRICS_CONTEXT_KEY") or _KEY,
+            customer_key=customer_key or os.environ.get("CXMETRICS_CUSTOMER_KEY") or _KEY,
             strict=True,
         )
     bank = Bank(time_scale, seed)
@@ -139,6 +162,9 @@ def create_app(
             return JSONResponse({"journey": journey_name, "step": step_name, **shown})
         # The journey context (baggage) and the channel (x-cx-channel) the client sent.
         journey = cxmetrics.journey(journey_name, headers=request.headers)
+        customer = request.headers.get("x-customer-id")
+        if customer:
+            journey.identify(customer)
         body: dict[str, Any] = {"journey": journey_name, "step": step_name}
         status = 200
         try:

@@ -24,6 +24,7 @@ from cxmetrics.spec.model import Spec
 
 from .app import ROUTES, SPEC_PATH
 
+LOAN_STALL = 0.15  # share of loan applicants who stall after upload_documents
 # journey → (weight, [(path, probability of continuing to the NEXT step after this one)])
 JOURNEYS: dict[str, tuple[float, list[tuple[str, float]]]] = {
     "bill_inquiry": (0.6, [("/bill/login", 0.92), ("/bill/total", 0.85), ("/bill/detail", 1.0)]),
@@ -36,12 +37,20 @@ JOURNEYS: dict[str, tuple[float, list[tuple[str, float]]]] = {
             ("/transfer/receipt", 1.0),
         ],
     ),
+    # 15% of the applicants who upload their documents do not sign: the follow-ups' customers.
+    "loan_application": (
+        0.1,
+        [("/loan/apply", 0.8), ("/loan/documents", 1 - LOAN_STALL), ("/loan/sign", 1.0)],
+    ),
     "contact_centre": (0.1, [("/contact/answer", 0.9), ("/contact/resolve", 1.0)]),
 }
-DIGITAL = "digital"  # bill_inquiry or transfer, by weight
+KEY_PATH = "/loan/documents"  # upload_documents, the key step with a follow-up
+DIGITAL = "digital"  # bill_inquiry, transfer or loan_application, by weight
+DIGITAL_JOURNEYS = ("bill_inquiry", "transfer", "loan_application")
 CHANNELS = {
     "bill_inquiry": ("app", "web"),
     "transfer": ("app", "web"),
+    "loan_application": ("app", "web"),
     "contact_centre": ("phone",),
 }
 
@@ -69,6 +78,11 @@ class TrafficStats:
     errors: int = 0  # answered with a status other than 200
     timeouts: int = 0  # not answered within the step's timeout: the customer hung up
     by_path: dict[str, int] = field(default_factory=dict)  # answered, per path
+    # Loan customers answered at upload_documents who chose not to sign (the stalls a
+    # follow-up is for), and those a timeout or the end of the run stopped between asking for
+    # upload_documents and an answer to sign (the bank may or may not have them waiting).
+    stalled: list[str] = field(default_factory=list)
+    cut_off: list[str] = field(default_factory=list)
 
 
 async def customer(
@@ -82,31 +96,46 @@ async def customer(
     """One customer through one journey instance (``timeouts``: per path, see
     ``step_timeouts``; default: httpx's)."""
     if journey is None or journey == DIGITAL:
-        names = [n for n in JOURNEYS if journey is None or n in ("bill_inquiry", "transfer")]
+        names = [n for n in JOURNEYS if journey is None or n in DIGITAL_JOURNEYS]
         journey = rng.choices(names, weights=[JOURNEYS[n][0] for n in names])[0]
     channel = rng.choice(CHANNELS[journey])
     headers = {"x-cx-channel": channel}
+    customer_id = ""
+    if journey == "loan_application":  # the bank knows who applies; cxmetrics keeps a reference
+        customer_id = headers["x-customer-id"] = f"customer-{rng.randrange(10**9)}"
     stats.journeys += 1
-    for path, keep_going in JOURNEYS[journey][1]:
-        if time.monotonic() > deadline:
-            return  # the run is over: the customer leaves mid-journey
-        try:
-            if timeouts is None:
-                response = await client.post(path, headers=headers)
-            else:
-                response = await client.post(path, headers=headers, timeout=timeouts[path])
-        except httpx.TimeoutException:
-            stats.timeouts += 1
-            return  # the customer hangs up; the journey instance is abandoned
-        stats.requests += 1
-        stats.by_path[path] = stats.by_path.get(path, 0) + 1
-        if response.status_code != 200:
-            stats.errors += 1
-        baggage = response.headers.get("baggage")
-        if baggage:
-            headers["baggage"] = baggage
-        if rng.random() > keep_going or response.status_code != 200:
-            return
+    waiting = False  # answered at the key step, not (yet) at a later one
+    try:
+        for path, keep_going in JOURNEYS[journey][1]:
+            if time.monotonic() > deadline:
+                return  # the run is over: the customer leaves mid-journey
+            # From the moment the key step is asked for, the bank may have it (an answer cut
+            # off by a timeout or the end of the run may still have been recorded).
+            waiting = waiting or path == KEY_PATH
+            try:
+                if timeouts is None:
+                    response = await client.post(path, headers=headers)
+                else:
+                    response = await client.post(path, headers=headers, timeout=timeouts[path])
+            except httpx.TimeoutException:
+                stats.timeouts += 1
+                return  # the customer hangs up; the journey instance is abandoned
+            stats.requests += 1
+            stats.by_path[path] = stats.by_path.get(path, 0) + 1
+            waiting = path == KEY_PATH and response.status_code == 200
+            if response.status_code != 200:
+                stats.errors += 1
+            baggage = response.headers.get("baggage")
+            if baggage:
+                headers["baggage"] = baggage
+            if rng.random() > keep_going or response.status_code != 200:
+                if waiting:
+                    stats.stalled.append(customer_id)
+                    waiting = False
+                return
+    finally:
+        if waiting:  # stopped by the end of the run, a timeout or a cancellation
+            stats.cut_off.append(customer_id)
 
 
 async def run(
@@ -118,8 +147,10 @@ async def run(
     on_tick: Callable[[float, TrafficStats], None] | None = None,
     drain: bool = True,
     timeouts: dict[str, float] | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> TrafficStats:
-    """Drive ``concurrency`` customers at a time for ``duration`` seconds.
+    """Drive ``concurrency`` customers at a time for ``duration`` seconds (or until ``until()``,
+    asked at every tick, says to stop).
 
     ``drain``: wait for the requests in flight at the deadline (exact counts); else cancel them.
     ``timeouts``: per path, how long a customer waits (default: ``step_timeouts`` of the example
@@ -139,11 +170,14 @@ async def run(
                 await customer(client, rng, stats, only, deadline, timeouts)
 
     async def ticker() -> None:
+        nonlocal deadline
         started = time.monotonic()
         while time.monotonic() < deadline:
             await asyncio.sleep(0.2)
             if on_tick is not None:
                 on_tick(min(1.0, (time.monotonic() - started) / duration), stats)
+            if until is not None and until():
+                deadline = time.monotonic()
 
     # Phone calls last minutes, app screens a second: callers get their own few lines so they
     # do not crowd out the digital customers (weights are shares of digital arrivals).

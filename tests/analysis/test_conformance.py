@@ -207,7 +207,7 @@ def _fmt(value: float | None) -> str:
 
 def test_every_indicator_agrees_across_event_log_prometheus_rules_and_panels(run: Run) -> None:
     keys = sorted(set(run.rules) | set(run.panels))
-    assert len({k[1] for k in keys}) == 9  # every step of the example spec ran
+    assert len({k[1] for k in keys}) == 12  # every step of the example spec ran
     lines = [
         f"{'indicator':<11} {'step':<34} {'subject':<30} events     prometheus rule       panel"
     ]

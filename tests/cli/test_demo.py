@@ -28,8 +28,12 @@ def test_demo_json_names_bill_detail_only(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     latency = [r for r in summary["regressions"] if r["indicator"] == "latency"]
-    assert [(r["journey"], r["step"]) for r in latency] == [("bill_inquiry", "bill_detail")]
-    assert 0.10 <= latency[0]["change"] <= 0.35
+    if summary["withheld"]:  # the machine's delays could hide the +20%: said, not guessed
+        assert latency == []
+        assert list(summary["withheld"]) == ["bill_inquiry/bill_detail latency"]
+    else:
+        assert [(r["journey"], r["step"]) for r in latency] == [("bill_inquiry", "bill_detail")]
+        assert 0.10 <= latency[0]["change"] <= 0.35
     accuracy = {
         (r["step"], r["subject"]) for r in summary["regressions"] if r["indicator"] == "accuracy"
     }
@@ -37,10 +41,10 @@ def test_demo_json_names_bill_detail_only(tmp_path: Path) -> None:
     assert {r["step"] for r in summary["regressions"]} == {"bill_detail"}
     detail = next(s for s in summary["steps"] if s["step"] == "bill_detail")
     rate = detail["checks"]["total_matches_details"]["rate"]
-    assert 0.95 < rate < 0.995  # 5% faulty in the second half: about 2.5% overall
+    assert 0.9 < rate < 0.99  # 10% faulty in the second half: about 5% overall
     for name in ("cxmetrics.yaml", "events.jsonl", "rules.yml"):
         assert (out / name).stat().st_size > 0
-    assert len(list((out / "dashboards").glob("*.json"))) == 6
+    assert len(list((out / "dashboards").glob("*.json"))) == 9
     assert summary["requests"] > 3000
 
 

@@ -71,14 +71,22 @@ def test_the_wheel_runs_the_demo_outside_a_checkout(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     latency = [r for r in summary["regressions"] if r["indicator"] == "latency"]
-    assert [(r["journey"], r["step"]) for r in latency] == [("bill_inquiry", "bill_detail")]
+    if summary["withheld"]:  # the machine's delays could hide the +20%: said, not guessed
+        assert latency == []
+        assert list(summary["withheld"]) == ["bill_inquiry/bill_detail latency"]
+    else:
+        assert [(r["journey"], r["step"]) for r in latency] == [("bill_inquiry", "bill_detail")]
     accuracy = {
         (r["step"], r["subject"]) for r in summary["regressions"] if r["indicator"] == "accuracy"
     }
     assert ("bill_detail", "total_matches_details") in accuracy
     assert {r["step"] for r in summary["regressions"]} == {"bill_detail"}
     assert summary["timeouts"] == 0
+    # The demo extra brings no Redis client: follow-ups are skipped, and the demo says why.
+    assert summary["followups"] == {
+        "skipped": "the Python package redis is missing (pip install 'cxmetrics[followup]')"
+    }
     out = empty / "out"
     for name in ("cxmetrics.yaml", "events.jsonl", "rules.yml", "report.html"):
         assert (out / name).stat().st_size > 0
-    assert len(list((out / "dashboards").glob("*.json"))) == 6
+    assert len(list((out / "dashboards").glob("*.json"))) == 9

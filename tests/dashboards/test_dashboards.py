@@ -30,6 +30,9 @@ UIDS = [
     "cx-bill_inquiry-steps",
     "cx-transfer-overview",
     "cx-transfer-steps",
+    "cx-loan_application-overview",
+    "cx-loan_application-steps",
+    "cx-loan_application-followups",  # a journey with a key step (dashboards/followups.py)
     "cx-contact_centre-overview",
     "cx-contact_centre-steps",
 ]
@@ -259,6 +262,8 @@ def test_variables_and_annotations(boards: list[dict[str, Any]]) -> None:
         alert = (
             f'alertname="{names.ALERT_LATENCY}"'
             if board["uid"].endswith("steps")
+            else f'alertname="{names.ALERT_FOLLOWUP_LAG}"'
+            if board["uid"].endswith("followups")
             else 'alertname=~"Cx.*"'
         )
         assert annotation["expr"] == f'ALERTS{{{alert},alertstate="firing",journey="{journey}"}}'
@@ -293,7 +298,7 @@ def metric_names(expr: str) -> set[str]:
 
 
 def known_names(spec: Spec) -> set[str]:
-    known = set(names.METRICS) | {"ALERTS"}
+    known = set(names.METRICS) | set(names.FOLLOWUP_METRICS) | {"ALERTS"}
     known |= {
         f"{m}{s}"
         for m, (kind, _, _) in names.METRICS.items()
@@ -360,7 +365,7 @@ def test_duration_histogram_is_never_aggregated_across_steps(boards: list[dict[s
         for t in p.get("targets", [])
         if f"{names.STEP_DURATION}_bucket" in t["expr"]
     ]
-    assert len(exprs) == 3 + 9 * 3  # p95/target per journey's "All steps" + p50/95/99 per step
+    assert len(exprs) == 4 + 12 * 3  # p95/target per journey's "All steps" + p50/95/99 per step
     for expr in exprs:
         assert re.findall(r"sum by \(([^)]*)\) \(rate\(cx_step_duration_seconds_bucket", expr) == [
             "journey, step, le"
@@ -392,7 +397,7 @@ def test_cli_writes_checks_and_prunes(tmp_path: Path, boards: list[dict[str, Any
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"removed {out / 'cx-renamed-overview.json'} (no longer in the spec)",
-        f"wrote 6 dashboards to {out}: " + ", ".join(f"{u}.json" for u in UIDS),
+        f"wrote 9 dashboards to {out}: " + ", ".join(f"{u}.json" for u in UIDS),
     ]
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [*(f"{u}.json" for u in UIDS), "mine.json"]
@@ -401,7 +406,7 @@ def test_cli_writes_checks_and_prunes(tmp_path: Path, boards: list[dict[str, Any
     check = cli("dashboards", str(EXAMPLE_SPEC), "-o", str(out), "--check")
     assert (check.returncode, check.stdout) == (
         0,
-        f"ok: 6 dashboards in {out} match {EXAMPLE_SPEC}\n",
+        f"ok: 9 dashboards in {out} match {EXAMPLE_SPEC}\n",
     )
     (out / "cx-transfer-steps.json").write_text("{}")
     drift = cli("dashboards", str(EXAMPLE_SPEC), "-o", str(out), "--check")

@@ -43,7 +43,7 @@ def _partition(instance: str) -> store.Partition:
 def _tracker() -> Tracker:
     runtime = STATE.runtime
     assert runtime is not None
-    (tracker,) = [s for s in runtime.sinks if isinstance(s, Tracker)]
+    (tracker,) = [s for s in runtime.step_hooks if isinstance(s, Tracker)]
     return tracker
 
 

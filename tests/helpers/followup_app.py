@@ -86,7 +86,7 @@ def main() -> None:
             spec, registry=registry, spans="off", customer_key=CUSTOMER_KEY, followup=url
         )
         stalled = run(start, count, stall_every, pause)
-        (tracker,) = [s for s in STATE.runtime.sinks if hasattr(s, "wait")]  # type: ignore[union-attr]
+        (tracker,) = [s for s in STATE.runtime.step_hooks if hasattr(s, "wait")]  # type: ignore[union-attr]
         flushed = tracker.wait(60.0)
         exposition = generate_latest(registry).decode()
         config.shutdown()

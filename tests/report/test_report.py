@@ -152,7 +152,7 @@ def test_no_regression_found_says_so_with_what_was_judged(example_spec: Spec) ->
     summary = summarize(example_spec, known_analysis(example_spec, (), verdicts), UTC)
     assert (summary.status, summary.headline) == ("green", "No regression found")
     assert summary.sentences == (
-        "No regression found in 9 steps of 3 journeys between 13:30 and 15:00.",
+        "No regression found in 12 steps of 4 journeys between 13:30 and 15:00.",
     )
 
 
@@ -211,7 +211,7 @@ def test_steps_below_objective_are_amber_with_the_numbers(example_spec: Spec) ->
         "No regression found; 2 steps below objective",
     )
     assert summary.sentences == (
-        "No regression found in 9 steps of 3 journeys between 13:30 and 13:34.",
+        "No regression found in 12 steps of 4 journeys between 13:30 and 13:34.",
         "login answered 90.0% on time, below its 95% objective.",
         "receipt: receipt_matches_amount passed 99.0%, below its 99.9% objective.",
     )
@@ -338,7 +338,7 @@ def test_charts_and_tables_are_accessible(bank: tuple[Spec, Analysis, str]) -> N
     assert len(ids) == len(set(ids))
     svgs = [a for t, a in page.elements if t == "svg"]
     # funnels, journey maps, latency, on time, accuracy, conversion
-    assert len(svgs) == 3 + 3 + 9 + 9 + 4 + 6
+    assert len(svgs) == 4 + 4 + 12 + 12 + 4 + 8
     for svg in svgs:
         assert svg["role"] == "img"
         title, desc = (svg["aria-labelledby"] or "").split()

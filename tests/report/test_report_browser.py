@@ -316,7 +316,7 @@ def test_charts_render(page: Tab, tmp_path_factory: pytest.TempPathFactory) -> N
         "[...document.querySelectorAll('svg.chart')].map(s => {"
         " const r = s.getBoundingClientRect(); return [s.id, r.width, r.height]; })"
     )
-    assert len(sizes) == 34 and all(w > 300 and h > 100 for _, w, h in sizes), sizes
+    assert len(sizes) == 44 and all(w > 300 and h > 100 for _, w, h in sizes), sizes
     png = page.screenshot("#latency-bill_inquiry-bill_detail")
     (tmp_path_factory.getbasetemp() / "latency-bill_detail.png").write_bytes(png)
     width, height, rows = decode_png(png)

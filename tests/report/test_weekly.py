@@ -138,7 +138,7 @@ def test_a_first_week_has_no_baseline_yet(example_spec: Spec, events: list[Event
         == 1
     )
     changes = section(html, "changes")
-    assert changes.count("no baseline yet") == 9 * 7
+    assert changes.count("no baseline yet") == 12 * 7
     assert "no traffic" not in changes.replace("has no traffic", "")
     assert 'class="worse"' not in html and 'class="better"' not in html
 

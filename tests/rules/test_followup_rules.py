@@ -41,8 +41,10 @@ def test_the_lag_alert_follows_the_spec() -> None:
     )
 
 
-def test_a_spec_without_followups_gets_no_followup_group(example_spec: Spec) -> None:
-    assert not [g for g in build(example_spec).groups if g.name.endswith(".followups")]
+def test_only_journeys_with_key_steps_get_a_followup_group(example_spec: Spec) -> None:
+    # The example bank: loan_application's upload_documents is its only key step.
+    groups = [g for g in build(example_spec).groups if g.name.endswith(".followups")]
+    assert [(g.name, len(g.rules)) for g in groups] == [("cxmetrics.loan_application.followups", 1)]
 
 
 UNIT = """\

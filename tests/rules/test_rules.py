@@ -156,6 +156,8 @@ def test_conversion_rules_relabel_transitions_to_step_and_to_step(
         ("payee", "amount"),
         ("amount", "confirm"),
         ("confirm", "receipt"),
+        ("apply", "upload_documents"),
+        ("upload_documents", "sign"),
         ("call_answered", "issue_resolved"),
     ]
 
@@ -175,7 +177,7 @@ def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(
 def test_histograms_are_only_ever_aggregated_per_step(example_rules: list[dict[str, Any]]) -> None:
     rules = example_rules
     bucket_rules = [r for r in rules if "_bucket" in r["expr"]]
-    assert len(bucket_rules) == 4 * 9  # p95/p50 × recent/baseline × 9 steps
+    assert len(bucket_rules) == 4 * 12  # p95/p50 × recent/baseline × 12 steps
     for rule in rules:
         for clause in re.findall(r"sum by \(([^)]*)\)", rule["expr"]):
             assert clause.split(", ")[:2] in (["journey", "step"], ["journey"]), rule
@@ -222,6 +224,7 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(
         names.ALERT_GOOD_BURN,
         names.ALERT_ACCURACY_BURN,
         names.ALERT_CONVERSION_DROP,
+        names.ALERT_FOLLOWUP_LAG,  # loan_application/upload_documents is a key step
     }
     used = set()
     for rule in rules:
@@ -233,8 +236,9 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(
         "cx_good_steps_total",
         "cx_accuracy_checks_total",
         "cx_step_transitions_total",
+        "cx_followups_oldest_due_seconds",
     }
-    assert used <= exposed
+    assert used <= exposed | set(names.FOLLOWUP_METRICS)
 
 
 def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_spec: Spec) -> None:
@@ -251,7 +255,7 @@ def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_s
         if r.alert == names.ALERT_ACCURACY_BURN and r.labels["check"] == "first_contact_resolution"
     ]
     assert [(x["long_window"], x["short_window"]) for x in fcr] == [("3d", "6h")]
-    assert ruleset.count() == (200, 64)
+    assert ruleset.count() == (255, 82)
 
 
 def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(
@@ -268,9 +272,9 @@ def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(
     groups = [g["name"] for g in _load(first)["groups"]]
     assert groups == [
         f"cxmetrics.{j}.{kind}"
-        for j in ("bill_inquiry", "transfer", "contact_centre")
+        for j in ("bill_inquiry", "transfer", "loan_application", "contact_centre")
         for kind in ("indicators", "slo", "alerts")
-    ]
+    ] + ["cxmetrics.loan_application.followups"]
 
 
 def test_dashboard_link_uses_the_step_dashboard_uid() -> None:
@@ -321,7 +325,7 @@ def test_promtool_checks_the_rule_file(tmp_path: Path, example_spec: Spec) -> No
     code, out = promtool("check", "rules", str(path))
     assert (code, out.strip().splitlines()) == (
         0,
-        [f"Checking {path}", "  SUCCESS: 264 rules found"],
+        [f"Checking {path}", "  SUCCESS: 337 rules found"],
     )
 
 
@@ -460,7 +464,7 @@ def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path: Pat
         "note: journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
         ".objective 0.7: the 14.4× (1h/5m), 6× (6h/30m) burn-rate alerts would need more than "
         "100% bad events and cannot fire; left out",
-        f"wrote 200 recording and 64 alerting rules in 9 groups to {out}",
+        f"wrote 255 recording and 82 alerting rules in 13 groups to {out}",
     ]
 
 
@@ -478,7 +482,7 @@ def test_command_checks_both_formats_with_promtool(tmp_path: Path) -> None:
         "release=prom",
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "  SUCCESS: 264 rules found"
+    assert result.output.splitlines()[-1] == "  SUCCESS: 337 rules found"
     assert _load(out.read_text())["kind"] == "PrometheusRule"
 
 

@@ -67,18 +67,23 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path: Path) 
         prom, am = entries["prometheus"], entries["alertmanager"]
         assert up.stdout.splitlines() == [
             f"prometheus    {prom['url']}  (pid {prom['pid']}, scraping {app} every 1s, "
-            "200 recording + 64 alerting rules)",
+            "255 recording + 82 alerting rules)",
             f"alertmanager  {am['url']}  (pid {am['pid']})",
             f"state         {state}  (stop with: cxmetrics stack down --state-dir {state})",
         ]
         assert (state / "rules.yml").read_text() == render(build(load_spec(EXAMPLE_SPEC)))
         groups = _api(f"{prom['url']}/api/v1/rules")["groups"]
         assert sorted(g["name"] for g in groups) == sorted(
-            f"cxmetrics.{j}.{kind}"
-            for j in ("bill_inquiry", "transfer", "contact_centre")
-            for kind in ("indicators", "slo", "alerts")
+            [
+                *(
+                    f"cxmetrics.{j}.{kind}"
+                    for j in ("bill_inquiry", "transfer", "loan_application", "contact_centre")
+                    for kind in ("indicators", "slo", "alerts")
+                ),
+                "cxmetrics.loan_application.followups",
+            ]
         )
-        assert sum(len(g["rules"]) for g in groups) == 264
+        assert sum(len(g["rules"]) for g in groups) == 337
         deadline = time.monotonic() + 15
         targets: list[dict[str, Any]] = []
         managers: list[dict[str, Any]] = []

@@ -259,7 +259,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_validate_cli_ok_and_errors(tmp_path: Path) -> None:
     ok = _cli("validate", str(EXAMPLE_SPEC))
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.strip().endswith("service bank_app, 3 journeys, 9 steps, 5 accuracy checks")
+    assert ok.stdout.strip().endswith("service bank_app, 4 journeys, 12 steps, 5 accuracy checks")
     bad = tmp_path / "bad.yaml"
     bad.write_text(GOOD.replace("800ms", "fast").replace("kind: reconcile", "kind: nope"))
     result = _cli("validate", str(bad))
