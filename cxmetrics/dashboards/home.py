@@ -210,7 +210,7 @@ def _worst_steps(spec: Spec, layout: Layout) -> None:
             times = f"{ratio} / {1 - objective:.6g}"
             affected.append(bad)
             over.append(times)
-            impact.append(f"{bad} * on (journey, step) ({times})")
+            impact.append(f"round({bad} * on (journey, step) ({times}))")
     top = f"topk({TOP}, {_union(impact)})"
     layout.add(
         table_panel(
@@ -230,7 +230,6 @@ def _worst_steps(spec: Spec, layout: Layout) -> None:
                 "Value #B": "customers with a bad step",
                 "Value #C": "times over budget",
             },
-            decimals=0,
             sort="impact",
             links=[
                 Link(

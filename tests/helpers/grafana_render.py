@@ -46,28 +46,29 @@ def _format(value: float, unit: str, decimals: int | None) -> str:
     return f"{value:,.{digits}f}"
 
 
+PALETTE = {"green": "#56a64b", "orange": "#ff9830", "red": "#e02f44", "blue": "#5794f2"}
+
+
 def _colour(value: float, defaults: dict[str, Any]) -> str:
-    steps = defaults.get("thresholds", {}).get("steps", [])
-    colour = "#5794f2"
-    for step in steps:
+    """The colour of the last threshold step at or below ``value``."""
+    colour = "blue"
+    for step in defaults.get("thresholds", {}).get("steps", []):
         if step.get("value") is None or value >= step["value"]:
             colour = step["color"]
-    return {"green": "#56a64b", "orange": "#ff9830", "red": "#e02f44", "blue": "#5794f2"}.get(
-        colour, colour
-    )
+    return PALETTE.get(colour, colour)
 
 
 def _mapped(value: float, defaults: dict[str, Any]) -> tuple[str, str] | None:
+    """(text, colour) of the value mapping that matches ``value``, if any."""
     for mapping in defaults.get("mappings", []):
         options = mapping["options"]
         if mapping["type"] == "special" and options["match"] == "nan" and math.isnan(value):
-            return options["result"]["text"], "#5794f2"
-        if mapping["type"] == "value" and not math.isnan(value):
-            key = f"{value:g}"
-            if key in options:
-                return options[key]["text"], _colour(
-                    1.0 if options[key]["color"] == "green" else 0.0, {}
-                )
+            result = options["result"]
+        elif mapping["type"] == "value" and not math.isnan(value) and f"{value:g}" in options:
+            result = options[f"{value:g}"]
+        else:
+            continue
+        return result["text"], PALETTE.get(result.get("color", "blue"), result.get("color"))
     return None
 
 
