@@ -40,7 +40,9 @@ def test_demo_json_names_bill_detail_only(tmp_path: Path) -> None:
     assert 0.95 < rate < 0.995  # 5% faulty in the second half: about 2.5% overall
     for name in ("cxmetrics.yaml", "events.jsonl", "rules.yml"):
         assert (out / name).stat().st_size > 0
-    assert len(list((out / "dashboards").glob("*.json"))) == 6
+    assert (
+        len(list((out / "dashboards").glob("*.json"))) == 7
+    )  # the home view, then overview and step view per journey
     assert summary["requests"] > 3000
 
 
