@@ -558,3 +558,169 @@ def markdown_table() -> str:
     rows = ["| indicator | definition |", "|---|---|"]
     rows += [f"| {r.title} (`{r.name}`) | {r.definition} |" for r in CATALOGUE]
     return "\n".join(rows) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) Dashboard forms for the manager's views: period over period, customers affected as counts,
+# feedback (NPS/CSAT), the transition matrix. Kept apart from the definitions above: they only
+# combine them, and the rules do not read them.
+
+#: Weeks are the manager's period: week-over-week panels shift by this much.
+PERIOD_OFFSET: Final = "7d"
+_FRUSTRATED = names.TIMELINESS_CLASSES[2]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How many customers something happened to: ``terms`` counted (``increase``, rounded:
+    Prometheus extrapolates, and a count of customers has no fraction), minus ``minus``."""
+
+    name: str
+    title: str
+    terms: tuple[Count, ...]
+    definition: str
+    minus: tuple[Count, ...] = ()
+
+
+FAILED_STEPS = Tally(
+    "failed_steps", "failed steps", (_steps(outcome=_ERROR),), "steps with outcome error"
+)
+FRUSTRATED_STEPS = Tally(
+    "frustrated_steps",
+    "frustrated steps",
+    (_steps(outcome=_OK, timeliness=_FRUSTRATED),),
+    "ok steps slower than the tolerating threshold (Apdex frustrated, errors aside)",
+)
+BAD_STEPS = Tally(
+    "bad_steps",
+    "customers with a bad step",
+    (_steps(),),
+    "steps − good steps (late, wrong or failed)",
+    minus=(Count(names.GOOD_STEPS),),
+)
+FAILED_CHECKS = Tally(
+    "failed_checks",
+    "failed accuracy checks",
+    (Count(names.ACCURACY_CHECKS, ((names.RESULT, _FAIL),)),),
+    "accuracy checks with result fail",
+)
+TALLIES: Final = (FAILED_STEPS, FRUSTRATED_STEPS, BAD_STEPS, FAILED_CHECKS)
+
+
+def tally_promql(
+    tally: Tally,
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    by: tuple[str, ...] = (),
+    offset: str | None = None,
+) -> str:
+    """``tally`` over ``window`` as a whole number, summed ``by`` (``match`` labels a family
+    lacks are dropped, as in ``promql``)."""
+
+    def kept(terms: tuple[Count, ...]) -> dict[str, Matcher]:
+        families = [family_labels(t.metric) for t in terms]
+        return {k: v for k, v in match.items() if all(k in f for f in families)}
+
+    counted = _terms(tally.terms, kept(tally.terms), window, "increase", by, offset)
+    if tally.minus:
+        less = _terms(tally.minus, kept(tally.minus), window, "increase", by, offset)
+        counted = f"clamp_min({counted} - ({less} or 0 * {counted}), 0)"
+    return f"round({counted})"
+
+
+def abandoned_promql(
+    journey: Journey,
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    offset: str | None = None,
+) -> str:
+    """Journeys started in ``window`` that did not finish their last step ok, as a whole number
+    (by journey)."""
+    by = (names.JOURNEY,)
+    j = {**match, names.JOURNEY: journey.name}
+    started = _terms((Count(names.JOURNEYS_STARTED),), j, window, "increase", by, offset)
+    last = {**j, names.STEP: journey.steps[-1].name}
+    done = _terms((_steps(outcome=_OK),), last, window, "increase", by, offset)
+    return f"round(clamp_min({started} - ({done} or 0 * {started}), 0))"
+
+
+def change_promql(current: str, baseline: str, *, relative: bool = True) -> str:
+    """``current`` against ``baseline`` (relative change, or the difference for ratios). Where
+    ``current`` has a series but ``baseline`` has none the answer is NaN, which the dashboards
+    show as "no baseline yet"; where neither has one, no series ("no traffic")."""
+    change = f"({current}) - ({baseline})"
+    if relative:
+        change = f"({current}) / (({baseline}) > 0) - 1"
+    return f"({change}) or (({current}) * 0 + NaN)"
+
+
+def quantile_over_range_promql(
+    q: float, window: str, match: Mapping[str, Matcher], *, offset: str | None = None
+) -> str:
+    """The ``q`` quantile of step durations over a whole ``window`` (``increase`` of the
+    buckets), per step: the form the period-over-period panels compare."""
+    return quantile_promql(q, window, match, offset=offset, fn="increase")
+
+
+def long_ratio_promql(
+    ratio: Ratio, window: str, match: Mapping[str, Matcher], *, by: tuple[str, ...] = ()
+) -> str:
+    """``ratio`` over a long window (28 days) from the recorded 5m rates: the 28-day panels."""
+    return recorded_promql(ratio, window, match, by=by)
+
+
+def long_count_promql(
+    metric: str, window: str, window_s: float, match: Mapping[str, Matcher], by: tuple[str, ...]
+) -> str:
+    """A count over a long window from the recorded 5m rate, rounded."""
+    return f"round({recorded_count_promql(metric, window, window_s, match, by)})"
+
+
+#: Feedback scales and the scores that count as good (CSAT 4-5, NPS promoters 9-10) and, for
+#: NPS, the detractors (0-6).
+CSAT_GOOD: Final = ("4", "5")
+NPS_PROMOTERS: Final = ("9", "10")
+NPS_DETRACTORS: Final = tuple(str(n) for n in range(7))
+
+
+def _feedback(
+    scale: str, scores: tuple[str, ...] | None, window: str, match: Mapping[str, Matcher]
+) -> str:
+    labels: dict[str, Matcher] = {**match, names.SCALE: scale}
+    if scores is not None:
+        labels[names.SCORE] = Re("|".join(scores))
+    kept = {k: v for k, v in labels.items() if k in family_labels(names.FEEDBACK)}
+    counted = _range(selector(names.FEEDBACK, **kept), window, "increase", None)
+    return f"sum by (journey, step) ({counted})"
+
+
+def csat_promql(window: str, match: Mapping[str, Matcher]) -> str:
+    """CSAT by the step the feedback was given at (the journey's last step reached): share of
+    responses scoring 4 or 5, in [0, 1]."""
+    total = _feedback("csat", None, window, match)
+    good = _feedback("csat", CSAT_GOOD, window, match)
+    return f"clamp(({good} or 0 * {total}) / ({total} > 0), 0, 1)"
+
+
+def nps_promql(window: str, match: Mapping[str, Matcher]) -> str:
+    """NPS by last step: 100 × (promoters − detractors) / responses, in [−100, 100]."""
+    total = _feedback("nps", None, window, match)
+    promoters = _feedback("nps", NPS_PROMOTERS, window, match)
+    detractors = _feedback("nps", NPS_DETRACTORS, window, match)
+    return (
+        f"clamp(100 * (({promoters} or 0 * {total}) - ({detractors} or 0 * {total})) "
+        f"/ ({total} > 0), -100, 100)"
+    )
+
+
+def transitions_promql(window: str, match: Mapping[str, Matcher]) -> str:
+    """Journey instances moved from each step to each step (skips, loops and back-steps
+    included) over ``window``, rounded: the from → to matrix."""
+    kept = {k: v for k, v in match.items() if k in family_labels(names.TRANSITIONS)}
+    moved = _range(selector(names.TRANSITIONS, **kept), window, "increase", None)
+    return f"round(sum by (from_step, to_step) ({moved}))"
+
+
+STARTED = Tally("started", "journeys started", (Count(names.JOURNEYS_STARTED),), "journeys started")

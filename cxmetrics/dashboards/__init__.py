@@ -1,7 +1,8 @@
 """Grafana dashboards derived from the spec (docs/dashboards.md: spec → dashboards → Grafana).
 
-For each journey: an overview (``cx-<journey>-overview``) and a step detail view
-(``cx-<journey>-steps``), built with grafana-foundation-sdk (the ``[grafana]`` extra, imported
+A home view of every journey (``cx-<service>-home``), then for each journey an overview
+(``cx-<journey>-overview``) and a focused step view (``cx-<journey>-steps``, one step at a
+time), built with grafana-foundation-sdk (the ``[grafana]`` extra, imported
 only when dashboards are built) and returned as plain JSON-ready dicts. Output is deterministic
 (sorted keys, ids in reading order, uids from the spec), so regenerating an unchanged spec gives
 byte-identical files and a changed spec gives a readable diff.
@@ -38,25 +39,33 @@ Dashboard = dict[str, Any]
 
 
 def build_dashboards(spec: Spec) -> list[Dashboard]:
-    """Every dashboard of ``spec``, journey by journey (overview, then steps)."""
+    """Every dashboard of ``spec``: the home view, then journey by journey its overview, its step
+    view and, for a journey with key steps, its follow-ups."""
     try:
         from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-        from . import followups, overview, steps
+        from . import followups, home, overview, steps
     except ImportError as exc:  # the [grafana] extra is optional
         missing = (exc.name or "grafana_foundation_sdk").split(".")[0]
         raise CxError(
             f"building dashboards needs grafana-foundation-sdk ({missing} is missing); "
             f"install it with: {INSTALL_HINT}"
         ) from exc
-    boards = []
+    from .frame import ALERT_ANNOTATION
+
+    models = [home.build(spec)]
     for journey in spec.journeys:
         # A journey with key steps also gets its follow-up view (dashboards/followups.py).
-        for module in (overview, steps, *((followups,) if journey.key_steps else ())):
-            model = module.build(spec, journey)
-            board: Dashboard = json.loads(json.dumps(model, cls=JSONEncoder))
-            board["tags"] = sorted([*board.get("tags", []), DIGEST_TAG + content_digest(board)])
-            boards.append(board)
+        views = (overview, steps, *((followups,) if journey.key_steps else ()))
+        models += [module.build(spec, journey) for module in views]
+    boards = []
+    for model in models:
+        board: Dashboard = json.loads(json.dumps(model, cls=JSONEncoder))
+        for annotation in board.get("annotations", {}).get("list", []):
+            if "expr" in annotation:  # an alert drawn on the panels: title, text and tags
+                annotation.update(ALERT_ANNOTATION)
+        board["tags"] = sorted([*board.get("tags", []), DIGEST_TAG + content_digest(board)])
+        boards.append(board)
     return boards
 
 

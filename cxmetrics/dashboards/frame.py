@@ -6,15 +6,24 @@ from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.models import dashboard as dm
 
 from ..analysis.catalogue import Matcher, Re
-from ..spec.ids import DATASOURCE_NAME, DATASOURCE_UID, KINDS, TAG, dashboard_uid
+from ..spec.ids import DATASOURCE_NAME, DATASOURCE_UID, KINDS, TAG, dashboard_uid, home_uid
 from ..spec.model import Journey, Spec
 from .panels import DATASOURCE, DATASOURCE_VAR, Layout
-from .queries import ALERTS, CHANNEL_VAR, selector
+from .queries import ALERTS, CHANNEL_VAR, JOURNEY_VAR, STEP_VAR, selector
+
+#: How an alert annotation reads (Grafana's Prometheus annotation fields; the published dashboard
+#: schema lists only ``expr`` of them, Grafana keeps the rest as the data source's own).
+ALERT_ANNOTATION = {
+    "titleFormat": "{{alertname}}",
+    "textFormat": "{{journey}} / {{step}} {{check}} ({{severity}})",
+    "tagKeys": "alertname,journey,step,check,severity",
+    "useValueForTime": False,
+}
 
 
 def _variables(
-    spec: Spec, journey: Journey
-) -> list[builders.CustomVariable | builders.DatasourceVariable]:
+    spec: Spec, journey: Journey, step_variable: bool
+) -> list[builders.CustomVariable | builders.DatasourceVariable | builders.ConstantVariable]:
     datasource = (
         builders.DatasourceVariable(DATASOURCE_VAR)
         .label("Data source")
@@ -40,11 +49,35 @@ def _variables(
         .all_value(".*")
         .current(dm.VariableOption(text="All", value="$__all"))
     )
-    return [datasource, channels]
+    variables: list[
+        builders.CustomVariable | builders.DatasourceVariable | builders.ConstantVariable
+    ] = [
+        datasource,
+        builders.ConstantVariable(JOURNEY_VAR).value(journey.name).label("Journey"),
+        channels,
+    ]
+    if step_variable:
+        first = journey.steps[0].name
+        variables.append(
+            builders.CustomVariable(STEP_VAR)
+            .label("Step")
+            .values(",".join(journey.step_names))
+            .options(
+                [
+                    dm.VariableOption(text=s, value=s, selected=s == first)
+                    for s in journey.step_names
+                ]
+            )
+            .description("The step this view shows, in journey order.")
+            .multi(False)
+            .include_all(False)
+            .current(dm.VariableOption(text=first, value=first))
+        )
+    return variables
 
 
 def _annotations(
-    journey: Journey, name: str, alertname: Matcher, colour: str
+    journey: Journey, name: str, alertname: Matcher, colour: str, step_variable: bool
 ) -> list[builders.AnnotationQuery]:
     built_in = (
         builders.AnnotationQuery()
@@ -63,7 +96,15 @@ def _annotations(
         .enable(True)
         .hide(False)
         .icon_color(colour)
-        .expr(selector(ALERTS, alertname=alertname, alertstate="firing", journey=journey.name))
+        .expr(
+            selector(
+                ALERTS,
+                alertname=alertname,
+                alertstate="firing",
+                journey=journey.name,
+                **({"step": f"${STEP_VAR}"} if step_variable else {}),
+            )
+        )
     )
     return [built_in, alerts]
 
@@ -76,10 +117,24 @@ def dashboard(
     description: str,
     layout: Layout,
     alerts: tuple[str, Matcher, str] = ("CX alerts", Re("Cx.*"), "orange"),
+    step_variable: bool = False,
 ) -> dm.Dashboard:
     """The dashboard of ``journey`` of ``kind`` with ``layout``'s panels; ``alerts`` (name,
-    alertname matcher, colour) are drawn as annotations while they fire."""
-    links = [
+    alertname matcher, colour) are drawn as annotations while they fire (only the selected
+    step's with ``step_variable``, which adds the ``step`` variable)."""
+    home = (
+        builders.DashboardLink(f"{spec.service}: all journeys")
+        .type(dm.DashboardLinkType("link"))
+        .url(f"/d/{home_uid(spec)}")
+        .include_vars(False)
+        .keep_time(True)
+        .icon("dashboard")
+        .tooltip("every journey, its status and the worst steps")
+        .as_dropdown(False)
+        .target_blank(False)
+        .tags([])
+    )
+    links = [home] + [
         builders.DashboardLink(f"{journey.name}: {other}")
         .type(dm.DashboardLinkType("link"))
         .url(f"/d/{dashboard_uid(journey.name, other)}")
@@ -104,8 +159,8 @@ def dashboard(
         .refresh("1m")
         .timezone("browser")
         .timepicker(builders.TimePicker().refresh_intervals(["30s", "1m", "5m", "15m", "1h"]))
-        .variables(_variables(spec, journey))
-        .annotations(_annotations(journey, *alerts))
+        .variables(_variables(spec, journey, step_variable))
+        .annotations(_annotations(journey, *alerts, step_variable))
         .links(links)
         .build()
     )

@@ -54,10 +54,31 @@ def _thresholds(light: Light) -> builders.ThresholdsConfig:
     return config
 
 
-def by_name(name: str) -> dm.MatcherConfig:
+def by_name(name: str | Sequence[str]) -> dm.MatcherConfig:
     """Grafana's ``byNames`` matcher (options an object, as the published schema requires; the
     ``byName`` matcher's bare-string options do not validate)."""
-    return dm.MatcherConfig(id_val="byNames", options={"mode": "include", "names": [name]})
+    chosen = [name] if isinstance(name, str) else list(name)
+    return dm.MatcherConfig(id_val="byNames", options={"mode": "include", "names": chosen})
+
+
+def nan_text(text: str) -> dm.SpecialValueMap:
+    """Show NaN as ``text``: the period-over-period queries answer NaN where the current period
+    has data and the previous one none (``catalogue.change_promql``)."""
+    return dm.SpecialValueMap(
+        options=dm.DashboardSpecialValueMapOptions(
+            match=dm.SpecialValueMatch("nan"),
+            result=dm.ValueMappingResult(text=text, color=BLUE, index=0),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Link:
+    """A data link: clicking a value opens ``url`` (Grafana interpolates ``${__data.fields.x}``,
+    ``${__url_time_range}`` and variables in it)."""
+
+    title: str
+    url: str
 
 
 def thresholds_value(light: Light) -> dm.DynamicConfigValue:
@@ -122,9 +143,13 @@ def stat_panel(
     light: Light,
     *,
     decimals: int | None = None,
-    overrides: Sequence[tuple[str, Light]] = (),
+    overrides: Sequence[tuple[str | Sequence[str], Light]] = (),
     no_value: str = "no traffic",
+    no_baseline: str | None = None,
+    texts: dict[str, tuple[str, str]] | None = None,
 ) -> dm.Panel:
+    """A big number per series; ``no_baseline``: the text shown for NaN (a comparison with a
+    period that has no data yet); ``texts``: value -> (text, colour) shown instead."""
     panel = (
         stat.Panel()
         .title(title)
@@ -151,10 +176,23 @@ def stat_panel(
     )
     if decimals is not None:
         panel = panel.decimals(decimals)
+    if no_baseline is not None:
+        panel = panel.mappings([nan_text(no_baseline)])
+    if texts:
+        panel = panel.mappings([_value_texts(texts)])
     for name, override in overrides:
         panel = panel.with_override(by_name(name), [thresholds_value(override)])
     built: dm.Panel = panel.build()
     return built
+
+
+def _value_texts(texts: dict[str, tuple[str, str]]) -> dm.ValueMap:
+    return dm.ValueMap(
+        options={
+            value: dm.ValueMappingResult(text=text, color=colour, index=index)
+            for index, (value, (text, colour)) in enumerate(texts.items())
+        }
+    )
 
 
 def bars_panel(
@@ -166,10 +204,12 @@ def bars_panel(
     *,
     minimum: float | None = None,
     maximum: float | None = None,
-    overrides: Sequence[tuple[str, Light]] = (),
+    overrides: Sequence[tuple[str | Sequence[str], Light]] = (),
     decimals: int | None = None,
+    no_baseline: str | None = None,
 ) -> dm.Panel:
-    """Horizontal bar gauge: one bar per series, in query order (the journey's step order)."""
+    """Horizontal bar gauge: one bar per series, in query order (the journey's step order);
+    ``no_baseline``: the text shown for NaN, as in ``stat_panel``."""
     panel = (
         bargauge.Panel()
         .title(title)
@@ -198,6 +238,8 @@ def bars_panel(
         panel = panel.max(maximum)
     if decimals is not None:
         panel = panel.decimals(decimals)
+    if no_baseline is not None:
+        panel = panel.mappings([nan_text(no_baseline)])
     for name, override in overrides:
         panel = panel.with_override(by_name(name), [thresholds_value(override)])
     built: dm.Panel = panel.build()
@@ -214,7 +256,7 @@ class Series:
     maximum: float | None = None
     stack: bool = False
     dashed: tuple[str, ...] = ()  # series drawn as dashed reference lines (targets, baselines)
-    overrides: Sequence[tuple[str, Light]] = field(default_factory=tuple)
+    overrides: Sequence[tuple[str | Sequence[str], Light]] = field(default_factory=tuple)
 
 
 def series_panel(
@@ -264,8 +306,8 @@ def series_panel(
                 ),
             ],
         )
-    for name, override in opts.overrides:
-        panel = panel.with_override(by_name(name), [thresholds_value(override)])
+    for names, override in opts.overrides:
+        panel = panel.with_override(by_name(names), [thresholds_value(override)])
     built: dm.Panel = panel.build()
     return built
 
@@ -281,9 +323,15 @@ def table_panel(
     coloured: Sequence[str] = (),
     states: dict[str, str] | None = None,
     unit: str = "short",
+    decimals: int | None = None,
+    matrix: tuple[str, str] | None = None,
+    links: Sequence[Link] = (),
+    sort: str | None = None,
 ) -> dm.Panel:
     """An instant table. ``coloured`` columns get a traffic-light background (numbers by
-    ``light``, text by ``states``: value -> colour); ``hide`` and ``rename`` tidy the columns."""
+    ``light``, text by ``states``: value -> colour); ``hide`` and ``rename`` tidy the columns;
+    ``matrix`` (row label, column label) pivots the values into a matrix; ``links`` lead from a
+    cell to another view; ``sort`` orders the rows by that column, largest first."""
     organize = {
         "excludeByName": {name: True for name in hide},
         "renameByName": dict(rename or {}),
@@ -308,6 +356,39 @@ def table_panel(
         .with_transformation(dm.DataTransformerConfig(id_val="merge", options={}))
         .with_transformation(dm.DataTransformerConfig(id_val="organize", options=organize))
     )
+    if matrix is not None:
+        rows, across = matrix
+        panel = panel.with_transformation(
+            dm.DataTransformerConfig(
+                id_val="groupingToMatrix",
+                options={
+                    "rowField": rows,
+                    "columnField": across,
+                    "valueField": "Value",
+                    "emptyValue": "zero",
+                },
+            )
+        )
+    if sort is not None:
+        panel = panel.sort_by([common.TableSortByFieldState().display_name(sort).desc(True)])
+    if decimals is not None:
+        panel = panel.decimals(decimals)
+    if links:
+        panel = panel.data_links(
+            [
+                builders.DashboardLink(link.title)
+                .type(dm.DashboardLinkType("link"))
+                .url(link.url)
+                .icon("dashboard")
+                .tooltip(link.title)
+                .tags([])
+                .as_dropdown(False)
+                .target_blank(False)
+                .include_vars(False)
+                .keep_time(False)
+                for link in links
+            ]
+        )
     if states:
         panel = panel.mappings(
             [
@@ -319,15 +400,16 @@ def table_panel(
                 )
             ]
         )
-    background = cm.TableColoredBackgroundCellOptions(
-        mode=cm.TableCellBackgroundDisplayMode("basic")
-    )
     for name in coloured:
         panel = panel.with_override(
-            by_name(name), [dm.DynamicConfigValue(id_val="custom.cellOptions", value=background)]
+            by_name(name), [dm.DynamicConfigValue(id_val="custom.cellOptions", value=_background())]
         )
     built: dm.Panel = panel.build()
     return built
+
+
+def _background() -> cm.TableColoredBackgroundCellOptions:
+    return cm.TableColoredBackgroundCellOptions(mode=cm.TableCellBackgroundDisplayMode("basic"))
 
 
 class Layout:

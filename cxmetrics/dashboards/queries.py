@@ -22,6 +22,12 @@ from ..spec.model import Journey, Spec
 RATE = "$__rate_interval"
 RANGE = "$__range"
 CHANNEL_VAR = "channel"
+STEP_VAR = "step"
+JOURNEY_VAR = "journey"
+#: The focused step view's selected step (a single-value variable).
+STEP = f"${STEP_VAR}"
+LONG = "28d"  # the 28-day panels, from the recorded 5m rates
+LONG_S = 28 * 86400.0
 ALERTS = "ALERTS"
 _HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
 _RULE_LABELS = (names.JOURNEY, names.STEP, names.CHECK, names.TO_STEP)
@@ -131,11 +137,12 @@ class JourneyQueries:
         by: tuple[str, ...],
         labels: Mapping[str, Matcher],
         channel: bool = True,
+        offset: str | None = None,
     ) -> str:
         match: dict[str, Matcher] = {"journey": self.j, **labels}
         if channel:
             match["channel"] = CHANNEL
-        return catalogue.promql(indicator, window, match, fn=fn, by=by)
+        return catalogue.promql(indicator, window, match, fn=fn, by=by, offset=offset)
 
     def good_ratio(
         self,
@@ -174,10 +181,87 @@ class JourneyQueries:
         """Share of accuracy checks that passed (all channels: checks carry no channel label)."""
         return self._ratio(catalogue.ACCURACY, window, fn, by, labels, channel=False)
 
-    def failed_checks(self, step: str, window: str = RANGE) -> str:
-        match = {"journey": self.j, "step": step, "result": names.RESULTS[1]}
-        failed = catalogue.count_promql(names.ACCURACY_CHECKS, window, match, by=("check",))
+    def failed_checks(self, step: Matcher, window: str = RANGE) -> str:
+        """Failed accuracy checks per check, whole numbers, most first."""
+        match = {"journey": self.j, "step": step}
+        failed = catalogue.tally_promql(catalogue.FAILED_CHECKS, window, match, by=("check",))
         return f"sort_desc({failed})"
+
+    # -- customers affected, period over period, 28 days ------------------------------------
+
+    def tally(
+        self,
+        tally: catalogue.Tally,
+        by: tuple[str, ...] = ("step",),
+        offset: str | None = None,
+        **labels: Matcher,
+    ) -> str:
+        """How many customers ``tally`` happened to in the time range (whole numbers)."""
+        match: dict[str, Matcher] = {"journey": self.j, "channel": CHANNEL, **labels}
+        return catalogue.tally_promql(tally, RANGE, match, by=by, offset=offset)
+
+    def abandoned(self, offset: str | None = None) -> str:
+        match: dict[str, Matcher] = {"channel": CHANNEL}
+        return catalogue.abandoned_promql(self.journey, RANGE, match, offset=offset)
+
+    def good_change(self, by: tuple[str, ...] = ("step",), **labels: Matcher) -> str:
+        """Good-step ratio in the time range minus the same range a week earlier (points)."""
+        now = self._ratio(catalogue.GOOD, RANGE, "increase", by, labels)
+        before = self._ratio(
+            catalogue.GOOD,
+            RANGE,
+            "increase",
+            by,
+            labels,
+            offset=catalogue.PERIOD_OFFSET,
+        )
+        return catalogue.change_promql(now, before, relative=False)
+
+    def p95_change(self, step: Matcher) -> str:
+        """p95 over the time range against the same range a week earlier (relative)."""
+        match: dict[str, Matcher] = {"journey": self.j, "step": step, "channel": CHANNEL}
+        now = catalogue.quantile_over_range_promql(0.95, RANGE, match)
+        before = catalogue.quantile_over_range_promql(
+            0.95, RANGE, match, offset=catalogue.PERIOD_OFFSET
+        )
+        return catalogue.change_promql(now, before)
+
+    def tally_change(self, tally: catalogue.Tally, **labels: Matcher) -> str:
+        """Customers ``tally`` happened to, against a week earlier (relative)."""
+        match: dict[str, Matcher] = {"journey": self.j, "channel": CHANNEL, **labels}
+        now = catalogue.tally_promql(tally, RANGE, match, by=("step",))
+        before = catalogue.tally_promql(
+            tally, RANGE, match, by=("step",), offset=catalogue.PERIOD_OFFSET
+        )
+        return catalogue.change_promql(now, before)
+
+    def started_change(self) -> str:
+        match: dict[str, Matcher] = {"journey": self.j, "channel": CHANNEL}
+        now = catalogue.tally_promql(catalogue.STARTED, RANGE, match, by=("journey",))
+        before = catalogue.tally_promql(
+            catalogue.STARTED, RANGE, match, by=("journey",), offset=catalogue.PERIOD_OFFSET
+        )
+        return catalogue.change_promql(now, before)
+
+    def long_good(self, by: tuple[str, ...] = ("step",)) -> str:
+        """Good-step ratio over 28 days from the recorded 5m rates (all channels)."""
+        return catalogue.long_ratio_promql(catalogue.GOOD, LONG, {"journey": self.j}, by=by)
+
+    def long_bad_steps(self, by: tuple[str, ...] = ("step",)) -> str:
+        """Customers with a bad step over 28 days, from the recorded 5m rates."""
+        match = {"journey": self.j}
+        steps = catalogue.long_count_promql(names.STEPS, LONG, LONG_S, match, by)
+        good = catalogue.long_count_promql(names.GOOD_STEPS, LONG, LONG_S, match, by)
+        return f"clamp_min({steps} - ({good} or 0 * {steps}), 0)"
+
+    def csat(self) -> str:
+        return catalogue.csat_promql(RANGE, {"journey": self.j})
+
+    def nps(self) -> str:
+        return catalogue.nps_promql(RANGE, {"journey": self.j})
+
+    def transitions(self) -> str:
+        return catalogue.transitions_promql(RANGE, {"journey": self.j})
 
     def cx_score(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
@@ -223,7 +307,7 @@ class JourneyQueries:
     def regression_change(self, quantile: float, step: str) -> str:
         recent = self.recorded_quantile(quantile, names.RECENT, step)
         baseline = self.recorded_quantile(quantile, names.BASELINE, step)
-        return f"{recent} / {baseline} - 1"
+        return catalogue.change_promql(recent, baseline)
 
     def _per_objective(self, render: Callable[[Matcher, str], str]) -> str:
         """``render(steps, budget)`` once per distinct good-ratio objective, joined with ``or``:
@@ -281,3 +365,8 @@ def _duration(seconds: float) -> str:
         if whole % size == 0:
             return f"{whole // size}{unit}"
     return f"{whole}s"
+
+
+def selected_step(expr: str) -> str:
+    """``expr`` (one series per step) kept only for the step the ``step`` variable selects."""
+    return f'({expr}) and on (step) label_replace(vector(1), "step", "{STEP}", "", "")'

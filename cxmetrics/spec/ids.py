@@ -33,6 +33,11 @@ def dashboard_uid(journey: str, kind: str) -> str:
     return _fit("cx-", journey, f"-{kind}")
 
 
+def home_uid(spec: Spec) -> str:
+    """The home view of the service: every journey."""
+    return _fit("cx-", spec.service, "-home")
+
+
 def folder_uid(spec: Spec) -> str:
     return _fit("cx-", spec.service, "")
 

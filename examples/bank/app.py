@@ -26,7 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -179,8 +180,11 @@ def create_app(
     async def metrics(request: Request) -> Response:
         # Rendered off the event loop: a few hundred kB of exposition would otherwise stall
         # every request in flight at each scrape, and show up in their latencies.
-        body = await asyncio.to_thread(generate_latest, registry)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        # OpenMetrics when the scraper asks for it (Prometheus does): the only format that
+        # carries the duration buckets' exemplars (trace ids).
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        body = await asyncio.to_thread(encoder, registry)
+        return Response(body, headers={"content-type": content_type})
 
     async def faults(request: Request) -> Response:
         if request.method == "POST":

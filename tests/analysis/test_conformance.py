@@ -53,7 +53,7 @@ VARIABLES = {"$__rate_interval": WINDOW, "$__range": WINDOW, "$channel": ".*"}
 STEP_INDICATORS = {
     "timeliness": (names.REC_TIMELINESS, "Within target"),
     "apdex": (names.REC_APDEX, "Apdex"),
-    "error_rate": (names.REC_ERRORS, "Errors"),
+    "error_rate": (names.REC_ERRORS, "Error rate"),
     "good_ratio": (names.REC_GOOD, "Good steps"),
     "score": (None, "CX score"),
 }
@@ -84,7 +84,8 @@ def _wait(check: Any, seconds: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _expr(expr: str) -> str:
+def _expr(expr: str, step: str = "") -> str:
+    expr = expr.replace("$step", step)  # the step view's selected step
     for variable, value in VARIABLES.items():
         expr = expr.replace(variable, value)
     assert "$" not in expr, expr
@@ -95,22 +96,22 @@ def _panel_values(spec: Spec, url: str, at: float) -> dict[tuple[str, str, str],
     out: dict[tuple[str, str, str], float] = {}
     for board in build_dashboards(spec):
         journey = board["uid"].split("-")[1]
-        step = None
+        if board["uid"].endswith("-home"):
+            continue
         for panel in board["panels"]:
-            if panel["type"] == "row":
-                step = panel["title"].split(":")[0]
-                continue
             targets = panel.get("targets", [])
             if board["uid"].endswith("-steps"):
-                for indicator, (_, title) in STEP_INDICATORS.items():
-                    if panel["title"] == title and step and step != "All steps":
-                        result = promapi.query(url, _expr(targets[0]["expr"]), time_s=at)
-                        for row in result:
-                            out[(indicator, f"{journey}/{step}", "")] = float(row["value"][1])
-                if panel["title"] == "Accuracy by check":
-                    for row in promapi.query(url, _expr(targets[0]["expr"]), time_s=at):
-                        key = ("accuracy", f"{journey}/{step}", row["metric"]["check"])
-                        out[key] = float(row["value"][1])
+                for step in spec.journey(journey).step_names:
+                    for indicator, (_, title) in STEP_INDICATORS.items():
+                        if panel["title"] == title:
+                            expr = _expr(targets[0]["expr"], step)
+                            for row in promapi.query(url, expr, time_s=at):
+                                out[(indicator, f"{journey}/{step}", "")] = float(row["value"][1])
+                    if panel["title"] == "Accuracy by check over time":
+                        expr = _expr(targets[0]["expr"], step)
+                        for row in promapi.query(url, expr, time_s=at):
+                            key = ("accuracy", f"{journey}/{step}", row["metric"]["check"])
+                            out[key] = float(row["value"][1])
             elif panel["title"] == "Conversion to the next step":
                 for target in targets:
                     a, b = target["legendFormat"].split(" → ")

@@ -44,7 +44,9 @@ def test_demo_json_names_bill_detail_only(tmp_path: Path) -> None:
     assert 0.9 < rate < 0.99  # 10% faulty in the second half: about 5% overall
     for name in ("cxmetrics.yaml", "events.jsonl", "rules.yml"):
         assert (out / name).stat().st_size > 0
-    assert len(list((out / "dashboards").glob("*.json"))) == 9
+    assert (
+        len(list((out / "dashboards").glob("*.json"))) == 10
+    )  # the home view, overview and step view per journey, loan_application's follow-ups
     assert summary["requests"] > 3000
 
 

@@ -6,8 +6,10 @@ second, evaluating the rules ``cxmetrics.rules`` generates for the same spec plu
 (``CxDashboardProbe``, always firing with journey/step labels) so the ``ALERTS`` panels have a
 real series. Each query, with Grafana's variables substituted (``$__rate_interval`` -> 30s,
 ``$__range`` -> 1m, ``$channel`` -> All), must execute and return at least one series; the only
-exceptions are the regression baselines (the same window a day earlier: no data in a test run)
-and the latency-regression annotation (no regression happens here). Were ``cxmetrics.rules``
+exceptions are the regression baselines (the same window a day earlier: no data in a test run),
+the feedback panels (the example app asks for none) and accuracy on steps without checks. The step
+view's queries run once per step of the journey (``$step``). The comparisons with a week (or the
+regression baseline) earlier must answer NaN, shown as "no baseline yet". Were ``cxmetrics.rules``
 absent, rule-backed queries would only have to execute; their names are checked against
 ``names.py`` in ``test_dashboards.py``.
 """
@@ -37,13 +39,21 @@ from tests.helpers.servers import serve_app
 
 pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
-VARIABLES = {"$__rate_interval": "30s", "$__range": "1m", "$channel": ".*"}
+VARIABLES = {
+    "$__rate_interval": "30s",
+    "$__range": "1m",
+    "$channel": ".*",
+    "${__url_time_range}": "",
+}
 TIME_SCALE = 0.02
 PROBE_ALERT = "CxDashboardProbe"
 RULES_AVAILABLE = importlib.util.find_spec("cxmetrics.rules") is not None
 
 
-def substitute(expr: str) -> str:
+def substitute(expr: str, step: str = "") -> str:
+    """``expr`` with Grafana's variables as a test run sets them (``$step``: the step view's
+    selection)."""
+    expr = expr.replace("$step", step)
     for variable, value in VARIABLES.items():
         expr = expr.replace(variable, value)
     assert "$" not in expr, expr
@@ -165,33 +175,89 @@ def _wait_for_two_scrapes_of_everything(url: str) -> None:
     raise AssertionError("Prometheus did not scrape the test traffic in time")
 
 
+def _per_step(spec: Spec, uid: str, expr: str) -> list[str]:
+    """The steps the query is run for: each step of the journey where it reads ``$step``."""
+    if "$step" not in expr:
+        return [""]
+    return list(spec.journey(uid.removeprefix("cx-").removesuffix("-steps")).step_names)
+
+
 def test_every_panel_query_returns_series(example_spec: Spec, prometheus_with_data: str) -> None:
     empty, rule_backed = [], []
     queries = all_queries(example_spec)
     for uid, title, expr in queries:
-        result = promapi.query(prometheus_with_data, substitute(expr))  # raises on a PromQL error
-        uses_rules = "cx:" in expr
-        if uses_rules:
-            rule_backed.append(expr)
-        if result:
-            continue
-        if uses_rules and (not RULES_AVAILABLE or f"_{names.BASELINE}" in expr):
-            continue  # executed without error; names checked in test_dashboards.py
-        if f'alertname="{names.ALERT_LATENCY}"' in expr:
-            continue  # the regression annotation: no regression in a 14 s run
-        if uid.endswith("-followups"):
-            continue  # the follow-up workers' metrics: test_followups_dashboard.py scrapes one
-        empty.append(f"{uid} / {title}: {expr}")
+        for step in _per_step(example_spec, uid, expr):
+            result = promapi.query(prometheus_with_data, substitute(expr, step))  # raises on error
+            uses_rules = "cx:" in expr
+            if uses_rules:
+                rule_backed.append(expr)
+            if result:
+                continue
+            if uses_rules and (not RULES_AVAILABLE or f"_{names.BASELINE}" in expr):
+                continue  # executed without error; names checked in test_dashboards.py
+            if uid.endswith("-followups"):
+                continue  # the follow-up workers' metrics: test_followups_dashboard.py scrapes one
+            if names.FEEDBACK in expr:
+                continue  # the example app asks for no feedback (the two-week test has some)
+            if "Accuracy" in title or "accuracy" in title or "check" in title:
+                journey = uid.split("-")[1]
+                if step and not example_spec.journey(journey).step(step).checks:
+                    continue  # a step without checks: no accuracy series, by design
+            empty.append(f"{uid} / {title} [{step}]: {expr}")
     assert empty == [], "panel queries without a series:\n" + "\n".join(empty)
     assert len(queries) > 200 and rule_backed  # the test really covered the dashboards
+
+
+def test_a_fresh_install_says_no_baseline_yet_not_no_traffic(
+    example_spec: Spec, prometheus_with_data: str
+) -> None:
+    """Measured on main: "p95 vs baseline" and "Conversion change vs baseline" had no series
+    (shown as "no traffic") during the first day. Now every comparison with a period that has no
+    data answers NaN where the current period has data, which the panels show as "no baseline
+    yet"."""
+    compared = 0
+    for board in build_dashboards(example_spec):
+        for panel in board["panels"]:
+            mappings = panel.get("fieldConfig", {}).get("defaults", {}).get("mappings", [])
+            if not any(m["type"] == "special" for m in mappings):
+                continue
+            expr = panel["targets"][0]["expr"]
+            steps = _per_step(example_spec, board["uid"], expr)
+            if f"_{names.BASELINE}" in expr:  # the regression baseline: a day ago
+                steps = steps[:1]
+            for step in steps:
+                result = promapi.query(prometheus_with_data, substitute(expr, step))
+                values = [r["value"][1] for r in result]
+                assert values and set(values) == {"NaN"}, (board["uid"], panel["title"], step)
+                compared += 1
+    # home: 3 week-over-week panels; each overview: 3 and the conversion change; each step view:
+    # 3 per step (9 steps) and the p95 against the regression baseline (first step only)
+    assert compared == 3 + 3 * 4 + 3 * 9 + 3
+
+
+def test_customers_affected_are_whole_numbers(
+    example_spec: Spec, prometheus_with_data: str
+) -> None:
+    """Measured on main: "Failing checks" showed 29.65 (an extrapolated increase)."""
+    board = next(b for b in build_dashboards(example_spec) if b["uid"] == "cx-bill_inquiry-steps")
+    titles = ("Failing checks by check", "Customers with a bad step", "Failed steps")
+    seen = []
+    for panel in board["panels"]:
+        if panel["title"] in titles:
+            expr = substitute(panel["targets"][0]["expr"], "bill_detail")
+            values = [float(r["value"][1]) for r in promapi.query(prometheus_with_data, expr)]
+            assert values and all(v == int(v) for v in values), (panel["title"], values)
+            assert panel["fieldConfig"]["defaults"]["decimals"] == 0
+            seen.append(panel["title"])
+    assert sorted(seen) == sorted(titles)
 
 
 def test_channel_variable_filters_the_channel_panels(
     example_spec: Spec, prometheus_with_data: str
 ) -> None:
     board = next(b for b in build_dashboards(example_spec) if b["uid"] == "cx-bill_inquiry-steps")
-    panel = next(p for p in board["panels"] if p["title"] == "Steps by channel")
-    expr = panel["targets"][0]["expr"]
+    panel = next(p for p in board["panels"] if p["title"] == "Steps per second by channel")
+    expr = panel["targets"][0]["expr"].replace("$step", "bill_detail")
 
     def busy_channels(channel: str) -> set[str]:
         result = promapi.query(prometheus_with_data, substitute(expr.replace("$channel", channel)))
@@ -207,12 +273,11 @@ def test_cx_score_panel_computes_the_documented_formula(
     example_spec: Spec, prometheus_with_data: str
 ) -> None:
     board = next(b for b in build_dashboards(example_spec) if b["uid"] == "cx-bill_inquiry-steps")
-    scores = [p for p in board["panels"] if p["title"] == "CX score"]
-    panel = scores[2]  # the bill_detail row: the step with both accuracy checks
+    panel = next(p for p in board["panels"] if p["title"] == "CX score")
     at = time.time()
 
     def value(expr: str) -> float:
-        result = promapi.query(prometheus_with_data, substitute(expr), time_s=at)
+        result = promapi.query(prometheus_with_data, substitute(expr, "bill_detail"), time_s=at)
         assert len(result) == 1, expr
         return float(result[0]["value"][1])
 

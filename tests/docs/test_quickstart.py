@@ -112,5 +112,6 @@ def test_the_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "dashboards").iterdir()) == [
         "cx-card_activation-overview.json",
         "cx-card_activation-steps.json",
+        "cx-card_service-home.json",
     ]
     assert "cx:" in (tmp_path / "cx-rules.yml").read_text()

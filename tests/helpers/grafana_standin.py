@@ -16,7 +16,9 @@ read-only token gets 403 on writes. Malformed requests (not JSON, wrong types, b
 Tests can edit a dashboard as a person in the UI would, inject 5xx answers or connection resets,
 make the next answers echo the request's ``Authorization`` header in their error message (as some
 proxies and misconfigured servers do), make the next answers malformed (a body that is not JSON,
-or JSON of the wrong shape, with status 200), and read the request log. ``host`` binds another
+or JSON of the wrong shape, with status 200), and read the request log. With ``renderer`` set,
+``GET /d/{uid}`` draws a stored dashboard as a static HTML page from a real Prometheus's answers
+(``tests.helpers.grafana_render``) for a headless browser to open. ``host`` binds another
 address than 127.0.0.1 (to test what the client does with a non-loopback URL).
 """
 
@@ -27,9 +29,12 @@ import re
 import socket
 import struct
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.helpers.grafana_render import Renderer
 
 UID = re.compile(r"^[a-zA-Z0-9_-]{1,40}$")
 VERSION = "11.6.0"
@@ -58,6 +63,8 @@ class GrafanaStandIn:
         self._reset_after_save = False
         self._echo: list[int] = []  # statuses of the next answers that echo Authorization
         self._malformed: list[bytes | None] = []  # next answers' raw bodies; None: the real one
+        # Set to draw stored dashboards at /d/<uid> (anonymous viewing, as a browser opens them)
+        self.renderer: Renderer | None = None
         self._server = ThreadingHTTPServer((host, 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -150,6 +157,9 @@ class GrafanaStandIn:
                 token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
                 authorized = token in (standin.token, standin.read_only_token) and token is not None
                 path = self.path.split("?", 1)[0]
+                if method == "GET" and path.startswith("/d/") and standin.renderer is not None:
+                    self._page(path.removeprefix("/d/").split("/")[0], self.path)
+                    return
                 with standin._lock:
                     fault = standin._faults.pop(0) if standin._faults else None
                     echo = standin._echo.pop(0) if standin._echo else None
@@ -182,6 +192,22 @@ class GrafanaStandIn:
                             return
                 standin.log.append(Logged(method, path, status, authorized))
                 self._answer(status, json.dumps(body).encode())
+
+            def _page(self, uid: str, url: str) -> None:
+                with standin._lock:
+                    stored = standin.dashboards.get(uid)
+                    board = json.loads(json.dumps(stored["dashboard"])) if stored else None
+                if board is None or standin.renderer is None:
+                    self._answer(404, b'{"message": "Dashboard not found"}')
+                    return
+                query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+                page = standin.renderer.page(board, query).encode()
+                standin.log.append(Logged("GET", f"/d/{uid}", 200, False))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
 
             def _answer(self, status: int, data: bytes) -> None:
                 self.send_response(status)
