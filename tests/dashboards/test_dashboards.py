@@ -168,6 +168,10 @@ def test_panels_of_each_dashboard(boards: list[dict[str, Any]]) -> None:
         "Good steps vs last week",
         "Customers with a bad step vs last week",
         "Good steps over 28 days",
+        "By segment",
+        "Good steps by segment",
+        "Customers with a bad step by segment",
+        "Journeys started by segment",
         "By stage",
         "Good steps by stage",
         "Customers with a bad step by stage",
@@ -480,7 +484,7 @@ def test_duration_histogram_is_never_aggregated_across_steps(boards: list[dict[s
         if f"{names.STEP_DURATION}_bucket" in t["expr"]
     ]
     # per journey's step view: p50/95/99 of the selected step, and its p95 against last week
-    assert len(exprs) == 3 * 4
+    assert len(exprs) == 4 * 4  # four journeys
     for expr in exprs:
         found = re.findall(
             r"sum by \(([^)]*)\) \((?:rate|increase)\(cx_step_duration_seconds_bucket", expr
@@ -653,10 +657,11 @@ def test_home_view_ranks_steps_by_impact_rolls_up_tags_and_links_down(
     assert worst["options"]["sortBy"] == [{"displayName": "impact", "desc": True}]
     stage = _panel(boards, "cx-bank_app-home", "Good steps by stage")
     assert [t["legendFormat"] for t in stage["targets"]] == [
+        "acquire (loan_application)",
         "activate (transfer)",
         "retain (bill_inquiry, contact_centre)",
     ]
-    assert 'journey=~"bill_inquiry|contact_centre"' in stage["targets"][1]["expr"]
+    assert 'journey=~"bill_inquiry|contact_centre"' in stage["targets"][2]["expr"]
 
 
 def test_every_headline_indicator_has_a_week_over_week_panel_saying_no_baseline_yet(

@@ -83,7 +83,11 @@ def test_journeys_without_key_steps_get_no_follow_up_view() -> None:
     spec = parse_spec(
         "service: s\njourneys:\n  - name: j\n    steps:\n      - {name: a, target: 1s}\n"
     )
-    assert [b["uid"] for b in build_dashboards(spec)] == ["cx-j-overview", "cx-j-steps"]
+    assert [b["uid"] for b in build_dashboards(spec)] == [
+        "cx-s-home",
+        "cx-j-overview",
+        "cx-j-steps",
+    ]
 
 
 @pytest.mark.slow
