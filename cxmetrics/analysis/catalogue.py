@@ -365,6 +365,15 @@ def volume_promql(
     return _terms((_steps(),), match, window, fn, by, offset)
 
 
+def no_baseline_promql(match: Mapping[str, Matcher]) -> str:
+    """1 for each matching step that has no baseline yet (a fresh install, a new step, a
+    trailing baseline not yet filled): the generated rules record it as
+    ``cx:step_baseline:missing``, and a panel comparing with the baseline shows "no baseline yet"
+    where this has a series, rather than "no traffic". Alerts that need a baseline stay silent
+    meanwhile (their comparison has no series)."""
+    return selector(names.REC_BASELINE_MISSING, **match)
+
+
 #: The recorded short-window rate of each counter family a burn ratio reads (by journey, step
 #: and, for checks, check and result).
 RECORDED_RATES: Final = {

@@ -82,6 +82,7 @@ class CxCollector(Collector):
         yield from families.values()
 
     def _steps(self, jslot: JourneySlot, f: Families) -> None:
+        service = self.runtime.spec.service
         checks: dict[tuple[str, str], tuple[list[int], list[int], float]] = {}
         arrivals: dict[str, list[int]] = {}
         for slot in (s for channel_slots in jslot.steps for s in channel_slots):
@@ -89,7 +90,7 @@ class CxCollector(Collector):
                 buckets, total = list(slot.buckets), slot.sum
                 counts, good = list(slot.counts), slot.good
                 from_counts, exemplars = list(slot.from_counts), list(slot.exemplars)
-            labels = [slot.journey, slot.step, slot.channel]
+            labels = [service, slot.journey, slot.step, slot.channel]
             f[names.STEP_DURATION].add_metric(  # type: ignore[attr-defined]
                 labels, _cumulative(buckets, slot.bounds, exemplars), total
             )
@@ -121,10 +122,12 @@ class CxCollector(Collector):
         for (step, check), (passed_failed, cbuckets, csum) in checks.items():
             for result, count in zip(RESULTS, passed_failed, strict=True):
                 f[names.ACCURACY_CHECKS].add_metric(  # type: ignore[attr-defined]
-                    [jslot.name, step, check, result], count
+                    [service, jslot.name, step, check, result], count
                 )
             f[names.ACCURACY_RELATIVE_ERROR].add_metric(  # type: ignore[attr-defined]
-                [jslot.name, step, check], _cumulative(cbuckets, RELATIVE_ERROR_BUCKETS), csum
+                [service, jslot.name, step, check],
+                _cumulative(cbuckets, RELATIVE_ERROR_BUCKETS),
+                csum,
             )
         # Transitions: every consecutive pair always (conversion never lacks a series), any other
         # observed pair once it happened. The last arrival slot is "no previous step": a start.
@@ -133,33 +136,34 @@ class CxCollector(Collector):
             for from_index, count in enumerate(arrivals.get(to_step, [])[:-1]):
                 if count or (to_index == from_index + 1 and to_index < jslot.n_steps):
                     f[names.TRANSITIONS].add_metric(  # type: ignore[attr-defined]
-                        [jslot.name, order[from_index], to_step], count
+                        [service, jslot.name, order[from_index], to_step], count
                     )
 
     def _journey(self, jslot: JourneySlot, f: Families) -> None:
+        service = self.runtime.spec.service
         with jslot.lock:
             started = list(jslot.started)
             switches = [list(row) for row in jslot.switches]
             feedback = {k: list(v) for k, v in jslot.feedback.items()}
         for c, channel in enumerate(jslot.channels):
-            f[names.JOURNEYS_STARTED].add_metric([jslot.name, channel], started[c])  # type: ignore[attr-defined]
+            f[names.JOURNEYS_STARTED].add_metric([service, jslot.name, channel], started[c])  # type: ignore[attr-defined]
             for t, to_channel in enumerate(jslot.channels):
                 if switches[c][t]:
                     f[names.CHANNEL_SWITCHES].add_metric(  # type: ignore[attr-defined]
-                        [jslot.name, channel, to_channel], switches[c][t]
+                        [service, jslot.name, channel, to_channel], switches[c][t]
                     )
         for (scale, score), per_step in feedback.items():
             for index, count in enumerate(per_step):
                 if count:
                     step = jslot.previous_name(index) or "none"
                     f[names.FEEDBACK].add_metric(  # type: ignore[attr-defined]
-                        [jslot.name, step, scale, str(score)], count
+                        [service, jslot.name, step, scale, str(score)], count
                     )
         for slot in jslot.steps[0]:
             if slot.step != OTHER:
-                f[names.STEP_TARGET].add_metric([slot.journey, slot.step], slot.target)  # type: ignore[attr-defined]
+                f[names.STEP_TARGET].add_metric([service, slot.journey, slot.step], slot.target)  # type: ignore[attr-defined]
                 f[names.STEP_TOLERATING].add_metric(  # type: ignore[attr-defined]
-                    [slot.journey, slot.step], slot.tolerating
+                    [service, slot.journey, slot.step], slot.tolerating
                 )
 
     def _health(self, f: Families) -> None:

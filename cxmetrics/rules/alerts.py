@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from ..analysis.catalogue import count_promql, recorded_count_promql
 from ..spec import names
-from ..spec.durations import parse_duration
+from ..spec.durations import parse_duration, prometheus_duration
 from ..spec.ids import dashboard_uid
 from .policy import (
     PAGE_KEEP_FIRING_FOR,
@@ -31,11 +31,14 @@ from .policy import (
     span,
 )
 from .promql import Rule, number, selector
+from .recording import ON_STEP, target_changed
 from .templates import Slot, Text, text
 
 
 def alert_rules(p: StepPlan, dashboard_url: str | None) -> list[Rule]:
     rules = [latency_rule(p, q, dashboard_url) for q in p.quantiles]
+    if p.quantiles:
+        rules.append(target_changed_rule(p, dashboard_url))
     rules += [good_burn_rule(p, pair, dashboard_url) for pair in p.good.pairs]
     for c in p.checks:
         rules += [accuracy_burn_rule(p, c, pair, dashboard_url) for pair in c.objective.pairs]
@@ -76,7 +79,11 @@ def _links(p: StepPlan, dashboard_url: str | None) -> dict[str, Text]:
 def latency_rule(p: StepPlan, q: float, dashboard_url: str | None) -> Rule:
     recent = selector(names.rec_quantile(q, names.RECENT), **p.labels)
     baseline = selector(names.rec_quantile(q, names.BASELINE), **p.labels)
-    expr = f"({recent} / {baseline} - 1) > {number(p.min_change)}" + _volume_guard(p)
+    expr = (
+        f"({recent} / {baseline} - 1) > {number(p.min_change)}"
+        + _volume_guard(p)
+        + f"\nunless {ON_STEP} {target_changed(p.labels, _baseline_span(p))}"
+    )
     quantile = f"{q:g}"
     pname = f"p{q * 100:g}"
     j, s = p.journey.name, p.step.name
@@ -107,6 +114,36 @@ def latency_rule(p: StepPlan, q: float, dashboard_url: str | None) -> Rule:
     labels = {**p.labels, names.SEVERITY: p.severity, names.QUANTILE: quantile}
     return Rule(
         expr, alert=names.ALERT_LATENCY, for_=p.for_, labels=labels, annotations=annotations
+    )
+
+
+def _baseline_span(p: StepPlan) -> str:
+    """From the start of the baseline to now: a target change anywhere in it puts two bucket
+    layouts into one comparison."""
+    return prometheus_duration(p.baseline_offset_s + p.baseline_range_s)
+
+
+def target_changed_rule(p: StepPlan, dashboard_url: str | None) -> Rule:
+    """``CxStepTargetChanged`` (severity info): the step's target, hence its ``le`` layout,
+    changed inside the baseline span; its latency regression alerts are held back meanwhile."""
+    span_ = _baseline_span(p)
+    j, s = p.journey.name, p.step.name
+    target = Slot("target", "duration", selector(names.REC_STEP_TARGET, **p.labels))
+    annotations = {
+        "summary": text(f"{j}/{s}: target changed (now ", target, "); latency alerts held back"),
+        "description": text(
+            f"The target T of step {s} in journey {j}, and with it the step's duration buckets, "
+            f"changed within the last {span_} (or differs between instances). Until the "
+            "baseline lies wholly after the change, its latency regression alerts are held back: "
+            "a baseline in the old bucket layout compared with the new one is meaningless.",
+        ),
+        **_links(p, dashboard_url),
+    }
+    return Rule(
+        target_changed(p.labels, span_),
+        alert=names.ALERT_TARGET_CHANGED,
+        labels={**p.labels, names.SEVERITY: "info"},
+        annotations=annotations,
     )
 
 

@@ -75,6 +75,8 @@ def model_for(rule: Rule, p: StepPlan) -> Model:
         return _latency(p, float(rule.labels[names.QUANTILE]))
     if rule.alert == names.ALERT_CONVERSION_DROP:
         return _conversion(p)
+    if rule.alert == names.ALERT_TARGET_CHANGED:
+        return lambda w, t: None  # a World keeps every step's target
     long, short = rule.labels[names.LONG_WINDOW], rule.labels[names.SHORT_WINDOW]
     pair = next(x for x in BURN_PAIRS if (x.long, x.short) == (long, short))
     short_rate = parse_duration(names.SHORT_RATE_WINDOW)

@@ -51,6 +51,7 @@ ALERT_NAMES = (
     names.ALERT_GOOD_BURN,
     names.ALERT_ACCURACY_BURN,
     names.ALERT_CONVERSION_DROP,
+    names.ALERT_TARGET_CHANGED,
 )
 
 

@@ -44,6 +44,7 @@ INTERNAL_ERRORS: Final = "cx_internal_errors_total"
 SPEC_INFO: Final = "cx_spec_info"
 
 # Label names.
+SERVICE: Final = "service"  # the spec's ``service``, on every journey-scoped family (docs/rules.md)
 JOURNEY: Final = "journey"
 STEP: Final = "step"
 CHANNEL: Final = "channel"
@@ -70,43 +71,51 @@ RESULTS: Final = ("pass", "fail")
 METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
     STEP_DURATION: (
         "histogram",
-        (JOURNEY, STEP, CHANNEL),
+        (SERVICE, JOURNEY, STEP, CHANNEL),
         "Step duration; buckets derived from the step's target T.",
     ),
     STEPS: (
         "counter",
-        (JOURNEY, STEP, CHANNEL, OUTCOME, TIMELINESS),
+        (SERVICE, JOURNEY, STEP, CHANNEL, OUTCOME, TIMELINESS),
         "Finished steps by outcome and Apdex timeliness class.",
     ),
     GOOD_STEPS: (
         "counter",
-        (JOURNEY, STEP, CHANNEL),
+        (SERVICE, JOURNEY, STEP, CHANNEL),
         "Good steps: timely (<= T), every accuracy check passed, outcome ok.",
     ),
-    ACCURACY_CHECKS: ("counter", (JOURNEY, STEP, CHECK, RESULT), "Accuracy checks by result."),
+    ACCURACY_CHECKS: (
+        "counter",
+        (SERVICE, JOURNEY, STEP, CHECK, RESULT),
+        "Accuracy checks by result.",
+    ),
     ACCURACY_RELATIVE_ERROR: (
         "histogram",
-        (JOURNEY, STEP, CHECK),
+        (SERVICE, JOURNEY, STEP, CHECK),
         "Relative error |actual-expected|/|expected| of reconcile checks.",
     ),
     TRANSITIONS: (
         "counter",
-        (JOURNEY, FROM_STEP, TO_STEP),
+        (SERVICE, JOURNEY, FROM_STEP, TO_STEP),
         "Journey instances that moved from one step to the next.",
     ),
-    JOURNEYS_STARTED: ("counter", (JOURNEY, CHANNEL), "Journey instances started."),
+    JOURNEYS_STARTED: ("counter", (SERVICE, JOURNEY, CHANNEL), "Journey instances started."),
     CHANNEL_SWITCHES: (
         "counter",
-        (JOURNEY, FROM_CHANNEL, TO_CHANNEL),
+        (SERVICE, JOURNEY, FROM_CHANNEL, TO_CHANNEL),
         "Journey instances continued on another channel (one instance, not a new one).",
     ),
     FEEDBACK: (
         "counter",
-        (JOURNEY, STEP, SCALE, SCORE),
+        (SERVICE, JOURNEY, STEP, SCALE, SCORE),
         "Customer feedback responses (csat 1-5, nps 0-10) by journey and last step.",
     ),
-    STEP_TARGET: ("gauge", (JOURNEY, STEP), "The step's timeliness target T from the spec."),
-    STEP_TOLERATING: ("gauge", (JOURNEY, STEP), "The step's Apdex tolerating threshold."),
+    STEP_TARGET: (
+        "gauge",
+        (SERVICE, JOURNEY, STEP),
+        "The step's timeliness target T from the spec.",
+    ),
+    STEP_TOLERATING: ("gauge", (SERVICE, JOURNEY, STEP), "The step's Apdex tolerating threshold."),
     UNDECLARED: ("counter", (KIND,), "Names not declared in the spec, folded into 'other'."),
     CONTEXT_REJECTED: (
         "counter",
@@ -252,6 +261,13 @@ ALERT_GOOD_BURN: Final = "CxStepErrorBudgetBurn"
 ALERT_ACCURACY_BURN: Final = "CxAccuracyErrorBudgetBurn"
 ALERT_CONVERSION_DROP: Final = "CxStepConversionDrop"
 ALERT_FOLLOWUP_LAG: Final = "CxFollowUpLag"
+ALERT_TARGET_CHANGED: Final = "CxStepTargetChanged"
+# The step's target T as the fleet exposes it (max over instances; ``cx_step_target_seconds``),
+# whose ``changes()`` say when the step's bucket layout changed.
+REC_STEP_TARGET: Final = "cx:step_target:seconds"
+# 1 for a step with recent traffic and no baseline yet (a fresh install, a new step): dashboards
+# say "no baseline yet" instead of "no traffic", and alerts needing a baseline stay silent.
+REC_BASELINE_MISSING: Final = "cx:step_baseline:missing"
 
 
 def rec_quantile(quantile: float, span: str) -> str:

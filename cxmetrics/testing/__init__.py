@@ -29,6 +29,7 @@ class Recording:
     """A configured cxmetrics with its own registry and recorder."""
 
     def __init__(self, spec: Spec, spans: SpanMode = "off") -> None:
+        self.spec = spec
         self.registry = CollectorRegistry()
         self.recorder = Recorder()
         config.hold_for_test(False)
@@ -40,8 +41,11 @@ class Recording:
 
     def value(self, name: str, **labels: str) -> float:
         """A sample's value from the registry (0.0 when absent), e.g.
-        ``value("cx_good_steps_total", journey="bill_inquiry", step="bill_total", channel="app")``.
+        ``value("cx_good_steps_total", journey="bill_inquiry", step="bill_total", channel="app")``;
+        ``service`` is the spec's unless given.
         """
+        if "journey" in labels and "service" not in labels:
+            labels = {"service": self.spec.service, **labels}
         found = self.registry.get_sample_value(name, labels)
         return 0.0 if found is None else found
 

@@ -35,6 +35,7 @@ ALERTS = (
     names.ALERT_GOOD_BURN,
     names.ALERT_ACCURACY_BURN,
     names.ALERT_CONVERSION_DROP,
+    names.ALERT_TARGET_CHANGED,
 )
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 NOTHING: dict[str, list[Any]] = {name: [] for name in ALERTS}
@@ -100,10 +101,11 @@ def test_a_p95_shift_on_bill_detail_fires_for_that_step_only_and_resolves(
         names.ALERT_GOOD_BURN: [],
         names.ALERT_ACCURACY_BURN: [],
         names.ALERT_CONVERSION_DROP: [],
+        names.ALERT_TARGET_CHANGED: [],
     }
     assert [a["exp_labels"] for a in fired[names.ALERT_LATENCY]] == [
-        {"journey": J, "step": S, "severity": "ticket", "quantile": "0.95"},
-        {"journey": J, "step": S, "severity": "ticket", "quantile": "0.5"},
+        {"service": "bank_app", "journey": J, "step": S, "severity": "ticket", "quantile": "0.95"},
+        {"service": "bank_app", "journey": J, "step": S, "severity": "ticket", "quantile": "0.5"},
     ]
     p95 = fired[names.ALERT_LATENCY][0]["exp_annotations"]
     # the synthetic bill_detail p95 is 1.0 s (2/3 of its 1.5 s target), then ×1.2; the recorded
@@ -149,21 +151,24 @@ def test_a_quiet_step_records_no_nan_and_fires_nothing(bill_detail_suite: Path) 
             "eval_time": "55m",
             "exp_samples": [
                 {
-                    "labels": f'cx:step_requests:rate_recent{{journey="{J}",step="{S}"}}',
+                    "labels": f'cx:step_requests:rate_recent{{service="bank_app",journey="{J}",step="{S}"}}',
                     "value": 0.0,
                 },
                 {
-                    "labels": f'cx:step_requests:rate_baseline{{journey="{J}",step="{S}"}}',
+                    "labels": f'cx:step_requests:rate_baseline{{service="bank_app",journey="{J}",step="{S}"}}',
                     "value": 0.0,
                 },
-                {"labels": f'cx:step_steps:rate5m{{journey="{J}",step="{S}"}}', "value": 0.0},
                 {
-                    "labels": f'cx:step_good_steps:rate5m{{journey="{J}",step="{S}"}}',
+                    "labels": f'cx:step_steps:rate5m{{service="bank_app",journey="{J}",step="{S}"}}',
+                    "value": 0.0,
+                },
+                {
+                    "labels": f'cx:step_good_steps:rate5m{{service="bank_app",journey="{J}",step="{S}"}}',
                     "value": 0.0,
                 },
                 *(
                     {
-                        "labels": f'cx:accuracy_checks:rate5m{{journey="{J}",step="{S}",'
+                        "labels": f'cx:accuracy_checks:rate5m{{service="bank_app",journey="{J}",step="{S}",'
                         f'check="{check}",result="{result}"}}',
                         "value": 0.0,
                     }
@@ -185,6 +190,7 @@ def test_an_accuracy_burst_fires_the_accuracy_burn_alert_and_recovery_resolves(
     first = expected["20m"][names.ALERT_ACCURACY_BURN]
     assert [a["exp_labels"] for a in first] == [
         {
+            "service": "bank_app",
             "journey": J,
             "step": S,
             "check": CHECK,
@@ -209,7 +215,13 @@ def test_a_conversion_drop_fires_for_that_pair(bill_detail_suite: Path) -> None:
     group = _groups(bill_detail_suite)[f"conversion {J}/login"]
     fired = _expected(group)["45m"][names.ALERT_CONVERSION_DROP]
     assert [a["exp_labels"] for a in fired] == [
-        {"journey": J, "step": "login", "to_step": "bill_total", "severity": "ticket"}
+        {
+            "service": "bank_app",
+            "journey": J,
+            "step": "login",
+            "to_step": "bill_total",
+            "severity": "ticket",
+        }
     ]
     assert {k: fired[0]["exp_annotations"][k] for k in ("baseline", "current", "change")} == {
         "baseline": "90%",
@@ -218,7 +230,7 @@ def test_a_conversion_drop_fires_for_that_pair(bill_detail_suite: Path) -> None:
     }
 
 
-BUCKETS = f'cx_step_duration_seconds_bucket{{journey="{J}",step="{S}"}}'
+BUCKETS = f'cx_step_duration_seconds_bucket{{service="bank_app",journey="{J}",step="{S}"}}'
 
 
 @pytest.mark.slow
@@ -228,7 +240,7 @@ BUCKETS = f'cx_step_duration_seconds_bucket{{journey="{J}",step="{S}"}}'
         # a journey-wide p95 (buckets summed across steps) hides which step regressed
         (
             [
-                (BUCKETS, f'cx_step_duration_seconds_bucket{{journey="{J}"}}'),
+                (BUCKETS, f'cx_step_duration_seconds_bucket{{service="bank_app",journey="{J}"}}'),
                 ("sum by (journey, step, le)", "sum by (journey, le)"),
             ],
             "latency",
@@ -299,10 +311,10 @@ def test_cxmetrics_rules_writes_a_suite_for_every_step_that_promtool_passes(tmp_
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[:4] == [
-        f"wrote 43 recording and 14 alerting rules in 3 groups to {out}",
+        f"wrote 46 recording and 16 alerting rules in 3 groups to {out}",
         f"wrote promtool tests to {tests}",
         f"Checking {out}",
-        "  SUCCESS: 57 rules found",
+        "  SUCCESS: 62 rules found",
     ]
     assert lines[-1] == "  SUCCESS"
     document = yaml.load(tests.read_text(), Loader=_LOADER)
