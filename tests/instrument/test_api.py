@@ -55,7 +55,13 @@ def test_calls_before_configure_are_noops_and_nothing_is_buffered(example_spec: 
     assert (
         registry.get_sample_value(
             "cx_steps_total",
-            {"service": "bank_app", "journey": "bill_inquiry", "step": "bill_total", "channel": "app", **OK},
+            {
+                "service": "bank_app",
+                "journey": "bill_inquiry",
+                "step": "bill_total",
+                "channel": "app",
+                **OK,
+            },
         )
         == 0
     )
@@ -63,7 +69,13 @@ def test_calls_before_configure_are_noops_and_nothing_is_buffered(example_spec: 
     assert (
         registry.get_sample_value(
             "cx_steps_total",
-            {"service": "bank_app", "journey": "bill_inquiry", "step": "bill_total", "channel": "app", **OK},
+            {
+                "service": "bank_app",
+                "journey": "bill_inquiry",
+                "step": "bill_total",
+                "channel": "app",
+                **OK,
+            },
         )
         == 1
     )
