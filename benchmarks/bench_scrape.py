@@ -84,9 +84,12 @@ def main() -> None:
         f"exposition of {args.journeys} journeys × {args.steps} steps × {args.channels} "
         f"channels: {samples:,} samples"
     )
-    print(f"  scrape, real collector (with service): {scrape * 1000:8.1f} ms  {scrape_bytes:,} B")
-    print(f"  replay with the service label:        {labelled * 1000:8.1f} ms  {labelled_bytes:,} B")
-    print(f"  replay without it (bare):             {plain * 1000:8.1f} ms  {plain_bytes:,} B")
+    for what, per, size in (
+        ("scrape, real collector (with service)", scrape, scrape_bytes),
+        ("replay with the service label", labelled, labelled_bytes),
+        ("replay without it (bare)", plain, plain_bytes),
+    ):
+        print(f"  {what:<38} {per * 1000:8.1f} ms  {size:,} B")
     print(
         f"  the label costs {labelled / plain:.2f}x render time and "
         f"{labelled_bytes / plain_bytes:.2f}x bytes per scrape; recording a step: unchanged"
