@@ -12,8 +12,10 @@ steps × 3 channels.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
@@ -21,8 +23,11 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 import cxmetrics
-from benchmarks.fleet import fleet_spec
 from cxmetrics.spec import names
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fleet import fleet_spec  # noqa: E402
 
 
 class _Replay(Collector):
