@@ -27,7 +27,7 @@ from cxmetrics.spec import names
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet import fleet_spec  # noqa: E402
+from fleet import fleet_spec
 
 
 class _Replay(Collector):
