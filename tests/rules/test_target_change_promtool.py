@@ -11,7 +11,6 @@ the information alert ``CxStepTargetChanged`` says why until the baseline lies a
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from cxmetrics.rules import build, parse_with_overrides, render
 from cxmetrics.rules.promtest import promtool
 from cxmetrics.spec import names
 from tests.helpers.paths import EXAMPLE_SPEC
+from tests.helpers.promtool_series import layout, median_for_p95
 
 pytestmark = pytest.mark.slow  # runs promtool
 
@@ -29,21 +29,14 @@ STEP = f'service="{SERVICE}",journey="{J}",step="{S}"'
 CHANGE = 80  # minutes
 END = 190
 PER_MINUTE = 100
-SIGMA = 0.3
 # p95 = 1.5 s: inside the fine part of both layouts (T/2 … 4T), so both estimate it well
-MEDIAN = 1.5 / math.exp(1.6448536269514722 * SIGMA)
+MEDIAN = median_for_p95(1.5)
 # a 1h trailing baseline keeps the timeline short: the span held back is 10m + 1h
 OVERRIDE = "defaults: {regression: {window: 10m, baseline: trailing 1h, for: 5m}}"
 
 
-def _below(bound: float) -> int:
-    z = math.log(bound / MEDIAN) / (SIGMA * math.sqrt(2))
-    return round(PER_MINUTE * 0.5 * (1 + math.erf(z)))
-
-
 def _layout(target: float) -> list[tuple[str, int]]:
-    bounds = names.duration_buckets(target, target * 4)
-    return [(repr(float(b)), _below(b)) for b in bounds] + [("+Inf", PER_MINUTE)]
+    return layout(target, MEDIAN, PER_MINUTE)
 
 
 def _series(before: float, after: float) -> list[dict[str, str]]:
