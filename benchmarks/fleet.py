@@ -29,6 +29,7 @@ from cxmetrics.spec.durations import parse_duration
 from cxmetrics.spec.load import parse_spec
 from cxmetrics.spec.model import Spec
 
+
 def _seconds(window: str) -> float:
     """A Prometheus duration, compound ones (``1d10m``) included."""
     return sum(parse_duration(part) for part in re.findall(r"[0-9.]+[a-z]+", window))
