@@ -452,12 +452,15 @@ def quantile_promql(
     *,
     offset: str | None = None,
     fn: str = "rate",
+    by: tuple[str, ...] = (names.JOURNEY, names.STEP),
 ) -> str:
-    """The ``q`` quantile of step durations, per step: buckets are never summed across steps
-    (each step has its own ``le`` layout)."""
+    """The ``q`` quantile of step durations, per step (and per channel when ``by`` says so):
+    buckets are never summed across steps (each step has its own ``le`` layout)."""
+    if by[:2] != (names.JOURNEY, names.STEP):
+        raise ValueError("a quantile is always per journey and step")
     buckets = selector(f"{names.STEP_DURATION}_bucket", **match)
-    by = "sum by (journey, step, le)"
-    return f"histogram_quantile({q:g}, {by} ({_range(buckets, window, fn, offset)}))"
+    summed = f"sum by ({', '.join((*by, 'le'))})"
+    return f"histogram_quantile({q:g}, {summed} ({_range(buckets, window, fn, offset)}))"
 
 
 def _weighted(terms: list[tuple[str, float]]) -> str:

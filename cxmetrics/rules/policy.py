@@ -98,6 +98,7 @@ class StepPlan:
     checks: tuple[CheckPlan, ...]
 
     service: str = ""
+    channels: tuple[str, ...] = ()  # the journey's channels (else the spec's)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -226,6 +227,7 @@ def _step_plan(
         good=good,
         checks=checks,
         service=spec.service,
+        channels=journey.channels or spec.channels,
     )
 
 

@@ -295,6 +295,10 @@ class _Builder:
                 [
                     (_sel(names.REC_STEP_RATE, labels), 0.0),
                     (_sel(names.REC_STEP_RATE_BASELINE, labels), 0.0),
+                    *(
+                        (_sel(record, {**labels, "channel": s.world.channel}), 0.0)
+                        for record in (names.REC_CHANNEL_RATE, names.REC_CHANNEL_RATE_BASELINE)
+                    ),
                     (_sel(names.REC_STEPS_RATE5M, labels), 0.0),
                     (_sel(names.REC_GOOD_RATE5M, labels), 0.0),
                     *(

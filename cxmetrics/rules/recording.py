@@ -72,6 +72,19 @@ def indicator_rules(p: StepPlan) -> list[Rule]:
             labels=p.labels,
         ),
     ]
+    by_channel = (names.JOURNEY, names.STEP, names.CHANNEL)
+    rules += [  # per channel, where latency regressions are judged
+        Rule(
+            volume_promql(p.window, p.labels, by=by_channel),
+            record=names.REC_CHANNEL_RATE,
+            labels=p.labels,
+        ),
+        Rule(
+            volume_promql(p.baseline_range, p.labels, by=by_channel, offset=p.baseline_offset),
+            record=names.REC_CHANNEL_RATE_BASELINE,
+            labels=p.labels,
+        ),
+    ]
     for q in p.quantiles:
         for span, window, offset in (
             (names.RECENT, p.window, None),
@@ -84,6 +97,14 @@ def indicator_rules(p: StepPlan) -> list[Rule]:
                 Rule(
                     f"{quantile_promql(q, window, p.labels, offset=offset)} > 0\n{unchanged}",
                     record=names.rec_quantile(q, span),
+                    labels=p.labels,
+                )
+            )
+            per_channel = quantile_promql(q, window, p.labels, offset=offset, by=by_channel)
+            rules.append(
+                Rule(
+                    f"{per_channel} > 0\n{unchanged}",
+                    record=names.rec_channel_quantile(q, span),
                     labels=p.labels,
                 )
             )

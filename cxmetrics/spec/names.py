@@ -275,6 +275,16 @@ def rec_quantile(quantile: float, span: str) -> str:
     return f"cx:step_duration_seconds:p{quantile * 100:g}_{span}".replace(".", "_")
 
 
+def rec_channel_quantile(quantile: float, span: str) -> str:
+    """``cx:step_channel_duration_seconds:p95_recent``: the quantile per channel, where latency
+    regressions are judged (a shift of traffic between channels is no regression)."""
+    return f"cx:step_channel_duration_seconds:p{quantile * 100:g}_{span}".replace(".", "_")
+
+
+REC_CHANNEL_RATE: Final = "cx:step_channel_requests:rate_recent"
+REC_CHANNEL_RATE_BASELINE: Final = "cx:step_channel_requests:rate_baseline"
+
+
 def rec_bad_ratio(window: str) -> str:
     """Share of steps that were not good over ``window`` (the good-step SLI's error ratio)."""
     return f"cx:step_bad:ratio_rate{window}"

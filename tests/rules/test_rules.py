@@ -79,17 +79,25 @@ def test_bill_detail_latency_rules_compare_recent_quantiles_with_the_baseline(
         + _unchanged("10m] offset 1d").replace("[10m] offset 1d]", "[10m] offset 1d")
     )
     alerts = _bill_detail(rules, names.ALERT_LATENCY)
+    # one per quantile and channel: a regression is judged within a channel
     assert [a["labels"] for a in alerts] == [
-        {"service": SVC, "journey": J, "step": S, "severity": "ticket", "quantile": "0.95"},
-        {"service": SVC, "journey": J, "step": S, "severity": "ticket", "quantile": "0.5"},
+        {"service": SVC, "journey": J, "step": S, "channel": c, "severity": "ticket", "quantile": q}
+        for q in ("0.95", "0.5")
+        for c in ("app", "web", "phone", "branch")
     ]
     assert alerts[0]["for"] == "5m"
+    web = f'{{service="{SVC}",journey="{J}",step="{S}",channel="app"}}'
+    on = "on (journey, step, channel)"
     assert alerts[0]["expr"] == (
-        f"(cx:step_duration_seconds:p95_recent{SEL} / cx:step_duration_seconds:p95_baseline{SEL}"
-        " - 1) > 0.1\n"
-        f"and on (journey, step) cx:step_requests:rate_recent{SEL} * 600 >= 100\n"
-        f"and on (journey, step) cx:step_requests:rate_baseline{SEL} * 600 >= 100"
-        + _unchanged("1d10m")
+        f"(cx:step_channel_duration_seconds:p95_recent{web} / "
+        f"cx:step_channel_duration_seconds:p95_baseline{web} - 1) > 0.1\n"
+        f"and {on} cx:step_channel_requests:rate_recent{web} * 600 >= 100\n"
+        f"and {on} cx:step_channel_requests:rate_baseline{web} * 600 >= 100" + _unchanged("1d10m")
+    )
+    [by_channel] = _bill_detail(rules, "cx:step_channel_duration_seconds:p95_recent")
+    assert by_channel["expr"] == (
+        "histogram_quantile(0.95, sum by (journey, step, channel, le) "
+        f"(rate(cx_step_duration_seconds_bucket{SEL}[10m]))) > 0" + _unchanged("10m")
     )
     assert sorted(alerts[0]["annotations"]) == [
         "baseline",
@@ -196,16 +204,21 @@ def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(
 def test_histograms_are_only_ever_aggregated_per_step(example_rules: list[dict[str, Any]]) -> None:
     rules = example_rules
     bucket_rules = [r for r in rules if "_bucket" in r["expr"]]
-    assert len(bucket_rules) == 4 * 9  # p95/p50 × recent/baseline × 9 steps
+    # p95/p50 × recent/baseline × per step and per channel × 9 steps
+    assert len(bucket_rules) == 4 * 2 * 9
     for rule in rules:
         for clause in re.findall(r"sum by \(([^)]*)\)", rule["expr"]):
             assert clause.split(", ")[:2] in (["journey", "step"], ["journey"]), rule
         if "_bucket" in rule["expr"]:
-            assert (
-                "sum by (journey, step, le) (rate(cx_step_duration_seconds_bucket{"
+            selected = (
+                "(rate(cx_step_duration_seconds_bucket{"
                 f'service="{SVC}",journey="{rule["labels"]["journey"]}",'
-                f'step="{rule["labels"]["step"]}"' in rule["expr"]
+                f'step="{rule["labels"]["step"]}"'
             )
+            assert (
+                f"sum by (journey, step, le) {selected}" in rule["expr"]
+                or f"sum by (journey, step, channel, le) {selected}" in rule["expr"]
+            ), rule
 
 
 def test_rules_name_only_exposed_metrics_and_declared_rule_names(
@@ -230,9 +243,14 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(
         names.REC_CHECKS_RATE5M,
         names.REC_STEP_TARGET,
         names.REC_BASELINE_MISSING,
+        names.REC_CHANNEL_RATE,
+        names.REC_CHANNEL_RATE_BASELINE,
     }
     declared |= {
-        names.rec_quantile(q, s) for q in (0.95, 0.5) for s in (names.RECENT, names.BASELINE)
+        f(q, s)
+        for q in (0.95, 0.5)
+        for s in (names.RECENT, names.BASELINE)
+        for f in (names.rec_quantile, names.rec_channel_quantile)
     }
     declared |= {
         f(w)
@@ -276,7 +294,7 @@ def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_s
         if r.alert == names.ALERT_ACCURACY_BURN and r.labels["check"] == "first_contact_resolution"
     ]
     assert [(x["long_window"], x["short_window"]) for x in fcr] == [("3d", "6h")]
-    assert ruleset.count() == (212, 73)
+    assert ruleset.count() == (266, 115)
 
 
 def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(
@@ -305,7 +323,7 @@ def test_dashboard_link_uses_the_step_dashboard_uid() -> None:
     [alert] = [
         r
         for r in _bill_detail(_rules(spec), names.ALERT_LATENCY)
-        if r["labels"]["quantile"] == "0.95"
+        if r["labels"]["quantile"] == "0.95" and r["labels"]["channel"] == "app"
     ]
     assert (
         alert["annotations"]["dashboard"] == "https://grafana.bank.example/d/cx-bill_inquiry-steps"
@@ -346,7 +364,7 @@ def test_promtool_checks_the_rule_file(tmp_path: Path, example_spec: Spec) -> No
     code, out = promtool("check", "rules", str(path))
     assert (code, out.strip().splitlines()) == (
         0,
-        [f"Checking {path}", "  SUCCESS: 285 rules found"],
+        [f"Checking {path}", "  SUCCESS: 381 rules found"],
     )
 
 
@@ -485,7 +503,7 @@ def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path: Pat
         "note: journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
         ".objective 0.7: the 14.4× (1h/5m), 6× (6h/30m) burn-rate alerts would need more than "
         "100% bad events and cannot fire; left out",
-        f"wrote 212 recording and 73 alerting rules in 9 groups to {out}",
+        f"wrote 266 recording and 115 alerting rules in 9 groups to {out}",
     ]
 
 
@@ -503,7 +521,7 @@ def test_command_checks_both_formats_with_promtool(tmp_path: Path) -> None:
         "release=prom",
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "  SUCCESS: 285 rules found"
+    assert result.output.splitlines()[-1] == "  SUCCESS: 381 rules found"
     assert _load(out.read_text())["kind"] == "PrometheusRule"
 
 

@@ -37,6 +37,8 @@ ALERTS = (
     names.ALERT_CONVERSION_DROP,
     names.ALERT_TARGET_CHANGED,
 )
+# the generated suites' traffic is all on the default channel, where the latency alert fires
+STEP_APP = {"service": "bank_app", "journey": J, "step": S, "channel": "app"}
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 NOTHING: dict[str, list[Any]] = {name: [] for name in ALERTS}
 
@@ -104,8 +106,8 @@ def test_a_p95_shift_on_bill_detail_fires_for_that_step_only_and_resolves(
         names.ALERT_TARGET_CHANGED: [],
     }
     assert [a["exp_labels"] for a in fired[names.ALERT_LATENCY]] == [
-        {"service": "bank_app", "journey": J, "step": S, "severity": "ticket", "quantile": "0.95"},
-        {"service": "bank_app", "journey": J, "step": S, "severity": "ticket", "quantile": "0.5"},
+        {**STEP_APP, "severity": "ticket", "quantile": "0.95"},
+        {**STEP_APP, "severity": "ticket", "quantile": "0.5"},
     ]
     p95 = fired[names.ALERT_LATENCY][0]["exp_annotations"]
     # the synthetic bill_detail p95 is 1.0 s (2/3 of its 1.5 s target), then ×1.2; the recorded
@@ -115,12 +117,12 @@ def test_a_p95_shift_on_bill_detail_fires_for_that_step_only_and_resolves(
         "current": "1.209s",
         "change": "+20.21%",
         "since": "1970-01-01 00:40:00 +0000 UTC",
-        "summary": "bill_inquiry/bill_detail: p95 latency +20.21% (1.006s → 1.209s)",
+        "summary": "bill_inquiry/bill_detail on app: p95 latency +20.21% (1.006s → 1.209s)",
     }
     assert p95["description"] == (
-        "The p95 latency of step bill_detail in journey bill_inquiry over the last 5m is above "
-        "its baseline (the same 5m window 30m earlier) by more than the +10% threshold, "
-        "measured on 150 steps, since 1970-01-01 00:40:00 +0000 UTC."
+        "The p95 latency of step bill_detail in journey bill_inquiry on channel app over the "
+        "last 5m is above its baseline (the same 5m window 30m earlier) by more than the +10% "
+        "threshold, measured on 150 app steps, since 1970-01-01 00:40:00 +0000 UTC."
     )
     assert expected["55m"] == NOTHING
 
@@ -158,6 +160,14 @@ def test_a_quiet_step_records_no_nan_and_fires_nothing(bill_detail_suite: Path) 
                     "labels": f'cx:step_requests:rate_baseline{{service="bank_app",journey="{J}",step="{S}"}}',
                     "value": 0.0,
                 },
+                *(
+                    {
+                        "labels": f'{record}{{service="bank_app",journey="{J}",step="{S}",'
+                        'channel="app"}',
+                        "value": 0.0,
+                    }
+                    for record in (names.REC_CHANNEL_RATE, names.REC_CHANNEL_RATE_BASELINE)
+                ),
                 {
                     "labels": f'cx:step_steps:rate5m{{service="bank_app",journey="{J}",step="{S}"}}',
                     "value": 0.0,
@@ -242,6 +252,7 @@ BUCKETS = f'cx_step_duration_seconds_bucket{{service="bank_app",journey="{J}",st
             [
                 (BUCKETS, f'cx_step_duration_seconds_bucket{{service="bank_app",journey="{J}"}}'),
                 ("sum by (journey, step, le)", "sum by (journey, le)"),
+                ("sum by (journey, step, channel, le)", "sum by (journey, channel, le)"),
             ],
             "latency",
             [f"latency {J}/{S}"],
@@ -281,7 +292,8 @@ def test_the_suite_fails_rules_that_break_the_policy(
     assert sorted({x for x in lines if x.startswith("name:")}) == [
         f"name: {groups[name]['name']}," for name in failing
     ]
-    assert lines.count('got: {value="NaN"} 2E+00') == nan
+    # p95 and p50, per step and per channel
+    assert lines.count('got: {value="NaN"} 4E+00') == nan
 
 
 TINY = """
@@ -311,10 +323,10 @@ def test_cxmetrics_rules_writes_a_suite_for_every_step_that_promtool_passes(tmp_
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[:4] == [
-        f"wrote 46 recording and 16 alerting rules in 3 groups to {out}",
+        f"wrote 58 recording and 16 alerting rules in 3 groups to {out}",
         f"wrote promtool tests to {tests}",
         f"Checking {out}",
-        "  SUCCESS: 62 rules found",
+        "  SUCCESS: 74 rules found",
     ]
     assert lines[-1] == "  SUCCESS"
     document = yaml.load(tests.read_text(), Loader=_LOADER)
