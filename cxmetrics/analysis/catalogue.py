@@ -463,6 +463,27 @@ def quantile_promql(
     return f"histogram_quantile({q:g}, {summed} ({_range(buckets, window, fn, offset)}))"
 
 
+def bucket_rate_promql(
+    window: str, match: Mapping[str, Matcher], *, offset: str | None = None
+) -> str:
+    """The duration buckets' rates per step, channel and ``le`` (recorded once per step and
+    window, and every quantile derived from the record: ``recorded_quantile_promql``)."""
+    buckets = selector(f"{names.STEP_DURATION}_bucket", **match)
+    summed = f"sum by ({', '.join((names.JOURNEY, names.STEP, names.CHANNEL, 'le'))})"
+    return f"{summed} ({_range(buckets, window, 'rate', offset)})"
+
+
+def recorded_quantile_promql(
+    q: float, record: str, match: Mapping[str, Matcher], *, by: tuple[str, ...]
+) -> str:
+    """The ``q`` quantile from recorded bucket rates (``bucket_rate_promql``), per step (``by``
+    journey, step) or per channel (journey, step, channel); never across steps."""
+    if by[:2] != (names.JOURNEY, names.STEP):
+        raise ValueError("a quantile is always per journey and step")
+    summed = f"sum by ({', '.join((*by, 'le'))})"
+    return f"histogram_quantile({q:g}, {summed} ({selector(record, **match)}))"
+
+
 def _weighted(terms: list[tuple[str, float]]) -> str:
     total = sum(w for _, w in terms)
     inner = " + ".join(f"{number(w / total)} * ({expr})" for expr, w in terms)

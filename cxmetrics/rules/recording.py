@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from ..analysis import catalogue
 from ..analysis.catalogue import (
+    bucket_rate_promql,
     promql,
-    quantile_promql,
     recorded_promql,
+    recorded_quantile_promql,
     recorded_rate_promql,
     volume_promql,
 )
@@ -85,29 +86,32 @@ def indicator_rules(p: StepPlan) -> list[Rule]:
             labels=p.labels,
         ),
     ]
+    spans = (
+        (names.RECENT, p.window, None),
+        (names.BASELINE, p.baseline_range, p.baseline_offset),
+    )
+    for span, window, offset in spans:  # the raw buckets, read once per window
+        rules.append(
+            Rule(
+                bucket_rate_promql(window, p.labels, offset=offset),
+                record=names.rec_bucket_rate(span),
+                labels=p.labels,
+            )
+        )
     for q in p.quantiles:
-        for span, window, offset in (
-            (names.RECENT, p.window, None),
-            (names.BASELINE, p.baseline_range, p.baseline_offset),
-        ):
+        for span, window, offset in spans:
             # Buckets of two layouts summed give nonsense (a 1.5 s → 2.5 s target read p95 =
             # 40 s): no quantile while the window spans a target change.
             unchanged = f"unless {ON_STEP} {target_changed(p.labels, window, offset)}"
-            rules.append(
-                Rule(
-                    f"{quantile_promql(q, window, p.labels, offset=offset)} > 0\n{unchanged}",
-                    record=names.rec_quantile(q, span),
-                    labels=p.labels,
-                )
+            per: tuple[tuple[str, tuple[str, ...]], ...] = (
+                (names.rec_quantile(q, span), (names.JOURNEY, names.STEP)),
+                (names.rec_channel_quantile(q, span), by_channel),
             )
-            per_channel = quantile_promql(q, window, p.labels, offset=offset, by=by_channel)
-            rules.append(
-                Rule(
-                    f"{per_channel} > 0\n{unchanged}",
-                    record=names.rec_channel_quantile(q, span),
-                    labels=p.labels,
+            for record, keys in per:
+                quantile = recorded_quantile_promql(
+                    q, names.rec_bucket_rate(span), p.labels, by=keys
                 )
-            )
+                rules.append(Rule(f"{quantile} > 0\n{unchanged}", record=record, labels=p.labels))
     for indicator, record in (
         (catalogue.TIMELINESS, names.REC_TIMELINESS),
         (catalogue.APDEX, names.REC_APDEX),

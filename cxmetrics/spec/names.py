@@ -281,6 +281,12 @@ def rec_channel_quantile(quantile: float, span: str) -> str:
     return f"cx:step_channel_duration_seconds:p{quantile * 100:g}_{span}".replace(".", "_")
 
 
+def rec_bucket_rate(span: str) -> str:
+    """``cx:step_duration_seconds_bucket:rate_recent``: the duration buckets' rates per step,
+    channel and ``le``, read once from the raw series; every quantile is derived from it."""
+    return f"cx:step_duration_seconds_bucket:rate_{span}"
+
+
 REC_CHANNEL_RATE: Final = "cx:step_channel_requests:rate_recent"
 REC_CHANNEL_RATE_BASELINE: Final = "cx:step_channel_requests:rate_baseline"
 

@@ -67,15 +67,25 @@ def test_bill_detail_latency_rules_compare_recent_quantiles_with_the_baseline(
     example_rules: list[dict[str, Any]],
 ) -> None:
     rules = example_rules
+    # the raw buckets are read once per window, by channel; every quantile reads the record
+    [buckets] = _bill_detail(rules, "cx:step_duration_seconds_bucket:rate_recent")
+    assert buckets["expr"] == (
+        f"sum by (journey, step, channel, le) (rate(cx_step_duration_seconds_bucket{SEL}[10m]))"
+    )
+    [base_buckets] = _bill_detail(rules, "cx:step_duration_seconds_bucket:rate_baseline")
+    assert base_buckets["expr"] == (
+        "sum by (journey, step, channel, le) "
+        f"(rate(cx_step_duration_seconds_bucket{SEL}[10m] offset 1d))"
+    )
     [p95] = _bill_detail(rules, "cx:step_duration_seconds:p95_recent")
     assert p95["expr"] == (
         "histogram_quantile(0.95, sum by (journey, step, le) "
-        f"(rate(cx_step_duration_seconds_bucket{SEL}[10m]))) > 0" + _unchanged("10m")
+        f"(cx:step_duration_seconds_bucket:rate_recent{SEL})) > 0" + _unchanged("10m")
     )
     [base] = _bill_detail(rules, "cx:step_duration_seconds:p95_baseline")
     assert base["expr"] == (
         "histogram_quantile(0.95, sum by (journey, step, le) "
-        f"(rate(cx_step_duration_seconds_bucket{SEL}[10m] offset 1d))) > 0"
+        f"(cx:step_duration_seconds_bucket:rate_baseline{SEL})) > 0"
         + _unchanged("10m] offset 1d").replace("[10m] offset 1d]", "[10m] offset 1d")
     )
     alerts = _bill_detail(rules, names.ALERT_LATENCY)
@@ -97,7 +107,7 @@ def test_bill_detail_latency_rules_compare_recent_quantiles_with_the_baseline(
     [by_channel] = _bill_detail(rules, "cx:step_channel_duration_seconds:p95_recent")
     assert by_channel["expr"] == (
         "histogram_quantile(0.95, sum by (journey, step, channel, le) "
-        f"(rate(cx_step_duration_seconds_bucket{SEL}[10m]))) > 0" + _unchanged("10m")
+        f"(cx:step_duration_seconds_bucket:rate_recent{SEL})) > 0" + _unchanged("10m")
     )
     assert sorted(alerts[0]["annotations"]) == [
         "baseline",
@@ -115,11 +125,14 @@ def test_a_trailing_baseline_ends_where_the_recent_window_starts() -> None:
     spec = parse_with_overrides(
         EXAMPLE_SPEC.read_text(), ["defaults: {regression: {baseline: trailing 6h}}"]
     )
-    [base] = _bill_detail(_rules(spec), "cx:step_duration_seconds:p95_baseline")
+    [base] = _bill_detail(_rules(spec), "cx:step_duration_seconds_bucket:rate_baseline")
     assert base["expr"] == (
-        "histogram_quantile(0.95, sum by (journey, step, le) "
-        f"(rate(cx_step_duration_seconds_bucket{SEL}[6h] offset 10m))) > 0"
-        + _unchanged("6h] offset 10m").replace("[6h] offset 10m]", "[6h] offset 10m")
+        "sum by (journey, step, channel, le) "
+        f"(rate(cx_step_duration_seconds_bucket{SEL}[6h] offset 10m))"
+    )
+    [p95] = _bill_detail(_rules(spec), "cx:step_duration_seconds:p95_baseline")
+    assert p95["expr"].endswith(
+        _unchanged("6h] offset 10m").replace("[6h] offset 10m]", "[6h] offset 10m")
     )
 
 
@@ -204,20 +217,24 @@ def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(
 def test_histograms_are_only_ever_aggregated_per_step(example_rules: list[dict[str, Any]]) -> None:
     rules = example_rules
     bucket_rules = [r for r in rules if "_bucket" in r["expr"]]
-    # p95/p50 × recent/baseline × per step and per channel × 9 steps
-    assert len(bucket_rules) == 4 * 2 * 9
+    # recent/baseline bucket rates recorded once; p95/p50 × recent/baseline × per step and per
+    # channel read the records, × 9 steps
+    assert len([r for r in bucket_rules if "(rate(" in r["expr"]]) == 2 * 9
+    assert len(bucket_rules) == (2 + 4 * 2) * 9
     for rule in rules:
         for clause in re.findall(r"sum by \(([^)]*)\)", rule["expr"]):
             assert clause.split(", ")[:2] in (["journey", "step"], ["journey"]), rule
         if "_bucket" in rule["expr"]:
-            selected = (
-                "(rate(cx_step_duration_seconds_bucket{"
-                f'service="{SVC}",journey="{rule["labels"]["journey"]}",'
-                f'step="{rule["labels"]["step"]}"'
-            )
+            step = f'service="{SVC}",journey="{rule["labels"]["journey"]}",'
+            step += f'step="{rule["labels"]["step"]}"'
             assert (
-                f"sum by (journey, step, le) {selected}" in rule["expr"]
-                or f"sum by (journey, step, channel, le) {selected}" in rule["expr"]
+                "sum by (journey, step, channel, le) (rate(cx_step_duration_seconds_bucket{" + step
+                in rule["expr"]
+                or re.search(
+                    r"sum by \(journey, step, (channel, )?le\) "
+                    r"\(cx:step_duration_seconds_bucket:rate_(recent|baseline)\{" + re.escape(step),
+                    rule["expr"],
+                )
             ), rule
 
 
@@ -245,6 +262,8 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(
         names.REC_BASELINE_MISSING,
         names.REC_CHANNEL_RATE,
         names.REC_CHANNEL_RATE_BASELINE,
+        names.rec_bucket_rate(names.RECENT),
+        names.rec_bucket_rate(names.BASELINE),
     }
     declared |= {
         f(q, s)
@@ -294,7 +313,7 @@ def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_s
         if r.alert == names.ALERT_ACCURACY_BURN and r.labels["check"] == "first_contact_resolution"
     ]
     assert [(x["long_window"], x["short_window"]) for x in fcr] == [("3d", "6h")]
-    assert ruleset.count() == (266, 115)
+    assert ruleset.count() == (284, 115)
 
 
 def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(
@@ -364,7 +383,7 @@ def test_promtool_checks_the_rule_file(tmp_path: Path, example_spec: Spec) -> No
     code, out = promtool("check", "rules", str(path))
     assert (code, out.strip().splitlines()) == (
         0,
-        [f"Checking {path}", "  SUCCESS: 381 rules found"],
+        [f"Checking {path}", "  SUCCESS: 399 rules found"],
     )
 
 
@@ -503,7 +522,7 @@ def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path: Pat
         "note: journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
         ".objective 0.7: the 14.4× (1h/5m), 6× (6h/30m) burn-rate alerts would need more than "
         "100% bad events and cannot fire; left out",
-        f"wrote 266 recording and 115 alerting rules in 9 groups to {out}",
+        f"wrote 284 recording and 115 alerting rules in 9 groups to {out}",
     ]
 
 
@@ -521,7 +540,7 @@ def test_command_checks_both_formats_with_promtool(tmp_path: Path) -> None:
         "release=prom",
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "  SUCCESS: 381 rules found"
+    assert result.output.splitlines()[-1] == "  SUCCESS: 399 rules found"
     assert _load(out.read_text())["kind"] == "PrometheusRule"
 
 

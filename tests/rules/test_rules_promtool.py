@@ -168,6 +168,15 @@ def test_a_quiet_step_records_no_nan_and_fires_nothing(bill_detail_suite: Path) 
                     }
                     for record in (names.REC_CHANNEL_RATE, names.REC_CHANNEL_RATE_BASELINE)
                 ),
+                *(
+                    {
+                        "labels": f'{names.rec_bucket_rate(span)}{{service="bank_app",'
+                        f'journey="{J}",step="{S}",channel="app",le="{le}"}}',
+                        "value": 0.0,
+                    }
+                    for span in (names.RECENT, names.BASELINE)
+                    for le in (*(repr(float(b)) for b in names.duration_buckets(1.5, 6.0)), "+Inf")
+                ),
                 {
                     "labels": f'cx:step_steps:rate5m{{service="bank_app",journey="{J}",step="{S}"}}',
                     "value": 0.0,
@@ -241,6 +250,9 @@ def test_a_conversion_drop_fires_for_that_pair(bill_detail_suite: Path) -> None:
 
 
 BUCKETS = f'cx_step_duration_seconds_bucket{{service="bank_app",journey="{J}",step="{S}"}}'
+RECENT_BUCKETS = (
+    f'{names.rec_bucket_rate(names.RECENT)}{{service="bank_app",journey="{J}",step="{S}"}}'
+)
 
 
 @pytest.mark.slow
@@ -261,7 +273,7 @@ BUCKETS = f'cx_step_duration_seconds_bucket{{service="bank_app",journey="{J}",st
         # without the volume guards a step below min_volume alerts on too few steps
         ([(" >= 50", " >= 0")], "quiet", [f"quiet {J}"], 0),
         # without the > 0 filter an empty histogram records NaN (p95 and p50, at both checks)
-        ([(f"({BUCKETS}[5m]))) > 0", f"({BUCKETS}[5m])))")], "quiet", [], 2),
+        ([(f"{RECENT_BUCKETS})) > 0", f"{RECENT_BUCKETS}))")], "quiet", [], 2),
     ],
 )
 def test_the_suite_fails_rules_that_break_the_policy(
@@ -323,10 +335,10 @@ def test_cxmetrics_rules_writes_a_suite_for_every_step_that_promtool_passes(tmp_
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[:4] == [
-        f"wrote 58 recording and 16 alerting rules in 3 groups to {out}",
+        f"wrote 62 recording and 16 alerting rules in 3 groups to {out}",
         f"wrote promtool tests to {tests}",
         f"Checking {out}",
-        "  SUCCESS: 74 rules found",
+        "  SUCCESS: 78 rules found",
     ]
     assert lines[-1] == "  SUCCESS"
     document = yaml.load(tests.read_text(), Loader=_LOADER)
