@@ -78,7 +78,7 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path: Path) 
             for j in ("bill_inquiry", "transfer", "contact_centre")
             for kind in ("indicators", "slo", "alerts")
         )
-        assert sum(len(g["rules"]) for g in groups) == 264
+        assert sum(len(g["rules"]) for g in groups) == 399
         deadline = time.monotonic() + 15
         targets: list[dict[str, Any]] = []
         managers: list[dict[str, Any]] = []
