@@ -104,8 +104,13 @@ def samples_per_cycle(
         for rule in group.rules:
             for metric, inner, window in SELECTOR.findall(rule.expr):
                 matchers = MATCHER.findall(inner)
-                if metric in recorded:  # one output series per rule, no instance label
-                    n = sum(1 for labels in recorded[metric] if _matches(labels, matchers))
+                if metric in recorded:  # one output series per rule and step, no instance label
+                    n = sum(
+                        1
+                        for labels in recorded[metric]
+                        # a journey-wide record (no step label) has a series for every step
+                        if _matches(labels, [m for m in matchers if m[0] in labels])
+                    )
                     per_series = 1.0
                     if window:
                         per_series = _seconds(window) / scrape_s

@@ -463,6 +463,12 @@ def quantile_promql(
     return f"histogram_quantile({q:g}, {summed} ({_range(buckets, window, fn, offset)}))"
 
 
+def changes_promql(sel: str, window: str, offset: str | None = None) -> str:
+    """How often ``sel`` changed value inside ``window`` (a step's target T, whose change is a
+    change of its bucket layout)."""
+    return _range(sel, window, "changes", offset)
+
+
 def bucket_rate_promql(
     window: str, match: Mapping[str, Matcher], *, offset: str | None = None
 ) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from ..analysis import catalogue
 from ..analysis.catalogue import (
     bucket_rate_promql,
+    changes_promql,
     promql,
     recorded_promql,
     recorded_quantile_promql,
@@ -52,7 +53,7 @@ def target_changed(labels: dict[str, str], window: str, offset: str | None = Non
     by = ", ".join(STEP_KEY)
     recorded = selector(names.REC_STEP_TARGET, **labels)
     raw = family_selector(names.STEP_TARGET, **labels)
-    moved = f"changes({recorded}[{window}]{f' offset {offset}' if offset else ''}) > 0"
+    moved = f"{changes_promql(recorded, window, offset)} > 0"
     mixed = f"max by ({by}) ({raw}) != min by ({by}) ({raw})"
     return f"({moved} or {mixed})"
 
