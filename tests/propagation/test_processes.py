@@ -45,9 +45,13 @@ def test_two_processes_yield_exactly_one_transition() -> None:
     assert second["journey_id"] == first["journey_id"]
     assert transitions(first["metrics"]) == {}
     assert transitions(second["metrics"]) == {("bill_total", "bill_detail"): 1.0}
-    assert 'cx_journeys_started_total{channel="app",journey="bill_inquiry"} 1.0' in first["metrics"]
     assert (
-        'cx_journeys_started_total{channel="app",journey="bill_inquiry"} 0.0' in second["metrics"]
+        'cx_journeys_started_total{channel="app",journey="bill_inquiry",service="bank_app"} 1.0'
+        in first["metrics"]
+    )
+    assert (
+        'cx_journeys_started_total{channel="app",journey="bill_inquiry",service="bank_app"} 0.0'
+        in second["metrics"]
     )
     fresh = run_step("bill_detail", {})  # no context: a new instance, no transition
     assert fresh["journey_id"] != first["journey_id"]
