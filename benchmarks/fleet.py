@@ -29,6 +29,12 @@ from cxmetrics.spec.durations import parse_duration
 from cxmetrics.spec.load import parse_spec
 from cxmetrics.spec.model import Spec
 
+
+def _seconds(window: str) -> float:
+    """A Prometheus duration, compound ones (``1d10m``) included."""
+    return sum(parse_duration(part) for part in re.findall(r"[0-9.]+[a-z]+", window))
+
+
 SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}(?:\[([0-9a-z]+)\])?")
 MATCHER = re.compile(r'([a-z_]+)(=~|!=|=)"([^"]*)"')
 
@@ -98,16 +104,21 @@ def samples_per_cycle(
         for rule in group.rules:
             for metric, inner, window in SELECTOR.findall(rule.expr):
                 matchers = MATCHER.findall(inner)
-                if metric in recorded:  # one output series per rule, no instance label
-                    n = sum(1 for labels in recorded[metric] if _matches(labels, matchers))
+                if metric in recorded:  # one output series per rule and step, no instance label
+                    n = sum(
+                        1
+                        for labels in recorded[metric]
+                        # a journey-wide record (no step label) has a series for every step
+                        if _matches(labels, [m for m in matchers if m[0] in labels])
+                    )
                     per_series = 1.0
                     if window:
-                        per_series = parse_duration(window) / scrape_s
+                        per_series = _seconds(window) / scrape_s
                 else:
                     n = instances * sum(
                         1 for labels in by_name.get(metric, []) if _matches(labels, matchers)
                     )
-                    per_series = parse_duration(window) / scrape_s if window else 1.0
+                    per_series = _seconds(window) / scrape_s if window else 1.0
                 read = n * per_series
                 total += read
                 by_window[window or "instant"] += int(read)

@@ -365,6 +365,15 @@ def volume_promql(
     return _terms((_steps(),), match, window, fn, by, offset)
 
 
+def no_baseline_promql(match: Mapping[str, Matcher]) -> str:
+    """1 for each matching step that has no baseline yet (a fresh install, a new step, a
+    trailing baseline not yet filled): the generated rules record it as
+    ``cx:step_baseline:missing``, and a panel comparing with the baseline shows "no baseline yet"
+    where this has a series, rather than "no traffic". Alerts that need a baseline stay silent
+    meanwhile (their comparison has no series)."""
+    return selector(names.REC_BASELINE_MISSING, **match)
+
+
 #: The recorded short-window rate of each counter family a burn ratio reads (by journey, step
 #: and, for checks, check and result).
 RECORDED_RATES: Final = {
@@ -443,12 +452,42 @@ def quantile_promql(
     *,
     offset: str | None = None,
     fn: str = "rate",
+    by: tuple[str, ...] = (names.JOURNEY, names.STEP),
 ) -> str:
-    """The ``q`` quantile of step durations, per step: buckets are never summed across steps
-    (each step has its own ``le`` layout)."""
+    """The ``q`` quantile of step durations, per step (and per channel when ``by`` says so):
+    buckets are never summed across steps (each step has its own ``le`` layout)."""
+    if by[:2] != (names.JOURNEY, names.STEP):
+        raise ValueError("a quantile is always per journey and step")
     buckets = selector(f"{names.STEP_DURATION}_bucket", **match)
-    by = "sum by (journey, step, le)"
-    return f"histogram_quantile({q:g}, {by} ({_range(buckets, window, fn, offset)}))"
+    summed = f"sum by ({', '.join((*by, 'le'))})"
+    return f"histogram_quantile({q:g}, {summed} ({_range(buckets, window, fn, offset)}))"
+
+
+def changes_promql(sel: str, window: str, offset: str | None = None) -> str:
+    """How often ``sel`` changed value inside ``window`` (a step's target T, whose change is a
+    change of its bucket layout)."""
+    return _range(sel, window, "changes", offset)
+
+
+def bucket_rate_promql(
+    window: str, match: Mapping[str, Matcher], *, offset: str | None = None
+) -> str:
+    """The duration buckets' rates per step, channel and ``le`` (recorded once per step and
+    window, and every quantile derived from the record: ``recorded_quantile_promql``)."""
+    buckets = selector(f"{names.STEP_DURATION}_bucket", **match)
+    summed = f"sum by ({', '.join((names.JOURNEY, names.STEP, names.CHANNEL, 'le'))})"
+    return f"{summed} ({_range(buckets, window, 'rate', offset)})"
+
+
+def recorded_quantile_promql(
+    q: float, record: str, match: Mapping[str, Matcher], *, by: tuple[str, ...]
+) -> str:
+    """The ``q`` quantile from recorded bucket rates (``bucket_rate_promql``), per step (``by``
+    journey, step) or per channel (journey, step, channel); never across steps."""
+    if by[:2] != (names.JOURNEY, names.STEP):
+        raise ValueError("a quantile is always per journey and step")
+    summed = f"sum by ({', '.join((*by, 'le'))})"
+    return f"histogram_quantile({q:g}, {summed} ({selector(record, **match)}))"
 
 
 def _weighted(terms: list[tuple[str, float]]) -> str:

@@ -91,9 +91,14 @@ class CxCollector(Collector):
         yield from families.values()
 
     def _steps(self, jslot: JourneySlot, f: Families) -> None:
-        # The duration histogram per (journey, step): every channel's and segment's buckets added
-        # (docs/metrics.md, "Series budget"); a step appears once one of its slots exists.
-        durations: dict[str, tuple[tuple[float, ...], list[int], float, list[Exemplars]]] = {}
+        service = self.runtime.spec.service
+        # The duration histogram per (journey, step, channel): every segment's buckets added
+        # (docs/metrics.md, "Series budget"); latency regressions are judged per channel, so a
+        # shift of traffic toward a slower channel is none. A row appears once one of its slots
+        # exists.
+        durations: dict[
+            tuple[str, str], tuple[tuple[float, ...], list[int], float, list[Exemplars]]
+        ] = {}
         # The relative-error histogram per (journey, step, check), all channels and segments.
         errors: dict[tuple[str, str], tuple[list[int], float]] = {}
         rows: dict[tuple[str, str], list[tuple[int, list[int]]]] = {}  # arrivals per row
@@ -103,17 +108,18 @@ class CxCollector(Collector):
                 counts, good = list(slot.counts), slot.good
                 from_counts, exemplars = list(slot.from_counts), list(slot.exemplars)
                 failures = list(slot.failures)
-            seen = durations.get(slot.step)
+            row = (slot.step, slot.channel)
+            seen = durations.get(row)
             if seen is None:
-                durations[slot.step] = (slot.bounds, buckets, total, exemplars)
+                durations[row] = (slot.bounds, buckets, total, exemplars)
             else:
-                durations[slot.step] = (
+                durations[row] = (
                     seen[0],
                     [a + b for a, b in zip(seen[1], buckets, strict=True)],
                     seen[2] + total,
                     [b or a for a, b in zip(seen[3], exemplars, strict=True)],
                 )
-            labels = [slot.journey, slot.step, slot.channel, slot.segment]
+            labels = [service, slot.journey, slot.step, slot.channel, slot.segment]
             for o, outcome in enumerate(OUTCOMES):
                 for c, cls in enumerate(TIMELINESS_CLASSES):
                     f[names.STEPS].add_metric(  # type: ignore[attr-defined]
@@ -147,13 +153,15 @@ class CxCollector(Collector):
                     [a + b for a, b in zip(old[0], cbuckets, strict=True)],
                     old[1] + csum,
                 )
-        for step, (bounds, buckets, total, exemplars) in durations.items():
+        for (step, channel), (bounds, buckets, total, exemplars) in durations.items():
             f[names.STEP_DURATION].add_metric(  # type: ignore[attr-defined]
-                [jslot.name, step], _cumulative(buckets, bounds, exemplars), total
+                [service, jslot.name, step, channel], _cumulative(buckets, bounds, exemplars), total
             )
         for (step, check), (cbuckets, csum) in errors.items():
             f[names.ACCURACY_RELATIVE_ERROR].add_metric(  # type: ignore[attr-defined]
-                [jslot.name, step, check], _cumulative(cbuckets, RELATIVE_ERROR_BUCKETS), csum
+                [service, jslot.name, step, check],
+                _cumulative(cbuckets, RELATIVE_ERROR_BUCKETS),
+                csum,
             )
         self._transitions(jslot, rows, f)
 
@@ -167,7 +175,7 @@ class CxCollector(Collector):
         that row to the next declared step always (conversion never lacks a series where the step
         had traffic), any other observed pair once it happened. The last arrival slot is "no
         previous step": a start, not a transition."""
-        order = jslot.step_names
+        order, service = jslot.step_names, self.runtime.spec.service
         for (channel, segment), arrivals in rows.items():
             present = {index for index, _ in arrivals}
             by_to = dict(arrivals)
@@ -175,18 +183,27 @@ class CxCollector(Collector):
                 to_index = from_index + 1
                 if to_index < jslot.n_steps and to_index not in present:
                     f[names.TRANSITIONS].add_metric(  # type: ignore[attr-defined]
-                        [jslot.name, order[from_index], order[to_index], channel, segment], 0
+                        [service, jslot.name, order[from_index], order[to_index], channel, segment],
+                        0,
                     )
             for to_index, from_counts in sorted(by_to.items()):
                 for from_index, count in enumerate(from_counts[:-1]):
                     consecutive = to_index == from_index + 1 and from_index in present
                     if count or (consecutive and to_index < jslot.n_steps):
                         f[names.TRANSITIONS].add_metric(  # type: ignore[attr-defined]
-                            [jslot.name, order[from_index], order[to_index], channel, segment],
+                            [
+                                service,
+                                jslot.name,
+                                order[from_index],
+                                order[to_index],
+                                channel,
+                                segment,
+                            ],
                             count,
                         )
 
     def _journey(self, jslot: JourneySlot, f: Families) -> None:
+        service = self.runtime.spec.service
         with jslot.lock:
             started = [list(row) for row in jslot.started]
             switches = [list(row) for row in jslot.switches]
@@ -197,12 +214,12 @@ class CxCollector(Collector):
             for s, segment in enumerate(jslot.segments):
                 if started[c][s] or (s == 0 and c in declared):
                     f[names.JOURNEYS_STARTED].add_metric(  # type: ignore[attr-defined]
-                        [jslot.name, channel, segment], started[c][s]
+                        [service, jslot.name, channel, segment], started[c][s]
                     )
             for t, to_channel in enumerate(jslot.channels):
                 if switches[c][t]:
                     f[names.CHANNEL_SWITCHES].add_metric(  # type: ignore[attr-defined]
-                        [jslot.name, channel, to_channel], switches[c][t]
+                        [service, jslot.name, channel, to_channel], switches[c][t]
                     )
         where = (jslot.channels, jslot.segments)
         for (c, s, scale, score), per_step in feedback.items():
@@ -210,7 +227,8 @@ class CxCollector(Collector):
                 if count:
                     step = jslot.previous_name(index) or NONE
                     f[names.FEEDBACK].add_metric(  # type: ignore[attr-defined]
-                        [jslot.name, step, where[0][c], where[1][s], scale, str(score)], count
+                        [service, jslot.name, step, where[0][c], where[1][s], scale, str(score)],
+                        count,
                     )
         reasons = (*jslot.reasons, OTHER, NONE)
         for (c, s, category, reason), per_step in topics.items():
@@ -219,6 +237,7 @@ class CxCollector(Collector):
                     step = jslot.previous_name(index) or NONE
                     f[names.FEEDBACK_TOPICS].add_metric(  # type: ignore[attr-defined]
                         [
+                            service,
                             jslot.name,
                             step,
                             where[0][c],
@@ -229,8 +248,8 @@ class CxCollector(Collector):
                         count,
                     )
         for step, (target, tolerating) in zip(jslot.step_names, jslot.targets, strict=False):
-            f[names.STEP_TARGET].add_metric([jslot.name, step], target)  # type: ignore[attr-defined]
-            f[names.STEP_TOLERATING].add_metric([jslot.name, step], tolerating)  # type: ignore[attr-defined]
+            f[names.STEP_TARGET].add_metric([service, jslot.name, step], target)  # type: ignore[attr-defined]
+            f[names.STEP_TOLERATING].add_metric([service, jslot.name, step], tolerating)  # type: ignore[attr-defined]
 
     def _health(self, f: Families) -> None:
         rt = self.runtime

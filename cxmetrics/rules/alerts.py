@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from ..analysis.catalogue import count_promql, recorded_count_promql
 from ..spec import names
-from ..spec.durations import parse_duration
+from ..spec.durations import parse_duration, prometheus_duration
 from ..spec.ids import dashboard_uid
 from .policy import (
     PAGE_KEEP_FIRING_FOR,
@@ -31,11 +31,14 @@ from .policy import (
     span,
 )
 from .promql import Rule, number, selector
+from .recording import ON_STEP, target_changed
 from .templates import Slot, Text, text
 
 
 def alert_rules(p: StepPlan, dashboard_url: str | None) -> list[Rule]:
-    rules = [latency_rule(p, q, dashboard_url) for q in p.quantiles]
+    rules = [latency_rule(p, q, c, dashboard_url) for q in p.quantiles for c in p.channels]
+    if p.quantiles:
+        rules.append(target_changed_rule(p, dashboard_url))
     rules += [good_burn_rule(p, pair, dashboard_url) for pair in p.good.pairs]
     for c in p.checks:
         rules += [accuracy_burn_rule(p, c, pair, dashboard_url) for pair in c.objective.pairs]
@@ -73,28 +76,39 @@ def _links(p: StepPlan, dashboard_url: str | None) -> dict[str, Text]:
     return {"dashboard": text(f"{dashboard_url.rstrip('/')}/d/{uid}")}
 
 
-def latency_rule(p: StepPlan, q: float, dashboard_url: str | None) -> Rule:
-    recent = selector(names.rec_quantile(q, names.RECENT), **p.labels)
-    baseline = selector(names.rec_quantile(q, names.BASELINE), **p.labels)
-    expr = f"({recent} / {baseline} - 1) > {number(p.min_change)}" + _volume_guard(p)
+def latency_rule(p: StepPlan, q: float, channel: str, dashboard_url: str | None) -> Rule:
+    """One rule per step, quantile and channel: a regression is judged within a channel (with
+    ``min_volume`` in that channel), so a shift of traffic toward a slower channel is none."""
+    labels = {**p.labels, names.CHANNEL: channel}
+    recent = selector(names.rec_channel_quantile(q, names.RECENT), **labels)
+    baseline = selector(names.rec_channel_quantile(q, names.BASELINE), **labels)
+    on = "on (journey, step, channel)"
+    rate = selector(names.REC_CHANNEL_RATE, **labels)
+    base_rate = selector(names.REC_CHANNEL_RATE_BASELINE, **labels)
+    expr = (
+        f"({recent} / {baseline} - 1) > {number(p.min_change)}"
+        f"\nand {on} {rate} * {number(p.window_s)} >= {p.min_volume}"
+        f"\nand {on} {base_rate} * {number(p.baseline_range_s)} >= {p.min_volume}"
+        f"\nunless {ON_STEP} {target_changed(p.labels, _baseline_span(p))}"
+    )
     quantile = f"{q:g}"
     pname = f"p{q * 100:g}"
     j, s = p.journey.name, p.step.name
     base = Slot("baseline", "duration", baseline)
     now = Slot("current", "duration", recent)
     change = Slot("change", "percent")
-    volume = Slot(
-        "volume", "%.0f", f"{selector(names.REC_STEP_RATE, **p.labels)} * {number(p.window_s)}"
-    )
-    since = _since(names.ALERT_LATENCY, **p.labels, quantile=quantile)
+    volume = Slot("volume", "%.0f", f"{rate} * {number(p.window_s)}")
+    since = _since(names.ALERT_LATENCY, **labels, quantile=quantile)
     annotations = {
-        "summary": text(f"{j}/{s}: {pname} latency +", change, " (", base, " → ", now, ")"),
+        "summary": text(
+            f"{j}/{s} on {channel}: {pname} latency +", change, " (", base, " → ", now, ")"
+        ),
         "description": text(
-            f"The {pname} latency of step {s} in journey {j} over the last {p.window} is above its "
-            f"baseline ({p.baseline_text}) by more than the +{percent(p.min_change)} threshold, "
-            "measured on ",
+            f"The {pname} latency of step {s} in journey {j} on channel {channel} over the last "
+            f"{p.window} is above its baseline ({p.baseline_text}) by more than the "
+            f"+{percent(p.min_change)} threshold, measured on ",
             volume,
-            " steps, since ",
+            f" {channel} steps, since ",
             since,
             ".",
         ),
@@ -104,9 +118,39 @@ def latency_rule(p: StepPlan, q: float, dashboard_url: str | None) -> Rule:
         "since": text(since),
         **_links(p, dashboard_url),
     }
-    labels = {**p.labels, names.SEVERITY: p.severity, names.QUANTILE: quantile}
+    rule_labels = {**labels, names.SEVERITY: p.severity, names.QUANTILE: quantile}
     return Rule(
-        expr, alert=names.ALERT_LATENCY, for_=p.for_, labels=labels, annotations=annotations
+        expr, alert=names.ALERT_LATENCY, for_=p.for_, labels=rule_labels, annotations=annotations
+    )
+
+
+def _baseline_span(p: StepPlan) -> str:
+    """From the start of the baseline to now: a target change anywhere in it puts two bucket
+    layouts into one comparison."""
+    return prometheus_duration(p.baseline_offset_s + p.baseline_range_s)
+
+
+def target_changed_rule(p: StepPlan, dashboard_url: str | None) -> Rule:
+    """``CxStepTargetChanged`` (severity info): the step's target, hence its ``le`` layout,
+    changed inside the baseline span; its latency regression alerts are held back meanwhile."""
+    span_ = _baseline_span(p)
+    j, s = p.journey.name, p.step.name
+    target = Slot("target", "duration", selector(names.REC_STEP_TARGET, **p.labels))
+    annotations = {
+        "summary": text(f"{j}/{s}: target changed (now ", target, "); latency alerts held back"),
+        "description": text(
+            f"The target T of step {s} in journey {j}, and with it the step's duration buckets, "
+            f"changed within the last {span_} (or differs between instances). Until the "
+            "baseline lies wholly after the change, its latency regression alerts are held back: "
+            "a baseline in the old bucket layout compared with the new one is meaningless.",
+        ),
+        **_links(p, dashboard_url),
+    }
+    return Rule(
+        target_changed(p.labels, span_),
+        alert=names.ALERT_TARGET_CHANGED,
+        labels={**p.labels, names.SEVERITY: "info"},
+        annotations=annotations,
     )
 
 

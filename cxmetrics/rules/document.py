@@ -26,7 +26,7 @@ from .contact import contact_groups
 from .followups import followup_groups
 from .policy import Plan, plan
 from .promql import Group
-from .recording import indicator_rules, slo_rules
+from .recording import indicator_rules, journey_rules, slo_rules
 
 Format = Literal["rules", "prometheus-operator"]
 FORMATS: tuple[Format, ...] = ("rules", "prometheus-operator")
@@ -57,7 +57,13 @@ def build(spec: Spec) -> RuleSet:
         steps = [p for p in resolved.steps if p.journey.name == journey.name]
         prefix = f"cxmetrics.{journey.name}"
         groups += [
-            Group(f"{prefix}.indicators", tuple(r for p in steps for r in indicator_rules(p))),
+            Group(
+                f"{prefix}.indicators",
+                (
+                    *journey_rules(spec.service, journey),
+                    *(r for p in steps for r in indicator_rules(p)),
+                ),
+            ),
             Group(f"{prefix}.slo", tuple(r for p in steps for r in slo_rules(p))),
             Group(
                 f"{prefix}.alerts",

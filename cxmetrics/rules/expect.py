@@ -72,9 +72,11 @@ def model_for(rule: Rule, p: StepPlan) -> Model:
     values when its condition holds, else None."""
     labels = p.labels
     if rule.alert == names.ALERT_LATENCY:
-        return _latency(p, float(rule.labels[names.QUANTILE]))
+        return _latency(p, float(rule.labels[names.QUANTILE]), rule.labels[names.CHANNEL])
     if rule.alert == names.ALERT_CONVERSION_DROP:
         return _conversion(p)
+    if rule.alert == names.ALERT_TARGET_CHANGED:
+        return lambda w, t: None  # a World keeps every step's target
     long, short = rule.labels[names.LONG_WINDOW], rule.labels[names.SHORT_WINDOW]
     pair = next(x for x in BURN_PAIRS if (x.long, x.short) == (long, short))
     short_rate = parse_duration(names.SHORT_RATE_WINDOW)
@@ -152,7 +154,9 @@ def _enough(w: World, p: StepPlan, t: float) -> tuple[float, bool]:
     return volume, volume >= p.min_volume and base * p.baseline_range_s >= p.min_volume
 
 
-def _latency(p: StepPlan, q: float) -> Model:
+def _latency(p: StepPlan, q: float, channel: str) -> Model:
+    """A World's traffic is all on its one channel: that channel's quantiles and volume are the
+    step's, and no other channel has any."""
     j, s = p.journey.name, p.step.name
 
     def quantile(w: World, t: float, baseline: bool) -> float | None:
@@ -165,6 +169,8 @@ def _latency(p: StepPlan, q: float) -> Model:
         return value if value > 0 else None
 
     def model(w: World, t: float) -> tuple[float, Values] | None:
+        if channel != w.channel:
+            return None
         now, base = quantile(w, t, False), quantile(w, t, True)
         if now is None or base is None:
             return None

@@ -97,9 +97,14 @@ class StepPlan:
     good: Objective
     checks: tuple[CheckPlan, ...]
 
+    service: str = ""
+    channels: tuple[str, ...] = ()  # the journey's channels (else the spec's)
+
     @property
     def labels(self) -> dict[str, str]:
-        return {"journey": self.journey.name, "step": self.step.name}
+        """The step's selector: service (so two services sharing a journey and step name never
+        mix), journey and step."""
+        return {"service": self.service, "journey": self.journey.name, "step": self.step.name}
 
 
 @dataclass(frozen=True)
@@ -221,6 +226,8 @@ def _step_plan(
         severity=policy.severity,
         good=good,
         checks=checks,
+        service=spec.service,
+        channels=journey.channels or spec.channels,
     )
 
 

@@ -11,12 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .templates import Text
+from .templates import Text, text
+
+#: The runbook shipped in the repository: one section per alert, anchored by the alert's name.
+RUNBOOK = "docs/runbook.md"
+
+
+def runbook_url(alert: str) -> str:
+    """``docs/runbook.md#cxsteplatencyregression``: the alert's section (a Markdown heading
+    anchor is its text in lower case)."""
+    return f"{RUNBOOK}#{alert.lower()}"
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A recording rule (``record``) or an alerting rule (``alert``)."""
+    """A recording rule (``record``) or an alerting rule (``alert``); every alert carries a
+    ``runbook_url`` annotation pointing at its section of docs/runbook.md."""
 
     expr: str
     record: str | None = None
@@ -25,6 +35,11 @@ class Rule:
     keep_firing_for: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, Text] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.alert and "runbook_url" not in self.annotations:
+            linked = {**self.annotations, "runbook_url": text(runbook_url(self.alert))}
+            object.__setattr__(self, "annotations", linked)
 
     @property
     def name(self) -> str:

@@ -51,6 +51,7 @@ ALERT_NAMES = (
     names.ALERT_GOOD_BURN,
     names.ALERT_ACCURACY_BURN,
     names.ALERT_CONVERSION_DROP,
+    names.ALERT_TARGET_CHANGED,
 )
 
 
@@ -289,6 +290,8 @@ class _Builder:
         s.checks = {check: nothing, end: nothing}
         s.nan_checks = [check, end]
         labels = last.labels
+        on_channel = {**labels, "channel": s.world.channel}
+        target, tolerating = last.step.target, self.spec.tolerating(last.step)
         s.exact = [
             (
                 f'{{__name__=~"cx:.+",journey="{labels["journey"]}",step="{labels["step"]}"}}',
@@ -296,6 +299,18 @@ class _Builder:
                 [
                     (_sel(names.REC_STEP_RATE, labels), 0.0),
                     (_sel(names.REC_STEP_RATE_BASELINE, labels), 0.0),
+                    *(
+                        (_sel(record, {**labels, "channel": s.world.channel}), 0.0)
+                        for record in (names.REC_CHANNEL_RATE, names.REC_CHANNEL_RATE_BASELINE)
+                    ),
+                    *(
+                        (_sel(names.rec_bucket_rate(span), {**on_channel, "le": le}), 0.0)
+                        for span in (names.RECENT, names.BASELINE)
+                        for le in (
+                            *(repr(float(b)) for b in names.duration_buckets(target, tolerating)),
+                            "+Inf",
+                        )
+                    ),
                     (_sel(names.REC_STEPS_RATE5M, labels), 0.0),
                     (_sel(names.REC_GOOD_RATE5M, labels), 0.0),
                     *(

@@ -16,17 +16,46 @@ from __future__ import annotations
 
 from ..analysis import catalogue
 from ..analysis.catalogue import (
+    bucket_rate_promql,
+    changes_promql,
     promql,
-    quantile_promql,
     recorded_promql,
+    recorded_quantile_promql,
     recorded_rate_promql,
     volume_promql,
 )
+from ..analysis.catalogue import selector as family_selector
 from ..spec import names
+from ..spec.model import Journey
 from .policy import StepPlan
-from .promql import Rule
+from .promql import Rule, selector
 
 CHECK_LABELS = (names.JOURNEY, names.STEP, names.CHECK)
+STEP_KEY = (names.SERVICE, names.JOURNEY, names.STEP)
+#: Every selector names the service, so joins inside one step's rules match on journey and step.
+ON_STEP = "on (journey, step)"
+
+
+def journey_rules(service: str, journey: Journey) -> list[Rule]:
+    """First in the journey's indicators group: its steps' targets T as the fleet exposes them
+    (``cx:step_target:seconds``, the max over instances), whose changes mark a bucket-layout
+    change (``target_changed``)."""
+    target = family_selector(names.STEP_TARGET, service=service, journey=journey.name)
+    by = ", ".join(STEP_KEY)
+    labels = {names.SERVICE: service, names.JOURNEY: journey.name}
+    return [Rule(f"max by ({by}) ({target})", record=names.REC_STEP_TARGET, labels=labels)]
+
+
+def target_changed(labels: dict[str, str], window: str, offset: str | None = None) -> str:
+    """PromQL that has a series for the step while its target T — hence its ``le`` layout —
+    changed inside ``window`` (ending ``offset`` ago), or differs between instances now (a
+    rolling deploy of a new target: two layouts summed at once)."""
+    by = ", ".join(STEP_KEY)
+    recorded = selector(names.REC_STEP_TARGET, **labels)
+    raw = family_selector(names.STEP_TARGET, **labels)
+    moved = f"{changes_promql(recorded, window, offset)} > 0"
+    mixed = f"max by ({by}) ({raw}) != min by ({by}) ({raw})"
+    return f"({moved} or {mixed})"
 
 
 def indicator_rules(p: StepPlan) -> list[Rule]:
@@ -38,19 +67,52 @@ def indicator_rules(p: StepPlan) -> list[Rule]:
             record=names.REC_STEP_RATE_BASELINE,
             labels=p.labels,
         ),
+        Rule(
+            f"0 * {selector(names.REC_STEP_RATE, **p.labels)} + 1\n"
+            f"unless {ON_STEP} {selector(names.REC_STEP_RATE_BASELINE, **p.labels)}",
+            record=names.REC_BASELINE_MISSING,
+            labels=p.labels,
+        ),
     ]
-    for q in p.quantiles:
-        for span, window, offset in (
-            (names.RECENT, p.window, None),
-            (names.BASELINE, p.baseline_range, p.baseline_offset),
-        ):
-            rules.append(
-                Rule(
-                    f"{quantile_promql(q, window, p.labels, offset=offset)} > 0",
-                    record=names.rec_quantile(q, span),
-                    labels=p.labels,
-                )
+    by_channel = (names.JOURNEY, names.STEP, names.CHANNEL)
+    rules += [  # per channel, where latency regressions are judged
+        Rule(
+            volume_promql(p.window, p.labels, by=by_channel),
+            record=names.REC_CHANNEL_RATE,
+            labels=p.labels,
+        ),
+        Rule(
+            volume_promql(p.baseline_range, p.labels, by=by_channel, offset=p.baseline_offset),
+            record=names.REC_CHANNEL_RATE_BASELINE,
+            labels=p.labels,
+        ),
+    ]
+    spans = (
+        (names.RECENT, p.window, None),
+        (names.BASELINE, p.baseline_range, p.baseline_offset),
+    )
+    for span, window, offset in spans:  # the raw buckets, read once per window
+        rules.append(
+            Rule(
+                bucket_rate_promql(window, p.labels, offset=offset),
+                record=names.rec_bucket_rate(span),
+                labels=p.labels,
             )
+        )
+    for q in p.quantiles:
+        for span, window, offset in spans:
+            # Buckets of two layouts summed give nonsense (a 1.5 s → 2.5 s target read p95 =
+            # 40 s): no quantile while the window spans a target change.
+            unchanged = f"unless {ON_STEP} {target_changed(p.labels, window, offset)}"
+            per: tuple[tuple[str, tuple[str, ...]], ...] = (
+                (names.rec_quantile(q, span), (names.JOURNEY, names.STEP)),
+                (names.rec_channel_quantile(q, span), by_channel),
+            )
+            for record, keys in per:
+                quantile = recorded_quantile_promql(
+                    q, names.rec_bucket_rate(span), p.labels, by=keys
+                )
+                rules.append(Rule(f"{quantile} > 0\n{unchanged}", record=record, labels=p.labels))
     for indicator, record in (
         (catalogue.TIMELINESS, names.REC_TIMELINESS),
         (catalogue.APDEX, names.REC_APDEX),

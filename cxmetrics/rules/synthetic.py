@@ -97,7 +97,8 @@ class World:
         t = self.traffic[(journey.name, step.name)]
         target, tolerating = step.target, self.spec.tolerating(step)
         bounds = names.duration_buckets(target, tolerating)
-        base = (("channel", self.channel), ("journey", journey.name))
+        service = ("service", self.spec.service)
+        base = (("channel", self.channel), ("journey", journey.name), service)
         rows: dict[Labels, list[int]] = {}
 
         def add(metric: str, labels: Labels, value: int) -> None:
@@ -137,6 +138,7 @@ class World:
                             ("check", check),
                             ("journey", journey.name),
                             ("result", result),
+                            service,
                             ("step", step.name),
                         ),
                         count,
@@ -153,6 +155,7 @@ class World:
                     (
                         ("from_step", step.name),
                         ("journey", journey.name),
+                        service,
                         ("to_step", journey.steps[following].name),
                     ),
                     round(n * t.conversion[i]),

@@ -46,6 +46,7 @@ INTERNAL_ERRORS: Final = "cx_internal_errors_total"
 SPEC_INFO: Final = "cx_spec_info"
 
 # Label names.
+SERVICE: Final = "service"  # the spec's ``service``, on every journey-scoped family (docs/rules.md)
 JOURNEY: Final = "journey"
 STEP: Final = "step"
 CHANNEL: Final = "channel"
@@ -79,57 +80,65 @@ RESULTS: Final = ("pass", "fail")
 METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
     STEP_DURATION: (
         "histogram",
-        (JOURNEY, STEP),
-        "Step duration, all channels and segments; buckets derived from the step's target T.",
+        (SERVICE, JOURNEY, STEP, CHANNEL),
+        "Step duration per channel, all segments; buckets derived from the step's target T.",
     ),
     STEPS: (
         "counter",
-        (JOURNEY, STEP, CHANNEL, SEGMENT, OUTCOME, TIMELINESS),
+        (SERVICE, JOURNEY, STEP, CHANNEL, SEGMENT, OUTCOME, TIMELINESS),
         "Finished steps by outcome and Apdex timeliness class.",
     ),
     GOOD_STEPS: (
         "counter",
-        (JOURNEY, STEP, CHANNEL, SEGMENT),
+        (SERVICE, JOURNEY, STEP, CHANNEL, SEGMENT),
         "Good steps: timely (<= T), every accuracy check passed, outcome ok.",
     ),
     STEP_FAILURES: (
         "counter",
-        (JOURNEY, STEP, CHANNEL, SEGMENT, REASON),
+        (SERVICE, JOURNEY, STEP, CHANNEL, SEGMENT, REASON),
         "Steps with outcome error by the reason code given to fail() (declared, or 'other').",
     ),
     ACCURACY_CHECKS: (
         "counter",
-        (JOURNEY, STEP, CHANNEL, SEGMENT, CHECK, RESULT),
+        (SERVICE, JOURNEY, STEP, CHANNEL, SEGMENT, CHECK, RESULT),
         "Accuracy checks by result.",
     ),
     ACCURACY_RELATIVE_ERROR: (
         "histogram",
-        (JOURNEY, STEP, CHECK),
+        (SERVICE, JOURNEY, STEP, CHECK),
         "Relative error |actual-expected|/|expected| of reconcile checks.",
     ),
     TRANSITIONS: (
         "counter",
-        (JOURNEY, FROM_STEP, TO_STEP, CHANNEL, SEGMENT),
+        (SERVICE, JOURNEY, FROM_STEP, TO_STEP, CHANNEL, SEGMENT),
         "Journey instances that moved from one step to the next (channel of the arrival).",
     ),
-    JOURNEYS_STARTED: ("counter", (JOURNEY, CHANNEL, SEGMENT), "Journey instances started."),
+    JOURNEYS_STARTED: (
+        "counter",
+        (SERVICE, JOURNEY, CHANNEL, SEGMENT),
+        "Journey instances started.",
+    ),
     CHANNEL_SWITCHES: (
         "counter",
-        (JOURNEY, FROM_CHANNEL, TO_CHANNEL),
+        (SERVICE, JOURNEY, FROM_CHANNEL, TO_CHANNEL),
         "Journey instances continued on another channel (one instance, not a new one).",
     ),
     FEEDBACK: (
         "counter",
-        (JOURNEY, STEP, CHANNEL, SEGMENT, SCALE, SCORE),
+        (SERVICE, JOURNEY, STEP, CHANNEL, SEGMENT, SCALE, SCORE),
         "Customer feedback responses (csat 1-5, nps 0-10) by journey and last step.",
     ),
     FEEDBACK_TOPICS: (
         "counter",
-        (JOURNEY, STEP, CHANNEL, SEGMENT, CATEGORY, REASON),
+        (SERVICE, JOURNEY, STEP, CHANNEL, SEGMENT, CATEGORY, REASON),
         "Customer feedback by category (praise, problem, suggestion) and declared reason code.",
     ),
-    STEP_TARGET: ("gauge", (JOURNEY, STEP), "The step's timeliness target T from the spec."),
-    STEP_TOLERATING: ("gauge", (JOURNEY, STEP), "The step's Apdex tolerating threshold."),
+    STEP_TARGET: (
+        "gauge",
+        (SERVICE, JOURNEY, STEP),
+        "The step's timeliness target T from the spec.",
+    ),
+    STEP_TOLERATING: ("gauge", (SERVICE, JOURNEY, STEP), "The step's Apdex tolerating threshold."),
     UNDECLARED: ("counter", (KIND,), "Names not declared in the spec, folded into 'other'."),
     CONTEXT_REJECTED: (
         "counter",
@@ -279,11 +288,34 @@ ALERT_GOOD_BURN: Final = "CxStepErrorBudgetBurn"
 ALERT_ACCURACY_BURN: Final = "CxAccuracyErrorBudgetBurn"
 ALERT_CONVERSION_DROP: Final = "CxStepConversionDrop"
 ALERT_FOLLOWUP_LAG: Final = "CxFollowUpLag"
+ALERT_TARGET_CHANGED: Final = "CxStepTargetChanged"
+# The step's target T as the fleet exposes it (max over instances; ``cx_step_target_seconds``),
+# whose ``changes()`` say when the step's bucket layout changed.
+REC_STEP_TARGET: Final = "cx:step_target:seconds"
+# 1 for a step with recent traffic and no baseline yet (a fresh install, a new step): dashboards
+# say "no baseline yet" instead of "no traffic", and alerts needing a baseline stay silent.
+REC_BASELINE_MISSING: Final = "cx:step_baseline:missing"
 
 
 def rec_quantile(quantile: float, span: str) -> str:
     """``cx:step_duration_seconds:p95_recent`` / ``..._baseline``."""
     return f"cx:step_duration_seconds:p{quantile * 100:g}_{span}".replace(".", "_")
+
+
+def rec_channel_quantile(quantile: float, span: str) -> str:
+    """``cx:step_channel_duration_seconds:p95_recent``: the quantile per channel, where latency
+    regressions are judged (a shift of traffic between channels is no regression)."""
+    return f"cx:step_channel_duration_seconds:p{quantile * 100:g}_{span}".replace(".", "_")
+
+
+def rec_bucket_rate(span: str) -> str:
+    """``cx:step_duration_seconds_bucket:rate_recent``: the duration buckets' rates per step,
+    channel and ``le``, read once from the raw series; every quantile is derived from it."""
+    return f"cx:step_duration_seconds_bucket:rate_{span}"
+
+
+REC_CHANNEL_RATE: Final = "cx:step_channel_requests:rate_recent"
+REC_CHANNEL_RATE_BASELINE: Final = "cx:step_channel_requests:rate_baseline"
 
 
 def rec_bad_ratio(window: str) -> str:

@@ -45,9 +45,15 @@ class Open:
         return f"{self.quantile:g}"
 
 
+# watch judges a step over all its channels pooled (the rules judge each channel): its alerts say so
+# in the rule's ``channel`` label.
+POOLED_CHANNELS = "all"
+
+
 def labels(plan: StepPlan, regression: Open) -> dict[str, str]:
-    """The rule's labels: alertname, journey, step, severity, quantile."""
-    rule = latency_rule(plan, regression.quantile, None)
+    """The rule's labels: alertname, service, journey, step, channel (``all``), severity,
+    quantile."""
+    rule = latency_rule(plan, regression.quantile, POOLED_CHANNELS, None)
     return {names.ALERTNAME: names.ALERT_LATENCY, **rule.labels}
 
 
@@ -55,7 +61,7 @@ def annotation_texts(
     plan: StepPlan, regression: Open, dashboard_url: str | None, since: float
 ) -> dict[str, str]:
     """The rule's annotations, filled with the detector's values."""
-    rule = latency_rule(plan, regression.quantile, dashboard_url)
+    rule = latency_rule(plan, regression.quantile, POOLED_CHANNELS, dashboard_url)
     values: dict[str, float | None] = {
         "baseline": regression.baseline,
         "current": regression.current,

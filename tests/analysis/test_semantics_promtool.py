@@ -48,7 +48,8 @@ PER_10M = 10  # counts below are per minute; the analyzer sees 10 minutes of the
 
 
 def _series(metric: str, per_minute: int, **labels: str) -> dict[str, str]:
-    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    """A counter of the example service (every journey-scoped series carries ``service``)."""
+    inner = ",".join(f'{k}="{v}"' for k, v in {"service": "bank_app", **labels}.items())
     return {"series": f"{metric}{{{inner}}}", "values": f"0+{per_minute}x{MINUTES}"}
 
 

@@ -75,10 +75,10 @@ threading.Thread(target=server.serve_forever, daemon=True).start()"""
 )
 
 EXPECTED = [
-    'cx_step_transitions_total{channel="app",from_step="bill_total",journey="bill_inquiry",segment="none",to_step="bill_detail"} 1.0',
-    'cx_journeys_started_total{channel="app",journey="bill_inquiry",segment="none"} 1.0',
-    'cx_steps_total{channel="app",journey="bill_inquiry",outcome="ok",segment="none",step="bill_total",timeliness="satisfied"} 1.0',
-    'cx_steps_total{channel="app",journey="bill_inquiry",outcome="ok",segment="none",step="bill_detail",timeliness="satisfied"} 1.0',
+    'cx_step_transitions_total{channel="app",from_step="bill_total",journey="bill_inquiry",segment="none",service="bank_app",to_step="bill_detail"} 1.0',
+    'cx_journeys_started_total{channel="app",journey="bill_inquiry",segment="none",service="bank_app"} 1.0',
+    'cx_steps_total{channel="app",journey="bill_inquiry",outcome="ok",segment="none",service="bank_app",step="bill_total",timeliness="satisfied"} 1.0',
+    'cx_steps_total{channel="app",journey="bill_inquiry",outcome="ok",segment="none",service="bank_app",step="bill_detail",timeliness="satisfied"} 1.0',
 ]
 
 

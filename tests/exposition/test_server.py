@@ -28,6 +28,7 @@ from cxmetrics.spec.model import Spec
 pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
 STEP = {
+    "service": "bank_app",
     "journey": "bill_inquiry",
     "step": "bill_total",
     "channel": "app",

@@ -56,6 +56,7 @@ def test_calls_before_configure_are_noops_and_nothing_is_buffered(example_spec: 
         registry.get_sample_value(
             "cx_steps_total",
             {
+                "service": "bank_app",
                 "journey": "bill_inquiry",
                 "step": "bill_total",
                 "channel": "app",
@@ -70,6 +71,7 @@ def test_calls_before_configure_are_noops_and_nothing_is_buffered(example_spec: 
         registry.get_sample_value(
             "cx_steps_total",
             {
+                "service": "bank_app",
                 "journey": "bill_inquiry",
                 "step": "bill_total",
                 "channel": "app",

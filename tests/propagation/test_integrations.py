@@ -67,7 +67,8 @@ def samples(url: str, family: str) -> dict[tuple[tuple[str, str], ...], float]:
     for fam in text_string_to_metric_families(text):
         for sample in fam.samples:
             if sample.name == family and sample.value:
-                out[tuple(sorted(sample.labels.items()))] = sample.value
+                kept = {k: v for k, v in sample.labels.items() if k != "service"}
+                out[tuple(sorted(kept.items()))] = sample.value
     return out
 
 

@@ -45,7 +45,7 @@ def test_two_processes_yield_exactly_one_transition() -> None:
     assert second["journey_id"] == first["journey_id"]
     assert transitions(first["metrics"]) == {}
     assert transitions(second["metrics"]) == {("bill_total", "bill_detail"): 1.0}
-    started = 'cx_journeys_started_total{channel="app",journey="bill_inquiry",segment="none"}'
+    started = 'cx_journeys_started_total{channel="app",journey="bill_inquiry",segment="none",service="bank_app"}'
     assert f"{started} 1.0" in first["metrics"]
     assert f"{started} 0.0" in second["metrics"]
     fresh = run_step("bill_detail", {})  # no context: a new instance, no transition

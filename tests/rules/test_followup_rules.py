@@ -68,6 +68,7 @@ tests:
             exp_annotations:
               summary: "Follow-ups of loan_application/upload_documents are late: the oldest due one has waited 12m 0s (bound 10m)"
               description: "Customers who stalled at this step are not being handed over in time: check that 'cxmetrics followup run' workers are up (cx_followups_sent_total rising) and that the target accepts deliveries (cx_followups_retried_total, cx_followups_dead_letters)."
+              runbook_url: "docs/runbook.md#cxfollowuplag"
       - eval_time: 7m
         alertname: CxFollowUpLag
         exp_alerts: []

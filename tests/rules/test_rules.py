@@ -22,7 +22,18 @@ from cxmetrics.spec.model import Spec
 from tests.helpers.paths import EXAMPLE_SPEC
 
 J, S = "bill_inquiry", "bill_detail"
-SEL = f'{{journey="{J}",step="{S}"}}'
+SVC = "bank_app"
+SEL = f'{{service="{SVC}",journey="{J}",step="{S}"}}'
+TARGET_SEL = f'{{service="{SVC}",journey="{J}",step="{S}"}}'
+
+
+def _unchanged(window: str) -> str:
+    """The clause holding a quantile or latency alert back across a target change."""
+    raw = f"cx_step_target_seconds{TARGET_SEL}"
+    return (
+        f"\nunless on (journey, step) (changes(cx:step_target:seconds{SEL}[{window}]) > 0 or "
+        f"max by (service, journey, step) ({raw}) != min by (service, journey, step) ({raw}))"
+    )
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -56,33 +67,54 @@ def test_bill_detail_latency_rules_compare_recent_quantiles_with_the_baseline(
     example_rules: list[dict[str, Any]],
 ) -> None:
     rules = example_rules
+    # the raw buckets are read once per window, by channel; every quantile reads the record
+    [buckets] = _bill_detail(rules, "cx:step_duration_seconds_bucket:rate_recent")
+    assert buckets["expr"] == (
+        f"sum by (journey, step, channel, le) (rate(cx_step_duration_seconds_bucket{SEL}[10m]))"
+    )
+    [base_buckets] = _bill_detail(rules, "cx:step_duration_seconds_bucket:rate_baseline")
+    assert base_buckets["expr"] == (
+        "sum by (journey, step, channel, le) "
+        f"(rate(cx_step_duration_seconds_bucket{SEL}[10m] offset 1d))"
+    )
     [p95] = _bill_detail(rules, "cx:step_duration_seconds:p95_recent")
     assert p95["expr"] == (
         "histogram_quantile(0.95, sum by (journey, step, le) "
-        f"(rate(cx_step_duration_seconds_bucket{SEL}[10m]))) > 0"
+        f"(cx:step_duration_seconds_bucket:rate_recent{SEL})) > 0" + _unchanged("10m")
     )
     [base] = _bill_detail(rules, "cx:step_duration_seconds:p95_baseline")
     assert base["expr"] == (
         "histogram_quantile(0.95, sum by (journey, step, le) "
-        f"(rate(cx_step_duration_seconds_bucket{SEL}[10m] offset 1d))) > 0"
+        f"(cx:step_duration_seconds_bucket:rate_baseline{SEL})) > 0"
+        + _unchanged("10m] offset 1d").replace("[10m] offset 1d]", "[10m] offset 1d")
     )
     alerts = _bill_detail(rules, names.ALERT_LATENCY)
+    # one per quantile and channel: a regression is judged within a channel
     assert [a["labels"] for a in alerts] == [
-        {"journey": J, "step": S, "severity": "ticket", "quantile": "0.95"},
-        {"journey": J, "step": S, "severity": "ticket", "quantile": "0.5"},
+        {"service": SVC, "journey": J, "step": S, "channel": c, "severity": "ticket", "quantile": q}
+        for q in ("0.95", "0.5")
+        for c in ("app", "web", "phone", "branch")
     ]
     assert alerts[0]["for"] == "5m"
+    web = f'{{service="{SVC}",journey="{J}",step="{S}",channel="app"}}'
+    on = "on (journey, step, channel)"
     assert alerts[0]["expr"] == (
-        f"(cx:step_duration_seconds:p95_recent{SEL} / cx:step_duration_seconds:p95_baseline{SEL}"
-        " - 1) > 0.1\n"
-        f"and on (journey, step) cx:step_requests:rate_recent{SEL} * 600 >= 100\n"
-        f"and on (journey, step) cx:step_requests:rate_baseline{SEL} * 600 >= 100"
+        f"(cx:step_channel_duration_seconds:p95_recent{web} / "
+        f"cx:step_channel_duration_seconds:p95_baseline{web} - 1) > 0.1\n"
+        f"and {on} cx:step_channel_requests:rate_recent{web} * 600 >= 100\n"
+        f"and {on} cx:step_channel_requests:rate_baseline{web} * 600 >= 100" + _unchanged("1d10m")
+    )
+    [by_channel] = _bill_detail(rules, "cx:step_channel_duration_seconds:p95_recent")
+    assert by_channel["expr"] == (
+        "histogram_quantile(0.95, sum by (journey, step, channel, le) "
+        f"(cx:step_duration_seconds_bucket:rate_recent{SEL})) > 0" + _unchanged("10m")
     )
     assert sorted(alerts[0]["annotations"]) == [
         "baseline",
         "change",
         "current",
         "description",
+        "runbook_url",
         "since",
         "summary",
     ]
@@ -93,10 +125,14 @@ def test_a_trailing_baseline_ends_where_the_recent_window_starts() -> None:
     spec = parse_with_overrides(
         EXAMPLE_SPEC.read_text(), ["defaults: {regression: {baseline: trailing 6h}}"]
     )
-    [base] = _bill_detail(_rules(spec), "cx:step_duration_seconds:p95_baseline")
+    [base] = _bill_detail(_rules(spec), "cx:step_duration_seconds_bucket:rate_baseline")
     assert base["expr"] == (
-        "histogram_quantile(0.95, sum by (journey, step, le) "
-        f"(rate(cx_step_duration_seconds_bucket{SEL}[6h] offset 10m))) > 0"
+        "sum by (journey, step, channel, le) "
+        f"(rate(cx_step_duration_seconds_bucket{SEL}[6h] offset 10m))"
+    )
+    [p95] = _bill_detail(_rules(spec), "cx:step_duration_seconds:p95_baseline")
+    assert p95["expr"].endswith(
+        _unchanged("6h] offset 10m").replace("[6h] offset 10m]", "[6h] offset 10m")
     )
 
 
@@ -142,11 +178,17 @@ def test_conversion_rules_relabel_transitions_to_step_and_to_step(
         for r in rules
         if r.get("record") == names.REC_CONVERSION and r["labels"]["step"] == "bill_total"
     ]
-    assert conversion["labels"] == {"journey": J, "step": "bill_total", "to_step": S}
+    assert conversion["labels"] == {
+        "service": SVC,
+        "journey": J,
+        "step": "bill_total",
+        "to_step": S,
+    }
     assert conversion["expr"] == (
-        'clamp(sum by (journey) (rate(cx_step_transitions_total{journey="bill_inquiry",'
-        'from_step="bill_total",to_step="bill_detail"}[10m])) / on (journey) '
-        '(sum by (journey) (rate(cx_steps_total{journey="bill_inquiry",step="bill_total"}[10m]))'
+        'clamp(sum by (journey) (rate(cx_step_transitions_total{service="bank_app",'
+        'journey="bill_inquiry",from_step="bill_total",to_step="bill_detail"}[10m])) / on (journey) '
+        '(sum by (journey) (rate(cx_steps_total{service="bank_app",journey="bill_inquiry",'
+        'step="bill_total"}[10m]))'
         " > 0), 0, 1)"
     )
     drops = [r for r in rules if r.get("alert") == names.ALERT_CONVERSION_DROP]
@@ -168,7 +210,7 @@ def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(
     for rule in example_rules:
         expr = rule["expr"]
         if rule.get("record", "").startswith("cx:step_duration_seconds:"):
-            assert expr.endswith(") > 0")
+            assert ") > 0\nunless on (journey, step) (changes(" in expr, expr
         elif ":ratio" in rule.get("record", ""):
             assert expr.startswith("clamp("), expr
             assert re.search(r" / (on \(journey\) )?\(.* > 0\), 0, 1\)$", expr), expr
@@ -177,16 +219,25 @@ def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(
 def test_histograms_are_only_ever_aggregated_per_step(example_rules: list[dict[str, Any]]) -> None:
     rules = example_rules
     bucket_rules = [r for r in rules if "_bucket" in r["expr"]]
-    assert len(bucket_rules) == 4 * 12  # p95/p50 × recent/baseline × 12 steps
+    # recent/baseline bucket rates recorded once; p95/p50 × recent/baseline × per step and per
+    # channel read the records, × 12 steps
+    assert len([r for r in bucket_rules if "(rate(" in r["expr"]]) == 2 * 12
+    assert len(bucket_rules) == (2 + 4 * 2) * 12
     for rule in rules:
         for clause in re.findall(r"sum by \(([^)]*)\)", rule["expr"]):
             assert clause.split(", ")[:2] in (["journey", "step"], ["journey"]), rule
         if "_bucket" in rule["expr"]:
+            step = f'service="{SVC}",journey="{rule["labels"]["journey"]}",'
+            step += f'step="{rule["labels"]["step"]}"'
             assert (
-                "sum by (journey, step, le) (rate(cx_step_duration_seconds_bucket{"
-                f'journey="{rule["labels"]["journey"]}",step="{rule["labels"]["step"]}"'
+                "sum by (journey, step, channel, le) (rate(cx_step_duration_seconds_bucket{" + step
                 in rule["expr"]
-            )
+                or re.search(
+                    r"sum by \(journey, step, (channel, )?le\) "
+                    r"\(cx:step_duration_seconds_bucket:rate_(recent|baseline)\{" + re.escape(step),
+                    rule["expr"],
+                )
+            ), rule
 
 
 def test_rules_name_only_exposed_metrics_and_declared_rule_names(
@@ -209,9 +260,18 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(
         names.REC_STEPS_RATE5M,
         names.REC_GOOD_RATE5M,
         names.REC_CHECKS_RATE5M,
+        names.REC_STEP_TARGET,
+        names.REC_BASELINE_MISSING,
+        names.REC_CHANNEL_RATE,
+        names.REC_CHANNEL_RATE_BASELINE,
+        names.rec_bucket_rate(names.RECENT),
+        names.rec_bucket_rate(names.BASELINE),
     }
     declared |= {
-        names.rec_quantile(q, s) for q in (0.95, 0.5) for s in (names.RECENT, names.BASELINE)
+        f(q, s)
+        for q in (0.95, 0.5)
+        for s in (names.RECENT, names.BASELINE)
+        for f in (names.rec_quantile, names.rec_channel_quantile)
     }
     declared |= {
         f(w)
@@ -225,6 +285,7 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(
         names.ALERT_ACCURACY_BURN,
         names.ALERT_CONVERSION_DROP,
         names.ALERT_FOLLOWUP_LAG,  # loan_application/upload_documents is a key step
+        names.ALERT_TARGET_CHANGED,
     }
     used = set()
     for rule in rules:
@@ -237,6 +298,7 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(
         "cx_accuracy_checks_total",
         "cx_step_transitions_total",
         "cx_followups_oldest_due_seconds",
+        "cx_step_target_seconds",
     }
     assert used <= exposed | set(names.FOLLOWUP_METRICS)
 
@@ -255,7 +317,7 @@ def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_s
         if r.alert == names.ALERT_ACCURACY_BURN and r.labels["check"] == "first_contact_resolution"
     ]
     assert [(x["long_window"], x["short_window"]) for x in fcr] == [("3d", "6h")]
-    assert ruleset.count() == (255, 82)
+    assert ruleset.count() == (284, 115)
 
 
 def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(
@@ -284,7 +346,7 @@ def test_dashboard_link_uses_the_step_dashboard_uid() -> None:
     [alert] = [
         r
         for r in _bill_detail(_rules(spec), names.ALERT_LATENCY)
-        if r["labels"]["quantile"] == "0.95"
+        if r["labels"]["quantile"] == "0.95" and r["labels"]["channel"] == "app"
     ]
     assert (
         alert["annotations"]["dashboard"] == "https://grafana.bank.example/d/cx-bill_inquiry-steps"
@@ -325,7 +387,7 @@ def test_promtool_checks_the_rule_file(tmp_path: Path, example_spec: Spec) -> No
     code, out = promtool("check", "rules", str(path))
     assert (code, out.strip().splitlines()) == (
         0,
-        [f"Checking {path}", "  SUCCESS: 337 rules found"],
+        [f"Checking {path}", "  SUCCESS: 399 rules found"],
     )
 
 
@@ -464,7 +526,7 @@ def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path: Pat
         "note: journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
         ".objective 0.7: the 14.4× (1h/5m), 6× (6h/30m) burn-rate alerts would need more than "
         "100% bad events and cannot fire; left out",
-        f"wrote 255 recording and 82 alerting rules in 13 groups to {out}",
+        f"wrote 284 recording and 115 alerting rules in 9 groups to {out}",
     ]
 
 
@@ -482,7 +544,7 @@ def test_command_checks_both_formats_with_promtool(tmp_path: Path) -> None:
         "release=prom",
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "  SUCCESS: 337 rules found"
+    assert result.output.splitlines()[-1] == "  SUCCESS: 399 rules found"
     assert _load(out.read_text())["kind"] == "PrometheusRule"
 
 

@@ -35,7 +35,10 @@ ALERTS = (
     names.ALERT_GOOD_BURN,
     names.ALERT_ACCURACY_BURN,
     names.ALERT_CONVERSION_DROP,
+    names.ALERT_TARGET_CHANGED,
 )
+# the generated suites' traffic is all on the default channel, where the latency alert fires
+STEP_APP = {"service": "bank_app", "journey": J, "step": S, "channel": "app"}
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 NOTHING: dict[str, list[Any]] = {name: [] for name in ALERTS}
 
@@ -100,10 +103,11 @@ def test_a_p95_shift_on_bill_detail_fires_for_that_step_only_and_resolves(
         names.ALERT_GOOD_BURN: [],
         names.ALERT_ACCURACY_BURN: [],
         names.ALERT_CONVERSION_DROP: [],
+        names.ALERT_TARGET_CHANGED: [],
     }
     assert [a["exp_labels"] for a in fired[names.ALERT_LATENCY]] == [
-        {"journey": J, "step": S, "severity": "ticket", "quantile": "0.95"},
-        {"journey": J, "step": S, "severity": "ticket", "quantile": "0.5"},
+        {**STEP_APP, "severity": "ticket", "quantile": "0.95"},
+        {**STEP_APP, "severity": "ticket", "quantile": "0.5"},
     ]
     p95 = fired[names.ALERT_LATENCY][0]["exp_annotations"]
     # the synthetic bill_detail p95 is 1.0 s (2/3 of its 1.5 s target), then ×1.2; the recorded
@@ -113,12 +117,12 @@ def test_a_p95_shift_on_bill_detail_fires_for_that_step_only_and_resolves(
         "current": "1.221s",
         "change": "+21.62%",
         "since": "1970-01-01 00:40:00 +0000 UTC",
-        "summary": "bill_inquiry/bill_detail: p95 latency +21.62% (1.004s → 1.221s)",
+        "summary": "bill_inquiry/bill_detail on app: p95 latency +20.21% (1.006s → 1.209s)",
     }
     assert p95["description"] == (
-        "The p95 latency of step bill_detail in journey bill_inquiry over the last 5m is above "
-        "its baseline (the same 5m window 30m earlier) by more than the +10% threshold, "
-        "measured on 150 steps, since 1970-01-01 00:40:00 +0000 UTC."
+        "The p95 latency of step bill_detail in journey bill_inquiry on channel app over the "
+        "last 5m is above its baseline (the same 5m window 30m earlier) by more than the +10% "
+        "threshold, measured on 150 app steps, since 1970-01-01 00:40:00 +0000 UTC."
     )
     assert expected["55m"] == NOTHING
 
@@ -149,21 +153,41 @@ def test_a_quiet_step_records_no_nan_and_fires_nothing(bill_detail_suite: Path) 
             "eval_time": "55m",
             "exp_samples": [
                 {
-                    "labels": f'cx:step_requests:rate_recent{{journey="{J}",step="{S}"}}',
+                    "labels": f'cx:step_requests:rate_recent{{service="bank_app",journey="{J}",step="{S}"}}',
                     "value": 0.0,
                 },
                 {
-                    "labels": f'cx:step_requests:rate_baseline{{journey="{J}",step="{S}"}}',
-                    "value": 0.0,
-                },
-                {"labels": f'cx:step_steps:rate5m{{journey="{J}",step="{S}"}}', "value": 0.0},
-                {
-                    "labels": f'cx:step_good_steps:rate5m{{journey="{J}",step="{S}"}}',
+                    "labels": f'cx:step_requests:rate_baseline{{service="bank_app",journey="{J}",step="{S}"}}',
                     "value": 0.0,
                 },
                 *(
                     {
-                        "labels": f'cx:accuracy_checks:rate5m{{journey="{J}",step="{S}",'
+                        "labels": f'{record}{{service="bank_app",journey="{J}",step="{S}",'
+                        'channel="app"}',
+                        "value": 0.0,
+                    }
+                    for record in (names.REC_CHANNEL_RATE, names.REC_CHANNEL_RATE_BASELINE)
+                ),
+                *(
+                    {
+                        "labels": f'{names.rec_bucket_rate(span)}{{service="bank_app",'
+                        f'journey="{J}",step="{S}",channel="app",le="{le}"}}',
+                        "value": 0.0,
+                    }
+                    for span in (names.RECENT, names.BASELINE)
+                    for le in (*(repr(float(b)) for b in names.duration_buckets(1.5, 6.0)), "+Inf")
+                ),
+                {
+                    "labels": f'cx:step_steps:rate5m{{service="bank_app",journey="{J}",step="{S}"}}',
+                    "value": 0.0,
+                },
+                {
+                    "labels": f'cx:step_good_steps:rate5m{{service="bank_app",journey="{J}",step="{S}"}}',
+                    "value": 0.0,
+                },
+                *(
+                    {
+                        "labels": f'cx:accuracy_checks:rate5m{{service="bank_app",journey="{J}",step="{S}",'
                         f'check="{check}",result="{result}"}}',
                         "value": 0.0,
                     }
@@ -185,6 +209,7 @@ def test_an_accuracy_burst_fires_the_accuracy_burn_alert_and_recovery_resolves(
     first = expected["20m"][names.ALERT_ACCURACY_BURN]
     assert [a["exp_labels"] for a in first] == [
         {
+            "service": "bank_app",
             "journey": J,
             "step": S,
             "check": CHECK,
@@ -209,7 +234,13 @@ def test_a_conversion_drop_fires_for_that_pair(bill_detail_suite: Path) -> None:
     group = _groups(bill_detail_suite)[f"conversion {J}/login"]
     fired = _expected(group)["45m"][names.ALERT_CONVERSION_DROP]
     assert [a["exp_labels"] for a in fired] == [
-        {"journey": J, "step": "login", "to_step": "bill_total", "severity": "ticket"}
+        {
+            "service": "bank_app",
+            "journey": J,
+            "step": "login",
+            "to_step": "bill_total",
+            "severity": "ticket",
+        }
     ]
     assert {k: fired[0]["exp_annotations"][k] for k in ("baseline", "current", "change")} == {
         "baseline": "90%",
@@ -218,7 +249,10 @@ def test_a_conversion_drop_fires_for_that_pair(bill_detail_suite: Path) -> None:
     }
 
 
-BUCKETS = f'cx_step_duration_seconds_bucket{{journey="{J}",step="{S}"}}'
+BUCKETS = f'cx_step_duration_seconds_bucket{{service="bank_app",journey="{J}",step="{S}"}}'
+RECENT_BUCKETS = (
+    f'{names.rec_bucket_rate(names.RECENT)}{{service="bank_app",journey="{J}",step="{S}"}}'
+)
 
 
 @pytest.mark.slow
@@ -228,8 +262,9 @@ BUCKETS = f'cx_step_duration_seconds_bucket{{journey="{J}",step="{S}"}}'
         # a journey-wide p95 (buckets summed across steps) hides which step regressed
         (
             [
-                (BUCKETS, f'cx_step_duration_seconds_bucket{{journey="{J}"}}'),
+                (BUCKETS, f'cx_step_duration_seconds_bucket{{service="bank_app",journey="{J}"}}'),
                 ("sum by (journey, step, le)", "sum by (journey, le)"),
+                ("sum by (journey, step, channel, le)", "sum by (journey, channel, le)"),
             ],
             "latency",
             [f"latency {J}/{S}"],
@@ -238,7 +273,7 @@ BUCKETS = f'cx_step_duration_seconds_bucket{{journey="{J}",step="{S}"}}'
         # without the volume guards a step below min_volume alerts on too few steps
         ([(" >= 50", " >= 0")], "quiet", [f"quiet {J}"], 0),
         # without the > 0 filter an empty histogram records NaN (p95 and p50, at both checks)
-        ([(f"({BUCKETS}[5m]))) > 0", f"({BUCKETS}[5m])))")], "quiet", [], 2),
+        ([(f"{RECENT_BUCKETS})) > 0", f"{RECENT_BUCKETS}))")], "quiet", [], 2),
     ],
 )
 def test_the_suite_fails_rules_that_break_the_policy(
@@ -269,7 +304,8 @@ def test_the_suite_fails_rules_that_break_the_policy(
     assert sorted({x for x in lines if x.startswith("name:")}) == [
         f"name: {groups[name]['name']}," for name in failing
     ]
-    assert lines.count('got: {value="NaN"} 2E+00') == nan
+    # p95 and p50, per step and per channel
+    assert lines.count('got: {value="NaN"} 4E+00') == nan
 
 
 TINY = """
@@ -299,10 +335,10 @@ def test_cxmetrics_rules_writes_a_suite_for_every_step_that_promtool_passes(tmp_
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[:4] == [
-        f"wrote 43 recording and 14 alerting rules in 3 groups to {out}",
+        f"wrote 62 recording and 16 alerting rules in 3 groups to {out}",
         f"wrote promtool tests to {tests}",
         f"Checking {out}",
-        "  SUCCESS: 57 rules found",
+        "  SUCCESS: 78 rules found",
     ]
     assert lines[-1] == "  SUCCESS"
     document = yaml.load(tests.read_text(), Loader=_LOADER)

@@ -19,7 +19,7 @@ from tests.helpers.paths import EXAMPLE_SPEC
 
 pytestmark = pytest.mark.slow  # runs promtool
 
-SEL = 'journey="bill_inquiry",step="bill_detail",channel="app"'
+SEL = 'service="bank_app",journey="bill_inquiry",step="bill_detail",channel="app"'
 PAGE = (
     f'ALERTS{{alertname="{names.ALERT_GOOD_BURN}",alertstate="firing",long_window="1h",'
     'journey="bill_inquiry",step="bill_detail"}'
@@ -27,7 +27,8 @@ PAGE = (
 FIRING = {
     "labels": (
         f'ALERTS{{alertname="{names.ALERT_GOOD_BURN}",alertstate="firing",long_window="1h",'
-        'short_window="5m",severity="page",journey="bill_inquiry",step="bill_detail"}'
+        'short_window="5m",severity="page",service="bank_app",journey="bill_inquiry",'
+        'step="bill_detail"}'
     ),
     "value": 1,
 }

@@ -46,13 +46,15 @@ def test_an_unreadable_state_file_is_a_first_start_said_so(tmp_path: Path) -> No
 
 def test_the_alert_carries_the_rules_labels_and_annotations(example_spec: Spec) -> None:
     [p] = [p for p in plan(example_spec).steps if p.step.name == "bill_detail"]
-    rule = latency_rule(p, 0.95, None)
+    rule = latency_rule(p, 0.95, alertmanager.POOLED_CHANNELS, None)
     labels = alertmanager.labels(p, REGRESSION)
     assert labels == {"alertname": "CxStepLatencyRegression", **rule.labels}
     assert labels == {
         "alertname": "CxStepLatencyRegression",
+        "service": "bank_app",
         "journey": "bill_inquiry",
         "step": "bill_detail",
+        "channel": "all",
         "severity": "ticket",
         "quantile": "0.95",
     }

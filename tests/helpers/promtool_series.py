@@ -1,0 +1,29 @@
+"""Hand-written ``promtool test rules`` input for one step: per-minute counts of a lognormal
+latency in the step's own bucket layout, in promtool's expanding notation."""
+
+from __future__ import annotations
+
+import math
+
+from cxmetrics.spec import names
+
+SIGMA = 0.3
+Z95 = 1.6448536269514722
+
+
+def median_for_p95(p95: float) -> float:
+    return p95 / math.exp(Z95 * SIGMA)
+
+
+def below(bound: float, median: float, per_minute: int) -> int:
+    """Steps per minute at or under ``bound`` seconds."""
+    z = math.log(bound / median) / (SIGMA * math.sqrt(2))
+    return round(per_minute * 0.5 * (1 + math.erf(z)))
+
+
+def layout(target: float, median: float, per_minute: int) -> list[tuple[str, int]]:
+    """(``le``, steps per minute at or under it) for a step with target ``target`` (tolerating
+    4T, the default), ``+Inf`` last."""
+    bounds = names.duration_buckets(target, target * 4)
+    rows = [(repr(float(b)), below(b, median, per_minute)) for b in bounds]
+    return [*rows, ("+Inf", per_minute)]
