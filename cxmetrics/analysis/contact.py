@@ -399,7 +399,7 @@ def from_events(
 
 def _labels(metric: str) -> tuple[str, ...]:
     family = names.CONTACT_METRICS.get(metric) or names.METRICS[metric]
-    return tuple(label for label in family[1] if label != names.JOURNEY)
+    return tuple(label for label in family[1] if label not in (names.SERVICE, names.JOURNEY))
 
 
 def _matches(value: str, matcher: Matcher) -> bool:

@@ -493,8 +493,8 @@ def test_duration_histogram_is_never_aggregated_across_steps(boards: list[dict[s
 
 
 def test_selector_refuses_a_label_the_metric_does_not_carry() -> None:
-    with pytest.raises(ValueError, match="cx_step_duration_seconds has no label 'channel'"):
-        selector(names.STEP_DURATION, channel="app")
+    with pytest.raises(ValueError, match="cx_step_duration_seconds has no label 'segment'"):
+        selector(names.STEP_DURATION, segment="vip")
     with pytest.raises(ValueError, match="unknown metric 'cx_nope'"):
         selector("cx_nope", journey="j")
 

@@ -51,6 +51,7 @@ def test_segment_round_trips_through_baggage_and_resumes(registry: CollectorRegi
     sample = registry.get_sample_value(
         "cx_step_transitions_total",
         {
+            "service": "cards",
             "journey": "card_activation",
             "from_step": "enter_card",
             "to_step": "verify_otp",

@@ -317,7 +317,7 @@ def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_s
         if r.alert == names.ALERT_ACCURACY_BURN and r.labels["check"] == "first_contact_resolution"
     ]
     assert [(x["long_window"], x["short_window"]) for x in fcr] == [("3d", "6h")]
-    assert ruleset.count() == (284, 115)
+    assert ruleset.count() == (367, 154)
 
 
 def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(
@@ -387,7 +387,7 @@ def test_promtool_checks_the_rule_file(tmp_path: Path, example_spec: Spec) -> No
     code, out = promtool("check", "rules", str(path))
     assert (code, out.strip().splitlines()) == (
         0,
-        [f"Checking {path}", "  SUCCESS: 399 rules found"],
+        [f"Checking {path}", "  SUCCESS: 521 rules found"],
     )
 
 
@@ -526,7 +526,7 @@ def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path: Pat
         "note: journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
         ".objective 0.7: the 14.4× (1h/5m), 6× (6h/30m) burn-rate alerts would need more than "
         "100% bad events and cannot fire; left out",
-        f"wrote 284 recording and 115 alerting rules in 9 groups to {out}",
+        f"wrote 367 recording and 154 alerting rules in 13 groups to {out}",
     ]
 
 
@@ -544,7 +544,7 @@ def test_command_checks_both_formats_with_promtool(tmp_path: Path) -> None:
         "release=prom",
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "  SUCCESS: 399 rules found"
+    assert result.output.splitlines()[-1] == "  SUCCESS: 521 rules found"
     assert _load(out.read_text())["kind"] == "PrometheusRule"
 
 

@@ -117,7 +117,7 @@ def test_a_p95_shift_on_bill_detail_fires_for_that_step_only_and_resolves(
         "current": "1.221s",
         "change": "+21.62%",
         "since": "1970-01-01 00:40:00 +0000 UTC",
-        "summary": "bill_inquiry/bill_detail on app: p95 latency +20.21% (1.006s → 1.209s)",
+        "summary": "bill_inquiry/bill_detail on app: p95 latency +21.62% (1.004s → 1.221s)",
     }
     assert p95["description"] == (
         "The p95 latency of step bill_detail in journey bill_inquiry on channel app over the "

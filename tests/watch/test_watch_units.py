@@ -60,7 +60,7 @@ def test_the_alert_carries_the_rules_labels_and_annotations(example_spec: Spec) 
     }
     notes = alertmanager.annotation_texts(p, REGRESSION, None, REGRESSION.start)
     assert set(notes) == set(rule.annotations)
-    assert notes["summary"] == "bill_inquiry/bill_detail: p95 latency +20% (1s → 1.2s)"
+    assert notes["summary"] == "bill_inquiry/bill_detail on all: p95 latency +20% (1s → 1.2s)"
     assert notes["since"] == "2027-01-15 08:00:00 +0000 UTC"
     assert notes["change"] == "+20%"
     sent = alertmanager.payload(labels, notes, REGRESSION.start, REGRESSION.start + 90.5)
