@@ -58,9 +58,9 @@ def from_prometheus(
     n = len(edges) - 1
     layouts = step_layouts(spec)
     acc = _Accumulator(n, layouts)
-    # The duration histogram carries journey and step only (docs/metrics.md, "Series budget"):
-    # under a channel or segment matcher its buckets would match nothing, so they are not read
-    # and the windows have no quantiles (the classes, checks and transitions are per channel).
+    # The duration histogram pools segments (docs/metrics.md, "Series budget"): under a segment
+    # matcher its buckets would match nothing, so they are not read and the windows have no
+    # quantiles (the classes, checks and transitions are per segment).
     per_step_only = set(_MATCHED_LABEL.findall(matchers)) & _NOT_ON_HISTOGRAM
     bucket_counts = (
         {} if per_step_only else _buckets(read(names.STEP_DURATION + "_bucket"), layouts, n)
