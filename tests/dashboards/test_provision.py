@@ -91,7 +91,9 @@ def test_first_run_creates_everything_and_a_second_run_changes_nothing(
         f"created {FOLDER} at {grafana.url}; created 10, updated 0, unchanged 0\n"
     )
     assert actions(first) == dict.fromkeys(UIDS, "created")
-    assert [line[:5] for line in first.stderr.splitlines()] == [f"[{i}/10]" for i in range(1, 11)]
+    assert [line.split()[0] for line in first.stderr.splitlines()] == [
+        f"[{i}/10]" for i in range(1, 11)
+    ]
     assert grafana.folders["cx-bank_app"]["title"] == "CX: bank_app"
     local = {b["uid"]: b for b in build_dashboards(example_spec)}
     assert sorted(grafana.dashboards) == sorted(UIDS)

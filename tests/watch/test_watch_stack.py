@@ -239,15 +239,25 @@ def test_the_injected_regression_reaches_the_webhook_and_nothing_else(run: Run) 
     assert quantile in ("0.95", "0.5")
     assert labels == {
         "alertname": "CxStepLatencyRegression",
+        "service": "bank_app",
         "journey": "bill_inquiry",
         "step": "bill_detail",
+        "channel": "all",  # watch judges the step over its channels pooled
         "severity": "ticket",
         "quantile": quantile,
     }
     notes = alerts[0][1]["annotations"]
     pname = f"p{float(quantile) * 100:g}"
-    assert notes["summary"].startswith(f"bill_inquiry/bill_detail: {pname} latency +")
-    assert set(notes) == {"summary", "description", "baseline", "current", "change", "since"}
+    assert notes["summary"].startswith(f"bill_inquiry/bill_detail on all: {pname} latency +")
+    assert set(notes) == {
+        "summary",
+        "description",
+        "baseline",
+        "current",
+        "change",
+        "since",
+        "runbook_url",
+    }
     assert run.other_active == {}
 
 
@@ -263,8 +273,8 @@ def test_a_restart_neither_loses_nor_duplicates_the_alert(run: Run) -> None:
     [alert] = _alerts(run.hook)[0:1]
     quantile = alert[1]["labels"]["quantile"]
     assert list(run.state["alerts"]) == [
-        f"alertname=CxStepLatencyRegression,journey=bill_inquiry,quantile={quantile},"
-        "severity=ticket,step=bill_detail"
+        "alertname=CxStepLatencyRegression,channel=all,journey=bill_inquiry,"
+        f"quantile={quantile},service=bank_app,severity=ticket,step=bill_detail"
     ]
 
 
