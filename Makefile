@@ -34,7 +34,7 @@ demo: $(STAMP)
 
 # pytest's own exit code: "no tests collected" (5) is a failure, like any other non-zero code.
 test: $(STAMP) sysdeps
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 # The edit loop: everything that starts no server or subprocess (under a minute).
 test-fast: $(STAMP)
