@@ -7,7 +7,7 @@ cluster: any node, the client discovers the rest). Per partition:
 
 - ``due`` (sorted set): instance id → the time its follow-up is due (a claimed one: the time its
   lease ends, so an instance whose worker died is claimed again);
-- ``data`` (hash): instance id → ``since|channel|customer_ref`` (what the follow-up carries);
+- ``data`` (hash): instance id → ``since|channel|segment|customer_ref`` (what it carries);
 - ``prog`` (sorted set): instance id → when it last progressed past the key step, kept for
   ``PROGRESS_HORIZON`` seconds so a registration written late (another process's queue) does not
   resurrect an instance that already moved on;
@@ -26,14 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..spec.model import Spec
+from ..spec.names import NONE
 
 PREFIX = "cxfu"
 SHARDS = 16
 PROGRESS_HORIZON = 300.0
 
 # KEYS: due, data, prog. ARGV[1]: horizon cutoff; ARGV[2]: one write per line, either
-# "r <id> <due> <since>|<channel>|<customer_ref>" (register) or "c <id> <time>" (clear). One
-# argument per batch keeps the client's encoding cost per write to one string format.
+# "r <id> <due> <since>|<channel>|<segment>|<customer_ref>" (register) or "c <id> <time>"
+# (clear). One argument per batch keeps the client's encoding cost per write to one string format.
 APPLY = """
 local due, data, prog = KEYS[1], KEYS[2], KEYS[3]
 for line in string.gmatch(ARGV[2], '[^\\n]+') do
@@ -197,10 +198,15 @@ class Script:
         return target.execute_command("EVAL", self.text, len(keys), *keys, *args)
 
 
-def encode(since: float, channel: str, customer_ref: str | None) -> str:
-    return f"{since:.3f}|{channel}|{customer_ref or ''}"
+def encode(since: float, channel: str, segment: str, customer_ref: str | None) -> str:
+    return f"{since:.3f}|{channel}|{segment}|{customer_ref or ''}"
 
 
-def decode(payload: str) -> tuple[float, str, str | None]:
-    since, channel, customer = payload.split("|", 2)
-    return float(since), channel, customer or None
+def decode(payload: str) -> tuple[float, str, str, str | None]:
+    """``(since, channel, segment, customer_ref)``; a payload written before segments were
+    carried (``since|channel|customer_ref``) reads as segment ``none``."""
+    parts = payload.split("|")
+    if len(parts) == 3:
+        parts.insert(2, NONE)
+    since, channel, segment, customer = parts[0], parts[1], parts[2], "|".join(parts[3:])
+    return float(since), channel, segment, customer or None

@@ -36,7 +36,7 @@ _now = time.time
 
 # (registration or None, steps whose registration a step clears)
 _Plan = tuple[tuple[str, float] | None, tuple[str, ...]]
-_Write = tuple[str, _Plan, str, float, str, "str | None"]
+_Write = tuple[str, _Plan, str, float, str, str, "str | None"]
 
 
 def plans(spec: Spec) -> dict[tuple[str, str], _Plan]:
@@ -93,7 +93,13 @@ class Tracker:
 
     # -- hot path ----------------------------------------------------------------------------
     def note_step(
-        self, journey: str, step: str, journey_id: str, channel: str, customer_ref: str | None
+        self,
+        journey: str,
+        step: str,
+        journey_id: str,
+        channel: str,
+        segment: str,
+        customer_ref: str | None,
     ) -> None:
         """A step finished (``instrument.sinks.StepHook``: the runtime calls this instead of
         building a record): queue what it registers or clears, if anything."""
@@ -103,7 +109,7 @@ class Tracker:
         if len(self._queue) + self._inflight >= self._bound:
             self._drop("register" if plan[0] else "clear", "queue_full")
             return
-        self._queue.append((journey, plan, journey_id, _now(), channel, customer_ref))
+        self._queue.append((journey, plan, journey_id, _now(), channel, segment, customer_ref))
 
     def emit(self, event: Event) -> None:
         """The same from a whole record (the tracker used as a plain sink, or replayed)."""
@@ -116,7 +122,15 @@ class Tracker:
             self._drop("register" if plan[0] else "clear", "queue_full")
             return
         self._queue.append(
-            (event.journey, plan, event.journey_id, event.time, event.channel, event.customer_ref)
+            (
+                event.journey,
+                plan,
+                event.journey_id,
+                event.time,
+                event.channel,
+                event.segment,
+                event.customer_ref,
+            )
         )
 
     def _drop(self, op: str, reason: str, n: int = 1) -> None:
@@ -165,12 +179,12 @@ class Tracker:
     def _write(self, writes: list[_Write]) -> None:
         lines: dict[tuple[str, str, int], list[str]] = {}
         shards, shard_of = self._shards, store.shard_of
-        for journey, (register, clears), instance, at, channel, customer in writes:
+        for journey, (register, clears), instance, at, channel, segment, customer in writes:
             shard = shard_of(instance, shards)
             if register is not None:
                 step, after = register
                 lines.setdefault((journey, step, shard), []).append(
-                    f"r {instance} {at + after:.3f} {encode(at, channel, customer)}"
+                    f"r {instance} {at + after:.3f} {encode(at, channel, segment, customer)}"
                 )
             for step in clears:
                 lines.setdefault((journey, step, shard), []).append(f"c {instance} {at:.3f}")

@@ -177,13 +177,22 @@ class Worker:
             if c.raw is None:  # cleared after the claim: the customer moved on
                 acks += (c.instance, "")
                 continue
-            since, channel, customer = store.decode(c.raw)
+            since, channel, seg, customer = store.decode(c.raw)
             if now > since + policy.until:
                 expired += (c.instance, "not delivered before 'until'")
                 continue
             key = delivery.idempotency_key(part.journey, part.step, c.instance, since)
             fields = delivery.item(
-                policy.fields, key, part.journey, part.step, since, channel, segment, customer
+                policy.fields,
+                key,
+                part.journey,
+                part.step,
+                since,
+                channel,
+                seg
+                if seg != names.NONE
+                else segment,  # the instance's segment, else the spec's tag
+                customer,
             )
             ready.append((c, fields))
         chunks = [ready[i : i + self.batch] for i in range(0, len(ready), self.batch)]

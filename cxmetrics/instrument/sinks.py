@@ -25,7 +25,13 @@ class StepHook(Protocol):
     sends it no other event. ``note_step`` must be thread-safe and must not block."""
 
     def note_step(
-        self, journey: str, step: str, journey_id: str, channel: str, customer_ref: str | None
+        self,
+        journey: str,
+        step: str,
+        journey_id: str,
+        channel: str,
+        segment: str,
+        customer_ref: str | None,
     ) -> None: ...
 
     def flush(self) -> None: ...

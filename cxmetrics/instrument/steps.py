@@ -153,7 +153,9 @@ class StepInstance:
         if rt.step_hooks:
             for hook in rt.step_hooks:
                 try:
-                    hook.note_step(j.name, slot.step, j.journey_id, slot.channel, j.customer_ref)
+                    hook.note_step(
+                        j.name, slot.step, j.journey_id, slot.channel, slot.segment, j.customer_ref
+                    )
                 except Exception as exc:
                     internal_error("sink", exc)
         if rt.sinks:

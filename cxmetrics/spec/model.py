@@ -179,7 +179,8 @@ class FollowUp(_Model):
     reached no later step is handed to ``webhook`` and/or the named ``queue`` — once, with the
     listed ``fields`` — unless ``until`` has passed since the step (then it is given up and parked
     as a dead letter). Raw identifiers never go out: ``customer_ref`` is the keyed reference of
-    ``j.identify()``; ``segment`` is the step's (else the journey's) ``segment`` tag."""
+    ``j.identify()``; ``segment`` is the instance's segment, else the step's (else the journey's)
+    ``segment`` tag."""
 
     after: Seconds = Field(gt=0.0)
     until: Seconds = Field(gt=0.0)

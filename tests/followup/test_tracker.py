@@ -64,7 +64,7 @@ def test_key_step_registers_and_later_step_clears(server: RedisServer) -> None:
         followup=server.url,
     )
     db = redis.Redis.from_url(server.url, decode_responses=True)
-    stalled = cxmetrics.journey("loan_application", channel="app")
+    stalled = cxmetrics.journey("loan_application", channel="app", segment="vip")
     stalled.identify("customer-1")
     moving = cxmetrics.journey("loan_application", channel="app")
     for j in (stalled, moving):
@@ -79,11 +79,11 @@ def test_key_step_registers_and_later_step_clears(server: RedisServer) -> None:
 
     part = _partition(stalled.journey_id)
     due = db.zscore(part.key("due"), stalled.journey_id)
-    since, channel, customer = store.decode(
+    since, channel, segment, customer = store.decode(
         cast("str", db.hget(part.key("data"), stalled.journey_id))
     )
     assert due == pytest.approx(since + 7200.0, abs=0.002)
-    assert channel == "app"
+    assert (channel, segment) == ("app", "vip")  # the instance's own segment goes out
     assert customer == make_redactor(CUSTOMER_KEY, None)("customer-1")
 
     moved = _partition(moving.journey_id)
@@ -146,3 +146,12 @@ def test_redis_down_never_fails_or_blocks_and_counts_drops() -> None:
     assert registry.get_sample_value("cx_followups_queued") == 100
     tracker.close()
     assert tracker.dropped[("any", "shutdown")] == 100
+
+
+def test_the_stored_payload_carries_the_segment_and_reads_older_payloads() -> None:
+    """The follow-up carried the spec's ``segment`` tag only, never the instance's segment."""
+    assert store.encode(12.5, "web", "vip", "c0ffee") == "12.500|web|vip|c0ffee"
+    assert store.decode("12.500|web|vip|c0ffee") == (12.5, "web", "vip", "c0ffee")
+    assert store.decode("12.500|web|none|") == (12.5, "web", "none", None)
+    # written by a tracker before segments were carried: read as no segment
+    assert store.decode("12.500|web|c0ffee") == (12.5, "web", "none", "c0ffee")

@@ -15,6 +15,7 @@ import sys
 SPEC = """\
 service: bank
 channels: [app, web]
+segments: [vip, mass]
 journeys:
   - name: loan_application
     tags: {segment: retail}
