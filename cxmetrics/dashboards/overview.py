@@ -11,9 +11,10 @@ from itertools import pairwise
 
 from grafana_foundation_sdk.models import dashboard as dm
 
-from ..analysis import catalogue
+from ..analysis import catalogue, conversion
 from ..analysis.catalogue import SCORE_BANDS, Re
 from ..spec import names
+from ..spec.durations import prometheus_duration
 from ..spec.model import Journey, Spec
 from . import frame
 from .panels import (
@@ -175,6 +176,29 @@ def _funnel(spec: Spec, journey: Journey, q: JourneyQueries, layout: Layout) -> 
         12,
         8,
     )
+    if journey.conversion_window is not None and pairs:
+        window = prometheus_duration(journey.conversion_window)
+        layout.add(
+            bars_panel(
+                "Conversion judged after the window",
+                f"Conversion to the next step, judged only once each finish's {window} conversion "
+                "window has passed, so journeys still in flight are not counted as drop-offs: the "
+                f"transitions of the range over the step's finishes of the range ending {window} "
+                "earlier (all channels; reads high while traffic rises, low while it falls — "
+                "docs/indicators.md, 'Conversion windows').",
+                [
+                    Query(conversion.promql(journey.name, a, b, RANGE, window), f"{a} → {b}")
+                    for a, b in pairs
+                ],
+                "percentunit",
+                NEUTRAL,
+                minimum=0,
+                maximum=1,
+                decimals=1,
+            ),
+            12,
+            8,
+        )
     min_change = spec.regression(journey).min_change
     change_light = (-1.0, RED, ((-min_change, "orange"), (-min_change / 2, GREEN)))
     recent, baseline = names.REC_CONVERSION, names.REC_CONVERSION_BASELINE
