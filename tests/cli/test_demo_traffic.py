@@ -69,10 +69,10 @@ def test_a_request_that_times_out_ends_one_customer_not_the_run() -> None:
 @pytest.mark.slow
 def test_a_starved_demo_says_it_could_not_generate_enough_traffic(tmp_path: Path) -> None:
     # One customer line, and it is the phone's: not one bill_detail step, so no verdict on the
-    # injected faults can be given; each phase stretched to five times its length (10 s planned,
-    # 50 s at most) without getting any; the demo says so and how much traffic it got.
+    # injected faults can be given; each phase stretched to five times its length (4 s planned,
+    # 20 s at most) without getting any; the demo says so and how much traffic it got.
     with pytest.raises(demo.NotEnoughTraffic) as raised:
-        demo.run(tmp_path / "out", duration=10.0, time_scale=0.05, concurrency=1)
+        demo.run(tmp_path / "out", duration=4.0, time_scale=0.05, concurrency=1)
     message = str(raised.value)
     assert re.fullmatch(
         r"could not generate enough traffic to judge the injected faults: "
