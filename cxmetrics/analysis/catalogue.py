@@ -439,10 +439,11 @@ def count_promql(
     *,
     fn: str = "increase",
     by: tuple[str, ...] = (),
+    offset: str | None = None,
 ) -> str:
     """The count (``increase``) or rate of one counter family's matching series, summed ``by``:
     volume guards, journeys started, failing checks."""
-    return _terms((Count(metric),), match, window, fn, by, None)
+    return _terms((Count(metric),), match, window, fn, by, offset)
 
 
 def quantile_promql(

@@ -23,7 +23,7 @@ from itertools import pairwise
 from ..instrument.events import Event, StepRecord
 from ..spec import names
 from ..spec.model import Spec
-from .catalogue import clamp, selector
+from .catalogue import clamp, count_promql
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ def promql(journey: str, step: str, to_step: str, window: str, conversion_window
     it errs by the traffic's change over ``conversion_window`` (rising traffic reads high,
     falling reads low), and transitions later than the window still count in the numerator
     (the analyzer leaves them out)."""
-    moves = selector(names.TRANSITIONS, journey=journey, from_step=step, to_step=to_step)
-    steps = selector(names.STEPS, journey=journey, step=step)
-    numerator = f"sum(increase({moves}[{window}]))"
-    denominator = f"sum(increase({steps}[{window}] offset {conversion_window}))"
+    moves = {names.JOURNEY: journey, names.FROM_STEP: step, names.TO_STEP: to_step}
+    numerator = count_promql(names.TRANSITIONS, window, moves)
+    finished = {names.JOURNEY: journey, names.STEP: step}
+    denominator = count_promql(names.STEPS, window, finished, offset=conversion_window)
     return f"clamp(({numerator} or 0 * {denominator}) / ({denominator} > 0), 0, 1)"
