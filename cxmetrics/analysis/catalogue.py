@@ -353,6 +353,28 @@ def promql(
     return f"clamp({share}, 0, 1)"
 
 
+def next_step_promql(
+    window: str,
+    match: Mapping[str, Matcher],
+    pairs: str,
+    *,
+    by: tuple[str, ...] = (names.SERVICE, names.JOURNEY, names.STEP),
+    offset: str | None = None,
+) -> str:
+    """``CONVERSION`` of every step at once: transitions from each step to its next step (the
+    (step, to_step) pairs ``pairs`` has series for, e.g. ``cx:step_next:info``) / the step's
+    finishes, summed ``by`` (which holds ``step``), labelled ``to_step`` too. Same rules as
+    ``promql``: ``> 0`` denominator, clamped."""
+    moved_by = tuple(names.FROM_STEP if label == names.STEP else label for label in by)
+    kept = {k: v for k, v in match.items() if k in family_labels(names.TRANSITIONS)}
+    moved = _terms(CONVERSION.numerator, kept, window, "rate", (*moved_by, names.TO_STEP), offset)
+    renamed = f'label_replace({moved}, "{names.STEP}", "$1", "{names.FROM_STEP}", "(.*)")'
+    keys = ", ".join((*by, names.TO_STEP))
+    numerator = f"sum by ({keys}) ({renamed}) and on ({keys}) {pairs}"
+    denominator = _terms(CONVERSION.denominator, match, window, "rate", by, offset)
+    return f"clamp(({numerator}) / on ({', '.join(by)}) group_left () ({denominator} > 0), 0, 1)"
+
+
 def volume_promql(
     window: str,
     match: Mapping[str, Matcher],
@@ -383,13 +405,18 @@ RECORDED_RATES: Final = {
 }
 
 
-def recorded_rate_promql(metric: str, match: Mapping[str, Matcher]) -> str:
+def recorded_rate_promql(
+    metric: str,
+    match: Mapping[str, Matcher],
+    *,
+    by: tuple[str, ...] = (names.JOURNEY, names.STEP),
+) -> str:
     """The expression of ``RECORDED_RATES[metric]``: the family's 5m rate per step (and check,
     result), recorded once and averaged into every long window."""
-    by = [names.JOURNEY, names.STEP]
+    by = tuple(by)
     if metric == names.ACCURACY_CHECKS:
-        by += [names.CHECK, names.RESULT]
-    return _terms((Count(metric),), match, names.SHORT_RATE_WINDOW, "rate", tuple(by), None)
+        by += (names.CHECK, names.RESULT)
+    return _terms((Count(metric),), match, names.SHORT_RATE_WINDOW, "rate", by, None)
 
 
 def _recorded_terms(
@@ -457,8 +484,7 @@ def quantile_promql(
 ) -> str:
     """The ``q`` quantile of step durations, per step (and per channel when ``by`` says so):
     buckets are never summed across steps (each step has its own ``le`` layout)."""
-    if by[:2] != (names.JOURNEY, names.STEP):
-        raise ValueError("a quantile is always per journey and step")
+    _per_step(by)
     buckets = selector(f"{names.STEP_DURATION}_bucket", **match)
     summed = f"sum by ({', '.join((*by, 'le'))})"
     return f"histogram_quantile({q:g}, {summed} ({_range(buckets, window, fn, offset)}))"
@@ -471,12 +497,16 @@ def changes_promql(sel: str, window: str, offset: str | None = None) -> str:
 
 
 def bucket_rate_promql(
-    window: str, match: Mapping[str, Matcher], *, offset: str | None = None
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    offset: str | None = None,
+    by: tuple[str, ...] = (names.JOURNEY, names.STEP, names.CHANNEL),
 ) -> str:
     """The duration buckets' rates per step, channel and ``le`` (recorded once per step and
     window, and every quantile derived from the record: ``recorded_quantile_promql``)."""
     buckets = selector(f"{names.STEP_DURATION}_bucket", **match)
-    summed = f"sum by ({', '.join((names.JOURNEY, names.STEP, names.CHANNEL, 'le'))})"
+    summed = f"sum by ({', '.join((*by, 'le'))})"
     return f"{summed} ({_range(buckets, window, 'rate', offset)})"
 
 
@@ -485,10 +515,14 @@ def recorded_quantile_promql(
 ) -> str:
     """The ``q`` quantile from recorded bucket rates (``bucket_rate_promql``), per step (``by``
     journey, step) or per channel (journey, step, channel); never across steps."""
-    if by[:2] != (names.JOURNEY, names.STEP):
-        raise ValueError("a quantile is always per journey and step")
+    _per_step(by)
     summed = f"sum by ({', '.join((*by, 'le'))})"
     return f"histogram_quantile({q:g}, {summed} ({selector(record, **match)}))"
+
+
+def _per_step(by: tuple[str, ...]) -> None:
+    if names.JOURNEY not in by or names.STEP not in by:
+        raise ValueError("a quantile is always per journey and step")
 
 
 def _weighted(terms: list[tuple[str, float]]) -> str:

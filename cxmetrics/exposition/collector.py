@@ -24,6 +24,7 @@ from ..instrument.runtime import Runtime
 from ..instrument.slots import JourneySlot
 from ..instrument.state import STATE, internal_error
 from ..spec import names
+from ..spec.model import Spec
 from ..spec.names import (
     FEEDBACK_CATEGORIES,
     NONE,
@@ -68,11 +69,37 @@ def _cumulative(
     return rows
 
 
+def spec_rows(spec: Spec) -> list[tuple[str, list[str], float]]:
+    """The spec's per-step thresholds and rule policy as gauge samples (family, label values,
+    value), resolved once: the generic rules join them instead of a rule copy per step
+    (docs/rules.md, *Generic rules*)."""
+    service = spec.service
+    rows: list[tuple[str, list[str], float]] = []
+    for journey, step in spec.steps():
+        key = [service, journey.name, step.name]
+        policy = spec.regression(journey, step)
+        rows += [
+            (names.STEP_OBJECTIVE, key, spec.objectives(journey, step).good_ratio),
+            (names.STEP_MIN_CHANGE, key, policy.min_change),
+            (names.STEP_MIN_VOLUME, key, float(policy.min_volume)),
+            (names.STEP_POLICY, [*key, spec.policy(journey, step)], 1.0),
+        ]
+        rows += [
+            (names.CHECK_OBJECTIVE, [*key, check.name], spec.check_objective(journey, step, check))
+            for check in step.checks
+        ]
+        following = journey.step_names.index(step.name) + 1
+        if following < len(journey.steps):
+            rows.append((names.STEP_NEXT, [*key, journey.steps[following].name], 1.0))
+    return rows
+
+
 class CxCollector(Collector):
     """Exposes a ``Runtime``'s slots. Registered by ``configure()``."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._spec_rows = spec_rows(runtime.spec)
 
     def describe(self) -> list[Metric]:
         # Named families, so the registry detects collisions with other collectors at register().
@@ -85,6 +112,8 @@ class CxCollector(Collector):
                 self._steps(jslot, families)
                 self._journey(jslot, families)
             self._health(families)
+            for family, values, value in self._spec_rows:
+                families[family].add_metric(values, value)  # type: ignore[attr-defined]
         except Exception as exc:  # a scrape must never take the app down
             internal_error("exposition", exc)
             return

@@ -1,114 +1,177 @@
-"""Alerting rules (``Cx`` prefix), one group per journey, over the recording rules.
+"""Alerting rules (``Cx`` prefix) over the recording rules: generic, one rule per policy (not per
+step), thresholds joined from the spec series the app exports (docs/rules.md, *Generic rules*).
 
-- ``CxStepLatencyRegression``: a recent quantile above its baseline by more than ``min_change``,
-  with ``min_volume`` steps in both the recent and the baseline window, for ``for``.
-  Value: the relative change (0.2 = +20%).
+- ``CxStepLatencyRegression``: a recent quantile above its baseline by more than the step's
+  ``min_change``, with ``min_volume`` steps in both the recent and the baseline window, for
+  ``for``; one rule per policy and quantile, judged per channel. Value: the relative change.
 - ``CxStepErrorBudgetBurn`` / ``CxAccuracyErrorBudgetBurn``: the SRE workbook's multiwindow,
-  multi-burn-rate alerts, one rule per window pair (labels ``long_window``, ``short_window``),
-  with ``min_volume`` events in the long window. Value: the long window's burn rate.
+  multi-burn-rate alerts, one rule per window pair (labels ``long_window``, ``short_window``)
+  and policy, the budget from the step's (check's) objective, with ``min_volume`` events in the
+  long window. Value: the long window's burn rate.
 - ``CxStepConversionDrop``: recent conversion to the next step below baseline by more than
   ``min_change`` (relative), with ``min_volume`` steps in both windows. Value: the relative drop.
 
-Annotations state baseline, current value and change in human units, the start (Prometheus'
-own ``ALERTS_FOR_STATE``), and a link to the step dashboard when the spec has ``dashboard_url``.
+Each generic rule's annotations name the alert's own labels (``{{ $labels.step }}``) and query
+the step's series by them, so every alert reads as a rule written for its step would. The same
+texts bound to one step (``instance``; ``alert_rules``) are what the generated promtool suites
+expect and what ``cxmetrics watch`` sends: one wording for all of them. Annotations state
+baseline, current value and change in human units, the start (Prometheus' own
+``ALERTS_FOR_STATE``), and a link to the step dashboard when the spec has ``dashboard_url``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..analysis.catalogue import count_promql, recorded_count_promql
 from ..spec import names
 from ..spec.durations import parse_duration, prometheus_duration
 from ..spec.ids import dashboard_uid
 from .policy import (
+    BURN_PAIRS,
     PAGE_KEEP_FIRING_FOR,
     BurnPair,
-    CheckPlan,
-    Objective,
+    Plan,
+    Policy,
     StepPlan,
-    percent,
     span,
 )
 from .promql import Rule, number, selector
-from .recording import ON_STEP, target_changed
-from .templates import Slot, Text, text
+from .recording import CHANNEL_KEY, CHECK_KEY, ON_STEP, STEP_KEY, only, target_changed
+from .templates import Choice, Label, Part, Slot, Text, text
+
+J, S, C = Label(names.JOURNEY), Label(names.STEP), Label(names.CHANNEL)
+TO, CHECK = Label(names.TO_STEP), Label(names.CHECK)
+ON_CHANNEL = f"on ({', '.join(CHANNEL_KEY)})"
+ON_CHECK = f"on ({', '.join(CHECK_KEY)})"
+#: Joins with a step's threshold: many (channels, checks) to one.
+TO_STEP_VALUE = f"{ON_STEP} group_left ()"
 
 
-def alert_rules(p: StepPlan, dashboard_url: str | None) -> list[Rule]:
-    rules = [latency_rule(p, q, c, dashboard_url) for q in p.quantiles for c in p.channels]
-    if p.quantiles:
-        rules.append(target_changed_rule(p, dashboard_url))
-    rules += [good_burn_rule(p, pair, dashboard_url) for pair in p.good.pairs]
-    for c in p.checks:
-        rules += [accuracy_burn_rule(p, c, pair, dashboard_url) for pair in c.objective.pairs]
-    if p.next_step is not None:
-        rules.append(conversion_rule(p, dashboard_url))
+# -- the generic rules ---------------------------------------------------------------------------
+
+
+def generic_alerts(plan: Plan, dashboard_url: str | None) -> list[Rule]:
+    """Every alert of the service: per policy, its latency alerts (per quantile), the target
+    change, the burn-rate pairs that can fire for one of its steps or checks, the conversion."""
+    rules: list[Rule] = []
+    for policy in plan.policies:
+        p = policy.first
+        rules += [latency_alert(policy, q, dashboard_url) for q in p.quantiles]
+        if p.quantiles:
+            rules.append(target_changed_alert(policy, dashboard_url))
+        rules += [
+            good_burn_alert(policy, pair, dashboard_url)
+            for pair in BURN_PAIRS
+            if any(pair in s.good.pairs for s in policy.steps)
+        ]
+        rules += [
+            accuracy_burn_alert(policy, pair, dashboard_url)
+            for pair in BURN_PAIRS
+            if any(pair in c.objective.pairs for s in policy.steps for c in s.checks)
+        ]
+        if any(s.next_step is not None for s in policy.steps):
+            rules.append(conversion_alert(policy, dashboard_url))
     return rules
 
 
-def _volume_guard(p: StepPlan) -> str:
-    recent = selector(names.REC_STEP_RATE, **p.labels)
-    baseline = selector(names.REC_STEP_RATE_BASELINE, **p.labels)
-    return (
-        f"\nand on (journey, step) {recent} * {number(p.window_s)} >= {p.min_volume}"
-        f"\nand on (journey, step) {baseline} * {number(p.baseline_range_s)} >= {p.min_volume}"
+def _value(record: str, service: str) -> str:
+    return selector(record, service=service)
+
+
+def _query(metric: str, labels: tuple[str, ...], **fixed: str) -> tuple[str, tuple[str, ...]]:
+    """A selector naming the alert's own ``labels`` (``%s`` each, filled by the template)."""
+    inner = [f'{k}="{v}"' for k, v in fixed.items()] + [f'{label}="%s"' for label in labels]
+    return f"{metric}{{{','.join(inner)}}}", labels
+
+
+def _slot(key: str, fmt: str, query: tuple[str, tuple[str, ...]], fallback: str = "") -> Slot:
+    q, params = query
+    extra = {"fallback": fallback} if fallback else {}
+    return Slot(key, fmt, q, params=params, **extra)  # type: ignore[arg-type]
+
+
+def _since(alert: str, labels: tuple[str, ...], **fixed: str) -> Slot:
+    query = _query(names.ALERT_FOR_STATE, labels, alertname=alert, **fixed)
+    return _slot("since", "timestamp", query, fallback="just now")
+
+
+def _uid(journeys: Iterable[str]) -> Choice:
+    """The step dashboard's uid from the ``journey`` label (cut short with a digest for a long
+    name, which a template cannot compute: those are listed)."""
+    cases = tuple(
+        (j, dashboard_uid(j, "steps"))
+        for j in dict.fromkeys(journeys)
+        if dashboard_uid(j, "steps") != f"cx-{j}-steps"
     )
+    return Choice(names.JOURNEY, "cx-%s-steps", cases)
 
 
-def _volume(metric: str, window: str, labels: dict[str, str], by: tuple[str, ...]) -> str:
-    """Events over a burn pair's long window: from the recorded 5m rates for the longest
-    windows (never days of raw series), from the raw counter otherwise."""
-    if window in names.LONG_FROM_RECORDED:
-        return recorded_count_promql(metric, window, parse_duration(window), labels, by)
-    return count_promql(metric, window, labels, by=by)
-
-
-def _since(alert: str, **labels: str) -> Slot:
-    query = selector(names.ALERT_FOR_STATE, alertname=alert, **labels)
-    return Slot("since", "timestamp", query, fallback="just now")
-
-
-def _links(p: StepPlan, dashboard_url: str | None) -> dict[str, Text]:
+def _links(policy: Policy, dashboard_url: str | None, *query: Part) -> dict[str, Text]:
     if not dashboard_url:
         return {}
-    uid = dashboard_uid(p.journey.name, "steps")
-    return {"dashboard": text(f"{dashboard_url.rstrip('/')}/d/{uid}")}
+    uid = _uid(s.journey.name for s in policy.steps)
+    return {"dashboard": text(f"{dashboard_url.rstrip('/')}/d/", uid, *query)}
 
 
-def latency_rule(p: StepPlan, q: float, channel: str, dashboard_url: str | None) -> Rule:
-    """One rule per step, quantile and channel: a regression is judged within a channel (with
-    ``min_volume`` in that channel), so a shift of traffic toward a slower channel is none."""
-    labels = {**p.labels, names.CHANNEL: channel}
-    recent = selector(names.rec_channel_quantile(q, names.RECENT), **labels)
-    baseline = selector(names.rec_channel_quantile(q, names.BASELINE), **labels)
-    on = "on (journey, step, channel)"
-    rate = selector(names.REC_CHANNEL_RATE, **labels)
-    base_rate = selector(names.REC_CHANNEL_RATE_BASELINE, **labels)
+def _volume(metric: str, window: str, service: str, by: tuple[str, ...]) -> str:
+    """Events over a burn pair's long window: from the recorded 5m rates for the longest
+    windows (never days of raw series), from the raw counter otherwise."""
+    match = {names.SERVICE: service}
+    if window in names.LONG_FROM_RECORDED:
+        return recorded_count_promql(metric, window, parse_duration(window), match, by)
+    return count_promql(metric, window, match, by=by)
+
+
+def latency_alert(policy: Policy, q: float, dashboard_url: str | None) -> Rule:
+    """One rule per policy and quantile over every step and channel: a regression is judged
+    within a channel (with ``min_volume`` in that channel), so a shift of traffic toward a slower
+    channel is none."""
+    p, service = policy.first, policy.service
+    recent_name = names.rec_channel_quantile(q, names.RECENT)
+    baseline_name = names.rec_channel_quantile(q, names.BASELINE)
+    declared = f'{{service="{service}",channel!="{names.OTHER}"}}'
+    min_change = _value(names.REC_MIN_CHANGE, service)
+    min_volume = _value(names.REC_MIN_VOLUME, service)
+    rate = _value(names.REC_CHANNEL_RATE, service)
+    base_rate = _value(names.REC_CHANNEL_RATE_BASELINE, service)
     expr = (
-        f"({recent} / {baseline} - 1) > {number(p.min_change)}"
-        f"\nand {on} {rate} * {number(p.window_s)} >= {p.min_volume}"
-        f"\nand {on} {base_rate} * {number(p.baseline_range_s)} >= {p.min_volume}"
-        f"\nunless {ON_STEP} {target_changed(p.labels, _baseline_span(p))}"
+        f"({recent_name}{declared} / {ON_CHANNEL} {baseline_name}{declared} - 1)"
+        f"\n> {TO_STEP_VALUE} {min_change}"
+        f"\nand {ON_CHANNEL} {rate} * {number(p.window_s)} >= {TO_STEP_VALUE} {min_volume}"
+        f"\nand {ON_CHANNEL} {base_rate} * {number(p.baseline_range_s)}"
+        f" >= {TO_STEP_VALUE} {min_volume}"
+        f"\nunless {ON_STEP} {target_changed(service, _baseline_span(p))}"
+        f"{only(policy)}"
     )
     quantile = f"{q:g}"
     pname = f"p{q * 100:g}"
-    j, s = p.journey.name, p.step.name
-    base = Slot("baseline", "duration", baseline)
-    now = Slot("current", "duration", recent)
+    base = _slot("baseline", "duration", _query(baseline_name, CHANNEL_KEY))
+    now = _slot("current", "duration", _query(recent_name, CHANNEL_KEY))
     change = Slot("change", "percent")
-    volume = Slot("volume", "%.0f", f"{rate} * {number(p.window_s)}")
-    since = _since(names.ALERT_LATENCY, **labels, quantile=quantile)
+    count, params = _query(names.REC_CHANNEL_RATE, CHANNEL_KEY)
+    volume = Slot("volume", "%.0f", f"{count} * {number(p.window_s)}", params=params)
+    threshold = _slot("min_change", "percent", _query(names.REC_MIN_CHANGE, STEP_KEY))
+    since = _since(names.ALERT_LATENCY, CHANNEL_KEY, quantile=quantile)
     annotations = {
         "summary": text(
-            f"{j}/{s} on {channel}: {pname} latency +", change, " (", base, " → ", now, ")"
+            J, "/", S, " on ", C, f": {pname} latency +", change, " (", base, " → ", now, ")"
         ),
         "description": text(
-            f"The {pname} latency of step {s} in journey {j} on channel {channel} over the last "
-            f"{p.window} is above its baseline ({p.baseline_text}) by more than the "
-            f"+{percent(p.min_change)} threshold, measured on ",
+            f"The {pname} latency of step ",
+            S,
+            " in journey ",
+            J,
+            " on channel ",
+            C,
+            f" over the last {p.window} is above its baseline ({p.baseline_text}) by more than "
+            "the +",
+            threshold,
+            " threshold, measured on ",
             volume,
-            f" {channel} steps, since ",
+            " ",
+            C,
+            " steps, since ",
             since,
             ".",
         ),
@@ -116,11 +179,11 @@ def latency_rule(p: StepPlan, q: float, channel: str, dashboard_url: str | None)
         "current": text(now),
         "change": text("+", change),
         "since": text(since),
-        **_links(p, dashboard_url),
+        **_links(policy, dashboard_url, "?var-step=", S, "&var-channel=", C),
     }
-    rule_labels = {**labels, names.SEVERITY: p.severity, names.QUANTILE: quantile}
+    labels = {names.SEVERITY: p.severity, names.QUANTILE: quantile}
     return Rule(
-        expr, alert=names.ALERT_LATENCY, for_=p.for_, labels=rule_labels, annotations=annotations
+        expr, alert=names.ALERT_LATENCY, for_=p.for_, labels=labels, annotations=annotations
     )
 
 
@@ -130,26 +193,29 @@ def _baseline_span(p: StepPlan) -> str:
     return prometheus_duration(p.baseline_offset_s + p.baseline_range_s)
 
 
-def target_changed_rule(p: StepPlan, dashboard_url: str | None) -> Rule:
+def target_changed_alert(policy: Policy, dashboard_url: str | None) -> Rule:
     """``CxStepTargetChanged`` (severity info): the step's target, hence its ``le`` layout,
     changed inside the baseline span; its latency regression alerts are held back meanwhile."""
-    span_ = _baseline_span(p)
-    j, s = p.journey.name, p.step.name
-    target = Slot("target", "duration", selector(names.REC_STEP_TARGET, **p.labels))
+    span_ = _baseline_span(policy.first)
+    target = _slot("target", "duration", _query(names.REC_STEP_TARGET, STEP_KEY))
     annotations = {
-        "summary": text(f"{j}/{s}: target changed (now ", target, "); latency alerts held back"),
+        "summary": text(J, "/", S, ": target changed (now ", target, "); latency alerts held back"),
         "description": text(
-            f"The target T of step {s} in journey {j}, and with it the step's duration buckets, "
+            "The target T of step ",
+            S,
+            " in journey ",
+            J,
+            ", and with it the step's duration buckets, "
             f"changed within the last {span_} (or differs between instances). Until the "
             "baseline lies wholly after the change, its latency regression alerts are held back: "
             "a baseline in the old bucket layout compared with the new one is meaningless.",
         ),
-        **_links(p, dashboard_url),
+        **_links(policy, dashboard_url),
     }
     return Rule(
-        target_changed(p.labels, span_),
+        target_changed(policy.service, span_) + only(policy),
         alert=names.ALERT_TARGET_CHANGED,
-        labels={**p.labels, names.SEVERITY: "info"},
+        labels={names.SEVERITY: "info"},
         annotations=annotations,
     )
 
@@ -157,100 +223,141 @@ def target_changed_rule(p: StepPlan, dashboard_url: str | None) -> Rule:
 def _burn_expr(
     ratio: Callable[[str], str],
     pair: BurnPair,
-    objective: Objective,
-    labels: dict[str, str],
-    by: str,
+    objective: str,
+    on: str,
     volume: str,
+    min_volume: str,
+    service: str,
 ) -> str:
-    budget = objective.budget_expr()
-    long = selector(ratio(pair.long), **labels)
-    short = selector(ratio(pair.short), **labels)
+    """Both windows' error ratios over the budget ``1 - objective`` above the pair's factor,
+    with at least ``min_volume`` events in the long window (``on``: the labels of one ratio
+    series, which its objective has too)."""
+    budget = f"{on} (1 - {objective})"
+    long = _value(ratio(pair.long), service)
+    short = _value(ratio(pair.short), service)
     factor = number(pair.factor)
     return (
-        f"({long} / {budget} > {factor}\nand on ({by}) {short} / {budget} > {factor})"
-        f"\nand on ({by}) {volume}"
+        f"({long} / {budget} > {factor}\nand {on} {short} / {budget} > {factor})"
+        f"\nand {on} {volume} >= {TO_STEP_VALUE} {min_volume}"
     )
 
 
-def _burn_text(subject: str, what: str, objective: Objective, pair: BurnPair) -> dict[str, Text]:
+def _burn_text(
+    subject: tuple[Part, ...], what: str, objective: Slot, period: float, pair: BurnPair
+) -> dict[str, Text]:
     burn = Slot("burn", "%.1f")
-    lasts = span(objective.period / pair.factor)
+    lasts = span(period / pair.factor)
     return {
-        "summary": text(f"{subject}: {what} error budget burning ", burn, f"× over {pair.long}"),
+        "summary": text(*subject, f": {what} error budget burning ", burn, f"× over {pair.long}"),
         "description": text(
-            f"Over both the last {pair.long} and {pair.short}, {subject} spent its {what} error "
-            f"budget faster than {pair.factor:g}× the sustainable rate (objective "
-            f"{percent(objective.target)} over {span(objective.period)}; at {pair.factor:g}× "
-            f"the whole budget is gone in {lasts}). Burn rate over {pair.long}: ",
+            f"Over both the last {pair.long} and {pair.short}, ",
+            *subject,
+            f" spent its {what} error budget faster than {pair.factor:g}× the sustainable rate "
+            "(objective ",
+            objective,
+            f" over {span(period)}; at {pair.factor:g}× the whole budget is gone in {lasts}). "
+            f"Burn rate over {pair.long}: ",
             burn,
             "×.",
         ),
     }
 
 
-def good_burn_rule(p: StepPlan, pair: BurnPair, dashboard_url: str | None) -> Rule:
-    steps = _volume(names.STEPS, pair.long, p.labels, (names.JOURNEY, names.STEP))
-    volume = f"{steps} >= {p.min_volume}"
-    expr = _burn_expr(names.rec_bad_ratio, pair, p.good, p.labels, "journey, step", volume)
-    windows = {names.LONG_WINDOW: pair.long, names.SHORT_WINDOW: pair.short}
-    subject = f"{p.journey.name}/{p.step.name}"
+def _windows(pair: BurnPair) -> dict[str, str]:
+    return {names.LONG_WINDOW: pair.long, names.SHORT_WINDOW: pair.short}
+
+
+def good_burn_alert(policy: Policy, pair: BurnPair, dashboard_url: str | None) -> Rule:
+    p, service = policy.first, policy.service
+    steps = _volume(names.STEPS, pair.long, service, STEP_KEY)
+    expr = _burn_expr(
+        names.rec_bad_ratio,
+        pair,
+        _value(names.REC_STEP_OBJECTIVE, service),
+        ON_STEP,
+        steps,
+        _value(names.REC_MIN_VOLUME, service),
+        service,
+    )
+    objective = _slot("objective", "percent", _query(names.REC_STEP_OBJECTIVE, STEP_KEY))
     annotations = {
-        **_burn_text(subject, "good-step", p.good, pair),
-        "since": text(_since(names.ALERT_GOOD_BURN, **p.labels, **windows)),
-        **_links(p, dashboard_url),
+        **_burn_text((J, "/", S), "good-step", objective, p.good.period, pair),
+        "since": text(_since(names.ALERT_GOOD_BURN, STEP_KEY, **_windows(pair))),
+        **_links(policy, dashboard_url),
     }
     return Rule(
-        expr,
+        expr + only(policy),
         alert=names.ALERT_GOOD_BURN,
         for_=pair.for_,
         keep_firing_for=PAGE_KEEP_FIRING_FOR if pair.severity == "page" else None,
-        labels={**p.labels, names.SEVERITY: pair.severity, **windows},
+        labels={names.SEVERITY: pair.severity, **_windows(pair)},
         annotations=annotations,
     )
 
 
-def accuracy_burn_rule(
-    p: StepPlan, c: CheckPlan, pair: BurnPair, dashboard_url: str | None
-) -> Rule:
-    labels = {**p.labels, "check": c.check.name}
-    by = "journey, step, check"
-    checks = _volume(names.ACCURACY_CHECKS, pair.long, labels, tuple(by.split(", ")))
-    volume = f"{checks} >= {p.min_volume}"
-    expr = _burn_expr(names.rec_accuracy_fail_ratio, pair, c.objective, labels, by, volume)
-    windows = {names.LONG_WINDOW: pair.long, names.SHORT_WINDOW: pair.short}
-    subject = f"{p.journey.name}/{p.step.name} check {c.check.name}"
+def accuracy_burn_alert(policy: Policy, pair: BurnPair, dashboard_url: str | None) -> Rule:
+    p, service = policy.first, policy.service
+    checks = _volume(names.ACCURACY_CHECKS, pair.long, service, CHECK_KEY)
+    expr = _burn_expr(
+        names.rec_accuracy_fail_ratio,
+        pair,
+        _value(names.REC_CHECK_OBJECTIVE, service),
+        ON_CHECK,
+        checks,
+        _value(names.REC_MIN_VOLUME, service),
+        service,
+    )
+    objective = _slot("objective", "percent", _query(names.REC_CHECK_OBJECTIVE, CHECK_KEY))
     annotations = {
-        **_burn_text(subject, "accuracy", c.objective, pair),
-        "since": text(_since(names.ALERT_ACCURACY_BURN, **labels, **windows)),
-        **_links(p, dashboard_url),
+        **_burn_text((J, "/", S, " check ", CHECK), "accuracy", objective, p.good.period, pair),
+        "since": text(_since(names.ALERT_ACCURACY_BURN, CHECK_KEY, **_windows(pair))),
+        **_links(policy, dashboard_url),
     }
     return Rule(
-        expr,
+        expr + only(policy),
         alert=names.ALERT_ACCURACY_BURN,
         for_=pair.for_,
         keep_firing_for=PAGE_KEEP_FIRING_FOR if pair.severity == "page" else None,
-        labels={**labels, names.SEVERITY: pair.severity, **windows},
+        labels={names.SEVERITY: pair.severity, **_windows(pair)},
         annotations=annotations,
     )
 
 
-def conversion_rule(p: StepPlan, dashboard_url: str | None) -> Rule:
-    assert p.next_step is not None
-    labels = {**p.labels, "to_step": p.next_step.name}
-    recent = selector(names.REC_CONVERSION, **labels)
-    baseline = selector(names.REC_CONVERSION_BASELINE, **labels)
-    expr = f"(1 - {recent} / ({baseline} > 0)) > {number(p.min_change)}" + _volume_guard(p)
-    base = Slot("baseline", "percent", baseline)
-    now = Slot("current", "percent", recent)
+def conversion_alert(policy: Policy, dashboard_url: str | None) -> Rule:
+    p, service = policy.first, policy.service
+    keys = (*STEP_KEY, names.TO_STEP)
+    recent = _value(names.REC_CONVERSION, service)
+    baseline = _value(names.REC_CONVERSION_BASELINE, service)
+    min_volume = _value(names.REC_MIN_VOLUME, service)
+    rate = _value(names.REC_STEP_RATE, service)
+    base_rate = _value(names.REC_STEP_RATE_BASELINE, service)
+    expr = (
+        f"(1 - {recent} / on ({', '.join(keys)}) ({baseline} > 0))"
+        f"\n> {TO_STEP_VALUE} {_value(names.REC_MIN_CHANGE, service)}"
+        f"\nand {ON_STEP} {rate} * {number(p.window_s)} >= {ON_STEP} {min_volume}"
+        f"\nand {ON_STEP} {base_rate} * {number(p.baseline_range_s)} >= {ON_STEP} {min_volume}"
+        f"{only(policy)}"
+    )
+    base = _slot("baseline", "percent", _query(names.REC_CONVERSION_BASELINE, keys))
+    now = _slot("current", "percent", _query(names.REC_CONVERSION, keys))
     drop = Slot("change", "percent")
-    since = _since(names.ALERT_CONVERSION_DROP, **labels)
-    j, a, b = p.journey.name, p.step.name, p.next_step.name
+    threshold = _slot("min_change", "percent", _query(names.REC_MIN_CHANGE, STEP_KEY))
+    since = _since(names.ALERT_CONVERSION_DROP, keys)
     annotations = {
-        "summary": text(f"{j}: conversion {a} → {b} down ", drop, " (", base, " → ", now, ")"),
+        "summary": text(
+            J, ": conversion ", S, " → ", TO, " down ", drop, " (", base, " → ", now, ")"
+        ),
         "description": text(
-            f"The share of journeys {j} that went on from step {a} to {b} over the last "
-            f"{p.window} is below its baseline ({p.baseline_text}) by more than the "
-            f"{percent(p.min_change)} threshold, since ",
+            "The share of journeys ",
+            J,
+            " that went on from step ",
+            S,
+            " to ",
+            TO,
+            f" over the last {p.window} is below its baseline ({p.baseline_text}) by more than "
+            "the ",
+            threshold,
+            " threshold, since ",
             since,
             ".",
         ),
@@ -258,12 +365,69 @@ def conversion_rule(p: StepPlan, dashboard_url: str | None) -> Rule:
         "current": text(now),
         "change": text("-", drop),
         "since": text(since),
-        **_links(p, dashboard_url),
+        **_links(policy, dashboard_url),
     }
     return Rule(
         expr,
         alert=names.ALERT_CONVERSION_DROP,
         for_=p.for_,
-        labels={**labels, names.SEVERITY: p.severity},
+        labels={names.SEVERITY: p.severity},
         annotations=annotations,
     )
+
+
+# -- one step's alerts: the generic rules bound to its labels ------------------------------------
+
+
+def instance(rule: Rule, labels: dict[str, str], known: dict[str, float]) -> Rule:
+    """The alert ``rule`` raises for one step (channel, check, next step): its labels in full,
+    its annotations with the labels written out and the spec's values (``known``) formatted —
+    what Prometheus shows for that alert."""
+    every = {**labels, **rule.labels}
+    return Rule(
+        rule.expr,
+        alert=rule.alert,
+        for_=rule.for_,
+        keep_firing_for=rule.keep_firing_for,
+        labels=every,
+        annotations={k: v.bind(every, known) for k, v in rule.annotations.items()},
+    )
+
+
+def _alone(p: StepPlan) -> Policy:
+    return Policy(p.policy, (p,), False)
+
+
+def latency_rule(p: StepPlan, q: float, channel: str, dashboard_url: str | None) -> Rule:
+    """Step ``p``'s latency alert for quantile ``q`` on ``channel``."""
+    rule = latency_alert(_alone(p), q, dashboard_url)
+    return instance(rule, {**p.labels, names.CHANNEL: channel}, {"min_change": p.min_change})
+
+
+def alert_rules(p: StepPlan, dashboard_url: str | None) -> list[Rule]:
+    """Every alert the generic rules can raise for step ``p``, bound to its labels (the models
+    of the generated promtool suites: ``expect``)."""
+    policy = _alone(p)
+    rules = [latency_rule(p, q, c, dashboard_url) for q in p.quantiles for c in p.channels]
+    if p.quantiles:
+        rules.append(instance(target_changed_alert(policy, dashboard_url), p.labels, {}))
+    known = {"objective": p.good.target}
+    rules += [
+        instance(good_burn_alert(policy, pair, dashboard_url), p.labels, known)
+        for pair in p.good.pairs
+    ]
+    for c in p.checks:
+        labels = {**p.labels, names.CHECK: c.check.name}
+        rules += [
+            instance(
+                accuracy_burn_alert(policy, pair, dashboard_url),
+                labels,
+                {"objective": c.objective.target},
+            )
+            for pair in c.objective.pairs
+        ]
+    if p.next_step is not None:
+        labels = {**p.labels, names.TO_STEP: p.next_step.name}
+        rule = conversion_alert(policy, dashboard_url)
+        rules.append(instance(rule, labels, {"min_change": p.min_change}))
+    return rules

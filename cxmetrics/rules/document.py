@@ -1,8 +1,10 @@
 """The rule file: groups assembled from the spec, rendered as deterministic YAML.
 
-Three groups per journey, in spec order: ``cxmetrics.<journey>.indicators`` and
-``cxmetrics.<journey>.slo`` (recording) and ``cxmetrics.<journey>.alerts``. Rules within a group
-run in order, so each indicator can divide by the step rate recorded just before it. Output is
+Four groups per service, each rule generic over the service's steps (one per policy, not per
+step): ``cxmetrics.<service>.spec`` (targets, thresholds and policies the app exports, held),
+``cxmetrics.<service>.indicators`` and ``cxmetrics.<service>.slo`` (recording) and
+``cxmetrics.<service>.alerts``. Rules within a group run in order, so each indicator can divide
+by the step rate recorded just before it. Output is
 either a plain Prometheus rule file or a prometheus-operator ``PrometheusRule`` object, both with a
 header naming the spec and its fingerprint; the same spec always gives the same bytes. A spec with
 follow-ups adds ``cxmetrics.<journey>.followups`` (``CxFollowUpLag``) after them, and a contact
@@ -21,12 +23,12 @@ import yaml
 
 from .. import __version__
 from ..spec.model import Spec
-from .alerts import alert_rules
+from .alerts import alert_rules, generic_alerts
 from .contact import contact_groups
 from .followups import followup_groups
 from .policy import Plan, plan
-from .promql import Group
-from .recording import indicator_rules, journey_rules, slo_rules
+from .promql import Group, Rule
+from .recording import baseline_missing_rule, indicator_rules, slo_rules, spec_rules
 
 Format = Literal["rules", "prometheus-operator"]
 FORMATS: tuple[Format, ...] = ("rules", "prometheus-operator")
@@ -47,29 +49,27 @@ class RuleSet:
         rules = [r for g in self.groups for r in g.rules]
         return sum(1 for r in rules if r.record), sum(1 for r in rules if r.alert)
 
+    def instances(self) -> tuple[Rule, ...]:
+        """Every alert the step rules can raise, one per step (quantile, channel, check, window
+        pair), with its labels and annotations as Prometheus shows them (``alerts.instance``)."""
+        return tuple(r for p in self.plan.steps for r in alert_rules(p, self.spec.dashboard_url))
+
 
 def build(spec: Spec) -> RuleSet:
     """Every rule for ``spec``; ``SpecError`` (naming the field) when the spec cannot give valid
     rules."""
     resolved = plan(spec)
-    groups: list[Group] = []
-    for journey in spec.journeys:
-        steps = [p for p in resolved.steps if p.journey.name == journey.name]
-        prefix = f"cxmetrics.{journey.name}"
-        groups += [
-            Group(
-                f"{prefix}.indicators",
-                (
-                    *journey_rules(spec.service, journey),
-                    *(r for p in steps for r in indicator_rules(p)),
-                ),
-            ),
-            Group(f"{prefix}.slo", tuple(r for p in steps for r in slo_rules(p))),
-            Group(
-                f"{prefix}.alerts",
-                tuple(r for p in steps for r in alert_rules(p, spec.dashboard_url)),
-            ),
-        ]
+    prefix = f"cxmetrics.{spec.service}"
+    indicators = [r for policy in resolved.policies for r in indicator_rules(policy)]
+    groups = [
+        Group(f"{prefix}.spec", tuple(spec_rules(resolved))),
+        Group(
+            f"{prefix}.indicators",
+            (*indicators, baseline_missing_rule(spec.service)),
+        ),
+        Group(f"{prefix}.slo", tuple(slo_rules(resolved))),
+        Group(f"{prefix}.alerts", tuple(generic_alerts(resolved, spec.dashboard_url))),
+    ]
     groups += followup_groups(spec)
     groups += contact_groups(spec)
     return RuleSet(spec, resolved, tuple(groups))

@@ -99,6 +99,7 @@ class StepPlan:
 
     service: str = ""
     channels: tuple[str, ...] = ()  # the journey's channels (else the spec's)
+    policy: str = ""  # ``Spec.policy``: steps sharing it share their rules
 
     @property
     def labels(self) -> dict[str, str]:
@@ -108,10 +109,41 @@ class StepPlan:
 
 
 @dataclass(frozen=True)
+class Policy:
+    """The steps sharing one rule policy (``Spec.policy``): one generic rule serves them all,
+    thresholds joined from the spec series (docs/rules.md, *Generic rules*). ``filtered`` when the
+    spec has more than one policy: the rules then select their steps with the recorded
+    ``cx:step_policy:info{policy=...}``."""
+
+    name: str
+    steps: tuple[StepPlan, ...]
+    filtered: bool
+
+    @property
+    def first(self) -> StepPlan:
+        """Any member: windows, baseline, ``for``, quantiles, severity and period are theirs."""
+        return self.steps[0]
+
+    @property
+    def service(self) -> str:
+        return self.first.service
+
+
+@dataclass(frozen=True)
 class Plan:
     spec: Spec
     steps: tuple[StepPlan, ...]
     notes: tuple[str, ...]  # what was left out and why (alerts that could never fire)
+
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        """The distinct policies, in the order of their first step."""
+        members: dict[str, list[StepPlan]] = {}
+        for p in self.steps:
+            members.setdefault(p.policy, []).append(p)
+        return tuple(
+            Policy(name, tuple(steps), len(members) > 1) for name, steps in members.items()
+        )
 
 
 def plan(spec: Spec) -> Plan:
@@ -228,6 +260,7 @@ def _step_plan(
         checks=checks,
         service=spec.service,
         channels=journey.channels or spec.channels,
+        policy=spec.policy(journey, step),
     )
 
 

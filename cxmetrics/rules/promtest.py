@@ -33,8 +33,10 @@ from typing import Any
 
 from .._binaries import PROMTOOL, require_binary
 from .._exceptions import CxError
+from ..exposition.collector import spec_rows
 from ..spec import names
 from ..spec.durations import parse_duration, prometheus_duration
+from ..spec.model import Spec
 from .document import RuleSet, dump, header
 from .expect import Firing, exactly, model_for, nothing, only_check, simulate
 from .policy import BURN_PAIRS, PAGE_KEEP_FIRING_FOR, StepPlan
@@ -138,13 +140,12 @@ class _Builder:
         self.volume = max(
             100, *(math.ceil(3 * p.min_volume * self.interval / p.window_s) for p in plans)
         )
+        # Each alert the generic step rules can raise, one per step (channel, check, pair).
+        # CxFollowUpLag reads the follow-up workers' gauges, not the step counters modelled
+        # here: tests/rules/test_followup_rules.py runs it through promtool on its own.
         self.models = [
             (rule, model_for(rule, self.step(rule.labels["journey"], rule.labels["step"])))
-            for g in ruleset.groups
-            for rule in g.rules
-            # CxFollowUpLag reads the follow-up workers' gauges, not the step counters modelled
-            # here: tests/rules/test_followup_rules.py runs it through promtool on its own.
-            if rule.alert and rule.alert != names.ALERT_FOLLOWUP_LAG
+            for rule in ruleset.instances()
         ]
 
     def step(self, journey: str, step: str) -> StepPlan:
@@ -324,6 +325,22 @@ class _Builder:
                         for c in last.checks
                         for result in names.RESULTS
                     ),
+                    # the spec series it joins, held whatever the traffic
+                    (_sel(names.REC_STEP_OBJECTIVE, labels), last.good.target),
+                    (_sel(names.REC_MIN_CHANGE, labels), last.min_change),
+                    (_sel(names.REC_MIN_VOLUME, labels), float(last.min_volume)),
+                    *(
+                        (
+                            _sel(names.REC_CHECK_OBJECTIVE, {**labels, "check": c.check.name}),
+                            c.objective.target,
+                        )
+                        for c in last.checks
+                    ),
+                    *(
+                        [(_sel(names.REC_STEP_POLICY, {**labels, "policy": last.policy}), 1.0)]
+                        if len(self.rs.plan.policies) > 1
+                        else []
+                    ),
                 ],
             )
         ]
@@ -375,6 +392,7 @@ class _Builder:
             {"series": text, "values": values_text(values)}
             for text, (_, values) in sorted(s.world.series().items())
         ]
+        series += spec_series(self.spec, s.end_s // self.interval)
         group: dict[str, Any] = {
             "name": s.name,
             "interval": prometheus_duration(self.interval),
@@ -384,6 +402,16 @@ class _Builder:
         if exprs:
             group["promql_expr_test"] = exprs
         return group
+
+
+def spec_series(spec: Spec, samples: int) -> list[dict[str, str]]:
+    """The spec series the app exposes (its thresholds and rule policy, ``spec_rows``), constant
+    over ``samples`` intervals, as promtool input: the generic rules join them."""
+    out = []
+    for family, values, value in spec_rows(spec):
+        labels = dict(zip(names.METRICS[family][1], values, strict=True))
+        out.append({"series": _sel(family, labels), "values": f"{value!r}+0x{samples}"})
+    return sorted(out, key=lambda row: row["series"])
 
 
 def _sel(metric: str, labels: dict[str, str]) -> str:

@@ -1,9 +1,13 @@
-"""Recording rules (``cx:`` namespace): each step's indicators and its SLO error ratios.
+"""Recording rules (``cx:`` namespace): the spec series the alerts join, every step's indicators
+and its SLO error ratios — generic, one rule over every step of the service.
 
-Two groups per journey. *Indicators* over the step's regression window ("recent") and its
-baseline: step rate, latency quantiles, timeliness compliance, Apdex, error and good ratios,
-accuracy per check, conversion to the next step. *SLO* error ratios over the SRE workbook's burn
-windows (5m … 3d) for the good-step ratio and every accuracy check.
+Three groups per service. *Spec*: each step's target T and the thresholds and policy the app
+exports (``cx_step_objective_ratio`` …), held through a scrape gap. *Indicators* over each
+policy's regression window ("recent") and its baseline: step rate, latency quantiles, timeliness
+compliance, Apdex, error and good ratios, accuracy per check, conversion to the next step — one
+rule per policy, not per step (``sum by (service, journey, step[, channel][, check])`` over
+``{service="<svc>"}``). *SLO* error ratios over the SRE workbook's burn windows (5m … 3d) for the
+good-step ratio and every accuracy check, one rule per window for the whole service.
 
 Every ratio is the catalogue's (``cxmetrics.analysis.catalogue.promql``): one definition for the
 analyzer, these rules and the dashboards. Low traffic (docs/rules.md): every ratio divides by a
@@ -18,6 +22,7 @@ from ..analysis import catalogue
 from ..analysis.catalogue import (
     bucket_rate_promql,
     changes_promql,
+    next_step_promql,
     promql,
     recorded_promql,
     recorded_quantile_promql,
@@ -26,141 +31,155 @@ from ..analysis.catalogue import (
 )
 from ..analysis.catalogue import selector as family_selector
 from ..spec import names
-from ..spec.model import Journey
-from .policy import StepPlan
+from .policy import Plan, Policy
 from .promql import Rule, selector
 
-CHECK_LABELS = (names.JOURNEY, names.STEP, names.CHECK)
 STEP_KEY = (names.SERVICE, names.JOURNEY, names.STEP)
-#: Every selector names the service, so joins inside one step's rules match on journey and step.
-ON_STEP = "on (journey, step)"
+CHANNEL_KEY = (*STEP_KEY, names.CHANNEL)
+CHECK_KEY = (*STEP_KEY, names.CHECK)
+#: Joins between one service's series: every selector names the service.
+ON_STEP = f"on ({', '.join(STEP_KEY)})"
+
+#: (exposed spec series, recorded name, its labels beyond the step's): the values the alerts join.
+HELD_VALUES = (
+    (names.STEP_OBJECTIVE, names.REC_STEP_OBJECTIVE, ()),
+    (names.CHECK_OBJECTIVE, names.REC_CHECK_OBJECTIVE, (names.CHECK,)),
+    (names.STEP_MIN_CHANGE, names.REC_MIN_CHANGE, ()),
+    (names.STEP_MIN_VOLUME, names.REC_MIN_VOLUME, ()),
+)
 
 
-def journey_rules(service: str, journey: Journey) -> list[Rule]:
-    """First in the journey's indicators group: its steps' targets T as the fleet exposes them
-    (``cx:step_target:seconds``, the max over instances), whose changes mark a bucket-layout
-    change (``target_changed``)."""
-    target = family_selector(names.STEP_TARGET, service=service, journey=journey.name)
+def spec_rules(plan: Plan) -> list[Rule]:
+    """First group: the steps' targets T as the fleet exposes them (``cx:step_target:seconds``,
+    the max over instances), whose changes mark a bucket-layout change (``target_changed``); then
+    the thresholds and policy the app exports, held for ``INFO_HOLD``.
+
+    A spec series vanishes for a scrape or two when an instance is replaced or restarts, and for
+    as long as a scrape gap lasts; an alert joined with it would resolve and re-fire. So each is
+    recorded as the max over the instances that expose it now, or — when none does — over the
+    last value each exposed within ``INFO_HOLD``. A changed value applies at once (the instances
+    exposing it win over the held ones)."""
+    service = plan.spec.service
     by = ", ".join(STEP_KEY)
-    labels = {names.SERVICE: service, names.JOURNEY: journey.name}
-    return [Rule(f"max by ({by}) ({target})", record=names.REC_STEP_TARGET, labels=labels)]
+    target = family_selector(names.STEP_TARGET, service=service)
+    rules = [Rule(f"max by ({by}) ({target})", record=names.REC_STEP_TARGET)]
+    has_checks = any(p.checks for p in plan.steps)
+    for exposed, record, extra in HELD_VALUES:
+        if extra and not has_checks:
+            continue
+        keys = ", ".join((*STEP_KEY, *extra))
+        raw = family_selector(exposed, service=service)
+        expr = (
+            f"max by ({keys}) ({raw})\n"
+            f"or max by ({keys}) (last_over_time({raw}[{names.INFO_HOLD}]))"
+        )
+        rules.append(Rule(expr, record=record))
+    labelled = []
+    if len(plan.policies) > 1:
+        labelled.append((names.STEP_POLICY, names.REC_STEP_POLICY, names.POLICY))
+    if any(p.next_step is not None for p in plan.steps):
+        labelled.append((names.STEP_NEXT, names.REC_STEP_NEXT, names.TO_STEP))
+    for exposed, record, label in labelled:
+        # A step's old policy (next step) is held only while no instance exposes a new one.
+        keys = ", ".join((*STEP_KEY, label))
+        raw = family_selector(exposed, service=service)
+        expr = (
+            f"max by ({keys}) ({raw})\n"
+            f"or (max by ({keys}) (last_over_time({raw}[{names.INFO_HOLD}])) "
+            f"unless {ON_STEP} {raw})"
+        )
+        rules.append(Rule(expr, record=record))
+    return rules
 
 
-def target_changed(labels: dict[str, str], window: str, offset: str | None = None) -> str:
-    """PromQL that has a series for the step while its target T — hence its ``le`` layout —
-    changed inside ``window`` (ending ``offset`` ago), or differs between instances now (a
-    rolling deploy of a new target: two layouts summed at once)."""
+def only(policy: Policy) -> str:
+    """Restricts a generic rule to the steps of ``policy`` (nothing when the spec has one)."""
+    if not policy.filtered:
+        return ""
+    chosen = selector(names.REC_STEP_POLICY, service=policy.service, policy=policy.name)
+    return f"\nand {ON_STEP} {chosen}"
+
+
+def target_changed(service: str, window: str, offset: str | None = None) -> str:
+    """PromQL that has a series for each step of ``service`` while its target T — hence its
+    ``le`` layout — changed inside ``window`` (ending ``offset`` ago), or differs between
+    instances now (a rolling deploy of a new target: two layouts summed at once)."""
     by = ", ".join(STEP_KEY)
-    recorded = selector(names.REC_STEP_TARGET, **labels)
-    raw = family_selector(names.STEP_TARGET, **labels)
+    recorded = selector(names.REC_STEP_TARGET, service=service)
+    raw = family_selector(names.STEP_TARGET, service=service)
     moved = f"{changes_promql(recorded, window, offset)} > 0"
     mixed = f"max by ({by}) ({raw}) != min by ({by}) ({raw})"
     return f"({moved} or {mixed})"
 
 
-def indicator_rules(p: StepPlan) -> list[Rule]:
-    by = (names.JOURNEY, names.STEP)
-    rules = [
-        Rule(volume_promql(p.window, p.labels, by=by), record=names.REC_STEP_RATE, labels=p.labels),
-        Rule(
-            volume_promql(p.baseline_range, p.labels, by=by, offset=p.baseline_offset),
-            record=names.REC_STEP_RATE_BASELINE,
-            labels=p.labels,
-        ),
-        Rule(
-            f"0 * {selector(names.REC_STEP_RATE, **p.labels)} + 1\n"
-            f"unless {ON_STEP} {selector(names.REC_STEP_RATE_BASELINE, **p.labels)}",
-            record=names.REC_BASELINE_MISSING,
-            labels=p.labels,
-        ),
-    ]
-    by_channel = (names.JOURNEY, names.STEP, names.CHANNEL)
-    rules += [  # per channel, where latency regressions are judged
-        Rule(
-            volume_promql(p.window, p.labels, by=by_channel),
-            record=names.REC_CHANNEL_RATE,
-            labels=p.labels,
-        ),
-        Rule(
-            volume_promql(p.baseline_range, p.labels, by=by_channel, offset=p.baseline_offset),
-            record=names.REC_CHANNEL_RATE_BASELINE,
-            labels=p.labels,
-        ),
-    ]
+def indicator_rules(policy: Policy) -> list[Rule]:
+    """The recent and baseline indicators of every step of ``policy``."""
+    p = policy.first
+    match = {names.SERVICE: policy.service}
+    keep = only(policy)
     spans = (
         (names.RECENT, p.window, None),
         (names.BASELINE, p.baseline_range, p.baseline_offset),
     )
+    rules = []
+    for record, window, offset, by in (
+        (names.REC_STEP_RATE, p.window, None, STEP_KEY),
+        (names.REC_STEP_RATE_BASELINE, p.baseline_range, p.baseline_offset, STEP_KEY),
+        # per channel, where latency regressions are judged
+        (names.REC_CHANNEL_RATE, p.window, None, CHANNEL_KEY),
+        (names.REC_CHANNEL_RATE_BASELINE, p.baseline_range, p.baseline_offset, CHANNEL_KEY),
+    ):
+        expr = volume_promql(window, match, by=by, offset=offset)
+        rules.append(Rule(expr + keep, record=record))
     for span, window, offset in spans:  # the raw buckets, read once per window
-        rules.append(
-            Rule(
-                bucket_rate_promql(window, p.labels, offset=offset),
-                record=names.rec_bucket_rate(span),
-                labels=p.labels,
-            )
-        )
+        expr = bucket_rate_promql(window, match, offset=offset, by=CHANNEL_KEY)
+        rules.append(Rule(expr + keep, record=names.rec_bucket_rate(span)))
     for q in p.quantiles:
         for span, window, offset in spans:
             # Buckets of two layouts summed give nonsense (a 1.5 s → 2.5 s target read p95 =
             # 40 s): no quantile while the window spans a target change.
-            unchanged = f"unless {ON_STEP} {target_changed(p.labels, window, offset)}"
-            per: tuple[tuple[str, tuple[str, ...]], ...] = (
-                (names.rec_quantile(q, span), (names.JOURNEY, names.STEP)),
-                (names.rec_channel_quantile(q, span), by_channel),
-            )
-            for record, keys in per:
-                quantile = recorded_quantile_promql(
-                    q, names.rec_bucket_rate(span), p.labels, by=keys
-                )
-                rules.append(Rule(f"{quantile} > 0\n{unchanged}", record=record, labels=p.labels))
+            unchanged = f"unless {ON_STEP} {target_changed(policy.service, window, offset)}"
+            for record, keys in (
+                (names.rec_quantile(q, span), STEP_KEY),
+                (names.rec_channel_quantile(q, span), CHANNEL_KEY),
+            ):
+                quantile = recorded_quantile_promql(q, names.rec_bucket_rate(span), match, by=keys)
+                rules.append(Rule(f"{quantile} > 0\n{unchanged}{keep}", record=record))
     for indicator, record in (
         (catalogue.TIMELINESS, names.REC_TIMELINESS),
         (catalogue.APDEX, names.REC_APDEX),
         (catalogue.ERRORS, names.REC_ERRORS),
         (catalogue.GOOD, names.REC_GOOD),
     ):
-        rules.append(Rule(promql(indicator, p.window, p.labels), record=record, labels=p.labels))
-    for c in p.checks:
-        labels = {**p.labels, "check": c.check.name}
-        expr = promql(catalogue.ACCURACY, p.window, labels, by=CHECK_LABELS)
-        rules.append(Rule(expr, record=names.REC_ACCURACY, labels=labels))
-    if p.next_step is not None:
-        rules += conversion_rules(p)
+        rules.append(Rule(promql(indicator, p.window, match, by=STEP_KEY) + keep, record=record))
+    if any(s.checks for s in policy.steps):
+        expr = promql(catalogue.ACCURACY, p.window, match, by=CHECK_KEY)
+        rules.append(Rule(expr + keep, record=names.REC_ACCURACY))
+    if any(s.next_step is not None for s in policy.steps):
+        pairs = selector(names.REC_STEP_NEXT, **match)
+        rules += [
+            Rule(next_step_promql(window, match, pairs, offset=offset) + keep, record=record)
+            for record, window, offset in (
+                (names.REC_CONVERSION, p.window, None),
+                (names.REC_CONVERSION_BASELINE, p.baseline_range, p.baseline_offset),
+            )
+        ]
     return rules
 
 
-def conversion_rules(p: StepPlan) -> list[Rule]:
-    """Share of the step's finishes whose journey went on to the next step, recent and baseline.
-
-    The rule sets ``step`` and ``to_step``: transitions carry ``from_step``.
-    """
-    assert p.next_step is not None
-    labels = {**p.labels, "to_step": p.next_step.name}
-    return [
-        Rule(
-            promql(
-                catalogue.CONVERSION,
-                window,
-                p.labels,
-                by=(names.JOURNEY,),
-                offset=offset,
-                to_step=p.next_step.name,
-            ),
-            record=record,
-            labels=labels,
-        )
-        for record, window, offset in (
-            (names.REC_CONVERSION, p.window, None),
-            (names.REC_CONVERSION_BASELINE, p.baseline_range, p.baseline_offset),
-        )
-    ]
+def baseline_missing_rule(service: str) -> Rule:
+    """1 for each step with recent traffic and no baseline yet, whatever its policy."""
+    recent = selector(names.REC_STEP_RATE, service=service)
+    baseline = selector(names.REC_STEP_RATE_BASELINE, service=service)
+    return Rule(f"0 * {recent} + 1\nunless {ON_STEP} {baseline}", record=names.REC_BASELINE_MISSING)
 
 
-def slo_rules(p: StepPlan) -> list[Rule]:
-    """Error ratios over every burn window: not-good steps, and failed checks per check."""
-    step_by = (names.JOURNEY, names.STEP)
+def slo_rules(plan: Plan) -> list[Rule]:
+    """Error ratios over every burn window, for every step of the service at once: not-good
+    steps, and failed checks per check. The burn windows are the same for every policy."""
+    match = {names.SERVICE: plan.spec.service}
     rules = [
-        Rule(recorded_rate_promql(metric, p.labels), record=record, labels=p.labels)
+        Rule(recorded_rate_promql(metric, match, by=STEP_KEY), record=record)
         for metric, record in (
             (names.STEPS, names.REC_STEPS_RATE5M),
             (names.GOOD_STEPS, names.REC_GOOD_RATE5M),
@@ -168,30 +187,26 @@ def slo_rules(p: StepPlan) -> list[Rule]:
     ]
     rules += [
         Rule(
-            recorded_promql(catalogue.BAD, window, p.labels, by=step_by)
+            recorded_promql(catalogue.BAD, window, match, by=STEP_KEY)
             if window in names.LONG_FROM_RECORDED
-            else promql(catalogue.BAD, window, p.labels),
+            else promql(catalogue.BAD, window, match, by=STEP_KEY),
             record=names.rec_bad_ratio(window),
-            labels=p.labels,
         )
         for window in names.BURN_WINDOWS
     ]
-    for c in p.checks:
-        labels = {**p.labels, "check": c.check.name}
+    if any(p.checks for p in plan.steps):
         rules.append(
             Rule(
-                recorded_rate_promql(names.ACCURACY_CHECKS, labels),
+                recorded_rate_promql(names.ACCURACY_CHECKS, match, by=STEP_KEY),
                 record=names.REC_CHECKS_RATE5M,
-                labels=labels,
             )
         )
         rules += [
             Rule(
-                recorded_promql(catalogue.ACCURACY_FAIL, window, labels, by=CHECK_LABELS)
+                recorded_promql(catalogue.ACCURACY_FAIL, window, match, by=CHECK_KEY)
                 if window in names.LONG_FROM_RECORDED
-                else promql(catalogue.ACCURACY_FAIL, window, labels, by=CHECK_LABELS),
+                else promql(catalogue.ACCURACY_FAIL, window, match, by=CHECK_KEY),
                 record=names.rec_accuracy_fail_ratio(window),
-                labels=labels,
             )
             for window in names.BURN_WINDOWS
         ]

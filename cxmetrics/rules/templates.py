@@ -28,12 +28,17 @@ _GO_FUNCTIONS: dict[str, str] = {
 @dataclass(frozen=True)
 class Slot:
     """A value in an annotation: the alert's ``$value`` (``query=None``) or an instant query's
-    first sample; ``key`` names it for ``expand``; ``fallback`` is shown when the query is empty."""
+    first sample; ``key`` names it for ``expand``; ``fallback`` is shown when the query is empty.
+
+    A generic rule's query names the alert's own labels: ``params`` lists them, and each ``%s``
+    of ``query`` is filled with ``$labels.<param>`` in the template (``bind`` fills them with a
+    known alert's labels)."""
 
     key: str
     fmt: Format
     query: str | None = None
     fallback: str = "unknown"
+    params: tuple[str, ...] = ()
 
     def template(self) -> str:
         function = _GO_FUNCTIONS[self.fmt]
@@ -41,8 +46,12 @@ class Slot:
             return f"{{{{ $value | {function} }}}}"
         if "`" in self.query:
             raise ValueError(f"query {self.query!r} cannot contain a backquote")
+        query = f"query `{self.query}`"
+        if self.params:
+            args = " ".join(f"$labels.{p}" for p in self.params)
+            query = f"printf `{self.query}` {args} | query"
         return (
-            f"{{{{ with query `{self.query}` }}}}{{{{ . | first | value | {function} }}}}"
+            f"{{{{ with {query} }}}}{{{{ . | first | value | {function} }}}}"
             f"{{{{ else }}}}{self.fallback}{{{{ end }}}}"
         )
 
@@ -52,7 +61,42 @@ class Slot:
         return format_value(self.fmt, value)
 
 
-Part = str | Slot
+@dataclass(frozen=True)
+class Label:
+    """One of the alert's labels (``{{ $labels.journey }}``): a generic rule's annotations name
+    the journey and step each alert is about."""
+
+    name: str
+
+    def template(self) -> str:
+        return f"{{{{ $labels.{self.name} }}}}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A text that depends on one label: ``cases`` for the label values that need their own
+    text, ``default`` (with ``%s`` for the value) for all others — a dashboard uid cut short with
+    a digest for a long journey name, which a template cannot compute."""
+
+    label: str
+    default: str
+    cases: tuple[tuple[str, str], ...] = ()
+
+    def template(self) -> str:
+        plain = self.default.replace("%s", f"{{{{ $labels.{self.label} }}}}")
+        if not self.cases:
+            return plain
+        out = ""
+        for i, (value, literal) in enumerate(self.cases):
+            keyword = "if" if i == 0 else "else if"
+            out += f'{{{{ {keyword} eq $labels.{self.label} "{value}" }}}}{literal}'
+        return f"{out}{{{{ else }}}}{plain}{{{{ end }}}}"
+
+    def literal(self, value: str) -> str:
+        return dict(self.cases).get(value, self.default.replace("%s", value))
+
+
+Part = str | Slot | Label | Choice
 
 
 @dataclass(frozen=True)
@@ -62,7 +106,7 @@ class Text:
     def template(self) -> str:
         out = []
         for part in self.parts:
-            if isinstance(part, Slot):
+            if not isinstance(part, str):
                 out.append(part.template())
             elif "{{" in part or "}}" in part:
                 raise ValueError(f"literal annotation text {part!r} contains template braces")
@@ -70,8 +114,42 @@ class Text:
                 out.append(part)
         return "".join(out)
 
+    def bind(self, labels: Mapping[str, str], known: Mapping[str, float] | None = None) -> Text:
+        """This text for one alert of a generic rule: its labels written out, and the slots
+        whose values the spec fixes (``known``: a step's min_change, objective) formatted."""
+        known = known or {}
+        parts: list[Part] = []
+        for part in self.parts:
+            if isinstance(part, Label):
+                parts.append(labels[part.name])
+            elif isinstance(part, Choice):
+                parts.append(part.literal(labels[part.label]))
+            elif isinstance(part, Slot) and part.key in known:
+                parts.append(part.expand(known[part.key]))
+            elif isinstance(part, Slot) and part.params:
+                query = part.query % tuple(labels[p] for p in part.params) if part.query else None
+                parts.append(Slot(part.key, part.fmt, query, part.fallback))
+            else:
+                parts.append(part)
+        merged: list[Part] = []
+        for part in parts:  # adjacent literals as one, as a hand-written text would have them
+            if isinstance(part, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += part
+            else:
+                merged.append(part)
+        return text(*merged)
+
     def expand(self, values: Mapping[str, float | None]) -> str:
-        return "".join(p.expand(values[p.key]) if isinstance(p, Slot) else p for p in self.parts)
+        """The text with ``values`` in its slots (a bound text: no label parts left)."""
+        out = []
+        for p in self.parts:
+            if isinstance(p, Slot):
+                out.append(p.expand(values[p.key]))
+            elif isinstance(p, str):
+                out.append(p)
+            else:
+                raise ValueError(f"{p!r}: bind the text to an alert's labels first")
+        return "".join(out)
 
     @property
     def keys(self) -> tuple[str, ...]:

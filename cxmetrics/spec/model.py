@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from .durations import parse_duration
+from .durations import parse_duration, prometheus_duration
 from .names import FOLLOWUP_FIELDS, NAME_PATTERN, NONE, OTHER
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -558,6 +558,21 @@ class Spec(_Model):
                 )
         return merged
 
+    def policy(self, journey: Journey, step: Step) -> str:
+        """The step's rule policy as a label value (``cx_step_policy_info{policy}``): what a
+        generic rule cannot take from a joined threshold series — its windows, baseline, ``for``,
+        quantiles, severity and SLO period. Steps sharing a policy share their rules, so the rule
+        count grows with distinct policies, not with steps (docs/rules.md)."""
+        r = self.regression(journey, step)
+        trailing = "trailing " if r.baseline.mode == "trailing" else ""
+        baseline = f"{trailing}{_label(r.baseline.window)}"
+        quantiles = ",".join(f"{q:g}" for q in r.quantiles)
+        period = _label(self.objectives(journey, step).period)
+        return (
+            f"window {_label(r.window)} baseline {baseline} for {_label(r.for_)} "
+            f"quantiles {quantiles} {r.severity} period {period}"
+        )
+
     def check_objective(self, journey: Journey, step: Step, check: Check) -> float:
         return check.objective or self.objectives(journey, step).accuracy
 
@@ -625,3 +640,10 @@ def _did_you_mean(name: str, candidates: list[str]) -> str:
     if close:
         return f"; did you mean '{close[0]}'?"
     return f"; declared: {', '.join(candidates)}" if candidates else ""
+
+
+def _label(seconds: float) -> str:
+    try:
+        return prometheus_duration(seconds)
+    except ValueError:  # below Prometheus' resolution: the rules refuse the spec anyway
+        return f"{seconds!r}s"

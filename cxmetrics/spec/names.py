@@ -40,6 +40,14 @@ FEEDBACK_TOPICS: Final = "cx_feedback_topics_total"
 STEP_FAILURES: Final = "cx_step_failures_total"
 STEP_TARGET: Final = "cx_step_target_seconds"
 STEP_TOLERATING: Final = "cx_step_tolerating_seconds"
+# The spec's per-step thresholds and rule policy, exposed so that one generic rule over every step
+# of a service can join them (docs/rules.md, *Generic rules*).
+STEP_OBJECTIVE: Final = "cx_step_objective_ratio"
+CHECK_OBJECTIVE: Final = "cx_check_objective_ratio"
+STEP_MIN_CHANGE: Final = "cx_step_min_change_ratio"
+STEP_MIN_VOLUME: Final = "cx_step_min_volume"
+STEP_POLICY: Final = "cx_step_policy_info"
+STEP_NEXT: Final = "cx_step_next_info"
 UNDECLARED: Final = "cx_undeclared_names_total"
 CONTEXT_REJECTED: Final = "cx_journey_context_rejected_total"
 INTERNAL_ERRORS: Final = "cx_internal_errors_total"
@@ -65,6 +73,7 @@ REASON: Final = "reason"
 COMPONENT: Final = "component"
 SEGMENT: Final = "segment"
 CATEGORY: Final = "category"
+POLICY: Final = "policy"  # on cx_step_policy_info: the step's rule policy (``Spec.policy``)
 
 # The value of ``segment`` (and of ``reason``, ``category``) when the app set none, and of ``step``
 # in feedback given before any step: a reserved word, like ``other`` for undeclared names.
@@ -139,6 +148,36 @@ METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
         "The step's timeliness target T from the spec.",
     ),
     STEP_TOLERATING: ("gauge", (SERVICE, JOURNEY, STEP), "The step's Apdex tolerating threshold."),
+    STEP_OBJECTIVE: (
+        "gauge",
+        (SERVICE, JOURNEY, STEP),
+        "The step's good-step objective from the spec (share of good steps).",
+    ),
+    CHECK_OBJECTIVE: (
+        "gauge",
+        (SERVICE, JOURNEY, STEP, CHECK),
+        "The accuracy check's objective from the spec (share of passed checks).",
+    ),
+    STEP_MIN_CHANGE: (
+        "gauge",
+        (SERVICE, JOURNEY, STEP),
+        "The step's regression threshold min_change from the spec (0.1 = 10%).",
+    ),
+    STEP_MIN_VOLUME: (
+        "gauge",
+        (SERVICE, JOURNEY, STEP),
+        "The step's min_volume from the spec: steps needed in a window for a verdict.",
+    ),
+    STEP_POLICY: (
+        "gauge",
+        (SERVICE, JOURNEY, STEP, POLICY),
+        "The step's rule policy (windows, baseline, for, quantiles, severity, SLO period; 1).",
+    ),
+    STEP_NEXT: (
+        "gauge",
+        (SERVICE, JOURNEY, STEP, TO_STEP),
+        "The step that follows the step in its journey (always 1).",
+    ),
     UNDECLARED: ("counter", (KIND,), "Names not declared in the spec, folded into 'other'."),
     CONTEXT_REJECTED: (
         "counter",
@@ -295,6 +334,16 @@ REC_STEP_TARGET: Final = "cx:step_target:seconds"
 # 1 for a step with recent traffic and no baseline yet (a fresh install, a new step): dashboards
 # say "no baseline yet" instead of "no traffic", and alerts needing a baseline stay silent.
 REC_BASELINE_MISSING: Final = "cx:step_baseline:missing"
+# The spec series above as the generic rules join them: the max over instances, held through a
+# scrape gap or an instance replacement for ``INFO_HOLD`` (a replaced instance's series vanish for
+# a scrape or two; an alert joined with them must not resolve).
+INFO_HOLD: Final = "1h"
+REC_STEP_OBJECTIVE: Final = "cx:step_objective:ratio"
+REC_CHECK_OBJECTIVE: Final = "cx:check_objective:ratio"
+REC_MIN_CHANGE: Final = "cx:step_min_change:ratio"
+REC_MIN_VOLUME: Final = "cx:step_min_volume:steps"
+REC_STEP_POLICY: Final = "cx:step_policy:info"
+REC_STEP_NEXT: Final = "cx:step_next:info"
 
 
 def rec_quantile(quantile: float, span: str) -> str:
