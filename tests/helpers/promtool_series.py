@@ -4,8 +4,11 @@ latency in the step's own bucket layout, in promtool's expanding notation."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+from cxmetrics.exposition.collector import spec_rows
 from cxmetrics.spec import names
+from cxmetrics.spec.model import Spec
 
 SIGMA = 0.3
 Z95 = 1.6448536269514722
@@ -27,3 +30,15 @@ def layout(target: float, median: float, per_minute: int) -> list[tuple[str, int
     bounds = names.duration_buckets(target, target * 4)
     rows = [(repr(float(b)), below(b, median, per_minute)) for b in bounds]
     return [*rows, ("+Inf", per_minute)]
+
+
+def spec_series(spec: Spec, values: Callable[[float], str], **extra: str) -> list[dict[str, str]]:
+    """The spec series the app exposes for ``spec`` (thresholds and policy, ``spec_rows``: the
+    generic rules join them), each with ``values(value)`` and the ``extra`` labels (an
+    ``instance``)."""
+    rows = []
+    for family, label_values, value in spec_rows(spec):
+        labels = dict(zip(names.METRICS[family][1], label_values, strict=True)) | extra
+        inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        rows.append({"series": f"{family}{{{inner}}}", "values": values(value)})
+    return rows

@@ -19,8 +19,9 @@ import yaml
 from cxmetrics.rules import build, parse_with_overrides, render
 from cxmetrics.rules.promtest import promtool
 from cxmetrics.spec import names
+from cxmetrics.spec.model import Spec
 from tests.helpers.paths import EXAMPLE_SPEC
-from tests.helpers.promtool_series import layout, median_for_p95
+from tests.helpers.promtool_series import layout, median_for_p95, spec_series
 
 pytestmark = pytest.mark.slow  # runs promtool
 
@@ -40,7 +41,7 @@ def _cumulative(per_minute: list[int]) -> str:
     return " ".join(out)
 
 
-def _series(traffic: Traffic) -> list[dict[str, str]]:
+def _series(traffic: Traffic, spec: Spec) -> list[dict[str, str]]:
     rows = []
     for channel, (before, after) in traffic.items():
         base = f'{STEP},channel="{channel}"'
@@ -60,7 +61,7 @@ def _series(traffic: Traffic) -> list[dict[str, str]]:
             {"series": f"{names.GOOD_STEPS}{{{base}}}", "values": volume},
         ]
     rows.append({"series": f"{names.STEP_TARGET}{{{STEP}}}", "values": f"{TARGET}x{END}"})
-    return rows
+    return rows + spec_series(spec, lambda value: f"{value!r}x{END}")
 
 
 def _run(tmp_path: Path, traffic: Traffic, checks: list[Any]) -> None:
@@ -69,7 +70,9 @@ def _run(tmp_path: Path, traffic: Traffic, checks: list[Any]) -> None:
     suite = {
         "rule_files": ["rules.yml"],
         "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": _series(traffic), "promql_expr_test": checks}],
+        "tests": [
+            {"interval": "1m", "input_series": _series(traffic, spec), "promql_expr_test": checks}
+        ],
     }
     path = tmp_path / "tests.yml"
     path.write_text(yaml.safe_dump(suite, sort_keys=False))

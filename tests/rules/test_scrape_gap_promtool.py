@@ -16,6 +16,7 @@ from cxmetrics.rules.promtest import promtool
 from cxmetrics.spec import names
 from cxmetrics.spec.load import load_spec
 from tests.helpers.paths import EXAMPLE_SPEC
+from tests.helpers.promtool_series import spec_series
 
 pytestmark = pytest.mark.slow  # runs promtool
 
@@ -35,7 +36,8 @@ FIRING = {
 
 
 def _suite(tmp_path: Path, keep: bool) -> Path:
-    rules = yaml.safe_load(render(build(load_spec(EXAMPLE_SPEC))))
+    spec = load_spec(EXAMPLE_SPEC)
+    rules = yaml.safe_load(render(build(spec)))
     if not keep:
         for group in rules["groups"]:
             for rule in group["rules"]:
@@ -49,6 +51,8 @@ def _suite(tmp_path: Path, keep: bool) -> Path:
             "values": "0+100x30 _x7 3800+100x10",
         },
         {"series": f"{names.GOOD_STEPS}{{{SEL}}}", "values": "0+20x30 _x7 760+20x10"},
+        # the spec series the rules join miss the same scrapes
+        *spec_series(spec, lambda value: f"{value!r}x30 _x7 {value!r}x10"),
     ]
     checks = [
         {"expr": PAGE, "eval_time": "20m", "exp_samples": [FIRING]},

@@ -19,8 +19,9 @@ import yaml
 from cxmetrics.rules import build, parse_with_overrides, render
 from cxmetrics.rules.promtest import promtool
 from cxmetrics.spec import names
+from cxmetrics.spec.model import Spec
 from tests.helpers.paths import EXAMPLE_SPEC
-from tests.helpers.promtool_series import layout, median_for_p95
+from tests.helpers.promtool_series import layout, median_for_p95, spec_series
 
 pytestmark = pytest.mark.slow  # runs promtool
 
@@ -39,7 +40,7 @@ def _layout(target: float) -> list[tuple[str, int]]:
     return layout(target, MEDIAN, PER_MINUTE)
 
 
-def _series(before: float, after: float) -> list[dict[str, str]]:
+def _series(before: float, after: float, spec: Spec) -> list[dict[str, str]]:
     """The old process's buckets until CHANGE, the new one's (counting from 0) after it; a
     bound both layouts share is one series that resets."""
     base = f'{STEP},channel="app"'
@@ -62,7 +63,7 @@ def _series(before: float, after: float) -> list[dict[str, str]]:
             "values": f"{before}x{CHANGE} {after}x{END - CHANGE - 1}",
         },
     ]
-    return rows
+    return rows + spec_series(spec, lambda value: f"{value!r}x{END}")
 
 
 def _alerts(name: str) -> str:
@@ -109,7 +110,11 @@ def _suite(tmp_path: Path, before: float, after: float) -> Path:
         "rule_files": ["rules.yml"],
         "evaluation_interval": "1m",
         "tests": [
-            {"interval": "1m", "input_series": _series(before, after), "promql_expr_test": checks}
+            {
+                "interval": "1m",
+                "input_series": _series(before, after, spec),
+                "promql_expr_test": checks,
+            }
         ],
     }
     path = tmp_path / "tests.yml"
