@@ -37,6 +37,7 @@ def _seconds(window: str) -> float:
 
 SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}(?:\[([0-9a-z]+)\])?")
 MATCHER = re.compile(r'([a-z_]+)(=~|!=|=)"([^"]*)"')
+BY = re.compile(r"(?:sum|max) by \(([^)]*)\)")
 
 
 def fleet_spec(journeys: int, steps: int, channels: int) -> Spec:
@@ -86,6 +87,36 @@ def _matches(labels: dict[str, str], matchers: list[tuple[str, str, str]]) -> bo
     return True
 
 
+def _outputs(
+    expr: str,
+    by_name: dict[str, list[dict[str, str]]],
+    recorded: dict[str, list[dict[str, str]]],
+) -> list[dict[str, str]]:
+    """The series a recording rule writes: its input series (raw or recorded) matching its first
+    selector, reduced to the labels of its outermost ``by (...)`` (without ``le`` when it is a
+    quantile). A generic rule writes one series per step (channel, check …) it covers."""
+    found = SELECTOR.search(expr)
+    if found is None:
+        return []
+    metric, inner, _ = found.groups()
+    matchers = MATCHER.findall(inner)
+    inputs = [
+        labels
+        for labels in recorded.get(metric, by_name.get(metric, []))
+        if _matches(labels, matchers)
+    ]
+    grouping = BY.search(expr)
+    if grouping is None:
+        return [dict(labels) for labels in inputs]
+    keys = [k for k in grouping.group(1).split(", ") if k]
+    if expr.startswith("histogram_quantile"):
+        keys = [k for k in keys if k != "le"]
+    if "label_replace" in expr:  # transitions relabelled from_step → step
+        inputs = [{**labels, "step": labels.get("from_step", "")} for labels in inputs]
+    distinct = {tuple((k, labels.get(k, "")) for k in keys) for labels in inputs}
+    return [dict(row) for row in sorted(distinct)]
+
+
 def samples_per_cycle(
     spec: Spec, series: list[tuple[str, dict[str, str]]], instances: int, scrape_s: float
 ) -> tuple[float, Counter[str]]:
@@ -94,31 +125,26 @@ def samples_per_cycle(
     for name, labels in series:
         by_name.setdefault(name, []).append(labels)
     recorded: dict[str, list[dict[str, str]]] = {}
-    for group in ruleset.groups:
+    for group in ruleset.groups:  # the recorded series, in evaluation order
         for rule in group.rules:
             if rule.record:
-                recorded.setdefault(rule.record, []).append(rule.labels)
+                outputs = _outputs(rule.expr, by_name, recorded)
+                recorded.setdefault(rule.record, []).extend(
+                    {**labels, **rule.labels} for labels in outputs
+                )
     total = 0.0
     by_window: Counter[str] = Counter()
     for group in ruleset.groups:
         for rule in group.rules:
             for metric, inner, window in SELECTOR.findall(rule.expr):
                 matchers = MATCHER.findall(inner)
-                if metric in recorded:  # one output series per rule and step, no instance label
-                    n = sum(
-                        1
-                        for labels in recorded[metric]
-                        # a journey-wide record (no step label) has a series for every step
-                        if _matches(labels, [m for m in matchers if m[0] in labels])
-                    )
-                    per_series = 1.0
-                    if window:
-                        per_series = _seconds(window) / scrape_s
+                if metric in recorded:  # recording-rule outputs carry no instance label
+                    n = sum(1 for labels in recorded[metric] if _matches(labels, matchers))
                 else:
                     n = instances * sum(
                         1 for labels in by_name.get(metric, []) if _matches(labels, matchers)
                     )
-                    per_series = _seconds(window) / scrape_s if window else 1.0
+                per_series = _seconds(window) / scrape_s if window else 1.0
                 read = n * per_series
                 total += read
                 by_window[window or "instant"] += int(read)

@@ -325,21 +325,28 @@ class _Builder:
                         for c in last.checks
                         for result in names.RESULTS
                     ),
-                    # the spec series it joins, held whatever the traffic
-                    (_sel(names.REC_STEP_OBJECTIVE, labels), last.good.target),
-                    (_sel(names.REC_MIN_CHANGE, labels), last.min_change),
-                    (_sel(names.REC_MIN_VOLUME, labels), float(last.min_volume)),
+                    # the spec series it joins, whatever the traffic (as exposed and held)
                     *(
-                        (
-                            _sel(names.REC_CHECK_OBJECTIVE, {**labels, "check": c.check.name}),
-                            c.objective.target,
+                        (_sel(record, keys), value)
+                        for held, keys, value in (
+                            (names.REC_STEP_OBJECTIVE, labels, last.good.target),
+                            (names.REC_MIN_CHANGE, labels, last.min_change),
+                            (names.REC_MIN_VOLUME, labels, float(last.min_volume)),
+                            *(
+                                (
+                                    names.REC_CHECK_OBJECTIVE,
+                                    {**labels, "check": c.check.name},
+                                    c.objective.target,
+                                )
+                                for c in last.checks
+                            ),
+                            *(
+                                [(names.REC_STEP_POLICY, {**labels, "policy": last.policy}, 1.0)]
+                                if len(self.rs.plan.policies) > 1
+                                else []
+                            ),
                         )
-                        for c in last.checks
-                    ),
-                    *(
-                        [(_sel(names.REC_STEP_POLICY, {**labels, "policy": last.policy}), 1.0)]
-                        if len(self.rs.plan.policies) > 1
-                        else []
+                        for record in (names.rec_exposed(held), held)
                     ),
                 ],
             )

@@ -56,24 +56,27 @@ def spec_rules(plan: Plan) -> list[Rule]:
 
     A spec series vanishes for a scrape or two when an instance is replaced or restarts, and for
     as long as a scrape gap lasts; an alert joined with it would resolve and re-fire. So each is
-    recorded as the max over the instances that expose it now, or — when none does — over the
-    last value each exposed within ``INFO_HOLD``. A changed value applies at once (the instances
-    exposing it win over the held ones)."""
+    recorded twice: the max over the instances that expose it now (``rec_exposed``), and the
+    series the alerts join — that max, or while no instance exposes it, its last value within
+    ``INFO_HOLD``. A changed value applies at once."""
     service = plan.spec.service
     by = ", ".join(STEP_KEY)
     target = family_selector(names.STEP_TARGET, service=service)
     rules = [Rule(f"max by ({by}) ({target})", record=names.REC_STEP_TARGET)]
     has_checks = any(p.checks for p in plan.steps)
+    hold = names.INFO_HOLD
     for exposed, record, extra in HELD_VALUES:
         if extra and not has_checks:
             continue
         keys = ", ".join((*STEP_KEY, *extra))
-        raw = family_selector(exposed, service=service)
-        expr = (
-            f"max by ({keys}) ({raw})\n"
-            f"or max by ({keys}) (last_over_time({raw}[{names.INFO_HOLD}]))"
-        )
-        rules.append(Rule(expr, record=record))
+        now = selector(names.rec_exposed(record), service=service)
+        rules += [
+            Rule(
+                f"max by ({keys}) ({family_selector(exposed, service=service)})",
+                record=names.rec_exposed(record),
+            ),
+            Rule(f"{now}\nor last_over_time({now}[{hold}])", record=record),
+        ]
     labelled = []
     if len(plan.policies) > 1:
         labelled.append((names.STEP_POLICY, names.REC_STEP_POLICY, names.POLICY))
@@ -82,13 +85,17 @@ def spec_rules(plan: Plan) -> list[Rule]:
     for exposed, record, label in labelled:
         # A step's old policy (next step) is held only while no instance exposes a new one.
         keys = ", ".join((*STEP_KEY, label))
-        raw = family_selector(exposed, service=service)
-        expr = (
-            f"max by ({keys}) ({raw})\n"
-            f"or (max by ({keys}) (last_over_time({raw}[{names.INFO_HOLD}])) "
-            f"unless {ON_STEP} {raw})"
-        )
-        rules.append(Rule(expr, record=record))
+        now = selector(names.rec_exposed(record), service=service)
+        rules += [
+            Rule(
+                f"max by ({keys}) ({family_selector(exposed, service=service)})",
+                record=names.rec_exposed(record),
+            ),
+            Rule(
+                f"{now}\nor (last_over_time({now}[{hold}]) unless {ON_STEP} {now})",
+                record=record,
+            ),
+        ]
     return rules
 
 

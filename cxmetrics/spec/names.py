@@ -346,6 +346,13 @@ REC_STEP_POLICY: Final = "cx:step_policy:info"
 REC_STEP_NEXT: Final = "cx:step_next:info"
 
 
+def rec_exposed(record: str) -> str:
+    """``cx:step_min_change:ratio_exposed``: the max over the instances exposing the spec
+    series now (no series while none does), from which ``record`` is held — one recorded series
+    per step read over ``INFO_HOLD``, not every instance's."""
+    return f"{record}_exposed"
+
+
 def rec_quantile(quantile: float, span: str) -> str:
     """``cx:step_duration_seconds:p95_recent`` / ``..._baseline``."""
     return f"cx:step_duration_seconds:p{quantile * 100:g}_{span}".replace(".", "_")

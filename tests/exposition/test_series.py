@@ -80,10 +80,13 @@ def test_an_idle_process_exposes_only_what_the_spec_declares() -> None:
     # per step and channel (3 × 2): 6 step counters + 1 good, and the duration histogram's 23
     # bounds + +Inf, sum and count (6 histograms, 156 lines); 2 checks × 2 results × 2 channels; 2 relative-error
     # the two consecutive transitions per channel; starts per channel; target and tolerating per
-    # step; undeclared kinds (6); the spec's info. Pass/fail checks have no relative errors: their
-    # relative-error histograms appear only if one is ever recorded.
-    assert len(lines) == 42 + 156 + 8 + 4 + 2 + 6 + 6 + 1
-    assert sum(1 for line in lines if not line.endswith(" 0.0")) == 7  # targets, tolerating, info
+    # step; undeclared kinds (6); the spec's info; the thresholds and policy the generic rules join
+    # (objective, min_change, min_volume, policy per step, an objective per check, the next step
+    # of the first two). Pass/fail checks have no relative errors: their relative-error
+    # histograms appear only if one is ever recorded.
+    assert len(lines) == 42 + 156 + 8 + 4 + 2 + 6 + 6 + 1 + (4 * 3 + 2 + 2)
+    # targets, tolerating, info, and the spec series
+    assert sum(1 for line in lines if not line.endswith(" 0.0")) == 7 + 16
 
 
 def test_an_undeclared_channel_appears_on_first_use_as_a_whole_slot(crec: Recording) -> None:
@@ -308,4 +311,6 @@ def test_the_fleet_specs_series_in_its_worst_case(monkeypatch: pytest.MonkeyPatc
         worst = sum(len(f.samples) for f in rec.registry.collect())
     finally:
         rec.close()
-    assert (idle, worst) == (52_307, 57_707)
+    # the spec series the generic rules join add 2,500: 4 per step, one per check, one per
+    # consecutive pair (500 × 4 + 50 + 450)
+    assert (idle, worst) == (54_807, 60_207)

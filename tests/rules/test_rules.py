@@ -200,19 +200,16 @@ def test_burn_rate_alerts_follow_the_sre_workbook_table(
 def test_thresholds_are_the_spec_series_held_through_a_scrape_gap(
     example_rules: list[dict[str, Any]],
 ) -> None:
+    # the max over the instances exposing it now, held for an hour when none does
+    [exposed] = _named(example_rules, names.rec_exposed(names.REC_MIN_CHANGE))
+    assert exposed["expr"] == f"max by (service, journey, step) (cx_step_min_change_ratio{SEL})"
     [held] = _named(example_rules, names.REC_MIN_CHANGE)
-    raw = f"cx_step_min_change_ratio{SEL}"
-    assert held["expr"] == (
-        f"max by (service, journey, step) ({raw})\n"
-        f"or max by (service, journey, step) (last_over_time({raw}[1h]))"
-    )
+    now = f"cx:step_min_change:ratio_exposed{SEL}"
+    assert held["expr"] == f"{now}\nor last_over_time({now}[1h])"
+    # a step's next step (policy) is held only while no instance exposes another one
     [following] = _named(example_rules, names.REC_STEP_NEXT)
-    raw = f"cx_step_next_info{SEL}"
-    assert following["expr"] == (
-        f"max by (service, journey, step, to_step) ({raw})\n"
-        f"or (max by (service, journey, step, to_step) (last_over_time({raw}[1h])) "
-        f"unless {ON} {raw})"
-    )
+    now = f"cx:step_next:info_exposed{SEL}"
+    assert following["expr"] == f"{now}\nor (last_over_time({now}[1h]) unless {ON} {now})"
     # one policy in the example spec: no rule selects by it
     assert not _named(example_rules, names.REC_STEP_POLICY)
     assert all("cx:step_policy:info" not in r["expr"] for r in example_rules)
@@ -254,7 +251,7 @@ def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(
         expr = rule["expr"]
         if rule.get("record", "").startswith("cx:step_duration_seconds:"):
             assert f") > 0\nunless {ON} (changes(" in expr, expr
-        elif ":ratio_" in rule.get("record", ""):
+        elif ":ratio_" in rule.get("record", "") and not rule["group"].endswith(".spec"):
             assert expr.startswith("clamp("), expr
             assert re.search(
                 r" / (on \(service, journey, step\) group_left \(\) )?\(.* > 0\), 0, 1\)$", expr
@@ -305,6 +302,16 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(
         names.REC_MIN_CHANGE,
         names.REC_MIN_VOLUME,
         names.REC_STEP_NEXT,
+        *(
+            names.rec_exposed(r)
+            for r in (
+                names.REC_STEP_OBJECTIVE,
+                names.REC_CHECK_OBJECTIVE,
+                names.REC_MIN_CHANGE,
+                names.REC_MIN_VOLUME,
+                names.REC_STEP_NEXT,
+            )
+        ),
         names.rec_bucket_rate(names.RECENT),
         names.rec_bucket_rate(names.BASELINE),
     }
@@ -362,7 +369,7 @@ def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_s
         if r.alert == names.ALERT_ACCURACY_BURN and r.labels["check"] == "first_contact_resolution"
     ]
     assert [(x["long_window"], x["short_window"]) for x in fcr] == [("3d", "6h")]
-    assert ruleset.count() == (41, 11)
+    assert ruleset.count() == (46, 11)
 
 
 def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(
@@ -459,7 +466,7 @@ def test_promtool_checks_the_rule_file(tmp_path: Path, example_spec: Spec) -> No
     code, out = promtool("check", "rules", str(path))
     assert (code, out.strip().splitlines()) == (
         0,
-        [f"Checking {path}", "  SUCCESS: 52 rules found"],
+        [f"Checking {path}", "  SUCCESS: 57 rules found"],
     )
 
 
@@ -598,7 +605,7 @@ def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path: Pat
         "note: journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
         ".objective 0.7: the 14.4× (1h/5m), 6× (6h/30m) burn-rate alerts would need more than "
         "100% bad events and cannot fire; left out",
-        f"wrote 41 recording and 11 alerting rules in 5 groups to {out}",
+        f"wrote 46 recording and 11 alerting rules in 5 groups to {out}",
     ]
 
 
@@ -616,7 +623,7 @@ def test_command_checks_both_formats_with_promtool(tmp_path: Path) -> None:
         "release=prom",
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "  SUCCESS: 52 rules found"
+    assert result.output.splitlines()[-1] == "  SUCCESS: 57 rules found"
     assert _load(out.read_text())["kind"] == "PrometheusRule"
 
 

@@ -194,25 +194,30 @@ def test_a_quiet_step_records_no_nan_and_fires_nothing(bill_detail_suite: Path) 
                     for check in (CHECK, "detail_consistent_with_total")
                     for result in ("pass", "fail")
                 ),
-                # the spec series the generic rules join, held whatever the traffic
+                # the spec series the generic rules join, whatever the traffic: as exposed, held
                 *(
                     {
                         "labels": f'{record}{{service="bank_app",journey="{J}",step="{S}"}}',
                         "value": value,
                     }
-                    for record, value in (
+                    for held, value in (
                         (names.REC_STEP_OBJECTIVE, 0.95),
                         (names.REC_MIN_CHANGE, 0.1),
                         (names.REC_MIN_VOLUME, 50.0),
                     )
+                    for record in (names.rec_exposed(held), held)
                 ),
                 *(
                     {
-                        "labels": f'{names.REC_CHECK_OBJECTIVE}{{service="bank_app",journey="{J}",'
+                        "labels": f'{record}{{service="bank_app",journey="{J}",'
                         f'step="{S}",check="{check}"}}',
                         "value": 0.999,
                     }
                     for check in (CHECK, "detail_consistent_with_total")
+                    for record in (
+                        names.rec_exposed(names.REC_CHECK_OBJECTIVE),
+                        names.REC_CHECK_OBJECTIVE,
+                    )
                 ),
             ],
         },
@@ -355,10 +360,10 @@ def test_cxmetrics_rules_writes_a_suite_for_every_step_that_promtool_passes(tmp_
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[:4] == [
-        f"wrote 41 recording and 10 alerting rules in 4 groups to {out}",
+        f"wrote 46 recording and 10 alerting rules in 4 groups to {out}",
         f"wrote promtool tests to {tests}",
         f"Checking {out}",
-        "  SUCCESS: 51 rules found",
+        "  SUCCESS: 56 rules found",
     ]
     assert lines[-1] == "  SUCCESS"
     document = yaml.load(tests.read_text(), Loader=_LOADER)
