@@ -53,26 +53,42 @@ TO_STEP_VALUE = f"{ON_STEP} group_left ()"
 
 def generic_alerts(plan: Plan, dashboard_url: str | None) -> list[Rule]:
     """Every alert of the service: per policy, its latency alerts (per quantile), the target
-    change, the burn-rate pairs that can fire for one of its steps or checks, the conversion."""
-    rules: list[Rule] = []
+    change, the burn-rate pairs that can fire for one of its steps or checks, the conversion.
+    With more than one policy each alert also carries its ``policy`` label: the policies'
+    windows, ``for`` and wording differ, and two rules of one name need a label apart."""
+    rules = []
     for policy in plan.policies:
         p = policy.first
-        rules += [latency_alert(policy, q, dashboard_url) for q in p.quantiles]
+        mine = [latency_alert(policy, q, dashboard_url) for q in p.quantiles]
         if p.quantiles:
-            rules.append(target_changed_alert(policy, dashboard_url))
-        rules += [
+            mine.append(target_changed_alert(policy, dashboard_url))
+        mine += [
             good_burn_alert(policy, pair, dashboard_url)
             for pair in BURN_PAIRS
             if any(pair in s.good.pairs for s in policy.steps)
         ]
-        rules += [
+        mine += [
             accuracy_burn_alert(policy, pair, dashboard_url)
             for pair in BURN_PAIRS
             if any(pair in c.objective.pairs for s in policy.steps for c in s.checks)
         ]
         if any(s.next_step is not None for s in policy.steps):
-            rules.append(conversion_alert(policy, dashboard_url))
+            mine.append(conversion_alert(policy, dashboard_url))
+        rules += [_labelled(r, policy) for r in mine]
     return rules
+
+
+def _labelled(rule: Rule, policy: Policy) -> Rule:
+    if not policy.filtered:
+        return rule
+    return Rule(
+        rule.expr,
+        alert=rule.alert,
+        for_=rule.for_,
+        keep_firing_for=rule.keep_firing_for,
+        labels={**rule.labels, names.POLICY: policy.name},
+        annotations=rule.annotations,
+    )
 
 
 def _value(record: str, service: str) -> str:
@@ -394,8 +410,8 @@ def instance(rule: Rule, labels: dict[str, str], known: dict[str, float]) -> Rul
     )
 
 
-def _alone(p: StepPlan) -> Policy:
-    return Policy(p.policy, (p,), False)
+def _alone(p: StepPlan, filtered: bool = False) -> Policy:
+    return Policy(p.policy, (p,), filtered)
 
 
 def latency_rule(p: StepPlan, q: float, channel: str, dashboard_url: str | None) -> Rule:
@@ -404,22 +420,32 @@ def latency_rule(p: StepPlan, q: float, channel: str, dashboard_url: str | None)
     return instance(rule, {**p.labels, names.CHANNEL: channel}, {"min_change": p.min_change})
 
 
-def alert_rules(p: StepPlan, dashboard_url: str | None) -> list[Rule]:
+def alert_rules(p: StepPlan, dashboard_url: str | None, filtered: bool = False) -> list[Rule]:
     """Every alert the generic rules can raise for step ``p``, bound to its labels (the models
-    of the generated promtool suites: ``expect``)."""
-    policy = _alone(p)
-    rules = [latency_rule(p, q, c, dashboard_url) for q in p.quantiles for c in p.channels]
+    of the generated promtool suites: ``expect``); ``filtered``: the spec has more than one
+    policy (the alerts carry the ``policy`` label)."""
+    policy = _alone(p, filtered)
+
+    def bound(rule: Rule, labels: dict[str, str], known: dict[str, float]) -> Rule:
+        return instance(_labelled(rule, policy), labels, known)
+
+    change = {"min_change": p.min_change}
+    rules = [
+        bound(latency_alert(policy, q, dashboard_url), {**p.labels, names.CHANNEL: c}, change)
+        for q in p.quantiles
+        for c in p.channels
+    ]
     if p.quantiles:
-        rules.append(instance(target_changed_alert(policy, dashboard_url), p.labels, {}))
+        rules.append(bound(target_changed_alert(policy, dashboard_url), p.labels, {}))
     known = {"objective": p.good.target}
     rules += [
-        instance(good_burn_alert(policy, pair, dashboard_url), p.labels, known)
+        bound(good_burn_alert(policy, pair, dashboard_url), p.labels, known)
         for pair in p.good.pairs
     ]
     for c in p.checks:
         labels = {**p.labels, names.CHECK: c.check.name}
         rules += [
-            instance(
+            bound(
                 accuracy_burn_alert(policy, pair, dashboard_url),
                 labels,
                 {"objective": c.objective.target},
@@ -428,6 +454,5 @@ def alert_rules(p: StepPlan, dashboard_url: str | None) -> list[Rule]:
         ]
     if p.next_step is not None:
         labels = {**p.labels, names.TO_STEP: p.next_step.name}
-        rule = conversion_alert(policy, dashboard_url)
-        rules.append(instance(rule, labels, {"min_change": p.min_change}))
+        rules.append(bound(conversion_alert(policy, dashboard_url), labels, change))
     return rules

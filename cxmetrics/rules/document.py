@@ -52,7 +52,9 @@ class RuleSet:
     def instances(self) -> tuple[Rule, ...]:
         """Every alert the step rules can raise, one per step (quantile, channel, check, window
         pair), with its labels and annotations as Prometheus shows them (``alerts.instance``)."""
-        return tuple(r for p in self.plan.steps for r in alert_rules(p, self.spec.dashboard_url))
+        filtered = len(self.plan.policies) > 1
+        url = self.spec.dashboard_url
+        return tuple(r for p in self.plan.steps for r in alert_rules(p, url, filtered))
 
 
 def build(spec: Spec) -> RuleSet:
@@ -60,7 +62,7 @@ def build(spec: Spec) -> RuleSet:
     rules."""
     resolved = plan(spec)
     prefix = f"cxmetrics.{spec.service}"
-    indicators = [r for policy in resolved.policies for r in indicator_rules(policy)]
+    indicators = merged([indicator_rules(policy) for policy in resolved.policies])
     groups = [
         Group(f"{prefix}.spec", tuple(spec_rules(resolved))),
         Group(
@@ -73,6 +75,22 @@ def build(spec: Spec) -> RuleSet:
     groups += followup_groups(spec)
     groups += contact_groups(spec)
     return RuleSet(spec, resolved, tuple(groups))
+
+
+def merged(per_policy: list[list[Rule]]) -> list[Rule]:
+    """One recording rule per name: the policies' rules for it joined with ``or`` (each selects
+    its own steps, ``recording.only``), in order of first appearance — the recorded series keep
+    their names and labels, and no two rules record the same series (promtool's duplicate-rule
+    lint)."""
+    exprs: dict[str, list[str]] = {}
+    for rules in per_policy:
+        for rule in rules:
+            assert rule.record is not None and not rule.labels
+            exprs.setdefault(rule.record, []).append(rule.expr)
+    return [
+        Rule(parts[0] if len(parts) == 1 else " or ".join(f"({e})" for e in parts), record=name)
+        for name, parts in exprs.items()
+    ]
 
 
 def header(spec: Spec, what: str = "Prometheus rules") -> str:

@@ -377,3 +377,42 @@ def test_cxmetrics_rules_writes_a_suite_for_every_step_that_promtool_passes(tmp_
         "conversion checkout/cart",
         "quiet checkout",
     ]
+
+
+TWO_POLICIES = TINY.replace(
+    "        target: 1s\n",
+    "        target: 1s\n        regression: {window: 10m, min_change: 20%}\n",
+).replace(
+    "        checks: [{name: amount_matches}]\n",
+    "        checks: [{name: amount_matches}]\n      - {name: done, target: 300ms}\n",
+)
+
+
+@pytest.mark.slow
+def test_steps_of_two_policies_are_judged_each_by_its_own(tmp_path: Path) -> None:
+    """pay has its own window and min_change: the rules of each policy select their steps by
+    the policy series, and the generated suite (a latency shift on every step, which must fire
+    for that step only with its own wording) passes."""
+    spec = tmp_path / "cxmetrics.yaml"
+    spec.write_text(TWO_POLICIES)
+    out, tests = tmp_path / "rules.yml", tmp_path / "tests.yml"
+    result = CliRunner().invoke(
+        rules_command, [str(spec), "-o", str(out), "--tests", str(tests), "--check"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        f"wrote 48 recording and 17 alerting rules in 4 groups to {out}"
+    )
+    assert result.output.splitlines()[-1] == "  SUCCESS"
+    document = yaml.load(tests.read_text(), Loader=_LOADER)
+    [pay] = [g for g in document["tests"] if g["name"].startswith("latency checkout/pay")]
+    [fired] = [
+        t["exp_alerts"]
+        for t in pay["alert_rule_test"]
+        if t["alertname"] == names.ALERT_LATENCY and t["exp_alerts"]
+    ]
+    assert fired[0]["exp_labels"]["policy"] == (
+        "window 10m baseline trailing 30m for 1m quantiles 0.95,0.5 ticket period 4w"
+    )
+    assert "over the last 10m" in fired[0]["exp_annotations"]["description"]
+    assert "by more than the +20% threshold" in fired[0]["exp_annotations"]["description"]
