@@ -224,7 +224,7 @@ def _serve_and_drive(
     from .. import config
 
     app = app_module.create_app(
-        spec,
+        _stack_spec(spec, spec_path) if with_stack else spec,
         time_scale=time_scale,
         seed=seed,
         spans="off",
@@ -465,6 +465,16 @@ def _injected_move(analysis: Analysis) -> float:
 
 def _p95(ordered: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else 0.0
+
+
+def _stack_spec(spec: Spec, spec_path: Path) -> Spec:
+    """The spec the app runs with under the stack: the override's regression policy, since the
+    generated rules take each step's thresholds from the app's own spec series."""
+    from ..rules.overlay import parse_with_overrides
+
+    stacked = parse_with_overrides(spec_path.read_text(), [STACK_OVERRIDE], str(spec_path))
+    defaults = spec.defaults.model_copy(update={"regression": stacked.defaults.regression})
+    return spec.model_copy(update={"defaults": defaults})
 
 
 def _start_stack(out_dir: Path, spec_path: Path, app_url: str, servers: ExitStack) -> Any:
