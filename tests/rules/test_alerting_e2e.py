@@ -230,7 +230,10 @@ def test_latency_fault_reaches_the_webhook_for_that_step_only(tmp_path: Path) ->
     )
     since = datetime.strptime(notes["since"], "%Y-%m-%d %H:%M:%S %z UTC")
     assert injected.replace(microsecond=0) <= since <= datetime.now(timezone.utc)
-    assert notes["dashboard"] == f"{DASHBOARDS}/d/cx-bill_inquiry-steps"
+    # the generic rule's templates, rendered by Prometheus for this alert's step and channel
+    assert notes["dashboard"] == (
+        f"{DASHBOARDS}/d/cx-bill_inquiry-steps?var-step=bill_detail&var-channel={channel}"
+    )
     assert notes["description"].startswith(
         f"The p95 latency of step bill_detail in journey bill_inquiry on channel {channel} over "
         "the last 20s is above its baseline (the 1m before it) by more than the +15% threshold, "
