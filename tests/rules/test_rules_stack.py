@@ -75,15 +75,11 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path: Path) 
         groups = _api(f"{prom['url']}/api/v1/rules")["groups"]
         assert sorted(g["name"] for g in groups) == sorted(
             [
-                *(
-                    f"cxmetrics.{j}.{kind}"
-                    for j in ("bill_inquiry", "transfer", "loan_application", "contact_centre")
-                    for kind in ("indicators", "slo", "alerts")
-                ),
+                *(f"cxmetrics.bank_app.{kind}" for kind in ("spec", "indicators", "slo", "alerts")),
                 "cxmetrics.loan_application.followups",
             ]
         )
-        assert sum(len(g["rules"]) for g in groups) == 521
+        assert sum(len(g["rules"]) for g in groups) == 57
         deadline = time.monotonic() + 15
         targets: list[dict[str, Any]] = []
         managers: list[dict[str, Any]] = []
