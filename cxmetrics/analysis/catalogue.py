@@ -288,7 +288,11 @@ def _terms(
     fn: str,
     by: tuple[str, ...],
     offset: str | None,
+    recorded: Mapping[str, str] | None = None,
 ) -> str:
+    """The sum of ``terms``; a family in ``recorded`` is read from that recording rule (its
+    rate over ``window`` by every label of the family but instance and segment) instead of the
+    raw counters."""
     parts = []
     for term in terms:
         labels = {**match, **dict(term.match)}
@@ -296,7 +300,10 @@ def _terms(
             labels = {names.FROM_STEP if k == names.STEP else k: v for k, v in labels.items()}
         family = family_labels(term.metric)
         kept = {k: v for k, v in labels.items() if k in family}
-        expr = f"{_by(by)} ({_range(selector(term.metric, **kept), window, fn, offset)})"
+        if recorded and term.metric in recorded:
+            expr = f"{_by(by)} ({selector(recorded[term.metric], **kept)})"
+        else:
+            expr = f"{_by(by)} ({_range(selector(term.metric, **kept), window, fn, offset)})"
         parts.append(expr if term.weight == 1 else f"{expr} * {number(term.weight)}")
     if len(parts) == 1:
         return parts[0]
@@ -319,6 +326,7 @@ def promql(
     by: tuple[str, ...] = (names.JOURNEY, names.STEP),
     offset: str | None = None,
     to_step: str | None = None,
+    recorded: Mapping[str, str] | None = None,
 ) -> str:
     """``ratio`` as PromQL over ``window``: terms summed ``by``, the denominator filtered ``> 0``
     (no series rather than NaN), the result clamped to [0, 1]. ``match`` selects series (labels a
@@ -341,8 +349,8 @@ def promql(
         num_by = tuple(label for label in by if label != names.STEP)
         if num_by != by:
             raise ValueError("transition ratios are summed by journey, not by step")
-    numerator = _terms(ratio.numerator, num_match, window, fn, num_by, offset)
-    denominator = _terms(ratio.denominator, common, window, fn, by, offset)
+    numerator = _terms(ratio.numerator, num_match, window, fn, num_by, offset, recorded)
+    denominator = _terms(ratio.denominator, common, window, fn, by, offset, recorded)
     if ratio.per != "transition":
         numerator = _or_zero(numerator, denominator)
     share = f"{numerator} / ({denominator} > 0)"
@@ -360,6 +368,7 @@ def next_step_promql(
     *,
     by: tuple[str, ...] = (names.SERVICE, names.JOURNEY, names.STEP),
     offset: str | None = None,
+    recorded: Mapping[str, str] | None = None,
 ) -> str:
     """``CONVERSION`` of every step at once: transitions from each step to its next step (the
     (step, to_step) pairs ``pairs`` has series for, e.g. ``cx:step_next:info``) / the step's
@@ -371,7 +380,7 @@ def next_step_promql(
     renamed = f'label_replace({moved}, "{names.STEP}", "$1", "{names.FROM_STEP}", "(.*)")'
     keys = ", ".join((*by, names.TO_STEP))
     numerator = f"sum by ({keys}) ({renamed}) and on ({keys}) {pairs}"
-    denominator = _terms(CONVERSION.denominator, match, window, "rate", by, offset)
+    denominator = _terms(CONVERSION.denominator, match, window, "rate", by, offset, recorded)
     return f"clamp(({numerator}) / on ({', '.join(by)}) group_left () ({denominator} > 0), 0, 1)"
 
 
@@ -382,9 +391,10 @@ def volume_promql(
     fn: str = "rate",
     by: tuple[str, ...] = (),
     offset: str | None = None,
+    recorded: Mapping[str, str] | None = None,
 ) -> str:
     """Finished steps (every outcome)."""
-    return _terms((_steps(),), match, window, fn, by, offset)
+    return _terms((_steps(),), match, window, fn, by, offset, recorded)
 
 
 def no_baseline_promql(match: Mapping[str, Matcher]) -> str:

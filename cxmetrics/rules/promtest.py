@@ -305,6 +305,12 @@ class _Builder:
                         for record in (names.REC_CHANNEL_RATE, names.REC_CHANNEL_RATE_BASELINE)
                     ),
                     *(
+                        (_sel(record, {**on_channel, "outcome": o, "timeliness": t}), 0.0)
+                        for record in (names.REC_CLASS_RATE, names.REC_CLASS_RATE_BASELINE)
+                        for o in names.OUTCOMES
+                        for t in names.TIMELINESS_CLASSES
+                    ),
+                    *(
                         (_sel(names.rec_bucket_rate(span), {**on_channel, "le": le}), 0.0)
                         for span in (names.RECENT, names.BASELINE)
                         for le in (

@@ -37,6 +37,7 @@ from .promql import Rule, selector
 STEP_KEY = (names.SERVICE, names.JOURNEY, names.STEP)
 CHANNEL_KEY = (*STEP_KEY, names.CHANNEL)
 CHECK_KEY = (*STEP_KEY, names.CHECK)
+CLASS_KEY = (*CHANNEL_KEY, names.OUTCOME, names.TIMELINESS)
 #: Joins between one service's series: every selector names the service.
 ON_STEP = f"on ({', '.join(STEP_KEY)})"
 
@@ -128,15 +129,24 @@ def indicator_rules(policy: Policy) -> list[Rule]:
         (names.RECENT, p.window, None),
         (names.BASELINE, p.baseline_range, p.baseline_offset),
     )
-    rules = []
-    for record, window, offset, by in (
-        (names.REC_STEP_RATE, p.window, None, STEP_KEY),
-        (names.REC_STEP_RATE_BASELINE, p.baseline_range, p.baseline_offset, STEP_KEY),
+    # cx_steps_total read once per window, by class: every rate and ratio below sums the record
+    recent = {names.STEPS: names.REC_CLASS_RATE}
+    baseline = {names.STEPS: names.REC_CLASS_RATE_BASELINE}
+    rules = [
+        Rule(volume_promql(window, match, by=CLASS_KEY, offset=offset) + keep, record=record)
+        for record, window, offset in (
+            (names.REC_CLASS_RATE, p.window, None),
+            (names.REC_CLASS_RATE_BASELINE, p.baseline_range, p.baseline_offset),
+        )
+    ]
+    for record, by, classes in (
+        (names.REC_STEP_RATE, STEP_KEY, recent),
+        (names.REC_STEP_RATE_BASELINE, STEP_KEY, baseline),
         # per channel, where latency regressions are judged
-        (names.REC_CHANNEL_RATE, p.window, None, CHANNEL_KEY),
-        (names.REC_CHANNEL_RATE_BASELINE, p.baseline_range, p.baseline_offset, CHANNEL_KEY),
+        (names.REC_CHANNEL_RATE, CHANNEL_KEY, recent),
+        (names.REC_CHANNEL_RATE_BASELINE, CHANNEL_KEY, baseline),
     ):
-        expr = volume_promql(window, match, by=by, offset=offset)
+        expr = volume_promql(p.window, match, by=by, recorded=classes)
         rules.append(Rule(expr + keep, record=record))
     for span, window, offset in spans:  # the raw buckets, read once per window
         expr = bucket_rate_promql(window, match, offset=offset, by=CHANNEL_KEY)
@@ -158,17 +168,21 @@ def indicator_rules(policy: Policy) -> list[Rule]:
         (catalogue.ERRORS, names.REC_ERRORS),
         (catalogue.GOOD, names.REC_GOOD),
     ):
-        rules.append(Rule(promql(indicator, p.window, match, by=STEP_KEY) + keep, record=record))
+        expr = promql(indicator, p.window, match, by=STEP_KEY, recorded=recent)
+        rules.append(Rule(expr + keep, record=record))
     if any(s.checks for s in policy.steps):
         expr = promql(catalogue.ACCURACY, p.window, match, by=CHECK_KEY)
         rules.append(Rule(expr + keep, record=names.REC_ACCURACY))
     if any(s.next_step is not None for s in policy.steps):
         pairs = selector(names.REC_STEP_NEXT, **match)
         rules += [
-            Rule(next_step_promql(window, match, pairs, offset=offset) + keep, record=record)
-            for record, window, offset in (
-                (names.REC_CONVERSION, p.window, None),
-                (names.REC_CONVERSION_BASELINE, p.baseline_range, p.baseline_offset),
+            Rule(
+                next_step_promql(window, match, pairs, offset=offset, recorded=classes) + keep,
+                record=record,
+            )
+            for record, window, offset, classes in (
+                (names.REC_CONVERSION, p.window, None, recent),
+                (names.REC_CONVERSION_BASELINE, p.baseline_range, p.baseline_offset, baseline),
             )
         ]
     return rules

@@ -370,6 +370,11 @@ def rec_bucket_rate(span: str) -> str:
     return f"cx:step_duration_seconds_bucket:rate_{span}"
 
 
+# ``cx_steps_total``'s rate over the policy's window by every label but instance and segment
+# (service, journey, step, channel, outcome, timeliness), read once: step rates, per-channel
+# rates and every ratio over ``cx_steps_total`` are sums of it, not reads of the raw counters.
+REC_CLASS_RATE: Final = "cx:step_classes:rate_recent"
+REC_CLASS_RATE_BASELINE: Final = "cx:step_classes:rate_baseline"
 REC_CHANNEL_RATE: Final = "cx:step_channel_requests:rate_recent"
 REC_CHANNEL_RATE_BASELINE: Final = "cx:step_channel_requests:rate_baseline"
 

@@ -228,8 +228,21 @@ def test_conversion_rules_relabel_transitions_to_step_and_to_step(
         f'(label_replace({moved}, "step", "$1", "from_step", "(.*)")) '
         f"and on (service, journey, step, to_step) cx:step_next:info{SEL}) "
         f"/ {ON} group_left () "
-        f"(sum by (service, journey, step) (rate(cx_steps_total{SEL}[10m])) > 0), 0, 1)"
+        f"(sum by (service, journey, step) (cx:step_classes:rate_recent{SEL}) > 0), 0, 1)"
     )
+    # cx_steps_total is read once per window, by class; rates and ratios sum the record
+    [classes] = _named(rules, names.REC_CLASS_RATE)
+    assert classes["expr"] == (
+        "sum by (service, journey, step, channel, outcome, timeliness) "
+        f"(rate(cx_steps_total{SEL}[10m]))"
+    )
+    raw = [r for r in rules if "(rate(cx_steps_total" in r["expr"]]
+    assert [r["record"] for r in raw] == [
+        names.REC_CLASS_RATE,
+        names.REC_CLASS_RATE_BASELINE,
+        names.REC_STEPS_RATE5M,
+        names.rec_bad_ratio("5m"),
+    ]
     assert len(_named(rules, names.ALERT_CONVERSION_DROP)) == 1
     drops = [r for r in build(example_spec).instances() if r.alert == names.ALERT_CONVERSION_DROP]
     assert [(d.labels["step"], d.labels["to_step"]) for d in drops] == [
@@ -297,6 +310,8 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(
         names.REC_BASELINE_MISSING,
         names.REC_CHANNEL_RATE,
         names.REC_CHANNEL_RATE_BASELINE,
+        names.REC_CLASS_RATE,
+        names.REC_CLASS_RATE_BASELINE,
         names.REC_STEP_OBJECTIVE,
         names.REC_CHECK_OBJECTIVE,
         names.REC_MIN_CHANGE,
@@ -369,7 +384,7 @@ def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_s
         if r.alert == names.ALERT_ACCURACY_BURN and r.labels["check"] == "first_contact_resolution"
     ]
     assert [(x["long_window"], x["short_window"]) for x in fcr] == [("3d", "6h")]
-    assert ruleset.count() == (46, 11)
+    assert ruleset.count() == (48, 11)
 
 
 def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(
@@ -466,7 +481,7 @@ def test_promtool_checks_the_rule_file(tmp_path: Path, example_spec: Spec) -> No
     code, out = promtool("check", "rules", str(path))
     assert (code, out.strip().splitlines()) == (
         0,
-        [f"Checking {path}", "  SUCCESS: 57 rules found"],
+        [f"Checking {path}", "  SUCCESS: 59 rules found"],
     )
 
 
@@ -605,7 +620,7 @@ def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path: Pat
         "note: journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
         ".objective 0.7: the 14.4× (1h/5m), 6× (6h/30m) burn-rate alerts would need more than "
         "100% bad events and cannot fire; left out",
-        f"wrote 46 recording and 11 alerting rules in 5 groups to {out}",
+        f"wrote 48 recording and 11 alerting rules in 5 groups to {out}",
     ]
 
 
@@ -623,7 +638,7 @@ def test_command_checks_both_formats_with_promtool(tmp_path: Path) -> None:
         "release=prom",
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "  SUCCESS: 57 rules found"
+    assert result.output.splitlines()[-1] == "  SUCCESS: 59 rules found"
     assert _load(out.read_text())["kind"] == "PrometheusRule"
 
 

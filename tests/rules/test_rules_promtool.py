@@ -168,6 +168,17 @@ def test_a_quiet_step_records_no_nan_and_fires_nothing(bill_detail_suite: Path) 
                     }
                     for record in (names.REC_CHANNEL_RATE, names.REC_CHANNEL_RATE_BASELINE)
                 ),
+                # cx_steps_total's rate by class, from which every rate and ratio is summed
+                *(
+                    {
+                        "labels": f'{record}{{service="bank_app",journey="{J}",step="{S}",'
+                        f'channel="app",outcome="{o}",timeliness="{t}"}}',
+                        "value": 0.0,
+                    }
+                    for record in (names.REC_CLASS_RATE, names.REC_CLASS_RATE_BASELINE)
+                    for o in ("ok", "error")
+                    for t in ("satisfied", "tolerating", "frustrated")
+                ),
                 *(
                     {
                         "labels": f'{names.rec_bucket_rate(span)}{{service="bank_app",'
@@ -360,10 +371,10 @@ def test_cxmetrics_rules_writes_a_suite_for_every_step_that_promtool_passes(tmp_
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[:4] == [
-        f"wrote 46 recording and 10 alerting rules in 4 groups to {out}",
+        f"wrote 48 recording and 10 alerting rules in 4 groups to {out}",
         f"wrote promtool tests to {tests}",
         f"Checking {out}",
-        "  SUCCESS: 56 rules found",
+        "  SUCCESS: 58 rules found",
     ]
     assert lines[-1] == "  SUCCESS"
     document = yaml.load(tests.read_text(), Loader=_LOADER)
@@ -401,7 +412,7 @@ def test_steps_of_two_policies_are_judged_each_by_its_own(tmp_path: Path) -> Non
     )
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == (
-        f"wrote 48 recording and 17 alerting rules in 4 groups to {out}"
+        f"wrote 50 recording and 17 alerting rules in 4 groups to {out}"
     )
     assert result.output.splitlines()[-1] == "  SUCCESS"
     document = yaml.load(tests.read_text(), Loader=_LOADER)

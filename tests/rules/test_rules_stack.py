@@ -67,7 +67,7 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path: Path) 
         prom, am = entries["prometheus"], entries["alertmanager"]
         assert up.stdout.splitlines() == [
             f"prometheus    {prom['url']}  (pid {prom['pid']}, scraping {app} every 1s, "
-            "46 recording + 11 alerting rules)",
+            "48 recording + 11 alerting rules)",
             f"alertmanager  {am['url']}  (pid {am['pid']})",
             f"state         {state}  (stop with: cxmetrics stack down --state-dir {state})",
         ]
@@ -79,7 +79,7 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path: Path) 
                 "cxmetrics.loan_application.followups",
             ]
         )
-        assert sum(len(g["rules"]) for g in groups) == 57
+        assert sum(len(g["rules"]) for g in groups) == 59
         deadline = time.monotonic() + 15
         targets: list[dict[str, Any]] = []
         managers: list[dict[str, Any]] = []
