@@ -31,7 +31,7 @@ from tests.helpers.redis_server import RedisServer, free_port
 
 KEY = ("loan_application", "upload_documents")
 
-SEL = 'journey="loan_application",step="upload_documents"'
+SEL = 'service="$service",journey="loan_application",step="upload_documents"'
 
 
 def _board(spec: Spec) -> dict[str, Any]:
@@ -75,7 +75,8 @@ def test_the_follow_up_view_of_the_example_bank(example_spec: Spec) -> None:
     ]
     [annotation] = [a for a in board["annotations"]["list"] if "expr" in a]
     assert annotation["expr"] == (
-        'ALERTS{alertname="CxFollowUpLag",alertstate="firing",journey="loan_application"}'
+        'ALERTS{alertname="CxFollowUpLag",alertstate="firing",service="$service",'
+        'journey="loan_application"}'
     )
 
 
