@@ -26,7 +26,6 @@ values.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 import urllib.request
@@ -52,6 +51,8 @@ from cxmetrics.spec import names
 from cxmetrics.spec.model import Spec
 from examples.bank import traffic
 from tests.helpers.bank_process import BankProcess
+from tests.helpers.grafana_variables import substitute
+from tests.helpers.servers import post_json, wait_for
 
 pytestmark = pytest.mark.slow  # starts Prometheus and three app processes
 TIME_SCALE = 0.02
@@ -65,7 +66,6 @@ FAULTS = {
     "latency": {"bill_detail": 6.0, "amount": 3.0},  # frustrated and tolerating steps
 }
 WINDOW = "10m"  # the rules' regression window; the whole run lies inside it
-VARIABLES = {"$__rate_interval": WINDOW, "$__range": WINDOW, "$channel": ".*"}
 # indicator → (recording rule, steps-dashboard panel title)
 STEP_INDICATORS = {
     "timeliness": (names.REC_TIMELINESS, "Within target"),
@@ -87,29 +87,8 @@ class Run:
     resets: float  # counter resets Prometheus saw on instance A's cx_steps_total series
 
 
-def _post(url: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        url, json.dumps(body).encode(), {"content-type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
-
-
-def _wait(check: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _expr(expr: str, step: str = "") -> str:
-    expr = expr.replace("$step", step)  # the step view's selected step
-    for variable, value in VARIABLES.items():
-        expr = expr.replace(variable, value)
-    assert "$" not in expr, expr
-    return expr
+    return substitute(expr, window=WINDOW, step=step)  # $step: the step view's selected step
 
 
 def _panel_values(spec: Spec, url: str, at: float) -> dict[tuple[str, str, str], float]:
@@ -178,7 +157,7 @@ def _scraped_steps(prom: str, instance: BankProcess) -> list[float]:
 def _scraped(prom: str, instance: BankProcess, what: str) -> None:
     """Wait until Prometheus holds every step ``instance`` counted."""
     expected = _exposed_steps(instance.url)
-    _wait(lambda: _scraped_steps(prom, instance) == [expected], 20, what)
+    wait_for(lambda: _scraped_steps(prom, instance) == [expected], 20, what)
 
 
 def _drive(url: str, seed: int, duration: float, until: Any = None) -> None:
@@ -202,12 +181,12 @@ def run(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     b_traffic = threading.Thread(target=_drive, args=(b.url, 12, 300.0, b_done.is_set))
     try:
         for instance in (a, b):
-            _post(f"{instance.url}/admin/faults", FAULTS)
+            post_json(f"{instance.url}/admin/faults", FAULTS)
         targets = [f"127.0.0.1:{a_port}", f"127.0.0.1:{b_port}"]
         prometheus = stack.prometheus(workdir / "prometheus", targets, [rules])
         with prometheus.start() as prom:
             for instance in (a, b):
-                _wait(lambda i=instance: _scraped_steps(prom.url, i) == [0.0], 20, "a scrape")
+                wait_for(lambda i=instance: _scraped_steps(prom.url, i) == [0.0], 20, "a scrape")
             time.sleep(1.5)  # a second scrape at zero: no series starts mid-traffic
             b_traffic.start()  # B serves throughout
             _drive(a.url, 11, PHASE_S)
@@ -216,9 +195,9 @@ def run(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             a.stop()
             a = BankProcess(a_port, logs[2], TIME_SCALE, seed=9)
             processes.append(a)
-            _post(f"{a.url}/admin/faults", FAULTS)
+            post_json(f"{a.url}/admin/faults", FAULTS)
             # scraped at 0 before it serves: a reset Prometheus (and the analyzer) can see
-            _wait(lambda: _scraped_steps(prom.url, a) == [0.0], 20, "A scraped after restart")
+            wait_for(lambda: _scraped_steps(prom.url, a) == [0.0], 20, "A scraped after restart")
             _drive(a.url, 13, PHASE_S)
             b_done.set()
             b_traffic.join(60)

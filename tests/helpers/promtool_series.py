@@ -34,3 +34,13 @@ def layout(
         bounds = names.duration_buckets(target, target * 4)
     rows = [(repr(float(b)), below(b, median, per_minute, sigma)) for b in bounds]
     return [*rows, ("+Inf", per_minute)]
+
+
+def cumulative(per_minute: list[int]) -> str:
+    """A counter's values in promtool's notation from what it counted each minute (the first
+    minute's count is its starting point, 0)."""
+    total, out = 0, ["0"]
+    for n in per_minute[1:]:
+        total += n
+        out.append(str(total))
+    return " ".join(out)

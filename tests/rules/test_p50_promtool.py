@@ -25,7 +25,7 @@ from cxmetrics.rules import build, parse_with_overrides, render
 from cxmetrics.rules.promtest import promtool
 from cxmetrics.spec import names
 from tests.helpers.paths import EXAMPLE_SPEC
-from tests.helpers.promtool_series import SIGMA, Z95, layout
+from tests.helpers.promtool_series import SIGMA, Z95, cumulative, layout
 
 pytestmark = pytest.mark.slow  # runs promtool
 
@@ -59,14 +59,6 @@ def _old_grid(target: float) -> tuple[float, ...]:
     return tuple(sorted({round(target * 2.0**e, 4) for e in exponents} | {target, 4 * target}))
 
 
-def _cumulative(per_minute: list[int]) -> str:
-    total, out = 0, ["0"]
-    for n in per_minute[1:]:
-        total += n
-        out.append(str(total))
-    return " ".join(out)
-
-
 def _series(bounds: tuple[float, ...] | None) -> list[dict[str, str]]:
     base = f'{STEP},channel="app"'
     before = dict(layout(TARGET, MEDIAN, PER_MINUTE, SIGMA, bounds))
@@ -74,7 +66,7 @@ def _series(bounds: tuple[float, ...] | None) -> list[dict[str, str]]:
     rows = [
         {
             "series": f'{names.STEP_DURATION}_bucket{{{base},le="{le}"}}',
-            "values": _cumulative(
+            "values": cumulative(
                 [before[le] if m <= CHANGE else after[le] for m in range(END + 1)]
             ),
         }
