@@ -16,14 +16,14 @@ residual bias is documented with the function.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 
 from ..instrument.events import Event, StepRecord
 from ..spec import names
 from ..spec.model import Spec
-from .catalogue import clamp, count_promql
+from .catalogue import Matcher, clamp, count_promql
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,14 @@ def _inside(time: float, start: float | None, end: float | None) -> bool:
     return (start is None or time > start) and (end is None or time <= end)
 
 
-def promql(journey: str, step: str, to_step: str, window: str, conversion_window: str) -> str:
+def promql(
+    journey: str,
+    step: str,
+    to_step: str,
+    window: str,
+    conversion_window: str,
+    scope: Mapping[str, Matcher] | None = None,
+) -> str:
     """Conversion A → B as closely as counters allow: the transitions of the last ``window``
     over A's finishes of the ``window`` that ended ``conversion_window`` ago, clamped.
 
@@ -103,9 +110,9 @@ def promql(journey: str, step: str, to_step: str, window: str, conversion_window
     ranges hold the same number of instances, so the ratio is the conversion of judged finishes;
     it errs by the traffic's change over ``conversion_window`` (rising traffic reads high,
     falling reads low), and transitions later than the window still count in the numerator
-    (the analyzer leaves them out)."""
-    moves = {names.JOURNEY: journey, names.FROM_STEP: step, names.TO_STEP: to_step}
+    (the analyzer leaves them out). ``scope``: more matchers for both sides (the service)."""
+    moves = {**(scope or {}), names.JOURNEY: journey, names.FROM_STEP: step, names.TO_STEP: to_step}
     numerator = count_promql(names.TRANSITIONS, window, moves)
-    finished = {names.JOURNEY: journey, names.STEP: step}
+    finished = {**(scope or {}), names.JOURNEY: journey, names.STEP: step}
     denominator = count_promql(names.STEPS, window, finished, offset=conversion_window)
     return f"clamp(({numerator} or 0 * {denominator}) / ({denominator} > 0), 0, 1)"

@@ -20,7 +20,7 @@ from ..spec import names
 from ..spec.model import Journey, Spec, Step
 from . import frame
 from .panels import Layout, Query, Series, lower_is_better, series_panel, stat_panel
-from .queries import RATE
+from .queries import RATE, SERVICE
 
 KEY = (names.JOURNEY, names.STEP)
 
@@ -47,12 +47,17 @@ def build(spec: Spec, journey: Journey) -> dm.Dashboard:
 
 def gauge(metric: str, journey: str, step: str) -> str:
     """A worker gauge of one key step, the same from every worker: their ``max``."""
-    return f"max by (journey, step) ({catalogue.selector(metric, journey=journey, step=step)})"
+    sel = catalogue.selector(metric, service=SERVICE, journey=journey, step=step)
+    return f"max by (journey, step) ({sel})"
 
 
 def per_interval(metric: str, journey: str, step: str) -> str:
     """How many ``metric`` events per dashboard interval, summed over workers."""
-    match: dict[str, catalogue.Matcher] = {names.JOURNEY: journey, names.STEP: step}
+    match: dict[str, catalogue.Matcher] = {
+        names.SERVICE: SERVICE,
+        names.JOURNEY: journey,
+        names.STEP: step,
+    }
     return catalogue.count_promql(metric, RATE, match, fn="increase", by=KEY)
 
 

@@ -9,7 +9,7 @@ from ..analysis.catalogue import Matcher, Re
 from ..spec.ids import DATASOURCE_NAME, DATASOURCE_UID, KINDS, TAG, dashboard_uid, home_uid
 from ..spec.model import Journey, Spec
 from .panels import DATASOURCE, DATASOURCE_VAR, Layout
-from .queries import ALERTS, CHANNEL_VAR, JOURNEY_VAR, STEP_VAR, selector
+from .queries import ALERTS, CHANNEL_VAR, JOURNEY_VAR, SERVICE, SERVICE_VAR, STEP_VAR, selector
 
 #: How an alert annotation reads (Grafana's Prometheus annotation fields; the published dashboard
 #: schema lists only ``expr`` of them, Grafana keeps the rest as the data source's own).
@@ -19,6 +19,24 @@ ALERT_ANNOTATION = {
     "tagKeys": "alertname,journey,step,check,severity",
     "useValueForTime": False,
 }
+
+
+def service_variable(spec: Spec) -> builders.CustomVariable:
+    """The ``service`` every query selects: the spec's, by default and as the only choice."""
+    variable: builders.CustomVariable = (
+        builders.CustomVariable(SERVICE_VAR)
+        .label("Service")
+        .values(spec.service)
+        .options([dm.VariableOption(text=spec.service, value=spec.service, selected=True)])
+        .description(
+            "The spec's service: every query selects its series only, so services sharing "
+            "journey and step names never mix."
+        )
+        .multi(False)
+        .include_all(False)
+        .current(dm.VariableOption(text=spec.service, value=spec.service))
+    )
+    return variable
 
 
 def _variables(
@@ -53,6 +71,7 @@ def _variables(
         builders.CustomVariable | builders.DatasourceVariable | builders.ConstantVariable
     ] = [
         datasource,
+        service_variable(spec),
         builders.ConstantVariable(JOURNEY_VAR).value(journey.name).label("Journey"),
         channels,
     ]
@@ -101,6 +120,7 @@ def _annotations(
                 ALERTS,
                 alertname=alertname,
                 alertstate="firing",
+                service=SERVICE,
                 journey=journey.name,
                 **({"step": f"${STEP_VAR}"} if step_variable else {}),
             )

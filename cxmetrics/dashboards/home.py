@@ -17,6 +17,7 @@ from ..analysis.catalogue import Matcher, Re
 from ..spec import names
 from ..spec.ids import DATASOURCE_NAME, DATASOURCE_UID, TAG, dashboard_uid, home_uid
 from ..spec.model import Journey, Spec
+from .frame import service_variable
 from .panels import (
     BLUE,
     DATASOURCE_VAR,
@@ -32,7 +33,7 @@ from .panels import (
     stat_panel,
     table_panel,
 )
-from .queries import ALERTS, LONG, RANGE, selector
+from .queries import ALERTS, LONG, RANGE, SERVICE, selector
 
 NEUTRAL: Light = (0.0, BLUE, ())
 COUNT_LIGHT = lower_is_better(1.0, 1.0)
@@ -78,13 +79,14 @@ def tag_keys(spec: Spec) -> list[str]:
     return sorted({key for j in spec.journeys for key in j.tags})
 
 
-def _variables(spec: Spec) -> list[builders.DatasourceVariable]:
+def _variables(spec: Spec) -> list[builders.DatasourceVariable | builders.CustomVariable]:
     return [
         builders.DatasourceVariable(DATASOURCE_VAR)
         .label("Data source")
         .type("prometheus")
         .current(dm.VariableOption(text=DATASOURCE_NAME, value=DATASOURCE_UID))
         .hide(dm.VariableHide(0)),
+        service_variable(spec),
     ]
 
 
@@ -136,14 +138,15 @@ def _journeys(spec: Spec, layout: Layout) -> None:
     by = (names.JOURNEY,)
     good, status, started, abandoned = [], [], [], []
     for j in spec.journeys:
-        match: dict[str, Matcher] = {"journey": j.name}
+        match: dict[str, Matcher] = {names.SERVICE: SERVICE, "journey": j.name}
         ratio = catalogue.promql(catalogue.GOOD, RANGE, match, fn="increase", by=by)
         objective = spec.objectives(j).good_ratio
         good.append(_with_tags(spec, j, f"100 * {ratio}"))
         status.append(f"{ratio} >= bool {catalogue.number(objective)}")
         started.append(catalogue.tally_promql(catalogue.STARTED, RANGE, match, by=by))
-        abandoned.append(catalogue.abandoned_promql(j, RANGE, {}))
-    firing = f"count by (journey) ({selector(ALERTS, alertname=Re('Cx.*'), alertstate='firing')})"
+        abandoned.append(catalogue.abandoned_promql(j, RANGE, {names.SERVICE: SERVICE}))
+    alerts = selector(ALERTS, alertname=Re("Cx.*"), alertstate="firing", service=SERVICE)
+    firing = f"count by (journey) ({alerts})"
     queries = [
         Query(_union(good)),
         Query(_union(started)),
@@ -202,6 +205,7 @@ def _worst_steps(spec: Spec, layout: Layout) -> None:
             groups.setdefault(spec.objectives(j, s).good_ratio, []).append(s.name)
         for objective, steps in groups.items():
             match: dict[str, Matcher] = {
+                names.SERVICE: SERVICE,
                 "journey": j.name,
                 "step": steps[0] if len(steps) == 1 else Re("|".join(steps)),
             }
@@ -246,7 +250,7 @@ def _worst_steps(spec: Spec, layout: Layout) -> None:
 
 def _week_over_week(spec: Spec, layout: Layout) -> None:
     layout.row("This week against last, and the last 28 days")
-    match: dict[str, Matcher] = {}
+    match: dict[str, Matcher] = {names.SERVICE: SERVICE}
     offset = catalogue.PERIOD_OFFSET
     by = (names.JOURNEY,)
     started = catalogue.tally_promql(catalogue.STARTED, RANGE, match, by=by)
@@ -323,7 +327,8 @@ def _roll_up(spec: Spec, key: str, layout: Layout) -> None:
     good, bad, started = [], [], []
     for value, journeys in sorted(values.items()):
         match: dict[str, Matcher] = {
-            "journey": journeys[0] if len(journeys) == 1 else Re("|".join(journeys))
+            names.SERVICE: SERVICE,
+            "journey": journeys[0] if len(journeys) == 1 else Re("|".join(journeys)),
         }
         label = f"{value} ({', '.join(journeys)})"
         good.append(

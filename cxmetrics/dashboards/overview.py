@@ -187,7 +187,9 @@ def _funnel(spec: Spec, journey: Journey, q: JourneyQueries, layout: Layout) -> 
                 "earlier (all channels; reads high while traffic rises, low while it falls — "
                 "docs/indicators.md, 'Conversion windows').",
                 [
-                    Query(conversion.promql(journey.name, a, b, RANGE, window), f"{a} → {b}")
+                    Query(
+                        conversion.promql(journey.name, a, b, RANGE, window, q.scope), f"{a} → {b}"
+                    )
                     for a, b in pairs
                 ],
                 "percentunit",
@@ -205,8 +207,8 @@ def _funnel(spec: Spec, journey: Journey, q: JourneyQueries, layout: Layout) -> 
     changes = [
         Query(
             catalogue.change_promql(
-                selector(recent, journey=journey.name, step=a, to_step=b),
-                selector(baseline, journey=journey.name, step=a, to_step=b),
+                selector(recent, **q.scope, step=a, to_step=b),
+                selector(baseline, **q.scope, step=a, to_step=b),
             ),
             f"{a} → {b}",
         )

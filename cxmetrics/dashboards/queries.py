@@ -24,14 +24,26 @@ RANGE = "$__range"
 CHANNEL_VAR = "channel"
 STEP_VAR = "step"
 JOURNEY_VAR = "journey"
+SERVICE_VAR = "service"
+#: The dashboard's service (a variable defaulting to the spec's ``service``): every selector
+#: carries it, so two services sharing journey and step names never mix on a panel.
+SERVICE = f"${SERVICE_VAR}"
 #: The focused step view's selected step (a single-value variable).
 STEP = f"${STEP_VAR}"
 LONG = "28d"  # the 28-day panels, from the recorded 5m rates
 LONG_S = 28 * 86400.0
 ALERTS = "ALERTS"
 _HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
-_RULE_LABELS = (names.JOURNEY, names.STEP, names.CHECK, names.TO_STEP)
-_ALERT_LABELS = ("alertname", "alertstate", names.JOURNEY, names.STEP, names.CHECK, "severity")
+_RULE_LABELS = (names.SERVICE, names.JOURNEY, names.STEP, names.CHECK, names.TO_STEP)
+_ALERT_LABELS = (
+    "alertname",
+    "alertstate",
+    names.SERVICE,
+    names.JOURNEY,
+    names.STEP,
+    names.CHECK,
+    "severity",
+)
 
 
 CHANNEL = Re(f"${CHANNEL_VAR}")
@@ -87,6 +99,8 @@ class JourneyQueries:
     def __init__(self, spec: Spec, journey: Journey) -> None:
         self.spec, self.journey = spec, journey
         self.j = journey.name
+        #: what every selector of this journey's queries matches: the service and the journey
+        self.scope: dict[str, Matcher] = {names.SERVICE: SERVICE, names.JOURNEY: self.j}
 
     # -- counters -------------------------------------------------------------------------
 
@@ -95,11 +109,11 @@ class JourneyQueries:
     ) -> str:
         """Finished steps, summed ``by``, for the selected channels."""
         return catalogue.volume_promql(
-            window, {"journey": self.j, "channel": CHANNEL, **labels}, fn=fn, by=by
+            window, {**self.scope, "channel": CHANNEL, **labels}, fn=fn, by=by
         )
 
     def started(self, window: str, fn: str = "increase") -> str:
-        match: dict[str, Matcher] = {"journey": self.j, "channel": CHANNEL}
+        match: dict[str, Matcher] = {**self.scope, "channel": CHANNEL}
         return catalogue.count_promql(names.JOURNEYS_STARTED, window, match, fn=fn)
 
     def completed(self, window: str, fn: str = "increase") -> str:
@@ -123,7 +137,7 @@ class JourneyQueries:
         return catalogue.promql(
             catalogue.CONVERSION,
             window,
-            {"journey": self.j, "step": from_step},
+            {**self.scope, "step": from_step},
             fn=fn,
             by=(),
             to_step=to_step,
@@ -139,7 +153,7 @@ class JourneyQueries:
         channel: bool = True,
         offset: str | None = None,
     ) -> str:
-        match: dict[str, Matcher] = {"journey": self.j, **labels}
+        match: dict[str, Matcher] = {**self.scope, **labels}
         if channel:
             match["channel"] = CHANNEL
         return catalogue.promql(indicator, window, match, fn=fn, by=by, offset=offset)
@@ -183,7 +197,7 @@ class JourneyQueries:
 
     def failed_checks(self, step: Matcher, window: str = RANGE) -> str:
         """Failed accuracy checks per check, whole numbers, most first."""
-        match = {"journey": self.j, "step": step}
+        match = {**self.scope, "step": step}
         failed = catalogue.tally_promql(catalogue.FAILED_CHECKS, window, match, by=("check",))
         return f"sort_desc({failed})"
 
@@ -197,11 +211,11 @@ class JourneyQueries:
         **labels: Matcher,
     ) -> str:
         """How many customers ``tally`` happened to in the time range (whole numbers)."""
-        match: dict[str, Matcher] = {"journey": self.j, "channel": CHANNEL, **labels}
+        match: dict[str, Matcher] = {**self.scope, "channel": CHANNEL, **labels}
         return catalogue.tally_promql(tally, RANGE, match, by=by, offset=offset)
 
     def abandoned(self, offset: str | None = None) -> str:
-        match: dict[str, Matcher] = {"channel": CHANNEL}
+        match: dict[str, Matcher] = {names.SERVICE: SERVICE, "channel": CHANNEL}
         return catalogue.abandoned_promql(self.journey, RANGE, match, offset=offset)
 
     def good_change(self, by: tuple[str, ...] = ("step",), **labels: Matcher) -> str:
@@ -219,7 +233,7 @@ class JourneyQueries:
 
     def p95_change(self, step: Matcher) -> str:
         """p95 over the time range against the same range a week earlier (relative)."""
-        match: dict[str, Matcher] = {"journey": self.j, "step": step, "channel": CHANNEL}
+        match: dict[str, Matcher] = {**self.scope, "step": step, "channel": CHANNEL}
         now = catalogue.quantile_over_range_promql(0.95, RANGE, match)
         before = catalogue.quantile_over_range_promql(
             0.95, RANGE, match, offset=catalogue.PERIOD_OFFSET
@@ -228,7 +242,7 @@ class JourneyQueries:
 
     def tally_change(self, tally: catalogue.Tally, **labels: Matcher) -> str:
         """Customers ``tally`` happened to, against a week earlier (relative)."""
-        match: dict[str, Matcher] = {"journey": self.j, "channel": CHANNEL, **labels}
+        match: dict[str, Matcher] = {**self.scope, "channel": CHANNEL, **labels}
         now = catalogue.tally_promql(tally, RANGE, match, by=("step",))
         before = catalogue.tally_promql(
             tally, RANGE, match, by=("step",), offset=catalogue.PERIOD_OFFSET
@@ -236,7 +250,7 @@ class JourneyQueries:
         return catalogue.change_promql(now, before)
 
     def started_change(self) -> str:
-        match: dict[str, Matcher] = {"journey": self.j, "channel": CHANNEL}
+        match: dict[str, Matcher] = {**self.scope, "channel": CHANNEL}
         now = catalogue.tally_promql(catalogue.STARTED, RANGE, match, by=("journey",))
         before = catalogue.tally_promql(
             catalogue.STARTED, RANGE, match, by=("journey",), offset=catalogue.PERIOD_OFFSET
@@ -245,23 +259,23 @@ class JourneyQueries:
 
     def long_good(self, by: tuple[str, ...] = ("step",)) -> str:
         """Good-step ratio over 28 days from the recorded 5m rates (all channels)."""
-        return catalogue.long_ratio_promql(catalogue.GOOD, LONG, {"journey": self.j}, by=by)
+        return catalogue.long_ratio_promql(catalogue.GOOD, LONG, {**self.scope}, by=by)
 
     def long_bad_steps(self, by: tuple[str, ...] = ("step",)) -> str:
         """Customers with a bad step over 28 days, from the recorded 5m rates."""
-        match = {"journey": self.j}
+        match = {**self.scope}
         steps = catalogue.long_count_promql(names.STEPS, LONG, LONG_S, match, by)
         good = catalogue.long_count_promql(names.GOOD_STEPS, LONG, LONG_S, match, by)
         return f"clamp_min({steps} - ({good} or 0 * {steps}), 0)"
 
     def csat(self) -> str:
-        return catalogue.csat_promql(RANGE, {"journey": self.j})
+        return catalogue.csat_promql(RANGE, {**self.scope})
 
     def nps(self) -> str:
-        return catalogue.nps_promql(RANGE, {"journey": self.j})
+        return catalogue.nps_promql(RANGE, {**self.scope})
 
     def transitions(self) -> str:
-        return catalogue.transitions_promql(RANGE, {"journey": self.j})
+        return catalogue.transitions_promql(RANGE, {**self.scope})
 
     def cx_score(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
@@ -279,7 +293,7 @@ class JourneyQueries:
             self.journey,
             steps,
             window,
-            {"journey": self.j, "channel": CHANNEL, **labels},
+            {**self.scope, "channel": CHANNEL, **labels},
             fn=fn,
             by=by,
         )
@@ -288,21 +302,21 @@ class JourneyQueries:
 
     def duration_quantile(self, quantile: float, step: str, window: str = RATE) -> str:
         return catalogue.quantile_promql(
-            quantile, window, {"journey": self.j, "step": step, "channel": CHANNEL}
+            quantile, window, {**self.scope, "step": step, "channel": CHANNEL}
         )
 
     def target(self, metric: str = names.STEP_TARGET, **labels: Matcher) -> str:
         # max: one value per step however many app instances expose the gauge.
-        return f"max by (journey, step) ({selector(metric, journey=self.j, **labels)})"
+        return f"max by (journey, step) ({selector(metric, **self.scope, **labels)})"
 
     def p95_over_target(self, window: str = RATE) -> str:
-        p95 = catalogue.quantile_promql(0.95, window, {"journey": self.j, "channel": CHANNEL})
+        p95 = catalogue.quantile_promql(0.95, window, {**self.scope, "channel": CHANNEL})
         return f"{p95} / on (journey, step) {self.target()}"
 
     # -- recording rules: what the rules add -----------------------------------------------
 
     def recorded_quantile(self, quantile: float, span: str, step: str) -> str:
-        return selector(names.rec_quantile(quantile, span), journey=self.j, step=step)
+        return selector(names.rec_quantile(quantile, span), **self.scope, step=step)
 
     def regression_change(self, quantile: float, step: str) -> str:
         recent = self.recorded_quantile(quantile, names.RECENT, step)
@@ -326,7 +340,7 @@ class JourneyQueries:
         """How fast each step spends its good-ratio error budget (1 = exactly on budget)."""
         metric = names.rec_bad_ratio(window)
         return self._per_objective(
-            lambda steps, budget: f"{selector(metric, journey=self.j, step=steps)} / {budget}"
+            lambda steps, budget: f"{selector(metric, **self.scope, step=steps)} / {budget}"
         )
 
     def budget_remaining(self) -> str:
@@ -352,7 +366,7 @@ class JourneyQueries:
         labels: dict[str, Matcher] = {"alertname": alertname}
         if state is not None:
             labels["alertstate"] = state
-        return selector(ALERTS, **labels, journey=self.j)
+        return selector(ALERTS, **labels, **self.scope)
 
     def firing_count(self) -> str:
         return f"count({self.alerts(state='firing')}) or vector(0)"

@@ -81,6 +81,7 @@ class Worker:
         self.lease, self.claim_limit, self.batch = lease, claim, max(1, batch)
         self.max_attempts, self.backoff, self.backoff_cap = max_attempts, backoff, backoff_cap
         self.prefix = prefix
+        self.service = spec.service  # on every series, as on the app's: services never mix
         self.parts = list(store.partitions(spec, shards, prefix))
         self.policies: dict[tuple[str, str], tuple[FollowUp, str | None]] = {}
         for journey in spec.journeys:
@@ -100,7 +101,7 @@ class Worker:
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="cxmetrics-followup")
         self.registry = registry if registry is not None else CollectorRegistry()
         meta = names.FOLLOWUP_METRICS
-        labels = [names.JOURNEY, names.STEP]
+        labels = [names.SERVICE, names.JOURNEY, names.STEP]
 
         def counter(name: str, extra: tuple[str, ...] = ()) -> Counter:
             return Counter(name, meta[name][2], [*labels, *extra], registry=self.registry)
@@ -221,7 +222,7 @@ class Worker:
                 ]
                 self._fail(keys=part.fail_keys, args=args, client=pipe)
         replies = pipe.execute()
-        labels = (part.journey, part.step)
+        labels = (self.service, part.journey, part.step)
         delivered_at = time.time()
         for c in sent:
             self.lag.labels(*labels).observe(max(0.0, delivered_at - c.due))
@@ -301,7 +302,7 @@ class _StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         meta = names.FOLLOWUP_METRICS
-        labels = [names.JOURNEY, names.STEP]
+        labels = [names.SERVICE, names.JOURNEY, names.STEP]
         families = {
             n: GaugeMetricFamily(n, meta[n][2], labels=labels)
             for n in (
@@ -332,9 +333,10 @@ class _StoreCollector(Collector):
             if oldest and oldest[0][1] <= now:
                 t[2] = max(t[2], now - oldest[0][1])
             t[3] += dead
+        service = self.worker.service
         for (journey, step), (tracked, due, oldest_age, dead) in sorted(totals.items()):
-            families[names.FOLLOWUPS_TRACKED].add_metric([journey, step], tracked)
-            families[names.FOLLOWUPS_DUE].add_metric([journey, step], due)
-            families[names.FOLLOWUPS_OLDEST_DUE].add_metric([journey, step], oldest_age)
-            families[names.FOLLOWUPS_DEAD_LETTERS].add_metric([journey, step], dead)
+            families[names.FOLLOWUPS_TRACKED].add_metric([service, journey, step], tracked)
+            families[names.FOLLOWUPS_DUE].add_metric([service, journey, step], due)
+            families[names.FOLLOWUPS_OLDEST_DUE].add_metric([service, journey, step], oldest_age)
+            families[names.FOLLOWUPS_DEAD_LETTERS].add_metric([service, journey, step], dead)
         yield from families.values()

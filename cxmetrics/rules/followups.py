@@ -22,10 +22,15 @@ def followup_groups(spec: Spec) -> list[Group]:
         for step in journey.key_steps:
             assert step.followup is not None
             bound = step.followup.max_lag
-            oldest = selector(names.FOLLOWUPS_OLDEST_DUE, journey=journey.name, step=step.name)
+            oldest = selector(
+                names.FOLLOWUPS_OLDEST_DUE,
+                service=spec.service,
+                journey=journey.name,
+                step=step.name,
+            )
             rules.append(
                 Rule(
-                    expr=f"max by (journey, step) ({oldest}) > {number(bound)}",
+                    expr=f"max by (service, journey, step) ({oldest}) > {number(bound)}",
                     alert=names.ALERT_FOLLOWUP_LAG,
                     for_="1m",
                     labels={"severity": "ticket"},

@@ -221,30 +221,42 @@ FOLLOWUP_METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
     ),
     FOLLOWUPS_TRACKED: (
         "gauge",
-        (JOURNEY, STEP),
+        (SERVICE, JOURNEY, STEP),
         "Instances waiting at a key step (registered, not yet cleared, sent or given up).",
     ),
-    FOLLOWUPS_DUE: ("gauge", (JOURNEY, STEP), "Tracked instances whose follow-up is due now."),
+    FOLLOWUPS_DUE: (
+        "gauge",
+        (SERVICE, JOURNEY, STEP),
+        "Tracked instances whose follow-up is due now.",
+    ),
     FOLLOWUPS_OLDEST_DUE: (
         "gauge",
-        (JOURNEY, STEP),
+        (SERVICE, JOURNEY, STEP),
         "How long the oldest due follow-up has been due (0 when none is due).",
     ),
     FOLLOWUPS_SENT: (
         "counter",
-        (JOURNEY, STEP),
+        (SERVICE, JOURNEY, STEP),
         "Follow-ups delivered (acknowledged by a target).",
     ),
-    FOLLOWUPS_RETRIED: ("counter", (JOURNEY, STEP), "Failed delivery attempts scheduled again."),
+    FOLLOWUPS_RETRIED: (
+        "counter",
+        (SERVICE, JOURNEY, STEP),
+        "Failed delivery attempts scheduled again.",
+    ),
     FOLLOWUPS_DEAD_LETTERED: (
         "counter",
-        (JOURNEY, STEP, REASON),
+        (SERVICE, JOURNEY, STEP, REASON),
         "Follow-ups parked as dead letters (attempts exhausted, or expired past 'until').",
     ),
-    FOLLOWUPS_DEAD_LETTERS: ("gauge", (JOURNEY, STEP), "Follow-ups parked as dead letters now."),
+    FOLLOWUPS_DEAD_LETTERS: (
+        "gauge",
+        (SERVICE, JOURNEY, STEP),
+        "Follow-ups parked as dead letters now.",
+    ),
     FOLLOWUPS_LAG: (
         "histogram",
-        (JOURNEY, STEP),
+        (SERVICE, JOURNEY, STEP),
         "Delivery time minus due time of each follow-up sent.",
     ),
 }

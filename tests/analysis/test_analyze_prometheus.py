@@ -12,10 +12,8 @@ import asyncio
 import json
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -33,7 +31,7 @@ from cxmetrics.spec.model import Spec
 from examples.bank import traffic
 from examples.bank.app import ROUTES, create_app
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
-from tests.helpers.servers import serve_app
+from tests.helpers.servers import post_json, serve_app, wait_for
 
 TIME_SCALE = 0.02
 CLI = ROOT / ".venv" / "bin" / "cxmetrics"
@@ -64,23 +62,6 @@ def _app_counts(registry: CollectorRegistry) -> dict[tuple[str, str, str, str], 
     return out
 
 
-def _post(url: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        url, json.dumps(body).encode(), {"content-type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
-
-
-def _wait(check: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def run(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     require_binary(PROMETHEUS)  # missing: fails with the apt-get command
@@ -95,17 +76,17 @@ def run(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     begin = time.time()
     try:
         with serve_app(app, port) as url:
-            _post(
+            post_json(
                 f"{url}/admin/faults",
                 {"accuracy": {"total_matches_details": 0.1}, "errors": {"bill_total": 0.05}},
             )
             with stack.prometheus(workdir / "prometheus", [f"127.0.0.1:{port}"]).start() as prom:
-                _wait(lambda: promapi.query(prom.url, "cx_steps_total"), 20, "the first scrape")
+                wait_for(lambda: promapi.query(prom.url, "cx_steps_total"), 20, "the first scrape")
                 stats = asyncio.run(traffic.run(url, duration=10.0, concurrency=10, seed=5))
                 classes = _app_counts(registry)
                 total = sum(classes.values())
                 scraped = "sum(cx_steps_total)"
-                _wait(
+                wait_for(
                     lambda: (
                         [float(r["value"][1]) for r in promapi.query(prom.url, scraped)] == [total]
                     ),

@@ -38,6 +38,7 @@ from cxmetrics.spec import names
 from cxmetrics.spec.load import load_spec
 from cxmetrics.spec.model import Spec
 from cxmetrics.spec.names import duration_buckets
+from tests.helpers.grafana_variables import substitute
 from tests.helpers.paths import EXAMPLE_SPEC
 
 pytestmark = pytest.mark.slow  # runs promtool
@@ -208,10 +209,10 @@ def _expr_tests(spec: Spec) -> list[dict[str, object]]:
         labels = f'{{step="{step}"}}'
         expect(names.REC_APDEX + sel, labels, row.apdex)
         expect(names.REC_TIMELINESS + sel, labels, row.timeliness)
-        expect(q.apdex("10m", step=step).replace("$channel", ".*"), labels, row.apdex)
-        expect(q.timeliness("10m", step=step).replace("$channel", ".*"), labels, row.timeliness)
+        expect(substitute(q.apdex("10m", step=step), window="10m"), labels, row.apdex)
+        expect(substitute(q.timeliness("10m", step=step), window="10m"), labels, row.timeliness)
         expect(
-            f"({q.cx_score('10m', step=step).replace('$channel', '.*')}) / 100",
+            f"({substitute(q.cx_score('10m', step=step), window='10m')}) / 100",
             labels,
             None if row.score is None else row.score / 100,
         )

@@ -39,10 +39,11 @@ def test_a_journey_with_a_conversion_window_shows_conversion_judged_after_it() -
     [target] = panel["targets"]
     assert target["legendFormat"] == "answered → resolved"
     assert target["expr"] == (
-        'clamp((sum (increase(cx_step_transitions_total{journey="calls",from_step="answered",'
-        'to_step="resolved"}[$__range])) or 0 * sum (increase(cx_steps_total{journey="calls",'
-        'step="answered"}[$__range] offset 30m))) / (sum (increase(cx_steps_total{'
-        'journey="calls",step="answered"}[$__range] offset 30m)) > 0), 0, 1)'
+        'clamp((sum (increase(cx_step_transitions_total{service="$service",journey="calls",'
+        'from_step="answered",to_step="resolved"}[$__range])) or 0 * sum (increase('
+        'cx_steps_total{service="$service",journey="calls",step="answered"}[$__range] offset '
+        '30m))) / (sum (increase(cx_steps_total{service="$service",journey="calls",'
+        'step="answered"}[$__range] offset 30m)) > 0), 0, 1)'
     )
     assert "30m conversion window" in panel["description"]
     assert TITLE not in _panels(boards["cx-plain-overview"])

@@ -340,7 +340,7 @@ def test_variables_and_annotations(boards: list[dict[str, Any]]) -> None:
         journey = board["uid"].split("-")[1]
         step_view = board["uid"].endswith("steps")
         assert sorted(variables) == sorted(
-            ["channel", "datasource", "journey", *(["step"] if step_view else [])]
+            ["channel", "datasource", "journey", "service", *(["step"] if step_view else [])]
         )
         assert variables["datasource"]["current"]["value"] == "cx-prometheus"
         assert (variables["journey"]["type"], variables["journey"]["query"]) == (
@@ -361,12 +361,12 @@ def test_variables_and_annotations(boards: list[dict[str, Any]]) -> None:
             else 'alertname=~"Cx.*"'
         )
         assert annotation["expr"] == (
-            f'ALERTS{{{alert},alertstate="firing",journey="{journey}"{scope}}}'
+            f'ALERTS{{{alert},alertstate="firing",service="$service",journey="{journey}"{scope}}}'
         )
         links = [link["url"] for link in board["links"]]
         assert links[0] == "/d/cx-bank_app-home"
     home = boards[0]
-    assert [v["name"] for v in home["templating"]["list"]] == ["datasource"]
+    assert [v["name"] for v in home["templating"]["list"]] == ["datasource", "service"]
     assert [link["url"] for link in home["links"]] == [
         f"/d/cx-{j}-{kind}" for j in STEPS for kind in ("overview", "steps")
     ]
@@ -473,6 +473,48 @@ def test_rule_names_used_are_recorded_by_the_rules_generator(
     # p50/p95 recent/baseline, conversion x2, burn x2, the 5m rates of the 28-day panels
     assert len(used) == 10 and used <= recorded
     assert names.ALERT_LATENCY in alerts  # the annotation of the step view
+
+
+SERVICE_MATCHER = 'service="$service"'
+_SELECTOR = re.compile(r'(?<![\w:"])(cx[_:][\w:]*|ALERTS)\b(\{[^}]*\})?')
+
+
+def unscoped(expr: str) -> list[str]:
+    """The selectors of cx_* metrics, cx:* records and ALERTS in ``expr`` that do not match the
+    dashboard's service."""
+    return [
+        m.group(0)
+        for m in _SELECTOR.finditer(expr)
+        if SERVICE_MATCHER not in (m.group(2) or "").strip("{}").split(",")
+    ]
+
+
+def test_every_selector_of_every_panel_is_scoped_by_the_service(
+    boards: list[dict[str, Any]],
+) -> None:
+    assert unscoped('sum(rate(cx_steps_total{journey="j"}[5m])) / cx:x') == [
+        'cx_steps_total{journey="j"}',
+        "cx:x",
+    ]
+    assert unscoped('cx:x{service="$service",step="a"} or ALERTS{service="$service"}') == []
+    exprs = [
+        (b["uid"], p["title"], t["expr"])
+        for b in boards
+        for p in b["panels"]
+        for t in p.get("targets", [])
+    ]
+    exprs += [
+        (b["uid"], a["name"], a["expr"])
+        for b in boards
+        for a in b["annotations"]["list"]
+        if "expr" in a
+    ]
+    assert len(exprs) > 250
+    missing = [(uid, title, unscoped(e)) for uid, title, e in exprs if unscoped(e)]
+    assert missing == []
+    for board in boards:
+        service = [v for v in board["templating"]["list"] if v["name"] == "service"]
+        assert len(service) == 1 and service[0]["current"]["value"] == "bank_app", board["uid"]
 
 
 def test_duration_histogram_is_never_aggregated_across_steps(boards: list[dict[str, Any]]) -> None:
@@ -730,15 +772,15 @@ def test_feedback_by_last_step_and_the_transition_matrix(boards: list[dict[str, 
     csat = _panel(boards, "cx-bill_inquiry-overview", "CSAT by last step")
     nps = _panel(boards, "cx-bill_inquiry-overview", "NPS by last step")
     assert (
-        'cx_feedback_responses_total{journey="bill_inquiry",scale="csat",score=~"4|5"}'
-        in (csat["targets"][0]["expr"])
+        'cx_feedback_responses_total{service="$service",journey="bill_inquiry",scale="csat",'
+        'score=~"4|5"}' in (csat["targets"][0]["expr"])
     )
     assert 'scale="nps",score=~"9|10"' in nps["targets"][0]["expr"]
     assert 'scale="nps",score=~"0|1|2|3|4|5|6"' in nps["targets"][0]["expr"]
     matrix = _panel(boards, "cx-bill_inquiry-overview", "Step transitions (from → to)")
     assert matrix["targets"][0]["expr"] == (
         "round(sum by (from_step, to_step) "
-        '(increase(cx_step_transitions_total{journey="bill_inquiry"}[$__range])))'
+        '(increase(cx_step_transitions_total{service="$service",journey="bill_inquiry"}[$__range])))'
     )
     assert matrix["transformations"][-1] == {
         "id": "groupingToMatrix",

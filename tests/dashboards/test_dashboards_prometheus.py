@@ -35,29 +35,21 @@ from cxmetrics.spec import names
 from cxmetrics.spec.model import Spec
 from examples.bank import traffic
 from examples.bank.app import create_app
+from tests.helpers import grafana_variables
 from tests.helpers.servers import serve_app
 
 pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
-VARIABLES = {
-    "$__rate_interval": "30s",
-    "$__range": "1m",
-    "$channel": ".*",
-    "${__url_time_range}": "",
-}
 TIME_SCALE = 0.02
 PROBE_ALERT = "CxDashboardProbe"
 RULES_AVAILABLE = importlib.util.find_spec("cxmetrics.rules") is not None
 
 
-def substitute(expr: str, step: str = "") -> str:
-    """``expr`` with Grafana's variables as a test run sets them (``$step``: the step view's
-    selection)."""
-    expr = expr.replace("$step", step)
-    for variable, value in VARIABLES.items():
-        expr = expr.replace(variable, value)
-    assert "$" not in expr, expr
-    return expr
+def substitute(expr: str, step: str = "", channel: str = ".*") -> str:
+    """``expr`` as Grafana sends it for a 1m range (``$step``: the step view's selection)."""
+    return grafana_variables.substitute(
+        expr, window="1m", rate_interval="30s", step=step, channel=channel
+    )
 
 
 def all_queries(spec: Spec) -> list[tuple[str, str, str]]:
@@ -261,7 +253,7 @@ def test_channel_variable_filters_the_channel_panels(
     expr = panel["targets"][0]["expr"].replace("$step", "bill_detail")
 
     def busy_channels(channel: str) -> set[str]:
-        result = promapi.query(prometheus_with_data, substitute(expr.replace("$channel", channel)))
+        result = promapi.query(prometheus_with_data, substitute(expr, channel=channel))
         return {r["metric"]["channel"] for r in result if float(r["value"][1]) > 0}
 
     assert busy_channels(".*") == {"app", "web"}  # "All": the channels the traffic used

@@ -28,6 +28,7 @@ from cxmetrics.local import stack
 from cxmetrics.spec import names
 from cxmetrics.spec.load import load_spec
 from cxmetrics.spec.model import Spec
+from tests.helpers import grafana_variables
 from tests.helpers.bank_log import TWO_WEEKS_T0, WEEK, two_weeks
 from tests.helpers.grafana_render import Renderer
 from tests.helpers.grafana_standin import GrafanaStandIn
@@ -42,21 +43,10 @@ INSTALL = "apt-get install -y --no-install-recommends prometheus"
 STEP_S = 900.0
 END = TWO_WEEKS_T0 + 2 * WEEK
 AT = END - 800  # the last samples are in (within the 5m lookback), with room for a rate
-VARIABLES = {
-    "$__rate_interval": "1h",
-    "$__range": "7d",
-    "$channel": ".*",
-    "$journey": ".*",
-    "${__url_time_range}": "",
-}
 
 
 def substitute(expr: str, step: str) -> str:
-    expr = expr.replace("$step", step)
-    for variable, value in VARIABLES.items():
-        expr = expr.replace(variable, value)
-    assert "$" not in expr, expr
-    return expr
+    return grafana_variables.substitute(expr, window="7d", rate_interval="1h", step=step)
 
 
 def backfill(spec: Spec, timeline: Timeline, feedback: list[FeedbackRecord]) -> str:
@@ -72,9 +62,10 @@ def backfill(spec: Spec, timeline: Timeline, feedback: list[FeedbackRecord]) -> 
         values[k + 1] += v  # per-window increments; made cumulative below
 
     duration = names.STEP_DURATION
+    service = {names.SERVICE: spec.service}
     for k, window in enumerate(timeline.windows):
         for (journey, step), c in window.steps.items():
-            base = {"journey": journey, "step": step, "channel": "app"}
+            base = {**service, "journey": journey, "step": step, "channel": "app"}
             running = 0
             for bound, count in zip((*c.bounds, math.inf), c.buckets, strict=True):
                 running += count
@@ -90,7 +81,7 @@ def backfill(spec: Spec, timeline: Timeline, feedback: list[FeedbackRecord]) -> 
                 }
                 add(names.STEPS, "counter", names.STEPS, labels, k, count)
             add(names.GOOD_STEPS, "counter", names.GOOD_STEPS, base, k, c.good)
-            rec = {"journey": journey, "step": step}
+            rec = {**service, "journey": journey, "step": step}
             spec_step = spec.journey(journey).step(step)
             for gauge, value in (
                 (names.STEP_TARGET, spec_step.target),
@@ -108,19 +99,26 @@ def backfill(spec: Spec, timeline: Timeline, feedback: list[FeedbackRecord]) -> 
             add(names.REC_GOOD_RATE5M, "gauge", names.REC_GOOD_RATE5M, rec, k, c.good / STEP_S)
             for check, (passed, failed) in c.checks.items():
                 for result, count in (("pass", passed), ("fail", failed)):
-                    labels = {"journey": journey, "step": step, "check": check, "result": result}
+                    labels = {
+                        **service,
+                        "journey": journey,
+                        "step": step,
+                        "check": check,
+                        "result": result,
+                    }
                     add(names.ACCURACY_CHECKS, "counter", names.ACCURACY_CHECKS, labels, k, count)
             for to_step, count in c.transitions.items():
-                labels = {"journey": journey, "from_step": step, "to_step": to_step}
+                labels = {**service, "journey": journey, "from_step": step, "to_step": to_step}
                 add(names.TRANSITIONS, "counter", names.TRANSITIONS, labels, k, count)
         for journey, j in window.journeys.items():
-            labels = {"journey": journey, "channel": "app"}
+            labels = {**service, "journey": journey, "channel": "app"}
             add(names.JOURNEYS_STARTED, "counter", names.JOURNEYS_STARTED, labels, k, j.started)
     for record in feedback:
         if record.scale is None:
             continue  # a category without a score: no survey response
         k = min(int((record.time - edges[0]) // STEP_S), len(edges) - 2)
         labels = {
+            **service,
             "journey": record.journey,
             "step": record.step or "other",
             "scale": record.scale,

@@ -30,6 +30,7 @@ from cxmetrics.local import stack
 from cxmetrics.spec.model import Spec
 from examples.bank import traffic
 from examples.bank.app import create_app
+from tests.helpers.grafana_variables import substitute
 from tests.helpers.servers import serve_app
 
 pytestmark = pytest.mark.slow
@@ -81,12 +82,7 @@ def test_an_exemplar_reaches_the_latency_panel_query(
     panel = next(p for p in board["panels"] if p["title"] == "Latency of the step: p50, p95, p99")
     target = next(t for t in panel["targets"] if t["legendFormat"] == "{{step}} p95")
     assert target["exemplar"] is True
-    expr = (
-        target["expr"]
-        .replace("$step", "bill_detail")
-        .replace("$channel", ".*")
-        .replace("$__rate_interval", "30s")
-    )
+    expr = substitute(target["expr"], window="30s", step="bill_detail")
     app = create_app(example_spec, time_scale=TIME_SCALE, seed=3, spans="always")
     port = stack.free_port()
     with serve_app(app, port) as url:

@@ -17,7 +17,6 @@ from cxmetrics.spec import names
 from cxmetrics.spec.load import parse_spec
 from cxmetrics.spec.model import Spec
 from tests.dashboards.test_dashboards import schema_errors
-from tests.dashboards.test_dashboards_prometheus import substitute
 from tests.helpers.followup_app import spec_text
 from tests.helpers.followup_procs import (
     Receiver,
@@ -25,13 +24,14 @@ from tests.helpers.followup_procs import (
     start_app,
     start_worker,
     stop,
-    wait_for,
 )
+from tests.helpers.grafana_variables import substitute
 from tests.helpers.redis_server import RedisServer, free_port
+from tests.helpers.servers import wait_for
 
 KEY = ("loan_application", "upload_documents")
 
-SEL = 'journey="loan_application",step="upload_documents"'
+SEL = 'service="$service",journey="loan_application",step="upload_documents"'
 
 
 def _board(spec: Spec) -> dict[str, Any]:
@@ -75,7 +75,8 @@ def test_the_follow_up_view_of_the_example_bank(example_spec: Spec) -> None:
     ]
     [annotation] = [a for a in board["annotations"]["list"] if "expr" in a]
     assert annotation["expr"] == (
-        'ALERTS{alertname="CxFollowUpLag",alertstate="firing",journey="loan_application"}'
+        'ALERTS{alertname="CxFollowUpLag",alertstate="firing",service="$service",'
+        'journey="loan_application"}'
     )
 
 
@@ -122,19 +123,25 @@ def test_every_followup_panel_query_returns_series_from_a_real_worker(tmp_path: 
             "Prometheus to scrape the worker's 14 deliveries",
         )
         time.sleep(2.5)  # two more scrapes: increase() over the window needs samples after
-        board = _board(parse_spec(text))
+        spec = parse_spec(text)
+        board = _board(spec)
+
+        def run(expr: str) -> list[dict[str, Any]]:
+            query = substitute(expr, window="1m", rate_interval="30s", service=spec.service)
+            return promapi.query(prom.url, query)
+
         empty = []
         for panel in board["panels"]:
             for target in panel.get("targets", []):
-                if not promapi.query(prom.url, substitute(target["expr"])):
+                if not run(target["expr"]):
                     empty.append(f"{panel['title']}: {target['expr']}")
         # Nothing was given up in this run: no dead-lettered series exists yet (the query ran).
         assert empty == [
             "Sent, retried, dead-lettered: sum by (journey, step) (increase("
-            'cx_followups_dead_lettered_total{journey="loan_application",'
+            'cx_followups_dead_lettered_total{service="$service",journey="loan_application",'
             'step="upload_documents"}[$__rate_interval]))'
         ]
-        due = promapi.query(prom.url, substitute(gauge(names.FOLLOWUPS_DUE, *KEY)))
+        due = run(gauge(names.FOLLOWUPS_DUE, *KEY))
         assert [float(r["value"][1]) for r in due] == [0.0]
         retried = f"sum({names.FOLLOWUPS_RETRIED})"
         assert float(promapi.query(prom.url, retried)[0]["value"][1]) >= 1

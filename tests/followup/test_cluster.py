@@ -21,9 +21,9 @@ from tests.helpers.followup_procs import (
     start_app,
     start_worker,
     stop,
-    wait_for,
 )
 from tests.helpers.redis_cluster import RedisCluster
+from tests.helpers.servers import wait_for
 
 REF = make_redactor(CUSTOMER_KEY, None)
 

@@ -28,10 +28,9 @@ from tests.helpers.followup_procs import (
     start_app,
     start_worker,
     stop,
-    wait_for,
 )
 from tests.helpers.redis_server import RedisServer, free_port
-from tests.helpers.servers import serve_app
+from tests.helpers.servers import serve_app, wait_for
 
 REF = make_redactor(CUSTOMER_KEY, None)
 

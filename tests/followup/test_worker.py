@@ -22,8 +22,9 @@ from cxmetrics.followup.tracker import Tracker
 from cxmetrics.instrument.redaction import make_redactor
 from cxmetrics.spec.load import parse_spec
 from tests.helpers.followup_app import CUSTOMER_KEY, spec_text
-from tests.helpers.followup_procs import CLI, SECRET, Receiver, start_worker, stop, wait_for
+from tests.helpers.followup_procs import CLI, SECRET, Receiver, start_worker, stop
 from tests.helpers.redis_server import RedisServer, free_port
+from tests.helpers.servers import wait_for
 
 
 def test_signature_verifies_and_rejects_tampering_and_replay() -> None:
@@ -75,7 +76,7 @@ def _metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-LABELS = (("journey", "loan_application"), ("step", "upload_documents"))
+LABELS = (("journey", "loan_application"), ("service", "bank"), ("step", "upload_documents"))
 
 
 @pytest.mark.slow

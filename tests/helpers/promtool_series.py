@@ -18,17 +18,24 @@ def median_for_p95(p95: float) -> float:
     return p95 / math.exp(Z95 * SIGMA)
 
 
-def below(bound: float, median: float, per_minute: int) -> int:
+def below(bound: float, median: float, per_minute: int, sigma: float = SIGMA) -> int:
     """Steps per minute at or under ``bound`` seconds."""
-    z = math.log(bound / median) / (SIGMA * math.sqrt(2))
+    z = math.log(bound / median) / (sigma * math.sqrt(2))
     return round(per_minute * 0.5 * (1 + math.erf(z)))
 
 
-def layout(target: float, median: float, per_minute: int) -> list[tuple[str, int]]:
+def layout(
+    target: float,
+    median: float,
+    per_minute: int,
+    sigma: float = SIGMA,
+    bounds: tuple[float, ...] | None = None,
+) -> list[tuple[str, int]]:
     """(``le``, steps per minute at or under it) for a step with target ``target`` (tolerating
-    4T, the default), ``+Inf`` last."""
-    bounds = names.duration_buckets(target, target * 4)
-    rows = [(repr(float(b)), below(b, median, per_minute)) for b in bounds]
+    4T, the default), ``+Inf`` last; ``bounds`` replaces the step's layout (another grid)."""
+    if bounds is None:
+        bounds = names.duration_buckets(target, target * 4)
+    rows = [(repr(float(b)), below(b, median, per_minute, sigma)) for b in bounds]
     return [*rows, ("+Inf", per_minute)]
 
 
@@ -42,3 +49,13 @@ def spec_series(spec: Spec, values: Callable[[float], str], **extra: str) -> lis
         inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
         rows.append({"series": f"{family}{{{inner}}}", "values": values(value)})
     return rows
+
+
+def cumulative(per_minute: list[int]) -> str:
+    """A counter's values in promtool's notation from what it counted each minute (the first
+    minute's count is its starting point, 0)."""
+    total, out = 0, ["0"]
+    for n in per_minute[1:]:
+        total += n
+        out.append(str(total))
+    return " ".join(out)

@@ -18,10 +18,13 @@ from tests.report.test_report import bank_log
 
 KEY = ("loan_application", "upload_documents")
 GAUGES = (
-    'cx_followups_tracked{journey="loan_application",step="upload_documents"} 12\n'
-    'cx_followups_due{journey="loan_application",step="upload_documents"} 3\n'
-    'cx_followups_oldest_due_seconds{journey="loan_application",step="upload_documents"} 42\n'
-    'cx_followups_dead_letters{journey="loan_application",step="upload_documents"} 1\n'
+    'cx_followups_tracked{service="bank_app",journey="loan_application",'
+    'step="upload_documents"} 12\n'
+    'cx_followups_due{service="bank_app",journey="loan_application",step="upload_documents"} 3\n'
+    'cx_followups_oldest_due_seconds{service="bank_app",journey="loan_application",'
+    'step="upload_documents"} 42\n'
+    'cx_followups_dead_letters{service="bank_app",journey="loan_application",'
+    'step="upload_documents"} 1\n'
 )
 
 
@@ -30,11 +33,12 @@ def _exposition(spec: Spec, sent: int, lags: list[float], gauges: str = "") -> s
     gauges a worker with a store would add."""
     worker = Worker(spec, "redis://127.0.0.1:9/0", b"secret", concurrency=1, timeout=0.2)
     try:
-        worker.sent.labels(*KEY).inc(sent)
-        worker.retried.labels(*KEY).inc(2)
-        worker.dead_lettered.labels(*KEY, "attempts").inc(1)
+        labels = (spec.service, *KEY)
+        worker.sent.labels(*labels).inc(sent)
+        worker.retried.labels(*labels).inc(2)
+        worker.dead_lettered.labels(*labels, "attempts").inc(1)
         for lag in lags:
-            worker.lag.labels(*KEY).observe(lag)
+            worker.lag.labels(*labels).observe(lag)
         text = generate_latest(worker.registry).decode()
     finally:
         worker.close()

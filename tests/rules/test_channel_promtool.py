@@ -21,7 +21,7 @@ from cxmetrics.rules.promtest import promtool
 from cxmetrics.spec import names
 from cxmetrics.spec.model import Spec
 from tests.helpers.paths import EXAMPLE_SPEC
-from tests.helpers.promtool_series import layout, median_for_p95, spec_series
+from tests.helpers.promtool_series import cumulative, layout, median_for_p95, spec_series
 
 pytestmark = pytest.mark.slow  # runs promtool
 
@@ -31,14 +31,6 @@ CHANGE, END = 40, 80
 TRAILING = "defaults: {regression: {window: 10m, baseline: trailing 1h, for: 5m}}"
 # (steps a minute, p95 seconds) of each channel before and from CHANGE
 Traffic = dict[str, tuple[tuple[int, float], tuple[int, float]]]
-
-
-def _cumulative(per_minute: list[int]) -> str:
-    total, out = 0, ["0"]
-    for n in per_minute[1:]:
-        total += n
-        out.append(str(total))
-    return " ".join(out)
 
 
 def _series(traffic: Traffic, spec: Spec) -> list[dict[str, str]]:
@@ -51,10 +43,10 @@ def _series(traffic: Traffic, spec: Spec) -> list[dict[str, str]]:
             rows.append(
                 {
                     "series": f'{names.STEP_DURATION}_bucket{{{base},le="{le}"}}',
-                    "values": _cumulative([t[le] for t in tables]),
+                    "values": cumulative([t[le] for t in tables]),
                 }
             )
-        volume = _cumulative([n for n, _ in minutes])
+        volume = cumulative([n for n, _ in minutes])
         ok = f'{names.STEPS}{{{base},outcome="ok",timeliness="satisfied"}}'
         rows += [
             {"series": ok, "values": volume},

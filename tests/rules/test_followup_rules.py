@@ -31,8 +31,8 @@ def test_the_lag_alert_follows_the_spec() -> None:
     (rule,) = group["rules"]
     assert rule["alert"] == "CxFollowUpLag"
     assert rule["expr"] == (
-        'max by (journey, step) (cx_followups_oldest_due_seconds{journey="loan_application",'
-        'step="upload_documents"}) > 600'
+        'max by (service, journey, step) (cx_followups_oldest_due_seconds{service="bank",'
+        'journey="loan_application",step="upload_documents"}) > 600'
     )
     assert rule["for"] == "1m"
     assert rule["annotations"]["summary"] == (
@@ -53,10 +53,13 @@ evaluation_interval: 1m
 tests:
   - interval: 1m
     input_series:
-      - series: 'cx_followups_oldest_due_seconds{journey="loan_application",step="upload_documents",instance="w1"}'
+      - series: 'cx_followups_oldest_due_seconds{service="bank",journey="loan_application",step="upload_documents",instance="w1"}'
         values: '0 300 590 660 720 780 840 0'
-      - series: 'cx_followups_oldest_due_seconds{journey="loan_application",step="upload_documents",instance="w2"}'
+      - series: 'cx_followups_oldest_due_seconds{service="bank",journey="loan_application",step="upload_documents",instance="w2"}'
         values: '0 300 590 660 720 780 840 0'
+      # another service's workers, late all along, sharing the journey and step names
+      - series: 'cx_followups_oldest_due_seconds{service="other",journey="loan_application",step="upload_documents",instance="w3"}'
+        values: '900x8'
     alert_rule_test:
       - eval_time: 3m
         alertname: CxFollowUpLag
@@ -64,7 +67,7 @@ tests:
       - eval_time: 4m
         alertname: CxFollowUpLag
         exp_alerts:
-          - exp_labels: {severity: ticket, journey: loan_application, step: upload_documents}
+          - exp_labels: {severity: ticket, service: bank, journey: loan_application, step: upload_documents}
             exp_annotations:
               summary: "Follow-ups of loan_application/upload_documents are late: the oldest due one has waited 12m 0s (bound 10m)"
               description: "Customers who stalled at this step are not being handed over in time: check that 'cxmetrics followup run' workers are up (cx_followups_sent_total rising) and that the target accepts deliveries (cx_followups_retried_total, cx_followups_dead_letters)."

@@ -5,55 +5,22 @@ same series from pooled buckets of two layouts, and an alert could not say which
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from cxmetrics.analysis import promapi
 from cxmetrics.local import stack
 from cxmetrics.rules import build, render
 from cxmetrics.spec import names
 from cxmetrics.spec.load import load_spec
-from tests.helpers.paths import ROOT
+from tests.helpers.service_process import running, spec_file
 
 pytestmark = pytest.mark.slow  # starts Prometheus and two app processes
 
 POLICY = {"window": "10s", "baseline": "trailing 30s", "for": "3s", "min_volume": 20}
-
-
-def _spec(tmp_path: Path, service: str, target: str) -> Path:
-    document = {
-        "version": 1,
-        "service": service,
-        "defaults": {"regression": POLICY},
-        "journeys": [{"name": "checkout", "steps": [{"name": "pay", "target": target}]}],
-    }
-    path = tmp_path / f"{service}.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
-@contextmanager
-def _service(spec: Path, port: int, fast_ms: int, slow_ms: int, after_s: float) -> Iterator[None]:
-    argv = [sys.executable, "-m", "tests.helpers.service_process", str(spec), str(port)]
-    process = subprocess.Popen(
-        [*argv, str(fast_ms), str(slow_ms), str(after_s)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _query(url: str, promql: str) -> list[dict[str, Any]]:
@@ -61,7 +28,8 @@ def _query(url: str, promql: str) -> list[dict[str, Any]]:
 
 
 def test_two_services_sharing_a_step_name_never_mix(tmp_path: Path) -> None:
-    alpha, beta = _spec(tmp_path, "alpha", "100ms"), _spec(tmp_path, "beta", "2s")
+    alpha = spec_file(tmp_path, "alpha", "100ms", POLICY)
+    beta = spec_file(tmp_path, "beta", "2s", POLICY)
     rule_files = []
     for spec in (alpha, beta):
         path = tmp_path / f"{spec.stem}-rules.yml"
@@ -71,8 +39,8 @@ def test_two_services_sharing_a_step_name_never_mix(tmp_path: Path) -> None:
     targets = [f"127.0.0.1:{a_port}", f"127.0.0.1:{b_port}"]
     # alpha slows from 20 ms to 70 ms after 35 s; beta stays at 20 ms
     with (
-        _service(alpha, a_port, 20, 70, 35.0),
-        _service(beta, b_port, 20, 20, 1e9),
+        running(alpha, a_port, 20, 70, 35.0),
+        running(beta, b_port, 20, 20, 1e9),
         stack.prometheus(tmp_path / "prom", targets, rule_files).start() as prom,
     ):
         alerts = f'ALERTS{{alertname="{names.ALERT_LATENCY}",alertstate="firing"}}'
