@@ -25,7 +25,8 @@ from cxmetrics.rules import build, parse_with_overrides, render
 from cxmetrics.rules.promtest import promtool
 from cxmetrics.spec import names
 from tests.helpers.paths import EXAMPLE_SPEC
-from tests.helpers.promtool_series import SIGMA, Z95, cumulative, layout
+from cxmetrics.spec.model import Spec
+from tests.helpers.promtool_series import SIGMA, Z95, cumulative, layout, spec_series
 
 pytestmark = pytest.mark.slow  # runs promtool
 
@@ -59,7 +60,7 @@ def _old_grid(target: float) -> tuple[float, ...]:
     return tuple(sorted({round(target * 2.0**e, 4) for e in exponents} | {target, 4 * target}))
 
 
-def _series(bounds: tuple[float, ...] | None) -> list[dict[str, str]]:
+def _series(bounds: tuple[float, ...] | None, spec: Spec) -> list[dict[str, str]]:
     base = f'{STEP},channel="app"'
     before = dict(layout(TARGET, MEDIAN, PER_MINUTE, SIGMA, bounds))
     after = dict(layout(TARGET, MEDIAN * SHIFT, PER_MINUTE, SIGMA_AFTER, bounds))
@@ -81,7 +82,12 @@ def _series(bounds: tuple[float, ...] | None) -> list[dict[str, str]]:
         {"series": f"{names.GOOD_STEPS}{{{base}}}", "values": volume},
         {"series": f"{names.STEP_TARGET}{{{STEP}}}", "values": f"{TARGET}x{END}"},
     ]
-    return rows
+    # the spec series the generic rules join (thresholds, policy), as the app exposes them
+    return rows + [
+        row
+        for row in spec_series(spec, lambda value: f"{value!r}x{END}")
+        if names.STEP_TARGET not in row["series"]
+    ]
 
 
 def _suite(tmp_path: Path, bounds: tuple[float, ...] | None, min_change: float = 0.10) -> Path:
@@ -113,7 +119,7 @@ def _suite(tmp_path: Path, bounds: tuple[float, ...] | None, min_change: float =
     suite = {
         "rule_files": ["rules.yml"],
         "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": _series(bounds), "promql_expr_test": checks}],
+        "tests": [{"interval": "1m", "input_series": _series(bounds, spec), "promql_expr_test": checks}],
     }
     path = tmp_path / "tests.yml"
     path.write_text(yaml.safe_dump(suite, sort_keys=False))
