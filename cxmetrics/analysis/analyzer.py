@@ -84,6 +84,9 @@ class Analysis:
     findings: tuple[Finding, ...]
     ignored: int = 0
     transient: int = 0  # blips, and latency changes measured below min_change: not reported
+    #: latency that became faster by at least min_change (sized as for regressions, negative
+    #: change): reported as such, never a regression
+    improvements: tuple[Finding, ...] = ()
 
     @property
     def regressed(self) -> bool:
@@ -98,6 +101,7 @@ class Analysis:
             "steps": [_step_json(row) for row in self.indicators.steps],
             "journeys": [_plain(row) for row in self.indicators.journeys],
             "regressions": [_finding_json(f) for f in self.findings],
+            "improvements": [_finding_json(f) for f in self.improvements],
             "verdicts": [
                 {
                     "journey": v.journey,
@@ -117,6 +121,7 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
     total = timeline.total()
     verdicts: list[Verdict] = []
     findings: list[Finding] = []
+    improvements: list[Finding] = []
     transient = 0
     for journey, step in spec.steps():
         key = (journey.name, step.name)
@@ -170,6 +175,30 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
                         detection.sensitivity,
                     )
                 )
+            for r in detection.improvements:
+                start = to_time(r.start, False)
+                end = to_time(r.end, False) if r.end is not None else None
+                # the same volume and duration rules as regressions; a fall of min_change in the
+                # reciprocal latency is one of min_change / (1 + min_change) in latency
+                least = policy.min_change / (1.0 + policy.min_change)
+                if (
+                    end is not None
+                    and (r.affected < policy.min_samples or end - start < regression.for_)
+                ) or not r.change_low <= -least:
+                    continue
+                improvements.append(
+                    Finding(
+                        journey.name,
+                        step.name,
+                        indicator,
+                        subject,
+                        r,
+                        start,
+                        to_time(r.detected_at, True),
+                        end,
+                        detection.sensitivity,
+                    )
+                )
     return Analysis(
         timeline.source,
         timeline.start,
@@ -180,6 +209,7 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
         tuple(findings),
         timeline.ignored,
         transient,
+        tuple(improvements),
     )
 
 
@@ -290,6 +320,7 @@ def _finding_json(f: Finding) -> dict[str, Any]:
         "indicator": f.indicator,
         "subject": f.subject,
         "statistic": r.statistic,
+        "direction": r.direction,
         "baseline": _number(r.baseline),
         "current": _number(r.current),
         "change": _number(r.change),

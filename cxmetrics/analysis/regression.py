@@ -17,6 +17,7 @@ docs/regression.md explains them and measures them against the detectors other p
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -64,9 +65,13 @@ class Regression:
     #: the point estimate is below min_change but its interval reaches it: a change at the
     #: policy's threshold, within noise of it, listed as such rather than dropped
     at_threshold: bool = False
-    #: what raised the alarm: "rank shift" (the whole distribution), "p95 exceedances" /
-    #: "p50 exceedances" (more samples than the baseline's share above that quantile), "rate"
+    #: what raised the alarm: "rank shift" (the whole distribution), "tail shift" (the samples
+    #: above the baseline's p90), "p95 exceedances" / "p50 exceedances" (more samples than the
+    #: baseline's share above that quantile), "rate"
     signal: str = ""
+    #: "worse" (a regression) or "better" (an improvement: latency only, listed apart in
+    #: `Detection.improvements`, never a regression; its `change` is negative)
+    direction: str = "worse"
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,9 @@ class Detection:
     verdict: str  # "regressed" | "stable" | "insufficient_data"
     regressions: tuple[Regression, ...]
     sensitivity: Sensitivity
+    #: latency that became faster (same detector on the reciprocal latencies); never changes
+    #: the verdict, which is about worsenings only
+    improvements: tuple[Regression, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,6 +135,9 @@ class _Monitor:
     open: _Open | None = None
     excluded: list[tuple[int, int]] = field(default_factory=list)
     closed: list[Regression] = field(default_factory=list)
+    #: the series holds reciprocal latencies: what it finds are improvements, reported in
+    #: latency terms (quantile 1 - q of the reciprocals is quantile q of the latencies)
+    mirrored: bool = False
 
     def __post_init__(self) -> None:
         self.s = np.zeros(self.n_charts)
@@ -221,6 +232,23 @@ class _Monitor:
         self.next_refresh = self.pos
 
     def _regression(self, op: _Open, end: int | None, stop: int, cmp: cp.Comparison) -> Regression:
+        r = self._found(op, end, stop, cmp)
+        if not self.mirrored:
+            return r
+        q = op.ref.quantile(op.chart)
+        return dataclasses.replace(
+            r,
+            statistic=r.statistic if q is None else _statistic_name(1.0 - q),
+            baseline=1.0 / r.baseline if r.baseline > 0 else math.inf,
+            current=1.0 / r.current if r.current > 0 else math.inf,
+            change=1.0 / (1.0 + r.change) - 1.0,
+            change_low=1.0 / (1.0 + r.change_high) - 1.0,
+            change_high=1.0 / (1.0 + r.change_low) - 1.0,
+            at_threshold=False,
+            direction="better",
+        )
+
+    def _found(self, op: _Open, end: int | None, stop: int, cmp: cp.Comparison) -> Regression:
         confidence = 1.0 - cmp.p_value * self.n_charts * op.scan
         q = op.ref.quantile(op.chart)
         return Regression(
@@ -293,6 +321,16 @@ class LatencyDetector:
             _statistic_name(policy.quantile),
             n_charts=cp.LATENCY_CHARTS,
         )
+        mirror = _mirror_policy(policy)
+        self._mirror_series = cp.SampleSeries(mirror)
+        self._mirror = _Monitor(
+            self._mirror_series,
+            mirror,
+            "latency",
+            _statistic_name(policy.quantile),
+            n_charts=cp.LATENCY_CHARTS,
+            mirrored=True,
+        )
 
     def update(self, value: float) -> Regression | None:
         """Add one sample; return a Regression the moment one is detected."""
@@ -314,8 +352,7 @@ class LatencyDetector:
         season = self._season
         if season is None or not arr.size:
             self._seen += arr.size
-            self._series.extend(arr)
-            return self._monitor.run()
+            return self._feed(arr)
         if times is None:
             t = np.arange(self._seen, self._seen + arr.size, dtype=np.float64)
         else:
@@ -330,13 +367,28 @@ class LatencyDetector:
             season.frozen = self._monitor.open is not None
             chunk = season.adjust(arr[lo:hi], t[lo:hi])
             self._seen += chunk.size
-            self._series.extend(chunk)
-            found += self._monitor.run()
+            found += self._feed(chunk)
         return found
 
+    def _feed(self, values: FloatArray) -> list[Regression]:
+        self._series.extend(values)
+        self._mirror_series.extend(1.0 / np.maximum(values, _stats.LOG_FLOOR))
+        self._mirror.run()  # improvements: listed by detection(), never returned as regressions
+        return self._monitor.run()
+
     def detection(self) -> Detection:
-        """Verdict, regressions (with recovery and final sizes) and sensitivity so far."""
-        return self._monitor.detection()
+        """Verdict, regressions (with recovery and final sizes), improvements and sensitivity
+        so far."""
+        return _with_improvements(self._monitor.detection(), self._mirror.detection())
+
+
+def _mirror_policy(policy: Policy) -> Policy:
+    """The policy for the reciprocal latencies: their quantile 1 - q is the latencies' q."""
+    return dataclasses.replace(policy, quantile=1.0 - policy.quantile, season=None)
+
+
+def _with_improvements(worse: Detection, better: Detection) -> Detection:
+    return dataclasses.replace(worse, improvements=better.regressions)
 
 
 def _latencies(values: Sequence[float] | npt.NDArray[Any], allow_empty: bool = False) -> FloatArray:
@@ -394,7 +446,20 @@ def detect_latency_windows(
         n_charts=cp.LATENCY_CHARTS,
     )
     monitor.run()
-    return monitor.detection()
+    # Improvements: the same detector on the reciprocal latencies, whose buckets are the same
+    # buckets in reverse order (a window's +Inf bucket holds its fastest reciprocals).
+    mirror = _mirror_policy(policy)
+    flipped = 1.0 / np.maximum(b[::-1], _stats.LOG_FLOOR)
+    better = _Monitor(
+        cp.HistogramSeries(flipped, np.ascontiguousarray(c[:, ::-1]), mirror),
+        mirror,
+        "latency",
+        _statistic_name(policy.quantile),
+        n_charts=cp.LATENCY_CHARTS,
+        mirrored=True,
+    )
+    better.run()
+    return _with_improvements(monitor.detection(), better.detection())
 
 
 def detect_rate(

@@ -80,7 +80,9 @@ def test_a_shift_on_a_cycle_is_found_sooner_with_fewer_false_alarms_against_the_
 ):
     # Without the season (a trailing baseline mixing all phases) the cycle is the baseline's own
     # level wander (sd ~10%), so a change must exceed 5 sds of it to count: none of the +20%
-    # shifts is found within 1,000 samples, and 6 larger excursions of the cycle are reported
-    # (before the wander rule: 6 found, 13 false alarms). Against the same phase: 6 found, 3.
-    assert _judge(None) == (0, 6)
+    # shifts is found within 1,000 samples, and 8 larger excursions of the cycle are reported
+    # (before the wander rule: 6 found, 13 false alarms; before the tail charts: 0 found, 6 —
+    # the tail charts add a +95% p95 over 33 samples of seed 8, and one rank-shift alarm moves
+    # with the baseline they hold back). Against the same phase: 6 found, 3.
+    assert _judge(None) == (0, 8)
     assert _judge(float(PERIOD)) == (6, 3)
