@@ -728,10 +728,40 @@ class HistogramSeries(WindowSeries):
         self.edges = np.concatenate([[0.0], bounds, [bounds[-1]]])  # +Inf reads as the last bound
         mids = np.sqrt(np.concatenate([[first], bounds]) * np.concatenate([bounds, [last]]))
         self.log_mids = np.log(np.maximum(mids, LOG_FLOOR))
+        # the buckets' edges in logs, the first and the +Inf bucket one grid step wide
+        self.log_edges = np.log(np.maximum(np.concatenate([[first], bounds, [last]]), LOG_FLOOR))
         self.cum = np.concatenate([[0.0], np.cumsum(counts.sum(axis=1))])
 
     def n_units(self) -> int:
         return int(self.counts.shape[0])
+
+    def extend(self, counts: FloatArray) -> None:
+        """Append windows (same buckets)."""
+        self.counts = np.concatenate([self.counts, counts])
+        self.cum = np.concatenate([self.cum, self.cum[-1] + np.cumsum(counts.sum(axis=1))])
+
+    def mean_logs(self, counts: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Per window: its mean log latency (bucket midpoints) and its sample count."""
+        n = counts.sum(axis=1)
+        mean = np.where(n > 0, counts @ self.log_mids / np.maximum(n, 1e-12), 0.0)
+        return np.asarray(mean, dtype=np.float64), np.asarray(n, dtype=np.float64)
+
+    def rescaled(self, counts: FloatArray, factors: FloatArray) -> FloatArray:
+        """The windows as if every sample of window w were divided by ``factors[w]``: each
+        window's cumulative counts, log-linear inside a bucket (as `histogram_quantile` reads
+        them), read at the bucket bounds times its factor. Counts stay on the same buckets."""
+        if self.log_edges.size < 3:
+            return counts
+        cum = np.concatenate([np.zeros((counts.shape[0], 1)), np.cumsum(counts, axis=1)], axis=1)
+        inner = self.log_edges[1:-1]
+        out = np.empty_like(counts)
+        for w in range(counts.shape[0]):
+            if factors[w] == 1.0:
+                out[w] = counts[w]
+                continue
+            at = np.interp(inner + math.log(factors[w]), self.log_edges, cum[w])
+            out[w] = np.diff(np.concatenate([[0.0], at, [cum[w, -1]]]))
+        return np.maximum(out, 0.0)
 
     def reference(self, lo: int, hi: int, excluded: Sequence[tuple[int, int]]) -> Reference | None:
         if hi <= lo:

@@ -438,14 +438,43 @@ def detect_latency_windows(
         raise ValueError("counts hold no windows")
     if not np.isfinite(c).all() or (c < 0).any():
         raise ValueError("counts must be finite and non-negative")
+    series = cp.HistogramSeries(b, c if policy.season is None else c[:0], policy)
     monitor = _Monitor(
-        cp.HistogramSeries(b, c, policy),
+        series,
         policy,
         "latency",
         _statistic_name(policy.quantile),
         n_charts=cp.LATENCY_CHARTS,
     )
-    monitor.run()
+    if policy.season is None:
+        monitor.run()
+    else:
+        # Same-phase baselines: every window is moved, as if each of its samples were divided
+        # by the same-phase level of the earlier periods (a profile of the windows' mean log
+        # latency, weighted by their counts), period by period so the profile is not refitted
+        # while a regression is open. Times are window indices; the season is in windows.
+        season = _stats.SeasonalProfile(policy.season)
+        t = np.arange(c.shape[0], dtype=np.float64)
+        logs, weights = series.mean_logs(c)
+        period = np.floor(t / season.period)
+        cuts = [0, *(np.flatnonzero(np.diff(period)) + 1).tolist(), c.shape[0]]
+        held = 0  # windows before the first fitted profile: the first baseline, not judged
+        for lo, hi in itertools.pairwise(cuts):
+            season.frozen = monitor.open is not None
+            factors = season.factors(logs[lo:hi], t[lo:hi], weights[lo:hi])
+            if season.coef is None:
+                held = hi
+                continue
+            if held:  # the first period(s), seen through the profile they were fitted to
+                series.extend(series.rescaled(c[:held], season.factor(t[:held])))
+                monitor.pos = monitor.next_refresh = held
+                held = 0
+            series.extend(series.rescaled(c[lo:hi], factors))
+            monitor.run()
+        if held:  # not one complete period: judged as without a season
+            series.extend(c[:held])
+            monitor.run()
+        c = series.counts
     # Improvements: the same detector on the reciprocal latencies, whose buckets are the same
     # buckets in reverse order (a window's +Inf bucket holds its fastest reciprocals).
     mirror = _mirror_policy(policy)

@@ -67,6 +67,7 @@ class Watcher:
     state: state.WatchState = field(default_factory=state.WatchState)
     _failing: str | None = None  # the message of the outage being counted, if any
     _alert_failing: str | None = None
+    _baselines: str | None = None  # what the last read was compared with, as logged
 
     def __post_init__(self) -> None:
         path = self.settings.state_path
@@ -113,6 +114,11 @@ class Watcher:
             self._failing = None
         self.verdicts.health.reads += 1
         self.verdicts.health.last_read = time.time()
+        if analysis.baselines != self._baselines:  # e.g. same-phase once 2 days are in range
+            log.info(
+                "latency judged against %s", analysis.baselines.removeprefix("histogram windows: ")
+            )
+            self._baselines = analysis.baselines
         found = self.open_regressions(analysis, end)
         log.debug(
             "read %d windows of %gs ending %s: %d regression(s) open",
