@@ -309,8 +309,10 @@ def _statistic_name(q: float) -> str:
 class LatencyDetector:
     """Streaming latency regression detector over raw samples (seconds, arrival order)."""
 
-    def __init__(self, policy: Policy = DEFAULT_POLICY) -> None:
+    def __init__(self, policy: Policy = DEFAULT_POLICY, improvements: bool = True) -> None:
+        """``improvements=False`` skips looking for improvements (half the work)."""
         self.policy = policy
+        self._improvements = improvements
         self._season = _stats.SeasonalProfile(policy.season) if policy.season else None
         self._seen = 0
         self._series = cp.SampleSeries(policy)
@@ -372,8 +374,9 @@ class LatencyDetector:
 
     def _feed(self, values: FloatArray) -> list[Regression]:
         self._series.extend(values)
-        self._mirror_series.extend(1.0 / np.maximum(values, _stats.LOG_FLOOR))
-        self._mirror.run()  # improvements: listed by detection(), never returned as regressions
+        if self._improvements:  # listed by detection(), never returned as regressions
+            self._mirror_series.extend(1.0 / np.maximum(values, _stats.LOG_FLOOR))
+            self._mirror.run()
         return self._monitor.run()
 
     def detection(self) -> Detection:
@@ -417,6 +420,7 @@ def detect_latency_windows(
     bounds: Sequence[float] | npt.NDArray[Any],
     counts: npt.ArrayLike,
     policy: Policy = DEFAULT_POLICY,
+    improvements: bool = True,
 ) -> Detection:
     """Regressions in per-window latency histograms (the form Prometheus holds).
 
@@ -475,6 +479,8 @@ def detect_latency_windows(
             series.extend(c[:held])
             monitor.run()
         c = series.counts
+    if not improvements:
+        return monitor.detection()
     # Improvements: the same detector on the reciprocal latencies, whose buckets are the same
     # buckets in reverse order (a window's +Inf bucket holds its fastest reciprocals).
     mirror = _mirror_policy(policy)

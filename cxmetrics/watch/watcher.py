@@ -42,7 +42,9 @@ class Settings:
     alertmanager: str | None = None
     step: float = 60.0  # window length, seconds
     interval: float = 60.0  # seconds between reads
-    history: float = 86_400.0  # seconds each read covers (more while a regression is open)
+    #: seconds each read covers (more while a regression is open); two days or more give
+    #: same-phase (time-of-day) baselines (`analysis.analyzer.seasonal`)
+    history: float = 172_800.0
     delay: float = 30.0  # the engine's scrape + ingestion lag, seconds
     matchers: str = ""
     state_path: Path | None = None
