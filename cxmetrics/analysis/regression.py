@@ -315,6 +315,9 @@ class LatencyDetector:
         self._improvements = improvements
         self._season = _stats.SeasonalProfile(policy.season) if policy.season else None
         self._seen = 0
+        #: with a season: samples (values, times) of the stream's first period, held back until
+        #: a profile is fitted on it; then they are the first baseline, not judged
+        self._held: list[tuple[FloatArray, FloatArray]] | None = [] if self._season else None
         self._series = cp.SampleSeries(policy)
         self._monitor = _Monitor(
             self._series,
@@ -369,8 +372,30 @@ class LatencyDetector:
             season.frozen = self._monitor.open is not None
             chunk = season.adjust(arr[lo:hi], t[lo:hi])
             self._seen += chunk.size
+            if self._held is not None:
+                if season.coef is None:  # no complete period yet: hold the samples back
+                    self._held.append((arr[lo:hi], t[lo:hi]))
+                    continue
+                self._release(season)
             found += self._feed(chunk)
         return found
+
+    def _release(self, season: _stats.SeasonalProfile | None) -> None:
+        """The held first period becomes the first baseline: seen through the profile fitted on
+        it, and not judged (without a profile: as it is, judged as without a season)."""
+        held, self._held = self._held or [], None
+        if not held:
+            return
+        values = np.concatenate([v for v, _ in held])
+        if season is None:
+            self._feed(values)
+            return
+        times = np.concatenate([t for _, t in held])
+        base = values / season.factor(times)
+        self._series.extend(base)
+        self._mirror_series.extend(1.0 / np.maximum(base, _stats.LOG_FLOOR))
+        for monitor in (self._monitor, self._mirror):
+            monitor.pos = monitor.next_refresh = self._series.n_units()
 
     def _feed(self, values: FloatArray) -> list[Regression]:
         self._series.extend(values)
@@ -381,7 +406,10 @@ class LatencyDetector:
 
     def detection(self) -> Detection:
         """Verdict, regressions (with recovery and final sizes), improvements and sensitivity
-        so far."""
+        so far. Samples still held back (less than one period seen, with a season) are judged
+        now as without a season, and later ones too."""
+        if self._held:
+            self._release(None)
         return _with_improvements(self._monitor.detection(), self._mirror.detection())
 
 
