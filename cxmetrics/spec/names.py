@@ -432,27 +432,27 @@ WATCH_LAST_READ: Final = "cx_watch_last_read_timestamp_seconds"
 WATCH_METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
     REGRESSION_ACTIVE: (
         "gauge",
-        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
         "1 while the detector holds a regression of this step's quantile open, else 0.",
     ),
     REGRESSION_CHANGE: (
         "gauge",
-        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
         "Relative change of the quantile since the change point (0.2 = +20%), while active.",
     ),
     REGRESSION_CHANGE_LOW: (
         "gauge",
-        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
         "Lower end of the change's 95% confidence interval, while active.",
     ),
     REGRESSION_CHANGE_HIGH: (
         "gauge",
-        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
         "Upper end of the change's 95% confidence interval, while active.",
     ),
     REGRESSION_SINCE: (
         "gauge",
-        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
         "The estimated change point (seconds since the epoch), while active.",
     ),
     WATCH_READS: ("counter", (), "Reads of the step histograms from the Prometheus API."),

@@ -35,13 +35,13 @@ class Health:
 class Verdicts(Collector):
     """What the last successful read found; swapped whole under a lock."""
 
-    watched: tuple[tuple[str, str, float], ...] = ()  # (journey, step, quantile) judged
+    watched: tuple[tuple[str, str, str, float], ...] = ()  # (journey, step, channel, quantile)
     open: tuple[Open, ...] = ()
     judged: bool = False
     health: Health = field(default_factory=Health)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def update(self, watched: Iterable[tuple[str, str, float]], found: Iterable[Open]) -> None:
+    def update(self, watched: Iterable[tuple[str, str, str, float]], found: Iterable[Open]) -> None:
         with self.lock:
             self.watched, self.open, self.judged = tuple(watched), tuple(found), True
 
@@ -64,11 +64,11 @@ class Verdicts(Collector):
                 names.REGRESSION_SINCE,
             )
         }
-        by_key = {(r.journey, r.step, r.quantile): r for r in found}
+        by_key = {(r.journey, r.step, r.channel, r.quantile): r for r in found}
         if judged:
-            for journey, step, q in watched:
-                key = [journey, step, LATENCY, f"{q:g}"]
-                r = by_key.get((journey, step, q))
+            for journey, step, channel, q in watched:
+                key = [journey, step, channel, LATENCY, f"{q:g}"]
+                r = by_key.get((journey, step, channel, q))
                 active.add_metric(key, 1.0 if r is not None else 0.0)
                 if r is not None:
                     sizes[names.REGRESSION_CHANGE].add_metric(key, r.change)
