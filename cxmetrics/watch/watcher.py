@@ -22,12 +22,13 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._exceptions import CxError
-from ..analysis.analyzer import LATENCY, Analysis, analyze
+from ..analysis.analyzer import LATENCY, Analysis, Finding, analyze
 from ..analysis.prometheus import MAX_POINTS, from_prometheus
 from ..rules.policy import StepPlan
 from ..spec import names
@@ -129,6 +130,11 @@ class Watcher:
             log.info("latency judged against %s", baselines.removeprefix("histogram windows: "))
             self._baselines = baselines
         found = [r for channel, a in analyses for r in self.open_regressions(a, end, channel)]
+        better = [
+            r
+            for channel, a in analyses
+            for r in self.open_regressions(a, end, channel, a.improvements)
+        ]
         log.debug(
             "read %d windows of %gs per channel ending %s: %d regression(s) open",
             round((end - start) / self.settings.step),
@@ -136,7 +142,7 @@ class Watcher:
             alertmanager.rfc3339(end),
             len(found),
         )
-        self.verdicts.update(self.watched(), found)
+        self.verdicts.update(self.watched(), found, better)
         self._alert(found, now)
         if not found:
             self.state.anchor = None
@@ -164,12 +170,19 @@ class Watcher:
             for q in self.spec.regression(j, s).quantiles
         ]
 
-    def open_regressions(self, analysis: Analysis, end: float, channel: str) -> list[Open]:
+    def open_regressions(
+        self,
+        analysis: Analysis,
+        end: float,
+        channel: str,
+        findings: Sequence[Finding] | None = None,
+    ) -> list[Open]:
         """The latency regressions of ``channel`` open at the end of the read for at least the
         policy's ``for`` since the detector became sure (as the rule's ``for``: a move of the
-        machine's own that the detector sees recover sooner is never sent), one per step."""
+        machine's own that the detector sees recover sooner is never sent), one per step;
+        ``findings``: other findings to read the same way (the analysis' improvements)."""
         out: dict[tuple[str, str], Open] = {}
-        for f in analysis.findings:
+        for f in analysis.findings if findings is None else findings:
             if f.indicator != LATENCY or f.end_time is not None:
                 continue
             if channel not in self._step_channels(f.journey, f.step):

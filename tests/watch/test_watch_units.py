@@ -3,6 +3,7 @@ range it reads and the verdict metrics."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -147,3 +148,31 @@ def test_each_step_is_judged_on_the_channels_its_journey_declares(example_spec: 
         judged = {c for j, s, c, _ in watched if (j, s) == (journey, step)}
         assert judged == set(p.channels)
     assert Settings("http://127.0.0.1:1").history == 172_800.0  # two days: same-phase baselines
+
+
+def test_an_improvement_is_exposed_apart_and_is_never_a_regression() -> None:
+    verdicts = Verdicts()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(verdicts)
+    faster = dataclasses.replace(
+        REGRESSION, baseline=1.0, current=0.8, change=-0.2, change_low=-0.25, change_high=-0.15
+    )
+    watched = [
+        ("bill_inquiry", "bill_detail", "web", 0.95),
+        ("bill_inquiry", "bill_detail", "app", 0.95),
+    ]
+    verdicts.update(watched, [], [faster])
+    lines = [
+        line
+        for line in generate_latest(registry).decode().splitlines()
+        if line.startswith(("cx_regression", "cx_improvement"))
+    ]
+    common = 'indicator="latency",journey="bill_inquiry",quantile="0.95",step="bill_detail"'
+    web, app = f'channel="web",{common}', f'channel="app",{common}'
+    assert lines == [
+        f"cx_regression_active{{{web}}} 0.0",
+        f"cx_regression_active{{{app}}} 0.0",
+        f"cx_improvement_active{{{web}}} 1.0",
+        f"cx_improvement_active{{{app}}} 0.0",
+        f"cx_improvement_change{{{web}}} -0.2",
+    ]
