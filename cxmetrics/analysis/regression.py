@@ -478,6 +478,7 @@ def detect_latency_windows(
         _statistic_name(policy.quantile),
         n_charts=cp.LATENCY_CHARTS,
     )
+    judged_from = 0  # the first window judged (after a held first period)
     if policy.season is None:
         monitor.run()
     else:
@@ -499,7 +500,7 @@ def detect_latency_windows(
                 continue
             if held:  # the first period(s), seen through the profile they were fitted to
                 series.extend(series.rescaled(c[:held], season.factor(t[:held])))
-                monitor.pos = monitor.next_refresh = held
+                monitor.pos = monitor.next_refresh = judged_from = held
                 held = 0
             series.extend(series.rescaled(c[lo:hi], factors))
             monitor.run()
@@ -521,6 +522,7 @@ def detect_latency_windows(
         n_charts=cp.LATENCY_CHARTS,
         mirrored=True,
     )
+    better.pos = better.next_refresh = judged_from
     better.run()
     return _with_improvements(monitor.detection(), better.detection())
 
