@@ -53,6 +53,7 @@ OURS_RAW = "cxmetrics CUSUM, raw samples"
 OURS_HIST = "cxmetrics CUSUM, histogram windows"
 TUNED = " [tuned]"
 OURS_TRAILING = "cxmetrics CUSUM, raw, no season"  # on cyclic shapes: the same without the period
+OURS_HIST_TRAILING = "cxmetrics CUSUM, windows, no season"
 
 
 def lognormal(rng: np.random.Generator, sigma: float, n: int) -> np.ndarray[Any, Any]:
@@ -99,12 +100,12 @@ def window_end(stream: Stream) -> np.ndarray[Any, Any]:
 
 
 def ours_raw_alarms(stream: Stream) -> np.ndarray[Any, Any]:
-    found = LatencyDetector().extend(stream.values)
+    found = LatencyDetector(improvements=False).extend(stream.values)
     return np.array([r.detected_at for r in found], dtype=np.int64)
 
 
 def ours_hist_alarms(stream: Stream) -> np.ndarray[Any, Any]:
-    detection = detect_latency_windows(BUCKETS, bucketed(stream))
+    detection = detect_latency_windows(BUCKETS, bucketed(stream), improvements=False)
     ends = window_end(stream)
     return np.array([ends[r.detected_at] for r in detection.regressions], dtype=np.int64)
 
@@ -211,7 +212,7 @@ def young_task(sigma: float, pre: int, n_streams: int, seed: int) -> dict[str, A
     placed = pre_alarms = 0
     for _ in range(n_streams):
         s = change_stream(rng, sigma, YOUNG_SHIFT, pre)
-        found = LatencyDetector().extend(s.values)
+        found = LatencyDetector(improvements=False).extend(s.values)
         pre_alarms += sum(r.detected_at < s.change for r in found)
         after = [r for r in found if r.detected_at >= s.change]
         delays[OURS_RAW].append(after[0].detected_at - s.change + 1 if after else math.inf)
@@ -268,21 +269,30 @@ def _alarms_all(
     """Alarm sample indices per detector, and cxmetrics' reported sizes (relative change of the
     reported quantile, as reported when the alarm was raised) for each alarm. Each baseline runs
     with its shipped threshold and, as "<name> [tuned]", with its threshold in `tuned`."""
-    found = LatencyDetector(Policy(season=stream.season)).extend(stream.values)
+    found = LatencyDetector(Policy(season=stream.season), improvements=False).extend(stream.values)
     out = {
         OURS_RAW: (
             np.array([r.detected_at for r in found], dtype=np.int64),
             [r.change for r in found],
         )
     }
+    ends = window_end(stream)
     if stream.season is not None:
-        flat = LatencyDetector().extend(stream.values)
+        flat = LatencyDetector(improvements=False).extend(stream.values)
         out[OURS_TRAILING] = (
             np.array([r.detected_at for r in flat], dtype=np.int64),
             [r.change for r in flat],
         )
-    hist = detect_latency_windows(BUCKETS, bucketed(stream)).regressions
-    ends = window_end(stream)
+        trailing = detect_latency_windows(BUCKETS, bucketed(stream), improvements=False)
+        out[OURS_HIST_TRAILING] = (
+            np.array([ends[r.detected_at] for r in trailing.regressions], dtype=np.int64),
+            [r.change for r in trailing.regressions],
+        )
+    # the stream's season in windows (the cyclic shapes have fixed windows of shapes.WINDOW)
+    season = None if stream.season is None else stream.season / shapes.WINDOW
+    hist = detect_latency_windows(
+        BUCKETS, bucketed(stream), Policy(season=season), improvements=False
+    ).regressions
     out[OURS_HIST] = (
         np.array([ends[r.detected_at] for r in hist], dtype=np.int64),
         [r.change for r in hist],
@@ -387,7 +397,7 @@ def shapes_main(quick: bool) -> None:
     started = time.perf_counter()
     ss = np.random.SeedSequence(SEED + 1)
     seeds = iter(int(s.generate_state(1)[0]) for s in ss.spawn(64))
-    names = [OURS_RAW, OURS_TRAILING, OURS_HIST] + [
+    names = [OURS_RAW, OURS_TRAILING, OURS_HIST, OURS_HIST_TRAILING] + [
         d.name + tag for d in baselines.ALL for tag in ("", TUNED)
     ]
     print(

@@ -19,6 +19,7 @@ as JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,6 +85,11 @@ class Analysis:
     findings: tuple[Finding, ...]
     ignored: int = 0
     transient: int = 0  # blips, and latency changes measured below min_change: not reported
+    #: latency that became faster by at least min_change (sized as for regressions, negative
+    #: change): reported as such, never a regression
+    improvements: tuple[Finding, ...] = ()
+    #: what latency in histogram windows is compared with: same-phase or trailing baselines, why
+    baselines: str = ""
 
     @property
     def regressed(self) -> bool:
@@ -95,9 +101,11 @@ class Analysis:
             "range": {"start": iso(self.start), "end": iso(self.end), "step_s": self.step},
             "ignored_records": self.ignored,
             "transient_regressions": self.transient,
+            "baselines": self.baselines,
             "steps": [_step_json(row) for row in self.indicators.steps],
             "journeys": [_plain(row) for row in self.indicators.journeys],
             "regressions": [_finding_json(f) for f in self.findings],
+            "improvements": [_finding_json(f) for f in self.improvements],
             "verdicts": [
                 {
                     "journey": v.journey,
@@ -115,8 +123,10 @@ class Analysis:
 def analyze(spec: Spec, timeline: Timeline) -> Analysis:
     """Indicators over the whole timeline and regressions per step, in spec order."""
     total = timeline.total()
+    season, baselines = seasonal(timeline.edges)
     verdicts: list[Verdict] = []
     findings: list[Finding] = []
+    improvements: list[Finding] = []
     transient = 0
     for journey, step in spec.steps():
         key = (journey.name, step.name)
@@ -124,7 +134,7 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
         regression = spec.regression(journey, step)
         policy = _policy(regression)
         for indicator, subject, detection, to_time in _detections(
-            journey, step, total.steps[key], per_window, timeline.edges, policy
+            journey, step, total.steps[key], per_window, timeline.edges, policy, season
         ):
             verdicts.append(
                 Verdict(
@@ -170,6 +180,30 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
                         detection.sensitivity,
                     )
                 )
+            for r in detection.improvements:
+                start = to_time(r.start, False)
+                end = to_time(r.end, False) if r.end is not None else None
+                # the same volume and duration rules as regressions; a fall of min_change in the
+                # reciprocal latency is one of min_change / (1 + min_change) in latency
+                least = policy.min_change / (1.0 + policy.min_change)
+                if (
+                    end is not None
+                    and (r.affected < policy.min_samples or end - start < regression.for_)
+                ) or not r.change_low <= -least:
+                    continue
+                improvements.append(
+                    Finding(
+                        journey.name,
+                        step.name,
+                        indicator,
+                        subject,
+                        r,
+                        start,
+                        to_time(r.detected_at, True),
+                        end,
+                        detection.sensitivity,
+                    )
+                )
     return Analysis(
         timeline.source,
         timeline.start,
@@ -180,6 +214,38 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
         tuple(findings),
         timeline.ignored,
         transient,
+        tuple(improvements),
+        baselines,
+    )
+
+
+#: The cycle latency in histogram windows is compared over, phase by phase: a day.
+SEASON_S = 86_400.0
+#: ... when the range holds this many of them (one to learn the profile, one to judge) ...
+SEASON_PERIODS = 2
+#: ... in windows no longer than this share of the day (the profile has 3 harmonics).
+SEASON_MIN_WINDOWS = 24
+
+
+def seasonal(edges: Sequence[float]) -> tuple[float | None, str]:
+    """The season (in windows) for latency judged from histogram windows, and what the
+    analyzer compares with, for people: same-phase baselines when the range holds two days of
+    windows, else trailing baselines and what same-phase ones would need."""
+    step = edges[1] - edges[0] if len(edges) > 1 else 0.0
+    span = edges[-1] - edges[0] if edges else 0.0
+    if step > 0 and span >= SEASON_PERIODS * SEASON_S and SEASON_S / step >= SEASON_MIN_WINDOWS:
+        return SEASON_S / step, (
+            "histogram windows: same-phase baselines (each window against the same time of day"
+            " of up to 4 earlier days); the first day is the baseline, not judged"
+        )
+    why = (
+        f"windows of {step:g}s are too long for a daily profile"
+        if step > 0 and SEASON_S / step < SEASON_MIN_WINDOWS
+        else f"the range holds {span / 3600.0:.3g} h"
+    )
+    return None, (
+        "histogram windows: trailing baselines (same-phase baselines need "
+        f"{SEASON_PERIODS} days of windows; {why})"
     )
 
 
@@ -209,6 +275,7 @@ def _detections(
     per_window: list[StepCounts],
     edges: Sequence[float],
     policy: Policy,
+    season: float | None = None,
 ) -> list[tuple[str, str | None, Detection, _Clock]]:
     windows = _Clock(None, edges)
     out: list[tuple[str, str | None, Detection, _Clock]] = []
@@ -221,7 +288,8 @@ def _detections(
         import numpy as np
 
         counts = np.array([w.buckets for w in per_window], dtype=np.float64)
-        out.append((LATENCY, None, detect_latency_windows(total.bounds, counts, policy), windows))
+        windowed = dataclasses.replace(policy, season=season)
+        out.append((LATENCY, None, detect_latency_windows(total.bounds, counts, windowed), windows))
     declared = [c.name for c in step.checks]
     for check in [*declared, *sorted(set(total.checks) - set(declared))]:
         passed = [w.checks.get(check, (0, 0))[0] for w in per_window]
@@ -290,6 +358,7 @@ def _finding_json(f: Finding) -> dict[str, Any]:
         "indicator": f.indicator,
         "subject": f.subject,
         "statistic": r.statistic,
+        "direction": r.direction,
         "baseline": _number(r.baseline),
         "current": _number(r.current),
         "change": _number(r.change),

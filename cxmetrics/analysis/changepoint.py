@@ -49,6 +49,17 @@ CHART_MULTIPLES = (1.0, 2.0, 5.0)
 #: bound, exact up to the baseline's p0, which is taken at its upper bound).
 EXCEED_MEDIAN = 0.5
 EXCEED_SHARE = 0.25
+#: Tail charts: rank CUSUMs on the samples above the baseline's 1 - TAIL_SPREAD (1 - q) quantile
+#: (p90 for q = 0.95) alone, each scored against the baseline's samples above it. A change
+#: confined to the tail (a slow mode getting slower) barely moves the share above p95 (5% ->
+#: 8% for a slow 10% getting x1.3), but moves every tail sample: within the tail it is a shift
+#: of ~0.9 sd. Samples below the threshold add nothing; the charts' false-alarm rate per tail
+#: sample is their share of the budget divided by the tail's share of the samples.
+TAIL_SPREAD = 2.0
+#: ... and run once the baseline's tail holds this many samples (500 baseline samples at p90): a
+#: handful of tail samples would let the charts run on the biggest shifts only, and their
+#: excursions would hold a young baseline back (step 2 of docs/regression.md) for nothing.
+TAIL_MIN_SAMPLES = 50
 #: Overdispersion: the baseline is cut, in arrival order, into blocks of at least this many
 #: samples; the variance of their standardized score sums (1 for independent samples) is the
 #: dispersion factor phi. A daily cycle, correlated wander or bursts inside the baseline make
@@ -61,7 +72,8 @@ DISPERSION_MIN_BLOCKS = 10
 DISPERSION_GROUPS = (1, 5)
 #: A change is a regression only beyond this many sds of the baseline's own level wander.
 WANDER_Z = 5.0
-LATENCY_CHARTS = 3 * len(CHART_MULTIPLES)  # rank charts, then two exceedance levels
+#: rank charts, exceedance charts of the reported quantile and of the median, tail charts
+LATENCY_CHARTS = 4 * len(CHART_MULTIPLES)
 #: Rates: odds of a bad outcome up by min_change times these. Wrong answers tend to jump (a bug
 #: turns 0.1% errors into 2%), and a likelihood-ratio chart costs only ln(J) in threshold.
 RATE_MULTIPLES = (1.0, 2.0, 5.0, 20.0, 50.0, 100.0)
@@ -91,6 +103,18 @@ POWER_Z = 0.8416  # 80% power
 #: approximation and the baseline-error correction are approximations, and the policy's rate is
 #: a ceiling, not a target to hit on average (the benchmark measures the result).
 DESIGN_MARGIN = 0.5
+
+
+@dataclass(frozen=True)
+class Tail:
+    """The baseline's upper tail, for the tail charts: its sample count, the robust sigma and
+    score sd of its log latencies, and per dispersion block its standardized score sums and
+    counts (arrival order)."""
+
+    n: float
+    sigma: float | None
+    sd: float
+    blocks: tuple[FloatArray, FloatArray] | None
 
 
 @dataclass(frozen=True)
@@ -233,6 +257,7 @@ class ScoreReference(Reference):
         share_above: Callable[[float], float],
         thresholds: FloatArray,
         blocks: tuple[FloatArray, FloatArray, FloatArray] | None = None,
+        tail: Tail | None = None,
     ) -> None:
         """`share_above(x)`: the baseline's share of samples above x; `thresholds`: the
         baseline's quantiles at `exceed_levels`; `blocks`: per block of the baseline in arrival
@@ -284,8 +309,40 @@ class ScoreReference(Reference):
         used = np.array([i == 0 or q != levels[0] for i, q in enumerate(levels)])
         used &= calibrated & (p0 > 1e-9) & (p0 < 1.0 - 1e-9) & np.isfinite(z0)
         j = max(int(used.sum()) * len(CHART_MULTIPLES), 1)
-        ex_h = np.where(used, math.log(j / (EXCEED_SHARE * policy.false_alarm_rate)), math.inf)
-        self.h = np.concatenate([rank_h, np.repeat(ex_h, len(CHART_MULTIPLES))])
+        tail_ok = (
+            calibrated
+            and tail is not None
+            and tail.sigma is not None
+            and tail.sd > 1e-6
+            and tail.n >= TAIL_MIN_SAMPLES
+            and 1.0 - (1.0 - policy.quantile) * TAIL_SPREAD > EXCEED_MEDIAN
+        )
+        j = max((int(used.sum()) + int(tail_ok)) * len(CHART_MULTIPLES), 1)
+        ex_alpha = EXCEED_SHARE * policy.false_alarm_rate / j
+        ex_h = np.where(used, math.log(1.0 / ex_alpha), math.inf)
+        self.tail_k = np.zeros(len(CHART_MULTIPLES))
+        tail_h = np.full(len(CHART_MULTIPLES), math.inf)
+        self.tail_sd, self.tail_n = 1.0, 0.0
+        if tail_ok:
+            assert tail is not None and tail.sigma is not None
+            # (the exceedance row is a placeholder: only the scores' factor is used)
+            phi_t, _ = dispersion(
+                None if tail.blocks is None else (*tail.blocks, np.zeros((1, tail.blocks[0].size))),
+                np.array([0.5]),
+            )
+            self.tail_sd, self.tail_n = tail.sd * math.sqrt(phi_t), tail.n
+            self.tail_k = tail.sd / math.sqrt(phi_t) * np.log1p(policy.min_change * multiples)
+            self.tail_k /= 2.0 * tail.sigma
+            per_tail_sample = min(ex_alpha * n / tail.n, 0.5)
+            tail_h = np.array(
+                [
+                    math.inf
+                    if (x := cusum_threshold(float(k), per_tail_sample, tail.n)) is None
+                    else x
+                    for k in self.tail_k
+                ]
+            )
+        self.h = np.concatenate([rank_h, np.repeat(ex_h, len(CHART_MULTIPLES)), tail_h])
 
     def exceed_levels(self) -> tuple[float, float]:
         return (self.policy.quantile, EXCEED_MEDIAN)
@@ -298,12 +355,26 @@ class ScoreReference(Reference):
 
     @staticmethod
     def _level(chart: int) -> int:
-        """The exceedance level a chart watches (the rank charts count as the reported one)."""
-        return max(chart - len(CHART_MULTIPLES), 0) // len(CHART_MULTIPLES)
+        """The exceedance level a chart watches (the rank and tail charts count as the
+        reported quantile's)."""
+        level = max(chart - len(CHART_MULTIPLES), 0) // len(CHART_MULTIPLES)
+        return 0 if level >= 2 else level
+
+    @staticmethod
+    def _is_tail(chart: int) -> bool:
+        return chart >= 3 * len(CHART_MULTIPLES)
+
+    @abstractmethod
+    def tail_scores(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
+        """Per unit: sum of unit-variance scores of its tail samples against the baseline's
+        tail, and its tail sample count."""
 
     def change_point(self, lo: int, hi: int, chart: int = 0) -> int:
         if chart < len(CHART_MULTIPLES):
             return super().change_point(lo, hi, chart)
+        if self._is_tail(chart):
+            y, m = self.tail_scores(lo, hi)
+            return lo + change_point(y / self.tail_sd, m, 2.0 * float(self.tail_k[0]))
         # Bernoulli likelihood of the exceedances (a tail change barely moves the rank scores)
         level = self._level(chart)
         _, n = self.scores(lo, hi)
@@ -324,7 +395,9 @@ class ScoreReference(Reference):
         """What chart `chart` watches, as reported: a rank shift or a quantile's exceedances."""
         if chart < len(CHART_MULTIPLES):
             return "rank shift"
-        level = self.exceed_levels()[(chart - len(CHART_MULTIPLES)) // len(CHART_MULTIPLES)]
+        if self._is_tail(chart):
+            return "tail shift"
+        level = self.exceed_levels()[self._level(chart)]
         return f"p{level * 100:.10g} exceedances"
 
     def min_shift(self) -> float:
@@ -335,7 +408,9 @@ class ScoreReference(Reference):
         rank = y[None, :] - self.k[:, None] * n[None, :]
         e = self.exceedances(lo, hi)  # levels x units
         ex = self.ea[:, :, None] * e[:, None, :] + self.eb[:, :, None] * (n - e)[:, None, :]
-        return np.asarray(np.concatenate([rank, ex.reshape(-1, hi - lo)]), dtype=np.float64)
+        yt, mt = self.tail_scores(lo, hi)
+        tail = yt[None, :] / self.tail_sd - self.tail_k[:, None] * mt[None, :]
+        return np.asarray(np.concatenate([rank, ex.reshape(-1, hi - lo), tail]), dtype=np.float64)
 
     def recovery(
         self, lo: int, hi: int, regressed: tuple[int, int], chart: int = 0
@@ -466,17 +541,20 @@ def _merge(
 
 
 def _blocks(
-    scores: FloatArray, counts: FloatArray, above: FloatArray
+    scores: FloatArray, counts: FloatArray, above: FloatArray, by: FloatArray | None = None
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Group consecutive units into blocks of at least DISPERSION_BLOCK samples."""
-    cum = np.cumsum(counts)
+    """Group consecutive units into blocks of at least DISPERSION_BLOCK samples (of `by`'s
+    samples when given: the tail's blocks are cut by all samples, counted by tail samples)."""
+    size = counts if by is None else by
+    cum = np.cumsum(size)
     block = np.floor(cum / DISPERSION_BLOCK).astype(np.int64)
     block = np.concatenate([[0], block[:-1]])  # a unit belongs to the block it starts in
     n_blocks = int(block[-1]) + 1 if block.size else 0
     y = np.bincount(block, weights=scores, minlength=n_blocks)
     m = np.bincount(block, weights=counts, minlength=n_blocks)
     e = np.array([np.bincount(block, weights=a, minlength=n_blocks) for a in above])
-    full = m >= 0.5 * DISPERSION_BLOCK  # the last, partial block says little
+    e = e.reshape(len(above), n_blocks)
+    full = np.bincount(block, weights=size, minlength=n_blocks) >= 0.5 * DISPERSION_BLOCK
     f64 = np.float64
     return (
         np.asarray(y[full], dtype=f64),
@@ -572,12 +650,43 @@ class SampleReference(ScoreReference):
         above = (ordered[None, :] > self.thresholds[:, None]).astype(np.float64)
         own = self._raw_scores(ordered) / max(sd, 1e-12)
         blocks = _blocks(own, np.ones(ordered.size), above)
-        super().__init__(n, sigma, sd, baseline, policy, share_above, self.thresholds, blocks)
+        # the tail: the baseline's samples above its 1 - TAIL_SPREAD (1 - q) quantile
+        self.tail_at = float(sorted_quantile(ref, 1.0 - (1.0 - policy.quantile) * TAIL_SPREAD))
+        self.tail_ref = ref[ref > self.tail_at]
+        tail = None
+        if self.tail_ref.size >= 2:
+            t_ref = self.tail_ref
+            t_sigma = robust_log_sigma(lambda q: float(sorted_quantile(t_ref, q)))
+            t_own = self._tail_raw(t_ref)
+            t_sd = float(np.sqrt(np.mean(t_own * t_own)))
+            in_tail = ordered > self.tail_at
+            t_scores = np.where(in_tail, self._tail_raw(ordered) / max(t_sd, 1e-12), 0.0)
+            t_blocks = _blocks(
+                t_scores,
+                in_tail.astype(np.float64),
+                np.zeros((0, ordered.size)),
+                np.ones(ordered.size),
+            )
+            tail = Tail(float(t_ref.size), t_sigma, t_sd, t_blocks[:2])
+        super().__init__(n, sigma, sd, baseline, policy, share_above, self.thresholds, blocks, tail)
         self.log_sketch = np.log(np.maximum(quantile_sketch(ref), LOG_FLOOR))
 
     def exceedances(self, lo: int, hi: int) -> FloatArray:
         x = self.series.values(lo, hi)
         return np.asarray(x[None, :] > self.thresholds[:, None], dtype=np.float64)
+
+    def _tail_raw(self, x: FloatArray) -> FloatArray:
+        left = np.searchsorted(self.tail_ref, x, side="left").astype(np.int64)
+        right = np.searchsorted(self.tail_ref, x, side="right").astype(np.int64)
+        return slot_scores(left, right, self.tail_ref.size)
+
+    def tail_scores(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
+        x = self.series.values(lo, hi)
+        in_tail = x > self.tail_at
+        if self.tail_ref.size < 2:
+            return np.zeros(x.size), np.zeros(x.size)
+        y = np.where(in_tail, self._tail_raw(x), 0.0)
+        return np.asarray(y, dtype=np.float64), in_tail.astype(np.float64)
 
     def _raw_scores(self, x: FloatArray) -> FloatArray:
         left = np.searchsorted(self.ref, x, side="left").astype(np.int64)
@@ -619,10 +728,40 @@ class HistogramSeries(WindowSeries):
         self.edges = np.concatenate([[0.0], bounds, [bounds[-1]]])  # +Inf reads as the last bound
         mids = np.sqrt(np.concatenate([[first], bounds]) * np.concatenate([bounds, [last]]))
         self.log_mids = np.log(np.maximum(mids, LOG_FLOOR))
+        # the buckets' edges in logs, the first and the +Inf bucket one grid step wide
+        self.log_edges = np.log(np.maximum(np.concatenate([[first], bounds, [last]]), LOG_FLOOR))
         self.cum = np.concatenate([[0.0], np.cumsum(counts.sum(axis=1))])
 
     def n_units(self) -> int:
         return int(self.counts.shape[0])
+
+    def extend(self, counts: FloatArray) -> None:
+        """Append windows (same buckets)."""
+        self.counts = np.concatenate([self.counts, counts])
+        self.cum = np.concatenate([self.cum, self.cum[-1] + np.cumsum(counts.sum(axis=1))])
+
+    def mean_logs(self, counts: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Per window: its mean log latency (bucket midpoints) and its sample count."""
+        n = counts.sum(axis=1)
+        mean = np.where(n > 0, counts @ self.log_mids / np.maximum(n, 1e-12), 0.0)
+        return np.asarray(mean, dtype=np.float64), np.asarray(n, dtype=np.float64)
+
+    def rescaled(self, counts: FloatArray, factors: FloatArray) -> FloatArray:
+        """The windows as if every sample of window w were divided by ``factors[w]``: each
+        window's cumulative counts, log-linear inside a bucket (as `histogram_quantile` reads
+        them), read at the bucket bounds times its factor. Counts stay on the same buckets."""
+        if self.log_edges.size < 3:
+            return counts
+        cum = np.concatenate([np.zeros((counts.shape[0], 1)), np.cumsum(counts, axis=1)], axis=1)
+        inner = self.log_edges[1:-1]
+        out = np.empty_like(counts)
+        for w in range(counts.shape[0]):
+            if factors[w] == 1.0:
+                out[w] = counts[w]
+                continue
+            at = np.interp(inner + math.log(factors[w]), self.log_edges, cum[w])
+            out[w] = np.diff(np.concatenate([[0.0], at, [cum[w, -1]]]))
+        return np.maximum(out, 0.0)
 
     def reference(self, lo: int, hi: int, excluded: Sequence[tuple[int, int]]) -> Reference | None:
         if hi <= lo:
@@ -668,9 +807,38 @@ class HistogramReference(ScoreReference):
             return float(_above_weights(edges, x) @ hist) / n
 
         own = windows @ self.bucket_scores / max(sd, 1e-12)
-        blocks = _blocks(own, windows.sum(axis=1), self.exceed_weights @ windows.T)
-        super().__init__(n, sigma, sd, baseline, policy, share_above, thresholds, blocks)
+        sizes = windows.sum(axis=1)
+        blocks = _blocks(own, sizes, self.exceed_weights @ windows.T)
+        # the tail: the buckets above the one holding the 1 - TAIL_SPREAD (1 - q) quantile
+        at = histogram_quantile(edges, hist, 1.0 - (1.0 - policy.quantile) * TAIL_SPREAD)
+        first = int(np.searchsorted(edges[:-1], at, side="left"))  # first lower edge >= at
+        self.tail_scores_b = np.zeros(hist.size)
+        self.tail_mask = np.zeros(hist.size)
+        tail = None
+        t_hist = hist[first:]
+        t_n = float(t_hist.sum())
+        if t_n >= 2 and first < hist.size:
+            t_int = max(round(t_n), 1)
+            t_below = np.cumsum(t_hist) - t_hist
+            t_left = np.floor(t_below * t_int / t_n).astype(np.int64)
+            t_right = np.minimum(np.floor((t_below + t_hist) * t_int / t_n).astype(np.int64), t_int)
+            t_sc = slot_scores(t_left, t_right, t_int)
+            t_sd = float(np.sqrt(np.sum(t_hist * t_sc**2) / t_n))
+            self.tail_scores_b[first:] = t_sc
+            self.tail_mask[first:] = 1.0
+            t_edges = edges[first:]
+            t_sigma = robust_log_sigma(lambda q: histogram_quantile(t_edges, t_hist, q))
+            t_own = windows @ self.tail_scores_b / max(t_sd, 1e-12)
+            t_blocks = _blocks(t_own, windows @ self.tail_mask, np.zeros((0, sizes.size)), sizes)
+            tail = Tail(t_n, t_sigma, t_sd, t_blocks[:2])
+        super().__init__(n, sigma, sd, baseline, policy, share_above, thresholds, blocks, tail)
         self.unit_scores = self.bucket_scores / self.sd
+
+    def tail_scores(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
+        c = self.series.counts[lo:hi]
+        return np.asarray(c @ self.tail_scores_b, dtype=np.float64), np.asarray(
+            c @ self.tail_mask, dtype=np.float64
+        )
 
     def exceedances(self, lo: int, hi: int) -> FloatArray:
         c = self.series.counts[lo:hi]

@@ -17,6 +17,7 @@ docs/regression.md explains them and measures them against the detectors other p
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -64,9 +65,13 @@ class Regression:
     #: the point estimate is below min_change but its interval reaches it: a change at the
     #: policy's threshold, within noise of it, listed as such rather than dropped
     at_threshold: bool = False
-    #: what raised the alarm: "rank shift" (the whole distribution), "p95 exceedances" /
-    #: "p50 exceedances" (more samples than the baseline's share above that quantile), "rate"
+    #: what raised the alarm: "rank shift" (the whole distribution), "tail shift" (the samples
+    #: above the baseline's p90), "p95 exceedances" / "p50 exceedances" (more samples than the
+    #: baseline's share above that quantile), "rate"
     signal: str = ""
+    #: "worse" (a regression) or "better" (an improvement: latency only, listed apart in
+    #: `Detection.improvements`, never a regression; its `change` is negative)
+    direction: str = "worse"
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,9 @@ class Detection:
     verdict: str  # "regressed" | "stable" | "insufficient_data"
     regressions: tuple[Regression, ...]
     sensitivity: Sensitivity
+    #: latency that became faster (same detector on the reciprocal latencies); never changes
+    #: the verdict, which is about worsenings only
+    improvements: tuple[Regression, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,6 +135,9 @@ class _Monitor:
     open: _Open | None = None
     excluded: list[tuple[int, int]] = field(default_factory=list)
     closed: list[Regression] = field(default_factory=list)
+    #: the series holds reciprocal latencies: what it finds are improvements, reported in
+    #: latency terms (quantile 1 - q of the reciprocals is quantile q of the latencies)
+    mirrored: bool = False
 
     def __post_init__(self) -> None:
         self.s = np.zeros(self.n_charts)
@@ -221,6 +232,23 @@ class _Monitor:
         self.next_refresh = self.pos
 
     def _regression(self, op: _Open, end: int | None, stop: int, cmp: cp.Comparison) -> Regression:
+        r = self._found(op, end, stop, cmp)
+        if not self.mirrored:
+            return r
+        q = op.ref.quantile(op.chart)
+        return dataclasses.replace(
+            r,
+            statistic=r.statistic if q is None else _statistic_name(1.0 - q),
+            baseline=1.0 / r.baseline if r.baseline > 0 else math.inf,
+            current=1.0 / r.current if r.current > 0 else math.inf,
+            change=1.0 / (1.0 + r.change) - 1.0,
+            change_low=1.0 / (1.0 + r.change_high) - 1.0,
+            change_high=1.0 / (1.0 + r.change_low) - 1.0,
+            at_threshold=False,
+            direction="better",
+        )
+
+    def _found(self, op: _Open, end: int | None, stop: int, cmp: cp.Comparison) -> Regression:
         confidence = 1.0 - cmp.p_value * self.n_charts * op.scan
         q = op.ref.quantile(op.chart)
         return Regression(
@@ -281,10 +309,15 @@ def _statistic_name(q: float) -> str:
 class LatencyDetector:
     """Streaming latency regression detector over raw samples (seconds, arrival order)."""
 
-    def __init__(self, policy: Policy = DEFAULT_POLICY) -> None:
+    def __init__(self, policy: Policy = DEFAULT_POLICY, improvements: bool = True) -> None:
+        """``improvements=False`` skips looking for improvements (half the work)."""
         self.policy = policy
+        self._improvements = improvements
         self._season = _stats.SeasonalProfile(policy.season) if policy.season else None
         self._seen = 0
+        #: with a season: samples (values, times) of the stream's first period, held back until
+        #: a profile is fitted on it; then they are the first baseline, not judged
+        self._held: list[tuple[FloatArray, FloatArray]] | None = [] if self._season else None
         self._series = cp.SampleSeries(policy)
         self._monitor = _Monitor(
             self._series,
@@ -292,6 +325,16 @@ class LatencyDetector:
             "latency",
             _statistic_name(policy.quantile),
             n_charts=cp.LATENCY_CHARTS,
+        )
+        mirror = _mirror_policy(policy)
+        self._mirror_series = cp.SampleSeries(mirror)
+        self._mirror = _Monitor(
+            self._mirror_series,
+            mirror,
+            "latency",
+            _statistic_name(policy.quantile),
+            n_charts=cp.LATENCY_CHARTS,
+            mirrored=True,
         )
 
     def update(self, value: float) -> Regression | None:
@@ -314,8 +357,7 @@ class LatencyDetector:
         season = self._season
         if season is None or not arr.size:
             self._seen += arr.size
-            self._series.extend(arr)
-            return self._monitor.run()
+            return self._feed(arr)
         if times is None:
             t = np.arange(self._seen, self._seen + arr.size, dtype=np.float64)
         else:
@@ -330,13 +372,54 @@ class LatencyDetector:
             season.frozen = self._monitor.open is not None
             chunk = season.adjust(arr[lo:hi], t[lo:hi])
             self._seen += chunk.size
-            self._series.extend(chunk)
-            found += self._monitor.run()
+            if self._held is not None:
+                if season.coef is None:  # no complete period yet: hold the samples back
+                    self._held.append((arr[lo:hi], t[lo:hi]))
+                    continue
+                self._release(season)
+            found += self._feed(chunk)
         return found
 
+    def _release(self, season: _stats.SeasonalProfile | None) -> None:
+        """The held first period becomes the first baseline: seen through the profile fitted on
+        it, and not judged (without a profile: as it is, judged as without a season)."""
+        held, self._held = self._held or [], None
+        if not held:
+            return
+        values = np.concatenate([v for v, _ in held])
+        if season is None:
+            self._feed(values)
+            return
+        times = np.concatenate([t for _, t in held])
+        base = values / season.factor(times)
+        self._series.extend(base)
+        self._mirror_series.extend(1.0 / np.maximum(base, _stats.LOG_FLOOR))
+        for monitor in (self._monitor, self._mirror):
+            monitor.pos = monitor.next_refresh = self._series.n_units()
+
+    def _feed(self, values: FloatArray) -> list[Regression]:
+        self._series.extend(values)
+        if self._improvements:  # listed by detection(), never returned as regressions
+            self._mirror_series.extend(1.0 / np.maximum(values, _stats.LOG_FLOOR))
+            self._mirror.run()
+        return self._monitor.run()
+
     def detection(self) -> Detection:
-        """Verdict, regressions (with recovery and final sizes) and sensitivity so far."""
-        return self._monitor.detection()
+        """Verdict, regressions (with recovery and final sizes), improvements and sensitivity
+        so far. Samples still held back (less than one period seen, with a season) are judged
+        now as without a season, and later ones too."""
+        if self._held:
+            self._release(None)
+        return _with_improvements(self._monitor.detection(), self._mirror.detection())
+
+
+def _mirror_policy(policy: Policy) -> Policy:
+    """The policy for the reciprocal latencies: their quantile 1 - q is the latencies' q."""
+    return dataclasses.replace(policy, quantile=1.0 - policy.quantile, season=None)
+
+
+def _with_improvements(worse: Detection, better: Detection) -> Detection:
+    return dataclasses.replace(worse, improvements=better.regressions)
 
 
 def _latencies(values: Sequence[float] | npt.NDArray[Any], allow_empty: bool = False) -> FloatArray:
@@ -365,6 +448,7 @@ def detect_latency_windows(
     bounds: Sequence[float] | npt.NDArray[Any],
     counts: npt.ArrayLike,
     policy: Policy = DEFAULT_POLICY,
+    improvements: bool = True,
 ) -> Detection:
     """Regressions in per-window latency histograms (the form Prometheus holds).
 
@@ -386,15 +470,61 @@ def detect_latency_windows(
         raise ValueError("counts hold no windows")
     if not np.isfinite(c).all() or (c < 0).any():
         raise ValueError("counts must be finite and non-negative")
+    series = cp.HistogramSeries(b, c if policy.season is None else c[:0], policy)
     monitor = _Monitor(
-        cp.HistogramSeries(b, c, policy),
+        series,
         policy,
         "latency",
         _statistic_name(policy.quantile),
         n_charts=cp.LATENCY_CHARTS,
     )
-    monitor.run()
-    return monitor.detection()
+    judged_from = 0  # the first window judged (after a held first period)
+    if policy.season is None:
+        monitor.run()
+    else:
+        # Same-phase baselines: every window is moved, as if each of its samples were divided
+        # by the same-phase level of the earlier periods (a profile of the windows' mean log
+        # latency, weighted by their counts), period by period so the profile is not refitted
+        # while a regression is open. Times are window indices; the season is in windows.
+        season = _stats.SeasonalProfile(policy.season)
+        t = np.arange(c.shape[0], dtype=np.float64)
+        logs, weights = series.mean_logs(c)
+        period = np.floor(t / season.period)
+        cuts = [0, *(np.flatnonzero(np.diff(period)) + 1).tolist(), c.shape[0]]
+        held = 0  # windows before the first fitted profile: the first baseline, not judged
+        for lo, hi in itertools.pairwise(cuts):
+            season.frozen = monitor.open is not None
+            factors = season.factors(logs[lo:hi], t[lo:hi], weights[lo:hi])
+            if season.coef is None:
+                held = hi
+                continue
+            if held:  # the first period(s), seen through the profile they were fitted to
+                series.extend(series.rescaled(c[:held], season.factor(t[:held])))
+                monitor.pos = monitor.next_refresh = judged_from = held
+                held = 0
+            series.extend(series.rescaled(c[lo:hi], factors))
+            monitor.run()
+        if held:  # not one complete period: judged as without a season
+            series.extend(c[:held])
+            monitor.run()
+        c = series.counts
+    if not improvements:
+        return monitor.detection()
+    # Improvements: the same detector on the reciprocal latencies, whose buckets are the same
+    # buckets in reverse order (a window's +Inf bucket holds its fastest reciprocals).
+    mirror = _mirror_policy(policy)
+    flipped = 1.0 / np.maximum(b[::-1], _stats.LOG_FLOOR)
+    better = _Monitor(
+        cp.HistogramSeries(flipped, np.ascontiguousarray(c[:, ::-1]), mirror),
+        mirror,
+        "latency",
+        _statistic_name(policy.quantile),
+        n_charts=cp.LATENCY_CHARTS,
+        mirrored=True,
+    )
+    better.pos = better.next_refresh = judged_from
+    better.run()
+    return _with_improvements(monitor.detection(), better.detection())
 
 
 def detect_rate(

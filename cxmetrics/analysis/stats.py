@@ -267,6 +267,7 @@ class SeasonalProfile:
         self.fitted_through = -1  # the last complete period fitted on
         self._t: list[FloatArray] = []  # kept samples (times, log values) of the fitted periods
         self._y: list[FloatArray] = []
+        self._w: list[FloatArray] = []  # their weights (a window's mean log: its sample count)
         self.frozen = False
 
     def _design(self, t: FloatArray) -> FloatArray:
@@ -285,17 +286,25 @@ class SeasonalProfile:
         """``values`` divided by the profile at ``times``; the profile is refitted at each period
         boundary crossed, on complete periods only (a sample is never adjusted by a profile that
         saw it)."""
-        out = np.empty_like(values)
+        logs = np.log(np.maximum(values, LOG_FLOOR))
+        return values / self.factors(logs, times, np.ones_like(values))
+
+    def factors(self, logs: FloatArray, times: FloatArray, weights: FloatArray) -> FloatArray:
+        """The profile's factor at each of ``times``, then learn ``logs`` (log latencies, or a
+        window's mean log latency with its sample count as weight) for the next periods'
+        fits; refitted at each period boundary crossed, on complete periods only."""
+        out = np.empty_like(logs)
         done = 0
-        while done < values.size:
+        while done < logs.size:
             period_of = np.floor(times[done:] / self.period)
             current = period_of[0]
             same = int(np.searchsorted(period_of, current, side="right"))
-            t, v = times[done : done + same], values[done : done + same]
+            t = times[done : done + same]
             self._refit(int(current) - 1)
-            out[done : done + same] = v / self.factor(t)
+            out[done : done + same] = self.factor(t)
             self._t.append(t)
-            self._y.append(np.log(np.maximum(v, LOG_FLOOR)))
+            self._y.append(logs[done : done + same])
+            self._w.append(weights[done : done + same])
             done += same
         return out
 
@@ -305,20 +314,23 @@ class SeasonalProfile:
         keep_from = (last_complete - SEASON_PERIODS + 1) * self.period
         t = np.concatenate(self._t) if self._t else np.empty(0)
         y = np.concatenate(self._y) if self._y else np.empty(0)
-        kept = t >= keep_from
-        t, y = t[kept], y[kept]
-        self._t, self._y = [t], [y]
+        w = np.concatenate(self._w) if self._w else np.empty(0)
+        kept = (t >= keep_from) & (w > 0)
+        t, y, w = t[kept], y[kept], w[kept]
+        self._t, self._y, self._w = [t], [y], [w]
         if self.frozen:
             return
         fit = t < (last_complete + 1) * self.period
         if (
-            fit.sum() < 20 * SEASON_HARMONICS
+            w[fit].sum() < 20 * SEASON_HARMONICS
+            or fit.sum() < 2 * SEASON_HARMONICS + 1
             or t.size == 0
             or t.min() > last_complete * self.period
         ):
             return  # not one whole period seen yet
         x = self._design(t[fit])
         x = np.concatenate([np.ones((x.shape[0], 1)), x], axis=1)
-        coef, *_ = np.linalg.lstsq(x, y[fit], rcond=None)
+        root = np.sqrt(w[fit])  # weighted least squares: a window counts as its samples
+        coef, *_ = np.linalg.lstsq(x * root[:, None], y[fit] * root, rcond=None)
         self.coef = np.asarray(coef[1:], dtype=np.float64)
         self.fitted_through = last_complete

@@ -35,10 +35,11 @@ from ._common import Command, abort, abort_missing
 @click.option("--interval", metavar="DURATION", help="Time between reads (default: the --step).")
 @click.option(
     "--history",
-    default="1d",
+    default="2d",
     show_default=True,
     metavar="DURATION",
-    help="History each read covers (more while a regression is open).",
+    help="History each read covers (more while a regression is open); from 2d on, latency is"
+    " compared with the same time of day of the earlier days.",
 )
 @click.option(
     "--delay",

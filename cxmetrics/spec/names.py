@@ -497,6 +497,8 @@ REGRESSION_CHANGE: Final = "cx_regression_change"
 REGRESSION_CHANGE_LOW: Final = "cx_regression_change_low"
 REGRESSION_CHANGE_HIGH: Final = "cx_regression_change_high"
 REGRESSION_SINCE: Final = "cx_regression_since_timestamp_seconds"
+IMPROVEMENT_ACTIVE: Final = "cx_improvement_active"
+IMPROVEMENT_CHANGE: Final = "cx_improvement_change"
 WATCH_READS: Final = "cx_watch_reads_total"
 WATCH_READ_FAILURES: Final = "cx_watch_read_failures_total"
 WATCH_ALERT_FAILURES: Final = "cx_watch_alert_failures_total"
@@ -505,28 +507,39 @@ WATCH_LAST_READ: Final = "cx_watch_last_read_timestamp_seconds"
 WATCH_METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
     REGRESSION_ACTIVE: (
         "gauge",
-        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
         "1 while the detector holds a regression of this step's quantile open, else 0.",
     ),
     REGRESSION_CHANGE: (
         "gauge",
-        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
         "Relative change of the quantile since the change point (0.2 = +20%), while active.",
     ),
     REGRESSION_CHANGE_LOW: (
         "gauge",
-        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
         "Lower end of the change's 95% confidence interval, while active.",
     ),
     REGRESSION_CHANGE_HIGH: (
         "gauge",
-        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
         "Upper end of the change's 95% confidence interval, while active.",
     ),
     REGRESSION_SINCE: (
         "gauge",
-        (JOURNEY, STEP, INDICATOR, QUANTILE),
+        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
         "The estimated change point (seconds since the epoch), while active.",
+    ),
+    IMPROVEMENT_ACTIVE: (
+        "gauge",
+        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
+        "1 while the detector holds an improvement (a faster quantile) open, else 0; never a"
+        " regression.",
+    ),
+    IMPROVEMENT_CHANGE: (
+        "gauge",
+        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
+        "Relative change of the improved quantile (-0.2 = 20% faster), while active.",
     ),
     WATCH_READS: ("counter", (), "Reads of the step histograms from the Prometheus API."),
     WATCH_READ_FAILURES: (

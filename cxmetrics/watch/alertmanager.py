@@ -39,21 +39,17 @@ class Open:
     change_low: float
     change_high: float
     volume: int  # steps measured since the change point
+    #: the channel judged (each on its own, with min_volume in that channel, as the rules do)
+    channel: str = "all"
 
     @property
     def quantile_label(self) -> str:
         return f"{self.quantile:g}"
 
 
-# watch judges a step over all its channels pooled (the rules judge each channel): its alerts say so
-# in the rule's ``channel`` label.
-POOLED_CHANNELS = "all"
-
-
 def labels(plan: StepPlan, regression: Open) -> dict[str, str]:
-    """The rule's labels: alertname, service, journey, step, channel (``all``), severity,
-    quantile."""
-    rule = latency_rule(plan, regression.quantile, POOLED_CHANNELS, None)
+    """The rule's labels: alertname, service, journey, step, channel, severity, quantile."""
+    rule = latency_rule(plan, regression.quantile, regression.channel, None)
     return {names.ALERTNAME: names.ALERT_LATENCY, **rule.labels}
 
 
@@ -61,7 +57,7 @@ def annotation_texts(
     plan: StepPlan, regression: Open, dashboard_url: str | None, since: float
 ) -> dict[str, str]:
     """The rule's annotations, filled with the detector's values."""
-    rule = latency_rule(plan, regression.quantile, POOLED_CHANNELS, dashboard_url)
+    rule = latency_rule(plan, regression.quantile, regression.channel, dashboard_url)
     values: dict[str, float | None] = {
         "baseline": regression.baseline,
         "current": regression.current,

@@ -35,19 +35,26 @@ class Health:
 class Verdicts(Collector):
     """What the last successful read found; swapped whole under a lock."""
 
-    watched: tuple[tuple[str, str, float], ...] = ()  # (journey, step, quantile) judged
+    watched: tuple[tuple[str, str, str, float], ...] = ()  # (journey, step, channel, quantile)
     open: tuple[Open, ...] = ()
+    better: tuple[Open, ...] = ()  # open improvements: faster, never regressions
     judged: bool = False
     health: Health = field(default_factory=Health)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def update(self, watched: Iterable[tuple[str, str, float]], found: Iterable[Open]) -> None:
+    def update(
+        self,
+        watched: Iterable[tuple[str, str, str, float]],
+        found: Iterable[Open],
+        better: Iterable[Open] = (),
+    ) -> None:
         with self.lock:
             self.watched, self.open, self.judged = tuple(watched), tuple(found), True
+            self.better = tuple(better)
 
     def collect(self) -> Iterator[Metric]:
         with self.lock:
-            watched, found, judged = self.watched, self.open, self.judged
+            watched, found, judged, better = self.watched, self.open, self.judged, self.better
             health = Health(**{k: getattr(self.health, k) for k in Health.__dataclass_fields__})
 
         def family(name: str) -> GaugeMetricFamily:
@@ -64,19 +71,28 @@ class Verdicts(Collector):
                 names.REGRESSION_SINCE,
             )
         }
-        by_key = {(r.journey, r.step, r.quantile): r for r in found}
+        improved = family(names.IMPROVEMENT_ACTIVE)
+        improved_by = family(names.IMPROVEMENT_CHANGE)
+        by_key = {(r.journey, r.step, r.channel, r.quantile): r for r in found}
+        better_by = {(r.journey, r.step, r.channel, r.quantile): r for r in better}
         if judged:
-            for journey, step, q in watched:
-                key = [journey, step, LATENCY, f"{q:g}"]
-                r = by_key.get((journey, step, q))
+            for journey, step, channel, q in watched:
+                key = [journey, step, channel, LATENCY, f"{q:g}"]
+                r = by_key.get((journey, step, channel, q))
                 active.add_metric(key, 1.0 if r is not None else 0.0)
                 if r is not None:
                     sizes[names.REGRESSION_CHANGE].add_metric(key, r.change)
                     sizes[names.REGRESSION_CHANGE_LOW].add_metric(key, r.change_low)
                     sizes[names.REGRESSION_CHANGE_HIGH].add_metric(key, r.change_high)
                     sizes[names.REGRESSION_SINCE].add_metric(key, r.start)
+                b = better_by.get((journey, step, channel, q))
+                improved.add_metric(key, 1.0 if b is not None else 0.0)
+                if b is not None:
+                    improved_by.add_metric(key, b.change)
         yield active
         yield from sizes.values()
+        yield improved
+        yield improved_by
         for name, value in (
             (names.WATCH_READS, health.reads),
             (names.WATCH_READ_FAILURES, health.read_failures),

@@ -1,9 +1,11 @@
 """The loop of ``cxmetrics watch``: read, judge, expose, alert; every ``interval`` seconds.
 
 Each read asks the Prometheus API for every declared step's duration histograms over
-``[start, end)`` in windows of ``step`` seconds (``cxmetrics.analysis.prometheus``) and runs the
-analyzer's latency detector on them (``cxmetrics.analysis.analyzer``), the same code as
-``cxmetrics analyze --prometheus``. ``end`` is now minus ``delay`` (the engine's scrape and
+``[start, end)`` in windows of ``step`` seconds (``cxmetrics.analysis.prometheus``), channel by
+channel, and runs the analyzer's latency detector on each channel's windows
+(``cxmetrics.analysis.analyzer``), the same code as ``cxmetrics analyze --prometheus`` under a
+``channel`` matcher: a step is judged per channel, with ``min_volume`` in that channel, as the
+generated rules do. ``end`` is now minus ``delay`` (the engine's scrape and
 ingestion lag), rounded down to a window edge; ``start`` is ``end - history``, except while a
 regression is open: then it stays where it was when the regression was first seen (the state's
 anchor), so the regression is judged against the same baseline until it recovers. The detector is
@@ -20,14 +22,16 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._exceptions import CxError
-from ..analysis.analyzer import LATENCY, Analysis, analyze
+from ..analysis.analyzer import LATENCY, Analysis, Finding, analyze
 from ..analysis.prometheus import MAX_POINTS, from_prometheus
 from ..rules.policy import StepPlan
+from ..spec import names
 from ..spec.model import Spec
 from . import alertmanager, state
 from .alertmanager import Open
@@ -42,7 +46,9 @@ class Settings:
     alertmanager: str | None = None
     step: float = 60.0  # window length, seconds
     interval: float = 60.0  # seconds between reads
-    history: float = 86_400.0  # seconds each read covers (more while a regression is open)
+    #: seconds each read covers (more while a regression is open); two days or more give
+    #: same-phase (time-of-day) baselines (`analysis.analyzer.seasonal`)
+    history: float = 172_800.0
     delay: float = 30.0  # the engine's scrape + ingestion lag, seconds
     matchers: str = ""
     state_path: Path | None = None
@@ -67,6 +73,7 @@ class Watcher:
     state: state.WatchState = field(default_factory=state.WatchState)
     _failing: str | None = None  # the message of the outage being counted, if any
     _alert_failing: str | None = None
+    _baselines: str | None = None  # what the last read was compared with, as logged
 
     def __post_init__(self) -> None:
         path = self.settings.state_path
@@ -92,15 +99,20 @@ class Watcher:
         now = time.time() if now is None else now
         start, end = self.window(now)
         try:
-            timeline = from_prometheus(
-                self.spec,
-                self.settings.prometheus,
-                start,
-                end,
-                self.settings.step,
-                self.settings.matchers,
-            )
-            analysis = analyze(self.spec, timeline)
+            analyses = []
+            for channel in self.channels():
+                # each channel on its own, as the rules judge it: min_volume in that channel, and
+                # a shift of traffic toward a slower channel is no regression
+                only = f'{names.CHANNEL}="{channel}"'
+                timeline = from_prometheus(
+                    self.spec,
+                    self.settings.prometheus,
+                    start,
+                    end,
+                    self.settings.step,
+                    ",".join(m for m in (self.settings.matchers, only) if m),
+                )
+                analyses.append((channel, analyze(self.spec, timeline)))
         except (CxError, OSError, ValueError) as exc:
             self.verdicts.health.read_failures += 1
             message = str(exc)
@@ -113,15 +125,24 @@ class Watcher:
             self._failing = None
         self.verdicts.health.reads += 1
         self.verdicts.health.last_read = time.time()
-        found = self.open_regressions(analysis, end)
+        baselines = analyses[0][1].baselines if analyses else ""
+        if baselines != self._baselines:  # e.g. same-phase once 2 days are in range
+            log.info("latency judged against %s", baselines.removeprefix("histogram windows: "))
+            self._baselines = baselines
+        found = [r for channel, a in analyses for r in self.open_regressions(a, end, channel)]
+        better = [
+            r
+            for channel, a in analyses
+            for r in self.open_regressions(a, end, channel, a.improvements)
+        ]
         log.debug(
-            "read %d windows of %gs ending %s: %d regression(s) open",
-            len(timeline.windows),
+            "read %d windows of %gs per channel ending %s: %d regression(s) open",
+            round((end - start) / self.settings.step),
             self.settings.step,
             alertmanager.rfc3339(end),
             len(found),
         )
-        self.verdicts.update(self.watched(), found)
+        self.verdicts.update(self.watched(), found, better)
         self._alert(found, now)
         if not found:
             self.state.anchor = None
@@ -130,20 +151,41 @@ class Watcher:
         self._save()
         return True
 
-    def watched(self) -> list[tuple[str, str, float]]:
+    def channels(self) -> list[str]:
+        """The channels judged: those the steps' plans list (the spec's, without plans)."""
+        listed = {c for p in self.plans.values() for c in p.channels} or set(self.spec.channels)
+        return [c for c in self.spec.channels if c in listed] + sorted(
+            listed - set(self.spec.channels)
+        )
+
+    def _step_channels(self, journey: str, step: str) -> tuple[str, ...]:
+        p = self.plans.get((journey, step))
+        return tuple(self.channels()) if p is None else p.channels
+
+    def watched(self) -> list[tuple[str, str, str, float]]:
         return [
-            (j.name, s.name, q)
+            (j.name, s.name, c, q)
             for j, s in self.spec.steps()
+            for c in self._step_channels(j.name, s.name)
             for q in self.spec.regression(j, s).quantiles
         ]
 
-    def open_regressions(self, analysis: Analysis, end: float) -> list[Open]:
-        """The latency regressions open at the end of the read for at least the policy's
-        ``for`` since the detector became sure (as the rule's ``for``: a move of the machine's
-        own that the detector sees recover sooner is never sent), one per step."""
+    def open_regressions(
+        self,
+        analysis: Analysis,
+        end: float,
+        channel: str,
+        findings: Sequence[Finding] | None = None,
+    ) -> list[Open]:
+        """The latency regressions of ``channel`` open at the end of the read for at least the
+        policy's ``for`` since the detector became sure (as the rule's ``for``: a move of the
+        machine's own that the detector sees recover sooner is never sent), one per step;
+        ``findings``: other findings to read the same way (the analysis' improvements)."""
         out: dict[tuple[str, str], Open] = {}
-        for f in analysis.findings:
+        for f in analysis.findings if findings is None else findings:
             if f.indicator != LATENCY or f.end_time is not None:
+                continue
+            if channel not in self._step_channels(f.journey, f.step):
                 continue
             r = f.regression
             journey = self.spec.journey(f.journey)
@@ -162,6 +204,7 @@ class Watcher:
                 r.change_low,
                 r.change_high,
                 r.affected,
+                channel,
             )
         return list(out.values())
 

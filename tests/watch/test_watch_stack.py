@@ -133,6 +133,7 @@ class Run:
     restarted_active: float | None
     other_active: dict[str, float]
     state: dict[str, Any]
+    notified_before_restart: int
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +192,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 with urllib.request.urlopen(request, timeout=5) as response:
                     assert response.status == 200
                 _wait(lambda: hook.accepted, 60, "the alert at the webhook")
-                _wait(lambda: _active(url, "bill_inquiry", "bill_detail") == 1.0, 10, "metric")
+                # judged per channel: bill_inquiry is served on app and web, both slowed
+                both = "both channels' regressions in the watch's metrics"
+                _wait(lambda: _active(url, "bill_inquiry", "bill_detail") == 2.0, 90, both)
+                _wait(lambda: len({a["labels"]["channel"] for _, a in _alerts(hook)}) == 2, 10, "")
+                time.sleep(3.0)  # Alertmanager's group_interval: the last notification lands
+                notified = len(hook.accepted)
                 first_exit = _stop(first)
                 lines = len(watch_log.read_text().splitlines())
                 second = _process(watch_argv, watch_log)
@@ -221,6 +227,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         restarted_active,
         other,
         state,
+        notified,
     )
 
 
@@ -233,31 +240,37 @@ def test_the_injected_regression_reaches_the_webhook_and_nothing_else(run: Run) 
     assert alerts, run.watch_log
     steps = {(a["labels"]["journey"], a["labels"]["step"]) for _, a in alerts}
     assert steps == {("bill_inquiry", "bill_detail")}, run.watch_log
-    labels = alerts[0][1]["labels"]
-    # +20% moves every quantile: the alert names the one whose chart found it first
-    quantile = labels["quantile"]
-    assert quantile in ("0.95", "0.5")
-    assert labels == {
-        "alertname": "CxStepLatencyRegression",
-        "service": "bank_app",
-        "journey": "bill_inquiry",
-        "step": "bill_detail",
-        "channel": "all",  # watch judges the step over its channels pooled
-        "severity": "ticket",
-        "quantile": quantile,
-    }
-    notes = alerts[0][1]["annotations"]
-    pname = f"p{float(quantile) * 100:g}"
-    assert notes["summary"].startswith(f"bill_inquiry/bill_detail on all: {pname} latency +")
-    assert set(notes) == {
-        "summary",
-        "description",
-        "baseline",
-        "current",
-        "change",
-        "since",
-        "runbook_url",
-    }
+    # judged per channel (as the rules do): one alert per channel the step is served on
+    assert {a["labels"]["channel"] for _, a in alerts} == {"app", "web"}
+    for _, alert in alerts:
+        labels = alert["labels"]
+        # +20% moves every quantile: the alert names the one whose chart found it first
+        quantile = labels["quantile"]
+        assert quantile in ("0.95", "0.5")
+        channel = labels["channel"]
+        assert labels == {
+            "alertname": "CxStepLatencyRegression",
+            "service": "bank_app",
+            "journey": "bill_inquiry",
+            "step": "bill_detail",
+            "channel": channel,
+            "severity": "ticket",
+            "quantile": quantile,
+        }
+        notes = alert["annotations"]
+        pname = f"p{float(quantile) * 100:g}"
+        assert notes["summary"].startswith(
+            f"bill_inquiry/bill_detail on {channel}: {pname} latency +"
+        )
+        assert set(notes) == {
+            "summary",
+            "description",
+            "baseline",
+            "current",
+            "change",
+            "since",
+            "runbook_url",
+        }
     assert run.other_active == {}
 
 
@@ -266,15 +279,17 @@ def test_a_restart_neither_loses_nor_duplicates_the_alert(run: Run) -> None:
     groups = {body["groupKey"] for _, body in run.hook.accepted}
     assert len(groups) == 1
     assert "resolved" not in statuses, statuses
-    # one notification: the restarted watch re-sent the same alert, Alertmanager had nothing new
-    assert len(run.hook.accepted) == 1, [body for _, body in run.hook.accepted]
-    assert run.restarted_active == 1.0
-    assert "resuming with 1 alert(s) firing" in run.watch_log
-    [alert] = _alerts(run.hook)[0:1]
-    quantile = alert[1]["labels"]["quantile"]
-    assert list(run.state["alerts"]) == [
-        "alertname=CxStepLatencyRegression,channel=all,journey=bill_inquiry,"
-        f"quantile={quantile},service=bank_app,severity=ticket,step=bill_detail"
+    # no notification after the restart: the restarted watch re-sent the same two alerts (one
+    # per channel), Alertmanager had nothing new
+    notified = run.notified_before_restart
+    assert len(run.hook.accepted) == notified, [body for _, body in run.hook.accepted]
+    assert run.restarted_active == 2.0
+    assert "resuming with 2 alert(s) firing" in run.watch_log
+    quantiles = {a["labels"]["channel"]: a["labels"]["quantile"] for _, a in _alerts(run.hook)}
+    assert sorted(run.state["alerts"]) == [
+        f"alertname=CxStepLatencyRegression,channel={channel},journey=bill_inquiry,"
+        f"quantile={quantiles[channel]},service=bank_app,severity=ticket,step=bill_detail"
+        for channel in ("app", "web")
     ]
 
 

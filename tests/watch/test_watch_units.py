@@ -3,6 +3,7 @@ range it reads and the verdict metrics."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from cxmetrics.watch.watcher import Settings, Watcher
 
 REGRESSION = Open(
     "bill_inquiry", "bill_detail", 0.95, 1_800_000_000.0, 1_800_000_060.0,
-    1.0, 1.2, 0.2, 0.15, 0.26, 1234,
+    1.0, 1.2, 0.2, 0.15, 0.26, 1234, "web",
 )  # fmt: skip
 
 
@@ -45,8 +46,9 @@ def test_an_unreadable_state_file_is_a_first_start_said_so(tmp_path: Path) -> No
 
 
 def test_the_alert_carries_the_rules_labels_and_annotations(example_spec: Spec) -> None:
+    # judged per channel, as the rule is: the alert names the channel (it said "all" before)
     [p] = [p for p in plan(example_spec).steps if p.step.name == "bill_detail"]
-    rule = latency_rule(p, 0.95, alertmanager.POOLED_CHANNELS, None)
+    rule = latency_rule(p, 0.95, "web", None)
     labels = alertmanager.labels(p, REGRESSION)
     assert labels == {"alertname": "CxStepLatencyRegression", **rule.labels}
     assert labels == {
@@ -54,13 +56,13 @@ def test_the_alert_carries_the_rules_labels_and_annotations(example_spec: Spec) 
         "service": "bank_app",
         "journey": "bill_inquiry",
         "step": "bill_detail",
-        "channel": "all",
+        "channel": "web",
         "severity": "ticket",
         "quantile": "0.95",
     }
     notes = alertmanager.annotation_texts(p, REGRESSION, None, REGRESSION.start)
     assert set(notes) == set(rule.annotations)
-    assert notes["summary"] == "bill_inquiry/bill_detail on all: p95 latency +20% (1s → 1.2s)"
+    assert notes["summary"] == "bill_inquiry/bill_detail on web: p95 latency +20% (1s → 1.2s)"
     assert notes["since"] == "2027-01-15 08:00:00 +0000 UTC"
     assert notes["change"] == "+20%"
     sent = alertmanager.payload(labels, notes, REGRESSION.start, REGRESSION.start + 90.5)
@@ -93,17 +95,24 @@ def test_the_verdict_metrics_say_zero_for_every_watched_step_and_size_the_open_o
     registry.register(verdicts)
     before = generate_latest(registry).decode()
     assert "cx_regression_active{" not in before  # nothing judged yet: no verdict, no zero
-    watched = [("bill_inquiry", "bill_detail", 0.95), ("bill_inquiry", "bill_total", 0.95)]
+    watched = [
+        ("bill_inquiry", "bill_detail", "web", 0.95),
+        ("bill_inquiry", "bill_detail", "app", 0.95),
+        ("bill_inquiry", "bill_total", "web", 0.95),
+    ]
     verdicts.update(watched, [REGRESSION])
     lines = [
         line
         for line in generate_latest(registry).decode().splitlines()
         if line.startswith("cx_regression")
     ]
-    key = 'indicator="latency",journey="bill_inquiry",quantile="0.95",step="bill_detail"'
-    other = 'indicator="latency",journey="bill_inquiry",quantile="0.95",step="bill_total"'
+    common = 'indicator="latency",journey="bill_inquiry",quantile="0.95"'
+    key = f'channel="web",{common},step="bill_detail"'
+    app = f'channel="app",{common},step="bill_detail"'
+    other = f'channel="web",{common},step="bill_total"'
     assert lines == [
         f"cx_regression_active{{{key}}} 1.0",
+        f"cx_regression_active{{{app}}} 0.0",
         f"cx_regression_active{{{other}}} 0.0",
         f"cx_regression_change{{{key}}} 0.2",
         f"cx_regression_change_low{{{key}}} 0.15",
@@ -122,6 +131,48 @@ def test_the_alert_names_the_quantile_the_regression_was_sized_on(example_spec: 
     )
     watcher = _watcher(example_spec)
     watched = watcher.watched()
-    assert ("bill_inquiry", "bill_detail", 0.95) in watched
-    assert ("bill_inquiry", "bill_detail", 0.5) in watched
-    assert len(watched) == 2 * sum(1 for _ in example_spec.steps())
+    assert ("bill_inquiry", "bill_detail", "app", 0.95) in watched
+    assert ("bill_inquiry", "bill_detail", "app", 0.5) in watched
+    channels = len(example_spec.channels)
+    assert len(watched) == 2 * channels * sum(1 for _ in example_spec.steps())
+
+
+def test_each_step_is_judged_on_the_channels_its_journey_declares(example_spec: Spec) -> None:
+    plans = {(p.journey.name, p.step.name): p for p in plan(example_spec).steps}
+    watcher = Watcher(example_spec, plans, Settings("http://127.0.0.1:1"))
+    assert watcher.channels() == [
+        c for c in example_spec.channels if any(c in p.channels for p in plans.values())
+    ]
+    watched = watcher.watched()
+    for (journey, step), p in plans.items():
+        judged = {c for j, s, c, _ in watched if (j, s) == (journey, step)}
+        assert judged == set(p.channels)
+    assert Settings("http://127.0.0.1:1").history == 172_800.0  # two days: same-phase baselines
+
+
+def test_an_improvement_is_exposed_apart_and_is_never_a_regression() -> None:
+    verdicts = Verdicts()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(verdicts)
+    faster = dataclasses.replace(
+        REGRESSION, baseline=1.0, current=0.8, change=-0.2, change_low=-0.25, change_high=-0.15
+    )
+    watched = [
+        ("bill_inquiry", "bill_detail", "web", 0.95),
+        ("bill_inquiry", "bill_detail", "app", 0.95),
+    ]
+    verdicts.update(watched, [], [faster])
+    lines = [
+        line
+        for line in generate_latest(registry).decode().splitlines()
+        if line.startswith(("cx_regression", "cx_improvement"))
+    ]
+    common = 'indicator="latency",journey="bill_inquiry",quantile="0.95",step="bill_detail"'
+    web, app = f'channel="web",{common}', f'channel="app",{common}'
+    assert lines == [
+        f"cx_regression_active{{{web}}} 0.0",
+        f"cx_regression_active{{{app}}} 0.0",
+        f"cx_improvement_active{{{web}}} 1.0",
+        f"cx_improvement_active{{{app}}} 0.0",
+        f"cx_improvement_change{{{web}}} -0.2",
+    ]
