@@ -254,11 +254,24 @@ class JourneyQueries:
         good = catalogue.long_count_promql(names.GOOD_STEPS, LONG, LONG_S, match, by)
         return f"clamp_min({steps} - ({good} or 0 * {steps}), 0)"
 
-    def csat(self) -> str:
-        return catalogue.csat_promql(RANGE, {"journey": self.j})
+    def score(self, score: catalogue.Score, by: tuple[str, ...] = ("journey",)) -> str:
+        """NPS or CSAT (``catalogue.feedback_promql``) over the time range: of the journey, or
+        ``by`` the step the customer had reached."""
+        return catalogue.feedback_promql(score, RANGE, {"journey": self.j}, by=by)
 
-    def nps(self) -> str:
-        return catalogue.nps_promql(RANGE, {"journey": self.j})
+    def responses(self, score: catalogue.Score) -> str:
+        """Responses behind ``score`` in the time range, a whole number."""
+        return f"round({catalogue.responses_promql(score, RANGE, {'journey': self.j})})"
+
+    def complaint_rate(self) -> str:
+        return catalogue.complaint_promql(RANGE, {"journey": self.j})
+
+    def complaints(self) -> str:
+        """Complaints (feedback of the complaint category) in the time range, a whole number."""
+        match = {"journey": self.j, names.CATEGORY: catalogue.COMPLAINT}
+        return (
+            f"round({catalogue.count_promql(names.FEEDBACK_TOPICS, RANGE, match, by=('journey',))})"
+        )
 
     def transitions(self) -> str:
         return catalogue.transitions_promql(RANGE, {"journey": self.j})

@@ -6,7 +6,8 @@ run in order, so each indicator can divide by the step rate recorded just before
 either a plain Prometheus rule file or a prometheus-operator ``PrometheusRule`` object, both with a
 header naming the spec and its fingerprint; the same spec always gives the same bytes. A spec with
 follow-ups adds ``cxmetrics.<journey>.followups`` (``CxFollowUpLag``) after them, and a contact
-journey ``cxmetrics.<journey>.contact`` (``cxmetrics.rules.contact``) last.
+journey ``cxmetrics.<journey>.contact`` (``cxmetrics.rules.contact``), and a journey with a
+feedback policy ``cxmetrics.<journey>.feedback`` (``cxmetrics.rules.feedback``) last.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .. import __version__
 from ..spec.model import Spec
 from .alerts import alert_rules
 from .contact import contact_groups
+from .feedback import feedback_groups
 from .followups import followup_groups
 from .policy import Plan, plan
 from .promql import Group
@@ -72,6 +74,7 @@ def build(spec: Spec) -> RuleSet:
         ]
     groups += followup_groups(spec)
     groups += contact_groups(spec)
+    groups += feedback_groups(spec)
     return RuleSet(spec, resolved, tuple(groups))
 
 

@@ -148,6 +148,38 @@ class ScoreWeights(_Model):
 Tags = dict[Annotated[str, Field(pattern=NAME_PATTERN)], str]
 
 
+class FeedbackObjectives(_Model):
+    """The journey's NPS (points, −100 to 100) and CSAT (share of responses scoring 4–5) should
+    stay at least at these; none: judged against the baseline only."""
+
+    nps: float | None = Field(None, ge=-100.0, le=100.0)
+    csat: Ratio | None = None
+
+
+class FeedbackPolicy(_Model):
+    """When a journey's NPS or CSAT has dropped (``CxFeedbackScoreDrop``, docs/rules.md): over
+    ``window``, with at least ``min_responses`` responses of the scale, below its objective, or
+    below the same window ``baseline`` earlier (with ``min_responses`` there too) by more than
+    ``max_drop`` points (NPS points; CSAT percentage points)."""
+
+    window: Seconds = Field(86400.0, gt=0.0)
+    baseline: Seconds = Field(7 * 86400.0, gt=0.0)
+    min_responses: int = Field(30, ge=1)
+    max_drop: float = Field(10.0, gt=0.0, le=100.0)
+    for_: Seconds = Field(900.0, ge=0.0, alias="for")
+    objectives: FeedbackObjectives = FeedbackObjectives()
+
+    @model_validator(mode="after")
+    def _baseline_before_window(self) -> FeedbackPolicy:
+        if self.baseline < self.window:
+            raise ValueError(
+                f"baseline ({self.baseline:g}s) must be at least the window ({self.window:g}s): "
+                "the window a baseline earlier would overlap the current one; e.g. window: 1d, "
+                "baseline: 7d"
+            )
+        return self
+
+
 class Check(_Model):
     """An accuracy check recorded during a step.
 
@@ -364,6 +396,9 @@ class Journey(_Model):
     regression: RegressionOverride | None = None
     tags: Tags = Field(default_factory=dict)
     contact: Contact | None = None
+    #: NPS/CSAT drop alerts for this journey, merged over ``defaults.feedback`` (none in either:
+    #: no feedback alerts).
+    feedback: FeedbackPolicy | None = None
     #: Conversion and abandonment judge a step's finish only once this long has passed since it
     #: (docs/indicators.md, "Conversion windows"); none: at once, in-flight instances included.
     conversion_window: Seconds | None = Field(None, gt=0.0)
@@ -458,6 +493,7 @@ class Defaults(_Model):
     objectives: Objectives = Objectives()
     regression: RegressionPolicy = RegressionPolicy()
     score: ScoreWeights = ScoreWeights()
+    feedback: FeedbackPolicy | None = None
 
 
 class Spec(_Model):
@@ -557,6 +593,20 @@ class Spec(_Model):
                     }
                 )
         return merged
+
+    def feedback(self, journey: Journey) -> FeedbackPolicy | None:
+        """The journey's feedback policy: its own ``feedback`` fields over ``defaults.feedback``
+        (objectives merged field by field); None when neither declares one."""
+        base, own = self.defaults.feedback, journey.feedback
+        if own is None or base is None:
+            return own or base
+        update = {k: getattr(own, k) for k in own.model_fields_set if k != "objectives"}
+        if "objectives" in own.model_fields_set:
+            goals = own.objectives
+            update["objectives"] = base.objectives.model_copy(
+                update={k: getattr(goals, k) for k in goals.model_fields_set}
+            )
+        return base.model_copy(update=update)
 
     def check_objective(self, journey: Journey, step: Step, check: Check) -> float:
         return check.objective or self.objectives(journey, step).accuracy

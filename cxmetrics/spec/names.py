@@ -415,6 +415,23 @@ def rec_contact(indicator: str) -> str:
 ALERT_CONTACT_OBJECTIVE: Final = "CxContactObjectiveMissed"
 
 # ---------------------------------------------------------------------------------------------
+# Voice of the customer (``cxmetrics.rules.feedback``): per journey, over the spec's
+# ``feedback.window`` ("window") and the same window ``feedback.baseline`` earlier ("baseline").
+AGAINST: Final = "against"  # what CxFeedbackScoreDrop compared with: objective or baseline
+AGAINST_VALUES: Final = ("objective", "baseline")
+ALERT_FEEDBACK_DROP: Final = "CxFeedbackScoreDrop"
+
+
+REC_COMPLAINT_RATE: Final = "cx:journey_complaint:ratio_window"
+
+
+def rec_feedback(indicator: str, what: str, span: str) -> str:
+    """``cx:journey_nps:score_window``, ``cx:journey_csat:responses_baseline``: a feedback score
+    (``what``: ``score`` or ``responses``) over the window or its baseline."""
+    return f"cx:journey_{indicator}:{what}_{span}"
+
+
+# ---------------------------------------------------------------------------------------------
 # ``cxmetrics watch`` (``cxmetrics.watch``): the detector's verdicts and the process's own health,
 # exposed on the watch process's /metrics (not on the app's step collector).
 INDICATOR: Final = "indicator"
