@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..analysis.analyzer import ACCURACY, CONVERSION, LATENCY, Analysis, Finding
+from ..analysis.analyzer import ACCURACY, CONVERSION, CSAT, LATENCY, NPS, Analysis, Finding
 from ..analysis.indicators import StepIndicators
 from ..spec.model import Journey, Spec, Step
 from . import text
@@ -160,6 +160,24 @@ def finding_sentence(f: Finding, name: str, clock: text.Clock) -> str:
         return (
             f"Fewer customers went on from {name} to {f.subject} {when}: "
             f"{text.percent(r.current)} (was {text.percent(r.baseline)}); {affected} affected."
+        )
+    heard = text.plural(r.affected, "response")
+    if f.indicator == CSAT:
+        return (
+            f"Customers who had reached {name} rated the journey lower {when}: CSAT "
+            f"{text.percent(r.current)} (was {text.percent(r.baseline)}); {heard}."
+        )
+    if f.indicator == NPS and f.subject == "detractors":
+        return (
+            f"More detractors among customers who had reached {name} {when}: "
+            f"{text.percent(1.0 - r.current)} of NPS responses (was "
+            f"{text.percent(1.0 - r.baseline)}); {heard}."
+        )
+    if f.indicator == NPS:
+        return (
+            f"Fewer promoters among customers who had reached {name} {when}: "
+            f"{text.percent(r.current)} of NPS responses (was {text.percent(r.baseline)}); "
+            f"{heard}."
         )
     return f"{name} {f.indicator} regressed {when}; {affected} affected."
 
