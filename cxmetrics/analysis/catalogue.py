@@ -853,3 +853,34 @@ def transitions_promql(window: str, match: Mapping[str, Matcher]) -> str:
 
 
 STARTED = Tally("started", "journeys started", (Count(names.JOURNEYS_STARTED),), "journeys started")
+
+
+# ---------------------------------------------------------------------------------------------
+# (f) End-to-end journey time (``cx_journey_duration_seconds``): the live form of
+# ``cxmetrics.analysis.journey_time`` (first step start to last step end), per journey.
+
+
+def journey_time_promql(
+    q: float | None,
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    by: tuple[str, ...] = (names.JOURNEY,),
+    offset: str | None = None,
+) -> str:
+    """The ``q`` quantile of end-to-end journey times over ``window`` (all channels unless
+    ``by`` has ``channel``), or their mean (``q`` None: the histogram's sum over its count,
+    exact); no series when no instance finished."""
+    kept = {k: v for k, v in match.items() if k in family_labels(names.JOURNEY_DURATION)}
+    if q is None:
+        total = _range(
+            selector(f"{names.JOURNEY_DURATION}_sum", **kept), window, "increase", offset
+        )
+        count = _range(
+            selector(f"{names.JOURNEY_DURATION}_count", **kept), window, "increase", offset
+        )
+        return f"{_by(by)} ({total}) / ({_by(by)} ({count}) > 0)"
+    buckets = _range(
+        selector(f"{names.JOURNEY_DURATION}_bucket", **kept), window, "increase", offset
+    )
+    return f"histogram_quantile({q:g}, sum by ({', '.join((*by, 'le'))}) ({buckets}))"

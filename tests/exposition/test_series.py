@@ -80,9 +80,10 @@ def test_an_idle_process_exposes_only_what_the_spec_declares() -> None:
     # per step and channel (3 × 2): 6 step counters + 1 good, and the duration histogram's 23
     # bounds + +Inf, sum and count (6 histograms, 156 lines); 2 checks × 2 results × 2 channels; 2 relative-error
     # the two consecutive transitions per channel; starts per channel; target and tolerating per
-    # step; undeclared kinds (6); the spec's info. Pass/fail checks have no relative errors: their
+    # step; undeclared kinds (6); the spec's info; the journey-time histogram per channel (16
+    # bounds + +Inf, sum and count: 2 × 19). Pass/fail checks have no relative errors: their
     # relative-error histograms appear only if one is ever recorded.
-    assert len(lines) == 42 + 156 + 8 + 4 + 2 + 6 + 6 + 1
+    assert len(lines) == 42 + 156 + 8 + 4 + 2 + 6 + 6 + 1 + 38
     assert sum(1 for line in lines if not line.endswith(" 0.0")) == 7  # targets, tolerating, info
 
 
@@ -269,7 +270,7 @@ def test_the_fleet_specs_series_in_its_worst_case(monkeypatch: pytest.MonkeyPatc
     timeliness classes, an undeclared step and check per journey and channel: 91,919 series on
     main (90,569 before any traffic). The duration histogram per channel (latency judged per
     channel) costs 3 × 550 × 26 of them: over the 30 k goal; docs/metrics.md has the arithmetic
-    and the decision."""
+    and the decision. The end-to-end journey time adds 50 × 3 × 19 = 2,850 (idle and worst)."""
     journeys = [
         {
             "name": f"j{j:02d}",
@@ -308,4 +309,4 @@ def test_the_fleet_specs_series_in_its_worst_case(monkeypatch: pytest.MonkeyPatc
         worst = sum(len(f.samples) for f in rec.registry.collect())
     finally:
         rec.close()
-    assert (idle, worst) == (52_307, 57_707)
+    assert (idle, worst) == (52_307 + 2_850, 57_707 + 2_850)
