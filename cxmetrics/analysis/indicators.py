@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..spec.model import Spec
-from ..spec.names import duration_buckets
 from . import catalogue
 from .counts import (
     QUANTILES,
@@ -199,7 +198,7 @@ def compute(spec: Spec, window: Window) -> Indicators:
         for index, step in enumerate(journey.steps):
             tolerating = spec.tolerating(step)
             counts = window.steps.get((journey.name, step.name)) or StepCounts.empty(
-                duration_buckets(step.target, tolerating)
+                spec.duration_bounds(step)
             )
             per_step.append(counts)
             next_step = names[index + 1] if index + 1 < len(names) else None

@@ -30,7 +30,7 @@ from .._exceptions import CxError
 from ..exposition.memory import Recorder
 from ..instrument.events import Event, FeedbackRecord, JourneyStarted, StepRecord
 from ..spec.model import Spec
-from ..spec.names import TIMELINESS_CLASSES, duration_buckets
+from ..spec.names import TIMELINESS_CLASSES
 from .catalogue import COMPLAINT
 from .counts import FeedbackKey, JourneyCounts, StepCounts, Window, merge_windows
 from .indicators import bucket_index
@@ -135,9 +135,7 @@ class _WindowBuilder:
 
 def step_layouts(spec: Spec) -> dict[tuple[str, str], tuple[float, ...]]:
     """Each declared step's bucket layout, as the runtime derives it."""
-    return {
-        (j.name, s.name): duration_buckets(s.target, spec.tolerating(s)) for j, s in spec.steps()
-    }
+    return {(j.name, s.name): spec.duration_bounds(s) for j, s in spec.steps()}
 
 
 def from_events(

@@ -105,6 +105,7 @@ class StepSlot:
         checks: tuple[Check, ...],
         segment: str = NONE,
         reasons: dict[str, int] | None = None,
+        bounds: tuple[float, ...] | None = None,
     ) -> None:
         from ..spec.names import ATTR_CHANNEL, ATTR_JOURNEY, ATTR_STEP, ATTR_TARGET, span_name
 
@@ -114,7 +115,9 @@ class StepSlot:
         # end stops it): the only steps that look at the journey's time.
         self.edge = (1 if index == 0 else 0) | (2 if index == n_steps - 1 else 0) if n_steps else 0
         self.target, self.tolerating = target, tolerating
-        self.bounds = duration_buckets(target, tolerating)
+        # One layout per step (``Spec.duration_bounds``: every segment's and channel's target an
+        # exact bound), this slot's own target and tolerating threshold classify within it.
+        self.bounds = bounds if bounds is not None else duration_buckets(target, tolerating)
         self.i_target = self.bounds.index(target)
         self.i_tolerating = self.bounds.index(tolerating)
         self.lock = threading.Lock()
@@ -328,17 +331,19 @@ def build_journeys(spec: Spec) -> dict[str, JourneySlot]:
         ) -> StepSlot:
             if i < len(_steps):
                 st = _steps[i]
+                target, tolerating = spec.thresholds(st, channel, segment)
                 return StepSlot(
                     _j,
                     s,
                     channel,
                     i,
                     len(_steps),
-                    st.target,
-                    spec.tolerating(st),
+                    target,
+                    tolerating,
                     st.checks,
                     segment,
                     _reasons,
+                    spec.duration_bounds(st),
                 )
             default = _steps[-1]  # undeclared steps borrow the journey's last target
             return StepSlot(
@@ -352,6 +357,7 @@ def build_journeys(spec: Spec) -> dict[str, JourneySlot]:
                 (),
                 segment,
                 _reasons,
+                spec.duration_bounds(default),
             )
 
         out[journey.name] = JourneySlot(

@@ -7,7 +7,9 @@ either a plain Prometheus rule file or a prometheus-operator ``PrometheusRule`` 
 header naming the spec and its fingerprint; the same spec always gives the same bytes. A spec with
 follow-ups adds ``cxmetrics.<journey>.followups`` (``CxFollowUpLag``) after them, and a contact
 journey ``cxmetrics.<journey>.contact`` (``cxmetrics.rules.contact``), and a journey with a
-feedback policy ``cxmetrics.<journey>.feedback`` (``cxmetrics.rules.feedback``) last.
+feedback policy ``cxmetrics.<journey>.feedback`` (``cxmetrics.rules.feedback``), and one whose
+segments or channels have their own good-step objectives ``cxmetrics.<journey>.variants``
+(``cxmetrics.rules.variants``) last.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .followups import followup_groups
 from .policy import Plan, plan
 from .promql import Group
 from .recording import indicator_rules, journey_rules, slo_rules
+from .variants import variant_groups
 
 Format = Literal["rules", "prometheus-operator"]
 FORMATS: tuple[Format, ...] = ("rules", "prometheus-operator")
@@ -75,6 +78,7 @@ def build(spec: Spec) -> RuleSet:
     groups += followup_groups(spec)
     groups += contact_groups(spec)
     groups += feedback_groups(spec)
+    groups += variant_groups(spec)
     return RuleSet(spec, resolved, tuple(groups))
 
 

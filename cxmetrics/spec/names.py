@@ -249,8 +249,12 @@ _FINE_FROM, _FINE_TO = -2, 2  # octaves around T covered finely
 _COARSE_BELOW, _COARSE_ABOVE = (-4,), (3,)
 
 
-def duration_buckets(target: float, tolerating: float) -> tuple[float, ...]:
-    """Upper bounds (``le``) for a step with target ``target`` seconds."""
+def duration_buckets(
+    target: float, tolerating: float, exact: tuple[float, ...] = ()
+) -> tuple[float, ...]:
+    """Upper bounds (``le``) for a step with target ``target`` seconds; ``exact``: further
+    thresholds that must be boundaries too (a segment's or channel's own target and tolerating
+    threshold: every slot of the step shares one layout, and each classifies on its own)."""
     exponents = [float(o) for o in _COARSE_BELOW]
     exponents += [
         k / _FINE_STEPS_PER_OCTAVE
@@ -260,6 +264,7 @@ def duration_buckets(target: float, tolerating: float) -> tuple[float, ...]:
     bounds = {_round(target * 2.0**e) for e in exponents}
     bounds.add(target)
     bounds.add(tolerating)
+    bounds.update(exact)
     return tuple(sorted(bounds))
 
 
