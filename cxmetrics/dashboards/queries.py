@@ -267,11 +267,13 @@ class JourneyQueries:
         return catalogue.complaint_promql(RANGE, {"journey": self.j})
 
     def complaints(self) -> str:
-        """Complaints (feedback of the complaint category) in the time range, a whole number."""
+        """Complaints (feedback of the complaint category) in the time range, a whole number: 0,
+        not "no data", once a journey started without one."""
         match = {"journey": self.j, names.CATEGORY: catalogue.COMPLAINT}
-        return (
-            f"round({catalogue.count_promql(names.FEEDBACK_TOPICS, RANGE, match, by=('journey',))})"
-        )
+        by = ("journey",)
+        complaints = catalogue.count_promql(names.FEEDBACK_TOPICS, RANGE, match, by=by)
+        started = catalogue.count_promql(names.JOURNEYS_STARTED, RANGE, {"journey": self.j}, by=by)
+        return f"round({complaints} or 0 * {started})"
 
     def transitions(self) -> str:
         return catalogue.transitions_promql(RANGE, {"journey": self.j})
