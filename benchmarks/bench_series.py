@@ -11,6 +11,12 @@ counted, by family. Three states:
   passing and failing, plus per journey and channel one undeclared step and check (the ``other``
   slots) and csat feedback: the steady state of a busy fleet, the number the budget is held to.
 
+``--voice``: the worst case also hears every NPS score (0-10), every CSAT score (1-5), a complaint
+and a praise per journey and channel at the journey's last step (the voice of the customer at
+its fullest, feedback given where journeys end). ``--segment-target F`` gives the first declared
+segment its own target F × T on every step (``by_segment``; needs ``--segments``): the price of
+per-segment targets is the bounds they add to each step's layout.
+
 Durations come from a scripted clock (``steps._perf``), so the classes are exact and the run
 takes seconds. The same script runs against an older checkout (``PYTHONPATH=<tree>``) to give
 the "before" figure: it uses only the API both have.
@@ -38,7 +44,9 @@ from cxmetrics.spec.model import Spec
 BUDGET = 30_000  # series per instance, for the 50 × 10 × 3 fleet spec (issue: series budget)
 
 
-def fleet_spec(journeys: int, steps: int, channels: int, segments: int = 0) -> Spec:
+def fleet_spec(
+    journeys: int, steps: int, channels: int, segments: int = 0, segment_target: float = 0.0
+) -> Spec:
     names = ["app", "web", "phone", "branch", "chat", "post"][:channels]
     document: dict[str, object] = {
         "version": 1,
@@ -51,6 +59,15 @@ def fleet_spec(journeys: int, steps: int, channels: int, segments: int = 0) -> S
                 "steps": [
                     {"name": f"s{s:02d}", "target": f"{100 * (1 + s % 5)}ms"}
                     | ({"checks": [{"name": "amount_ok"}]} if s == steps - 1 else {})
+                    | (
+                        {
+                            "by_segment": {
+                                "seg0": {"target": f"{100 * (1 + s % 5) * segment_target:g}ms"}
+                            }
+                        }
+                        if segment_target
+                        else {}
+                    )
                     for s in range(steps)
                 ],
             }
@@ -83,7 +100,7 @@ def count(registry: CollectorRegistry) -> Counter[str]:
     return by_family
 
 
-def drive(spec: Spec, clock: ScriptedClock, worst: bool) -> None:
+def drive(spec: Spec, clock: ScriptedClock, worst: bool, voice: bool = False) -> None:
     """One journey instance per (journey, channel, class, outcome), walking the steps in order."""
     classes = (0.5, 2.0, 8.0) if worst else (0.5,)
     outcomes = (False, True) if worst else (False,)
@@ -107,9 +124,21 @@ def drive(spec: Spec, clock: ScriptedClock, worst: bool) -> None:
                     with j.step("undeclared_step") as s:
                         s.check("undeclared_check", True)
                     j.feedback(csat=3)
+            if worst and voice:
+                last = journey.steps[-1]
+                with cxmetrics.journey(journey.name, channel=channel) as j:
+                    clock.duration = 0.01
+                    with j.step(last.name):
+                        pass
+                    for score in range(11):
+                        j.feedback(nps=score)
+                    for score in range(1, 6):
+                        j.feedback(csat=score)
+                    j.feedback(category="problem")
+                    j.feedback(category="praise")
 
 
-def measure(spec: Spec, state: str) -> Counter[str]:
+def measure(spec: Spec, state: str, voice: bool = False) -> Counter[str]:
     registry = CollectorRegistry()
     cxmetrics.configure(spec, registry=registry, spans="off")
     clock = ScriptedClock()
@@ -117,7 +146,7 @@ def measure(spec: Spec, state: str) -> Counter[str]:
     steps_module._perf = clock
     try:
         if state != "idle":
-            drive(spec, clock, worst=state == "worst")
+            drive(spec, clock, worst=state == "worst", voice=voice)
         return count(registry)
     finally:
         steps_module._perf = real
@@ -130,9 +159,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--segments", type=int, default=0, help="declared segments, all used")
+    parser.add_argument("--voice", action="store_true", help="every NPS/CSAT score, topics")
+    parser.add_argument(
+        "--segment-target", type=float, default=0.0, help="the first segment's target, × T"
+    )
     args = parser.parse_args()
     logging.getLogger("cxmetrics").setLevel(logging.ERROR)  # undeclared names, no context key
-    spec = fleet_spec(args.journeys, args.steps, args.channels, args.segments)
+    spec = fleet_spec(args.journeys, args.steps, args.channels, args.segments, args.segment_target)
     print(
         f"fleet spec: {args.journeys} journeys × {args.steps} steps × {args.channels} channels"
         + (f" × {args.segments} segments" if args.segments else "")
@@ -140,7 +173,7 @@ def main() -> None:
     results = {}
     for state in ("idle", "once", "worst"):
         start = time.perf_counter()
-        results[state] = measure(spec, state)
+        results[state] = measure(spec, state, args.voice)
         took = time.perf_counter() - start
         print(f"  {state:<6} {sum(results[state].values()):>8,} series   ({took:.1f} s)")
     print("worst case by family:")

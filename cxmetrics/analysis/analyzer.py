@@ -9,7 +9,14 @@ the first of ``quantiles`` is the latency statistic reported; a regression that 
 - latency: on the raw durations in arrival order when the source kept them (events), else on the
   per-window duration histograms (Prometheus);
 - accuracy: the pass rate of each check, per window;
-- conversion: transitions to the next step / steps, per window.
+- conversion: transitions to the next step / steps, per window;
+- feedback, by the step the customers had reached (``catalogue.CSAT``, ``catalogue.NPS``): CSAT
+  as the share of CSAT responses scoring 4-5 per window; NPS = 100 × (promoter share −
+  detractor share), so it drops exactly when the promoter share drops or the detractor share
+  rises — judged as two rates, promoters / responses (subject ``promoters``) and
+  non-detractors / responses (subject ``detractors``). Every rate goes through the same
+  Bernoulli CUSUM as accuracy, with the journey's feedback ``min_responses`` (else the step's
+  ``min_volume``) as its minimum volume.
 
 The detector speaks in sample or window indices; a ``Finding`` carries them back to wall-clock
 times (a sample's end time; a window's start for a change point, its end for a detection), so a
@@ -22,11 +29,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from ..spec.model import Journey, RegressionPolicy, Spec, Step
+from . import catalogue
 from .counts import StepCounts
 from .indicators import Indicators, StepIndicators, compute
 from .policy import Policy
@@ -41,6 +49,7 @@ from .regression import (
 from .sources import Timeline
 
 LATENCY, ACCURACY, CONVERSION = "latency", "accuracy", "conversion"
+CSAT, NPS = catalogue.CSAT.name, catalogue.NPS.name
 
 
 @dataclass(frozen=True)
@@ -133,9 +142,13 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
         per_window = [w.steps[key] for w in timeline.windows]
         regression = spec.regression(journey, step)
         policy = _policy(regression)
-        for indicator, subject, detection, to_time in _detections(
+        detections = _detections(
             journey, step, total.steps[key], per_window, timeline.edges, policy, season
-        ):
+        )
+        feedback = spec.feedback(journey)
+        heard = policy if feedback is None else replace(policy, min_samples=feedback.min_responses)
+        detections += _feedback_detections(journey, step, timeline, heard)
+        for indicator, subject, detection, to_time in detections:
             verdicts.append(
                 Verdict(
                     journey.name,
@@ -307,6 +320,38 @@ def _detections(
         # clamp so a window never converts more than it served.
         moved = [min(w.transitions.get(following, 0), w.volume) for w in judged]
         out.append((CONVERSION, following, _rate(moved, volumes, policy), windows))
+    return out
+
+
+def _feedback_detections(
+    journey: Journey, step: Step, timeline: Timeline, policy: Policy
+) -> list[tuple[str, str | None, Detection, _Clock]]:
+    """CSAT and NPS of the feedback given with ``step`` as the last step, per window (see the
+    module docstring); nothing when no response was ever given there."""
+    scores: list[dict[str, dict[int, int]]] = []
+    for window in timeline.windows:
+        counts = window.journeys.get(journey.name)
+        by_scale: dict[str, dict[int, int]] = {catalogue.CSAT.scale: {}, catalogue.NPS.scale: {}}
+        for (last, scale, value), n in counts.feedback.items() if counts else ():
+            if last == step.name and scale in by_scale:
+                by_scale[scale][value] = by_scale[scale].get(value, 0) + n
+        scores.append(by_scale)
+    windows = _Clock(None, timeline.edges)
+    out: list[tuple[str, str | None, Detection, _Clock]] = []
+
+    def share(score: catalogue.Score, values: tuple[int, ...], keep: bool) -> list[int]:
+        return [sum(n for s, n in w[score.scale].items() if (s in values) == keep) for w in scores]
+
+    judged: tuple[tuple[catalogue.Score, str | None, tuple[int, ...], bool], ...] = (
+        (catalogue.CSAT, None, catalogue.CSAT.good, True),
+        (catalogue.NPS, "promoters", catalogue.NPS.good, True),
+        (catalogue.NPS, "detractors", catalogue.NPS.bad, False),
+    )
+    for score, subject, values, keep in judged:
+        responses = [sum(w[score.scale].values()) for w in scores]
+        if any(responses):
+            detection = _rate(share(score, values, keep), responses, policy)
+            out.append((score.name, subject, detection, windows))
     return out
 
 

@@ -638,9 +638,11 @@ def _score(
 
 
 def markdown_table() -> str:
-    """The catalogue's ratio indicators as the Markdown table docs/indicators.md carries."""
+    """The catalogue's indicators as the Markdown table docs/indicators.md carries: the step
+    ratios, then the voice of the customer (per journey, and per last step for the scores)."""
     rows = ["| indicator | definition |", "|---|---|"]
-    rows += [f"| {r.title} (`{r.name}`) | {r.definition} |" for r in CATALOGUE]
+    indicators: list[Ratio | Score] = [*CATALOGUE, *SCORES, COMPLAINT_RATE]
+    rows += [f"| {r.title} (`{r.name}`) | {r.definition} |" for r in indicators]
     return "\n".join(rows) + "\n"
 
 
@@ -762,41 +764,128 @@ def long_count_promql(
     return f"round({recorded_count_promql(metric, window, window_s, match, by)})"
 
 
-#: Feedback scales and the scores that count as good (CSAT 4-5, NPS promoters 9-10) and, for
-#: NPS, the detractors (0-6).
-CSAT_GOOD: Final = ("4", "5")
-NPS_PROMOTERS: Final = ("9", "10")
-NPS_DETRACTORS: Final = tuple(str(n) for n in range(7))
+# ---------------------------------------------------------------------------------------------
+# (e) Voice of the customer: NPS, CSAT and the complaint rate, each defined once here and derived
+# into the analyzer's numbers (``score_value``, ``complaint_value``), the rules of
+# ``cxmetrics.rules.feedback`` and the dashboard panels (``feedback_promql``, ``complaint_promql``).
 
 
-def _feedback(
-    scale: str, scores: tuple[str, ...] | None, window: str, match: Mapping[str, Matcher]
+@dataclass(frozen=True)
+class Score:
+    """A feedback score over the responses of one ``scale``: 100 × (responses scoring in
+    ``good`` − responses scoring in ``bad``) / responses — NPS in points (−100 to 100), CSAT in
+    percent (0 to 100). No responses: None / no series."""
+
+    name: str
+    title: str
+    scale: str
+    good: tuple[int, ...]
+    bad: tuple[int, ...]
+    definition: str
+
+    @property
+    def floor(self) -> float:
+        return -100.0 if self.bad else 0.0
+
+
+NPS = Score(
+    "nps",
+    "NPS",
+    "nps",
+    (9, 10),
+    tuple(range(7)),
+    "100 × (promoters (9–10) − detractors (0–6)) / nps responses, from −100 to 100",
+)
+CSAT = Score(
+    "csat", "CSAT", "csat", (4, 5), (), "100 × csat responses scoring 4 or 5 / csat responses (%)"
+)
+SCORES: Final = (NPS, CSAT)
+#: The feedback category that is a complaint.
+COMPLAINT: Final = "problem"
+COMPLAINT_RATE = Ratio(
+    "complaint_rate",
+    "complaint rate",
+    (Count(names.FEEDBACK_TOPICS, ((names.CATEGORY, COMPLAINT),)),),
+    (Count(names.JOURNEYS_STARTED),),
+    "feedback of category problem (complaints) / journeys started, per journey",
+    per="journey",
+)
+
+
+def score_value(score: Score, responses: Mapping[int, int]) -> float | None:
+    """``score`` over response counts by score (of ``score.scale``); None without responses."""
+    total = sum(responses.values())
+    if total <= 0:
+        return None
+    good = sum(n for s, n in responses.items() if s in score.good)
+    bad = sum(n for s, n in responses.items() if s in score.bad)
+    return 100.0 * (good - bad) / total
+
+
+def complaint_value(complaints: int, started: int) -> float | None:
+    """``COMPLAINT_RATE`` of a journey's counts, clamped to [0, 1]; None when none started."""
+    return clamp(complaints / started) if started > 0 else None
+
+
+def _scores(values: tuple[int, ...]) -> Matcher:
+    return Re("|".join(str(v) for v in values))
+
+
+def responses_promql(
+    score: Score,
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    by: tuple[str, ...] = (names.JOURNEY,),
+    offset: str | None = None,
+    scores: tuple[int, ...] | None = None,
 ) -> str:
-    labels: dict[str, Matcher] = {**match, names.SCALE: scale}
+    """Responses of ``score.scale`` (scoring in ``scores``, else any) over ``window``, summed
+    ``by`` (``increase``: a count)."""
+    labels: dict[str, Matcher] = {**match, names.SCALE: score.scale}
     if scores is not None:
-        labels[names.SCORE] = Re("|".join(scores))
+        labels[names.SCORE] = _scores(scores)
     kept = {k: v for k, v in labels.items() if k in family_labels(names.FEEDBACK)}
-    counted = _range(selector(names.FEEDBACK, **kept), window, "increase", None)
-    return f"sum by (journey, step) ({counted})"
+    return _terms((Count(names.FEEDBACK),), kept, window, "increase", by, offset)
 
 
-def csat_promql(window: str, match: Mapping[str, Matcher]) -> str:
-    """CSAT by the step the feedback was given at (the journey's last step reached): share of
-    responses scoring 4 or 5, in [0, 1]."""
-    total = _feedback("csat", None, window, match)
-    good = _feedback("csat", CSAT_GOOD, window, match)
-    return f"clamp(({good} or 0 * {total}) / ({total} > 0), 0, 1)"
+def feedback_promql(
+    score: Score,
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    by: tuple[str, ...] = (names.JOURNEY,),
+    offset: str | None = None,
+) -> str:
+    """``score`` as PromQL over ``window``, summed ``by`` (journey; or step: by the step the
+    customer had reached): no series without responses, clamped to its range."""
+    total = responses_promql(score, window, match, by=by, offset=offset)
+    good = responses_promql(score, window, match, by=by, offset=offset, scores=score.good)
+    net = f"({good} or 0 * {total})"
+    if score.bad:
+        bad = responses_promql(score, window, match, by=by, offset=offset, scores=score.bad)
+        net = f"({net} - ({bad} or 0 * {total}))"
+    return f"clamp(100 * {net} / ({total} > 0), {number(score.floor)}, 100)"
 
 
-def nps_promql(window: str, match: Mapping[str, Matcher]) -> str:
-    """NPS by last step: 100 × (promoters − detractors) / responses, in [−100, 100]."""
-    total = _feedback("nps", None, window, match)
-    promoters = _feedback("nps", NPS_PROMOTERS, window, match)
-    detractors = _feedback("nps", NPS_DETRACTORS, window, match)
-    return (
-        f"clamp(100 * (({promoters} or 0 * {total}) - ({detractors} or 0 * {total})) "
-        f"/ ({total} > 0), -100, 100)"
-    )
+def complaint_promql(
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    by: tuple[str, ...] = (names.JOURNEY,),
+    offset: str | None = None,
+) -> str:
+    """``COMPLAINT_RATE`` over ``window``, summed ``by``: no series when no journey started.
+    ``match`` labels either family lacks (``step``) are dropped from both sides."""
+    [complaints], [started] = COMPLAINT_RATE.numerator, COMPLAINT_RATE.denominator
+    common = {
+        k: v
+        for k, v in match.items()
+        if k in family_labels(complaints.metric) and k in family_labels(started.metric)
+    }
+    num = _terms((complaints,), common, window, "increase", by, offset)
+    den = _terms((started,), common, window, "increase", by, offset)
+    return f"clamp({_or_zero(num, den)} / ({den} > 0), 0, 1)"
 
 
 def transitions_promql(window: str, match: Mapping[str, Matcher]) -> str:
@@ -808,3 +897,34 @@ def transitions_promql(window: str, match: Mapping[str, Matcher]) -> str:
 
 
 STARTED = Tally("started", "journeys started", (Count(names.JOURNEYS_STARTED),), "journeys started")
+
+
+# ---------------------------------------------------------------------------------------------
+# (f) End-to-end journey time (``cx_journey_duration_seconds``): the live form of
+# ``cxmetrics.analysis.journey_time`` (first step start to last step end), per journey.
+
+
+def journey_time_promql(
+    q: float | None,
+    window: str,
+    match: Mapping[str, Matcher],
+    *,
+    by: tuple[str, ...] = (names.JOURNEY,),
+    offset: str | None = None,
+) -> str:
+    """The ``q`` quantile of end-to-end journey times over ``window`` (all channels unless
+    ``by`` has ``channel``), or their mean (``q`` None: the histogram's sum over its count,
+    exact); no series when no instance finished."""
+    kept = {k: v for k, v in match.items() if k in family_labels(names.JOURNEY_DURATION)}
+    if q is None:
+        total = _range(
+            selector(f"{names.JOURNEY_DURATION}_sum", **kept), window, "increase", offset
+        )
+        count = _range(
+            selector(f"{names.JOURNEY_DURATION}_count", **kept), window, "increase", offset
+        )
+        return f"{_by(by)} ({total}) / ({_by(by)} ({count}) > 0)"
+    buckets = _range(
+        selector(f"{names.JOURNEY_DURATION}_bucket", **kept), window, "increase", offset
+    )
+    return f"histogram_quantile({q:g}, sum by ({', '.join((*by, 'le'))}) ({buckets}))"

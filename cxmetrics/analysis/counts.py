@@ -96,13 +96,18 @@ class JourneyCounts:
 
     started: int = 0
     feedback: Mapping[FeedbackKey, int] = field(default_factory=dict)
+    complaints: int = 0  # feedback of the complaint category (catalogue.COMPLAINT)
 
     def merge(self, other: JourneyCounts) -> JourneyCounts:
         return merge_journeys((self, other))
 
 
 def merge_journeys(parts: Sequence[JourneyCounts]) -> JourneyCounts:
-    return JourneyCounts(sum(p.started for p in parts), _add_counts(p.feedback for p in parts))
+    return JourneyCounts(
+        sum(p.started for p in parts),
+        _add_counts(p.feedback for p in parts),
+        sum(p.complaints for p in parts),
+    )
 
 
 @dataclass(frozen=True)

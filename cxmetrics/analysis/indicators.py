@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..spec.model import Spec
-from ..spec.names import duration_buckets
 from . import catalogue
 from .counts import (
     QUANTILES,
@@ -164,6 +163,8 @@ class JourneyIndicators:
     accuracy: float | None
     feedback: Feedback
     score: float | None
+    complaints: int = 0
+    complaint_rate: float | None = None  # catalogue.COMPLAINT_RATE
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ def compute(spec: Spec, window: Window) -> Indicators:
         for index, step in enumerate(journey.steps):
             tolerating = spec.tolerating(step)
             counts = window.steps.get((journey.name, step.name)) or StepCounts.empty(
-                duration_buckets(step.target, tolerating)
+                spec.duration_bounds(step)
             )
             per_step.append(counts)
             next_step = names[index + 1] if index + 1 < len(names) else None
@@ -249,6 +250,8 @@ def compute(spec: Spec, window: Window) -> Indicators:
                 accuracy,
                 feedback(jcounts.feedback),
                 catalogue.cx_score(apdex, accuracy, error_rate, weights, any_burning),
+                jcounts.complaints,
+                catalogue.complaint_value(jcounts.complaints, jcounts.started),
             )
         )
     return Indicators(tuple(step_rows), tuple(journey_rows))
@@ -264,22 +267,16 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def feedback(counts: Mapping[FeedbackKey, int]) -> Feedback:
-    """NPS and CSAT of feedback counts keyed ``(last step, scale, score)``."""
-    nps = {"promoters": 0, "detractors": 0, "all": 0}
-    csat = {"satisfied": 0, "all": 0}
+    """NPS and CSAT (``catalogue.NPS``, ``catalogue.CSAT``) of feedback counts keyed
+    ``(last step, scale, score)``."""
+    by_scale: dict[str, dict[int, int]] = {s.scale: {} for s in catalogue.SCORES}
     for (_, scale, score), count in counts.items():
-        if scale == "nps":
-            nps["all"] += count
-            nps["promoters"] += count if score >= 9 else 0
-            nps["detractors"] += count if score <= 6 else 0
-        elif scale == "csat":
-            csat["all"] += count
-            csat["satisfied"] += count if score >= 4 else 0
-    net = _ratio(nps["promoters"] - nps["detractors"], nps["all"])
-    satisfied = _ratio(csat["satisfied"], csat["all"])
+        if scale in by_scale:
+            by_scale[scale][score] = by_scale[scale].get(score, 0) + count
+    nps, csat = by_scale[catalogue.NPS.scale], by_scale[catalogue.CSAT.scale]
     return Feedback(
-        None if net is None else 100.0 * net,
-        nps["all"],
-        None if satisfied is None else 100.0 * satisfied,
-        csat["all"],
+        catalogue.score_value(catalogue.NPS, nps),
+        sum(nps.values()),
+        catalogue.score_value(catalogue.CSAT, csat),
+        sum(csat.values()),
     )

@@ -1,10 +1,13 @@
 """End-to-end journey time over an event log: for each instance that reached its journey's last
-step, from the start of its first step (end time − duration) to the end of its last step.
+step, from the start of the journey's first step (end time − duration; its earliest run) to the
+end of its last step — the definition the runtime measures live into
+``cx_journey_duration_seconds``, the first step's start carried in the signed journey context.
 
-Exact over raw events, as a complement to the per-step durations. Instances that have not
+An instance is timed at its first arrival at the last step after a run of the first step (a
+repeated last step is not timed again; an instance seen only from a later step — its context
+lost or rejected on the way — is not timed at all, live or here). Instances that have not
 reached the last step are not timed (still in flight, or abandoned: see
-``cxmetrics.analysis.conversion``). Not yet a live metric: a process sees one step, and the
-first step's start would have to travel in the journey context (docs/indicators.md).
+``cxmetrics.analysis.conversion``). ``promql`` gives the same numbers from Prometheus.
 """
 
 from __future__ import annotations
@@ -30,17 +33,20 @@ def journey_times(
 ) -> dict[str, JourneyTime]:
     """Per journey: the instances whose last step ended in ``(start, end]``, timed end to end."""
     last = {j.name: j.steps[-1].name for j in spec.journeys}
+    first = {j.name: j.steps[0].name for j in spec.journeys}
     first_start: dict[tuple[str, str], float] = {}
     finished: dict[str, list[float]] = {name: [] for name in last}
     for event in sorted((e for e in events if isinstance(e, StepRecord)), key=lambda e: e.time):
         if event.journey not in last:
             continue
         key = (event.journey, event.journey_id)
-        began = event.time - event.duration
-        first_start[key] = min(first_start.get(key, began), began)
-        inside = (start is None or event.time > start) and (end is None or event.time <= end)
-        if event.step == last[event.journey] and inside:
-            finished[event.journey].append(event.time - first_start.pop(key))
+        if event.step == first[event.journey]:
+            began = event.time - event.duration
+            first_start[key] = min(first_start.get(key, began), began)
+        if event.step == last[event.journey] and key in first_start:
+            began = first_start.pop(key)
+            if (start is None or event.time > start) and (end is None or event.time <= end):
+                finished[event.journey].append(event.time - began)
     return {name: _summary(name, times) for name, times in finished.items()}
 
 

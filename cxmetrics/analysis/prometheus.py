@@ -22,6 +22,7 @@ from typing import Any
 from .._exceptions import CxError
 from ..spec import names
 from ..spec.model import Spec
+from .catalogue import COMPLAINT
 from .counts import FeedbackKey, JourneyCounts, StepCounts, Window
 from .sources import Timeline, grid, step_layouts
 
@@ -100,6 +101,12 @@ def from_prometheus(
             if value:
                 per_window = feedback[labels[names.JOURNEY]][k]
                 per_window[key] = per_window.get(key, 0) + value
+    complaints = {j: [0] * n for j in journeys}
+    for labels, incs in read(names.FEEDBACK_TOPICS):
+        if labels.get(names.CATEGORY) == COMPLAINT:
+            into = complaints[labels[names.JOURNEY]]
+            for k, value in enumerate(incs):
+                into[k] += value
 
     windows = []
     for k in range(n):
@@ -108,7 +115,9 @@ def from_prometheus(
             bounds, rows = bucket_counts.get(skey, (layout, None))
             row = tuple(rows[k]) if rows is not None else (0,) * (len(bounds) + 1)
             steps[skey] = acc.rows[skey][k].freeze(bounds, row)
-        jcounts = {j: JourneyCounts(started[j][k], feedback[j][k]) for j in journeys}
+        jcounts = {
+            j: JourneyCounts(started[j][k], feedback[j][k], complaints[j][k]) for j in journeys
+        }
         windows.append(Window(edges[k], edges[k + 1], steps, jcounts))
     return Timeline(edges, tuple(windows), base, acc.ignored)
 

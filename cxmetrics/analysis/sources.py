@@ -30,7 +30,8 @@ from .._exceptions import CxError
 from ..exposition.memory import Recorder
 from ..instrument.events import Event, FeedbackRecord, JourneyStarted, StepRecord
 from ..spec.model import Spec
-from ..spec.names import TIMELINESS_CLASSES, duration_buckets
+from ..spec.names import TIMELINESS_CLASSES
+from .catalogue import COMPLAINT
 from .counts import FeedbackKey, JourneyCounts, StepCounts, Window, merge_windows
 from .indicators import bucket_index
 
@@ -129,13 +130,12 @@ class _WindowBuilder:
     steps: dict[tuple[str, str], _StepBuilder] = field(default_factory=dict)
     started: dict[str, int] = field(default_factory=dict)
     feedback: dict[str, dict[FeedbackKey, int]] = field(default_factory=dict)
+    complaints: dict[str, int] = field(default_factory=dict)
 
 
 def step_layouts(spec: Spec) -> dict[tuple[str, str], tuple[float, ...]]:
     """Each declared step's bucket layout, as the runtime derives it."""
-    return {
-        (j.name, s.name): duration_buckets(s.target, spec.tolerating(s)) for j, s in spec.steps()
-    }
+    return {(j.name, s.name): spec.duration_bounds(s) for j, s in spec.steps()}
 
 
 def from_events(
@@ -179,10 +179,13 @@ def from_events(
                 ignored += 1
         elif isinstance(event, JourneyStarted):
             window.started[event.journey] = window.started.get(event.journey, 0) + 1
-        elif isinstance(event, FeedbackRecord) and event.scale and event.score is not None:
-            counts = window.feedback.setdefault(event.journey, {})
-            fkey = (event.step, event.scale, event.score)
-            counts[fkey] = counts.get(fkey, 0) + 1
+        elif isinstance(event, FeedbackRecord):
+            if event.scale and event.score is not None:
+                counts = window.feedback.setdefault(event.journey, {})
+                fkey = (event.step, event.scale, event.score)
+                counts[fkey] = counts.get(fkey, 0) + 1
+            if event.category == COMPLAINT:
+                window.complaints[event.journey] = window.complaints.get(event.journey, 0) + 1
     windows = tuple(
         _freeze(edges[k], edges[k + 1], b, layouts, journeys) for k, b in enumerate(builders)
     )
@@ -220,7 +223,11 @@ def _freeze(
         end,
         steps,
         {
-            j: JourneyCounts(builder.started.get(j, 0), builder.feedback.get(j, {}))
+            j: JourneyCounts(
+                builder.started.get(j, 0),
+                builder.feedback.get(j, {}),
+                builder.complaints.get(j, 0),
+            )
             for j in sorted(journeys)
         },
     )

@@ -255,6 +255,7 @@ def _journey_columns(result: Analysis) -> list[_Column]:
         _Column("errors", [text.percent(r.error_rate) for r in rows]),
         _Column("NPS", [text.fixed(r.feedback.nps, 0) for r in rows]),
         _Column("CSAT", [text.fixed(r.feedback.csat, 0, "%") for r in rows]),
+        _Column("complaints", [text.percent(r.complaint_rate) for r in rows]),
         _Column("score", [text.fixed(r.score) for r in rows]),
     ]
 

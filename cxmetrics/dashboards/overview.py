@@ -42,7 +42,8 @@ BURN_LIGHT = lower_is_better(1, 6)  # 1 = spending the budget exactly over the p
 COUNT_LIGHT = lower_is_better(1.0, 1.0)  # any customer let down shows red
 CHANGE_LIGHT = lower_is_better(0.05, 0.10, floor=-1.0)
 NO_BASELINE = "no baseline yet"
-CSAT_LIGHT = higher_is_better(0.7, 0.85)
+CSAT_LIGHT = higher_is_better(70.0, 85.0)
+COMPLAINT_LIGHT = lower_is_better(0.01, 0.02)
 NPS_LIGHT = higher_is_better(0.0, 30.0, floor=-100.0)
 
 
@@ -53,6 +54,7 @@ def build(spec: Spec, journey: Journey) -> dm.Dashboard:
     _funnel(spec, journey, q, layout)
     _quality(spec, journey, q, layout)
     _customers(spec, journey, q, layout)
+    _voice(q, layout)
     _paths_and_feedback(journey, q, layout)
     _objectives(spec, journey, q, layout)
     description = (
@@ -482,6 +484,67 @@ def _customers(spec: Spec, journey: Journey, q: JourneyQueries, layout: Layout) 
     )
 
 
+def _voice(q: JourneyQueries, layout: Layout) -> None:
+    """NPS, CSAT and the complaint rate of the journey (the catalogue's definitions), each
+    beside the responses behind it: a score from 3 responses is no verdict."""
+    layout.row("Voice of the customer")
+    counted = "in the time range (all channels, all segments)"
+    panels = [
+        stat_panel(
+            "NPS",
+            f"{catalogue.NPS.definition}; {counted}.",
+            [Query(q.score(catalogue.NPS))],
+            "none",
+            NPS_LIGHT,
+            decimals=0,
+            no_value="no responses",
+        ),
+        stat_panel(
+            "NPS responses",
+            f"NPS responses (0–10) {counted}.",
+            [Query(q.responses(catalogue.NPS))],
+            "short",
+            NEUTRAL,
+            decimals=0,
+        ),
+        stat_panel(
+            "CSAT",
+            f"{catalogue.CSAT.definition}; {counted}.",
+            [Query(q.score(catalogue.CSAT))],
+            "percent",
+            CSAT_LIGHT,
+            decimals=1,
+            no_value="no responses",
+        ),
+        stat_panel(
+            "CSAT responses",
+            f"CSAT responses (1–5) {counted}.",
+            [Query(q.responses(catalogue.CSAT))],
+            "short",
+            NEUTRAL,
+            decimals=0,
+        ),
+        stat_panel(
+            "Complaint rate",
+            f"{catalogue.COMPLAINT_RATE.definition}; {counted}.",
+            [Query(q.complaint_rate())],
+            "percentunit",
+            COMPLAINT_LIGHT,
+            decimals=2,
+        ),
+        stat_panel(
+            "Complaints",
+            f"Feedback of category {catalogue.COMPLAINT} {counted}.",
+            [Query(q.complaints())],
+            "short",
+            NEUTRAL,
+            decimals=0,
+        ),
+    ]
+    for panel in panels:
+        layout.add(panel, 4, 4)
+
+
 def _paths_and_feedback(journey: Journey, q: JourneyQueries, layout: Layout) -> None:
     layout.row("Where customers go, and what they say")
     layout.add(
@@ -502,11 +565,11 @@ def _paths_and_feedback(journey: Journey, q: JourneyQueries, layout: Layout) -> 
         bars_panel(
             "CSAT by last step",
             "Share of CSAT responses scoring 4 or 5, by the step the customer had reached.",
-            [Query(q.csat(), "{{step}}")],
-            "percentunit",
+            [Query(q.score(catalogue.CSAT, by=("step",)), "{{step}}")],
+            "percent",
             CSAT_LIGHT,
             minimum=0,
-            maximum=1,
+            maximum=100,
             decimals=1,
         ),
         6,
@@ -517,7 +580,7 @@ def _paths_and_feedback(journey: Journey, q: JourneyQueries, layout: Layout) -> 
             "NPS by last step",
             "Net promoter score (promoters 9-10 minus detractors 0-6, per 100 responses), by the "
             "step the customer had reached.",
-            [Query(q.nps(), "{{step}}")],
+            [Query(q.score(catalogue.NPS, by=("step",)), "{{step}}")],
             "none",
             NPS_LIGHT,
             minimum=-100,

@@ -268,11 +268,26 @@ class JourneyQueries:
         good = catalogue.long_count_promql(names.GOOD_STEPS, LONG, LONG_S, match, by)
         return f"clamp_min({steps} - ({good} or 0 * {steps}), 0)"
 
-    def csat(self) -> str:
-        return catalogue.csat_promql(RANGE, {**self.scope})
+    def score(self, score: catalogue.Score, by: tuple[str, ...] = ("journey",)) -> str:
+        """NPS or CSAT (``catalogue.feedback_promql``) over the time range: of the journey, or
+        ``by`` the step the customer had reached."""
+        return catalogue.feedback_promql(score, RANGE, {**self.scope}, by=by)
 
-    def nps(self) -> str:
-        return catalogue.nps_promql(RANGE, {**self.scope})
+    def responses(self, score: catalogue.Score) -> str:
+        """Responses behind ``score`` in the time range, a whole number."""
+        return f"round({catalogue.responses_promql(score, RANGE, {**self.scope})})"
+
+    def complaint_rate(self) -> str:
+        return catalogue.complaint_promql(RANGE, {**self.scope})
+
+    def complaints(self) -> str:
+        """Complaints (feedback of the complaint category) in the time range, a whole number: 0,
+        not "no data", once a journey started without one."""
+        match: dict[str, Matcher] = {**self.scope, names.CATEGORY: catalogue.COMPLAINT}
+        by = ("journey",)
+        complaints = catalogue.count_promql(names.FEEDBACK_TOPICS, RANGE, match, by=by)
+        started = catalogue.count_promql(names.JOURNEYS_STARTED, RANGE, {**self.scope}, by=by)
+        return f"round({complaints} or 0 * {started})"
 
     def transitions(self) -> str:
         return catalogue.transitions_promql(RANGE, {**self.scope})

@@ -27,6 +27,7 @@ from ..spec import names
 from ..spec.model import Spec
 from ..spec.names import (
     FEEDBACK_CATEGORIES,
+    JOURNEY_DURATION_BUCKETS,
     NONE,
     OTHER,
     OUTCOMES,
@@ -238,7 +239,16 @@ class CxCollector(Collector):
             switches = [list(row) for row in jslot.switches]
             feedback = {k: list(v) for k, v in jslot.feedback.items()}
             topics = {k: list(v) for k, v in jslot.topics.items()}
+            durations = [(list(b), total[0]) for b, total in jslot.durations]
         declared = set(jslot.declared_channels)
+        if jslot.n_steps:  # the 'other' journey has no last step to time
+            for c, (buckets, total) in enumerate(durations):
+                if c in declared or any(buckets):
+                    f[names.JOURNEY_DURATION].add_metric(  # type: ignore[attr-defined]
+                        [service, jslot.name, jslot.channels[c]],
+                        _cumulative(buckets, JOURNEY_DURATION_BUCKETS),
+                        total,
+                    )
         for c, channel in enumerate(jslot.channels):
             for s, segment in enumerate(jslot.segments):
                 if started[c][s] or (s == 0 and c in declared):

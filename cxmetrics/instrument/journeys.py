@@ -25,6 +25,7 @@ from ..propagation.codec import (
     head,
     new_journey_id,
     segment_member,
+    started_member,
 )
 from ..spec.names import FEEDBACK_CATEGORIES, NONE, OTHER, is_name
 from .carry import receive
@@ -83,6 +84,7 @@ class JourneyInstance:
         "_seg",
         "_slot",
         "_steps",
+        "_t0",
         "_tokens",
         "journey_id",
         "name",
@@ -99,6 +101,7 @@ class JourneyInstance:
         fingerprints: Mapping[str, str] = _NO_FINGERPRINTS,
         customer_ref: str | None = None,
         segment: int = 0,
+        started: float | None = None,
     ) -> None:
         self._rt = rt
         self._slot = slot
@@ -116,6 +119,9 @@ class JourneyInstance:
         self._fps = fingerprints
         self._fps_owned = False
         self._cust = customer_ref
+        # When the journey's first step started (wall clock, s): set by that step, or carried in
+        # an authenticated context; None when unknown (then no journey time is recorded).
+        self._t0 = started
 
     @property
     def fingerprints(self) -> dict[str, str]:
@@ -189,7 +195,26 @@ class JourneyInstance:
             dict(self._fps),
             self.customer_ref,
             segment=self._travelling_segment(),
+            started=self._started_ms(),
         )
+
+    def _started_ms(self) -> int | None:
+        return None if self._t0 is None else int(self._t0 * 1000.0)
+
+    def _journey_time(self, edge: int, duration: float) -> None:
+        """The journey's clock: started by its first step (the earliest run of it), stopped by
+        its last step, which records the end-to-end time (``cx_journey_duration_seconds``) once
+        and forgets the start, so a repeated last step is not timed twice."""
+        slot = self._slot
+        if slot is None:
+            return
+        now = time.time()
+        if edge & 1 and self._t0 is None:
+            self._t0 = now - duration
+        if edge & 2 and self._t0 is not None:
+            elapsed, self._t0 = now - self._t0, None
+            if elapsed >= 0.0:  # a clock that went back (another host's) tells nothing
+                slot.observe_journey(self._ch, elapsed)
 
     def _travelling_segment(self) -> str | None:
         return None if self._seg == 0 or self._slot is None else self._slot.segments[self._seg]
@@ -225,6 +250,8 @@ class JourneyInstance:
                 prepared = head(self._travelling_name())
             digests = digest_members(self._fps, self._cust) if self._fps or self._cust else ""
             segment = segment_member(self._travelling_segment()) if self._seg else ""
+            if self._t0 is not None:
+                segment += started_member(int(self._t0 * 1000.0))
             ours = f"{prepared}{self.journey_id}{tails[self._ch][self._last]}{segment}{digests}"
             keys = rt.context_keys
             return ours if keys is None else ours + keys.mac(ours)
@@ -489,6 +516,7 @@ def _resume(
         context.fingerprints,
         context.customer_ref,
         seg,
+        None if context.started is None else context.started / 1000.0,
     )
 
 

@@ -19,7 +19,14 @@ from bisect import bisect_left
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..spec.names import FEEDBACK_CATEGORIES, NONE, OTHER, RELATIVE_ERROR_BUCKETS, duration_buckets
+from ..spec.names import (
+    FEEDBACK_CATEGORIES,
+    JOURNEY_DURATION_BUCKETS,
+    NONE,
+    OTHER,
+    RELATIVE_ERROR_BUCKETS,
+    duration_buckets,
+)
 
 if TYPE_CHECKING:
     from ..spec.model import Check, Spec
@@ -65,6 +72,7 @@ class StepSlot:
         "channel",
         "checks",
         "counts",
+        "edge",
         "exemplars",
         "failures",
         "from_counts",
@@ -97,13 +105,19 @@ class StepSlot:
         checks: tuple[Check, ...],
         segment: str = NONE,
         reasons: dict[str, int] | None = None,
+        bounds: tuple[float, ...] | None = None,
     ) -> None:
         from ..spec.names import ATTR_CHANNEL, ATTR_JOURNEY, ATTR_STEP, ATTR_TARGET, span_name
 
         self.journey, self.step, self.channel, self.index = journey, step, channel, index
         self.segment = segment
+        # The journey's first step (its start starts the journey's clock) and/or its last (its
+        # end stops it): the only steps that look at the journey's time.
+        self.edge = (1 if index == 0 else 0) | (2 if index == n_steps - 1 else 0) if n_steps else 0
         self.target, self.tolerating = target, tolerating
-        self.bounds = duration_buckets(target, tolerating)
+        # One layout per step (``Spec.duration_bounds``: every segment's and channel's target an
+        # exact bound), this slot's own target and tolerating threshold classify within it.
+        self.bounds = bounds if bounds is not None else duration_buckets(target, tolerating)
         self.i_target = self.bounds.index(target)
         self.i_tolerating = self.bounds.index(tolerating)
         self.lock = threading.Lock()
@@ -176,6 +190,7 @@ class JourneySlot:
         "channel_index",
         "channels",
         "declared_channels",
+        "durations",
         "feedback",
         "index",
         "lock",
@@ -228,6 +243,9 @@ class JourneySlot:
                 self.steps[ch][0][i] = build(i, self.step_names[i], channels[ch], NONE)
         self.started = [[0] * len(self.segments) for _ in channels]
         self.switches = [[0] * len(channels) for _ in channels]  # [from channel][to channel]
+        # End-to-end journey time per channel (of the last step): buckets of
+        # JOURNEY_DURATION_BUCKETS (+Inf last) and the sum.
+        self.durations = [([0] * (len(JOURNEY_DURATION_BUCKETS) + 1), [0.0]) for _ in channels]
         # (channel, segment, scale, score) → count per last step index (feedback made on use)
         self.feedback: dict[tuple[int, int, str, int], list[int]] = {}
         # (channel, segment, category index, reason index) → count per last step index; reason
@@ -260,6 +278,14 @@ class JourneySlot:
             return -1
         index = self.reason_index.get(name) if type(name) is str else None
         return len(self.reasons) if index is None else index
+
+    def observe_journey(self, channel: int, seconds: float) -> None:
+        """One instance's end-to-end time (first step start to last step end)."""
+        i = bisect_left(JOURNEY_DURATION_BUCKETS, seconds)
+        buckets, total = self.durations[channel]
+        with self.lock:
+            buckets[i] += 1
+            total[0] += seconds
 
     def count_feedback(self, channel: int, segment: int, scale: str, score: int, last: int) -> None:
         with self.lock:
@@ -305,17 +331,19 @@ def build_journeys(spec: Spec) -> dict[str, JourneySlot]:
         ) -> StepSlot:
             if i < len(_steps):
                 st = _steps[i]
+                target, tolerating = spec.thresholds(st, channel, segment)
                 return StepSlot(
                     _j,
                     s,
                     channel,
                     i,
                     len(_steps),
-                    st.target,
-                    spec.tolerating(st),
+                    target,
+                    tolerating,
                     st.checks,
                     segment,
                     _reasons,
+                    spec.duration_bounds(st),
                 )
             default = _steps[-1]  # undeclared steps borrow the journey's last target
             return StepSlot(
@@ -329,6 +357,7 @@ def build_journeys(spec: Spec) -> dict[str, JourneySlot]:
                 (),
                 segment,
                 _reasons,
+                spec.duration_bounds(default),
             )
 
         out[journey.name] = JourneySlot(

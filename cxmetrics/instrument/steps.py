@@ -34,7 +34,8 @@ __all__ = ["NOOP_STEP", "Owner", "StepInstance"]
 
 class Owner(Protocol):
     """What a step needs of its journey instance (``JourneyInstance`` is one). A step reads
-    these and changes its instance only through ``_advance`` and ``fingerprints``."""
+    these and changes its instance only through ``_advance``, ``_journey_time`` and
+    ``fingerprints``."""
 
     _rt: Runtime | None
     name: str
@@ -50,6 +51,8 @@ class Owner(Protocol):
     def fingerprints(self) -> dict[str, str]: ...
 
     def _advance(self, index: int) -> int: ...
+
+    def _journey_time(self, edge: int, duration: float) -> None: ...
 
     def previous_name(self, index: int) -> str | None: ...
 
@@ -128,6 +131,8 @@ class StepInstance:
         accurate = not self._inaccurate
         previous = j._advance(slot.index)
         cls = slot.record(duration, error, accurate, previous, exemplar, self._reason)
+        if slot.edge:
+            j._journey_time(slot.edge, duration)
         self.duration = duration
         self.timeliness = TIMELINESS_CLASSES[cls]
         checks = self._checks or ()

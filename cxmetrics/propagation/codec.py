@@ -30,12 +30,16 @@ KEY_JOURNEY, KEY_ID, KEY_STEP, KEY_CHANNEL, KEY_FINGERPRINTS, KEY_CUSTOMER, KEY_
 # The customer segment the app set on the instance (``journey(segment=…)``), MAC-covered like
 # the rest; written after the channel.
 KEY_SEGMENT = "cx.seg"
+# When the instance's first step started (milliseconds since the epoch), MAC-covered: the live
+# end-to-end journey duration is measured from it at the last step, in whatever process.
+KEY_STARTED = "cx.t0"
 KEYS = (
     KEY_JOURNEY,
     KEY_ID,
     KEY_STEP,
     KEY_CHANNEL,
     KEY_SEGMENT,
+    KEY_STARTED,
     KEY_FINGERPRINTS,
     KEY_CUSTOMER,
     KEY_MAC,
@@ -45,6 +49,7 @@ MAX_FINGERPRINTS = 8
 _ID_RE = re.compile(r"[0-9a-f]{16,32}")
 _FP_RE = re.compile(r"[0-9a-f]{16}")
 _MAC_RE = re.compile(r"[a-z0-9_]{1,16}:[0-9a-f]{32}")
+_MILLIS_RE = re.compile(r"[0-9]{1,15}")
 
 
 def new_journey_id() -> str:
@@ -66,6 +71,7 @@ class JourneyContext:
     )
     mac: str | None = None  # ``<key id>:<digest>`` as received; checked by the runtime's keys
     segment: str | None = None  # a validated name; the runtime folds undeclared ones to ``other``
+    started: int | None = None  # the first step's start, ms since the epoch (``cx.t0``)
 
     def with_step(self, step: str) -> JourneyContext:
         return replace(self, last_step=step)
@@ -104,7 +110,7 @@ def decode(text: str) -> JourneyContext | Rejected | None:
 _N = r"[a-z][a-z0-9_]{0,62}"
 _OWN_FORM = re.compile(
     rf"cx\.journey=({_N}),cx\.id=([0-9a-f]{{16,32}})"
-    rf"(?:,cx\.step=({_N}))?(?:,cx\.channel=({_N}))?(?:,cx\.seg=({_N}))?"
+    rf"(?:,cx\.step=({_N}))?(?:,cx\.channel=({_N}))?(?:,cx\.seg=({_N}))?(?:,cx\.t0=([0-9]{{1,15}}))?"
     rf"(?:,cx\.fp=({_N}:[0-9a-f]{{16}}(?:\|{_N}:[0-9a-f]{{16}}){{0,{MAX_FINGERPRINTS - 1}}}))?"
     r"(?:,cx\.cust=([0-9a-f]{16}))?"
     r"(?:,cx\.mac=([a-z0-9_]{1,16}:[0-9a-f]{32}))?"
@@ -117,6 +123,7 @@ def _own(
     step: str | None,
     channel: str | None,
     segment: str | None,
+    started: str | None,
     fps: str | None,
     customer: str | None,
     mac: str | None,
@@ -126,7 +133,8 @@ def _own(
         for item in fps.split("|"):
             key, _, digest = item.partition(":")
             fingerprints[key] = digest
-    return _validated(journey, journey_id, step, channel, fingerprints, customer, mac, segment)
+    t0 = int(started) if started else None
+    return _validated(journey, journey_id, step, channel, fingerprints, customer, mac, segment, t0)
 
 
 _SET_FIELDS = tuple(getattr(JourneyContext, f.name).__set__ for f in fields(JourneyContext))
@@ -141,6 +149,7 @@ def _validated(
     customer_ref: str | None,
     mac: str | None = None,
     segment: str | None = None,
+    started: int | None = None,
 ) -> JourneyContext:
     """A ``JourneyContext`` from fields already validated, built without the frozen
     dataclass's per-field ``object.__setattr__`` (a third of its construction cost)."""
@@ -154,6 +163,7 @@ def _validated(
         customer_set,
         mac_set,
         segment_set,
+        started_set,
     ) = _SET_FIELDS
     journey_set(context, journey)
     id_set(context, journey_id)
@@ -163,6 +173,7 @@ def _validated(
     customer_set(context, customer_ref)
     mac_set(context, mac)
     segment_set(context, segment)
+    started_set(context, started)
     return context
 
 
@@ -202,6 +213,9 @@ def _context(entries: Mapping[str, str]) -> JourneyContext | Rejected | None:
     segment = entries.get(KEY_SEGMENT) or None
     if segment is not None and not is_name(segment):
         return Rejected("bad_segment")
+    started = entries.get(KEY_STARTED) or None
+    if started is not None and not _MILLIS_RE.fullmatch(started):
+        return Rejected("bad_started")
     fingerprints: dict[str, str] = {}
     raw = entries.get(KEY_FINGERPRINTS) or ""
     if raw:
@@ -219,7 +233,8 @@ def _context(entries: Mapping[str, str]) -> JourneyContext | Rejected | None:
     mac = entries.get(KEY_MAC) or None
     if mac is not None and not _MAC_RE.fullmatch(mac):
         return Rejected("bad_mac")
-    return _validated(journey, journey_id, step, channel, fingerprints, customer, mac, segment)
+    t0 = int(started) if started is not None else None
+    return _validated(journey, journey_id, step, channel, fingerprints, customer, mac, segment, t0)
 
 
 # -- encode ---------------------------------------------------------------------------------------
@@ -238,6 +253,7 @@ def encode(
         context.fingerprints,
         context.customer_ref,
         segment=context.segment,
+        started=context.started,
     )
     if sign is not None:
         ours += sign(ours)
@@ -260,15 +276,17 @@ def members(
     customer_ref: str | None,
     *,
     segment: str | None = None,
+    started: int | None = None,
 ) -> str:
     """The ``cx.*`` members of a context given by its fields, in the order ``decode`` reads
     fastest; the newest ``MAX_FINGERPRINTS`` fingerprints are kept. Our values are validated
-    names, hex ids and digests: nothing to percent-encode. Written in parts (``head``,
-    ``step_members``, ``segment_member``, ``digest_members``) so a runtime can prepare the first
-    two once."""
+    names, hex ids, digests and digits: nothing to percent-encode. Written in parts (``head``,
+    ``step_members``, ``segment_member``, ``started_member``, ``digest_members``) so a runtime
+    can prepare the first two once."""
     return (
         f"{head(journey)}{journey_id}{step_members(last_step, channel)}"
-        f"{segment_member(segment)}{digest_members(fingerprints, customer_ref)}"
+        f"{segment_member(segment)}{started_member(started)}"
+        f"{digest_members(fingerprints, customer_ref)}"
     )
 
 
@@ -286,6 +304,12 @@ def step_members(last_step: str | None, channel: str | None) -> str:
 def segment_member(segment: str | None) -> str:
     """``,cx.seg=…`` (absent when the instance has no segment)."""
     return f",{KEY_SEGMENT}={segment}" if segment else ""
+
+
+def started_member(started: int | None) -> str:
+    """``,cx.t0=…`` (absent when the instance has no known start: its first step ran nowhere
+    this context went through)."""
+    return f",{KEY_STARTED}={started}" if started is not None else ""
 
 
 def digest_members(fingerprints: Mapping[str, str], customer_ref: str | None) -> str:

@@ -77,6 +77,7 @@ class ContextKeys:
                 context.fingerprints,
                 context.customer_ref,
                 segment=context.segment,
+                started=context.started,
             ).encode()
         )
         return None if hmac.compare_digest(state.hexdigest(), digest) else "bad_mac"

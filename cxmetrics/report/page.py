@@ -19,7 +19,7 @@ from .. import __version__
 from ..analysis.affected import affected
 from ..analysis.analyzer import Analysis, Finding
 from ..analysis.comparison import Comparison
-from ..analysis.indicators import StepIndicators
+from ..analysis.indicators import JourneyIndicators, StepIndicators
 from ..analysis.paths import JourneyMap, journey_maps
 from ..analysis.sources import Timeline
 from ..spec.durations import human_duration
@@ -101,6 +101,12 @@ def render(
             tables.regressions_table(analysis, clock, page.names),
             "</section>",
         ]
+    if any(_heard(j) for j in analysis.indicators.journeys):
+        body += [
+            '<section id="voice"><h2>Voice of the customer</h2>',
+            tables.voice_table(spec, analysis),
+            "</section>",
+        ]
     if _has_checks(page):
         body += [
             '<section id="checks"><h2>Accuracy checks</h2>',
@@ -121,6 +127,10 @@ def render(
     )
 
 
+def _heard(row: JourneyIndicators) -> bool:
+    return bool(row.feedback.nps_responses or row.feedback.csat_responses or row.complaints)
+
+
 def _has_checks(page: _Page) -> bool:
     declared = any(s.checks for _, s in page.view.spec.steps())
     return declared or any(r.checks for r in page.view.analysis.indicators.steps)
@@ -134,6 +144,8 @@ def _header(page: _Page, title: str) -> str:
     links += ['<a href="#steps">Steps</a>', '<a href="#affected">Customers affected</a>']
     if a.findings:
         links.append('<a href="#regressions">Regressions</a>')
+    if any(_heard(j) for j in a.indicators.journeys):
+        links.append('<a href="#voice">Voice of the customer</a>')
     if _has_checks(page):
         links.append('<a href="#checks">Accuracy checks</a>')
     links += [f'<a href="#journey-{j.name}">{escape(j.name)}</a>' for j in page.view.spec.journeys]

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..analysis.analyzer import ACCURACY, CONVERSION, LATENCY, Analysis, Finding
+from ..analysis.analyzer import ACCURACY, CONVERSION, CSAT, LATENCY, NPS, Analysis, Finding
 from ..analysis.indicators import StepIndicators
 from ..spec.model import Journey, Spec, Step
 from . import text
@@ -53,9 +53,14 @@ def summarize(spec: Spec, analysis: Analysis, clock: text.Clock) -> Summary:
     ]
     judged = sum(1 for _ in spec.steps()) - len(unjudged)
     between = f"between {clock(analysis.start)} and {clock(analysis.end)}"
+    voice, unhappy = voice_sentences(spec, analysis)
+    rated = f"customers rate {text.plural(unhappy, 'journey')} below objective"
     if not analysis.findings and not judged:
         sentence = f"No step had enough traffic {between} to look for regressions."
-        return Summary("grey", "Too little traffic to judge", (sentence,))
+        if unhappy:
+            headline = f"Too little traffic to judge the steps; {rated}"
+            return Summary("amber", headline, (sentence, *voice))
+        return Summary("grey", "Too little traffic to judge", (sentence, *voice))
     if not analysis.findings:
         sentences.append(
             f"No regression found in {text.plural(judged, 'step')} of "
@@ -63,6 +68,7 @@ def summarize(spec: Spec, analysis: Analysis, clock: text.Clock) -> Summary:
         )
     watch = [note for s in statuses.values() for note in s.notes]
     sentences += watch
+    sentences += voice
     if unjudged:
         sentences.append(f"Too little traffic to judge {text.listing(unjudged)}.")
     below = sum(1 for s in statuses.values() if s.notes)
@@ -76,7 +82,57 @@ def summarize(spec: Spec, analysis: Analysis, clock: text.Clock) -> Summary:
     if below:
         headline = f"No regression found; {text.plural(below, 'step')} below objective"
         return Summary("amber", headline, tuple(sentences))
+    if unhappy:
+        return Summary("amber", f"No regression found; {rated}", tuple(sentences))
     return Summary("green", "No regression found", tuple(sentences))
+
+
+def voice_sentences(spec: Spec, analysis: Analysis) -> tuple[list[str], int]:
+    """One sentence per journey that heard from its customers (``catalogue.NPS``, ``CSAT``,
+    ``COMPLAINT_RATE``: the numbers of ``analyze``, the dashboards and the rules), and how many
+    journeys have a score below their feedback objective with at least ``min_responses``
+    responses behind it (said in the sentence)."""
+    out, unhappy = [], 0
+    for journey in spec.journeys:
+        row = analysis.indicators.journey(journey.name)
+        fb = row.feedback
+        parts = []
+        if fb.nps is not None:
+            heard = text.plural(fb.nps_responses, "response")
+            parts.append(f"NPS {text.fixed(fb.nps, 0)} from {heard}")
+        if fb.csat is not None:
+            heard = text.plural(fb.csat_responses, "response")
+            parts.append(f"CSAT {text.fixed(fb.csat, 1, '%')} from {heard}")
+        if row.complaints:
+            parts.append(
+                f"{text.plural(row.complaints, 'complaint')} "
+                f"({text.percent(row.complaint_rate)} of journeys started)"
+            )
+        if not parts:
+            continue
+        missed = []
+        policy = spec.feedback(journey)
+        if policy is not None:
+            goals = (
+                ("NPS", fb.nps, fb.nps_responses, policy.objectives.nps, 0, ""),
+                (
+                    "CSAT",
+                    fb.csat,
+                    fb.csat_responses,
+                    None if policy.objectives.csat is None else 100 * policy.objectives.csat,
+                    1,
+                    "%",
+                ),
+            )
+            for title, score, responses, goal, digits, unit in goals:
+                enough = responses >= policy.min_responses
+                if score is not None and goal is not None and enough and score < goal:
+                    goal_text = text.fixed(goal, digits, unit)
+                    missed.append(f"{title} below its objective {goal_text}")
+        unhappy += bool(missed)
+        tail = f"; {', '.join(missed)}" if missed else ""
+        out.append(f"Customers of {journey.name}: {'; '.join(parts)}{tail}.")
+    return out, unhappy
 
 
 def finding_sentence(f: Finding, name: str, clock: text.Clock) -> str:
@@ -104,6 +160,24 @@ def finding_sentence(f: Finding, name: str, clock: text.Clock) -> str:
         return (
             f"Fewer customers went on from {name} to {f.subject} {when}: "
             f"{text.percent(r.current)} (was {text.percent(r.baseline)}); {affected} affected."
+        )
+    heard = text.plural(r.affected, "response")
+    if f.indicator == CSAT:
+        return (
+            f"Customers who had reached {name} rated the journey lower {when}: CSAT "
+            f"{text.percent(r.current)} (was {text.percent(r.baseline)}); {heard}."
+        )
+    if f.indicator == NPS and f.subject == "detractors":
+        return (
+            f"More detractors among customers who had reached {name} {when}: "
+            f"{text.percent(1.0 - r.current)} of NPS responses (was "
+            f"{text.percent(1.0 - r.baseline)}); {heard}."
+        )
+    if f.indicator == NPS:
+        return (
+            f"Fewer promoters among customers who had reached {name} {when}: "
+            f"{text.percent(r.current)} of NPS responses (was {text.percent(r.baseline)}); "
+            f"{heard}."
         )
     return f"{name} {f.indicator} regressed {when}; {affected} affected."
 

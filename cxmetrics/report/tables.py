@@ -141,6 +141,39 @@ def regressions_table(
     return table(caption, columns, rows, first_left=2)
 
 
+def voice_table(spec: Spec, analysis: Analysis) -> str:
+    """NPS, CSAT and the complaint rate of every journey, each with the responses behind it
+    (the catalogue's definitions); a score below the journey's feedback objective, with
+    ``min_responses`` behind it, is marked."""
+    rows = []
+    for journey in spec.journeys:
+        row = analysis.indicators.journey(journey.name)
+        fb = row.feedback
+        policy = spec.feedback(journey)
+        least = policy.min_responses if policy is not None else 0
+        nps_goal = policy.objectives.nps if policy is not None else None
+        csat = policy.objectives.csat if policy is not None else None
+        csat_goal = None if csat is None else 100 * csat
+        rows.append(
+            f'<tr><th scope="row">{escape(journey.name)}</th>'
+            + _cell(text.fixed(fb.nps, 0), _below(fb.nps, nps_goal, fb.nps_responses, least))
+            + _cell(text.count(fb.nps_responses))
+            + _cell(
+                text.fixed(fb.csat, 1, "%"), _below(fb.csat, csat_goal, fb.csat_responses, least)
+            )
+            + _cell(text.count(fb.csat_responses))
+            + _cell(text.count(row.complaints))
+            + _cell(text.percent(row.complaint_rate))
+            + "</tr>"
+        )
+    columns = ("journey", "NPS", "responses", "CSAT", "responses", "complaints", "complaint rate")
+    return table("NPS, CSAT and complaints per journey", columns, rows)
+
+
+def _below(score: float | None, goal: float | None, responses: int, least: int) -> bool:
+    return score is not None and goal is not None and responses >= least and score < goal
+
+
 def checks_table(spec: Spec, analysis: Analysis) -> str:
     flagged = {(f.journey, f.step, f.subject) for f in analysis.findings}
     rows = []

@@ -8,7 +8,10 @@ by the step rate recorded just before it. Output is
 either a plain Prometheus rule file or a prometheus-operator ``PrometheusRule`` object, both with a
 header naming the spec and its fingerprint; the same spec always gives the same bytes. A spec with
 follow-ups adds ``cxmetrics.<journey>.followups`` (``CxFollowUpLag``) after them, and a contact
-journey ``cxmetrics.<journey>.contact`` (``cxmetrics.rules.contact``) last.
+journey ``cxmetrics.<journey>.contact`` (``cxmetrics.rules.contact``), and a journey with a
+feedback policy ``cxmetrics.<journey>.feedback`` (``cxmetrics.rules.feedback``), and one whose
+segments or channels have their own good-step objectives ``cxmetrics.<journey>.variants``
+(``cxmetrics.rules.variants``) last.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from .. import __version__
 from ..spec.model import Spec
 from .alerts import alert_rules, generic_alerts
 from .contact import contact_groups
+from .feedback import feedback_groups
 from .followups import followup_groups
 from .policy import Plan, plan
 from .promql import Group, Rule
 from .recording import baseline_missing_rule, indicator_rules, slo_rules, spec_rules
+from .variants import variant_groups
 
 Format = Literal["rules", "prometheus-operator"]
 FORMATS: tuple[Format, ...] = ("rules", "prometheus-operator")
@@ -74,6 +79,8 @@ def build(spec: Spec) -> RuleSet:
     ]
     groups += followup_groups(spec)
     groups += contact_groups(spec)
+    groups += feedback_groups(spec)
+    groups += variant_groups(spec)
     return RuleSet(spec, resolved, tuple(groups))
 
 

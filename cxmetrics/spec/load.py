@@ -92,7 +92,8 @@ STARTER = "{service: my_app, journeys: [{name: checkout, steps: [{name: pay, tar
 
 
 def _context(data: dict[str, Any]) -> dict[str, Any]:
-    """What nested models check against: the spec's channels and reasons (when they are names)."""
+    """What nested models check against: the spec's channels, reasons and segments (when they
+    are names)."""
     out: dict[str, Any] = {}
     channels = data.get("channels", list(Spec.model_fields["channels"].default))
     if isinstance(channels, list) and all(isinstance(c, str) for c in channels):
@@ -100,6 +101,9 @@ def _context(data: dict[str, Any]) -> dict[str, Any]:
     reasons = data.get("reasons", [])
     if isinstance(reasons, list) and all(isinstance(r, str) for r in reasons):
         out["reasons"] = tuple(reasons)
+    segments = data.get("segments", [])
+    if isinstance(segments, list) and all(isinstance(s, str) for s in segments):
+        out["segments"] = tuple(segments)
     return out
 
 

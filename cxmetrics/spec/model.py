@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from .durations import parse_duration, prometheus_duration
-from .names import FOLLOWUP_FIELDS, NAME_PATTERN, NONE, OTHER
+from .names import FOLLOWUP_FIELDS, NAME_PATTERN, NONE, OTHER, duration_buckets
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
@@ -148,6 +148,38 @@ class ScoreWeights(_Model):
 Tags = dict[Annotated[str, Field(pattern=NAME_PATTERN)], str]
 
 
+class FeedbackObjectives(_Model):
+    """The journey's NPS (points, −100 to 100) and CSAT (share of responses scoring 4–5) should
+    stay at least at these; none: judged against the baseline only."""
+
+    nps: float | None = Field(None, ge=-100.0, le=100.0)
+    csat: Ratio | None = None
+
+
+class FeedbackPolicy(_Model):
+    """When a journey's NPS or CSAT has dropped (``CxFeedbackScoreDrop``, docs/rules.md): over
+    ``window``, with at least ``min_responses`` responses of the scale, below its objective, or
+    below the same window ``baseline`` earlier (with ``min_responses`` there too) by more than
+    ``max_drop`` points (NPS points; CSAT percentage points)."""
+
+    window: Seconds = Field(86400.0, gt=0.0)
+    baseline: Seconds = Field(7 * 86400.0, gt=0.0)
+    min_responses: int = Field(30, ge=1)
+    max_drop: float = Field(10.0, gt=0.0, le=100.0)
+    for_: Seconds = Field(900.0, ge=0.0, alias="for")
+    objectives: FeedbackObjectives = FeedbackObjectives()
+
+    @model_validator(mode="after")
+    def _baseline_before_window(self) -> FeedbackPolicy:
+        if self.baseline < self.window:
+            raise ValueError(
+                f"baseline ({self.baseline:g}s) must be at least the window ({self.window:g}s): "
+                "the window a baseline earlier would overlap the current one; e.g. window: 1d, "
+                "baseline: 7d"
+            )
+        return self
+
+
 class Check(_Model):
     """An accuracy check recorded during a step.
 
@@ -222,6 +254,38 @@ class FollowUp(_Model):
         return self
 
 
+class Variant(_Model):
+    """A step's own target (and tolerating threshold) and objectives for one customer segment
+    or channel (``by_segment`` / ``by_channel``): a VIP's bill detail within 1 s where the
+    step's target is 2 s. Without ``tolerating`` the threshold is the tolerating factor × the
+    variant's target."""
+
+    target: Seconds | None = None
+    tolerating: Seconds | None = None
+    objectives: ObjectivesOverride | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Variant:
+        if self.target is None and self.tolerating is None and self.objectives is None:
+            raise ValueError("give a target, a tolerating threshold and/or objectives")
+        if (
+            self.target is not None
+            and self.tolerating is not None
+            and self.tolerating <= self.target
+        ):
+            raise ValueError("tolerating must be longer than target (default: 4 × target)")
+        return self
+
+
+class ObjectivesVariant(_Model):
+    """A journey's objectives for one segment or channel."""
+
+    objectives: ObjectivesOverride
+
+
+Variants = dict[Annotated[str, Field(pattern=NAME_PATTERN)], Variant]
+
+
 class Step(_Model):
     name: Name
     target: Seconds
@@ -232,8 +296,18 @@ class Step(_Model):
     objectives: ObjectivesOverride | None = None
     regression: RegressionOverride | None = None
     tags: Tags = Field(default_factory=dict)
+    #: The step's target and objectives for a segment / a channel (segment first, then channel,
+    #: then the step's own).
+    by_segment: Variants = Field(default_factory=dict)
+    by_channel: Variants = Field(default_factory=dict)
 
     _not_reserved = field_validator("name")(lambda v: _not_other(v, "step"))
+    _segments = field_validator("by_segment")(
+        lambda v, info: _declared_keys(v, info, "segments", "segment")
+    )
+    _channels = field_validator("by_channel")(
+        lambda v, info: _declared_keys(v, info, "channels", "channel")
+    )
 
     @field_validator("checks")
     @classmethod
@@ -364,11 +438,27 @@ class Journey(_Model):
     regression: RegressionOverride | None = None
     tags: Tags = Field(default_factory=dict)
     contact: Contact | None = None
+    #: NPS/CSAT drop alerts for this journey, merged over ``defaults.feedback`` (none in either:
+    #: no feedback alerts).
+    feedback: FeedbackPolicy | None = None
+    #: The journey's objectives for a segment / a channel, merged over its own.
+    by_segment: dict[Annotated[str, Field(pattern=NAME_PATTERN)], ObjectivesVariant] = Field(
+        default_factory=dict
+    )
+    by_channel: dict[Annotated[str, Field(pattern=NAME_PATTERN)], ObjectivesVariant] = Field(
+        default_factory=dict
+    )
     #: Conversion and abandonment judge a step's finish only once this long has passed since it
     #: (docs/indicators.md, "Conversion windows"); none: at once, in-flight instances included.
     conversion_window: Seconds | None = Field(None, gt=0.0)
 
     _not_reserved = field_validator("name")(lambda v: _not_other(v, "journey"))
+    _segments = field_validator("by_segment")(
+        lambda v, info: _declared_keys(v, info, "segments", "segment")
+    )
+    _channels = field_validator("by_channel")(
+        lambda v, info: _declared_keys(v, info, "channels", "channel")
+    )
 
     @model_validator(mode="after")
     def _contact_steps(self) -> Journey:
@@ -458,6 +548,7 @@ class Defaults(_Model):
     objectives: Objectives = Objectives()
     regression: RegressionPolicy = RegressionPolicy()
     score: ScoreWeights = ScoreWeights()
+    feedback: FeedbackPolicy | None = None
 
 
 class Spec(_Model):
@@ -509,6 +600,15 @@ class Spec(_Model):
             for channel in journey.channels or ():
                 if "channels" in info.data:
                     _known(channel, info.data["channels"], f"channel in journey '{journey.name}'")
+            where = f"of journey '{journey.name}'"
+            owners: list[Journey | Step] = [journey, *journey.steps]
+            for owner in owners:
+                if "segments" in info.data:
+                    for name in owner.by_segment:
+                        _known(name, info.data["segments"], f"segment in by_segment {where}")
+                if "channels" in info.data:
+                    for name in owner.by_channel:
+                        _known(name, info.data["channels"], f"channel in by_channel {where}")
         return journeys
 
     def journey_reasons(self, journey: Journey) -> tuple[str, ...]:
@@ -539,9 +639,56 @@ class Spec(_Model):
     def tolerating(self, step: Step) -> float:
         return step.tolerating or step.target * self.defaults.tolerating_factor
 
-    def objectives(self, journey: Journey, step: Step | None = None) -> Objectives:
+    def thresholds(
+        self, step: Step, channel: str | None = None, segment: str | None = None
+    ) -> tuple[float, float]:
+        """(target, tolerating threshold) of ``step`` for a customer of ``segment`` on
+        ``channel``: the segment's own (``by_segment``), else the channel's (``by_channel``),
+        else the step's."""
+        for variant in (step.by_segment.get(segment or ""), step.by_channel.get(channel or "")):
+            if variant is not None and (variant.target or variant.tolerating):
+                target = variant.target or step.target
+                tolerating = variant.tolerating or (
+                    target * self.defaults.tolerating_factor
+                    if variant.target is not None
+                    else self.tolerating(step)
+                )
+                return target, max(tolerating, target)
+        return step.target, self.tolerating(step)
+
+    def duration_bounds(self, step: Step) -> tuple[float, ...]:
+        """The step's duration-bucket layout, shared by all its channels and segments: derived
+        from its target, with every segment's and channel's target and tolerating threshold an
+        exact boundary too (``names.duration_buckets``)."""
+        target, tolerating = step.target, self.tolerating(step)
+        exact = {
+            value for name in step.by_segment for value in self.thresholds(step, segment=name)
+        } | {value for name in step.by_channel for value in self.thresholds(step, channel=name)}
+        return duration_buckets(target, tolerating, tuple(sorted(exact - {target, tolerating})))
+
+    def objectives(
+        self,
+        journey: Journey,
+        step: Step | None = None,
+        *,
+        channel: str | None = None,
+        segment: str | None = None,
+    ) -> Objectives:
+        """Defaults, then the journey's (its channel's, its segment's), then the step's (its
+        channel's, its segment's): each given field wins over the ones before."""
         merged = self.defaults.objectives
-        for override in (journey.objectives, step.objectives if step else None):
+        overrides = [
+            journey.objectives,
+            _variant_objectives(journey.by_channel.get(channel or "")),
+            _variant_objectives(journey.by_segment.get(segment or "")),
+        ]
+        if step is not None:
+            overrides += [
+                step.objectives,
+                _variant_objectives(step.by_channel.get(channel or "")),
+                _variant_objectives(step.by_segment.get(segment or "")),
+            ]
+        for override in overrides:
             if override is not None:
                 merged = merged.model_copy(update=override.model_dump(exclude_none=True))
         return merged
@@ -573,6 +720,20 @@ class Spec(_Model):
             f"quantiles {quantiles} {r.severity} period {period}"
         )
 
+    def feedback(self, journey: Journey) -> FeedbackPolicy | None:
+        """The journey's feedback policy: its own ``feedback`` fields over ``defaults.feedback``
+        (objectives merged field by field); None when neither declares one."""
+        base, own = self.defaults.feedback, journey.feedback
+        if own is None or base is None:
+            return own or base
+        update = {k: getattr(own, k) for k in own.model_fields_set if k != "objectives"}
+        if "objectives" in own.model_fields_set:
+            goals = own.objectives
+            update["objectives"] = base.objectives.model_copy(
+                update={k: getattr(goals, k) for k in goals.model_fields_set}
+            )
+        return base.model_copy(update=update)
+
     def check_objective(self, journey: Journey, step: Step, check: Check) -> float:
         return check.objective or self.objectives(journey, step).accuracy
 
@@ -588,7 +749,12 @@ class Spec(_Model):
         for journey in self.journeys:
             steps = tuple(
                 s.model_copy(
-                    update={"target": s.target * factor, "tolerating": self.tolerating(s) * factor}
+                    update={
+                        "target": s.target * factor,
+                        "tolerating": self.tolerating(s) * factor,
+                        "by_segment": {n: _scaled(v, factor) for n, v in s.by_segment.items()},
+                        "by_channel": {n: _scaled(v, factor) for n, v in s.by_channel.items()},
+                    }
                 )
                 for s in journey.steps
             )
@@ -601,6 +767,37 @@ class Spec(_Model):
         import hashlib
 
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
+def _scaled(variant: Variant, factor: float) -> Variant:
+    return variant.model_copy(
+        update={
+            "target": None if variant.target is None else variant.target * factor,
+            "tolerating": None if variant.tolerating is None else variant.tolerating * factor,
+        }
+    )
+
+
+def _variant_objectives(variant: Variant | ObjectivesVariant | None) -> ObjectivesOverride | None:
+    return None if variant is None else variant.objectives
+
+
+def _declared_keys(variants: dict[str, Any], info: ValidationInfo, key: str, what: str) -> Any:
+    """``by_segment`` / ``by_channel`` name only segments / channels the spec declares (the
+    loader passes them; a model built in code is checked by ``Spec``)."""
+    declared = (info.context or {}).get(key)
+    if isinstance(declared, tuple):
+        for name in variants:
+            if name not in declared:
+                listed = (
+                    f"declared {what}s: {', '.join(declared)}"
+                    if declared
+                    else (f"the spec declares no {what}s; add '{key}: [{name}]' at the top")
+                )
+                close = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
+                fix = f"did you mean '{close[0]}'?" if close else listed
+                raise ValueError(f"unknown {what} '{name}'; {fix}")
+    return variants
 
 
 def _not_other(value: str, what: str) -> str:

@@ -37,6 +37,7 @@ JOURNEYS_STARTED: Final = "cx_journeys_started_total"
 CHANNEL_SWITCHES: Final = "cx_channel_switches_total"
 FEEDBACK: Final = "cx_feedback_responses_total"
 FEEDBACK_TOPICS: Final = "cx_feedback_topics_total"
+JOURNEY_DURATION: Final = "cx_journey_duration_seconds"
 STEP_FAILURES: Final = "cx_step_failures_total"
 STEP_TARGET: Final = "cx_step_target_seconds"
 STEP_TOLERATING: Final = "cx_step_tolerating_seconds"
@@ -141,6 +142,12 @@ METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
         "counter",
         (SERVICE, JOURNEY, STEP, CHANNEL, SEGMENT, CATEGORY, REASON),
         "Customer feedback by category (praise, problem, suggestion) and declared reason code.",
+    ),
+    JOURNEY_DURATION: (
+        "histogram",
+        (SERVICE, JOURNEY, CHANNEL),
+        "End-to-end journey time: first step start (carried in the signed context) to the end "
+        "of the last step, by the channel of the last step.",
     ),
     STEP_TARGET: (
         "gauge",
@@ -293,8 +300,12 @@ _FINE_FROM, _FINE_TO = -2, 2  # octaves around T covered finely
 _COARSE_BELOW, _COARSE_ABOVE = (-4,), (3,)
 
 
-def duration_buckets(target: float, tolerating: float) -> tuple[float, ...]:
-    """Upper bounds (``le``) for a step with target ``target`` seconds."""
+def duration_buckets(
+    target: float, tolerating: float, exact: tuple[float, ...] = ()
+) -> tuple[float, ...]:
+    """Upper bounds (``le``) for a step with target ``target`` seconds; ``exact``: further
+    thresholds that must be boundaries too (a segment's or channel's own target and tolerating
+    threshold: every slot of the step shares one layout, and each classifies on its own)."""
     exponents = [float(o) for o in _COARSE_BELOW]
     exponents += [
         k / _FINE_STEPS_PER_OCTAVE
@@ -304,6 +315,7 @@ def duration_buckets(target: float, tolerating: float) -> tuple[float, ...]:
     bounds = {_round(target * 2.0**e) for e in exponents}
     bounds.add(target)
     bounds.add(tolerating)
+    bounds.update(exact)
     return tuple(sorted(bounds))
 
 
@@ -314,6 +326,27 @@ def _round(value: float) -> float:
 
 
 RELATIVE_ERROR_BUCKETS: Final = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.5, 1.0)
+# End-to-end journey time: one layout for every journey, a second to a week (a journey spans
+# requests, people and days: a loan application waits hours for documents), about ×2.5 apart —
+# 16 bounds, 19 series per journey and channel (docs/metrics.md, "Series budget").
+JOURNEY_DURATION_BUCKETS: Final = (
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    150.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    21600.0,
+    86400.0,
+    259200.0,
+    604800.0,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,6 +519,23 @@ def rec_contact(indicator: str) -> str:
 
 
 ALERT_CONTACT_OBJECTIVE: Final = "CxContactObjectiveMissed"
+
+# ---------------------------------------------------------------------------------------------
+# Voice of the customer (``cxmetrics.rules.feedback``): per journey, over the spec's
+# ``feedback.window`` ("window") and the same window ``feedback.baseline`` earlier ("baseline").
+AGAINST: Final = "against"  # what CxFeedbackScoreDrop compared with: objective or baseline
+AGAINST_VALUES: Final = ("objective", "baseline")
+ALERT_FEEDBACK_DROP: Final = "CxFeedbackScoreDrop"
+
+
+REC_COMPLAINT_RATE: Final = "cx:journey_complaint:ratio_window"
+
+
+def rec_feedback(indicator: str, what: str, span: str) -> str:
+    """``cx:journey_nps:score_window``, ``cx:journey_csat:responses_baseline``: a feedback score
+    (``what``: ``score`` or ``responses``) over the window or its baseline."""
+    return f"cx:journey_{indicator}:{what}_{span}"
+
 
 # ---------------------------------------------------------------------------------------------
 # ``cxmetrics watch`` (``cxmetrics.watch``): the detector's verdicts and the process's own health,

@@ -82,9 +82,10 @@ def test_an_idle_process_exposes_only_what_the_spec_declares() -> None:
     # the two consecutive transitions per channel; starts per channel; target and tolerating per
     # step; undeclared kinds (6); the spec's info; the thresholds and policy the generic rules join
     # (objective, min_change, min_volume, policy per step, an objective per check, the next step
-    # of the first two). Pass/fail checks have no relative errors: their relative-error
-    # histograms appear only if one is ever recorded.
-    assert len(lines) == 42 + 156 + 8 + 4 + 2 + 6 + 6 + 1 + (4 * 3 + 2 + 2)
+    # of the first two); the journey-time histogram per channel (16 bounds + +Inf, sum and count:
+    # 2 × 19). Pass/fail checks have no relative errors: their relative-error histograms appear
+    # only if one is ever recorded.
+    assert len(lines) == 42 + 156 + 8 + 4 + 2 + 6 + 6 + 1 + (4 * 3 + 2 + 2) + 38
     # targets, tolerating, info, and the spec series
     assert sum(1 for line in lines if not line.endswith(" 0.0")) == 7 + 16
 
@@ -272,7 +273,7 @@ def test_the_fleet_specs_series_in_its_worst_case(monkeypatch: pytest.MonkeyPatc
     timeliness classes, an undeclared step and check per journey and channel: 91,919 series on
     main (90,569 before any traffic). The duration histogram per channel (latency judged per
     channel) costs 3 × 550 × 26 of them: over the 30 k goal; docs/metrics.md has the arithmetic
-    and the decision."""
+    and the decision. The end-to-end journey time adds 50 × 3 × 19 = 2,850 (idle and worst)."""
     journeys = [
         {
             "name": f"j{j:02d}",
@@ -312,5 +313,5 @@ def test_the_fleet_specs_series_in_its_worst_case(monkeypatch: pytest.MonkeyPatc
     finally:
         rec.close()
     # the spec series the generic rules join add 2,500: 4 per step, one per check, one per
-    # consecutive pair (500 × 4 + 50 + 450)
-    assert (idle, worst) == (54_807, 60_207)
+    # consecutive pair (500 × 4 + 50 + 450); the journey-time histogram 2,850
+    assert (idle, worst) == (54_807 + 2_850, 60_207 + 2_850)

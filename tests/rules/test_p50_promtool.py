@@ -24,8 +24,8 @@ import yaml
 from cxmetrics.rules import build, parse_with_overrides, render
 from cxmetrics.rules.promtest import promtool
 from cxmetrics.spec import names
-from tests.helpers.paths import EXAMPLE_SPEC
 from cxmetrics.spec.model import Spec
+from tests.helpers.paths import EXAMPLE_SPEC
 from tests.helpers.promtool_series import SIGMA, Z95, cumulative, layout, spec_series
 
 pytestmark = pytest.mark.slow  # runs promtool
@@ -119,7 +119,9 @@ def _suite(tmp_path: Path, bounds: tuple[float, ...] | None, min_change: float =
     suite = {
         "rule_files": ["rules.yml"],
         "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": _series(bounds, spec), "promql_expr_test": checks}],
+        "tests": [
+            {"interval": "1m", "input_series": _series(bounds, spec), "promql_expr_test": checks}
+        ],
     }
     path = tmp_path / "tests.yml"
     path.write_text(yaml.safe_dump(suite, sort_keys=False))

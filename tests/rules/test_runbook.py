@@ -11,6 +11,7 @@ from cxmetrics.rules.promql import RUNBOOK
 from cxmetrics.spec import names
 from cxmetrics.spec.load import parse_spec
 from cxmetrics.spec.model import Spec
+from tests.helpers import feedback
 from tests.helpers.followup_app import spec_text
 from tests.helpers.paths import ROOT
 
@@ -48,3 +49,16 @@ def test_every_alert_of_the_example_links_an_existing_runbook_section(
         url = annotations["runbook_url"]
         assert url == f"{RUNBOOK}#{str(alert['alert']).lower()}"
         assert url.split("#")[1] in anchors, url
+
+
+def test_the_feedback_alert_links_its_runbook_section() -> None:
+    alerts = [
+        a for a in _alerts(parse_spec(feedback.SPEC)) if a["alert"] == names.ALERT_FEEDBACK_DROP
+    ]
+    assert len(alerts) == 3  # nps against objective and baseline, csat against baseline
+    anchors = _anchors()
+    for alert in alerts:
+        annotations = alert["annotations"]
+        assert isinstance(annotations, dict)
+        assert annotations["runbook_url"] == f"{RUNBOOK}#cxfeedbackscoredrop"
+        assert "cxfeedbackscoredrop" in anchors
