@@ -241,6 +241,8 @@ class Classifier:
 class Judgment(NamedTuple):
     time: float
     resolution: str  # "first_contact" | "repeat"
+    customer: str | None = None  # the judged call's customer and end (which call it was)
+    end: float = 0.0
 
 
 _NO_JUDGMENTS: Final[tuple[Judgment, ...]] = ()
@@ -275,7 +277,7 @@ class RepeatJudge:
                     out = []
                     for e in repeated:
                         ends.remove(e)
-                        out.append(Judgment(offered, "repeat"))
+                        out.append(Judgment(offered, "repeat", customer, e))
                     if not ends:
                         del self._pending[customer]
         if offered > self._horizon:
@@ -307,7 +309,7 @@ class RepeatJudge:
         ends.remove(end)
         if not ends:
             del self._pending[customer]
-        return Judgment(closes, "first_contact")
+        return Judgment(closes, "first_contact", customer, end)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,43 +384,91 @@ def from_events(
     """Each contact journey's counts over ``(start, end]`` (default: everything). Calls are taken
     in the order given (a log's file order, the order they were imported in) for the repeat
     judgments, which are made over all the calls and counted when their time is in range."""
+    return {
+        name: parts.get("", ContactCounts())
+        for name, parts in _tally(spec, events, start, end, None).items()
+    }
+
+
+Dimension = Literal["channel", "segment"]
+
+
+def breakdown(
+    spec: Spec,
+    events: Iterable[Event],
+    dimension: Dimension,
+    start: float | None = None,
+    end: float | None = None,
+) -> dict[str, dict[str, ContactCounts]]:
+    """``from_events`` broken down by the calls' ``channel`` or ``segment``: journey → value →
+    counts. Repeat judgments are made over all the journey's calls (a call back on another
+    channel is a repeat too) and counted under the judged call's value; survey responses under
+    their own."""
+    return _tally(spec, events, start, end, dimension)
+
+
+def _tally(
+    spec: Spec,
+    events: Iterable[Event],
+    start: float | None,
+    end: float | None,
+    dimension: Dimension | None,
+) -> dict[str, dict[str, ContactCounts]]:
     contacts = {j.name: j.contact for j in spec.contact_journeys if j.contact is not None}
-    out = {name: ContactCounts() for name in contacts}
+    out: dict[str, dict[str, ContactCounts]] = {name: {} for name in contacts}
     judges = {name: RepeatJudge(c.repeat_window) for name, c in contacts.items()}
     latest = float("-inf")
     judged: dict[str, list[Judgment]] = {name: [] for name in contacts}
+    # The value of each answered call awaiting judgment, by (customer, end): judgments are
+    # counted under the call they judge.
+    origin: dict[tuple[str, float], str] = {}
 
     def inside(time: float) -> bool:
         return (start is None or time > start) and (end is None or time <= end)
 
+    def part(journey: str, value: str) -> ContactCounts:
+        parts = out[journey]
+        counts = parts.get(value)
+        if counts is None:
+            counts = parts[value] = ContactCounts()
+        return counts
+
     for event in events:
         if event.journey not in contacts:
             continue
-        contact, counts = contacts[event.journey], out[event.journey]
+        contact = contacts[event.journey]
+        value = "" if dimension is None else getattr(event, dimension)
         if isinstance(event, ContactRecord):
             judge = judges[event.journey]
             if judge.too_early(event.offered):
                 continue  # the importer refuses such rows; a log written otherwise: unjudged
             latest = max(latest, event.time, event.offered)
             answered = event.disposition == _ANSWERED
+            counts = part(event.journey, value)
             if answered and event.customer_ref is None and inside(event.time):
                 counts.no_customer += 1
             judged[event.journey] += judge.offer(
                 event.customer_ref, event.offered, event.time, answered
             )
+            if answered and event.customer_ref is not None and dimension is not None:
+                origin[(event.customer_ref, event.time)] = value
             if inside(event.time):
                 record_call(counts, contact, event)
         elif isinstance(event, FeedbackRecord) and event.scale is not None and inside(event.time):
-            counts.add(
+            part(event.journey, value).add(
                 names.FEEDBACK,
                 (event.step or "", event.channel, event.segment, event.scale, str(event.score)),
             )
     for name, judge in judges.items():
         rest, unjudged = judge.finish(latest)
-        out[name].unjudged = unjudged
+        if dimension is None:
+            part(name, "").unjudged = unjudged
         for judgment in (*judged[name], *rest):
+            value = ""
+            if dimension is not None and judgment.customer is not None:
+                value = origin.pop((judgment.customer, judgment.end), "")
             if inside(judgment.time):
-                out[name].add(names.CONTACT_RESOLUTIONS, (judgment.resolution,))
+                part(name, value).add(names.CONTACT_RESOLUTIONS, (judgment.resolution,))
     return out
 
 

@@ -43,6 +43,7 @@ UIDS = [
     "cx-loan_application-followups",  # a journey with a key step (dashboards/followups.py)
     "cx-contact_centre-overview",
     "cx-contact_centre-steps",
+    "cx-contact_centre-contact",  # a journey with a contact block (dashboards/contact.py)
 ]
 
 
@@ -348,7 +349,7 @@ def test_variables_and_annotations(boards: list[dict[str, Any]]) -> None:
             journey,
         )
         assert variables["channel"]["allValue"] == ".*"
-        expected = "phone" if "contact_centre" in board["uid"] else "app,web,phone,branch"
+        expected = "phone,web" if "contact_centre" in board["uid"] else "app,web,phone,branch"
         assert variables["channel"]["query"] == expected
         for panel in board["panels"]:
             if panel["type"] != "row":
@@ -358,6 +359,8 @@ def test_variables_and_annotations(boards: list[dict[str, Any]]) -> None:
         alert = (
             f'alertname="{names.ALERT_FOLLOWUP_LAG}"'
             if board["uid"].endswith("followups")
+            else f'alertname="{names.ALERT_CONTACT_OBJECTIVE}"'
+            if board["uid"].endswith("contact")
             else 'alertname=~"Cx.*"'
         )
         assert annotation["expr"] == (
@@ -416,9 +419,10 @@ def metric_names(expr: str) -> set[str]:
 
 def known_names(spec: Spec) -> set[str]:
     known = set(names.METRICS) | set(names.FOLLOWUP_METRICS) | {"ALERTS"}
+    known |= set(names.CONTACT_METRICS)
     known |= {
         f"{m}{s}"
-        for m, (kind, _, _) in names.METRICS.items()
+        for m, (kind, _, _) in (*names.METRICS.items(), *names.CONTACT_METRICS.items())
         if kind == "histogram"
         for s in ("_bucket", "_count", "_sum")
     }

@@ -126,8 +126,10 @@ def test_bad_jsonl_lines(spec: Spec, tmp_path: Path) -> None:
 
 def test_a_spec_without_contact_journey_is_refused(tmp_path: Path) -> None:
     export = write_csv(tmp_path / "c.csv", rows(T0))
+    text = EXAMPLE_SPEC.read_text()
+    (plain := tmp_path / "plain.yaml").write_text(text[: text.index("    contact:")])
     with pytest.raises(CxError, match="declares no contact journey"):
-        import_calls(load_spec(EXAMPLE_SPEC), export, "csv", REDACT)
+        import_calls(load_spec(plain), export, "csv", REDACT)
 
 
 def test_backfill_holds_every_series_from_zero(spec: Spec, tmp_path: Path) -> None:
