@@ -521,7 +521,7 @@ def test_cli_writes_checks_and_prunes(tmp_path: Path, boards: list[dict[str, Any
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"removed {out / 'cx-renamed-overview.json'} (no longer in the spec)",
-        f"wrote 10 dashboards to {out}: " + ", ".join(f"{u}.json" for u in UIDS),
+        f"wrote 11 dashboards to {out}: " + ", ".join(f"{u}.json" for u in UIDS),
     ]
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [*(f"{u}.json" for u in UIDS), "mine.json"]
@@ -530,7 +530,7 @@ def test_cli_writes_checks_and_prunes(tmp_path: Path, boards: list[dict[str, Any
     check = cli("dashboards", str(EXAMPLE_SPEC), "-o", str(out), "--check")
     assert (check.returncode, check.stdout) == (
         0,
-        f"ok: 10 dashboards in {out} match {EXAMPLE_SPEC}\n",
+        f"ok: 11 dashboards in {out} match {EXAMPLE_SPEC}\n",
     )
     (out / "cx-transfer-steps.json").write_text("{}")
     drift = cli("dashboards", str(EXAMPLE_SPEC), "-o", str(out), "--check")

@@ -421,7 +421,7 @@ def test_promtool_checks_the_rule_file(tmp_path: Path, example_spec: Spec) -> No
     code, out = promtool("check", "rules", str(path))
     assert (code, out.strip().splitlines()) == (
         0,
-        [f"Checking {path}", "  SUCCESS: 521 rules found"],
+        [f"Checking {path}", "  SUCCESS: 543 rules found"],
     )
 
 
@@ -578,7 +578,7 @@ def test_command_checks_both_formats_with_promtool(tmp_path: Path) -> None:
         "release=prom",
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "  SUCCESS: 521 rules found"
+    assert result.output.splitlines()[-1] == "  SUCCESS: 543 rules found"
     assert _load(out.read_text())["kind"] == "PrometheusRule"
 
 

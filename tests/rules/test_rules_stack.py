@@ -67,7 +67,7 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path: Path) 
         prom, am = entries["prometheus"], entries["alertmanager"]
         assert up.stdout.splitlines() == [
             f"prometheus    {prom['url']}  (pid {prom['pid']}, scraping {app} every 1s, "
-            "367 recording + 154 alerting rules)",
+            "378 recording + 165 alerting rules)",
             f"alertmanager  {am['url']}  (pid {am['pid']})",
             f"state         {state}  (stop with: cxmetrics stack down --state-dir {state})",
         ]
@@ -81,9 +81,10 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path: Path) 
                     for kind in ("indicators", "slo", "alerts")
                 ),
                 "cxmetrics.loan_application.followups",
+                "cxmetrics.contact_centre.contact",
             ]
         )
-        assert sum(len(g["rules"]) for g in groups) == 521
+        assert sum(len(g["rules"]) for g in groups) == 543
         deadline = time.monotonic() + 15
         targets: list[dict[str, Any]] = []
         managers: list[dict[str, Any]] = []
