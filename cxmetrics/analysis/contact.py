@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 from ..instrument.events import ContactRecord, Event, FeedbackRecord
 from ..spec import names
@@ -218,17 +218,34 @@ def classify(contact: Contact, record: ContactRecord) -> tuple[str, str]:
     """(disposition label, wait label) of a call under ``contact``'s thresholds: a call abandoned
     before ``short_abandon`` is ``short_abandoned``; the wait is ``within`` when at most the
     service-level threshold (``le``, like a histogram bucket)."""
-    wait = _WITHIN if record.wait <= contact.service_level.threshold else _BEYOND
-    disposition: str = record.disposition
-    if disposition == _ABANDONED and record.wait < contact.short_abandon:
-        disposition = _SHORT
-    return disposition, wait
+    return Classifier(contact)(record.disposition, record.wait)
 
 
-@dataclass(frozen=True)
-class Judgment:
+class Classifier:
+    """``classify`` with the thresholds of one contact block read once (the importer calls it
+    for every row)."""
+
+    __slots__ = ("_short", "_threshold")
+
+    def __init__(self, contact: Contact) -> None:
+        self._threshold = contact.service_level.threshold
+        self._short = contact.short_abandon
+
+    def __call__(self, disposition: str, wait: float) -> tuple[str, str]:
+        label = _WITHIN if wait <= self._threshold else _BEYOND
+        if disposition == _ABANDONED and wait < self._short:
+            return _SHORT, label
+        return disposition, label
+
+
+class Judgment(NamedTuple):
     time: float
     resolution: str  # "first_contact" | "repeat"
+    customer: str | None = None  # the judged call's customer and end (which call it was)
+    end: float = 0.0
+
+
+_NO_JUDGMENTS: Final[tuple[Judgment, ...]] = ()
 
 
 class RepeatJudge:
@@ -248,42 +265,51 @@ class RepeatJudge:
 
     def offer(
         self, customer: str | None, offered: float, end: float, answered: bool
-    ) -> list[Judgment]:
+    ) -> Sequence[Judgment]:
         """Take one call (already checked with ``too_early``); the judgments it makes final."""
-        out: list[Judgment] = []
+        out: list[Judgment] | None = None
         if customer is not None:
             ends = self._pending.get(customer)
             if ends:
-                repeated = [e for e in ends if e < offered <= e + self.window]
-                for e in repeated:
-                    ends.remove(e)
-                    out.append(Judgment(offered, "repeat"))
-                if not ends:
-                    del self._pending[customer]
-        self._horizon = max(self._horizon, offered)
+                window = self.window
+                repeated = [e for e in ends if e < offered <= e + window]
+                if repeated:
+                    out = []
+                    for e in repeated:
+                        ends.remove(e)
+                        out.append(Judgment(offered, "repeat", customer, e))
+                    if not ends:
+                        del self._pending[customer]
+        if offered > self._horizon:
+            self._horizon = offered
         settled = self._horizon - REORDER_TOLERANCE
-        while self._expiry and self._expiry[0][0] < settled:
-            out += self._expire(*heapq.heappop(self._expiry))
+        expiry = self._expiry
+        while expiry and expiry[0][0] < settled:
+            expired = self._expire(*heapq.heappop(expiry))
+            if expired is not None:
+                out = [expired] if out is None else [*out, expired]
         if answered and customer is not None:
             self._pending.setdefault(customer, []).append(end)
-            heapq.heappush(self._expiry, (end + self.window, customer, end))
-        return out
+            heapq.heappush(expiry, (end + self.window, customer, end))
+        return _NO_JUDGMENTS if out is None else out
 
     def finish(self, as_of: float) -> tuple[list[Judgment], int]:
         """The judgments of windows closed by ``as_of``, and how many calls stay unjudged."""
         out: list[Judgment] = []
         while self._expiry and self._expiry[0][0] <= as_of:
-            out += self._expire(*heapq.heappop(self._expiry))
+            expired = self._expire(*heapq.heappop(self._expiry))
+            if expired is not None:
+                out.append(expired)
         return out, sum(len(ends) for ends in self._pending.values())
 
-    def _expire(self, closes: float, customer: str, end: float) -> list[Judgment]:
+    def _expire(self, closes: float, customer: str, end: float) -> Judgment | None:
         ends = self._pending.get(customer)
         if ends is None or end not in ends:
-            return []  # judged a repeat already
+            return None  # judged a repeat already
         ends.remove(end)
         if not ends:
             del self._pending[customer]
-        return [Judgment(closes, "first_contact")]
+        return Judgment(closes, "first_contact", customer, end)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,7 +334,7 @@ class ContactCounts:
     def observe(self, metric: str, seconds: float) -> None:
         bounds = HISTOGRAM_BOUNDS[metric]
         counts = self.buckets.setdefault(metric, [0] * (len(bounds) + 1))
-        counts[_bucket(bounds, seconds)] += 1
+        counts[bucket(bounds, seconds)] += 1
         self.sums[metric] = self.sums.get(metric, 0.0) + seconds
 
     def count(self, metric: str) -> int:
@@ -321,7 +347,8 @@ HISTOGRAM_BOUNDS: Final = {
 }
 
 
-def _bucket(bounds: tuple[float, ...], seconds: float) -> int:
+def bucket(bounds: tuple[float, ...], seconds: float) -> int:
+    """The index of the bucket of ``bounds`` holding ``seconds`` (the last: +Inf)."""
     return bisect_left(bounds, seconds)  # le: a value on a bound is in that bound's bucket
 
 
@@ -357,43 +384,91 @@ def from_events(
     """Each contact journey's counts over ``(start, end]`` (default: everything). Calls are taken
     in the order given (a log's file order, the order they were imported in) for the repeat
     judgments, which are made over all the calls and counted when their time is in range."""
+    return {
+        name: parts.get("", ContactCounts())
+        for name, parts in _tally(spec, events, start, end, None).items()
+    }
+
+
+Dimension = Literal["channel", "segment"]
+
+
+def breakdown(
+    spec: Spec,
+    events: Iterable[Event],
+    dimension: Dimension,
+    start: float | None = None,
+    end: float | None = None,
+) -> dict[str, dict[str, ContactCounts]]:
+    """``from_events`` broken down by the calls' ``channel`` or ``segment``: journey → value →
+    counts. Repeat judgments are made over all the journey's calls (a call back on another
+    channel is a repeat too) and counted under the judged call's value; survey responses under
+    their own."""
+    return _tally(spec, events, start, end, dimension)
+
+
+def _tally(
+    spec: Spec,
+    events: Iterable[Event],
+    start: float | None,
+    end: float | None,
+    dimension: Dimension | None,
+) -> dict[str, dict[str, ContactCounts]]:
     contacts = {j.name: j.contact for j in spec.contact_journeys if j.contact is not None}
-    out = {name: ContactCounts() for name in contacts}
+    out: dict[str, dict[str, ContactCounts]] = {name: {} for name in contacts}
     judges = {name: RepeatJudge(c.repeat_window) for name, c in contacts.items()}
     latest = float("-inf")
     judged: dict[str, list[Judgment]] = {name: [] for name in contacts}
+    # The value of each answered call awaiting judgment, by (customer, end): judgments are
+    # counted under the call they judge.
+    origin: dict[tuple[str, float], str] = {}
 
     def inside(time: float) -> bool:
         return (start is None or time > start) and (end is None or time <= end)
 
+    def part(journey: str, value: str) -> ContactCounts:
+        parts = out[journey]
+        counts = parts.get(value)
+        if counts is None:
+            counts = parts[value] = ContactCounts()
+        return counts
+
     for event in events:
         if event.journey not in contacts:
             continue
-        contact, counts = contacts[event.journey], out[event.journey]
+        contact = contacts[event.journey]
+        value = "" if dimension is None else getattr(event, dimension)
         if isinstance(event, ContactRecord):
             judge = judges[event.journey]
             if judge.too_early(event.offered):
                 continue  # the importer refuses such rows; a log written otherwise: unjudged
             latest = max(latest, event.time, event.offered)
             answered = event.disposition == _ANSWERED
+            counts = part(event.journey, value)
             if answered and event.customer_ref is None and inside(event.time):
                 counts.no_customer += 1
             judged[event.journey] += judge.offer(
                 event.customer_ref, event.offered, event.time, answered
             )
+            if answered and event.customer_ref is not None and dimension is not None:
+                origin[(event.customer_ref, event.time)] = value
             if inside(event.time):
                 record_call(counts, contact, event)
         elif isinstance(event, FeedbackRecord) and event.scale is not None and inside(event.time):
-            counts.add(
+            part(event.journey, value).add(
                 names.FEEDBACK,
                 (event.step or "", event.channel, event.segment, event.scale, str(event.score)),
             )
     for name, judge in judges.items():
         rest, unjudged = judge.finish(latest)
-        out[name].unjudged = unjudged
+        if dimension is None:
+            part(name, "").unjudged = unjudged
         for judgment in (*judged[name], *rest):
+            value = ""
+            if dimension is not None and judgment.customer is not None:
+                value = origin.pop((judgment.customer, judgment.end), "")
             if inside(judgment.time):
-                out[name].add(names.CONTACT_RESOLUTIONS, (judgment.resolution,))
+                part(name, value).add(names.CONTACT_RESOLUTIONS, (judgment.resolution,))
     return out
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._exceptions import CxError
+from ._channels import by_channel
 from ._common import (
     Command,
     abort,
@@ -95,6 +96,10 @@ def analyze(
         if calls:
             data["contact"] = contact_json(calls)
         data.update(after_window)
+        try:
+            data.update(by_channel(loaded, timeline, events))
+        except (CxError, OSError) as exc:
+            abort(f"per-channel indicators: {exc}")
         click.echo(json.dumps(data, indent=2))
     else:
         render(result, judged and matched > 0)

@@ -127,6 +127,16 @@ def demo(
         console.print(f"  {fu['received']}")
     elif result.followups_skipped:
         console.print(f"[yellow]Follow-ups skipped[/]: {result.followups_skipped}")
+    for figure in result.contact:
+        highs_lows = [r for r in figure.rows if r.direction is not None]
+        missed = [r.title for r in highs_lows if r.met is False]
+        console.print(
+            f"[bold]Contact centre[/] {figure.journey}: {figure.offered:,} calls imported from the "
+            f"simulated export; {len(highs_lows) - len(missed)} of {len(highs_lows)} objectives "
+            "met"
+            + (f", [bold red]missed[/]: {', '.join(missed)}" if missed else "")
+            + " (the report has each one, by segment and by channel)"
+        )
     if with_stack:
         console.print()
         if not result.alerts:

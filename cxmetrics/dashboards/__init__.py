@@ -2,8 +2,10 @@
 
 A home view of every journey (``cx-<service>-home``), then for each journey an overview
 (``cx-<journey>-overview``) and a focused step view (``cx-<journey>-steps``, one step at a
-time), built with grafana-foundation-sdk (the ``[grafana]`` extra, imported
-only when dashboards are built) and returned as plain JSON-ready dicts. Output is deterministic
+time), a follow-up view for a journey with key steps and a contact-centre view
+(``cx-<journey>-contact``) for a journey with a ``contact:`` block, built with
+grafana-foundation-sdk (the ``[grafana]`` extra, imported only when dashboards are built) and
+returned as plain JSON-ready dicts. Output is deterministic
 (sorted keys, ids in reading order, uids from the spec), so regenerating an unchanged spec gives
 byte-identical files and a changed spec gives a readable diff.
 
@@ -44,7 +46,7 @@ def build_dashboards(spec: Spec) -> list[Dashboard]:
     try:
         from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-        from . import followups, home, overview, steps
+        from . import contact, followups, home, overview, steps
     except ImportError as exc:  # the [grafana] extra is optional
         missing = (exc.name or "grafana_foundation_sdk").split(".")[0]
         raise CxError(
@@ -55,8 +57,14 @@ def build_dashboards(spec: Spec) -> list[Dashboard]:
 
     models = [home.build(spec)]
     for journey in spec.journeys:
-        # A journey with key steps also gets its follow-up view (dashboards/followups.py).
-        views = (overview, steps, *((followups,) if journey.key_steps else ()))
+        # A journey with key steps also gets its follow-up view (dashboards/followups.py), a
+        # journey with a contact block its contact-centre view (dashboards/contact.py).
+        views = (
+            overview,
+            steps,
+            *((followups,) if journey.key_steps else ()),
+            *((contact,) if journey.contact is not None else ()),
+        )
         models += [module.build(spec, journey) for module in views]
     boards = []
     for model in models:

@@ -86,6 +86,7 @@ class ContactRecord:
     complaint: bool = False
     queue: str | None = None
     customer_ref: str | None = None  # keyed digest, see cxmetrics.instrument.redaction
+    segment: str = "none"  # the customer's segment, from the export's segment column
     kind: Literal["contact"] = "contact"
 
 

@@ -4,6 +4,12 @@ servers to install. Everything it produces lands in one output directory (the fl
 docs/architecture.md end to end: events → indicators and regressions; spec → rules and
 dashboards).
 
+The bank's contact centre does not run Python: its calls come as a call-detail export (the
+bank's ``contact`` simulation: a day of calls with queueing, abandonment, transfers, repeat calls
+and surveys), imported as ``cxmetrics import`` does into an event log of their own (and, with
+``--stack``, backfilled into the stack's Prometheus), and shown in the report's contact-centre
+section: the three highs and three lows against their objectives, by segment and by channel.
+
 Needs the ``demo`` extra. The bank app is ``examples/bank`` in a checkout, shipped in the wheel as
 ``cxmetrics._examples.bank`` (see ``BANK_PACKAGES``).
 """
@@ -25,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import CxError
+from ..records.importer import ImportReport
+from ..report.contact import ContactFigures
 from ..spec.load import load_spec
 from ..spec.model import Spec
 from . import followups as followup_rig
@@ -48,6 +56,9 @@ Progress = Callable[[str, float, int], None]  # phase, fraction done, requests s
 FOLLOWUP_AFTER = 2.0
 LATENCY_VERDICT = "bill_inquiry/bill_detail latency"
 DETAIL_PATH = "/bill/detail"
+# Calls of the contact centre's simulated export: about a day at the simulation's 120 an hour
+# (its import and the report's figures take well under a second).
+CONTACT_CALLS = 3000
 # bill_detail answers each phase needs: on a --fast run's events thinned at random, with 10% of
 # the checks after the change made to fail, the detector's rate path found the fault in 6 of 6
 # trials at ~400 answers per phase and ~500, and 5 of 6 at ~300. A phase runs until it has them,
@@ -81,6 +92,8 @@ class DemoResult:
     withheld: dict[str, str] = field(default_factory=dict)
     followups: followup_rig.FollowUpRun | None = None
     followups_skipped: str = ""  # why the follow-up part did not run ("" when it ran or was off)
+    contact: list[ContactFigures] = field(default_factory=list)  # the imported calls' figures
+    contact_import: ImportReport | None = None
 
 
 # Where the example bank is importable from: a wheel ships it as ``cxmetrics._examples.bank``
@@ -102,6 +115,13 @@ def bank_package() -> str:
         "the demo needs the example bank app: install cxmetrics with the demo extra "
         "(pip install 'cxmetrics[demo]') or run it from a cxmetrics checkout ('make demo')"
     )
+
+
+def bank_contact() -> Any:
+    """The example bank's contact-centre simulation (``examples/bank/contact.py``)."""
+    import importlib
+
+    return importlib.import_module(f"{bank_package()}.contact")
 
 
 def bank_modules() -> tuple[Any, Any]:
@@ -167,6 +187,7 @@ def run(
     shutil.copyfile(app_module.SPEC_PATH, spec_path)
     spec = load_spec(spec_path)
 
+    calls = _import_calls(spec, out_dir, with_stack)
     skipped = followup_rig.unavailable() if followups != "off" else ""
     if skipped and followups == "on":
         raise CxError(f"follow-ups cannot run: {skipped}")
@@ -190,6 +211,7 @@ def run(
             progress,
             with_stack,
             fu,
+            calls.openmetrics,
         )
     # The rig has stopped: what the worker delivered is in ``fu``.
     return _analyse(
@@ -202,7 +224,41 @@ def run(
         served,
         fu,
         skipped,
+        calls,
     )
+
+
+@dataclass
+class Calls:
+    """The contact centre's export and what its import wrote."""
+
+    export: Path
+    events: Path
+    report: ImportReport
+    openmetrics: Path | None  # for the stack's Prometheus (``--stack``)
+
+
+def _import_calls(spec: Spec, out_dir: Path, with_stack: bool) -> Calls:
+    """Simulate the contact centre's export and import it (event log; OpenMetrics for the
+    stack's backfill), as ``cxmetrics import`` does."""
+    import os
+
+    from ..instrument.redaction import hmac_redactor
+    from ..records.importer import import_calls
+    from ..records.openmetrics import Backfill
+
+    export = out_dir / "calls.csv"
+    bank_contact().write(export, CONTACT_CALLS)
+    log = out_dir / "contact-events.jsonl"
+    backfill = Backfill(60.0) if with_stack else None
+    redact = hmac_redactor(os.urandom(32))  # references match within this export only
+    with open(log, "wb") as sink:
+        report = import_calls(spec, export, "csv", redact, events=sink, backfill=backfill)
+    openmetrics = None
+    if backfill is not None and not backfill.empty:
+        openmetrics = out_dir / "calls.om"
+        report.samples = backfill.write(openmetrics)
+    return Calls(export, log, report, openmetrics)
 
 
 def _serve_and_drive(
@@ -219,6 +275,7 @@ def _serve_and_drive(
     progress: Progress | None,
     with_stack: bool,
     fu: followup_rig.FollowUpRun | None,
+    calls_om: Path | None = None,
 ) -> tuple[Served, Any]:
     """The bank under uvicorn and its customers; the app stops recording before it returns."""
     from .. import config
@@ -244,7 +301,9 @@ def _serve_and_drive(
 
     seen: dict[str, dict[str, Any]] = {}
     with serve(app) as url, ExitStack() as servers:
-        alertmanager = _start_stack(out_dir, spec_path, url, servers) if with_stack else None
+        alertmanager = (
+            _start_stack(out_dir, spec_path, url, servers, calls_om) if with_stack else None
+        )
 
         def watch() -> None:
             # While the customers are still there: when they leave, the volume guards make
@@ -276,6 +335,7 @@ def _analyse(
     served: Served,
     fu: followup_rig.FollowUpRun | None,
     skipped: str,
+    calls: Calls,
 ) -> DemoResult:
     """Analyse the run; give the verdicts the traffic and the machine allow, and say which not."""
     from ..analysis.analyzer import analyze
@@ -328,9 +388,16 @@ def _analyse(
         withheld=withheld,
         followups=fu,
         followups_skipped=skipped,
+        contact_import=calls.report,
     )
-    result.files.update({"spec": spec_path, "events": events})
+    result.files.update(
+        {"spec": spec_path, "events": events, "calls": calls.export, "contact_events": calls.events}
+    )
+    from ..exposition.eventlog import read_log
     from ..report import write_report
+    from ..report.contact import figures as contact_figures
+
+    result.contact = contact_figures(spec, read_log(calls.events).events)
 
     report_spec, figures = spec.scaled(time_scale), []
     if fu is not None:  # the follow-up section, from the worker's metrics at the end
@@ -341,7 +408,12 @@ def _analyse(
         )
         figures = followup_figures(report_spec, [fu.metrics])
     result.files["report"] = write_report(
-        report_spec, timeline, analysis, out_dir / "report.html", followups=figures
+        report_spec,
+        timeline,
+        analysis,
+        out_dir / "report.html",
+        followups=figures,
+        contact=result.contact,
     )
     result.files.update(_artifacts(spec, out_dir))
     return result
@@ -477,8 +549,11 @@ def _stack_spec(spec: Spec, spec_path: Path) -> Spec:
     return spec.model_copy(update={"defaults": defaults})
 
 
-def _start_stack(out_dir: Path, spec_path: Path, app_url: str, servers: ExitStack) -> Any:
-    """Prometheus scraping the app every second with the demo's rules, and Alertmanager."""
+def _start_stack(
+    out_dir: Path, spec_path: Path, app_url: str, servers: ExitStack, calls: Path | None
+) -> Any:
+    """Prometheus scraping the app every second with the demo's rules, and Alertmanager; the
+    contact centre's imported ``calls`` (OpenMetrics) backfilled into its data first."""
     from .. import rules
     from ..rules.overlay import parse_with_overrides
     from . import stack
@@ -489,6 +564,8 @@ def _start_stack(out_dir: Path, spec_path: Path, app_url: str, servers: ExitStac
     spec = parse_with_overrides(spec_path.read_text(), [STACK_OVERRIDE], str(spec_path))
     rule_file = work / "rules.yml"
     rules.write_atomic(rule_file, rules.render(rules.build(spec)))
+    if calls is not None:
+        _create_blocks(calls, work / "data")
     alertmanager = servers.enter_context(stack.alertmanager(work).start())
     # Every 2 s: rendering the exposition holds the interpreter for tens of milliseconds, and a
     # scrape every second stalls enough requests to move the p95 of the shortest steps.
@@ -502,6 +579,32 @@ def _start_stack(out_dir: Path, spec_path: Path, app_url: str, servers: ExitStac
         ).start()
     )
     return alertmanager
+
+
+def _create_blocks(source: Path, data: Path) -> None:
+    """``promtool tsdb create-blocks-from openmetrics``: the backfill ``cxmetrics import
+    --backfill`` runs, into a Prometheus data directory not yet opened."""
+    import subprocess
+
+    from .._binaries import PROMTOOL, require_binary
+
+    data.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [
+            require_binary(PROMTOOL),
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            str(source),
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise CxError(f"promtool could not backfill the calls: {result.stderr.strip()[-2000:]}")
 
 
 def _firing(alertmanager_url: str) -> list[dict[str, Any]]:
@@ -669,6 +772,7 @@ def summary(result: DemoResult) -> dict[str, Any]:
         ),
         "steps": data["steps"],
         "journeys": data["journeys"],
+        "contact": contact_summary(result),
         "files": {k: str(v) for k, v in result.files.items()},
         "alerts": [
             {
@@ -683,6 +787,45 @@ def summary(result: DemoResult) -> dict[str, Any]:
     }
 
 
+def contact_summary(result: DemoResult) -> dict[str, Any]:
+    """The contact centre's figures as JSON: per journey the calls offered, each indicator with
+    its objective and whether it is met, and the indicators per segment and per channel."""
+
+    def indicators(rows: list[Any]) -> dict[str, Any]:
+        return {
+            r.name: {
+                "value": r.value,
+                "objective": r.objective,
+                "direction": r.direction,
+                "met": r.met,
+            }
+            for r in rows
+        }
+
+    report = result.contact_import
+    out: dict[str, Any] = {}
+    if report is not None:
+        out["import"] = {
+            "rows": report.rows,
+            "imported": report.imported,
+            "rejected": report.rejected,
+        }
+    for figure in result.contact:
+        out[figure.journey] = {
+            "offered": figure.offered,
+            "unjudged": figure.unjudged,
+            "indicators": indicators(figure.rows),
+            **{
+                f"by_{dimension}": {
+                    value: {"offered": offered, "indicators": indicators(rows)}
+                    for value, (offered, rows) in values.items()
+                }
+                for dimension, values in figure.breakdowns.items()
+            },
+        }
+    return out
+
+
 def next_steps(result: DemoResult) -> list[str]:
     out = result.out_dir
     lines = []
@@ -690,6 +833,8 @@ def next_steps(result: DemoResult) -> list[str]:
         lines.append(f"open {result.files['report']} in a browser (works offline)")
     lines += [
         f"cxmetrics analyze {out}/cxmetrics.yaml --events {out}/events.jsonl --step 2s",
+        f"cxmetrics import {out}/cxmetrics.yaml {out}/calls.csv --events calls.jsonl   # the "
+        "contact centre's export",
         f"python -m {bank_package()}.serve --port 8000   # the bank app, /metrics included",
     ]
     if "rules" in result.files:

@@ -13,12 +13,12 @@ import math
 import time as _time
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Final
+from typing import Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 from .._exceptions import CxError
-from ..instrument.events import ContactRecord
 from ..instrument.redaction import Redact, customer_ref
+from ..spec import names
 from ..spec.model import Journey, RecordMapping, Spec
 from .rows import Row
 
@@ -32,18 +32,30 @@ _TRUE: Final = frozenset({"1", "true", "yes", "y", "t"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "n", "f"})
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A call and what else its row carries: the survey score (or None)."""
+class Call(NamedTuple):
+    """One call of a row, as the importer counts and writes it (a tuple: built once a row)."""
 
-    record: ContactRecord
-    answered_at: float | None
+    journey: str
+    channel: str
+    segment: str
+    call_id: str
+    customer_ref: str | None
+    queue: str | None
+    offered: float
+    answered: float | None  # None: not answered
+    ended: float
+    disposition: str  # answered, abandoned or failed
+    wait: float  # offered to answered (answered), else offered to the end
+    handle: float | None  # answered to the end (answered calls only)
+    transferred: bool
+    ticket: bool
+    complaint: bool
     survey: int | None
 
 
 @dataclass(frozen=True)
 class Route:
-    """A contact journey with its mapping resolved."""
+    """A contact journey with its mapping resolved: column names, channels and segments."""
 
     journey: Journey
     mapping: RecordMapping
@@ -52,6 +64,8 @@ class Route:
     failed: frozenset[str]
     tickets: frozenset[str]
     complaints: frozenset[str]
+    channels: frozenset[str]  # the journey's declared channels (others: ``other``)
+    segments: frozenset[str]  # the spec's declared segments (others: ``other``)
 
 
 class Router:
@@ -78,6 +92,7 @@ class Router:
         self._default: Route | None = None
         self._latest = _time.time() + AHEAD
         self.routes = tuple(_route(spec, j) for j in journeys)
+        self._queue_column = self.routes[0].mapping.columns.queue
         for route in self.routes:
             j = route.journey
             for queue in route.mapping.queues:
@@ -93,8 +108,8 @@ class Router:
     def call(self, row: Row) -> tuple[Route, Call]:
         """The row's journey and call; ``ValueError`` naming the field when it is not one.
         The queue is read with the first contact journey's column names."""
-        columns = self.routes[0].mapping.columns
-        queue = _text(row.get(columns.queue))
+        raw = row.get(self._queue_column)
+        queue = raw.strip() if type(raw) is str else _text(raw)
         route = self._default if not self._by_queue else self._by_queue.get(queue or "")
         if route is None:
             raise ValueError(
@@ -103,54 +118,73 @@ class Router:
         return route, self._build(route, row, queue)
 
     def _build(self, route: Route, row: Row, queue: str | None) -> Call:
+        # The hot path of an import: one call per row, so attribute look-ups are hoisted.
         columns = route.mapping.columns
-        call_id = _text(row.get(columns.call_id))
+        get = row.get
+        raw = get(columns.call_id)
+        call_id = raw.strip() if type(raw) is str else _text(raw)
         if not call_id:
             raise ValueError(f"{columns.call_id}: missing")
         if len(call_id) > MAX_ID:
             raise ValueError(f"{columns.call_id}: longer than {MAX_ID} characters")
-        offered = self._stamp(row, columns.offered, route.zone, required=True)
-        ended = self._stamp(row, columns.ended, route.zone, required=True)
-        answered = self._stamp(row, columns.answered, route.zone, required=False)
-        assert offered is not None and ended is not None
+        latest, zone = self._latest, route.zone
+        offered = _stamp(get(columns.offered), columns.offered, zone, latest)
+        if offered is None:
+            raise ValueError(f"{columns.offered}: missing")
+        ended = _stamp(get(columns.ended), columns.ended, zone, latest)
+        if ended is None:
+            raise ValueError(f"{columns.ended}: missing")
+        answered = _stamp(get(columns.answered), columns.answered, zone, latest)
         if not offered <= ended <= offered + MAX_CALL:
             raise ValueError(
-                f"{columns.ended}: {row.get(columns.ended)!r} is not between the offered time "
+                f"{columns.ended}: {get(columns.ended)!r} is not between the offered time "
                 "and 366 days after it"
             )
         if answered is not None and not offered <= answered <= ended:
             raise ValueError(
-                f"{columns.answered}: {row.get(columns.answered)!r} is not between the offered "
+                f"{columns.answered}: {get(columns.answered)!r} is not between the offered "
                 "and ended times"
             )
-        outcome = _text(row.get(columns.outcome)) or ""
-        wrap = _text(row.get(columns.wrap_code)) or ""
-        codes = {outcome, wrap} - {""}
+        raw = get(columns.outcome)
+        outcome = (raw.strip() if type(raw) is str else _text(raw)) or ""
+        raw = get(columns.wrap_code)
+        wrap = (raw.strip() if type(raw) is str else _text(raw)) or ""
+        transferred = _flag(get(columns.transfer), columns.transfer)
         if answered is not None:
             disposition = "answered"
-            wait, handle = answered - offered, ended - answered
+            wait: float = answered - offered
+            handle: float | None = ended - answered
+            transferred_answered = transferred
+            ticket = outcome in route.tickets or wrap in route.tickets
+            complaint = outcome in route.complaints or wrap in route.complaints
         else:
-            disposition = "failed" if codes & route.failed else "abandoned"
+            failed = outcome in route.failed or wrap in route.failed
+            disposition = "failed" if failed else "abandoned"
             wait, handle = ended - offered, None
-        transferred = _flag(row.get(columns.transfer), columns.transfer)
-        customer = _text(row.get(columns.customer))
+            transferred_answered = ticket = complaint = False
+        raw = get(columns.customer)
+        customer = raw.strip() if type(raw) is str else _text(raw)
         ref = self._ref(customer) if customer else None
-        record = ContactRecord(
-            time=ended,
-            journey=route.journey.name,
-            channel=route.channel,
-            journey_id=call_id,
-            offered=offered,
-            disposition=disposition,  # type: ignore[arg-type]
-            wait=wait,
-            handle=handle,
-            transferred=transferred and answered is not None,
-            ticket=bool(codes & route.tickets) and answered is not None,
-            complaint=bool(codes & route.complaints) and answered is not None,
-            queue=queue,
-            customer_ref=ref,
+        survey = get(columns.survey)
+        score = None if survey == "" or survey is None else _survey(survey, columns.survey, route)
+        return Call(
+            route.journey.name,
+            _name(get(columns.channel), route.channels, route.channel),
+            _name(get(columns.segment), route.segments, names.NONE),
+            call_id,
+            ref,
+            queue,
+            offered,
+            answered,
+            ended,
+            disposition,
+            wait,
+            handle,
+            transferred_answered,
+            ticket,
+            complaint,
+            score,
         )
-        return Call(record, answered, _survey(row.get(columns.survey), columns.survey, route))
 
     def _ref(self, customer: str) -> str | None:
         """The keyed reference of ``customer``, remembered: an HMAC per row is most of a row's
@@ -164,42 +198,52 @@ class Router:
         ref = self._refs[customer] = customer_ref(self._redact, customer)
         return ref
 
-    def _stamp(self, row: Row, column: str, zone: tzinfo, *, required: bool) -> float | None:
-        raw = row.get(column)
-        if type(raw) is str and raw:  # the common case: a CSV field of epoch seconds
-            try:
-                seconds = float(raw)
-            except ValueError:
-                pass
-            else:
-                if EARLIEST <= seconds <= self._latest:
-                    return seconds
-        text = _text(raw)
-        if not text:
-            if required:
-                raise ValueError(f"{column}: missing")
-            return None
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+
+def _stamp(raw: object, column: str, zone: tzinfo, latest: float) -> float | None:
+    """Seconds since the epoch of a time field; None when it is empty."""
+    if type(raw) is str and raw:  # the common case: a CSV field of epoch seconds
+        try:
             seconds = float(raw)
+        except ValueError:
+            pass
         else:
+            if EARLIEST <= seconds <= latest:
+                return seconds
+    text = _text(raw)
+    if not text:
+        return None
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        seconds = float(raw)
+    else:
+        try:
+            seconds = float(text)
+        except ValueError:
             try:
-                seconds = float(text)
+                stamp = datetime.fromisoformat(text)
             except ValueError:
-                try:
-                    stamp = datetime.fromisoformat(text)
-                except ValueError:
-                    raise ValueError(
-                        f"{column}: {text!r} is not a time (ISO 8601 such as "
-                        "2026-01-05T10:00:00Z, or seconds since the epoch)"
-                    ) from None
-                if stamp.tzinfo is None:
-                    stamp = stamp.replace(tzinfo=zone)
-                seconds = stamp.timestamp()
-        if not math.isfinite(seconds) or not EARLIEST <= seconds <= self._latest:
-            raise ValueError(
-                f"{column}: {text!r} is not between 2000-01-01 and a day after this machine's clock"
-            )
-        return seconds
+                raise ValueError(
+                    f"{column}: {text!r} is not a time (ISO 8601 such as "
+                    "2026-01-05T10:00:00Z, or seconds since the epoch)"
+                ) from None
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=zone)
+            seconds = stamp.timestamp()
+    if not math.isfinite(seconds) or not EARLIEST <= seconds <= latest:
+        raise ValueError(
+            f"{column}: {text!r} is not between 2000-01-01 and a day after this machine's clock"
+        )
+    return seconds
+
+
+def _name(raw: object, declared: frozenset[str], default: str) -> str:
+    """A channel or segment field: ``default`` when empty or absent, the value when the spec
+    declares it, else ``other`` (as the instrumentation folds undeclared names)."""
+    if raw is None or raw == "":
+        return default
+    text = raw.strip() if type(raw) is str else _text(raw)
+    if not text:
+        return default
+    return text if text in declared else names.OTHER
 
 
 def _route(spec: Spec, journey: Journey) -> Route:
@@ -218,9 +262,11 @@ def _route(spec: Spec, journey: Journey) -> Route:
         mapping,
         channel,
         zone,
-        frozenset(mapping.failed),
-        frozenset(mapping.tickets),
-        frozenset(mapping.complaints),
+        frozenset(mapping.failed) - {""},
+        frozenset(mapping.tickets) - {""},
+        frozenset(mapping.complaints) - {""},
+        frozenset(journey.channels or spec.channels),
+        frozenset(spec.segments),
     )
 
 

@@ -16,11 +16,12 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
 from ..analysis.contact import HISTOGRAM_BOUNDS as _BOUNDS
-from ..analysis.contact import ContactCounts, RepeatJudge, increments
+from ..analysis.contact import Classifier, ContactCounts, Judgment, RepeatJudge, bucket
 from ..instrument.redaction import Redact
 from ..spec import names
 from ..spec.model import Spec
@@ -71,26 +72,25 @@ def import_calls(
     contact journey to map to."""
     router = Router(spec, redact, journey)
     report = ImportReport(os.fspath(path))
-    judges = {r.journey.name: RepeatJudge(_window(r)) for r in router.routes}
-    report.counts = {r.journey.name: ContactCounts() for r in router.routes}
-    latest = dict.fromkeys(judges, float("-inf"))
+    tallies = {r.journey.name: _Tally(spec, r) for r in router.routes}
+    report.counts = {name: tally.counts for name, tally in tallies.items()}
     buffer: list[str] = []
-    formats = {r.journey.name: _steps(spec, r) for r in router.routes}
-    written = 0  # rows in the buffer
+    append = buffer.append
+    written = 0  # events written
+    build = router.call
     for line, row in read_rows(path, fmt):
         report.rows += 1
-        if isinstance(row, BadRow):
+        if type(row) is BadRow:
             _reject(report, rejects, line, row.reason, None)
             continue
+        assert not isinstance(row, BadRow)
         try:
-            route, call = router.call(row)
+            _, call = build(row)
         except ValueError as exc:
             _reject(report, rejects, line, str(exc), row)
             continue
-        record = call.record
-        name = route.journey.name
-        judge = judges[name]
-        if judge.too_early(record.offered):
+        tally = tallies[call.journey]
+        if tally.judge.too_early(call.offered):
             _reject(
                 report,
                 rejects,
@@ -101,49 +101,113 @@ def import_calls(
             )
             continue
         report.imported += 1
-        latest[name] = max(latest[name], record.time, record.offered)
-        answered = record.disposition == "answered"
-        judgments = judge.offer(record.customer_ref, record.offered, record.time, answered)
-        contact = route.journey.contact
-        assert contact is not None
-        counts = report.counts[name]
-        adds = increments(contact, record)
-        for metric, labels, seconds in adds:
-            if seconds is None:
-                counts.add(metric, labels)
-            else:
-                counts.observe(metric, seconds)
-        if answered and record.customer_ref is None:
-            counts.no_customer += 1
-        if call.survey is not None:
-            step = _last_step(route, call) or ""
-            counts.add(
-                names.FEEDBACK,
-                (step, record.channel, names.NONE, route.mapping.survey, str(call.survey)),
-            )
+        judgments = tally.add(call)
         if backfill is not None:
-            _backfill(backfill, route, call, adds)
-            for judgment in judgments:
-                pairs = ((names.JOURNEY, name), (names.RESOLUTION, judgment.resolution))
-                backfill.count(_family(names.CONTACT_RESOLUTIONS), pairs, judgment.time)
-        for judgment in judgments:
-            counts.add(names.CONTACT_RESOLUTIONS, (judgment.resolution,))
+            _backfill(backfill, tally, call, judgments)
         if events is not None:
-            buffer.append(_lines(formats[name], route, call))
+            append(tally.lines(call))
             if len(buffer) >= 1024:
                 written += _flush(events, buffer)
     if events is not None and buffer:
         written += _flush(events, buffer)
     report.events = written
-    for name, judge in judges.items():
-        rest, unjudged = judge.finish(latest[name])
-        report.counts[name].unjudged = unjudged
-        for judgment in rest:
-            report.counts[name].add(names.CONTACT_RESOLUTIONS, (judgment.resolution,))
+    for name, tally in tallies.items():
+        for judgment in tally.finish():
             if backfill is not None:
                 pairs = ((names.JOURNEY, name), (names.RESOLUTION, judgment.resolution))
                 backfill.count(_family(names.CONTACT_RESOLUTIONS), pairs, judgment.time)
     return report
+
+
+class _Tally:
+    """One contact journey's counting during an import: its ``ContactCounts`` (the counter
+    families and histograms bound once), its repeat judge, and its event-log line format."""
+
+    def __init__(self, spec: Spec, route: Route) -> None:
+        contact = route.journey.contact
+        assert contact is not None
+        self.route = route
+        self.counts = ContactCounts()
+        self.judge = RepeatJudge(contact.repeat_window)
+        self.classify = Classifier(contact)
+        self.latest = float("-inf")
+        series = self.counts.series
+        self._calls = series.setdefault(names.CONTACTS, {})
+        self._flags = series.setdefault(names.CONTACT_FLAGS, {})
+        self._resolutions = series.setdefault(names.CONTACT_RESOLUTIONS, {})
+        self._feedback = series.setdefault(names.FEEDBACK, {})
+        self._wait = self.counts.buckets.setdefault(
+            names.CONTACT_WAIT, [0] * (len(_BOUNDS[names.CONTACT_WAIT]) + 1)
+        )
+        self._handle = self.counts.buckets.setdefault(
+            names.CONTACT_HANDLE, [0] * (len(_BOUNDS[names.CONTACT_HANDLE]) + 1)
+        )
+        self._wait_sum = self._handle_sum = 0.0
+        self.steps = _steps(spec, route)
+        self.scale = route.mapping.survey
+
+    def add(self, call: Call) -> Sequence[Judgment]:
+        """Count ``call`` (as ``contact.increments`` counts a call) and judge its repeats."""
+        if call.ended > self.latest:
+            self.latest = call.ended
+        answered = call.answered is not None
+        key = self.classify(call.disposition, call.wait)
+        calls = self._calls
+        calls[key] = calls.get(key, 0.0) + 1.0
+        if answered:
+            assert call.handle is not None
+            self._wait[bucket(_WAIT_BOUNDS, call.wait)] += 1
+            self._handle[bucket(_HANDLE_BOUNDS, call.handle)] += 1
+            self._wait_sum += call.wait
+            self._handle_sum += call.handle
+            if call.transferred or call.ticket or call.complaint:
+                flags = self._flags
+                raised = (call.transferred, call.ticket, call.complaint)
+                for flag, on in zip(_FLAG_KEYS, raised, strict=True):
+                    if on:
+                        flags[flag] = flags.get(flag, 0.0) + 1.0
+            if call.customer_ref is None:
+                self.counts.no_customer += 1
+        if call.survey is not None:
+            feedback = (
+                _last_step(self.route, call) or "",
+                call.channel,
+                call.segment,
+                self.scale,
+                str(call.survey),
+            )
+            self._feedback[feedback] = self._feedback.get(feedback, 0.0) + 1.0
+        judgments = self.judge.offer(call.customer_ref, call.offered, call.ended, answered)
+        for judgment in judgments:
+            resolved = (judgment.resolution,)
+            self._resolutions[resolved] = self._resolutions.get(resolved, 0.0) + 1.0
+        return judgments
+
+    def finish(self) -> list[Judgment]:
+        """The judgments of the windows the data closes; the histograms' sums; empty families
+        dropped (as ``ContactCounts`` built call by call has them)."""
+        rest, self.counts.unjudged = self.judge.finish(self.latest)
+        for judgment in rest:
+            self.counts.add(names.CONTACT_RESOLUTIONS, (judgment.resolution,))
+        counts = self.counts
+        if any(self._wait):
+            counts.sums[names.CONTACT_WAIT] = self._wait_sum
+            counts.sums[names.CONTACT_HANDLE] = self._handle_sum
+        else:
+            del counts.buckets[names.CONTACT_WAIT], counts.buckets[names.CONTACT_HANDLE]
+        for family in list(counts.series):
+            if not counts.series[family]:
+                del counts.series[family]
+        return rest
+
+    def lines(self, call: Call) -> str:
+        return _lines(self.steps, self.route, call)
+
+
+_FLAGS: Final = names.CONTACT_FLAG_NAMES
+_FLAG_KEYS: Final = tuple((flag,) for flag in _FLAGS)
+_WAIT_BOUNDS: Final = _BOUNDS[names.CONTACT_WAIT]
+_HANDLE_BOUNDS: Final = _BOUNDS[names.CONTACT_HANDLE]
 
 
 def _flush(events: BinaryIO, buffer: list[str]) -> int:
@@ -152,11 +216,6 @@ def _flush(events: BinaryIO, buffer: list[str]) -> int:
     buffer.clear()
     events.write(text.encode())
     return text.count("\n")
-
-
-def _window(route: Route) -> float:
-    assert route.journey.contact is not None
-    return route.journey.contact.repeat_window
 
 
 def _family(metric: str) -> str:
@@ -172,38 +231,41 @@ def _reject(
         rejects.write((json.dumps(entry, default=str) + "\n").encode())
 
 
-def _backfill(
-    backfill: Backfill,
-    route: Route,
-    call: Call,
-    adds: list[tuple[str, tuple[str, ...], float | None]],
-) -> None:
-    record = call.record
-    journey = ((names.JOURNEY, record.journey),)
-    for metric, labels, seconds in adds:
-        family = names.CONTACT_METRICS[metric]
-        pairs = journey + tuple(zip(family[1][1:], labels, strict=True))
-        if seconds is None:
-            backfill.count(_family(metric), pairs, record.time)
-        else:
-            backfill.observe(metric, _BOUNDS[metric], pairs, record.time, seconds)
-    where = ((names.CHANNEL, record.channel), (names.SEGMENT, names.NONE))
+def _backfill(backfill: Backfill, tally: _Tally, call: Call, judgments: Sequence[Judgment]) -> None:
+    journey = ((names.JOURNEY, call.journey),)
+    disposition, wait = tally.classify(call.disposition, call.wait)
+    calls = ((names.DISPOSITION, disposition), (names.WAIT, wait))
+    backfill.count(_family(names.CONTACTS), journey + calls, call.ended)
+    if call.answered is not None:
+        assert call.handle is not None
+        observed = ((names.CONTACT_WAIT, call.wait), (names.CONTACT_HANDLE, call.handle))
+        for metric, seconds in observed:
+            backfill.observe(metric, _BOUNDS[metric], journey, call.ended, seconds)
+        for flag, on in zip(_FLAGS, (call.transferred, call.ticket, call.complaint), strict=True):
+            if on:
+                backfill.count(
+                    _family(names.CONTACT_FLAGS), (*journey, (names.FLAG, flag)), call.ended
+                )
+    where = ((names.CHANNEL, call.channel), (names.SEGMENT, call.segment))
     started = (*journey, *where)
-    backfill.count(_family(names.JOURNEYS_STARTED), started, record.offered)
+    backfill.count(_family(names.JOURNEYS_STARTED), started, call.offered)
     if call.survey is not None:
         feedback = (
             *journey,
-            (names.STEP, _last_step(route, call) or ""),
+            (names.STEP, _last_step(tally.route, call) or ""),
             *where,
-            (names.SCALE, route.mapping.survey),
+            (names.SCALE, tally.scale),
             (names.SCORE, str(call.survey)),
         )
-        backfill.count(_family(names.FEEDBACK), feedback, record.time)
+        backfill.count(_family(names.FEEDBACK), feedback, call.ended)
+    for judgment in judgments:
+        pairs = (*journey, (names.RESOLUTION, judgment.resolution))
+        backfill.count(_family(names.CONTACT_RESOLUTIONS), pairs, judgment.time)
 
 
 def _last_step(route: Route, call: Call) -> str | None:
     mapping = route.mapping
-    if call.answered_at is not None and mapping.handle_step is not None:
+    if call.answered is not None and mapping.handle_step is not None:
         return mapping.handle_step
     return mapping.answer_step
 
@@ -244,61 +306,58 @@ def _steps(spec: Spec, route: Route) -> _Steps:
 
 
 def _lines(steps: _Steps, route: Route, call: Call) -> str:
-    r = call.record
-    journey, channel, call_id = steps.journey, steps.channel, _encode(r.journey_id)
-    ref = _encode(r.customer_ref) if r.customer_ref is not None else "null"
-    ids = f'"channel":{channel},"journey_id":{call_id}'
-    out = [f'{{"time":{r.offered!r},"journey":{journey},{ids},"kind":"journey"}}\n']
-    answered = call.answered_at is not None
+    journey, call_id = steps.journey, _encode(call.call_id)
+    channel = steps.channel if call.channel == route.channel else _encode(call.channel)
+    ref = _encode(call.customer_ref) if call.customer_ref is not None else "null"
+    segment = "" if call.segment == names.NONE else f',"segment":{_encode(call.segment)}'
+    ids = f'"journey":{journey},"channel":{channel},"journey_id":{call_id}{segment}'
+    handle, answered = call.handle, call.answered
+    offered, ended, wait = repr(call.offered), repr(call.ended), repr(call.wait)
+    text = f'{{"time":{offered},{ids},"kind":"journey"}}\n'
+    tail = f'"checks":[],"customer_ref":{ref},"kind":"step"}}\n'
     if steps.answer is not None:
-        end = call.answered_at if call.answered_at is not None else r.time
-        outcome = "ok" if answered else "error"
-        out.append(_step(steps.answer, journey, ids, ref, end, "null", r.wait, outcome, answered))
-    if steps.handle is not None and r.handle is not None:
-        out.append(
-            _step(steps.handle, journey, ids, ref, r.time, steps.previous, r.handle, "ok", True)
+        name, target, tolerating = steps.answer
+        timeliness = _timeliness(call.wait, target, tolerating)
+        if answered is not None:
+            good = "true" if timeliness == "satisfied" else "false"
+            end, outcome = repr(answered), "ok"
+        else:
+            good, end, outcome = "false", ended, "error"
+        text += (
+            f'{{"time":{end},"step":{name},{ids},"previous_step":null,"duration":{wait},'
+            f'"outcome":"{outcome}","timeliness":"{timeliness}","good":{good},{tail}'
         )
-    queue = _encode(r.queue) if r.queue is not None else "null"
-    handle = repr(r.handle) if r.handle is not None else "null"
-    out.append(
-        f'{{"time":{r.time!r},"journey":{journey},{ids},"offered":{r.offered!r},'
-        f'"disposition":"{r.disposition}","wait":{r.wait!r},"handle":{handle},'
-        f'"transferred":{_BOOL[r.transferred]},"ticket":{_BOOL[r.ticket]},'
-        f'"complaint":{_BOOL[r.complaint]},"queue":{queue},"customer_ref":{ref},'
+    handled = repr(handle) if handle is not None else "null"
+    if steps.handle is not None and handle is not None:
+        name, target, tolerating = steps.handle
+        timeliness = _timeliness(handle, target, tolerating)
+        good = "true" if timeliness == "satisfied" else "false"
+        text += (
+            f'{{"time":{ended},"step":{name},{ids},"previous_step":{steps.previous},'
+            f'"duration":{handled},"outcome":"ok","timeliness":"{timeliness}","good":{good},'
+            f"{tail}"
+        )
+    queue = _encode(call.queue) if call.queue is not None else "null"
+    text += (
+        f'{{"time":{ended},{ids},"offered":{offered},'
+        f'"disposition":"{call.disposition}","wait":{wait},"handle":{handled},'
+        f'"transferred":{_BOOL[call.transferred]},"ticket":{_BOOL[call.ticket]},'
+        f'"complaint":{_BOOL[call.complaint]},"queue":{queue},"customer_ref":{ref},'
         '"kind":"contact"}\n'
     )
     if call.survey is not None:
         last = _last_step(route, call)
         step_json = _encode(last) if last is not None else "null"
-        out.append(
-            f'{{"time":{r.time!r},"journey":{journey},"step":{step_json},'
-            f'"journey_id":{call_id},"scale":"{route.mapping.survey}","score":{call.survey},'
-            '"kind":"feedback"}\n'
+        text += (
+            f'{{"time":{ended},"step":{step_json},{ids},"scale":"{route.mapping.survey}",'
+            f'"score":{call.survey},"kind":"feedback"}}\n'
         )
-    return "".join(out)
+    return text
 
 
-def _step(
-    step: tuple[str, float, float],
-    journey: str,
-    ids: str,
-    ref: str,
-    end: float,
-    previous: str,
-    duration: float,
-    outcome: str,
-    ok: bool,
-) -> str:
-    name, target, tolerating = step
+def _timeliness(duration: float, target: float, tolerating: float) -> str:
     if duration <= target:
-        timeliness = "satisfied"
-    elif duration <= tolerating:
-        timeliness = "tolerating"
-    else:
-        timeliness = "frustrated"
-    good = _BOOL[ok and timeliness == "satisfied"]
-    return (
-        f'{{"time":{end!r},"journey":{journey},"step":{name},{ids},"previous_step":{previous},'
-        f'"duration":{duration!r},"outcome":"{outcome}","timeliness":"{timeliness}",'
-        f'"good":{good},"checks":[],"customer_ref":{ref},"kind":"step"}}\n'
-    )
+        return "satisfied"
+    if duration <= tolerating:
+        return "tolerating"
+    return "frustrated"

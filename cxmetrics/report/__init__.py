@@ -19,6 +19,7 @@ from ..analysis.analyzer import Analysis
 from ..analysis.comparison import Comparison
 from ..analysis.sources import Timeline
 from ..spec.model import Spec
+from .contact import ContactFigures
 from .followups import FollowUpFigures
 from .summary import StepStatus, Summary, step_statuses, summarize
 from .text import Clock
@@ -44,6 +45,7 @@ def render_report(
     generated: float | None = None,
     comparison: Comparison | None = None,
     followups: Sequence[FollowUpFigures] = (),
+    contact: Sequence[ContactFigures] = (),
 ) -> str:
     """The report as one HTML document. ``spec`` is the spec the data was analysed with (for a
     time-scaled run, the scaled one); ``timeline`` the windows ``analysis`` was computed from.
@@ -51,7 +53,7 @@ def render_report(
     from .page import render
 
     clock = Clock.for_range(analysis.start, analysis.end, analysis.step, tz)
-    return render(spec, timeline, analysis, clock, title, generated, comparison, followups)
+    return render(spec, timeline, analysis, clock, title, generated, comparison, followups, contact)
 
 
 def write_report(
@@ -64,13 +66,22 @@ def write_report(
     title: str | None = None,
     comparison: Comparison | None = None,
     followups: Sequence[FollowUpFigures] = (),
+    contact: Sequence[ContactFigures] = (),
 ) -> Path:
     """Write the report to ``path`` (parent directories created; replaced atomically, so a
     reader never sees half a report) and return the path. With ``comparison`` (period over
     period, ``cxmetrics.analysis.comparison``) the page opens with it; with ``followups``
-    (``report.followups.figures`` of the follow-up workers' metrics), a follow-up section."""
+    (``report.followups.figures`` of the follow-up workers' metrics), a follow-up section; with
+    ``contact`` (``report.contact.figures`` of imported calls), a contact-centre section."""
     html = render_report(
-        spec, timeline, analysis, tz=tz, title=title, comparison=comparison, followups=followups
+        spec,
+        timeline,
+        analysis,
+        tz=tz,
+        title=title,
+        comparison=comparison,
+        followups=followups,
+        contact=contact,
     )
     return write_text(html, path)
 

@@ -26,6 +26,7 @@ from ..spec.durations import human_duration
 from ..spec.model import Journey, Spec, Step
 from . import figures, style, tables, text
 from .changes import affected_table, comparison_section
+from .contact import ContactFigures, contact_section
 from .digest import worst_sentence
 from .figures import View
 from .followups import FollowUpFigures, followups_section
@@ -61,6 +62,7 @@ def render(
     generated: float | None = None,
     comparison: Comparison | None = None,
     followups: Sequence[FollowUpFigures] = (),
+    contact: Sequence[ContactFigures] = (),
 ) -> str:
     view = View(spec, analysis, clock, human_duration(analysis.step))
     total = timeline.total()
@@ -115,6 +117,8 @@ def render(
         ]
     if followups:
         body.append(followups_section(spec, followups))
+    if contact:
+        body.append(contact_section(spec, contact))
     body += [_journey(page, journey) for journey in spec.journeys]
     body += [_footer(page, generated if generated is not None else time.time()), "</main>"]
     return (

@@ -57,6 +57,9 @@ ALERT_NAMES = (
 )
 
 
+_CONTACT = names.ALERT_CONTACT_OBJECTIVE
+
+
 @dataclass
 class Scenario:
     name: str

@@ -365,6 +365,8 @@ class RecordColumns(_Model):
     outcome: str = "outcome"
     wrap_code: str = "wrap_code"
     survey: str = "survey_score"
+    channel: str = "channel"  # optional: a declared channel of the journey (default: below)
+    segment: str = "segment"  # optional: a declared segment (empty or absent: none)
 
 
 class RecordMapping(_Model):

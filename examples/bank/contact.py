@@ -4,8 +4,11 @@ A seeded simulation of a queue with ``agents`` agents: calls arrive at random (P
 the first free agent, and give up when their patience (random, some very short: short abandons)
 runs out first; the platform fails a few outright. Answered calls are handled for a random time,
 some are transferred, some raise a ticket or a complaint (wrap-up code); a share of customers
-call back within hours (repeat contacts); a third of answered calls leave a CSAT score. Rows are
-written in offered-time order, the columns of the default ``contact.records`` mapping::
+call back within hours (repeat contacts); a third of answered calls leave a CSAT score. One
+customer in ten is ``vip`` (more patient, more demanding in the survey), the rest ``mass``; a
+fifth of the calls are call backs asked for on the website (channel ``web``: the customer waits
+longer for them). Rows are written in offered-time order, the columns of the default
+``contact.records`` mapping::
 
     python -m examples.bank.contact calls.csv --calls 5000
     cxmetrics import examples/bank/cxmetrics.yaml calls.csv --events events.jsonl
@@ -34,6 +37,8 @@ HEADER = (
     "outcome",
     "wrap_code",
     "survey_score",
+    "channel",
+    "segment",
 )
 
 
@@ -53,6 +58,8 @@ class Shape:
     call_back: float = 0.12  # share of answered calls whose customer calls again
     survey: float = 0.33
     customers: int = 5000
+    vip: float = 0.1  # share of customers in the vip segment
+    web: float = 0.2  # share of calls that are call backs asked for on the website
 
 
 def simulate(n: int, start: float, shape: Shape = Shape(), seed: int = 7) -> Iterator[list[str]]:
@@ -74,28 +81,50 @@ def simulate(n: int, start: float, shape: Shape = Shape(), seed: int = 7) -> Ite
         yield row
 
 
+def _segment(shape: Shape, customer: str) -> str:
+    return "vip" if int(customer.removeprefix("cust")) < shape.vip * shape.customers else "mass"
+
+
 def _call(
     rng: random.Random, shape: Shape, call_id: str, customer: str, offered: float, free: list[float]
 ) -> list[str]:
+    segment = _segment(shape, customer)
+    channel = "web" if rng.random() < shape.web else "phone"
+    where = [channel, segment]
     if rng.random() < shape.failed:
         ended = offered + rng.uniform(0.5, 5)
-        return [call_id, customer, "care", _t(offered), "", _t(ended), "0", "failed", "", ""]
+        return [
+            call_id,
+            customer,
+            "care",
+            _t(offered),
+            "",
+            _t(ended),
+            "0",
+            "failed",
+            "",
+            "",
+            *where,
+        ]
     patience = (
         rng.uniform(0.5, 4.5)
         if rng.random() < shape.impatient
         else rng.expovariate(1 / shape.patience_mean)
     )
+    patience *= (2.0 if segment == "vip" else 1.0) * (3.0 if channel == "web" else 1.0)
     agent_free = free[0]
     answer = max(offered, agent_free)
     if answer - offered > patience:
-        return [call_id, customer, "care", _t(offered), "", _t(offered + patience), "0", "", "", ""]
+        gave_up = _t(offered + patience)
+        return [call_id, customer, "care", _t(offered), "", gave_up, "0", "", "", "", *where]
     handle = 30 + rng.expovariate(1 / shape.handle_mean)
     heapq.heapreplace(free, answer + handle)
     draw = rng.random()
     outcome = "ticket" if draw < shape.ticket else "resolved"
     wrap = "complaint" if rng.random() < shape.complaint else ""
     transferred = "1" if rng.random() < shape.transfer else "0"
-    survey = str(rng.choices((1, 2, 3, 4, 5), (5, 7, 13, 35, 40))[0])
+    scores = (8, 10, 17, 35, 30) if segment == "vip" else (5, 7, 13, 35, 40)
+    survey = str(rng.choices((1, 2, 3, 4, 5), scores)[0])
     survey = survey if rng.random() < shape.survey else ""
     ended = answer + handle
     return [
@@ -109,6 +138,7 @@ def _call(
         outcome,
         wrap,
         survey,
+        *where,
     ]
 
 

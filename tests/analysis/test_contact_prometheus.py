@@ -14,30 +14,21 @@ Every series starts at 0 one sample before its first event and all share sample 
 
 from __future__ import annotations
 
-import math
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cxmetrics._binaries import PROMETHEUS, PROMTOOL, require_binary
 from cxmetrics.analysis import contact, promapi
 from cxmetrics.exposition.eventlog import read_log
-from cxmetrics.local import stack
 from cxmetrics.rules import build
 from cxmetrics.spec import names
 from cxmetrics.spec.load import load_spec
 from cxmetrics.spec.model import Spec
-from tests.helpers.calls import EXPECTED, EXPECTED_WITH_SHORT, rows, write_csv
-from tests.helpers.paths import ROOT
+from tests.helpers.calls import EXPECTED, EXPECTED_WITH_SHORT, SPEC, backfilled
 
 pytestmark = pytest.mark.slow
-CLI = ROOT / ".venv" / "bin" / "cxmetrics"
-SPEC = ROOT / "tests" / "data" / "contact_centre.yaml"
 TOLERANCE = 1e-9
-RESOLUTION = 60.0
 JOURNEYS = {"care": EXPECTED, "care_all": EXPECTED_WITH_SHORT}
 
 
@@ -49,36 +40,8 @@ def spec() -> Spec:
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, float, Path]]:
     """(Prometheus URL, time of the last sample, event log)."""
-    require_binary(PROMETHEUS)
-    require_binary(PROMTOOL)
-    work = tmp_path_factory.mktemp("contact")
-    t0 = (time.time() // RESOLUTION) * RESOLUTION - 4 * 3600  # inside the default retention
-    export = write_csv(work / "calls.csv", rows(t0) + rows(t0, "care_all"))
-    events = work / "events.jsonl"
-    result = subprocess.run(
-        [
-            str(CLI),
-            "import",
-            str(SPEC),
-            str(export),
-            "--events",
-            str(events),
-            "--backfill",
-            str(work / "data"),
-            "--customer-key",
-            "fixture-key",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    last_event = t0 + 6065  # the last call's end
-    at = math.ceil(last_event / RESOLUTION) * RESOLUTION
-    server = stack.prometheus(work, [])
-    with server.start(60):
-        yield server.url, at, events
+    with backfilled(tmp_path_factory.mktemp("contact")) as served:
+        yield served
 
 
 def _one(url: str, expr: str, at: float) -> float:

@@ -7,16 +7,21 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cxmetrics.local.demo import CONTACT_CALLS
 from tests.helpers.paths import ROOT
+from tests.report.test_report_browser import Chromium, decode_png, pixels_near
 
 pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
 
 
-def test_demo_json_names_bill_detail_only(tmp_path: Path) -> None:
-    out = tmp_path / "demo-out"
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """One ``cxmetrics demo --json`` run: (its summary, its output directory)."""
+    out = tmp_path_factory.mktemp("demo") / "demo-out"
     exe = Path(sys.executable).with_name("cxmetrics")
     result = subprocess.run(
         [str(exe), "demo", "--duration", "60", "--json", "--out", str(out)],
@@ -26,7 +31,11 @@ def test_demo_json_names_bill_detail_only(tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads(result.stdout)
+    return json.loads(result.stdout), out
+
+
+def test_demo_json_names_bill_detail_only(demo: tuple[dict[str, Any], Path]) -> None:
+    summary, out = demo
     latency = [r for r in summary["regressions"] if r["indicator"] == "latency"]
     if summary["withheld"]:  # the machine's delays could hide the +20%: said, not guessed
         assert latency == []
@@ -44,10 +53,80 @@ def test_demo_json_names_bill_detail_only(tmp_path: Path) -> None:
     assert 0.9 < rate < 0.99  # 10% faulty in the second half: about 5% overall
     for name in ("cxmetrics.yaml", "events.jsonl", "rules.yml"):
         assert (out / name).stat().st_size > 0
-    assert (
-        len(list((out / "dashboards").glob("*.json"))) == 10
-    )  # the home view, overview and step view per journey, loan_application's follow-ups
+    # the home view, overview and step view per journey, loan_application's follow-ups and
+    # contact_centre's contact-centre view
+    assert len(list((out / "dashboards").glob("*.json"))) == 11
     assert summary["requests"] > 3000
+
+
+def test_demo_imports_the_contact_centre_export(demo: tuple[dict[str, Any], Path]) -> None:
+    """The simulated call-detail export is imported whole; the three highs and three lows are
+    judged against the example spec's objectives, per segment and per channel too."""
+    summary, out = demo
+    contact = summary["contact"]
+    calls = CONTACT_CALLS
+    assert contact["import"] == {"rows": calls, "imported": calls, "rejected": 0}
+    centre = contact["contact_centre"]
+    assert centre["offered"] == calls
+    indicators = centre["indicators"]
+    judged = {name for name, i in indicators.items() if i["direction"] is not None}
+    assert judged == {
+        "answer_rate",
+        "service_level",
+        "satisfaction",
+        "transfer_rate",
+        "ticket_rate",
+        "complaint_rate",
+        "first_contact_resolution",
+    }
+    assert all(indicators[name]["met"] is not None for name in judged)
+    # the simulation raises a ticket on 15% of answered calls, against an objective of 12%
+    assert indicators["ticket_rate"]["met"] is False
+    assert sorted(centre["by_segment"]) == ["mass", "vip"]
+    assert sorted(centre["by_channel"]) == ["phone", "web"]
+    assert sum(v["offered"] for v in centre["by_segment"].values()) == calls
+    assert sum(v["offered"] for v in centre["by_channel"].values()) == calls
+    assert (out / "calls.csv").stat().st_size > 0
+    assert (out / "dashboards" / "cx-contact_centre-contact.json").exists()
+
+
+def test_demo_report_shows_the_contact_centre_in_chromium(
+    demo: tuple[dict[str, Any], Path], tmp_path: Path
+) -> None:
+    """The demo's report in headless Chromium: the contact-centre section with the three highs
+    and three lows against objectives (a missed one in the report's red) and the segment and
+    channel breakdown; screenshot written beside the report (``report-contact.png``)."""
+    _, out = demo
+    browser = Chromium(tmp_path / "profile")
+    try:
+        tab = browser.open((out / "report.html").as_uri())
+        assert tab.problems() == []
+        # textContent: the group headings are upper-cased by the style, not in the text
+        text = tab.evaluate("document.querySelector('#contact').textContent")
+        for words in (
+            "Contact centre",
+            "contact_centre",
+            "answer rate",
+            "service level (20 s)",
+            "ticket rate",
+            "MISSED",
+            "met",
+            "by segment",
+            "vip",
+            "mass",
+            "by channel",
+            "phone",
+            "web",
+        ):
+            assert words in text, words
+        shot = tab.screenshot("#contact")
+    finally:
+        browser.close()
+    (out / "report-contact.png").write_bytes(shot)
+    width, height, rows = decode_png(shot)
+    assert width > 600 and height > 300
+    assert pixels_near(rows, "#a40e26", 30) > 50  # MISSED in the report's red
+    assert pixels_near(rows, "#116329", 30) > 50  # met, in the report's green
 
 
 def test_demo_with_stack_shows_the_regression_alert_firing(tmp_path: Path) -> None:

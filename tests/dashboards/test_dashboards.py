@@ -43,6 +43,7 @@ UIDS = [
     "cx-loan_application-followups",  # a journey with a key step (dashboards/followups.py)
     "cx-contact_centre-overview",
     "cx-contact_centre-steps",
+    "cx-contact_centre-contact",  # a journey with a contact block (dashboards/contact.py)
 ]
 
 
@@ -355,7 +356,7 @@ def test_variables_and_annotations(boards: list[dict[str, Any]]) -> None:
             journey,
         )
         assert variables["channel"]["allValue"] == ".*"
-        expected = "phone" if "contact_centre" in board["uid"] else "app,web,phone,branch"
+        expected = "phone,web" if "contact_centre" in board["uid"] else "app,web,phone,branch"
         assert variables["channel"]["query"] == expected
         for panel in board["panels"]:
             if panel["type"] != "row":
@@ -365,6 +366,8 @@ def test_variables_and_annotations(boards: list[dict[str, Any]]) -> None:
         alert = (
             f'alertname="{names.ALERT_FOLLOWUP_LAG}"'
             if board["uid"].endswith("followups")
+            else f'alertname="{names.ALERT_CONTACT_OBJECTIVE}"'
+            if board["uid"].endswith("contact")
             else 'alertname=~"Cx.*"'
         )
         assert annotation["expr"] == (
@@ -423,9 +426,10 @@ def metric_names(expr: str) -> set[str]:
 
 def known_names(spec: Spec) -> set[str]:
     known = set(names.METRICS) | set(names.FOLLOWUP_METRICS) | {"ALERTS"}
+    known |= set(names.CONTACT_METRICS)
     known |= {
         f"{m}{s}"
-        for m, (kind, _, _) in names.METRICS.items()
+        for m, (kind, _, _) in (*names.METRICS.items(), *names.CONTACT_METRICS.items())
         if kind == "histogram"
         for s in ("_bucket", "_count", "_sum")
     }
@@ -566,7 +570,7 @@ def test_cli_writes_checks_and_prunes(tmp_path: Path, boards: list[dict[str, Any
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"removed {out / 'cx-renamed-overview.json'} (no longer in the spec)",
-        f"wrote 10 dashboards to {out}: " + ", ".join(f"{u}.json" for u in UIDS),
+        f"wrote 11 dashboards to {out}: " + ", ".join(f"{u}.json" for u in UIDS),
     ]
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [*(f"{u}.json" for u in UIDS), "mine.json"]
@@ -575,7 +579,7 @@ def test_cli_writes_checks_and_prunes(tmp_path: Path, boards: list[dict[str, Any
     check = cli("dashboards", str(EXAMPLE_SPEC), "-o", str(out), "--check")
     assert (check.returncode, check.stdout) == (
         0,
-        f"ok: 10 dashboards in {out} match {EXAMPLE_SPEC}\n",
+        f"ok: 11 dashboards in {out} match {EXAMPLE_SPEC}\n",
     )
     (out / "cx-transfer-steps.json").write_text("{}")
     drift = cli("dashboards", str(EXAMPLE_SPEC), "-o", str(out), "--check")

@@ -38,6 +38,7 @@ UIDS = [
     "cx-loan_application-followups",
     "cx-contact_centre-overview",
     "cx-contact_centre-steps",
+    "cx-contact_centre-contact",
 ]
 FOLDER = "folder 'CX: bank_app' (cx-bank_app)"
 
@@ -88,11 +89,11 @@ def test_first_run_creates_everything_and_a_second_run_changes_nothing(
     first = provision(grafana.url)
     assert first.returncode == 0, first.stderr
     assert first.stdout == (
-        f"created {FOLDER} at {grafana.url}; created 10, updated 0, unchanged 0\n"
+        f"created {FOLDER} at {grafana.url}; created 11, updated 0, unchanged 0\n"
     )
     assert actions(first) == dict.fromkeys(UIDS, "created")
     assert [line.split()[0] for line in first.stderr.splitlines()] == [
-        f"[{i}/10]" for i in range(1, 11)
+        f"[{i}/11]" for i in range(1, 12)
     ]
     assert grafana.folders["cx-bank_app"]["title"] == "CX: bank_app"
     local = {b["uid"]: b for b in build_dashboards(example_spec)}
@@ -109,7 +110,7 @@ def test_first_run_creates_everything_and_a_second_run_changes_nothing(
     assert second.returncode == 0, second.stderr
     assert (
         second.stdout
-        == f"nothing to change: 10 dashboards up to date in {FOLDER} at {grafana.url}\n"
+        == f"nothing to change: 11 dashboards up to date in {FOLDER} at {grafana.url}\n"
     )
     assert actions(second) == dict.fromkeys(UIDS, "unchanged")
     assert len(grafana.writes()) == writes_before  # not one write
@@ -122,7 +123,7 @@ def test_dry_run_prints_what_would_change_and_changes_nothing(grafana: GrafanaSt
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         f"dry run, nothing changed: would create {FOLDER} at {grafana.url}; "
-        "would create 10, would update 0, unchanged 0\n"
+        "would create 11, would update 0, unchanged 0\n"
     )
     assert actions(result) == dict.fromkeys(UIDS, "would create")
     assert grafana.writes() == [] and grafana.folders == {} and grafana.dashboards == {}
@@ -136,11 +137,11 @@ def test_a_changed_spec_updates_only_the_dashboards_it_changes(
     spec = tmp_path / "cxmetrics.yaml"
     spec.write_text(EXAMPLE_SPEC.read_text().replace("target: 1.5s", "target: 1.2s"))
     dry = provision(grafana.url, "--dry-run", spec=spec)
-    assert dry.stdout.endswith("would create 0, would update 1, unchanged 9\n")
+    assert dry.stdout.endswith("would create 0, would update 1, unchanged 10\n")
     assert grafana.dashboards["cx-bill_inquiry-steps"]["version"] == 1
     result = provision(grafana.url, spec=spec)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == (f"in {FOLDER} at {grafana.url}: created 0, updated 1, unchanged 9\n")
+    assert result.stdout == (f"in {FOLDER} at {grafana.url}: created 0, updated 1, unchanged 10\n")
     assert actions(result)["cx-bill_inquiry-steps"] == "updated"
     stored = grafana.dashboards["cx-bill_inquiry-steps"]
     assert stored["version"] == 2
@@ -183,7 +184,7 @@ def test_a_dashboard_edited_in_grafana_is_refused_unless_forced(grafana: Grafana
     assert stored["version"] == 3
     assert stored["dashboard"]["title"] == "transfer: journey overview"
     assert content_digest(stored["dashboard"]) == recorded_digest(stored["dashboard"])
-    assert provision(grafana.url).stdout.startswith("nothing to change: 10 dashboards")
+    assert provision(grafana.url).stdout.startswith("nothing to change: 11 dashboards")
 
 
 @pytest.mark.slow
@@ -204,7 +205,7 @@ def test_a_dashboard_not_written_by_cxmetrics_is_not_overwritten(grafana: Grafan
         "transfer: step view: a dashboard with this uid exists in Grafana but was not written "
         "by cxmetrics" in result.stderr
     )
-    assert result.stdout.endswith("created 9, updated 0, unchanged 0\n")
+    assert result.stdout.endswith("created 10, updated 0, unchanged 0\n")
     assert grafana.dashboards["cx-transfer-steps"]["dashboard"]["title"] == "hand made"
 
 
@@ -249,7 +250,7 @@ def test_a_reset_during_a_save_that_went_through_is_not_an_error(grafana: Grafan
     result = provision(grafana.url)
     assert result.returncode == 0, result.stderr
     saves = [e.status for e in grafana.log if e.path == "/api/dashboards/db"]
-    assert saves == [0, 412, *[200] * 9]  # reset, our own save seen, the rest
+    assert saves == [0, 412, *[200] * 10]  # reset, our own save seen, the rest
     assert actions(result) == dict.fromkeys(UIDS, "created")
     assert {stored["version"] for stored in grafana.dashboards.values()} == {1}
 
@@ -460,4 +461,4 @@ def test_plain_http_to_a_non_loopback_host_is_refused_unless_insecure() -> None:
         allowed = provision(grafana.url, "--insecure")
         assert allowed.returncode == 0, allowed.stderr
         assert "warning: sending the Grafana token over plain http" in allowed.stderr
-        assert len(grafana.dashboards) == 10
+        assert len(grafana.dashboards) == 11

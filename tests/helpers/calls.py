@@ -21,7 +21,20 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from cxmetrics._binaries import PROMETHEUS, PROMTOOL, require_binary
+from cxmetrics.local import stack
+from tests.helpers.paths import ROOT
+
+CLI = ROOT / ".venv" / "bin" / "cxmetrics"
+SPEC = ROOT / "tests" / "data" / "contact_centre.yaml"
+RESOLUTION = 60.0
 
 HEADER = (
     "call_id",
@@ -105,3 +118,39 @@ def _csv(value: object) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+@contextmanager
+def backfilled(work: Path) -> Iterator[tuple[str, float, Path]]:
+    """The calls of both fixture journeys (``care``, ``care_all``) imported by ``cxmetrics import
+    --events --backfill`` into a fresh Prometheus (started on loopback, stopped on exit): yields
+    (its URL, the time of the last sample, the event log)."""
+    require_binary(PROMETHEUS)
+    require_binary(PROMTOOL)
+    t0 = (time.time() // RESOLUTION) * RESOLUTION - 4 * 3600  # inside the default retention
+    export = write_csv(work / "calls.csv", rows(t0) + rows(t0, "care_all"))
+    events = work / "events.jsonl"
+    result = subprocess.run(
+        [
+            str(CLI),
+            "import",
+            str(SPEC),
+            str(export),
+            "--events",
+            str(events),
+            "--backfill",
+            str(work / "data"),
+            "--customer-key",
+            "fixture-key",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    last_event = t0 + 6065  # the last call's end
+    at = math.ceil(last_event / RESOLUTION) * RESOLUTION
+    server = stack.prometheus(work, [])
+    with server.start(60):
+        yield server.url, at, events

@@ -126,8 +126,10 @@ def test_bad_jsonl_lines(spec: Spec, tmp_path: Path) -> None:
 
 def test_a_spec_without_contact_journey_is_refused(tmp_path: Path) -> None:
     export = write_csv(tmp_path / "c.csv", rows(T0))
+    text = EXAMPLE_SPEC.read_text()
+    (plain := tmp_path / "plain.yaml").write_text(text[: text.index("    contact:")])
     with pytest.raises(CxError, match="declares no contact journey"):
-        import_calls(load_spec(EXAMPLE_SPEC), export, "csv", REDACT)
+        import_calls(load_spec(plain), export, "csv", REDACT)
 
 
 def test_backfill_holds_every_series_from_zero(spec: Spec, tmp_path: Path) -> None:
@@ -206,3 +208,46 @@ def test_the_bank_contact_centre_simulation_imports_whole(spec: Spec, tmp_path: 
     fcr = view["first_contact_resolution"]
     assert fcr is not None
     assert 0 < fcr < 1  # call-backs are repeats
+
+
+def test_segment_and_channel_columns_fold_undeclared_names(tmp_path: Path) -> None:
+    text = SPEC.read_text().replace(
+        "channels: [phone]\njourneys:", "channels: [phone, web]\nsegments: [vip, mass]\njourneys:"
+    )
+    text = text.replace(
+        "  - name: care\n    channels: [phone]", "  - name: care\n    channels: [phone, web]"
+    )
+    (spec_path := tmp_path / "spec.yaml").write_text(text)
+    spec = load_spec(spec_path)
+    export = tmp_path / "seg.csv"
+    export.write_text(
+        ",".join((*HEADER, "channel", "segment"))
+        + "\n"
+        + "s1,A,care,1760000000,1760000010,1760000100,,,,5,web,vip\n"
+        + "s2,B,care,1760000001,,1760000050,,,,,,mass\n"
+        + "s3,C,care,1760000002,1760000012,1760000102,,,,4,fax,gold\n"
+        + "s4,D,care,1760000003,1760000013,1760000103,,,,,,\n"
+    )
+    events = io.BytesIO()
+    report = import_calls(spec, export, "csv", REDACT, events=events)
+    assert (report.imported, report.rejected) == (4, 0), report.problems
+    (log := tmp_path / "e.jsonl").write_bytes(events.getvalue())
+    seen = {
+        (e.kind, e.journey_id): (e.channel, e.segment)
+        for e in read_log(log).events
+        if e.kind in ("contact", "feedback", "journey")
+    }
+    assert seen == {
+        (kind, call): where
+        for call, where in (
+            ("s1", ("web", "vip")),
+            ("s2", ("phone", "mass")),
+            ("s3", ("other", "other")),
+            ("s4", ("phone", "none")),
+        )
+        for kind in ("journey", "contact", *(("feedback",) if call in ("s1", "s3") else ()))
+    }
+    assert report.counts["care"].series["cx_feedback_responses_total"] == {
+        ("issue_resolved", "web", "vip", "csat", "5"): 1.0,
+        ("issue_resolved", "other", "other", "csat", "4"): 1.0,
+    }

@@ -272,7 +272,10 @@ def test_every_ratio_guards_its_denominator_and_every_quantile_drops_nan(
 
 
 def test_histograms_are_only_ever_aggregated_per_step(example_rules: list[dict[str, Any]]) -> None:
-    rules = example_rules
+    # the contact centre's call histograms are per journey (docs/contact-centre.md), not steps
+    rules = [
+        r for r in example_rules if not r.get("record", "").startswith(names.REC_CONTACT_PREFIX)
+    ]
     bucket_rules = [r for r in rules if "_bucket" in r["expr"]]
     # recent/baseline bucket rates recorded once; p95/p50 × recent/baseline × per step and per
     # channel read the records — one rule each for all 12 steps
@@ -341,6 +344,22 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(
         for w in names.BURN_WINDOWS
         for f in (names.rec_bad_ratio, names.rec_accuracy_fail_ratio)
     }
+    declared |= {  # contact_centre's contact block
+        names.rec_contact(i)
+        for i in (
+            "answer_rate",
+            "service_level",
+            "satisfaction",
+            "transfer_rate",
+            "ticket_rate",
+            "complaint_rate",
+            "first_contact_resolution",
+            "abandon_rate",
+            "asa",
+            "aht",
+            "p90_handle",
+        )
+    }
     assert {r["record"] for r in rules if "record" in r} == declared
     assert {r["alert"] for r in rules if "alert" in r} == {
         names.ALERT_LATENCY,
@@ -349,6 +368,7 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(
         names.ALERT_CONVERSION_DROP,
         names.ALERT_FOLLOWUP_LAG,  # loan_application/upload_documents is a key step
         names.ALERT_TARGET_CHANGED,
+        names.ALERT_CONTACT_OBJECTIVE,  # contact_centre has a contact block
     }
     used = set()
     for rule in rules:
@@ -367,8 +387,22 @@ def test_rules_name_only_exposed_metrics_and_declared_rule_names(
         "cx_step_min_change_ratio",
         "cx_step_min_volume",
         "cx_step_next_info",
+        "cx_contacts_total",
+        "cx_contact_answer_wait_seconds_count",
+        "cx_contact_answer_wait_seconds_sum",
+        "cx_contact_handle_seconds_bucket",
+        "cx_contact_handle_seconds_count",
+        "cx_contact_handle_seconds_sum",
+        "cx_contact_flags_total",
+        "cx_contact_resolutions_total",
+        "cx_feedback_responses_total",
     }
-    assert used <= exposed | set(names.FOLLOWUP_METRICS)
+    contact = {
+        f"{m}{suffix}"
+        for m in names.CONTACT_METRICS
+        for suffix in (("_bucket", "_count", "_sum") if m.endswith("_seconds") else ("",))
+    }
+    assert used <= exposed | set(names.FOLLOWUP_METRICS) | contact
 
 
 def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_spec: Spec) -> None:
@@ -384,7 +418,7 @@ def test_objectives_whose_fast_burn_cannot_fire_leave_those_alerts_out(example_s
         if r.alert == names.ALERT_ACCURACY_BURN and r.labels["check"] == "first_contact_resolution"
     ]
     assert [(x["long_window"], x["short_window"]) for x in fcr] == [("3d", "6h")]
-    assert ruleset.count() == (48, 11)
+    assert ruleset.count() == (59, 18)
 
 
 def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(
@@ -401,7 +435,7 @@ def test_output_is_deterministic_with_a_header_naming_spec_and_fingerprint(
     groups = [g["name"] for g in _load(first)["groups"]]
     assert groups == [
         f"cxmetrics.bank_app.{kind}" for kind in ("spec", "indicators", "slo", "alerts")
-    ] + ["cxmetrics.loan_application.followups"]
+    ] + ["cxmetrics.loan_application.followups", "cxmetrics.contact_centre.contact"]
 
 
 def test_dashboard_link_uses_the_step_dashboard_uid() -> None:
@@ -481,7 +515,7 @@ def test_promtool_checks_the_rule_file(tmp_path: Path, example_spec: Spec) -> No
     code, out = promtool("check", "rules", str(path))
     assert (code, out.strip().splitlines()) == (
         0,
-        [f"Checking {path}", "  SUCCESS: 59 rules found"],
+        [f"Checking {path}", "  SUCCESS: 77 rules found"],
     )
 
 
@@ -620,7 +654,7 @@ def test_command_writes_the_rule_file_and_reports_what_it_left_out(tmp_path: Pat
         "note: journeys[contact_centre].steps[issue_resolved].checks[first_contact_resolution]"
         ".objective 0.7: the 14.4× (1h/5m), 6× (6h/30m) burn-rate alerts would need more than "
         "100% bad events and cannot fire; left out",
-        f"wrote 48 recording and 11 alerting rules in 5 groups to {out}",
+        f"wrote 59 recording and 18 alerting rules in 6 groups to {out}",
     ]
 
 
@@ -638,7 +672,7 @@ def test_command_checks_both_formats_with_promtool(tmp_path: Path) -> None:
         "release=prom",
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "  SUCCESS: 59 rules found"
+    assert result.output.splitlines()[-1] == "  SUCCESS: 77 rules found"
     assert _load(out.read_text())["kind"] == "PrometheusRule"
 
 

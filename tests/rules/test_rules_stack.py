@@ -67,7 +67,7 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path: Path) 
         prom, am = entries["prometheus"], entries["alertmanager"]
         assert up.stdout.splitlines() == [
             f"prometheus    {prom['url']}  (pid {prom['pid']}, scraping {app} every 1s, "
-            "48 recording + 11 alerting rules)",
+            "59 recording + 18 alerting rules)",
             f"alertmanager  {am['url']}  (pid {am['pid']})",
             f"state         {state}  (stop with: cxmetrics stack down --state-dir {state})",
         ]
@@ -77,9 +77,10 @@ def test_stack_up_serves_the_rules_and_down_stops_its_processes(tmp_path: Path) 
             [
                 *(f"cxmetrics.bank_app.{kind}" for kind in ("spec", "indicators", "slo", "alerts")),
                 "cxmetrics.loan_application.followups",
+                "cxmetrics.contact_centre.contact",
             ]
         )
-        assert sum(len(g["rules"]) for g in groups) == 59
+        assert sum(len(g["rules"]) for g in groups) == 77
         deadline = time.monotonic() + 15
         targets: list[dict[str, Any]] = []
         managers: list[dict[str, Any]] = []

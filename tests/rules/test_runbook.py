@@ -41,6 +41,7 @@ def test_every_alert_of_the_example_links_an_existing_runbook_section(
         names.ALERT_CONVERSION_DROP,
         names.ALERT_FOLLOWUP_LAG,
         names.ALERT_TARGET_CHANGED,
+        names.ALERT_CONTACT_OBJECTIVE,
     }
     anchors = _anchors()
     for alert in alerts:
