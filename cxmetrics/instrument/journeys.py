@@ -199,7 +199,8 @@ class JourneyInstance:
         )
 
     def _started_ms(self) -> int | None:
-        return None if self._t0 is None else int(self._t0 * 1000.0)
+        # round, not int: a start read back from a context (ms / 1000) re-encodes to itself
+        return None if self._t0 is None else round(self._t0 * 1000.0)
 
     def _journey_time(self, edge: int, duration: float) -> None:
         """The journey's clock: started by its first step (the earliest run of it), stopped by
@@ -251,7 +252,7 @@ class JourneyInstance:
             digests = digest_members(self._fps, self._cust) if self._fps or self._cust else ""
             segment = segment_member(self._travelling_segment()) if self._seg else ""
             if self._t0 is not None:
-                segment += started_member(int(self._t0 * 1000.0))
+                segment += started_member(round(self._t0 * 1000.0))
             ours = f"{prepared}{self.journey_id}{tails[self._ch][self._last]}{segment}{digests}"
             keys = rt.context_keys
             return ours if keys is None else ours + keys.mac(ours)
