@@ -89,6 +89,8 @@ def test_the_wheel_runs_the_demo_outside_a_checkout(tmp_path: Path) -> None:
     out = empty / "out"
     for name in ("cxmetrics.yaml", "events.jsonl", "rules.yml", "report.html"):
         assert (out / name).stat().st_size > 0
-    assert (
-        len(list((out / "dashboards").glob("*.json"))) == 10
-    )  # the home view, overview and step view per journey, loan_application's follow-ups
+    # the home view, overview and step view per journey, loan_application's follow-ups and
+    # contact_centre's contact-centre view
+    assert len(list((out / "dashboards").glob("*.json"))) == 11
+    # the contact centre's simulated export, shipped in the wheel too, imported whole
+    assert summary["contact"]["import"]["rejected"] == 0
