@@ -590,6 +590,7 @@ def _allowed_label_values(spec: Spec) -> set[str]:
     }
     allowed |= set(spec.channels)
     allowed |= set(spec.segments) | {r for j in spec.journeys for r in spec.journey_reasons(j)}
+    allowed |= {spec.policy(j, s) for j, s in spec.steps()}  # cx_step_policy_info, from the spec
     allowed |= {"journey", "step", "check", "channel", "segment", "reason"}  # undeclared{kind}
     allowed |= {
         "bad_journey",
