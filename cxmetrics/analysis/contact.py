@@ -555,11 +555,11 @@ def _sum(by: tuple[str, ...]) -> str:
 
 
 def _terms(
-    terms: tuple[Count, ...], journey: str, window: str, fn: str, by: tuple[str, ...]
+    terms: tuple[Count, ...], scope: dict[str, str], window: str, fn: str, by: tuple[str, ...]
 ) -> str:
     parts = []
     for term in terms:
-        sel = selector(term.metric, **{names.JOURNEY: journey, **dict(term.match)})
+        sel = selector(term.metric, **{**scope, **dict(term.match)})
         parts.append(f"{_sum(by)} ({fn}({sel}[{window}]))")
     if len(parts) != 1:
         raise ValueError("a contact ratio's side is one family's series (a regex matches more)")
@@ -571,17 +571,18 @@ def promql(
     journey: str,
     window: str,
     *,
+    service: str,
     fn: str = "increase",
-    by: tuple[str, ...] = (names.JOURNEY,),
+    by: tuple[str, ...] = (names.SERVICE, names.JOURNEY),
 ) -> str:
-    """``form`` of ``journey`` as PromQL over ``window``: the same rules as the catalogue's
-    ratios (``> 0`` denominator, a missing numerator is 0, clamped); a histogram that saw
-    nothing gives no series."""
+    """``form`` of ``service``'s ``journey`` as PromQL over ``window``: the same rules as the
+    catalogue's ratios (``> 0`` denominator, a missing numerator is 0, clamped); a histogram that
+    saw nothing gives no series. ``service`` is a name, or ``$service`` on a dashboard."""
+    sel = {names.SERVICE: service, names.JOURNEY: journey}
     if isinstance(form, Ratio):
-        numerator = _terms(form.numerator, journey, window, fn, by)
-        denominator = _terms(form.denominator, journey, window, fn, by)
+        numerator = _terms(form.numerator, sel, window, fn, by)
+        denominator = _terms(form.denominator, sel, window, fn, by)
         return f"clamp(({numerator} or 0 * {denominator}) / ({denominator} > 0), 0, 1)"
-    sel = {names.JOURNEY: journey}
     count = f"{_sum(by)} ({fn}({selector(form.histogram + '_count', **sel)}[{window}]))"
     if isinstance(form, Mean):
         total = f"{_sum(by)} ({fn}({selector(form.histogram + '_sum', **sel)}[{window}]))"
@@ -591,12 +592,17 @@ def promql(
     return f"histogram_quantile({form.q:g}, {buckets}) and {on}({count} > 0)"
 
 
-def queries(journey: Journey, window: str = "$__range") -> dict[str, str]:
+def queries(
+    journey: Journey, window: str = "$__range", service: str = "$service"
+) -> dict[str, str]:
     """The dashboard query of each contact indicator of ``journey`` (name → PromQL), over the
-    dashboard's range by default."""
+    dashboard's range and for its ``$service`` variable by default."""
     if journey.contact is None:
         raise ValueError(f"journey '{journey.name}' has no contact block")
-    return {i.name: promql(i.form, journey.name, window) for i in indicators(journey.contact)}
+    return {
+        i.name: promql(i.form, journey.name, window, service=service)
+        for i in indicators(journey.contact)
+    }
 
 
 def markdown_table(contact: Contact | None = None) -> str:
@@ -613,11 +619,15 @@ def markdown_table(contact: Contact | None = None) -> str:
     return "\n".join(rows) + "\n"
 
 
-def volume_promql(indicator: Indicator, journey: str, window: str, fn: str = "increase") -> str:
+def volume_promql(
+    indicator: Indicator, journey: str, window: str, *, service: str, fn: str = "increase"
+) -> str:
     """How many events ``indicator``'s value rests on over ``window`` (its denominator; calls
-    answered for the means and the quantile), summed by journey."""
+    answered for the means and the quantile), summed by service and journey."""
     form = indicator.form
+    scope = {names.SERVICE: service, names.JOURNEY: journey}
+    by = (names.SERVICE, names.JOURNEY)
     if isinstance(form, Ratio):
-        return _terms(form.denominator, journey, window, fn, (names.JOURNEY,))
-    sel = selector(form.histogram + "_count", **{names.JOURNEY: journey})
-    return f"sum by ({names.JOURNEY}) ({fn}({sel}[{window}]))"
+        return _terms(form.denominator, scope, window, fn, by)
+    sel = selector(form.histogram + "_count", **scope)
+    return f"{_sum(by)} ({fn}({sel}[{window}]))"

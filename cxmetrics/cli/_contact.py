@@ -36,7 +36,7 @@ def contact_rows(
         assert journey.contact is not None
         rows = []
         for indicator in contact.indicators(journey.contact):
-            expr = contact.promql(indicator.form, journey.name, window)
+            expr = contact.promql(indicator.form, journey.name, window, service=spec.service)
             result = promapi.query(prometheus, expr, time_s=timeline.end)
             value = float(result[0]["value"][1]) if result else None
             rows.append(

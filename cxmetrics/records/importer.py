@@ -111,10 +111,10 @@ def import_calls(
     if events is not None and buffer:
         written += _flush(events, buffer)
     report.events = written
-    for name, tally in tallies.items():
+    for tally in tallies.values():
         for judgment in tally.finish():
             if backfill is not None:
-                pairs = ((names.JOURNEY, name), (names.RESOLUTION, judgment.resolution))
+                pairs = (*tally.scope, (names.RESOLUTION, judgment.resolution))
                 backfill.count(_family(names.CONTACT_RESOLUTIONS), pairs, judgment.time)
     return report
 
@@ -127,6 +127,8 @@ class _Tally:
         contact = route.journey.contact
         assert contact is not None
         self.route = route
+        # every backfilled series carries the spec's service, as the app's own do
+        self.scope = ((names.SERVICE, spec.service), (names.JOURNEY, route.journey.name))
         self.counts = ContactCounts()
         self.judge = RepeatJudge(contact.repeat_window)
         self.classify = Classifier(contact)
@@ -232,7 +234,7 @@ def _reject(
 
 
 def _backfill(backfill: Backfill, tally: _Tally, call: Call, judgments: Sequence[Judgment]) -> None:
-    journey = ((names.JOURNEY, call.journey),)
+    journey = tally.scope
     disposition, wait = tally.classify(call.disposition, call.wait)
     calls = ((names.DISPOSITION, disposition), (names.WAIT, wait))
     backfill.count(_family(names.CONTACTS), journey + calls, call.ended)

@@ -21,20 +21,22 @@ def contact_groups(spec: Spec) -> list[Group]:
     for journey in spec.contact_journeys:
         assert journey.contact is not None
         window = prometheus_duration(journey.contact.window)
-        labels = {names.JOURNEY: journey.name}
+        labels = {names.SERVICE: spec.service, names.JOURNEY: journey.name}
         rules = tuple(
             Rule(
-                contact.promql(i.form, journey.name, window, fn="rate"),
+                contact.promql(i.form, journey.name, window, service=spec.service, fn="rate"),
                 record=names.rec_contact(i.name),
                 labels=labels,
             )
             for i in contact.indicators(journey.contact)
         )
-        groups.append(Group(f"cxmetrics.{journey.name}.contact", rules + alerts(journey)))
+        groups.append(
+            Group(f"cxmetrics.{journey.name}.contact", rules + alerts(spec.service, journey))
+        )
     return groups
 
 
-def alerts(journey: Journey) -> tuple[Rule, ...]:
+def alerts(service: str, journey: Journey) -> tuple[Rule, ...]:
     block = journey.contact
     assert block is not None
     window = prometheus_duration(block.window)
@@ -45,16 +47,18 @@ def alerts(journey: Journey) -> tuple[Rule, ...]:
             continue
         minimum = block.min_responses if indicator.name == "satisfaction" else block.min_volume
         compare = "<" if indicator.direction == "high" else ">"
-        record = selector(names.rec_contact(indicator.name), journey=journey.name)
-        volume = contact.volume_promql(indicator, journey.name, window)
+        record = selector(names.rec_contact(indicator.name), service=service, journey=journey.name)
+        volume = contact.volume_promql(indicator, journey.name, window, service=service)
         bound = "at least" if indicator.direction == "high" else "at most"
         out.append(
             Rule(
-                f"({record} {compare} {number(objective)}) and on ({names.JOURNEY}) "
+                f"({record} {compare} {number(objective)}) "
+                f"and on ({names.SERVICE}, {names.JOURNEY}) "
                 f"({volume} >= {minimum})",
                 alert=names.ALERT_CONTACT_OBJECTIVE,
                 for_="5m",
                 labels={
+                    names.SERVICE: service,
                     names.JOURNEY: journey.name,
                     names.INDICATOR: indicator.name,
                     names.SEVERITY: "ticket",

@@ -477,19 +477,27 @@ RESOLUTIONS: Final = ("first_contact", "repeat")
 CONTACT_METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
     CONTACTS: (
         "counter",
-        (JOURNEY, DISPOSITION, WAIT),
+        (SERVICE, JOURNEY, DISPOSITION, WAIT),
         "Calls offered, by disposition and wait against the service-level threshold.",
     ),
-    CONTACT_WAIT: ("histogram", (JOURNEY,), "Wait of answered calls (offered to answered)."),
-    CONTACT_HANDLE: ("histogram", (JOURNEY,), "Handle time of answered calls (answer to end)."),
+    CONTACT_WAIT: (
+        "histogram",
+        (SERVICE, JOURNEY),
+        "Wait of answered calls (offered to answered).",
+    ),
+    CONTACT_HANDLE: (
+        "histogram",
+        (SERVICE, JOURNEY),
+        "Handle time of answered calls (answer to end).",
+    ),
     CONTACT_FLAGS: (
         "counter",
-        (JOURNEY, FLAG),
+        (SERVICE, JOURNEY, FLAG),
         "Answered calls transferred, that raised a ticket, or with a complaint.",
     ),
     CONTACT_RESOLUTIONS: (
         "counter",
-        (JOURNEY, RESOLUTION),
+        (SERVICE, JOURNEY, RESOLUTION),
         "Answered calls judged: no repeat within the repeat window, or repeated inside it.",
     ),
 }

@@ -72,7 +72,7 @@ def test_dashboard_queries_equal_hand_computed(
     spec: Spec, imported: tuple[str, float, Path], journey: str
 ) -> None:
     url, at, _ = imported
-    queries = contact.queries(spec.journey(journey), "3h")
+    queries = contact.queries(spec.journey(journey), "3h", service=spec.service)
     got = {name: _one(url, expr, at) for name, expr in queries.items()}
     for name, expected in JOURNEYS[journey].items():
         assert got[name] == pytest.approx(expected, abs=TOLERANCE), name
@@ -125,7 +125,8 @@ def test_objective_alerts_fire_only_with_enough_volume(
                 continue
             expr = rule.expr
             for record, body in records.items():
-                expr = expr.replace(f'{record}{{journey="{rule.labels["journey"]}"}}', f"({body})")
+                scope = f'service="{spec.service}",journey="{rule.labels["journey"]}"'
+                expr = expr.replace(f"{record}{{{scope}}}", f"({body})")
             assert names.REC_CONTACT_PREFIX not in expr
             if promapi.query(url, expr, time_s=at):
                 firing.add((rule.labels["journey"], rule.labels[names.INDICATOR]))

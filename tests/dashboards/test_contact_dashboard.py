@@ -17,10 +17,12 @@ from cxmetrics.dashboards import build_dashboards
 from cxmetrics.spec import names
 from cxmetrics.spec.load import load_spec
 from tests.helpers.calls import EXPECTED, EXPECTED_WITH_SHORT, SPEC, backfilled
+from tests.helpers.grafana_variables import substitute
 
 JOURNEYS = {"care": EXPECTED, "care_all": EXPECTED_WITH_SHORT}
 TOLERANCE = 1e-9
 WINDOW = "3h"  # the range holding the fixture's calls (they span 6065 s)
+SERVICE = load_spec(SPEC).service
 
 
 def _boards() -> dict[str, dict[str, Any]]:
@@ -68,7 +70,7 @@ def test_panel_queries_equal_hand_computed(served: tuple[str, float, Path], jour
     got = {}
     for name, expr in _stats(board).items():
         assert "$__range" in expr
-        result = promapi.query(url, expr.replace("$__range", WINDOW), time_s=at)
+        result = promapi.query(url, substitute(expr, window=WINDOW, service=SERVICE), time_s=at)
         assert len(result) == 1, (name, result)
         got[name] = float(result[0]["value"][1])
     assert got == pytest.approx(JOURNEYS[journey], abs=TOLERANCE)
@@ -83,7 +85,9 @@ def test_panel_queries_equal_hand_computed(served: tuple[str, float, Path], jour
     )
     over_window = {
         label: float(
-            promapi.query(url, expr.replace("$__rate_interval", WINDOW), time_s=at)[0]["value"][1]
+            promapi.query(url, substitute(expr, window=WINDOW, service=SERVICE), time_s=at)[0][
+                "value"
+            ][1]
         )
         for label, expr in curves.items()
     }

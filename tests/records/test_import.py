@@ -143,7 +143,9 @@ def test_backfill_holds_every_series_from_zero(spec: Spec, tmp_path: Path) -> No
         series.setdefault(name, []).append((float(stamp), float(value)))
     first = min(t for points in series.values() for t, _ in points)
     assert all(points[0] == (first, 0.0) for points in series.values())
-    answered = series['cx_contacts_total{journey="care",disposition="answered",wait="within"}']
+    answered = series[
+        'cx_contacts_total{service="contact_fixture",journey="care",disposition="answered",wait="within"}'
+    ]
     assert answered[-1][1] == 4.0
     assert text.endswith("# EOF\n")
 

@@ -136,7 +136,7 @@ def test_every_step_s_alerts_keep_their_labels_and_wording(example_spec: Spec) -
     ]
     # every step × its journey's channels × 2 quantiles, from 2 rules
     plans = build(example_spec).plan.steps
-    assert len(latency) == sum(2 * len(p.channels) for p in plans) == 84
+    assert len(latency) == sum(2 * len(p.channels) for p in plans) == 88
     description = (
         step[1]
         .annotations["description"]
