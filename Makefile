@@ -33,13 +33,14 @@ demo: $(STAMP)
 	$(VENV)/bin/cxmetrics demo
 
 # pytest's own exit code: "no tests collected" (5) is a failure, like any other non-zero code.
-# Most of the suite waits on servers (scrapes, alert windows, traffic), so it runs on more
-# workers than cores: a module is one unit, the xdist_group("timing") tests run one after
-# another on one worker and start first (tests/helpers/scheduling.py).
-TEST_WORKERS ?= 3
+# Two parallel workers (one per core of the CI machine; most tests wait on servers): a module is
+# one unit, the xdist_group("timing") tests run one after another on one worker and start first
+# (tests/helpers/scheduling.py). Then the `alone` tests, which load every core on purpose.
+TEST_WORKERS ?= 2
 test: $(STAMP) sysdeps
-	$(PY) -m pytest -q -p no:cacheprovider --durations=15 \
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15 -m "not alone" \
 	    -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -q -p no:cacheprovider --durations=5 -m alone
 
 # The edit loop: everything that starts no server or subprocess (under a minute).
 test-fast: $(STAMP)
