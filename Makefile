@@ -33,8 +33,18 @@ demo: $(STAMP)
 	$(VENV)/bin/cxmetrics demo
 
 # pytest's own exit code: "no tests collected" (5) is a failure, like any other non-zero code.
+# Two parallel workers (one per core of the CI machine; most tests wait on servers): a module is
+# one unit, the xdist_group("timing") tests run one after another on one worker and start first
+# (tests/helpers/scheduling.py). Then the `alone` tests, which load every core on purpose; they
+# run whatever the first part gave, and make test fails when either part failed.
+# TEST_WORKERS=0: everything in one process, one test after another.
+TEST_WORKERS ?= 2
 test: $(STAMP) sysdeps
-	$(PY) -m pytest -q -p no:cacheprovider --durations=15
+	status=0; \
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15 -m "not alone" \
+	    -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder || status=$$?; \
+	$(PY) -m pytest -q -p no:cacheprovider --durations=5 -m alone || status=$$?; \
+	exit $$status
 
 # The edit loop: everything that starts no server or subprocess (under a minute).
 test-fast: $(STAMP)

@@ -150,6 +150,8 @@ def demo(
                 f"[bold red]FIRING[/] {labels.get('alertname')} "
                 f"{labels.get('journey')}/{labels.get('step')}: {notes.get('summary', '')}"
             )
+        for name, why in result.alert_noise.items():
+            console.print(f"[yellow]explained[/] {name}: {why} (the machine's delay, no fault)")
     console.print()
     console.print("[bold]Written to[/] " + str(result.out_dir))
     for what, path in result.files.items():

@@ -21,18 +21,21 @@ import dataclasses
 import gc
 import multiprocessing
 import queue
+import re
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import CxError
 from ..records.importer import ImportReport
 from ..report.contact import ContactFigures
+from ..spec import names
 from ..spec.load import load_spec
 from ..spec.model import Spec
 from . import followups as followup_rig
@@ -86,6 +89,9 @@ class DemoResult:
     # Findings on steps no fault was injected into whose move the machine's delays explain
     # (finding name → why): set aside, not reported as regressions.
     machine_noise: dict[str, str] = field(default_factory=dict)
+    # Latency alerts (--stack) on steps no fault was injected into whose move the machine's
+    # delays explain (alert → why): the step really got slower, because the machine did
+    alert_noise: dict[str, str] = field(default_factory=dict)
     # Verdicts about an injected fault the run could not give (what → why): on a busy machine
     # the latency verdict, whose change the machine's own delays could hide; accuracy verdicts
     # do not depend on timing and are given whenever there were enough samples.
@@ -385,6 +391,7 @@ def _analyse(
         hung_up,
         alerts=list(app.state.alerts),
         machine_noise=excused,
+        alert_noise=_alert_noise(app.state.alerts, analysis, lateness),
         withheld=withheld,
         followups=fu,
         followups_skipped=skipped,
@@ -508,6 +515,52 @@ def _machine_noise(
                 f"{finding.name} p95 moved by {moved * 1000:.1f} ms without a fault, while {timers}"
             )
     return ""
+
+
+# The stack's regression window and ``for`` (STACK_OVERRIDE): what an alert's move was measured
+# over before it fired, and its smallest move (the example spec's ``min_change``).
+_ALERT_SPAN_S = 20 + 15
+_MIN_CHANGE = 0.10
+
+
+def _alert_noise(
+    alerts: Sequence[dict[str, Any]], analysis: Analysis, lateness: list[tuple[float, float]]
+) -> dict[str, str]:
+    """The latency alerts on steps no fault was injected into that the machine's delays explain
+    (alert → why), as ``_machine_noise`` sets findings aside: the step's p95 had to move by at
+    least ``min_change`` to fire, and the app's timers fired late (p95, over the span the alert
+    measured) by at least half of that move."""
+    injected = {(j, s) for j, s, indicator, _ in INJECTED if indicator == "latency"}
+    p95 = {(r.journey, r.step): r.quantiles.get(0.95) or 0.0 for r in analysis.indicators.steps}
+    out: dict[str, str] = {}
+    for alert in alerts:
+        labels = alert.get("labels", {})
+        key = (labels.get("journey"), labels.get("step"))
+        if labels.get("alertname") != names.ALERT_LATENCY or key in injected:
+            continue
+        started = _epoch(str(alert.get("startsAt", "")))
+        step_p95 = p95.get(key, 0.0)
+        if started is None or not step_p95:
+            continue
+        late = _p95(sorted(x for when, x in lateness if started - _ALERT_SPAN_S <= when <= started))
+        if late >= _MIN_CHANGE * step_p95 / 2:
+            name = f"{key[0]}/{key[1]} {names.ALERT_LATENCY} ({labels.get('channel', '')})"
+            out[name] = (
+                f"the app's timers fired up to {late * 1000:.1f} ms late (p95) in the "
+                f"{_ALERT_SPAN_S} s before it fired, against the step's p95 of "
+                f"{step_p95 * 1000:.1f} ms"
+            )
+    return out
+
+
+def _epoch(stamp: str) -> float | None:
+    """Alertmanager's RFC 3339 time (nanoseconds, ``Z``) as epoch seconds, None if unreadable."""
+    match = re.fullmatch(r"(.{19})(\.\d+)?(Z|[+-]\d\d:\d\d)", stamp)
+    if match is None:
+        return None
+    fraction = float(match.group(2) or 0.0)
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    return datetime.fromisoformat(match.group(1) + zone).timestamp() + fraction
 
 
 def _set_aside(
@@ -764,6 +817,7 @@ def summary(result: DemoResult) -> dict[str, Any]:
         "regressions": data["regressions"],
         "transient_regressions": data["transient_regressions"],
         "machine_noise": result.machine_noise,
+        "alert_noise": result.alert_noise,
         "withheld": result.withheld,
         "followups": (
             result.followups.summary()
@@ -779,6 +833,7 @@ def summary(result: DemoResult) -> dict[str, Any]:
                 "alertname": a["labels"].get("alertname"),
                 "journey": a["labels"].get("journey"),
                 "step": a["labels"].get("step"),
+                "channel": a["labels"].get("channel"),
                 "summary": a["annotations"].get("summary"),
                 "since": a.get("startsAt"),
             }

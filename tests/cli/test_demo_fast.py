@@ -37,6 +37,7 @@ def two_busy_cores() -> Iterator[None]:
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # its two spinners would starve whatever ran beside it
 def test_fast_demo_on_two_busy_cores_finds_the_accuracy_fault(
     tmp_path: Path, two_busy_cores: None
 ) -> None:

@@ -145,7 +145,7 @@ def test_a_busy_machine_withholds_the_latency_verdict_and_keeps_the_accuracy_one
         None,
         Sensitivity(500, 500, 0.05),
     )
-    analysis = Analysis("t", 0.0, 1.0, 1.0, None, (), (detail, amount, wrong))  # type: ignore[arg-type]
+    analysis = Analysis("t", 0.0, 1.0, 1.0, None, (), (detail, amount, wrong))
     kept, excused, withheld = demo.judge(analysis, lateness, 1000.0, "7,000 requests")
     assert kept.findings == (wrong,)
     delay = (
@@ -159,3 +159,36 @@ def test_a_busy_machine_withholds_the_latency_verdict_and_keeps_the_accuracy_one
         "bill_inquiry/bill_detail latency": "not judged (900 requests): too few samples: "
         "bill_detail latency: 40"
     }
+
+
+def test_latency_alerts_the_machines_own_delays_explain_are_said_so() -> None:
+    # --stack: transfer/amount paged (p95 5.0 ms) while the app's timers fired 4 ms late in the
+    # 35 s the alert measured; bill_detail (the injected fault) is never explained away, and an
+    # alert on a step whose p95 dwarfs the lateness stays unexplained.
+    def row(journey: str, step: str, p95: float) -> object:
+        return type("Row", (), {"journey": journey, "step": step, "quantiles": {0.95: p95}})()
+
+    steps = [
+        row("transfer", "amount", 0.0050),
+        row("bill_inquiry", "bill_detail", 0.080),
+        row("bill_inquiry", "bill_total", 0.200),
+    ]
+    analysis = type("A", (), {"indicators": type("I", (), {"steps": steps})()})()
+
+    def alert(journey: str, step: str) -> dict[str, object]:
+        labels = {"alertname": "CxStepLatencyRegression", "journey": journey, "step": step}
+        return {"labels": {**labels, "channel": "app"}, "startsAt": "2026-12-06T12:00:40.5Z"}
+
+    fired = 1796558440.5  # 2026-12-06T12:00:40.5Z
+    late = [(fired - 30 + i / 100, 0.004 if i % 10 == 0 else 0.001) for i in range(3000)]
+    alerts = [alert("transfer", "amount"), alert("bill_inquiry", "bill_detail")]
+    alerts.append(alert("bill_inquiry", "bill_total"))
+    assert demo._alert_noise(alerts, analysis, late) == {
+        "transfer/amount CxStepLatencyRegression (app)": (
+            "the app's timers fired up to 4.0 ms late (p95) in the 35 s before it fired, against "
+            "the step's p95 of 5.0 ms"
+        )
+    }
+    # an idle machine explains nothing
+    idle = [(t, 0.0002) for t, _ in late]
+    assert demo._alert_noise(alerts, analysis, idle) == {}

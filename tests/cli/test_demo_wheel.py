@@ -20,7 +20,8 @@ import pytest
 
 from tests.helpers.paths import ROOT
 
-pytestmark = pytest.mark.slow
+# The demo keeps both cores busy: never beside another such test (make test's parallel workers).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timing")]
 
 BANK = ["__init__.py", "app.py", "contact.py", "cxmetrics.yaml", "serve.py", "traffic.py"]
 

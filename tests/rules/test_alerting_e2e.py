@@ -37,7 +37,9 @@ from examples.bank.app import SPEC_PATH, create_app
 from tests.helpers.paths import ROOT
 from tests.helpers.servers import serve_app
 
-pytestmark = pytest.mark.slow  # every test here starts a server or a subprocess
+# Every test here starts a server or a subprocess; a latency alert is judged, so it never runs
+# beside another test that keeps the cores busy (make test's parallel workers).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timing")]
 
 # Latencies ×0.5 (bill_detail p95 ≈ 0.5 s) and many concurrent customers for the volume: CPU
 # contention delays every wake-up by milliseconds, so at ×0.02 (p95 ≈ 20 ms) a busy machine

@@ -29,7 +29,9 @@ from cxmetrics.spec import names
 from tests.helpers.paths import EXAMPLE_SPEC, ROOT
 from tests.helpers.receivers import Hook, webhook_receiver
 
-pytestmark = pytest.mark.slow
+# A latency regression is judged: never beside another test that keeps the cores busy (make
+# test's parallel workers).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timing")]
 
 CLI = ROOT / ".venv" / "bin" / "cxmetrics"
 TIME_SCALE = 1.0
