@@ -145,7 +145,7 @@ def test_a_busy_machine_withholds_the_latency_verdict_and_keeps_the_accuracy_one
         None,
         Sensitivity(500, 500, 0.05),
     )
-    analysis = Analysis("t", 0.0, 1.0, 1.0, None, (), (detail, amount, wrong))
+    analysis = Analysis("t", 0.0, 1.0, 1.0, None, (), (detail, amount, wrong))  # type: ignore[arg-type]
     kept, excused, withheld = demo.judge(analysis, lateness, 1000.0, "7,000 requests")
     assert kept.findings == (wrong,)
     delay = (
