@@ -27,7 +27,6 @@ from cxmetrics.analysis.counts import merge_windows
 from cxmetrics.analysis.indicators import compute
 from cxmetrics.analysis.sources import from_events
 from cxmetrics.dashboards import build_dashboards
-from cxmetrics.dashboards.queries import RANGE
 from cxmetrics.instrument.events import Event, FeedbackRecord, JourneyStarted
 from cxmetrics.local import stack
 from cxmetrics.records.openmetrics import Backfill
@@ -36,6 +35,7 @@ from cxmetrics.spec import names
 from cxmetrics.spec.load import parse_spec
 from cxmetrics.spec.model import Spec
 from tests.helpers import feedback as fx
+from tests.helpers.grafana_variables import substitute
 
 pytestmark = pytest.mark.slow
 RESOLUTION = 60.0
@@ -117,7 +117,10 @@ def _voice_panels(spec: Spec) -> dict[str, str]:
     board: dict[str, Any] = boards[f"cx-{fx.JOURNEY}-overview"]
     titles = ("NPS", "NPS responses", "CSAT", "CSAT responses", "Complaint rate", "Complaints")
     panels = {p["title"]: p for p in board["panels"] if p["type"] != "row"}
-    return {t: panels[t]["targets"][0]["expr"].replace(RANGE, SPAN) for t in titles}
+    return {
+        t: substitute(panels[t]["targets"][0]["expr"], window=SPAN, service=spec.service)
+        for t in titles
+    }
 
 
 EXPECTED = {
