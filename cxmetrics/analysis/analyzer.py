@@ -31,6 +31,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from ..spec.model import Journey, RegressionPolicy, Spec, Step
@@ -159,6 +160,7 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
                     detection.sensitivity,
                 )
             )
+            found = partial(Finding, journey.name, step.name, indicator, subject)
             for r in detection.regressions:
                 start = to_time(r.start, False)
                 end = to_time(r.end, False) if r.end is not None else None
@@ -181,17 +183,7 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
                     transient += 1
                     continue
                 findings.append(
-                    Finding(
-                        journey.name,
-                        step.name,
-                        indicator,
-                        subject,
-                        r,
-                        start,
-                        to_time(r.detected_at, True),
-                        end,
-                        detection.sensitivity,
-                    )
+                    found(r, start, to_time(r.detected_at, True), end, detection.sensitivity)
                 )
             for r in detection.improvements:
                 start = to_time(r.start, False)
@@ -205,17 +197,7 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
                 ) or not r.change_low <= -least:
                     continue
                 improvements.append(
-                    Finding(
-                        journey.name,
-                        step.name,
-                        indicator,
-                        subject,
-                        r,
-                        start,
-                        to_time(r.detected_at, True),
-                        end,
-                        detection.sensitivity,
-                    )
+                    found(r, start, to_time(r.detected_at, True), end, detection.sensitivity)
                 )
     return Analysis(
         timeline.source,

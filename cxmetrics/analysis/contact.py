@@ -28,7 +28,7 @@ import heapq
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from ..instrument.events import ContactRecord, Event, FeedbackRecord
 from ..spec import names
@@ -532,6 +532,15 @@ class Row:
         if self.direction == "high":
             return self.value >= self.objective
         return self.value <= self.objective
+
+    def as_json(self) -> dict[str, Any]:
+        """The row as ``analyze --json`` and ``demo --json`` write it."""
+        return {
+            "value": self.value,
+            "objective": self.objective,
+            "direction": self.direction,
+            "met": self.met,
+        }
 
 
 def view(journey: Journey, counts: ContactCounts) -> list[Row]:

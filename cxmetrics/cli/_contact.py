@@ -53,18 +53,7 @@ def contact_rows(
 
 
 def contact_json(view: dict[str, list[contact.Row]]) -> dict[str, Any]:
-    return {
-        journey: {
-            r.name: {
-                "value": r.value,
-                "objective": r.objective,
-                "direction": r.direction,
-                "met": r.met,
-            }
-            for r in rows
-        }
-        for journey, rows in view.items()
-    }
+    return {journey: {r.name: r.as_json() for r in rows} for journey, rows in view.items()}
 
 
 def print_contact(view: dict[str, list[contact.Row]]) -> None:

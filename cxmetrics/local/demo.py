@@ -847,15 +847,7 @@ def contact_summary(result: DemoResult) -> dict[str, Any]:
     its objective and whether it is met, and the indicators per segment and per channel."""
 
     def indicators(rows: list[Any]) -> dict[str, Any]:
-        return {
-            r.name: {
-                "value": r.value,
-                "objective": r.objective,
-                "direction": r.direction,
-                "met": r.met,
-            }
-            for r in rows
-        }
+        return {r.name: r.as_json() for r in rows}
 
     report = result.contact_import
     out: dict[str, Any] = {}
