@@ -33,7 +33,7 @@ from .panels import (
     stat_panel,
     table_panel,
 )
-from .queries import RANGE, RATE, JourneyQueries, selector
+from .queries import CHANNEL, RANGE, RATE, JourneyQueries, selector
 
 NEUTRAL: Light = (0.0, BLUE, ())
 SCORE_LIGHT = higher_is_better(*SCORE_BANDS)  # the catalogue's bands: fair from 70, good from 85
@@ -55,6 +55,7 @@ def build(spec: Spec, journey: Journey) -> dm.Dashboard:
     _quality(spec, journey, q, layout)
     _customers(spec, journey, q, layout)
     _voice(q, layout)
+    _segments(spec, journey, q, layout)
     _paths_and_feedback(journey, q, layout)
     _objectives(spec, journey, q, layout)
     description = (
@@ -543,6 +544,65 @@ def _voice(q: JourneyQueries, layout: Layout) -> None:
     ]
     for panel in panels:
         layout.add(panel, 4, 4)
+
+
+def _segments(spec: Spec, journey: Journey, q: JourneyQueries, layout: Layout) -> None:
+    """The journey by customer segment (the spec's ``segments``, others as ``other``): volume,
+    good steps, timeliness and NPS side by side, for the selected channels. No row when the
+    spec declares no segment."""
+    if not spec.segments:
+        return
+    layout.row("By customer segment")
+    where = "in the time range, for the selected channels, by the segment of the journey instance"
+    by = (names.SEGMENT,)
+    started = catalogue.count_promql(
+        names.JOURNEYS_STARTED, RANGE, {**q.scope, "channel": CHANNEL}, by=by
+    )
+    good = spec.objectives(journey).good_ratio
+    panels = [
+        bars_panel(
+            "Journeys started by segment",
+            f"Journey instances started {where}.",
+            [Query(started, "{{segment}}")],
+            "short",
+            NEUTRAL,
+            minimum=0,
+            decimals=0,
+        ),
+        bars_panel(
+            "Good steps by segment",
+            f"Share of steps that were timely, accurate and ok {where} (objective {good:.1%}).",
+            [Query(q.good_ratio(RANGE, "increase", by=by), "{{segment}}")],
+            "percentunit",
+            objective_light(good),
+            minimum=0,
+            maximum=1,
+            decimals=1,
+        ),
+        bars_panel(
+            "Within target by segment",
+            f"Share of steps answered ok within their target {where}.",
+            [Query(q.timeliness(RANGE, "increase", by=by), "{{segment}}")],
+            "percentunit",
+            objective_light(spec.objectives(journey).timeliness),
+            minimum=0,
+            maximum=1,
+            decimals=1,
+        ),
+        bars_panel(
+            "NPS by segment",
+            f"{catalogue.NPS.definition}; in the time range, all channels, by the segment of "
+            "the journey instance.",
+            [Query(q.score(catalogue.NPS, by=by), "{{segment}}")],
+            "none",
+            NPS_LIGHT,
+            minimum=-100,
+            maximum=100,
+            decimals=0,
+        ),
+    ]
+    for panel in panels:
+        layout.add(panel, 6, 6)
 
 
 def _paths_and_feedback(journey: Journey, q: JourneyQueries, layout: Layout) -> None:

@@ -26,6 +26,7 @@ values.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 import urllib.request
@@ -160,6 +161,31 @@ def _scraped(prom: str, instance: BankProcess, what: str) -> None:
     wait_for(lambda: _scraped_steps(prom, instance) == [expected], 20, what)
 
 
+def _settled_rules(
+    prom: str, timeout: float = 60.0
+) -> tuple[float, dict[tuple[str, str, str], float]]:
+    """The recorded values once two evaluations after the last scrape agree (within 0.002: the
+    two instances' scrape moments shift the extrapolated rates by ~1e-4 from one evaluation to
+    the next). An evaluation that overlapped the last scrape's ingestion read it in its later
+    rules only (a ratio's numerator, not the class record its denominator sums: 0.015 off on a
+    busy machine), and such a machine may not have run a clean one 2.5 s later."""
+    deadline = time.monotonic() + timeout
+    previous: dict[tuple[str, str, str], float] | None = None
+    while True:
+        at = time.time()
+        values = _rule_values(prom, at)
+        if (
+            previous is not None
+            and values.keys() == previous.keys()
+            and all(math.isclose(values[k], previous[k], abs_tol=0.002) for k in values)
+        ):
+            return at, values
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the recorded values did not settle within {timeout:g} s")
+        previous = values
+        time.sleep(2.0)
+
+
 def _drive(url: str, seed: int, duration: float, until: Any = None) -> None:
     asyncio.run(traffic.run(url, duration, concurrency=CONCURRENCY, seed=seed, until=until))
 
@@ -203,9 +229,7 @@ def run(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             b_traffic.join(60)
             for instance in (a, b):
                 _scraped(prom.url, instance, "Prometheus to scrape the last steps")
-            time.sleep(2.5)  # the rules evaluated after the last scrape
-            at = time.time()
-            rule_values = _rule_values(prom.url, at)
+            at, rule_values = _settled_rules(prom.url)
             panel_values = _panel_values(example_spec, prom.url, at)
             timeline = from_prometheus(scaled, prom.url, begin - 2.0, at, 1.0)
             a_steps = f'{names.STEPS}{{instance="127.0.0.1:{a_port}"}}'

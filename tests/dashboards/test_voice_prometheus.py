@@ -169,3 +169,29 @@ def test_the_feedback_recording_rules_give_the_same_numbers(
     assert got == pytest.approx(
         {"nps": fx.NPS, "nps_responses": 10, "csat": fx.CSAT, "complaint_rate": 0.15}, abs=1e-9
     )
+
+
+def test_the_segment_panels_break_the_journey_down_by_segment(
+    loaded: tuple[str, float, list[Event]],
+) -> None:
+    # with segments declared the overview gains a "By customer segment" row; the fixture's
+    # journeys and responses carry no segment ("none"), so each panel has that one bar
+    spec = parse_spec(fx.SPEC.replace("journeys:", "segments: [vip, mass]\njourneys:"), "<spec>")
+    url, at, _ = loaded
+    boards = {b["uid"]: b for b in build_dashboards(spec)}
+    panels = {p["title"]: p for p in boards[f"cx-{fx.JOURNEY}-overview"]["panels"]}
+
+    def by_segment(title: str) -> dict[str, float]:
+        expr = substitute(panels[title]["targets"][0]["expr"], window=SPAN, service=spec.service)
+        assert "by (segment)" in expr, expr
+        return {
+            r["metric"]["segment"]: float(r["value"][1])
+            for r in promapi.query(url, expr, time_s=at)
+        }
+
+    assert by_segment("Journeys started by segment") == {"none": float(fx.STARTED)}
+    assert by_segment("NPS by segment") == pytest.approx({"none": fx.NPS})
+    # without declared segments the row is left out
+    plain = {b["uid"]: b for b in build_dashboards(parse_spec(fx.SPEC, "<spec>"))}
+    titles = {p["title"] for p in plain[f"cx-{fx.JOURNEY}-overview"]["panels"]}
+    assert "By customer segment" not in titles
