@@ -59,8 +59,9 @@ def _variables(
             + [dm.VariableOption(text=c, value=c, selected=False) for c in declared]
         )
         .description(
-            "Channels declared for this journey in the spec. Panels on accuracy checks and "
-            "step transitions count every channel: those series carry no channel label."
+            "Channels declared for this journey in the spec. Panels whose description says "
+            "'all channels' (accuracy checks, transitions, conversion, feedback, objectives) "
+            "count every channel whatever is selected."
         )
         .multi(True)
         .include_all(True)

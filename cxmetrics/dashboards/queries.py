@@ -132,8 +132,8 @@ class JourneyQueries:
     def conversion(
         self, from_step: str, to_step: str, window: str = RANGE, fn: str = "increase"
     ) -> str:
-        """Share of the steps finished at ``from_step`` that went on to ``to_step`` (all channels:
-        transitions carry no channel label)."""
+        """Share of the steps finished at ``from_step`` that went on to ``to_step``, over all
+        channels (the panels that show it say so)."""
         return catalogue.promql(
             catalogue.CONVERSION,
             window,
@@ -192,7 +192,7 @@ class JourneyQueries:
     def accuracy(
         self, window: str, fn: str = "rate", by: tuple[str, ...] = ("step",), **labels: Matcher
     ) -> str:
-        """Share of accuracy checks that passed (all channels: checks carry no channel label)."""
+        """Share of accuracy checks that passed, over all channels (the panels say so)."""
         return self._ratio(catalogue.ACCURACY, window, fn, by, labels, channel=False)
 
     def failed_checks(self, step: Matcher, window: str = RANGE) -> str:
