@@ -36,7 +36,7 @@ from .policy import (
     StepPlan,
     span,
 )
-from .promql import Rule, number, selector
+from .promql import Rule, dashboard_link, number, selector
 from .recording import CHANNEL_KEY, CHECK_KEY, ON_STEP, STEP_KEY, only, target_changed
 from .templates import Choice, Label, Part, Slot, Text, text
 
@@ -127,7 +127,7 @@ def _links(policy: Policy, dashboard_url: str | None, *query: Part) -> dict[str,
     if not dashboard_url:
         return {}
     uid = _uid(s.journey.name for s in policy.steps)
-    return {"dashboard": text(f"{dashboard_url.rstrip('/')}/d/", uid, *query)}
+    return {"dashboard": dashboard_link(dashboard_url, uid, *query)}
 
 
 def _volume(metric: str, window: str, service: str, by: tuple[str, ...]) -> str:

@@ -18,7 +18,7 @@ from ..spec import names
 from ..spec.durations import prometheus_duration
 from ..spec.ids import dashboard_uid
 from ..spec.model import FeedbackPolicy, Journey, Spec
-from .promql import Group, Rule, number, selector
+from .promql import Group, Rule, dashboard_link, number, selector
 from .templates import Format, Slot, Text, text
 
 WINDOW, BASELINE = "window", "baseline"
@@ -84,7 +84,7 @@ def alerts(spec: Spec, journey: Journey, policy: FeedbackPolicy) -> list[Rule]:
     links: dict[str, Text] = {}
     if spec.dashboard_url:
         uid = dashboard_uid(journey.name, "overview")
-        links["dashboard"] = text(f"{spec.dashboard_url.rstrip('/')}/d/{uid}")
+        links["dashboard"] = dashboard_link(spec.dashboard_url, uid)
     out = []
     for score in catalogue.SCORES:
         current = selector(names.rec_feedback(score.name, "score", WINDOW), **labels)

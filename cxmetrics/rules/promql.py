@@ -11,10 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .templates import Text, text
+from .templates import Part, Text, text
 
 #: The runbook shipped in the repository: one section per alert, anchored by the alert's name.
 RUNBOOK = "docs/runbook.md"
+
+
+def dashboard_link(dashboard_url: str, *uid: Part) -> Text:
+    """An alert's ``dashboard`` annotation: the Grafana dashboard ``uid`` (with its query) under
+    the spec's ``dashboard_url``."""
+    return text(f"{dashboard_url.rstrip('/')}/d/", *uid)
 
 
 def runbook_url(alert: str) -> str:

@@ -21,7 +21,7 @@ from .policy import BURN_PAIRS, PAGE_KEEP_FIRING_FOR, BurnPair
 from .promql import Group, Rule, number
 from .templates import Slot, text
 
-BY = (names.JOURNEY, names.STEP)
+BY = (names.SERVICE, names.JOURNEY, names.STEP)
 
 
 def variant_groups(spec: Spec) -> list[Group]:
@@ -84,11 +84,11 @@ def _rule(
     pair: BurnPair,
     minimum: int,
 ) -> Rule:
-    budget = f"(1 - {goal!r})"
+    budget = f"(1 - {number(goal)})"
     long = promql(BAD, pair.long, match, by=BY)
     short = promql(BAD, pair.short, match, by=BY)
     volume = count_promql(names.STEPS, pair.long, match, by=BY)
-    on = "on (journey, step)"
+    on = f"on ({', '.join(BY)})"
     expr = (
         f"({long}) / {budget} > {number(pair.factor)}"
         f"\nand {on} ({short}) / {budget} > {number(pair.factor)}"
