@@ -39,7 +39,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cxmetrics._binaries import PROMETHEUS, require_binary
-from cxmetrics.analysis import promapi
+from cxmetrics.analysis import catalogue, promapi
 from cxmetrics.analysis.indicators import Indicators, StepIndicators, compute
 from cxmetrics.analysis.prometheus import from_prometheus
 from cxmetrics.analysis.sources import from_jsonl
@@ -287,7 +287,40 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.6f}"
 
 
-def test_every_indicator_agrees_across_event_log_prometheus_rules_and_panels(run: Run) -> None:
+def _scores_either_side_of_the_cap(
+    spec: Spec, rows: Indicators, step: str, score: float
+) -> list[float]:
+    """The event log's CX score, and, when a burn ratio of the step lies within ``TOLERANCE`` of
+    its page threshold, the score on the other side of the cap too: the panel's extrapolated
+    burn ratio may sit on the other side of that threshold (a 0.091 failure share read as 0.0905
+    against a 0.09 threshold turned 91.5 into 50.0 in one CI run)."""
+    journey, name = step.split("/")
+    row = rows.step(journey, name)
+    j, s = spec.journey(journey), spec.journey(journey).step(name)
+    rates = [(row.good_ratio, spec.objectives(j, s).good_ratio)]
+    rates += [
+        (row.checks[c.name].rate if c.name in row.checks else None, spec.check_objective(j, s, c))
+        for c in s.checks
+    ]
+    shares = [(1.0 - rate, objective) for rate, objective in rates if rate is not None]
+    near = any(
+        abs(share - catalogue.PAGE_BURN_RATE * (1.0 - objective)) <= TOLERANCE
+        for share, objective in shares
+    )
+    if not near:
+        return [score]
+    args = (row.apdex, row.accuracy, row.error_rate, spec.defaults.score)
+    return [
+        v
+        for v in (catalogue.cx_score(*args), catalogue.cx_score(*args, burning=True))
+        if v is not None
+    ]
+
+
+def test_every_indicator_agrees_across_event_log_prometheus_rules_and_panels(
+    run: Run, example_spec: Spec
+) -> None:
+    spec = example_spec.scaled(TIME_SCALE)
     keys = sorted(set(run.rules) | set(run.panels))
     assert len({k[1] for k in keys}) == 12  # every step of the example spec ran
     lines = [
@@ -309,12 +342,15 @@ def test_every_indicator_agrees_across_event_log_prometheus_rules_and_panels(run
         events, prometheus, rule, panel = values
         read = [v for v in (rule, panel) if v is not None]
         expected_read = 1 if indicator == "score" else 2  # no recording rule for the score
+        accepted = [events] if events is not None else []
+        if indicator == "score" and events is not None:
+            accepted = _scores_either_side_of_the_cap(spec, run.events, step, events)
         if (
             events is None
             or prometheus is None
             or abs(events - prometheus) > EXACT * scale
             or len(read) != expected_read
-            or max(abs(v - events) for v in read) > TOLERANCE * scale
+            or any(min(abs(v - a) for a in accepted) > TOLERANCE * scale for v in read)
         ):
             mismatches.append(f"{indicator} {step} {subject}: {values}")
     print("\n".join(lines))
