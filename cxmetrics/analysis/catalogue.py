@@ -916,15 +916,15 @@ def journey_time_promql(
     ``by`` has ``channel``), or their mean (``q`` None: the histogram's sum over its count,
     exact); no series when no instance finished."""
     kept = {k: v for k, v in match.items() if k in family_labels(names.JOURNEY_DURATION)}
+    count = _range(selector(f"{names.JOURNEY_DURATION}_count", **kept), window, "increase", offset)
+    finished = f"({_by(by)} ({count}) > 0)"
     if q is None:
         total = _range(
             selector(f"{names.JOURNEY_DURATION}_sum", **kept), window, "increase", offset
         )
-        count = _range(
-            selector(f"{names.JOURNEY_DURATION}_count", **kept), window, "increase", offset
-        )
-        return f"{_by(by)} ({total}) / ({_by(by)} ({count}) > 0)"
+        return f"{_by(by)} ({total}) / {finished}"
     buckets = _range(
         selector(f"{names.JOURNEY_DURATION}_bucket", **kept), window, "increase", offset
     )
-    return f"histogram_quantile({q:g}, sum by ({', '.join((*by, 'le'))}) ({buckets}))"
+    quantile = f"histogram_quantile({q:g}, sum by ({', '.join((*by, 'le'))}) ({buckets}))"
+    return f"{quantile} and on ({', '.join(by)}) {finished}"

@@ -7,7 +7,9 @@ An instance is timed at its first arrival at the last step after a run of the fi
 repeated last step is not timed again; an instance seen only from a later step — its context
 lost or rejected on the way — is not timed at all, live or here). Instances that have not
 reached the last step are not timed (still in flight, or abandoned: see
-``cxmetrics.analysis.conversion``). ``promql`` gives the same numbers from Prometheus.
+``cxmetrics.analysis.conversion``). ``catalogue.journey_time_promql`` gives the mean from
+Prometheus exactly, and quantiles interpolated in the histogram's buckets; the journey
+overview's "Journey time" panels read it.
 """
 
 from __future__ import annotations

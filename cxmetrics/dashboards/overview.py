@@ -52,6 +52,7 @@ def build(spec: Spec, journey: Journey) -> dm.Dashboard:
     layout = Layout()
     _headline(spec, journey, q, layout)
     _funnel(spec, journey, q, layout)
+    _journey_time(journey, q, layout)
     _quality(spec, journey, q, layout)
     _customers(spec, journey, q, layout)
     _voice(q, layout)
@@ -244,6 +245,47 @@ def _funnel(spec: Spec, journey: Journey, q: JourneyQueries, layout: Layout) -> 
             8,
             8,
         )
+
+
+def _journey_time(journey: Journey, q: JourneyQueries, layout: Layout) -> None:
+    """How long customers take from the start of the first step to the end of the last
+    (``cx_journey_duration_seconds``): the mean is exact, the quantiles read the buckets."""
+    first, last = journey.steps[0].name, journey.steps[-1].name
+    timed = (
+        f"from the start of '{first}' to the end of '{last}', for the journeys that finished "
+        "in the time range (the selected channels: the channel of the last step)"
+    )
+    layout.add(
+        stat_panel(
+            "Journey time",
+            f"End-to-end journey time {timed}. Mean exact; p50 and p90 interpolated in the "
+            "histogram's buckets (1 s to a week, about 2.5x apart).",
+            [
+                Query(q.journey_time(None), "mean"),
+                Query(q.journey_time(0.5), "p50"),
+                Query(q.journey_time(0.9), "p90"),
+            ],
+            "s",
+            NEUTRAL,
+            decimals=1,
+            no_value="no journey finished",
+        ),
+        8,
+        8,
+    )
+    layout.add(
+        series_panel(
+            "Journey time over time",
+            f"End-to-end journey time {timed.replace('the time range', 'each interval')}.",
+            [
+                Query(q.journey_time(0.5, RATE), "p50"),
+                Query(q.journey_time(0.9, RATE), "p90"),
+            ],
+            Series("s", minimum=0),
+        ),
+        16,
+        8,
+    )
 
 
 def _quality(spec: Spec, journey: Journey, q: JourneyQueries, layout: Layout) -> None:

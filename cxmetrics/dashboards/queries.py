@@ -328,6 +328,13 @@ class JourneyQueries:
         p95 = catalogue.quantile_promql(0.95, window, {**self.scope, "channel": CHANNEL})
         return f"{p95} / on (journey, step) {self.target()}"
 
+    def journey_time(self, quantile: float | None, window: str = RANGE) -> str:
+        """End-to-end journey time of the instances that finished in ``window`` (the selected
+        channels: the channel of the last step): its ``quantile`` from the buckets, or the exact
+        mean (``None``)."""
+        match: dict[str, Matcher] = {**self.scope, "channel": CHANNEL}
+        return catalogue.journey_time_promql(quantile, window, match, by=())
+
     # -- recording rules: what the rules add -----------------------------------------------
 
     def recorded_quantile(self, quantile: float, span: str, step: str) -> str:

@@ -191,6 +191,8 @@ def test_panels_of_each_dashboard(boards: list[dict[str, Any]]) -> None:
         "Conversion to the next step",
         "Conversion over time",
         "Conversion change vs baseline",
+        "Journey time",
+        "Journey time over time",
         "Quality per step",
         "CX score per step",
         "Good steps per step",
