@@ -149,7 +149,8 @@ def provision(
         names = ", ".join(c.uid for c in report.refused)
         abort(
             f"{len(report.refused)} dashboard(s) {'would be ' if dry_run else ''}left as "
-            f"they are because they were edited in Grafana or not written by cxmetrics: "
+            f"they are because they were edited in Grafana, not written by cxmetrics, or hold "
+            f"another service's journey: "
             f"{names}; re-run with --force to overwrite them"
         )
 

@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeVar
 
 from .._exceptions import CxError
 from . import content_digest, recorded_digest
+from .queries import SERVICE_VAR
 
 INSTALL_HINT = "pip install 'cxmetrics[grafana]'"
 Action = Literal["create", "update", "unchanged", "refuse"]
@@ -264,8 +265,17 @@ def plan_change(
     if remote is None:
         return Change(uid, title, "create")
     recorded = recorded_digest(remote)
+    theirs, ours = _service(remote), _service(local)
     if recorded is None:
         reason = "a dashboard with this uid exists in Grafana but was not written by cxmetrics"
+    elif theirs is not None and ours is not None and theirs != ours:
+        # uids name the journey, not the service (they must survive regeneration): two services
+        # with a journey of the same name would take turns overwriting one dashboard
+        reason = (
+            f"this uid holds service '{theirs}''s dashboard of a journey of the same name; "
+            f"give the journey a name of its own in one of the specs, or provision "
+            f"'{ours}' to another Grafana organisation"
+        )
     elif content_digest(remote) != recorded:
         reason = (
             f"edited in Grafana since cxmetrics provisioned it (version {remote.get('version')})"
@@ -277,6 +287,18 @@ def plan_change(
     if force:
         return Change(uid, title, "update", f"--force: overwriting; {reason}")
     return Change(uid, title, "refuse", reason)
+
+
+def _service(board: Mapping[str, Any]) -> str | None:
+    """The service a cxmetrics dashboard selects (its ``service`` variable), or None."""
+    templating = board.get("templating")
+    variables = templating.get("list") if isinstance(templating, Mapping) else None
+    for variable in variables if isinstance(variables, list) else []:
+        if isinstance(variable, Mapping) and variable.get("name") == SERVICE_VAR:
+            current = variable.get("current")
+            value = current.get("value") if isinstance(current, Mapping) else None
+            return value if isinstance(value, str) else None
+    return None
 
 
 def provision(

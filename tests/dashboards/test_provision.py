@@ -171,8 +171,9 @@ def test_a_dashboard_edited_in_grafana_is_refused_unless_forced(grafana: Grafana
         "cxmetrics provisioned it (version 2)"
     ) in refused.stderr
     assert refused.stderr.endswith(
-        "error: 1 dashboard(s) left as they are because they were edited in Grafana or not "
-        "written by cxmetrics: cx-transfer-overview; re-run with --force to overwrite them\n"
+        "error: 1 dashboard(s) left as they are because they were edited in Grafana, not "
+        "written by cxmetrics, or hold another service's journey: cx-transfer-overview; re-run "
+        "with --force to overwrite them\n"
     )
     assert grafana.dashboards["cx-transfer-overview"]["dashboard"]["title"] == "transfer (my copy)"
     assert provision(grafana.url, "--dry-run").returncode == 1  # the dry run says so too
@@ -207,6 +208,31 @@ def test_a_dashboard_not_written_by_cxmetrics_is_not_overwritten(grafana: Grafan
     )
     assert result.stdout.endswith("created 10, updated 0, unchanged 0\n")
     assert grafana.dashboards["cx-transfer-steps"]["dashboard"]["title"] == "hand made"
+
+
+@pytest.mark.slow
+def test_another_service_with_a_journey_of_the_same_name_does_not_overwrite_its_dashboards(
+    grafana: GrafanaStandIn, tmp_path: Path
+) -> None:
+    """Uids name the journey (``cx-transfer-overview``), not the service: a second service with
+    a ``transfer`` journey would have replaced bank_app's dashboards with its own."""
+    assert provision(grafana.url).returncode == 0
+    other = tmp_path / "cxmetrics.yaml"
+    other.write_text(EXAMPLE_SPEC.read_text().replace("service: bank_app", "service: cards"))
+    result = provision(grafana.url, spec=other)
+    assert result.returncode == 1
+    refused = {uid for uid, action in actions(result).items() if action == "refused"}
+    assert refused == {u for u in UIDS if u != "cx-bank_app-home"}
+    assert (
+        "cx-transfer-overview           transfer: journey overview: this uid holds service "
+        "'bank_app''s dashboard of a journey of the same name; give the journey a name of its "
+        "own in one of the specs, or provision 'cards' to another Grafana organisation"
+    ) in result.stderr
+    assert actions(result)["cx-cards-home"] == "created"
+    for uid in refused:  # bank_app's dashboards are as bank_app provisioned them
+        stored = grafana.dashboards[uid]
+        assert stored["version"] == 1 and stored["folderUid"] == "cx-bank_app", uid
+    assert provision(grafana.url).stdout.startswith("nothing to change: 11 dashboards")
 
 
 @pytest.mark.slow
