@@ -79,7 +79,7 @@ class Watcher:
     source: Callable[[Spec, str, float, float, float, str], Timeline] = from_prometheus
     _failing: str | None = None  # the message of the outage being counted, if any
     _alert_failing: str | None = None
-    _baselines: str | None = None  # what the last read was compared with, as logged
+    _baselines: str | None = None  # the kind of baselines the last read used, as logged
 
     def __post_init__(self) -> None:
         path = self.settings.state_path
@@ -134,9 +134,12 @@ class Watcher:
         self.verdicts.health.reads += 1
         self.verdicts.health.last_read = time.time()
         baselines = analyses[0][1].baselines if analyses else ""
-        if baselines != self._baselines:  # e.g. same-phase once 2 days are in range
+        # logged when the kind changes (same-phase once 2 days are in range), not when only the
+        # range it states does (every read while a regression holds the range's start)
+        kind = baselines.split(" (")[0]
+        if kind != self._baselines:
             log.info("latency judged against %s", baselines.removeprefix("histogram windows: "))
-            self._baselines = baselines
+            self._baselines = kind
         found = [r for channel, _, f in analyses for r in self.open_regressions(f, end, channel)]
         better = [
             r

@@ -27,10 +27,13 @@ STEP = 60.0
 FAULT_AT = 1_800_000_000.0  # a window edge
 #: channel → ((step, check or "errors") → failure share from FAULT_AT on); 0.1% before it
 FAULTS = {
-    "web": {("bill_detail", "total_matches_details"): 0.10},
+    "web": {("bill_detail", "total_matches_details"): 0.10, ("confirm", "errors"): 0.5},
     "app": {("confirm", "errors"): 0.05},
 }
-PER_WINDOW = 200  # steps of each declared step, per channel and window
+PER_WINDOW = 200  # steps of each declared step, per channel and window ...
+#: ... except here: 4 a window, so the fault's 10 minutes hold 40 steps, fewer than the policy's
+#: min_volume (100): however bad, no verdict
+SCARCE = {("web", "confirm"): 4}
 BASE = 0.001
 
 
@@ -48,22 +51,23 @@ def _recorded(spec: Spec, url: str, start: float, end: float, step: float, match
         faulty = edges[k] >= FAULT_AT
         steps = {}
         for journey, s in spec.steps():
+            volume = SCARCE.get((channel, s.name), PER_WINDOW)
             bounds = layouts[(journey.name, s.name)]
             buckets = [0] * (len(bounds) + 1)
-            for i, n in enumerate(rng.multinomial(PER_WINDOW, [0.5, 0.4, 0.1])):
+            for i, n in enumerate(rng.multinomial(volume, [0.5, 0.4, 0.1])):
                 buckets[i] = int(n)
             share = faults.get((s.name, "errors"), BASE) if faulty else BASE
-            errors = int(rng.binomial(PER_WINDOW, share))
+            errors = int(rng.binomial(volume, share))
             checks = {}
             for check in s.checks:
                 share = faults.get((s.name, check.name), BASE) if faulty else BASE
-                failed = int(rng.binomial(PER_WINDOW, share))
-                checks[check.name] = (PER_WINDOW - failed, failed)
+                failed = int(rng.binomial(volume, share))
+                checks[check.name] = (volume - failed, failed)
             steps[(journey.name, s.name)] = StepCounts(
                 bounds,
                 tuple(buckets),
-                (PER_WINDOW - errors, 0, 0, errors, 0, 0),
-                PER_WINDOW - errors,
+                (volume - errors, 0, 0, errors, 0, 0),
+                volume - errors,
                 checks,
             )
         windows.append(Window(edges[k], edges[k + 1], steps, {}))

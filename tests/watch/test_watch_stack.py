@@ -379,3 +379,6 @@ def test_sigterm_stops_the_watch_cleanly(run: Run) -> None:
     assert (run.first_exit, run.second_exit) == (0, 0)
     assert "Traceback" not in run.watch_log
     assert run.watch_log.count("stopped") == 2
+    # which baselines latency is judged against: said once per process, not at every read while
+    # the open regressions hold the range's start (the hours it holds grow)
+    assert run.watch_log.count("latency judged against trailing baselines") == 2, run.watch_log
