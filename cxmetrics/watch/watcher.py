@@ -200,7 +200,7 @@ class Watcher:
             r = f.regression
             journey = self.spec.journey(f.journey)
             step = journey.step(f.step)
-            check = f.subject or "" if f.indicator == ACCURACY else ""
+            check = (f.subject or "") if f.indicator == ACCURACY else ""
             if f.indicator == ACCURACY and check not in {c.name for c in step.checks}:
                 continue  # a check the spec does not declare: no verdict series, no alert
             policy = self.spec.regression(journey, step)
