@@ -1,10 +1,11 @@
 """``cxmetrics watch SPEC --prometheus URL``: the regression detector, continuously.
 
-Reads every declared step's duration histograms from any Prometheus-API engine each
-``--interval``, runs the latency detector on them, exposes its verdicts on its own /metrics
-(``--listen``) and, with ``--alertmanager``, sends ``CxStepLatencyRegression`` alerts to
-Alertmanager's v2 API, re-sent while firing and resolved when the regression recovers. Runs until
-SIGTERM or SIGINT (exit 0). docs/watch.md.
+Reads every declared step's counters from any Prometheus-API engine each ``--interval``, judges
+each step's latency, error rate and accuracy checks per channel, exposes its verdicts on its own
+/metrics (``--listen``) and, with ``--alertmanager``, sends ``CxStepLatencyRegression``,
+``CxStepErrorRegression`` and ``CxStepAccuracyRegression`` alerts to Alertmanager's v2 API,
+re-sent while firing and resolved when the regression recovers. Runs until SIGTERM or SIGINT
+(exit 0). docs/watch.md.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def watch(
     listen: str,
     verbose: bool,
 ) -> None:
-    """Watch the steps of SPEC for latency regressions, alerting through Alertmanager."""
+    """Watch the steps of SPEC for latency, error and accuracy regressions, alerting through
+    Alertmanager."""
     from .._exceptions import CxError, SpecError
     from ..spec.durations import parse_duration
 

@@ -368,6 +368,9 @@ REC_CONVERSION_BASELINE: Final = "cx:step_conversion:ratio_baseline"
 BURN_WINDOWS: Final = ("5m", "30m", "1h", "6h", "3d")  # Google SRE workbook, multiwindow table
 
 ALERT_LATENCY: Final = "CxStepLatencyRegression"
+# ``cxmetrics watch`` only (no generated rule): the detector's rate regressions of a step.
+ALERT_ACCURACY_REGRESSION: Final = "CxStepAccuracyRegression"
+ALERT_ERROR_REGRESSION: Final = "CxStepErrorRegression"
 ALERT_GOOD_BURN: Final = "CxStepErrorBudgetBurn"
 ALERT_ACCURACY_BURN: Final = "CxAccuracyErrorBudgetBurn"
 ALERT_CONVERSION_DROP: Final = "CxStepConversionDrop"
@@ -562,41 +565,47 @@ WATCH_READ_FAILURES: Final = "cx_watch_read_failures_total"
 WATCH_ALERT_FAILURES: Final = "cx_watch_alert_failures_total"
 WATCH_LAST_READ: Final = "cx_watch_last_read_timestamp_seconds"
 
+#: ``indicator`` is ``latency`` (with ``quantile``), ``errors`` or ``accuracy`` (with ``check``); a
+#: label that does not apply is empty, i.e. absent once Prometheus has scraped it.
+VERDICT_LABELS: Final = (JOURNEY, STEP, CHANNEL, INDICATOR, CHECK, QUANTILE)
 WATCH_METRICS: Final[dict[str, tuple[str, tuple[str, ...], str]]] = {
     REGRESSION_ACTIVE: (
         "gauge",
-        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
-        "1 while the detector holds a regression of this step's quantile open, else 0.",
+        VERDICT_LABELS,
+        "1 while the detector holds a regression of this step's indicator open (a latency quantile,"
+        " the error rate, an accuracy check's failure rate), else 0.",
     ),
     REGRESSION_CHANGE: (
         "gauge",
-        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
-        "Relative change of the quantile since the change point (0.2 = +20%), while active.",
+        VERDICT_LABELS,
+        "Relative change since the change point, while active: of the latency quantile (0.2 ="
+        " +20%); for errors and accuracy the relative drop of the success or pass rate (0.02 ="
+        " 2% fewer steps ok or checks passed).",
     ),
     REGRESSION_CHANGE_LOW: (
         "gauge",
-        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
+        VERDICT_LABELS,
         "Lower end of the change's 95% confidence interval, while active.",
     ),
     REGRESSION_CHANGE_HIGH: (
         "gauge",
-        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
+        VERDICT_LABELS,
         "Upper end of the change's 95% confidence interval, while active.",
     ),
     REGRESSION_SINCE: (
         "gauge",
-        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
+        VERDICT_LABELS,
         "The estimated change point (seconds since the epoch), while active.",
     ),
     IMPROVEMENT_ACTIVE: (
         "gauge",
-        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
+        VERDICT_LABELS,
         "1 while the detector holds an improvement (a faster quantile) open, else 0; never a"
         " regression.",
     ),
     IMPROVEMENT_CHANGE: (
         "gauge",
-        (JOURNEY, STEP, CHANNEL, INDICATOR, QUANTILE),
+        VERDICT_LABELS,
         "Relative change of the improved quantile (-0.2 = 20% faster), while active.",
     ),
     WATCH_READS: ("counter", (), "Reads of the step histograms from the Prometheus API."),

@@ -1,9 +1,11 @@
 """The watch's own /metrics: its verdicts (``cx_regression_*``) and its health (``cx_watch_*``),
 as declared in ``cxmetrics.spec.names.WATCH_METRICS``.
 
-Every latency quantile of every declared step has a ``cx_regression_active`` series (0 or 1) from
-the first successful read on, so "no regression" is a value, not an absence; the size, interval
-and start series exist only while a regression is open.
+Every judged indicator of every declared step and channel — each latency quantile, the error
+rate, each declared accuracy check — has a ``cx_regression_active`` series (0 or 1) from the first
+successful read on, so "no regression" is a value, not an absence; the size, interval and start
+series exist only while a regression is open. The labels are ``names.VERDICT_LABELS``: a label
+that does not apply to the indicator (``check`` for latency, ``quantile`` for the rates) is empty.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..analysis.analyzer import LATENCY
 from ..spec import names
 from .alertmanager import Open
 
-LATENCY = "latency"
+#: A verdict's label values, in ``names.VERDICT_LABELS`` order (``Open.key``).
+Key = tuple[str, str, str, str, str, str]
 
 
 @dataclass
@@ -35,7 +39,7 @@ class Health:
 class Verdicts(Collector):
     """What the last successful read found; swapped whole under a lock."""
 
-    watched: tuple[tuple[str, str, str, float], ...] = ()  # (journey, step, channel, quantile)
+    watched: tuple[Key, ...] = ()
     open: tuple[Open, ...] = ()
     better: tuple[Open, ...] = ()  # open improvements: faster, never regressions
     judged: bool = False
@@ -44,7 +48,7 @@ class Verdicts(Collector):
 
     def update(
         self,
-        watched: Iterable[tuple[str, str, str, float]],
+        watched: Iterable[Key],
         found: Iterable[Open],
         better: Iterable[Open] = (),
     ) -> None:
@@ -73,19 +77,21 @@ class Verdicts(Collector):
         }
         improved = family(names.IMPROVEMENT_ACTIVE)
         improved_by = family(names.IMPROVEMENT_CHANGE)
-        by_key = {(r.journey, r.step, r.channel, r.quantile): r for r in found}
-        better_by = {(r.journey, r.step, r.channel, r.quantile): r for r in better}
+        by_key = {r.key: r for r in found}
+        better_by = {r.key: r for r in better}
         if judged:
-            for journey, step, channel, q in watched:
-                key = [journey, step, channel, LATENCY, f"{q:g}"]
-                r = by_key.get((journey, step, channel, q))
+            for watched_key in watched:
+                key = list(watched_key)
+                r = by_key.get(watched_key)
                 active.add_metric(key, 1.0 if r is not None else 0.0)
                 if r is not None:
                     sizes[names.REGRESSION_CHANGE].add_metric(key, r.change)
                     sizes[names.REGRESSION_CHANGE_LOW].add_metric(key, r.change_low)
                     sizes[names.REGRESSION_CHANGE_HIGH].add_metric(key, r.change_high)
                     sizes[names.REGRESSION_SINCE].add_metric(key, r.start)
-                b = better_by.get((journey, step, channel, q))
+                if watched_key[3] != LATENCY:
+                    continue  # improvements are latency's only
+                b = better_by.get(watched_key)
                 improved.add_metric(key, 1.0 if b is not None else 0.0)
                 if b is not None:
                     improved_by.add_metric(key, b.change)

@@ -1,15 +1,17 @@
 """The loop of ``cxmetrics watch``: read, judge, expose, alert; every ``interval`` seconds.
 
-Each read asks the Prometheus API for every declared step's duration histograms over
-``[start, end)`` in windows of ``step`` seconds (``cxmetrics.analysis.prometheus``), channel by
-channel, and runs the analyzer's latency detector on each channel's windows
-(``cxmetrics.analysis.analyzer``), the same code as ``cxmetrics analyze --prometheus`` under a
-``channel`` matcher: a step is judged per channel, with ``min_volume`` in that channel, as the
-generated rules do. ``end`` is now minus ``delay`` (the engine's scrape and
-ingestion lag), rounded down to a window edge; ``start`` is ``end - history``, except while a
-regression is open: then it stays where it was when the regression was first seen (the state's
-anchor), so the regression is judged against the same baseline until it recovers. The detector is
-causal: extending the range at its end never changes what it decided earlier in it.
+Each read asks the Prometheus API for every declared step's counters (duration histograms, steps
+by outcome, accuracy checks by result) over ``[start, end)`` in windows of ``step`` seconds
+(``cxmetrics.analysis.prometheus``), channel by channel, and runs the analyzer on each channel's
+windows (``cxmetrics.analysis.analyzer``), the same code as ``cxmetrics analyze --prometheus``
+under a ``channel`` matcher, plus the error-rate detector (``errors``): a step's latency, error
+rate and each declared accuracy check's failure rate are judged per channel, with ``min_volume``
+in that channel, as the generated rules judge latency. ``end`` is now minus ``delay`` (the
+engine's scrape and ingestion lag), rounded down to a window edge; ``start`` is
+``end - history``, except while a regression is open: then it stays where it was when the
+regression was first seen (the state's anchor), so the regression is judged against the same
+baseline until it recovers. The detector is causal: extending the range at its end never changes
+what it decided earlier in it.
 
 An engine that does not answer, or answers badly, costs that read only: it is counted
 (``cx_watch_read_failures_total``), logged once per outage, and the next interval reads again;
@@ -22,20 +24,22 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._exceptions import CxError
-from ..analysis.analyzer import LATENCY, Analysis, Finding, analyze
+from ..analysis.analyzer import ACCURACY, LATENCY, Finding, analyze
 from ..analysis.prometheus import MAX_POINTS, from_prometheus
+from ..analysis.sources import Timeline
 from ..rules.policy import StepPlan
 from ..spec import names
 from ..spec.model import Spec
 from . import alertmanager, state
 from .alertmanager import Open
-from .exposition import Verdicts
+from .errors import ERRORS, error_findings
+from .exposition import Key, Verdicts
 
 log = logging.getLogger("cxmetrics.watch")
 
@@ -71,9 +75,11 @@ class Watcher:
     settings: Settings
     verdicts: Verdicts = field(default_factory=Verdicts)
     state: state.WatchState = field(default_factory=state.WatchState)
+    #: reads one channel's windows: (spec, url, start, end, step, matchers) → counts
+    source: Callable[[Spec, str, float, float, float, str], Timeline] = from_prometheus
     _failing: str | None = None  # the message of the outage being counted, if any
     _alert_failing: str | None = None
-    _baselines: str | None = None  # what the last read was compared with, as logged
+    _baselines: str | None = None  # the kind of baselines the last read used, as logged
 
     def __post_init__(self) -> None:
         path = self.settings.state_path
@@ -104,7 +110,7 @@ class Watcher:
                 # each channel on its own, as the rules judge it: min_volume in that channel, and
                 # a shift of traffic toward a slower channel is no regression
                 only = f'{names.CHANNEL}="{channel}"'
-                timeline = from_prometheus(
+                timeline = self.source(
                     self.spec,
                     self.settings.prometheus,
                     start,
@@ -112,7 +118,9 @@ class Watcher:
                     self.settings.step,
                     ",".join(m for m in (self.settings.matchers, only) if m),
                 )
-                analyses.append((channel, analyze(self.spec, timeline)))
+                analysis = analyze(self.spec, timeline)
+                judged = [*analysis.findings, *error_findings(self.spec, timeline)]
+                analyses.append((channel, analysis, judged))
         except (CxError, OSError, ValueError) as exc:
             self.verdicts.health.read_failures += 1
             message = str(exc)
@@ -126,14 +134,17 @@ class Watcher:
         self.verdicts.health.reads += 1
         self.verdicts.health.last_read = time.time()
         baselines = analyses[0][1].baselines if analyses else ""
-        if baselines != self._baselines:  # e.g. same-phase once 2 days are in range
+        # logged when the kind changes (same-phase once 2 days are in range), not when only the
+        # range it states does (every read while a regression holds the range's start)
+        kind = baselines.split(" (")[0]
+        if kind != self._baselines:
             log.info("latency judged against %s", baselines.removeprefix("histogram windows: "))
-            self._baselines = baselines
-        found = [r for channel, a in analyses for r in self.open_regressions(a, end, channel)]
+            self._baselines = kind
+        found = [r for channel, _, f in analyses for r in self.open_regressions(f, end, channel)]
         better = [
             r
-            for channel, a in analyses
-            for r in self.open_regressions(a, end, channel, a.improvements)
+            for channel, a, _ in analyses
+            for r in self.open_regressions(a.improvements, end, channel)
         ]
         log.debug(
             "read %d windows of %gs per channel ending %s: %d regression(s) open",
@@ -162,40 +173,46 @@ class Watcher:
         p = self.plans.get((journey, step))
         return tuple(self.channels()) if p is None else p.channels
 
-    def watched(self) -> list[tuple[str, str, str, float]]:
-        return [
-            (j.name, s.name, c, q)
-            for j, s in self.spec.steps()
-            for c in self._step_channels(j.name, s.name)
-            for q in self.spec.regression(j, s).quantiles
-        ]
+    def watched(self) -> list[Key]:
+        """Every verdict the watch exposes: per step and channel, each latency quantile, the
+        error rate and each declared accuracy check."""
+        out: list[Key] = []
+        for j, s in self.spec.steps():
+            for c in self._step_channels(j.name, s.name):
+                quantiles = self.spec.regression(j, s).quantiles
+                out += [(j.name, s.name, c, LATENCY, "", f"{q:g}") for q in quantiles]
+                out.append((j.name, s.name, c, ERRORS, "", ""))
+                out += [(j.name, s.name, c, ACCURACY, check.name, "") for check in s.checks]
+        return out
 
-    def open_regressions(
-        self,
-        analysis: Analysis,
-        end: float,
-        channel: str,
-        findings: Sequence[Finding] | None = None,
-    ) -> list[Open]:
-        """The latency regressions of ``channel`` open at the end of the read for at least the
-        policy's ``for`` since the detector became sure (as the rule's ``for``: a move of the
-        machine's own that the detector sees recover sooner is never sent), one per step;
-        ``findings``: other findings to read the same way (the analysis' improvements)."""
-        out: dict[tuple[str, str], Open] = {}
-        for f in analysis.findings if findings is None else findings:
-            if f.indicator != LATENCY or f.end_time is not None:
+    def open_regressions(self, findings: Sequence[Finding], end: float, channel: str) -> list[Open]:
+        """The regressions (or improvements) of ``channel`` among ``findings`` open at the end of
+        the read for at least the policy's ``for`` since the detector became sure (as the rule's
+        ``for``: a move of the machine's own that the detector sees recover sooner is never
+        sent): one per step for latency, one per step for the error rate, one per declared check
+        for accuracy; other indicators (conversion, feedback) are not the watch's."""
+        out: dict[tuple[str, str, str, str], Open] = {}
+        for f in findings:
+            if f.indicator not in (LATENCY, ERRORS, ACCURACY) or f.end_time is not None:
                 continue
             if channel not in self._step_channels(f.journey, f.step):
                 continue
             r = f.regression
             journey = self.spec.journey(f.journey)
-            policy = self.spec.regression(journey, journey.step(f.step))
+            step = journey.step(f.step)
+            check = (f.subject or "") if f.indicator == ACCURACY else ""
+            if f.indicator == ACCURACY and check not in {c.name for c in step.checks}:
+                continue  # a check the spec does not declare: no verdict series, no alert
+            policy = self.spec.regression(journey, step)
             if end - f.detected_time < policy.for_:
                 continue
-            out[(f.journey, f.step)] = Open(
+            quantile = (
+                _quantile(r.statistic, policy.quantiles[0]) if f.indicator == LATENCY else None
+            )
+            out[(f.journey, f.step, f.indicator, check)] = Open(
                 f.journey,
                 f.step,
-                _quantile(r.statistic, policy.quantiles[0]),
+                quantile,
                 f.start_time,
                 f.detected_time,
                 r.baseline,
@@ -205,6 +222,8 @@ class Watcher:
                 r.change_high,
                 r.affected,
                 channel,
+                f.indicator,
+                check,
             )
         return list(out.values())
 

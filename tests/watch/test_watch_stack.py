@@ -1,9 +1,11 @@
 """``cxmetrics watch`` end to end: the example bank under real traffic, a real Prometheus scraping
 it, a real Alertmanager routing to a real webhook receiver, and the watch process between them.
 
-One run (module fixture), every process started here and stopped by PID: a stable phase, then the
-demo's ``bill_detail`` latency fault (+20%); once the alert has reached the webhook the watch is
-stopped with SIGTERM and started again on the same state file while the fault continues.
+One run (module fixture), every process started here and stopped by PID: a stable phase, then two
+faults on ``bill_detail`` — the demo's latency fault (+20%) and an accuracy fault (10% of the bills
+shown with a detail line that does not add up to the total); once their alerts have reached the
+webhook the watch is stopped with SIGTERM and started again on the same state file while the
+faults continue.
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timing")]
 CLI = ROOT / ".venv" / "bin" / "cxmetrics"
 TIME_SCALE = 1.0
 STABLE_S = 45.0  # traffic before the fault
-FAULT = {"latency": {"bill_detail": 1.2}}
+FAULT = {"latency": {"bill_detail": 1.2}, "accuracy": {"total_matches_details": 0.1}}
+# A wrong detail line fails both of bill_detail's checks: the lines do not add up to the total
+# (total_matches_details) and what is shown no longer matches the total's fingerprint
+# (detail_consistent_with_total).
+CHECKS = ("detail_consistent_with_total", "total_matches_details")
+CHANNELS = ("app", "web")  # bill_inquiry's channels: each judged on its own
 OVERRIDE = """
 defaults:
   regression:
@@ -107,14 +114,16 @@ def _metrics(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def _active(url: str, journey: str, step: str) -> float | None:
-    """The step's cx_regression_active, summed over its quantiles (None before a verdict)."""
+def _active(url: str, step: str, indicator: str) -> float | None:
+    """bill_inquiry/``step``'s cx_regression_active of ``indicator``, summed over its quantiles,
+    checks and channels (None before a verdict)."""
     values = [
         value
         for (name, labels), value in _metrics(url).items()
         if name == names.REGRESSION_ACTIVE
-        and dict(labels)["journey"] == journey
+        and dict(labels)["journey"] == "bill_inquiry"
         and dict(labels)["step"] == step
+        and dict(labels)["indicator"] == indicator
     ]
     return sum(values) if values else None
 
@@ -132,8 +141,8 @@ class Run:
     first_exit: int
     second_exit: int
     watch_log: str
-    restarted_active: float | None
-    other_active: dict[str, float]
+    restarted_active: dict[str, float | None]
+    other_active: dict[tuple[str, str], float]
     state: dict[str, Any]
     notified_before_restart: int
 
@@ -193,11 +202,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 )
                 with urllib.request.urlopen(request, timeout=5) as response:
                     assert response.status == 200
-                _wait(lambda: hook.accepted, 60, "the alert at the webhook")
-                # judged per channel: bill_inquiry is served on app and web, both slowed
-                both = "both channels' regressions in the watch's metrics"
-                _wait(lambda: _active(url, "bill_inquiry", "bill_detail") == 2.0, 90, both)
-                _wait(lambda: len({a["labels"]["channel"] for _, a in _alerts(hook)}) == 2, 10, "")
+                _wait(lambda: hook.accepted, 60, "the first alert at the webhook")
+                # judged per channel: bill_inquiry is served on app and web, both faulty
+                every = "both channels' regressions in the watch's metrics"
+                _wait(lambda: _active(url, "bill_detail", "latency") == 2.0, 90, every)
+                _wait(lambda: _active(url, "bill_detail", "accuracy") == 4.0, 30, every)
+                _wait(lambda: len(_sent(hook)) == 6, 10, "the six alerts at the webhook")
                 time.sleep(3.0)  # Alertmanager's group_interval: the last notification lands
                 notified = len(hook.accepted)
                 first_exit = _stop(first)
@@ -207,13 +217,17 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 url = _wait(lambda: _watch_url(watch_log, lines), 30, "the restarted watch")
                 time.sleep(20.0)  # reads after the restart, the fault still on
                 metrics = _metrics(url)
-                restarted_active = _active(url, "bill_inquiry", "bill_detail")
+                restarted_active = {
+                    indicator: _active(url, "bill_detail", indicator)
+                    for indicator in ("latency", "accuracy", "errors")
+                }
                 other = {
-                    dict(labels)["step"]: value
+                    (dict(labels)["step"], dict(labels)["indicator"]): value
                     for (name, labels), value in metrics.items()
                     if name == names.REGRESSION_ACTIVE
                     and value
-                    and dict(labels)["step"] != "bill_detail"
+                    and (dict(labels)["step"], dict(labels)["indicator"])
+                    not in (("bill_detail", "latency"), ("bill_detail", "accuracy"))
                 }
                 second_exit = _stop(second)
                 state = json.loads(state_file.read_text())
@@ -237,14 +251,27 @@ def _alerts(hook: Hook) -> list[tuple[str, dict[str, Any]]]:
     return [(body["status"], a) for _, body in hook.accepted for a in body["alerts"]]
 
 
+def _sent(hook: Hook) -> set[tuple[str, str, str]]:
+    """The distinct alerts at the webhook: (alertname, channel, check)."""
+    return {
+        (a["labels"]["alertname"], a["labels"]["channel"], a["labels"].get("check", ""))
+        for _, a in _alerts(hook)
+    }
+
+
 def test_the_injected_regression_reaches_the_webhook_and_nothing_else(run: Run) -> None:
     alerts = _alerts(run.hook)
     assert alerts, run.watch_log
     steps = {(a["labels"]["journey"], a["labels"]["step"]) for _, a in alerts}
     assert steps == {("bill_inquiry", "bill_detail")}, run.watch_log
-    # judged per channel (as the rules do): one alert per channel the step is served on
-    assert {a["labels"]["channel"] for _, a in alerts} == {"app", "web"}
-    for _, alert in alerts:
+    # judged per channel (as the rules do): one alert per channel the step is served on, one per
+    # check for accuracy; no error-rate alert, nothing for any other step
+    assert _sent(run.hook) == {
+        *((names.ALERT_LATENCY, channel, "") for channel in CHANNELS),
+        *((names.ALERT_ACCURACY_REGRESSION, c, check) for c in CHANNELS for check in CHECKS),
+    }, run.watch_log
+    latency = [(s, a) for s, a in alerts if a["labels"]["alertname"] == names.ALERT_LATENCY]
+    for _, alert in latency:
         labels = alert["labels"]
         # +20% moves every quantile: the alert names the one whose chart found it first
         quantile = labels["quantile"]
@@ -276,26 +303,82 @@ def test_the_injected_regression_reaches_the_webhook_and_nothing_else(run: Run) 
     assert run.other_active == {}
 
 
+def test_the_accuracy_fault_reaches_the_webhook_as_one_alert_per_channel_and_check(
+    run: Run,
+) -> None:
+    accuracy = [
+        a for _, a in _alerts(run.hook) if a["labels"]["alertname"] == "CxStepAccuracyRegression"
+    ]
+    sent = {(a["labels"]["channel"], a["labels"].get("check")) for a in accuracy}
+    assert sent == {(channel, check) for channel in CHANNELS for check in CHECKS}, run.watch_log
+    for alert in accuracy:
+        labels = alert["labels"]
+        channel, check = labels["channel"], labels["check"]
+        assert labels == {
+            "alertname": "CxStepAccuracyRegression",
+            "service": "bank_app",
+            "journey": "bill_inquiry",
+            "step": "bill_detail",
+            "channel": channel,
+            "check": check,
+            "severity": "ticket",
+        }
+        notes = alert["annotations"]
+        # no failure before the fault; about 10% after it
+        assert notes["baseline"] == "0%"
+        assert 0.05 < float(notes["current"].removesuffix("%")) / 100 < 0.15, notes
+        assert notes["summary"].startswith(
+            f"bill_inquiry/bill_detail on {channel}: check {check} fails {notes['current']} (was"
+            f" 0%), pass rate {notes['change']} ["
+        ), notes
+        assert notes["summary"].endswith(f"] since {notes['since']}")
+        assert set(notes) == {
+            "summary",
+            "description",
+            "baseline",
+            "current",
+            "change",
+            "since",
+            "runbook_url",
+        }
+        assert notes["runbook_url"].endswith("docs/runbook.md#cxstepaccuracyregression")
+
+
 def test_a_restart_neither_loses_nor_duplicates_the_alert(run: Run) -> None:
     statuses = [status for status, _ in _alerts(run.hook)]
     groups = {body["groupKey"] for _, body in run.hook.accepted}
-    assert len(groups) == 1
+    assert len(groups) == 2  # Alertmanager groups by alertname, journey and step
     assert "resolved" not in statuses, statuses
-    # no notification after the restart: the restarted watch re-sent the same two alerts (one
-    # per channel), Alertmanager had nothing new
+    # no notification after the restart: the restarted watch re-sent the same six alerts (one
+    # per channel, and per check for accuracy), Alertmanager had nothing new
     notified = run.notified_before_restart
     assert len(run.hook.accepted) == notified, [body for _, body in run.hook.accepted]
-    assert run.restarted_active == 2.0
-    assert "resuming with 2 alert(s) firing" in run.watch_log
-    quantiles = {a["labels"]["channel"]: a["labels"]["quantile"] for _, a in _alerts(run.hook)}
-    assert sorted(run.state["alerts"]) == [
-        f"alertname=CxStepLatencyRegression,channel={channel},journey=bill_inquiry,"
-        f"quantile={quantiles[channel]},service=bank_app,severity=ticket,step=bill_detail"
-        for channel in ("app", "web")
-    ]
+    assert run.restarted_active == {"latency": 2.0, "accuracy": 4.0, "errors": 0.0}
+    assert "resuming with 6 alert(s) firing" in run.watch_log
+    quantiles = {
+        a["labels"]["channel"]: a["labels"]["quantile"]
+        for _, a in _alerts(run.hook)
+        if a["labels"]["alertname"] == names.ALERT_LATENCY
+    }
+    assert sorted(run.state["alerts"]) == sorted(
+        [
+            f"alertname=CxStepLatencyRegression,channel={channel},journey=bill_inquiry,"
+            f"quantile={quantiles[channel]},service=bank_app,severity=ticket,step=bill_detail"
+            for channel in CHANNELS
+        ]
+        + [
+            f"alertname=CxStepAccuracyRegression,channel={channel},check={check},"
+            "journey=bill_inquiry,service=bank_app,severity=ticket,step=bill_detail"
+            for channel in CHANNELS
+            for check in CHECKS
+        ]
+    )
 
 
 def test_sigterm_stops_the_watch_cleanly(run: Run) -> None:
     assert (run.first_exit, run.second_exit) == (0, 0)
     assert "Traceback" not in run.watch_log
     assert run.watch_log.count("stopped") == 2
+    # which baselines latency is judged against: said once per process, not at every read while
+    # the open regressions hold the range's start (the hours it holds grow)
+    assert run.watch_log.count("latency judged against trailing baselines") == 2, run.watch_log

@@ -96,9 +96,9 @@ def test_the_verdict_metrics_say_zero_for_every_watched_step_and_size_the_open_o
     before = generate_latest(registry).decode()
     assert "cx_regression_active{" not in before  # nothing judged yet: no verdict, no zero
     watched = [
-        ("bill_inquiry", "bill_detail", "web", 0.95),
-        ("bill_inquiry", "bill_detail", "app", 0.95),
-        ("bill_inquiry", "bill_total", "web", 0.95),
+        ("bill_inquiry", "bill_detail", "web", "latency", "", "0.95"),
+        ("bill_inquiry", "bill_detail", "app", "latency", "", "0.95"),
+        ("bill_inquiry", "bill_total", "web", "latency", "", "0.95"),
     ]
     verdicts.update(watched, [REGRESSION])
     lines = [
@@ -107,9 +107,9 @@ def test_the_verdict_metrics_say_zero_for_every_watched_step_and_size_the_open_o
         if line.startswith("cx_regression")
     ]
     common = 'indicator="latency",journey="bill_inquiry",quantile="0.95"'
-    key = f'channel="web",{common},step="bill_detail"'
-    app = f'channel="app",{common},step="bill_detail"'
-    other = f'channel="web",{common},step="bill_total"'
+    key = f'channel="web",check="",{common},step="bill_detail"'
+    app = f'channel="app",check="",{common},step="bill_detail"'
+    other = f'channel="web",check="",{common},step="bill_total"'
     assert lines == [
         f"cx_regression_active{{{key}}} 1.0",
         f"cx_regression_active{{{app}}} 0.0",
@@ -131,10 +131,13 @@ def test_the_alert_names_the_quantile_the_regression_was_sized_on(example_spec: 
     )
     watcher = _watcher(example_spec)
     watched = watcher.watched()
-    assert ("bill_inquiry", "bill_detail", "app", 0.95) in watched
-    assert ("bill_inquiry", "bill_detail", "app", 0.5) in watched
+    assert ("bill_inquiry", "bill_detail", "app", "latency", "", "0.95") in watched
+    assert ("bill_inquiry", "bill_detail", "app", "latency", "", "0.5") in watched
     channels = len(example_spec.channels)
-    assert len(watched) == 2 * channels * sum(1 for _ in example_spec.steps())
+    steps = list(example_spec.steps())
+    # two quantiles, the error rate and each declared check, per step and channel
+    per_channel = sum(3 + len(s.checks) for _, s in steps)
+    assert len(watched) == channels * per_channel
 
 
 def test_each_step_is_judged_on_the_channels_its_journey_declares(example_spec: Spec) -> None:
@@ -145,7 +148,7 @@ def test_each_step_is_judged_on_the_channels_its_journey_declares(example_spec: 
     ]
     watched = watcher.watched()
     for (journey, step), p in plans.items():
-        judged = {c for j, s, c, _ in watched if (j, s) == (journey, step)}
+        judged = {c for j, s, c, *_ in watched if (j, s) == (journey, step)}
         assert judged == set(p.channels)
     assert Settings("http://127.0.0.1:1").history == 172_800.0  # two days: same-phase baselines
 
@@ -158,8 +161,8 @@ def test_an_improvement_is_exposed_apart_and_is_never_a_regression() -> None:
         REGRESSION, baseline=1.0, current=0.8, change=-0.2, change_low=-0.25, change_high=-0.15
     )
     watched = [
-        ("bill_inquiry", "bill_detail", "web", 0.95),
-        ("bill_inquiry", "bill_detail", "app", 0.95),
+        ("bill_inquiry", "bill_detail", "web", "latency", "", "0.95"),
+        ("bill_inquiry", "bill_detail", "app", "latency", "", "0.95"),
     ]
     verdicts.update(watched, [], [faster])
     lines = [
@@ -168,7 +171,7 @@ def test_an_improvement_is_exposed_apart_and_is_never_a_regression() -> None:
         if line.startswith(("cx_regression", "cx_improvement"))
     ]
     common = 'indicator="latency",journey="bill_inquiry",quantile="0.95",step="bill_detail"'
-    web, app = f'channel="web",{common}', f'channel="app",{common}'
+    web, app = f'channel="web",check="",{common}', f'channel="app",check="",{common}'
     assert lines == [
         f"cx_regression_active{{{web}}} 0.0",
         f"cx_regression_active{{{app}}} 0.0",
