@@ -272,11 +272,10 @@ def seasonal(edges: Sequence[float]) -> tuple[float | None, str]:
 
 #: Raw samples (an event log) are compared phase by phase when a step's samples span
 #: SEASON_PERIODS days and its first day (24 h from its first sample: the first baseline, which
-#: the daily profile is first fitted on) holds this many of them. With fewer, the profile has
-#: little to learn from, and a cycle too little traffic to raise alarms against a trailing
-#: baseline (measured on ±18% daily cycles, 10 logs of 3 steps over 4 days: no false regression
-#: either way at 100 samples a day; 11 against the trailing baseline, none against the same
-#: phase, at 200).
+#: the daily profile is first fitted on) holds this many of them. With fewer, the profile's own
+#: noise costs about what the cycle does against a trailing baseline (docs/regression.md, step
+#: 11: at 200 a day a ±18% cycle raised 11 false regressions against the trailing baseline and
+#: none against the same phase; at 100, 5 and 1, but the same phase found fewer changes).
 SEASON_MIN_SAMPLES = 200
 
 
