@@ -305,20 +305,26 @@ def samples_baselines(short: dict[str, Sequence[float]], steps: int) -> str:
         "raw samples: same-phase baselines (each sample against the same time of day of up to"
         f" {_stats.SEASON_PERIODS} earlier days); a step's first day is its baseline, not judged"
     )
+    if not steps:
+        return "raw samples: none to judge (no step record in range)"
     if not short:
         return same
     if len(short) == steps and not any(_days(t) for t in short.values()):  # a short log
-        hours = max(t[-1] - t[0] for t in short.values()) / 3600.0
-        return f"raw samples: trailing baselines ({need}; the longest spans {hours:.3g} h)"
+        longest = _duration(max(t[-1] - t[0] for t in short.values()))
+        return f"raw samples: trailing baselines ({need}; the longest spans {longest})"
     listed = ", ".join(
-        f"{name} has {_first_day(t):,} in its first day"
+        f"{name} has {_first_day(t):,} sample{'' if _first_day(t) == 1 else 's'} in its first day"
         if _days(t)
-        else f"{name} spans {(t[-1] - t[0]) / 3600.0:.3g} h"
+        else f"{name} spans {_duration(t[-1] - t[0])}"
         for name, t in short.items()
     )
     if len(short) == steps:
         return f"raw samples: trailing baselines ({need}; {listed})"
-    return f"{same}; trailing baselines where too few ({need}; {listed})"
+    return f"{same}; trailing baselines for the steps with less ({need}; {listed})"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600.0:.3g} h" if seconds >= 3600.0 else f"{seconds / 60.0:.2g} min"
 
 
 def _policy(policy: RegressionPolicy) -> Policy:

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from cxmetrics.analysis.analyzer import LATENCY, Analysis, analyze
+from cxmetrics.analysis.analyzer import (
+    LATENCY,
+    Analysis,
+    analyze,
+    samples_baselines,
+    samples_season,
+)
 from cxmetrics.analysis.sources import from_jsonl
 from cxmetrics.instrument.events import Event, JourneyStarted, StepRecord
 from cxmetrics.spec.model import Spec
@@ -138,9 +144,9 @@ def test_a_step_with_too_few_samples_in_its_first_day_keeps_the_trailing_baselin
     events = _events(seed=7, days=3.0, first_day={"bill_detail": 150})
     analysis = _analyze(example_spec, tmp_path / "sparse.jsonl", events)
     assert analysis.baselines == (
-        f"{SAME_PHASE}; trailing baselines where too few (same-phase baselines need 2 days of a"
-        " step's samples, 200 of them in its first day; bill_inquiry/bill_detail has 150 in its"
-        " first day)"
+        f"{SAME_PHASE}; trailing baselines for the steps with less (same-phase baselines need 2"
+        " days of a step's samples, 200 of them in its first day; bill_inquiry/bill_detail has"
+        " 150 samples in its first day)"
     )
 
 
@@ -154,3 +160,20 @@ def test_the_change_is_found_on_other_seeds_too(
     )
     assert step == "bill_total"
     assert abs(start) <= 900.0 and 0.0 <= detected <= 3600.0 and 0.14 <= change <= 0.26
+
+
+def test_baselines_name_each_step_left_on_the_trailing_baseline_and_why() -> None:
+    need = "same-phase baselines need 2 days of a step's samples, 200 of them in its first day"
+    two_days = [0.0] * 200 + [2 * DAY]
+    assert samples_baselines({}, 3) == SAME_PHASE
+    assert samples_baselines({}, 0) == "raw samples: none to judge (no step record in range)"
+    assert samples_baselines({"j/a": [0.0, 100.0], "j/b": [0.0, 2 * DAY]}, 2) == (
+        f"raw samples: trailing baselines ({need}; j/a spans 1.7 min, j/b has 1 sample in its"
+        " first day)"
+    )
+    assert samples_baselines({"j/a": [0.0, 7_200.0]}, 2) == (
+        f"{SAME_PHASE}; trailing baselines for the steps with less ({need}; j/a spans 2 h)"
+    )
+    assert samples_season(two_days) == DAY
+    assert samples_season(two_days[1:]) is None  # 199 in the first day
+    assert samples_season([*two_days[:-1], 2 * DAY - 1.0]) is None  # a second short of 2 days
