@@ -7,7 +7,10 @@ the first of ``quantiles`` is the latency statistic reported; a regression that 
 ``for`` is transient):
 
 - latency: on the raw durations in arrival order when the source kept them (events), else on the
-  per-window duration histograms (Prometheus);
+  per-window duration histograms (Prometheus); against same-phase baselines (the same time of
+  day of earlier days) once a step's samples span two days (``samples_season``) or the range
+  holds two days of windows (``seasonal``), else against the trailing baseline —
+  ``Analysis.baselines`` says which, and why;
 - accuracy: the pass rate of each check, per window;
 - conversion: transitions to the next step / steps, per window;
 - feedback, by the step the customers had reached (``catalogue.CSAT``, ``catalogue.NPS``): CSAT
@@ -26,6 +29,7 @@ as JSON.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -36,11 +40,13 @@ from typing import Any
 
 from ..spec.model import Journey, RegressionPolicy, Spec, Step
 from . import catalogue
+from . import stats as _stats
 from .counts import StepCounts
 from .indicators import Indicators, StepIndicators, compute
 from .policy import Policy
 from .regression import (
     Detection,
+    LatencyDetector,
     Regression,
     Sensitivity,
     detect_latency,
@@ -98,7 +104,8 @@ class Analysis:
     #: latency that became faster by at least min_change (sized as for regressions, negative
     #: change): reported as such, never a regression
     improvements: tuple[Finding, ...] = ()
-    #: what latency in histogram windows is compared with: same-phase or trailing baselines, why
+    #: what latency was compared with, one sentence per form judged ("raw samples: …" for an
+    #: event log, "histogram windows: …" for Prometheus): same-phase or trailing baselines, why
     baselines: str = ""
 
     @property
@@ -134,6 +141,17 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
     """Indicators over the whole timeline and regressions per step, in spec order."""
     total = timeline.total()
     season, baselines = seasonal(timeline.edges)
+    # raw samples: a season per step, from its own samples (`samples_season`)
+    raw_seasons: dict[tuple[str, str], float | None] = {}
+    short: dict[str, Sequence[float]] = {}  # the steps left on trailing baselines
+    for journey, step in spec.steps():
+        times = total.steps[(journey.name, step.name)].times
+        if times:
+            raw_seasons[(journey.name, step.name)] = samples_season(times)
+            if raw_seasons[(journey.name, step.name)] is None:
+                short[f"{journey.name}/{step.name}"] = times
+    if any(counts.times is not None for counts in total.steps.values()):
+        baselines = samples_baselines(short, len(raw_seasons))
     verdicts: list[Verdict] = []
     findings: list[Finding] = []
     improvements: list[Finding] = []
@@ -144,7 +162,14 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
         regression = spec.regression(journey, step)
         policy = _policy(regression)
         detections = _detections(
-            journey, step, total.steps[key], per_window, timeline.edges, policy, season
+            journey,
+            step,
+            total.steps[key],
+            per_window,
+            timeline.edges,
+            policy,
+            season,
+            raw_seasons.get(key),
         )
         feedback = spec.feedback(journey)
         heard = policy if feedback is None else replace(policy, min_samples=feedback.min_responses)
@@ -214,7 +239,7 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
     )
 
 
-#: The cycle latency in histogram windows is compared over, phase by phase: a day.
+#: The cycle latency is compared over, phase by phase: a day.
 SEASON_S = 86_400.0
 #: ... when the range holds this many of them (one to learn the profile, one to judge) ...
 SEASON_PERIODS = 2
@@ -231,7 +256,8 @@ def seasonal(edges: Sequence[float]) -> tuple[float | None, str]:
     if step > 0 and span >= SEASON_PERIODS * SEASON_S and SEASON_S / step >= SEASON_MIN_WINDOWS:
         return SEASON_S / step, (
             "histogram windows: same-phase baselines (each window against the same time of day"
-            " of up to 4 earlier days); the first day is the baseline, not judged"
+            f" of up to {_stats.SEASON_PERIODS} earlier days); the first day is the baseline, not"
+            " judged"
         )
     why = (
         f"windows of {step:g}s are too long for a daily profile"
@@ -242,6 +268,63 @@ def seasonal(edges: Sequence[float]) -> tuple[float | None, str]:
         "histogram windows: trailing baselines (same-phase baselines need "
         f"{SEASON_PERIODS} days of windows; {why})"
     )
+
+
+#: Raw samples (an event log) are compared phase by phase when a step's samples span
+#: SEASON_PERIODS days and its first day (24 h from its first sample: the first baseline, which
+#: the daily profile is first fitted on) holds this many of them. With fewer, the profile's own
+#: noise costs about what the cycle does against a trailing baseline (docs/regression.md, step
+#: 11: at 200 a day a ±18% cycle raised 11 false regressions against the trailing baseline and
+#: none against the same phase; at 100, 5 and 1, but the same phase found fewer changes).
+SEASON_MIN_SAMPLES = 200
+
+
+def samples_season(times: Sequence[float]) -> float | None:
+    """The season for one step's raw samples (``times``: their end times, ascending, seconds): a
+    day, in seconds since its first sample (the times the analyzer gives the detector), or None
+    for the trailing baseline (see ``SEASON_MIN_SAMPLES``)."""
+    return SEASON_S if _first_day(times) >= SEASON_MIN_SAMPLES and _days(times) else None
+
+
+def _days(times: Sequence[float]) -> bool:
+    return bool(times) and times[-1] - times[0] >= SEASON_PERIODS * SEASON_S
+
+
+def _first_day(times: Sequence[float]) -> int:
+    return bisect.bisect_right(times, times[0] + SEASON_S) if times else 0
+
+
+def samples_baselines(short: dict[str, Sequence[float]], steps: int) -> str:
+    """What raw samples were compared with, for people: ``short`` maps the steps (of ``steps``
+    with samples) left on trailing baselines to their samples' times."""
+    need = (
+        f"same-phase baselines need {SEASON_PERIODS} days of a step's samples,"
+        f" {SEASON_MIN_SAMPLES:,} of them in its first day"
+    )
+    same = (
+        "raw samples: same-phase baselines (each sample against the same time of day of up to"
+        f" {_stats.SEASON_PERIODS} earlier days); a step's first day is its baseline, not judged"
+    )
+    if not steps:
+        return "raw samples: none to judge (no step record in range)"
+    if not short:
+        return same
+    if len(short) == steps and not any(_days(t) for t in short.values()):  # a short log
+        longest = _duration(max(t[-1] - t[0] for t in short.values()))
+        return f"raw samples: trailing baselines ({need}; the longest spans {longest})"
+    listed = ", ".join(
+        f"{name} has {_first_day(t):,} sample{'' if _first_day(t) == 1 else 's'} in its first day"
+        if _days(t)
+        else f"{name} spans {_duration(t[-1] - t[0])}"
+        for name, t in short.items()
+    )
+    if len(short) == steps:
+        return f"raw samples: trailing baselines ({need}; {listed})"
+    return f"{same}; trailing baselines for the steps with less ({need}; {listed})"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600.0:.3g} h" if seconds >= 3600.0 else f"{seconds / 60.0:.2g} min"
 
 
 def _policy(policy: RegressionPolicy) -> Policy:
@@ -271,11 +354,23 @@ def _detections(
     edges: Sequence[float],
     policy: Policy,
     season: float | None = None,
+    raw_season: float | None = None,
 ) -> list[tuple[str, str | None, Detection, _Clock]]:
+    """``season``: in windows, for histogram windows; ``raw_season``: in seconds (since the
+    step's first sample), for raw samples."""
     windows = _Clock(None, edges)
     out: list[tuple[str, str | None, Detection, _Clock]] = []
     if total.samples is not None and total.times is not None:
-        samples = _insufficient() if not total.samples else detect_latency(total.samples, policy)
+        if not total.samples:
+            samples = _insufficient()
+        elif raw_season is None:
+            samples = detect_latency(total.samples, policy)
+        else:
+            import numpy as np
+
+            detector = LatencyDetector(dataclasses.replace(policy, season=raw_season))
+            detector.extend(total.samples, np.asarray(total.times) - total.times[0])
+            samples = detector.detection()
         out.append((LATENCY, None, samples, _Clock(total.times, edges)))
     elif total.volume == 0:
         out.append((LATENCY, None, _insufficient(), windows))
