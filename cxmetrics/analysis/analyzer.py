@@ -11,6 +11,8 @@ the first of ``quantiles`` is the latency statistic reported; a regression that 
   day of earlier days) once a step's samples span two days (``samples_season``) or the range
   holds two days of windows (``seasonal``), else against the trailing baseline —
   ``Analysis.baselines`` says which, and why;
+- errors: the share of ok steps (``catalogue.SUCCESS``), per window: a step that starts failing
+  requests is a regression of its own, not only a burn of the good-step budget;
 - accuracy: the pass rate of each check, per window;
 - conversion: transitions to the next step / steps, per window;
 - feedback, by the step the customers had reached (``catalogue.CSAT``, ``catalogue.NPS``): CSAT
@@ -56,6 +58,8 @@ from .regression import (
 from .sources import Timeline
 
 LATENCY, ACCURACY, CONVERSION = "latency", "accuracy", "conversion"
+#: the error rate: judged as the share of ok steps (``catalogue.SUCCESS``) dropping
+ERRORS = "errors"
 CSAT, NPS = catalogue.CSAT.name, catalogue.NPS.name
 
 
@@ -380,6 +384,11 @@ def _detections(
         counts = np.array([w.buckets for w in per_window], dtype=np.float64)
         windowed = dataclasses.replace(policy, season=season)
         out.append((LATENCY, None, detect_latency_windows(total.bounds, counts, windowed), windows))
+    if total.volume:
+        ok, steps = zip(*(catalogue.parts(catalogue.SUCCESS, w) for w in per_window), strict=True)
+        out.append(
+            (ERRORS, None, _rate([int(n) for n in ok], [int(n) for n in steps], policy), windows)
+        )
     declared = [c.name for c in step.checks]
     for check in [*declared, *sorted(set(total.checks) - set(declared))]:
         passed = [w.checks.get(check, (0, 0))[0] for w in per_window]

@@ -199,12 +199,20 @@ def value(
 ) -> float | None:
     """``ratio`` over ``counts`` (``check``: one check, else pooled; ``to_step``: transitions to
     that step, else out of the step to anywhere); None when the denominator is 0."""
-    numerator = sum(_count(t, counts, check, to_step) for t in ratio.numerator)
-    denominator = sum(_count(t, counts, check, None) for t in ratio.denominator)
+    numerator, denominator = parts(ratio, counts, check=check, to_step=to_step)
     if denominator <= 0:
         return None
     share = numerator / denominator
     return clamp(1.0 - share if ratio.complement else share)
+
+
+def parts(
+    ratio: Ratio, counts: StepCounts, *, check: str | None = None, to_step: str | None = None
+) -> tuple[float, float]:
+    """The numerator and denominator ``value`` divides (before any complement): whole counts
+    for the detector's rate charts."""
+    numerator = sum(_count(t, counts, check, to_step) for t in ratio.numerator)
+    return numerator, sum(_count(t, counts, check, None) for t in ratio.denominator)
 
 
 def clamp(share: float) -> float:

@@ -18,7 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..analysis.analyzer import ACCURACY, CONVERSION, CSAT, LATENCY, NPS, Analysis, Finding
+from ..analysis.analyzer import (
+    ACCURACY,
+    CONVERSION,
+    CSAT,
+    ERRORS,
+    LATENCY,
+    NPS,
+    Analysis,
+    Finding,
+)
 from ..analysis.indicators import StepIndicators
 from ..spec.model import Journey, Spec, Step
 from . import text
@@ -155,6 +164,11 @@ def finding_sentence(f: Finding, name: str, clock: text.Clock) -> str:
             f"{name} accuracy dropped {when}: {f.subject} passed for {text.percent(r.current)} "
             f"of customers (was {text.percent(r.baseline)}); about {text.count(wrong)} of "
             f"{affected} saw a wrong result."
+        )
+    if f.indicator == ERRORS:
+        return (
+            f"{name} failed more often {when}: {text.percent(1.0 - r.current)} of its steps "
+            f"ended in an error (was {text.percent(1.0 - r.baseline)}); {affected} affected."
         )
     if f.indicator == CONVERSION:
         return (

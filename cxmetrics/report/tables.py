@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from html import escape
 from itertools import pairwise
 
-from ..analysis.analyzer import ACCURACY, CONVERSION, LATENCY, Analysis
+from ..analysis.analyzer import ACCURACY, CONVERSION, ERRORS, LATENCY, Analysis
 from ..spec.model import Spec
 from . import text
 from .series import StepSeries
@@ -113,6 +113,7 @@ def regressions_table(
         what = {
             LATENCY: f"latency {r.statistic}",
             ACCURACY: f"accuracy: {f.subject}",
+            ERRORS: "success rate (steps without an error)",
             CONVERSION: f"going on to {f.subject}",
         }.get(f.indicator, f"{f.indicator} {f.subject or ''}")
         value = text.duration if f.indicator == LATENCY else text.percent

@@ -4,14 +4,13 @@ Each read asks the Prometheus API for every declared step's counters (duration h
 by outcome, accuracy checks by result) over ``[start, end)`` in windows of ``step`` seconds
 (``cxmetrics.analysis.prometheus``), channel by channel, and runs the analyzer on each channel's
 windows (``cxmetrics.analysis.analyzer``), the same code as ``cxmetrics analyze --prometheus``
-under a ``channel`` matcher, plus the error-rate detector (``errors``): a step's latency, error
-rate and each declared accuracy check's failure rate are judged per channel, with ``min_volume``
-in that channel, as the generated rules judge latency. ``end`` is now minus ``delay`` (the
-engine's scrape and ingestion lag), rounded down to a window edge; ``start`` is
-``end - history``, except while a regression is open: then it stays where it was when the
-regression was first seen (the state's anchor), so the regression is judged against the same
-baseline until it recovers. The detector is causal: extending the range at its end never changes
-what it decided earlier in it.
+under a ``channel`` matcher: a step's latency, error rate and each declared accuracy check's
+failure rate are judged per channel, with ``min_volume`` in that channel, as the generated
+rules judge latency. ``end`` is now minus ``delay`` (the engine's scrape and ingestion lag),
+rounded down to a window edge; ``start`` is ``end - history``, except while a regression is
+open: then it stays where it was when the regression was first seen (the state's anchor), so the
+regression is judged against the same baseline until it recovers. The detector is causal:
+extending the range at its end never changes what it decided earlier in it.
 
 An engine that does not answer, or answers badly, costs that read only: it is counted
 (``cx_watch_read_failures_total``), logged once per outage, and the next interval reads again;
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import CxError
-from ..analysis.analyzer import ACCURACY, LATENCY, Finding, analyze
+from ..analysis.analyzer import ACCURACY, ERRORS, LATENCY, Finding, analyze
 from ..analysis.prometheus import MAX_POINTS, from_prometheus
 from ..analysis.sources import Timeline
 from ..rules.policy import StepPlan
@@ -38,7 +37,6 @@ from ..spec import names
 from ..spec.model import Spec
 from . import alertmanager, state
 from .alertmanager import Open
-from .errors import ERRORS, error_findings
 from .exposition import Key, Verdicts
 
 log = logging.getLogger("cxmetrics.watch")
@@ -118,9 +116,7 @@ class Watcher:
                     self.settings.step,
                     ",".join(m for m in (self.settings.matchers, only) if m),
                 )
-                analysis = analyze(self.spec, timeline)
-                judged = [*analysis.findings, *error_findings(self.spec, timeline)]
-                analyses.append((channel, analysis, judged))
+                analyses.append((channel, analyze(self.spec, timeline)))
         except (CxError, OSError, ValueError) as exc:
             self.verdicts.health.read_failures += 1
             message = str(exc)
@@ -140,10 +136,12 @@ class Watcher:
         if kind != self._baselines:
             log.info("latency judged against %s", baselines.removeprefix("histogram windows: "))
             self._baselines = kind
-        found = [r for channel, _, f in analyses for r in self.open_regressions(f, end, channel)]
+        found = [
+            r for channel, a in analyses for r in self.open_regressions(a.findings, end, channel)
+        ]
         better = [
             r
-            for channel, a, _ in analyses
+            for channel, a in analyses
             for r in self.open_regressions(a.improvements, end, channel)
         ]
         log.debug(
