@@ -285,7 +285,7 @@ def table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
 
 
 def _alarms_all(
-    stream: Stream, tuned: dict[str, float]
+    stream: Stream, tuned: dict[str, float], at_report: bool = False
 ) -> dict[str, tuple[np.ndarray[Any, Any], list[float]]]:
     """Alarm sample indices per detector, and cxmetrics' reported sizes (relative change of the
     reported quantile, as reported: once the detector is sure and the regression spans
@@ -300,6 +300,20 @@ def _alarms_all(
     def windows(regressions: Any) -> np.ndarray[Any, Any]:
         return np.array([ends[w] for w in reported_at(regressions, per_window)], dtype=np.int64)
 
+    def sizes(regressions: Any, policy: Policy) -> list[float]:
+        """Each regression's size as the product reports it when it first lists it (with
+        `at_report`: the windows up to then analysed again, as `cxmetrics watch` does at each
+        read), not as sized at the end of the stream (a drift open to the end is sized on the
+        level it reached there)."""
+        if not at_report:
+            return [r.change for r in regressions]
+        out = []
+        for r, w in zip(regressions, reported_at(regressions, per_window), strict=True):
+            then = detect_latency_windows(BUCKETS, counts[: w + 1], policy, improvements=False)
+            same = [x for x in then.regressions if x.start == r.start]
+            out.append(same[0].change if same else r.change)
+        return out
+
     if stream.season is not None:
         flat = LatencyDetector(improvements=False).extend(stream.values)
         out[OURS_TRAILING] = (
@@ -309,14 +323,14 @@ def _alarms_all(
         trailing = detect_latency_windows(BUCKETS, counts, improvements=False)
         out[OURS_HIST_TRAILING] = (
             windows(trailing.regressions),
-            [r.change for r in trailing.regressions],
+            sizes(trailing.regressions, Policy()),
         )
     # the stream's season in windows (the cyclic shapes have fixed windows of shapes.WINDOW)
     season = None if stream.season is None else stream.season / shapes.WINDOW
     hist = detect_latency_windows(
         BUCKETS, counts, Policy(season=season), improvements=False
     ).regressions
-    out[OURS_HIST] = (windows(hist), [r.change for r in hist])
+    out[OURS_HIST] = (windows(hist), sizes(hist, Policy(season=season)))
     for det in baselines.ALL:
         prep = det.prepare(stream.values, stream.win, stream.n_windows)
         out[det.name] = (baseline_alarms(det, prep, det.threshold, stream), [])
@@ -336,7 +350,7 @@ def shape_change_task(
     at_alarm: dict[str, list[float]] = {}  # true p95 change at the first alarm after the change
     for _ in range(n_streams):
         s = shape.make(rng)
-        for name, (alarms, reported) in _alarms_all(s, tuned).items():
+        for name, (alarms, reported) in _alarms_all(s, tuned, at_report=True).items():
             pre[name] = pre.get(name, 0) + int(np.sum(alarms < s.change))
             after = np.flatnonzero(alarms >= s.change)
             delay = float(alarms[after[0]] - s.change + 1) if after.size else math.inf

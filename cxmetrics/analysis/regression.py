@@ -67,7 +67,8 @@ class Regression:
     at_threshold: bool = False
     #: what raised the alarm: "rank shift" (the whole distribution), "tail shift" (the samples
     #: above the baseline's p90), "p95 exceedances" / "p50 exceedances" (more samples than the
-    #: baseline's share above that quantile), "rate"
+    #: baseline's share above that quantile), "drift" (the latest samples against a long-memory
+    #: anchor, step 2b of docs/regression.md), "rate"
     signal: str = ""
     #: "worse" (a regression) or "better" (an improvement: latency only, listed apart in
     #: `Detection.improvements`, never a regression; its `change` is negative)
@@ -420,7 +421,8 @@ class LatencyDetector:
         )
 
     def update(self, value: float) -> Regression | None:
-        """Add one sample; return a Regression the moment one is detected."""
+        """Add one sample; return a Regression once one is detected and spans min_samples
+        samples (sized on them; `detected_at` is when the detector became sure)."""
         found = self.extend(np.array([value], dtype=np.float64))
         return found[0] if found else None
 
@@ -429,7 +431,8 @@ class LatencyDetector:
         values: Sequence[float] | npt.NDArray[Any],
         times: Sequence[float] | npt.NDArray[Any] | None = None,
     ) -> list[Regression]:
-        """Add samples in arrival order; return the regressions detected among them.
+        """Add samples in arrival order; return the regressions reported among them: detected
+        and spanning min_samples samples (as `update`).
 
         With a ``policy.season``, each sample is compared at its phase of the cycle: ``times``
         (non-decreasing, in the season's unit; default: the sample's index) place it, and it is
