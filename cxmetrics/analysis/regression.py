@@ -209,7 +209,7 @@ class _Monitor:
         if not (cmp.matters and cmp.high >= self.policy.min_change and cmp.low > 0.0):
             return None
         start = max(anchor.change_point(captured, pos, 0), captured)
-        at = pos - 1
+        at = pos  # checked as unit `pos` arrives, on the units before it
         self.open = _Open(anchor, start, at, at - start + 1, 0, 0.0, at, drift=True)
         self.open.reported = True
         return self._regression(self.open, None, pos, cmp)
