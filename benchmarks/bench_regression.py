@@ -100,18 +100,17 @@ def window_end(stream: Stream) -> np.ndarray[Any, Any]:
 # alarms per detector: sample indices at which each alarm is raised
 
 
-def reported_at(regressions: Any, counts: np.ndarray[Any, Any] | None = None) -> list[int]:
-    """The index (sample, or window with `counts` per window) at which cxmetrics reports each
-    regression: when it became sure, or later, once it spans `min_samples` samples (step 10 of
-    docs/regression.md; a regression that recovered first is reported then)."""
+def reported_at(regressions: Any, counts: np.ndarray[Any, Any]) -> list[int]:
+    """The window at which an analysis of the histogram windows up to it lists each regression
+    (`detection()`: when the detector became sure, or later, once the regression spans
+    `min_samples` samples, step 10 of docs/regression.md; one that recovered first, then).
+    `counts`: samples per window. (Raw samples: `LatencyDetector.extend` returns a regression
+    the moment it is detected, at `detected_at`.)"""
     need = Policy().min_samples
-    cum = None if counts is None else np.concatenate([[0.0], np.cumsum(counts)])
+    cum = np.concatenate([[0.0], np.cumsum(counts)])
     out = []
     for r in regressions:
-        if cum is None:
-            due = r.start + need - 1
-        else:
-            due = int(np.searchsorted(cum, cum[r.start] + need - 0.5, side="left")) - 1
+        due = int(np.searchsorted(cum, cum[r.start] + need - 0.5, side="left")) - 1
         if r.end is not None:
             due = min(due, max(r.end, r.detected_at))
         out.append(max(r.detected_at, due))
@@ -120,7 +119,7 @@ def reported_at(regressions: Any, counts: np.ndarray[Any, Any] | None = None) ->
 
 def ours_raw_alarms(stream: Stream) -> np.ndarray[Any, Any]:
     found = LatencyDetector(improvements=False).extend(stream.values)
-    return np.array(reported_at(found), dtype=np.int64)
+    return np.array([r.detected_at for r in found], dtype=np.int64)
 
 
 def ours_hist_alarms(stream: Stream) -> np.ndarray[Any, Any]:
@@ -288,11 +287,16 @@ def _alarms_all(
     stream: Stream, tuned: dict[str, float], at_report: bool = False
 ) -> dict[str, tuple[np.ndarray[Any, Any], list[float]]]:
     """Alarm sample indices per detector, and cxmetrics' reported sizes (relative change of the
-    reported quantile, as reported: once the detector is sure and the regression spans
-    min_samples samples) for each alarm. Each baseline runs
+    reported quantile, as reported: raw samples when `extend` returns the regression, histogram
+    windows when an analysis of the windows up to then lists it) for each alarm. Each baseline runs
     with its shipped threshold and, as "<name> [tuned]", with its threshold in `tuned`."""
     found = LatencyDetector(Policy(season=stream.season), improvements=False).extend(stream.values)
-    out = {OURS_RAW: (np.array(reported_at(found), dtype=np.int64), [r.change for r in found])}
+    out = {
+        OURS_RAW: (
+            np.array([r.detected_at for r in found], dtype=np.int64),
+            [r.change for r in found],
+        )
+    }
     ends = window_end(stream)
     counts = bucketed(stream)
     per_window = counts.sum(axis=1)
@@ -317,7 +321,7 @@ def _alarms_all(
     if stream.season is not None:
         flat = LatencyDetector(improvements=False).extend(stream.values)
         out[OURS_TRAILING] = (
-            np.array(reported_at(flat), dtype=np.int64),
+            np.array([r.detected_at for r in flat], dtype=np.int64),
             [r.change for r in flat],
         )
         trailing = detect_latency_windows(BUCKETS, counts, improvements=False)
@@ -523,8 +527,10 @@ def shapes_main(quick: bool, only: list[str] | None = None, streams: int | None 
         " p95 change when the first alarm came (median over detections), the median delay"
         f" counted from the sample where the true p95 change reaches min_change ({min_change:+.0%};"
         " negative: the alarm came before the change mattered by the policy), and cxmetrics'"
-        " reported size (as reported: once sure and spanning min_samples samples; the delay"
-        " counts to then) against the true p95 change then (within +-30% relative:"
+        " reported size (as reported: raw samples when the streaming detector returns it,"
+        " windows when an analysis of the windows up to then lists it, once it spans"
+        " min_samples samples; the delay counts to then) against the true p95 change then"
+        " (within +-30% relative:"
         " share of detections)"
     )
     rows: list[list[str]] = []

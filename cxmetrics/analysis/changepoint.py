@@ -230,21 +230,6 @@ class Series(ABC):
         """Largest unit u <= pos with at least n_samples samples in [u, pos) (0 if none)."""
         ...
 
-    def units_forward(self, pos: int, n_samples: int) -> int:
-        """Smallest unit u >= pos with at least n_samples samples in [pos, u) (`n_units()` if
-        there is none yet)."""
-        n = self.n_units()
-        lo, hi = pos, n
-        if self.samples(pos, n) < n_samples:
-            return n
-        while lo < hi:  # samples(pos, u) is non-decreasing in u
-            mid = (lo + hi) // 2
-            if self.samples(pos, mid) >= n_samples:
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo
-
     @abstractmethod
     def reference(
         self, lo: int, hi: int, excluded: Sequence[tuple[int, int]]

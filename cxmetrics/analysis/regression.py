@@ -120,8 +120,6 @@ class _Open:
     r_zero: int = 0
     #: found by the drift check against an anchor (step 2b): sized on its latest samples
     drift: bool = False
-    #: returned by `run` already (once it spans min_samples samples, step 10)
-    reported: bool = False
 
 
 @dataclass
@@ -155,9 +153,12 @@ class _Monitor:
         found: list[Regression] = []
         n = self.series.n_units()
         while self.pos < n:
-            hit = self._monitor_block(n) if self.open is None else self._recovery_block(n)
-            if hit is not None:
-                found.append(hit)
+            if self.open is None:
+                hit = self._monitor_block(n)
+                if hit is not None:
+                    found.append(hit)
+            else:
+                self._recovery_block(n)
         return found
 
     def _refresh(self) -> None:
@@ -211,7 +212,6 @@ class _Monitor:
         start = max(anchor.change_point(captured, pos, 0), captured)
         at = pos  # checked as unit `pos` arrives, on the units before it
         self.open = _Open(anchor, start, at, at - start + 1, 0, 0.0, at, drift=True)
-        self.open.reported = True
         return self._regression(self.open, None, pos, cmp)
 
     def _monitor_block(self, n: int) -> Regression | None:
@@ -248,27 +248,15 @@ class _Monitor:
             return None
         scan = at - start + 1
         self.open = _Open(ref, start, at, scan, chart, 0.0, at)
-        return self._report(self.open)
+        return self._regression(self.open, None, at + 1, cmp)
 
-    def _report(self, op: _Open) -> Regression | None:
-        """The open regression, sized on [start, now), once it spans min_samples samples (step
-        10): a size read on the few samples since the change point is the selected excursion's,
-        not the change's (a p95 of 20 samples is their largest)."""
-        if op.reported or self.series.samples(op.start, self.pos) < self.policy.min_samples:
-            return None
-        op.reported = True
-        return self._regression(op, None, self.pos, self._compare(op, self.pos))
-
-    def _recovery_block(self, n: int) -> Regression | None:
+    def _recovery_block(self, n: int) -> None:
         op = self.open
         assert op is not None
         if op.drift:
             self._drift_recovery(n, op)
-            return None
+            return
         end = min(n, self.pos + cp.BLOCK_SAMPLES)
-        if not op.reported:  # stop where it spans min_samples, to report it there
-            due = self.series.units_forward(op.start, self.policy.min_samples)
-            end = min(end, max(due, self.pos + 1))
         regressed = (op.start, max(op.r_zero, op.detected_at) + 1)
         inc, h = op.ref.recovery(self.pos, end, regressed, op.chart)
         paths, zeros = _stats.cusum_paths(
@@ -277,18 +265,16 @@ class _Monitor:
         cols = np.flatnonzero((paths[0] >= h) & (paths[0] > 0.0))
         if cols.size == 0:
             op.r, op.r_zero, self.pos = float(paths[0, -1]), int(zeros[0, -1]), end
-            return self._report(op)
+            return
         t = int(cols[0])
         stop = max(int(zeros[0, t]) + 1, op.start + 1)
-        closed = self._regression(op, stop, stop, self._compare(op, stop))
-        self.closed.append(closed)
+        self.closed.append(self._regression(op, stop, stop, self._compare(op, stop)))
         self.excluded.append((op.start, stop))
         self.open = None
         self.pos = self.pos + t + 1
         self.s = np.zeros_like(self.s)
         self.zero = np.full_like(self.zero, self.pos - 1)
         self.next_refresh = self.pos
-        return None if op.reported else closed  # recovered before it was reported
 
     def _drift_recovery(self, n: int, op: _Open) -> None:
         """A drift is back when the 95% interval of its latest DRIFT_RECENT samples' change
@@ -421,8 +407,7 @@ class LatencyDetector:
         )
 
     def update(self, value: float) -> Regression | None:
-        """Add one sample; return a Regression once one is detected and spans min_samples
-        samples (sized on them; `detected_at` is when the detector became sure)."""
+        """Add one sample; return a Regression the moment one is detected."""
         found = self.extend(np.array([value], dtype=np.float64))
         return found[0] if found else None
 
@@ -431,8 +416,7 @@ class LatencyDetector:
         values: Sequence[float] | npt.NDArray[Any],
         times: Sequence[float] | npt.NDArray[Any] | None = None,
     ) -> list[Regression]:
-        """Add samples in arrival order; return the regressions reported among them: detected
-        and spanning min_samples samples (as `update`).
+        """Add samples in arrival order; return the regressions detected among them.
 
         With a ``policy.season``, each sample is compared at its phase of the cycle: ``times``
         (non-decreasing, in the season's unit; default: the sample's index) place it, and it is

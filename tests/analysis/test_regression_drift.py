@@ -1,6 +1,5 @@
 """A slow drift is found against a long-memory reference (an anchor) and sized on its latest
-samples; a regression returned by the streaming detector is sized on at least min_samples
-samples, not on the few that made the alarm."""
+samples."""
 
 from __future__ import annotations
 
@@ -82,20 +81,3 @@ def test_stationary_samples_raise_no_drift() -> None:
     detector = LatencyDetector(improvements=False)
     found = detector.extend(rng.lognormal(0.0, 0.5, 200_000))
     assert [r.signal for r in found] == []
-
-
-def test_a_large_step_is_sized_on_min_samples_samples() -> None:
-    """A x2 step is alarmed within ~15 samples; its p95 was read on those 15 (their largest):
-    before, in these 40 streams the size returned was within +-30% of +100% in 20 and its 95%
-    interval held +100% in 20; now it is returned once it spans min_samples samples."""
-    within = covered = 0
-    for seed in range(40):
-        rng = np.random.default_rng(seed)
-        values = rng.lognormal(0.0, 0.5, 6_000)
-        values[5_000:] *= 2.0
-        (reg,) = LatencyDetector(improvements=False).extend(values)
-        assert reg.affected == DEFAULT_POLICY.min_samples
-        assert reg.detected_at - reg.start < DEFAULT_POLICY.min_samples
-        within += abs(reg.change - 1.0) <= 0.3
-        covered += reg.change_low <= 1.0 <= reg.change_high
-    assert (within, covered) == (38, 39)
