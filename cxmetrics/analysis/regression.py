@@ -175,7 +175,8 @@ class _Monitor:
         if ref is not None and ref.usable():
             self.ref = ref
             self._anchor(ref)
-        self.series.forget_before(lo)
+        # the drift check's change point (step 2b) reads the samples since the oldest anchor
+        self.series.forget_before(min([lo, *(at for at, _ in self.anchors[:1])]))
         step = min(cp.REFRESH_SAMPLES, math.ceil(cp.REFRESH_FRACTION * seen))
         self.next_refresh = pos + max(pos - self.series.units_back(pos, step), 1)
 

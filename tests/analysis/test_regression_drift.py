@@ -81,3 +81,18 @@ def test_stationary_samples_raise_no_drift() -> None:
     detector = LatencyDetector(improvements=False)
     found = detector.extend(rng.lognormal(0.0, 0.5, 200_000))
     assert [r.signal for r in found] == []
+
+
+def test_a_drift_late_in_a_long_stream_reads_the_samples_since_its_anchor() -> None:
+    """The samples since the oldest anchor are kept for the drift's change point: forgetting
+    everything older than 4 baselines (as before the anchors) made it read an empty array
+    and raise in a stream whose drift begins after 105,000 samples."""
+    rng = np.random.default_rng(101)
+    values = rng.lognormal(0.0, 0.5, 205_000)
+    values[105_000:] *= 1.0 + 0.3 * np.arange(100_000) / DRIFT
+    detector = LatencyDetector(improvements=False)
+    (drift,) = detector.extend(values)
+    assert (drift.signal, drift.start, drift.detected_at) == ("drift", 121_818, 131_479)
+    truth = 0.3 * (drift.detected_at - 105_000) / DRIFT
+    assert drift.change_low <= truth <= drift.change_high
+    assert detector._series._offset <= detector._monitor.anchors[0][0]
