@@ -97,6 +97,16 @@ GUARD_FRACTION = 0.1
 #: by 10% at a time, not by doubling).
 REFRESH_SAMPLES = 1000
 REFRESH_FRACTION = 0.1
+#: Slow drift: a trailing baseline trails a drift (it is on average ~5,500 samples old), so the
+#: monitor also keeps *anchors*, baselines captured every ANCHOR_EVERY samples (once they hold
+#: ANCHOR_MIN_SAMPLES) and held for up to ANCHOR_SPAN samples, and at every re-estimation compares
+#: the latest DRIFT_RECENT samples with the oldest anchor (step 2b of docs/regression.md). The
+#: comparison may spend DRIFT_SHARE of the policy's false-alarm rate per sample between checks.
+ANCHOR_EVERY = 5_000
+ANCHOR_SPAN = 50_000
+ANCHOR_MIN_SAMPLES = 5_000
+DRIFT_RECENT = 5_000
+DRIFT_SHARE = 0.25
 BLOCK_SAMPLES = 1000  # samples per vectorized CUSUM step
 POWER_Z = 0.8416  # 80% power
 #: The latency charts are designed for half the policy's false-alarm rate: Siegmund's
@@ -194,6 +204,14 @@ class Reference(ABC):
 
     @abstractmethod
     def detectable_change(self, n_current: int) -> float | None: ...
+
+    #: the form supports the drift check (`drift_z`)
+    drifts = False
+
+    def drift_z(self, lo: int, hi: int) -> float | None:
+        """How far the units [lo, hi) sit above this baseline, in standard errors that count the
+        baseline's own level wander between two distant periods (None: cannot tell)."""
+        return None
 
 
 class Series(ABC):
@@ -435,6 +453,22 @@ class ScoreReference(Reference):
             return np.full(hi - lo, math.inf), 0.0
         h = siegmund_threshold(c, alpha)
         return np.asarray(c * n - y, dtype=np.float64), h
+
+    drifts = True
+
+    def drift_z(self, lo: int, hi: int) -> float | None:
+        """The segment's mean standardized score against this baseline, in standard errors: the
+        segment's sampling (overdispersed, as the charts see it), the baseline's estimation error,
+        and twice the baseline's level wander squared (two periods far apart each wander)."""
+        if self.k[0] <= 0.0:
+            return None
+        y, m = self.scores(lo, hi)
+        s, n_seg = float(y.sum()), float(m.sum())
+        if n_seg <= 0.0:
+            return None
+        per_log = self.sd_info / self.sigma  # mean score per unit of log shift
+        level = self.wander * per_log * n_seg
+        return s / math.sqrt(n_seg + n_seg * n_seg / self.n + 2.0 * level * level)
 
     def detectable_change(self, n_current: int) -> float | None:
         if n_current <= 0:

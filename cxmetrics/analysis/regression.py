@@ -67,7 +67,8 @@ class Regression:
     at_threshold: bool = False
     #: what raised the alarm: "rank shift" (the whole distribution), "tail shift" (the samples
     #: above the baseline's p90), "p95 exceedances" / "p50 exceedances" (more samples than the
-    #: baseline's share above that quantile), "rate"
+    #: baseline's share above that quantile), "drift" (the latest samples against a long-memory
+    #: anchor, step 2b of docs/regression.md), "rate"
     signal: str = ""
     #: "worse" (a regression) or "better" (an improvement: latency only, listed apart in
     #: `Detection.improvements`, never a regression; its `change` is negative)
@@ -117,6 +118,8 @@ class _Open:
     chart: int = 0  # the first chart that alarmed
     r: float = 0.0
     r_zero: int = 0
+    #: found by the drift check against an anchor (step 2b): sized on its latest samples
+    drift: bool = False
 
 
 @dataclass
@@ -138,6 +141,8 @@ class _Monitor:
     #: the series holds reciprocal latencies: what it finds are improvements, reported in
     #: latency terms (quantile 1 - q of the reciprocals is quantile q of the latencies)
     mirrored: bool = False
+    #: long-memory baselines for the drift check: (unit at capture, baseline), oldest first
+    anchors: list[tuple[int, cp.Reference]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.s = np.zeros(self.n_charts)
@@ -169,13 +174,53 @@ class _Monitor:
         ref = self.series.reference(lo, hi, self.excluded)
         if ref is not None and ref.usable():
             self.ref = ref
-        self.series.forget_before(lo)
+            self._anchor(ref)
+        # the drift check's change point (step 2b) reads the samples since the oldest anchor
+        self.series.forget_before(min([lo, *(at for at, _ in self.anchors[:1])]))
         step = min(cp.REFRESH_SAMPLES, math.ceil(cp.REFRESH_FRACTION * seen))
         self.next_refresh = pos + max(pos - self.series.units_back(pos, step), 1)
+
+    def _anchor(self, ref: cp.Reference) -> None:
+        """Keep `ref` as an anchor if the newest is ANCHOR_EVERY samples old; forget anchors
+        older than ANCHOR_SPAN samples."""
+        pos = self.pos
+        if not ref.drifts or ref.n < cp.ANCHOR_MIN_SAMPLES:
+            return
+        if self.anchors and self.series.samples(self.anchors[-1][0], pos) < cp.ANCHOR_EVERY:
+            return
+        self.anchors.append((pos, ref))
+        while self.series.samples(self.anchors[0][0], pos) > cp.ANCHOR_SPAN:
+            self.anchors.pop(0)
+
+    def _drift(self) -> Regression | None:
+        """Step 2b: the latest DRIFT_RECENT samples against the oldest anchor. A drift the
+        trailing baseline follows shows there; it is reported, as any change, only if it
+        matters (step 6), and sized on those latest samples."""
+        if not self.anchors or self.open is not None:
+            return None
+        captured, anchor = self.anchors[0]
+        pos = self.pos
+        if self.series.samples(captured, pos) < cp.ANCHOR_EVERY:
+            return None
+        lo = self.series.units_back(pos, cp.DRIFT_RECENT)
+        z = anchor.drift_z(lo, pos)
+        alpha = cp.DRIFT_SHARE * self.policy.false_alarm_rate * cp.REFRESH_SAMPLES
+        if z is None or z < _stats.norm_ppf(1.0 - alpha):
+            return None
+        cmp = anchor.compare(lo, pos, 0)
+        if not (cmp.matters and cmp.high >= self.policy.min_change and cmp.low > 0.0):
+            return None
+        start = max(anchor.change_point(captured, pos, 0), captured)
+        at = pos  # checked as unit `pos` arrives, on the units before it
+        self.open = _Open(anchor, start, at, at - start + 1, 0, 0.0, at, drift=True)
+        return self._regression(self.open, None, pos, cmp)
 
     def _monitor_block(self, n: int) -> Regression | None:
         if self.pos >= self.next_refresh:
             self._refresh()
+            found = self._drift()
+            if found is not None:
+                return found
         end = min(n, self.next_refresh, self.pos + cp.BLOCK_SAMPLES)
         ref = self.ref
         if ref is None:
@@ -209,6 +254,9 @@ class _Monitor:
     def _recovery_block(self, n: int) -> None:
         op = self.open
         assert op is not None
+        if op.drift:
+            self._drift_recovery(n, op)
+            return
         end = min(n, self.pos + cp.BLOCK_SAMPLES)
         regressed = (op.start, max(op.r_zero, op.detected_at) + 1)
         inc, h = op.ref.recovery(self.pos, end, regressed, op.chart)
@@ -221,15 +269,39 @@ class _Monitor:
             return
         t = int(cols[0])
         stop = max(int(zeros[0, t]) + 1, op.start + 1)
-        self.closed.append(
-            self._regression(op, stop, stop, op.ref.compare(op.start, stop, op.chart))
-        )
+        self.closed.append(self._regression(op, stop, stop, self._compare(op, stop)))
         self.excluded.append((op.start, stop))
         self.open = None
         self.pos = self.pos + t + 1
         self.s = np.zeros_like(self.s)
         self.zero = np.full_like(self.zero, self.pos - 1)
         self.next_refresh = self.pos
+
+    def _drift_recovery(self, n: int, op: _Open) -> None:
+        """A drift is back when the 95% interval of its latest DRIFT_RECENT samples' change
+        against the anchor lies below min_change, checked every REFRESH_SAMPLES samples."""
+        step = max(self.pos - self.series.units_back(self.pos, cp.REFRESH_SAMPLES), 1)
+        end = self.pos = min(n, self.pos + step)
+        if self.series.samples(op.r_zero, end) < cp.REFRESH_SAMPLES:
+            return
+        op.r_zero = end
+        cmp = self._compare(op, end)
+        if not (cmp.high < self.policy.min_change and cmp.low <= 0.0):
+            return
+        self.closed.append(self._regression(op, end, end, cmp))
+        self.excluded.append((op.start, end))
+        self.open = None
+        self.s = np.zeros_like(self.s)
+        self.zero = np.full_like(self.zero, end - 1)
+        self.next_refresh = end
+
+    def _compare(self, op: _Open, stop: int) -> cp.Comparison:
+        """The regression's size over [start, stop); a drift's over its latest DRIFT_RECENT
+        samples (a drift has no one level since its start: the latest is what it has reached)."""
+        lo = op.start
+        if op.drift:
+            lo = max(lo, self.series.units_back(stop, cp.DRIFT_RECENT))
+        return op.ref.compare(lo, stop, op.chart)
 
     def _regression(self, op: _Open, end: int | None, stop: int, cmp: cp.Comparison) -> Regression:
         r = self._found(op, end, stop, cmp)
@@ -266,7 +338,7 @@ class _Monitor:
             change_high=cmp.high,
             at_threshold=self.metric == "latency"
             and cmp.change < self.policy.min_change <= cmp.high,
-            signal=op.ref.signal(op.chart),
+            signal="drift" if op.drift else op.ref.signal(op.chart),
         )
 
     def detection(self) -> Detection:
@@ -283,9 +355,7 @@ class _Monitor:
             # `update`/`extend` returned it when it was detected; it is listed once it has
             # min_samples samples.
             if self.series.samples(op.start, n) >= self.policy.min_samples:
-                regressions.append(
-                    self._regression(op, None, n, op.ref.compare(op.start, n, op.chart))
-                )
+                regressions.append(self._regression(op, None, n, self._compare(op, n)))
         n_base = round(ref.n) if ref is not None else 0
         mdc = ref.detectable_change(self.monitored) if ref is not None else None
         sensitivity = Sensitivity(n_base, self.monitored if ref is not None else total, mdc)
