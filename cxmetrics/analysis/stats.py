@@ -244,6 +244,11 @@ def robust_log_sigma(quantile: Callable[[float], float]) -> float | None:
 SEASON_HARMONICS = 3
 #: Complete periods the profile is fitted on (the latest ones).
 SEASON_PERIODS = 4
+#: A period counts as seen whole when its first kept sample lies within this share of its start:
+#: a step whose range begins with empty windows (a quiet night, a step added at 02:00) still has
+#: its first day learnt, where demanding a sample at the very start left it unlearnt for good in
+#: a two-day range, its windows judged without the profile.
+SEASON_START_GAP = 0.25
 
 
 class SeasonalProfile:
@@ -325,7 +330,7 @@ class SeasonalProfile:
             w[fit].sum() < 20 * SEASON_HARMONICS
             or fit.sum() < 2 * SEASON_HARMONICS + 1
             or t.size == 0
-            or t.min() > last_complete * self.period
+            or t.min() > (last_complete + SEASON_START_GAP) * self.period
         ):
             return  # not one whole period seen yet
         x = self._design(t[fit])

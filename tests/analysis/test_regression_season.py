@@ -139,3 +139,27 @@ def test_the_analyzer_uses_same_phase_baselines_when_two_days_of_windows_are_in_
         " the range holds 24 h)",
     )
     assert seasonal((0.0, day, 2 * day, 3 * day))[0] is None  # day-long windows: no profile
+
+
+def test_a_range_that_begins_with_empty_windows_still_learns_its_first_day() -> None:
+    # Two days of one-minute windows (20 samples each, median +-18% over the day), +20% from
+    # window 2,100 (day 2, 11:00). With the first window empty (no traffic in the read's first
+    # minute) the first day was never learnt: a false +27% at window 363 and the +20% lost in a
+    # +52% regression. Now the empty start changes nothing.
+    bounds = 2.0 ** (np.arange(-24, 25) / 8)
+    rng = np.random.default_rng(5)
+    per_day = 1440
+    counts = np.zeros((2 * per_day, bounds.size + 1))
+    for w in range(2 * per_day):
+        cycle = 1 + 0.18 * math.sin(2 * math.pi * (w / per_day - 0.375))
+        v = rng.lognormal(0, 0.35, 20) * 0.4 * cycle * (1.2 if w >= 2100 else 1.0)
+        np.add.at(counts[w], np.searchsorted(bounds, v, side="left"), 1.0)
+    found = []
+    for empty in (0, 1, 60):  # none, the first minute, the first hour
+        c = counts.copy()
+        c[:empty] = 0.0
+        d = detect_latency_windows(bounds, c, Policy(season=float(per_day)))
+        found.append([(r.start, round(r.change, 2)) for r in d.regressions])
+    assert found[1] == found[0] and found[2] == found[0]
+    [(start, change)] = found[0]
+    assert 2090 <= start <= 2110 and change == pytest.approx(0.2, abs=0.03)
