@@ -151,6 +151,8 @@ def render(result: Analysis, judged: bool = True) -> None:
         f"[bold]{result.source}[/]  {_clock(result.start, True)} → {_clock(result.end, True)}"
         f"  (windows of {_seconds(result.step)})"
     )
+    if result.baselines:  # what latency was compared with: same-phase or trailing, and why
+        console.print(f"Latency judged on {result.baselines}", markup=False, highlight=False)
     regressed = {(f.journey, f.step) for f in result.findings}
     names = [f"{row.journey}/{row.step}" for row in result.indicators.steps]
     marked = [(row.journey, row.step) in regressed for row in result.indicators.steps]

@@ -65,6 +65,9 @@ def test_analyze_table_keeps_names_whole_and_numbers_uncut(card_log: Path, colum
         assert any(f"│ {name} " in line for line in lines), name
     assert "e+" not in result.stdout  # no 1e+03ms
     assert "600" in result.stdout  # the volume, whole
+    # what latency was compared with, as --json's "baselines" says (20 minutes of samples)
+    [said] = [line for line in lines if line.startswith("Latency judged on ")]
+    assert said.startswith("Latency judged on raw samples: trailing baselines"), said
 
 
 def test_durations_just_under_a_unit_round_up_to_it() -> None:
