@@ -49,7 +49,9 @@ def substitute(expr: str, step: str) -> str:
     return grafana_variables.substitute(expr, window="7d", rate_interval="1h", step=step)
 
 
-def backfill(spec: Spec, timeline: Timeline, feedback: list[FeedbackRecord]) -> str:
+def backfill(
+    spec: Spec, timeline: Timeline, feedback: list[FeedbackRecord], events: list[Event]
+) -> str:
     """OpenMetrics text of the cumulative counters at every edge, plus the recorded 5m rates."""
     edges = timeline.edges
     series: dict[tuple[str, str], list[float]] = {}
@@ -125,6 +127,27 @@ def backfill(spec: Spec, timeline: Timeline, feedback: list[FeedbackRecord]) -> 
             "score": str(record.score),
         }
         add(names.FEEDBACK, "counter", names.FEEDBACK, labels, k, 1)
+    # end-to-end journey times as the runtime observes them (analysis.journey_time's definition)
+    first = {j.name: j.steps[0].name for j in spec.journeys}
+    last = {j.name: j.steps[-1].name for j in spec.journeys}
+    began: dict[tuple[str, str], float] = {}
+    timed = names.JOURNEY_DURATION
+    for e in sorted((e for e in events if isinstance(e, StepRecord)), key=lambda e: e.time):
+        if e.journey not in first:
+            continue
+        key = (e.journey, e.journey_id)
+        if e.step == first[e.journey]:
+            began[key] = min(began.get(key, e.time - e.duration), e.time - e.duration)
+        if e.step == last[e.journey] and key in began:
+            seconds = e.time - began.pop(key)
+            k = min(int((e.time - edges[0]) // STEP_S), len(edges) - 2)
+            base = {**service, "journey": e.journey, "channel": e.channel}
+            for bound in (*names.JOURNEY_DURATION_BUCKETS, math.inf):
+                if seconds <= bound:
+                    le = "+Inf" if math.isinf(bound) else repr(bound)
+                    add(timed, "histogram", f"{timed}_bucket", {**base, "le": le}, k, 1)
+            add(timed, "histogram", f"{timed}_count", base, k, 1)
+            add(timed, "histogram", f"{timed}_sum", base, k, seconds)
     by_family: dict[str, list[str]] = defaultdict(list)
     for (family, name), values in series.items():
         if kinds[family] != "gauge":  # counters and buckets: cumulative
@@ -192,7 +215,7 @@ def prometheus_url(example_spec: Spec, tmp_path_factory: pytest.TempPathFactory)
     timeline = from_events(example_spec, events, STEP_S, TWO_WEEKS_T0, END)
     feedback = survey(events)
     source = work / "backfill.om"
-    source.write_text(backfill(example_spec, timeline, feedback))
+    source.write_text(backfill(example_spec, timeline, feedback, events))
     result = subprocess.run(
         [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(work / "data")],
         capture_output=True,
