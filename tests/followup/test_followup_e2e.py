@@ -157,7 +157,9 @@ def test_a_worker_killed_mid_claim_leaves_its_instances_to_the_other(
         print(
             f"killed worker: accepted {accepted_by_first}, held {held}, redelivered {stats['duplicates']}"
         )
-        assert _leased(server.url, text) == 0
+        # the second worker acknowledges a claimed batch in one round trip after delivering it;
+        # on a loaded machine that can land seconds after the receiver counted the last item
+        wait_for(lambda: _leased(server.url, text) == 0, 30, "every lease acknowledged")
     finally:
         stop(second)
         receiver.stop()

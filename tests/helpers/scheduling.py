@@ -3,9 +3,10 @@
 A work unit is a whole test module, so a module's module-scoped fixture (a Prometheus loaded
 with two weeks of data, a bank under traffic) starts once, on one worker; tests marked
 ``xdist_group(name)`` form one unit across modules and run one after another on one worker.
-The ``timing`` group holds the tests that keep both cores busy or judge latency (the demo runs,
-the alerting and watch end-to-end runs): none of them runs beside another. Tests marked
-``alone`` (they load every core on purpose) are left to a second, serial run.
+The ``timing`` group holds the tests that keep both cores busy or judge latency (the alerting
+and watch end-to-end runs): none of them runs beside another. Tests marked ``alone`` (they load
+every core on purpose, or their latency verdicts would move with another worker's load: the demo
+runs) are left to a second, serial run.
 
 ``order`` puts that group first, then the modules that start servers or subprocesses, then the
 rest: the longest units start first and the short ones fill the gaps at the end (with
