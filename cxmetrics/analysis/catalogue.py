@@ -219,16 +219,19 @@ def clamp(share: float) -> float:
     return min(1.0, max(0.0, share))
 
 
+def page_share(objective: float) -> float:
+    """The bad share above which an objective burns its error budget at page severity."""
+    return PAGE_BURN_RATE * (1.0 - objective)
+
+
 def burning(spec: Spec, journey: Journey, step: Step, counts: StepCounts) -> bool:
     """True when an objective of the step burns its error budget at page severity."""
     bad = value(BAD, counts)
-    budget = 1 - spec.objectives(journey, step).good_ratio
-    if bad is not None and bad > PAGE_BURN_RATE * budget:
+    if bad is not None and bad > page_share(spec.objectives(journey, step).good_ratio):
         return True
     for check in step.checks:
         failed = value(ACCURACY_FAIL, counts, check=check.name)
-        budget = 1 - spec.check_objective(journey, step, check)
-        if failed is not None and failed > PAGE_BURN_RATE * budget:
+        if failed is not None and failed > page_share(spec.check_objective(journey, step, check)):
             return True
     return False
 
@@ -571,7 +574,7 @@ def _burn_conditions(
     for objective, members in goods.items():
         sel = {**match, names.STEP: _alternatives(members)}
         bad = promql(BAD, window, sel, fn=fn, by=by)
-        conditions.append(f"{bad} > {number(PAGE_BURN_RATE * (1 - objective))}")
+        conditions.append(f"{bad} > {number(page_share(objective))}")
     for objective, pairs in checks.items():
         sel = {
             **match,
@@ -580,7 +583,7 @@ def _burn_conditions(
         }
         failed = promql(ACCURACY_FAIL, window, sel, fn=fn, by=(*by, names.CHECK))
         worst = f"max by ({', '.join(by)})" if by else "max"
-        conditions.append(f"{worst} ({failed} > {number(PAGE_BURN_RATE * (1 - objective))})")
+        conditions.append(f"{worst} ({failed} > {number(page_share(objective))})")
     return conditions
 
 

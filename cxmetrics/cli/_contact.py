@@ -12,10 +12,9 @@ from ..analysis import contact, promapi
 from ..analysis.sources import Timeline
 from ..exposition.eventlog import read_log
 from ..report import text
+from ..report.contact import value_text
 from ..spec.durations import prometheus_duration
 from ..spec.model import Spec
-
-SECONDS = ("asa", "aht", "p90_handle")
 
 
 def contact_rows(
@@ -59,11 +58,15 @@ def contact_json(view: dict[str, list[contact.Row]]) -> dict[str, Any]:
 def print_contact(view: dict[str, list[contact.Row]]) -> None:
     for journey, rows in view.items():
         click.echo(f"Contact centre: {journey} (three highs, three lows)")
-        for row in rows:
-            shown = text.duration(row.value) if row.name in SECONDS else text.percent(row.value)
-            goal = ""
-            if row.objective is not None and row.direction is not None:
-                bound = "≥" if row.direction == "high" else "≤"
-                verdict = {True: "met", False: "MISSED", None: "no data"}[row.met]
-                goal = f"  ({bound} {text.percent(row.objective)}: {verdict})"
-            click.echo(f"  {row.title:<26} {shown}{goal}")
+        print_rows(rows)
+
+
+def print_rows(rows: list[contact.Row]) -> None:
+    """One line per indicator: its value and, when it has one, its objective and verdict."""
+    for row in rows:
+        goal = ""
+        if row.objective is not None and row.direction is not None:
+            bound = "≥" if row.direction == "high" else "≤"
+            verdict = {True: "met", False: "MISSED", None: "no data"}[row.met]
+            goal = f"  ({bound} {text.percent(row.objective)}: {verdict})"
+        click.echo(f"  {row.title:<26} {value_text(row)}{goal}")

@@ -165,6 +165,7 @@ def _as_json(spec: Spec, report: ImportReport) -> dict[str, Any]:
 def _print(spec: Spec, report: ImportReport, events_path: str | None, om_path: str | None) -> None:
     from ..analysis import contact
     from ..report import text
+    from ._contact import print_rows
 
     click.echo(
         f"{report.source}: {text.count(report.rows)} rows, {text.count(report.imported)} "
@@ -184,15 +185,4 @@ def _print(spec: Spec, report: ImportReport, events_path: str | None, om_path: s
             f"{name}: {text.count(contact.offered(counts))} calls offered; "
             f"{text.count(counts.unjudged)} answered calls still inside the repeat window"
         )
-        for row in contact.view(journey, counts):
-            shown = (
-                text.duration(row.value)
-                if row.name in ("asa", "aht", "p90_handle")
-                else text.percent(row.value)
-            )
-            goal = ""
-            if row.objective is not None and row.direction is not None:
-                bound = "≥" if row.direction == "high" else "≤"
-                verdict = {True: "met", False: "MISSED", None: "no data"}[row.met]
-                goal = f"  ({bound} {text.percent(row.objective)}: {verdict})"
-            click.echo(f"  {row.title:<26} {shown}{goal}")
+        print_rows(contact.view(journey, counts))

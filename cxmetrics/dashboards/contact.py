@@ -34,7 +34,6 @@ from .panels import (
 from .queries import RANGE, RATE
 
 KIND = "contact"
-_SECONDS = ("asa", "aht", "p90_handle")
 
 
 def build(spec: Spec, journey: Journey) -> dm.Dashboard:
@@ -53,7 +52,7 @@ def build(spec: Spec, journey: Journey) -> dm.Dashboard:
     for name in ("transfer_rate", "ticket_rate", "complaint_rate"):
         layout.add(_stat(contact, listed[name], numbers[name], threshold), 8, 5)
     layout.row("Resolution, abandonment, speed of answer and handle time")
-    for name in ("first_contact_resolution", "abandon_rate", *_SECONDS):
+    for name in ("first_contact_resolution", "abandon_rate", *names.CONTACT_SECONDS):
         width = 6 if name in ("first_contact_resolution", "abandon_rate") else 4
         layout.add(_stat(contact, listed[name], numbers[name], threshold), width, 5)
     layout.row("Over time")
@@ -109,7 +108,7 @@ def _stat(
     contact: Contact, indicator: indicators.Indicator, query: str, threshold: str
 ) -> dm.Panel:
     objective = indicators.objective(contact, indicator)
-    seconds = indicator.name in _SECONDS
+    seconds = indicator.name in names.CONTACT_SECONDS
     light: Light
     if objective is None:
         light = (0.0, GREEN, ())  # no objective: shown, not judged

@@ -33,7 +33,6 @@ BREAKDOWN = (
     "asa",
     "aht",
 )
-_SECONDS = ("asa", "aht", "p90_handle")
 _HEADS = {
     "answer_rate": "Answer rate",
     "service_level": "Service level",
@@ -107,7 +106,7 @@ def contact_section(spec: Spec, rows: Iterable[ContactFigures]) -> str:
             title = row.title if row.name != "service_level" else f"service level ({threshold})"
             body.append(
                 f'<tr><th scope="row" class="left">{escape(title)}</th>'
-                f"<td>{escape(kind)}</td><td{css}>{escape(_value(row))}</td>"
+                f"<td>{escape(kind)}</td><td{css}>{escape(value_text(row))}</td>"
                 f"<td>{escape(goal)}</td><td{css}>{escape(status)}</td></tr>"
             )
         caption = (
@@ -124,7 +123,7 @@ def contact_section(spec: Spec, rows: Iterable[ContactFigures]) -> str:
                 lines.append(
                     f'<tr><th scope="row" class="left">{escape(value or "–")}</th>'
                     f"<td>{escape(text.count(offered))}</td>"
-                    + "".join(f"<td>{escape(_value(cells[n]))}</td>" for n in BREAKDOWN)
+                    + "".join(f"<td>{escape(value_text(cells[n]))}</td>" for n in BREAKDOWN)
                     + "</tr>"
                 )
             if lines:
@@ -143,8 +142,9 @@ def contact_section(spec: Spec, rows: Iterable[ContactFigures]) -> str:
     return "".join(parts)
 
 
-def _value(row: contact.Row) -> str:
-    if row.name in _SECONDS:
+def value_text(row: contact.Row) -> str:
+    """A contact row's value for people: a duration, or a share of calls."""
+    if row.name in names.CONTACT_SECONDS:
         return text.duration(row.value)
     return text.percent(row.value)
 

@@ -521,11 +521,13 @@ CONTACT_HANDLE_BUCKETS: Final = (
 )
 # Recording rules of a contact journey, over its ``contact.window``.
 REC_CONTACT_PREFIX: Final = "cx:contact_"
+#: The contact indicators measured in seconds (the others are shares of calls).
+CONTACT_SECONDS: Final = ("asa", "aht", "p90_handle")
 
 
 def rec_contact(indicator: str) -> str:
     """``cx:contact_service_level:ratio_window`` / ``cx:contact_asa:seconds_window``…"""
-    unit = "seconds" if indicator in ("asa", "aht", "p90_handle") else "ratio"
+    unit = "seconds" if indicator in CONTACT_SECONDS else "ratio"
     return f"{REC_CONTACT_PREFIX}{indicator}:{unit}_window"
 
 

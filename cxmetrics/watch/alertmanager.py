@@ -21,10 +21,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
 
 from .._exceptions import CxError
-from ..analysis.analyzer import ACCURACY, LATENCY
+from ..analysis.analyzer import ACCURACY, ERRORS, LATENCY
 from ..rules.alerts import latency_rule
 from ..rules.policy import StepPlan
 from ..rules.promql import dashboard_link, runbook_url
@@ -73,20 +73,22 @@ class Open:
         )
 
 
+#: the alert of each rate the watch judges
+RATE_ALERTS: Final = {
+    ACCURACY: names.ALERT_ACCURACY_REGRESSION,
+    ERRORS: names.ALERT_ERROR_REGRESSION,
+}
+
+
 def labels(plan: StepPlan, regression: Open) -> dict[str, str]:
     """The latency rule's labels: alertname, service, journey, step, channel, severity,
     quantile; for a rate: alertname, service, journey, step, channel, check (accuracy),
     severity."""
     r = regression
     if r.quantile is None:
-        alert = (
-            names.ALERT_ACCURACY_REGRESSION
-            if r.indicator == ACCURACY
-            else (names.ALERT_ERROR_REGRESSION)
-        )
         check = {names.CHECK: r.check} if r.check else {}
         return {
-            names.ALERTNAME: alert,
+            names.ALERTNAME: RATE_ALERTS[r.indicator],
             **plan.labels,
             names.CHANNEL: r.channel,
             **check,
@@ -126,12 +128,12 @@ def _rate_texts(plan: StepPlan, r: Open, dashboard_url: str | None, since: float
     interval = f"[-{pct(r.change_high)}, -{pct(r.change_low)}]"
     when = format_value("timestamp", since)
     if r.indicator == ACCURACY:
-        alert, what = names.ALERT_ACCURACY_REGRESSION, "pass rate"
+        what = "pass rate"
         summary = f"{where}: check {r.check} fails {now} (was {before}), pass rate {change}"
         subject = f"accuracy check {r.check} of step {r.step}"
         counted = "checks"
     else:
-        alert, what = names.ALERT_ERROR_REGRESSION, "success rate"
+        what = "success rate"
         summary = f"{where}: error rate {now} (was {before}), success rate {change}"
         subject = f"step {r.step}"
         counted = "steps"
@@ -147,7 +149,7 @@ def _rate_texts(plan: StepPlan, r: Open, dashboard_url: str | None, since: float
         "current": now,
         "change": change,
         "since": when,
-        "runbook_url": runbook_url(alert),
+        "runbook_url": runbook_url(RATE_ALERTS[r.indicator]),
     }
     if dashboard_url:
         uid = dashboard_uid(r.journey, "steps")

@@ -304,8 +304,7 @@ def _scores_either_side_of_the_cap(
     ]
     shares = [(1.0 - rate, objective) for rate, objective in rates if rate is not None]
     near = any(
-        abs(share - catalogue.PAGE_BURN_RATE * (1.0 - objective)) <= TOLERANCE
-        for share, objective in shares
+        abs(share - catalogue.page_share(objective)) <= TOLERANCE for share, objective in shares
     )
     if not near:
         return [score]

@@ -293,12 +293,12 @@ def test_cx_score_panel_computes_the_documented_formula(
     assert 0 < accuracy < 1 and 0 < success < 1 and 0 < apdex <= 1  # the faults are visible
     journey = example_spec.journey("bill_inquiry")
     step = journey.step("bill_detail")
-    burning = 1 - total(names.GOOD_STEPS) / steps > catalogue.PAGE_BURN_RATE * (
-        1 - example_spec.objectives(journey, step).good_ratio
+    burning = 1 - total(names.GOOD_STEPS) / steps > catalogue.page_share(
+        example_spec.objectives(journey, step).good_ratio
     ) or any(
         total(names.ACCURACY_CHECKS, check=c.name, result="fail")
         / total(names.ACCURACY_CHECKS, check=c.name)
-        > catalogue.PAGE_BURN_RATE * (1 - example_spec.check_objective(journey, step, c))
+        > catalogue.page_share(example_spec.check_objective(journey, step, c))
         for c in step.checks
     )
     w = example_spec.defaults.score

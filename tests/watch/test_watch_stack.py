@@ -259,6 +259,10 @@ def _sent(hook: Hook) -> set[tuple[str, str, str]]:
     }
 
 
+#: the annotation keys every alert of the watch carries (as the generated latency rule's)
+ANNOTATIONS = {"summary", "description", "baseline", "current", "change", "since", "runbook_url"}
+
+
 def test_the_injected_regression_reaches_the_webhook_and_nothing_else(run: Run) -> None:
     alerts = _alerts(run.hook)
     assert alerts, run.watch_log
@@ -291,15 +295,7 @@ def test_the_injected_regression_reaches_the_webhook_and_nothing_else(run: Run) 
         assert notes["summary"].startswith(
             f"bill_inquiry/bill_detail on {channel}: {pname} latency +"
         )
-        assert set(notes) == {
-            "summary",
-            "description",
-            "baseline",
-            "current",
-            "change",
-            "since",
-            "runbook_url",
-        }
+        assert set(notes) == ANNOTATIONS
     assert run.other_active == {}
 
 
@@ -334,15 +330,7 @@ def test_the_accuracy_fault_reaches_the_webhook_as_one_alert_per_channel_and_che
             f" 0%), pass rate {notes['change']} ["
         ), notes
         assert notes["summary"].endswith(f"] since {notes['since']}")
-        assert set(notes) == {
-            "summary",
-            "description",
-            "baseline",
-            "current",
-            "change",
-            "since",
-            "runbook_url",
-        }
+        assert set(notes) == ANNOTATIONS
         assert notes["runbook_url"].endswith("docs/runbook.md#cxstepaccuracyregression")
 
 
