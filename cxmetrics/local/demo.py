@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import math
 import multiprocessing
 import queue
 import re
@@ -299,7 +300,7 @@ def _serve_and_drive(
     # stalls the event loop every few seconds and shows up as latency blips on every step.
     gc.collect()
     gc.freeze()
-    app.state.bank.lateness = []  # how late the event loop wakes each step (see _machine_noise)
+    app.state.bank.lateness = []  # how late the machine lets each step end (see _machine_noise)
 
     def inject() -> float:
         app.state.bank.faults.update(REGRESSION_FAULT)
@@ -492,29 +493,38 @@ def _machine_noise(
 ) -> str:
     """Why the latency verdicts may be the machine's doing, or "".
 
-    The bank's steps wait on a simulated backend; how much later than asked the event loop woke
-    them (``lateness``: when, seconds late) is the busy machine's share of every step's latency.
+    The bank's steps wait on a simulated backend; how much longer than it asked they took
+    (``lateness``: when, seconds late) is the busy machine's share of every step's latency.
     Its p95 in either phase must stay under half of the injected change (``injected_move``:
     seconds added to bill_detail's p95), or the detector could neither find the fault nor tell it
-    from noise; and under half of what any uninjected step's p95 moved, or that move is the
-    machine's.
+    from noise; and under half of what any uninjected step's p95 moved, in either phase or while
+    that step was slower (a burst of the machine's load shorter than a phase), or that move is
+    the machine's.
     """
     injected = {(j, s) for j, s, indicator, _ in INJECTED if indicator == "latency"}
     before = sorted(late for when, late in lateness if when < fault_at)
     after = sorted(late for when, late in lateness if when >= fault_at)
     late = max(_p95(before), _p95(after))
-    timers = f"the app's timers fired up to {late * 1000:.1f} ms late (p95)"
     if late >= injected_move / 2:
-        return f"{timers}, against the injected change of {injected_move * 1000:.1f} ms"
+        return f"{_timers(late)}, against the injected change of {injected_move * 1000:.1f} ms"
     for finding in findings:
         if finding.indicator != "latency" or (finding.journey, finding.step) in injected:
             continue
         moved = finding.regression.current - finding.regression.baseline
+        end = math.inf if finding.end_time is None else finding.end_time
+        slower = _p95(sorted(x for when, x in lateness if finding.start_time <= when <= end))
         if late >= moved / 2:
-            return (
-                f"{finding.name} p95 moved by {moved * 1000:.1f} ms without a fault, while {timers}"
-            )
+            why = _timers(late)
+        elif slower >= moved / 2:
+            why = f"{_timers(slower)} while it was slower"
+        else:
+            continue
+        return f"{finding.name} p95 moved by {moved * 1000:.1f} ms without a fault, while {why}"
     return ""
+
+
+def _timers(late: float) -> str:
+    return f"the app's timers fired up to {late * 1000:.1f} ms late (p95)"
 
 
 # The stack's regression window and ``for`` (STACK_OVERRIDE): what an alert's move was measured
@@ -546,9 +556,8 @@ def _alert_noise(
         if late >= _MIN_CHANGE * step_p95 / 2:
             name = f"{key[0]}/{key[1]} {names.ALERT_LATENCY} ({labels.get('channel', '')})"
             out[name] = (
-                f"the app's timers fired up to {late * 1000:.1f} ms late (p95) in the "
-                f"{_ALERT_SPAN_S} s before it fired, against the step's p95 of "
-                f"{step_p95 * 1000:.1f} ms"
+                f"{_timers(late)} in the {_ALERT_SPAN_S} s before it fired, against the step's "
+                f"p95 of {step_p95 * 1000:.1f} ms"
             )
     return out
 

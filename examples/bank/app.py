@@ -92,20 +92,25 @@ class Bank:
         self.time_scale = time_scale
         self.random = random.Random(seed)
         self.faults = Faults()
-        # When a list: (time.time(), seconds late) per step, how much later than asked the event
-        # loop woke the step's simulated backend wait: the busy machine's share of its latency.
+        # When a list: (time.time(), seconds late) per step, how much longer than its simulated
+        # backend asked the step took (the event loop waking late, the process descheduled while
+        # it computed the answer): the busy machine's share of the step's latency.
         self.lateness: list[tuple[float, float]] | None = None
 
-    async def work(self, step: str) -> None:
+    async def work(self, step: str) -> float:
+        """Wait as the step's simulated backend does; the seconds it asked for."""
         median, sigma = LATENCY[step]
         seconds = self.random.lognormvariate(0.0, sigma) * median
         seconds *= self.faults.latency.get(step, 1.0) * self.time_scale
-        started = time.perf_counter()
         await asyncio.sleep(seconds)
-        if self.lateness is not None:
-            self.lateness.append((time.time(), time.perf_counter() - started - seconds))
         if self.random.random() < self.faults.errors.get(step, 0.0):
             raise RuntimeError(f"injected error in {step}")
+        return seconds
+
+    def overran(self, started: float, asked: float) -> None:
+        """Note how much longer than ``asked`` a step begun at ``started`` (perf_counter) took."""
+        if self.lateness is not None:
+            self.lateness.append((time.time(), time.perf_counter() - started - asked))
 
     def wrong(self, check: str) -> bool:
         return self.random.random() < self.faults.accuracy.get(check, 0.0)
@@ -169,9 +174,11 @@ def create_app(
         body: dict[str, Any] = {"journey": journey_name, "step": step_name}
         status = 200
         try:
+            started = time.perf_counter()
             with journey.step(step_name) as step:
-                await bank.work(step_name)
+                asked = await bank.work(step_name)
                 body.update(_accuracy(bank, step, step_name, journey.journey_id))
+            bank.overran(started, asked)
         except RuntimeError as exc:
             body, status = {"error": str(exc)}, 503
         # The response carries the journey onward: the client sends it back with the next step.
