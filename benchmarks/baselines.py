@@ -14,7 +14,9 @@ sources:
 - Mozilla Perfherder (treeherder/perf/alerts.py, detect_changes): per-window values, back
   window 12..24 and fore window 12 with linear weights, Welch-style t; a point is a change when
   t > 7, t is a local maximum, and the mean moved by >= 2%. Run as a stream: a point is judged
-  once its 12-window fore window is complete (the next point's t uses the 11 windows then known);
+  once its 12-window fore window is complete (the next point's t uses the 11 windows then known).
+  Run twice: with its default alert threshold (2%), and with the threshold a signature can be
+  given set to the policy's min_change (10%), as a team holding alerts to that change would;
 - Kayenta (NetflixACAJudge -> MannWhitneyClassifier, confLevel 0.98): current window vs the
   preceding `kayenta_baseline_windows` windows (raw samples). "High" when the 98% confidence
   interval of the Hodges-Lehmann shift lies above `tolerance` x |estimate| and the mean ratio is
@@ -34,6 +36,8 @@ from typing import Any
 
 import numpy as np
 from scipy import signal
+
+from cxmetrics.analysis.policy import Policy
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -252,6 +256,10 @@ ALL = (
     FixedThreshold(),
     SentryEMA(),
     Perfherder(),
+    Perfherder(
+        name=f"Perfherder t-test 12v12, t > 7, moved >= {Policy().min_change:.0%}",
+        min_pct=100.0 * Policy().min_change,
+    ),
     KayentaMannWhitney(tolerance=0.0),
     KayentaMannWhitney(tolerance=0.25),
 )
