@@ -314,7 +314,7 @@ def _alarms_all(
         out = []
         for r, w in zip(regressions, reported_at(regressions, per_window), strict=True):
             then = detect_latency_windows(BUCKETS, counts[: w + 1], policy, improvements=False)
-            same = [x for x in then.regressions if x.start == r.start]
+            same = [x for x in then.regressions if (x.start, x.signal) == (r.start, r.signal)]
             out.append(same[0].change if same else r.change)
         return out
 

@@ -297,10 +297,12 @@ class _Monitor:
 
     def _compare(self, op: _Open, stop: int) -> cp.Comparison:
         """The regression's size over [start, stop); a drift's over its latest DRIFT_RECENT
-        samples (a drift has no one level since its start: the latest is what it has reached)."""
+        samples (a drift has no one level since its start: the latest is what it has reached),
+        all of them even when its change point falls among them: the span from that point is
+        the one whose excursion the change point maximizes, a biased and shorter read."""
         lo = op.start
         if op.drift:
-            lo = max(lo, self.series.units_back(stop, cp.DRIFT_RECENT))
+            lo = self.series.units_back(stop, cp.DRIFT_RECENT)
         return op.ref.compare(lo, stop, op.chart)
 
     def _regression(self, op: _Open, end: int | None, stop: int, cmp: cp.Comparison) -> Regression:
