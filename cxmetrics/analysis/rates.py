@@ -32,6 +32,10 @@ from .stats import FloatArray, norm_sf
 # --------------------------------------------------------------------------------------------
 # rates
 
+#: A rate regression is sized without the change point's and the alarm's windows while they hold
+#: at most this share of the span's events (`RateReference._sized`).
+SELECTED_SHARE = 0.25
+
 
 class RateSeries(WindowSeries):
     reference_size = RATE_REFERENCE_EVENTS
@@ -92,6 +96,8 @@ class RateReference(Reference):
         self.h = np.where(used, math.log(int(used.sum()) / policy.false_alarm_rate), math.inf)
         if bad >= n:  # nothing good to lose (and the bound, capped below 1, would see a drop)
             self.h = np.full(self.h.size, math.inf)
+        #: the last alarm located (`change_point`): its change point and the window that crossed
+        self.located: tuple[int, int] | None = None
 
     def usable(self) -> bool:
         return True  # even with no chart running: a rate that is all bad is watched, and stable
@@ -106,7 +112,31 @@ class RateReference(Reference):
         tot = np.maximum(np.cumsum(self.series.total[lo:hi][::-1])[::-1], 1e-12)
         p = np.clip(bad / tot, p_min, 1.0 - 1e-12)
         llr = bad * np.log(p / self.p0) + (tot - bad) * np.log((1.0 - p) / (1.0 - self.p0))
-        return lo + int(np.argmax(llr))
+        start = lo + int(np.argmax(llr))
+        self.located = (start, hi - 1)
+        return start
+
+    def _sized(self, lo: int, hi: int) -> tuple[float, float]:
+        """Events and bad events the size of [lo, hi) is read on: when [lo, hi) is the span of
+        the last alarm located, without the two windows that selected it, if they hold at most
+        SELECTED_SHARE of its events. The maximum-likelihood start lies just before a window
+        with a failure (the failures were seen to start there), and the alarm's window holds
+        the failure that crossed the threshold: read with them, the size at the first report is
+        inflated (docs/regression.md, step 9). The selection adds about one failure to each; in
+        windows that are a large share of the span (a jump found within a window or two) that
+        is little beside their own failures, and leaving them out would cost more than it
+        removes."""
+        total, bad = self.series.total, self.series.bad
+        m, b = float(total[lo:hi].sum()), float(bad[lo:hi].sum())
+        if self.located is None:
+            return m, b
+        start, alarm = self.located
+        if lo != start or not lo < alarm < hi:
+            return m, b
+        selected = float(total[start] + total[alarm])
+        if selected > SELECTED_SHARE * m:
+            return m, b
+        return m - selected, b - float(bad[start] + bad[alarm])
 
     def increments(self, lo: int, hi: int) -> FloatArray:
         bad, good = self.series.bad[lo:hi], self.series.good[lo:hi]
@@ -137,8 +167,6 @@ class RateReference(Reference):
         bad = float(self.series.bad[lo:hi].sum())
         if m <= 0.0:
             return Comparison(math.nan, 0.0, 1.0, False)
-        current = 1.0 - bad / m
-        change = (self.baseline - current) / self.baseline if self.baseline > 0 else 0.0
         pooled = (bad + self.n * (1.0 - self.baseline)) / (m + self.n)
         se = math.sqrt(max(pooled * (1.0 - pooled) * (1.0 / m + 1.0 / self.n), 1e-300))
         p_value = norm_sf((bad / m - (1.0 - self.baseline)) / se)
@@ -148,6 +176,11 @@ class RateReference(Reference):
             1 / (bad + 0.5) + 1 / (m - bad + 0.5) + 1 / (bad0 + 0.5) + 1 / (self.n - bad0 + 0.5)
         )
         matters = math.expm1(log_or + 1.645 * se_or) >= self.policy.min_change
+        # The size, read without the windows the alarm selected (`_sized`); whether the change
+        # matters is judged on every event, so detection is as before.
+        m, bad = self._sized(lo, hi)
+        current = 1.0 - bad / m
+        change = (self.baseline - current) / self.baseline if self.baseline > 0 else 0.0
         # 95% interval of the drop in good rate (Agresti-Caffo: one good and one bad event added
         # to each side), relative to the baseline like `change`
         p_seg, p_base = (bad + 1.0) / (m + 2.0), (bad0 + 1.0) / (self.n + 2.0)

@@ -320,9 +320,10 @@ def test_the_accuracy_fault_reaches_the_webhook_as_one_alert_per_channel_and_che
             "severity": "ticket",
         }
         notes = alert["annotations"]
-        # no failure before the fault; 10% after it, read since the estimated change point: a
-        # few hundred checks, from where the detector saw the failures start to cluster (17.55%
-        # on 245 checks in one CI run)
+        # no failure before the fault; 10% after it, read since the estimated change point on a
+        # few hundred checks (17.55% on 245 in one CI run). Simulated (a clean young stream, 8
+        # checks a window, read 15 windows after the alarm) the 99th percentile is ~15%: 25% is
+        # the CI run's reading with room, not what the sizing justifies
         assert notes["baseline"] == "0%"
         assert 0.05 < float(notes["current"].removesuffix("%")) / 100 < 0.25, notes
         assert notes["summary"].startswith(
