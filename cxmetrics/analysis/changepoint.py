@@ -177,8 +177,10 @@ class Reference(ABC):
         ...
 
     @abstractmethod
-    def compare(self, lo: int, hi: int, chart: int = 0) -> Comparison:
-        """The segment against the baseline, sized on the statistic chart `chart` watches."""
+    def compare(self, lo: int, hi: int, chart: int = 0, alarm: int | None = None) -> Comparison:
+        """The segment against the baseline, sized on the statistic chart `chart` watches.
+        `alarm`: when `lo` is the change point located for an alarm, the unit whose crossing
+        raised it (a size may leave out the units that selected the change point)."""
 
     def quantile(self, chart: int) -> float | None:
         """The latency quantile chart `chart` is about (None for rates)."""
@@ -731,7 +733,7 @@ class SampleReference(ScoreReference):
         y = self._raw_scores(self.series.values(lo, hi)) / self.sd
         return y, np.ones(hi - lo)
 
-    def compare(self, lo: int, hi: int, chart: int = 0) -> Comparison:
+    def compare(self, lo: int, hi: int, chart: int = 0, alarm: int | None = None) -> Comparison:
         q = self.quantile(chart) or self.policy.quantile
         seg = np.sort(self.series.values(lo, hi))
         current = float(sorted_quantile(seg, q))
@@ -882,7 +884,7 @@ class HistogramReference(ScoreReference):
         c = self.series.counts[lo:hi]
         return np.asarray(c @ self.unit_scores, dtype=np.float64), c.sum(axis=1)
 
-    def compare(self, lo: int, hi: int, chart: int = 0) -> Comparison:
+    def compare(self, lo: int, hi: int, chart: int = 0, alarm: int | None = None) -> Comparison:
         q = self.quantile(chart) or self.policy.quantile
         seg = self.series.counts[lo:hi].sum(axis=0)
         current = histogram_quantile(self.series.edges, seg, q)

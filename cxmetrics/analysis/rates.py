@@ -96,8 +96,6 @@ class RateReference(Reference):
         self.h = np.where(used, math.log(int(used.sum()) / policy.false_alarm_rate), math.inf)
         if bad >= n:  # nothing good to lose (and the bound, capped below 1, would see a drop)
             self.h = np.full(self.h.size, math.inf)
-        #: the last alarm located (`change_point`): its change point and the window that crossed
-        self.located: tuple[int, int] | None = None
 
     def usable(self) -> bool:
         return True  # even with no chart running: a rate that is all bad is watched, and stable
@@ -112,31 +110,26 @@ class RateReference(Reference):
         tot = np.maximum(np.cumsum(self.series.total[lo:hi][::-1])[::-1], 1e-12)
         p = np.clip(bad / tot, p_min, 1.0 - 1e-12)
         llr = bad * np.log(p / self.p0) + (tot - bad) * np.log((1.0 - p) / (1.0 - self.p0))
-        start = lo + int(np.argmax(llr))
-        self.located = (start, hi - 1)
-        return start
+        return lo + int(np.argmax(llr))
 
-    def _sized(self, lo: int, hi: int) -> tuple[float, float]:
-        """Events and bad events the size of [lo, hi) is read on: when [lo, hi) is the span of
-        the last alarm located, without the two windows that selected it, if they hold at most
-        SELECTED_SHARE of its events. The maximum-likelihood start lies just before a window
-        with a failure (the failures were seen to start there), and the alarm's window holds
-        the failure that crossed the threshold: read with them, the size at the first report is
-        inflated (docs/regression.md, step 9). The selection adds about one failure to each; in
-        windows that are a large share of the span (a jump found within a window or two) that
-        is little beside their own failures, and leaving them out would cost more than it
-        removes."""
+    def _sized(self, lo: int, hi: int, alarm: int | None) -> tuple[float, float]:
+        """Events and bad events the size of [lo, hi) is read on: when `lo` is the change point
+        located for the alarm raised in window `alarm`, without those two windows, if they hold
+        at most SELECTED_SHARE of the span's events. The maximum-likelihood start lies just
+        before a window with a failure (the failures were seen to start there), and the alarm's
+        window holds the failure that crossed the threshold: read with them, the size at the
+        first report is inflated (docs/regression.md, step 9). The selection adds about one
+        failure to each; in windows that are a large share of the span (a jump found within a
+        window or two) that is little beside their own failures, and leaving them out would cost
+        more than it removes."""
         total, bad = self.series.total, self.series.bad
         m, b = float(total[lo:hi].sum()), float(bad[lo:hi].sum())
-        if self.located is None:
+        if alarm is None or not lo < alarm < hi:
             return m, b
-        start, alarm = self.located
-        if lo != start or not lo < alarm < hi:
-            return m, b
-        selected = float(total[start] + total[alarm])
+        selected = float(total[lo] + total[alarm])
         if selected > SELECTED_SHARE * m:
             return m, b
-        return m - selected, b - float(bad[start] + bad[alarm])
+        return m - selected, b - float(bad[lo] + bad[alarm])
 
     def increments(self, lo: int, hi: int) -> FloatArray:
         bad, good = self.series.bad[lo:hi], self.series.good[lo:hi]
@@ -162,7 +155,7 @@ class RateReference(Reference):
         inc = bad * math.log(self.p0 / p1) + good * math.log((1.0 - self.p0) / (1.0 - p1))
         return np.asarray(inc, dtype=np.float64), math.log(1.0 / self.policy.false_alarm_rate)
 
-    def compare(self, lo: int, hi: int, chart: int = 0) -> Comparison:
+    def compare(self, lo: int, hi: int, chart: int = 0, alarm: int | None = None) -> Comparison:
         m = float(self.series.total[lo:hi].sum())
         bad = float(self.series.bad[lo:hi].sum())
         if m <= 0.0:
@@ -178,7 +171,7 @@ class RateReference(Reference):
         matters = math.expm1(log_or + 1.645 * se_or) >= self.policy.min_change
         # The size, read without the windows the alarm selected (`_sized`); whether the change
         # matters is judged on every event, so detection is as before.
-        m, bad = self._sized(lo, hi)
+        m, bad = self._sized(lo, hi, alarm)
         current = 1.0 - bad / m
         change = (self.baseline - current) / self.baseline if self.baseline > 0 else 0.0
         # 95% interval of the drop in good rate (Agresti-Caffo: one good and one bad event added

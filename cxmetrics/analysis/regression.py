@@ -243,7 +243,7 @@ class _Monitor:
         chart = int(np.flatnonzero(crossed[:, t])[0])
         start = ref.change_point(earliest, at + 1, chart)
         self.pos = at + 1
-        cmp = ref.compare(start, at + 1, chart)
+        cmp = ref.compare(start, at + 1, chart, alarm=at)
         if not cmp.matters:  # a real but small shift: not a regression by this policy
             self.s, self.zero = np.zeros_like(self.s), np.full_like(self.zero, at)
             return None
@@ -300,10 +300,9 @@ class _Monitor:
         samples (a drift has no one level since its start: the latest is what it has reached),
         all of them even when its change point falls among them: the span from that point is
         the one whose excursion the change point maximizes, a biased and shorter read."""
-        lo = op.start
         if op.drift:
-            lo = self.series.units_back(stop, cp.DRIFT_RECENT)
-        return op.ref.compare(lo, stop, op.chart)
+            return op.ref.compare(self.series.units_back(stop, cp.DRIFT_RECENT), stop, op.chart)
+        return op.ref.compare(op.start, stop, op.chart, alarm=op.detected_at)
 
     def _regression(self, op: _Open, end: int | None, stop: int, cmp: cp.Comparison) -> Regression:
         r = self._found(op, end, stop, cmp)
