@@ -142,7 +142,7 @@ def _rate_texts(plan: StepPlan, r: Open, dashboard_url: str | None, since: float
         "description": (
             f"The failure share of {subject} in journey {r.journey} on channel {r.channel} rose"
             f" from {before} to {now} since {when}: its {what} fell by {pct(r.change)} (95%"
-            f" interval {pct(r.change_low)} to {pct(r.change_high)}), measured on"
+            f" interval {pct(r.change_low)} to {pct(r.change_high)}), over"
             f" {r.volume} {r.channel} {counted} since then."
         ),
         "baseline": before,

@@ -185,7 +185,7 @@ def test_the_rate_alerts_annotations(example_spec: Spec) -> None:
         "description": "The failure share of accuracy check total_matches_details of step"
         " bill_detail in journey bill_inquiry on channel web rose from 0.1% to 10% since"
         " 2027-01-15 08:00:00 +0000 UTC: its pass rate fell by 9.91% (95% interval 8% to 12%),"
-        " measured on 4321 web checks since then.",
+        " over 4321 web checks since then.",
         "baseline": "0.1%",
         "current": "10%",
         "change": "-9.91%",
