@@ -96,6 +96,9 @@ class Bank:
         # backend asked the step took (the event loop waking late, the process descheduled while
         # it computed the answer): the busy machine's share of the step's latency.
         self.lateness: list[tuple[float, float]] | None = None
+        # Steps being served: a customer who hung up leaves its step running to the end, and it
+        # is counted when it ends (GET /admin/in-flight)
+        self.in_flight = 0
 
     async def work(self, step: str) -> float:
         """Wait as the step's simulated backend does; the seconds it asked for."""
@@ -161,6 +164,13 @@ def create_app(
     bank = Bank(time_scale, seed)
 
     async def handle(request: Request) -> Response:
+        bank.in_flight += 1
+        try:
+            return await serve_step(request)
+        finally:
+            bank.in_flight -= 1
+
+    async def serve_step(request: Request) -> Response:
         journey_name, step_name = ROUTES[request.url.path]
         if not instrument:
             await bank.work(step_name)
@@ -199,7 +209,12 @@ def create_app(
         return JSONResponse(bank.faults.__dict__)
 
     routes = [Route(path, handle, methods=["GET", "POST"]) for path in ROUTES]
+
+    async def in_flight(request: Request) -> Response:
+        return JSONResponse({"steps": bank.in_flight})
+
     routes += [Route("/metrics", metrics), Route("/admin/faults", faults, methods=["GET", "POST"])]
+    routes += [Route("/admin/in-flight", in_flight)]
     app = Starlette(routes=routes)
     app.state.bank = bank
     app.state.registry = registry

@@ -26,6 +26,7 @@ values.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import threading
 import time
@@ -137,6 +138,12 @@ def _rule_values(url: str, at: float) -> dict[tuple[str, str, str], float]:
     return out
 
 
+def _in_flight(url: str) -> int:
+    """Steps an instance is serving now (the example bank's /admin/in-flight)."""
+    with urllib.request.urlopen(f"{url}/admin/in-flight", timeout=10) as response:
+        return int(json.loads(response.read())["steps"])
+
+
 def _exposed_steps(url: str) -> float:
     """Steps an instance has counted since it started, from its own /metrics."""
     with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
@@ -156,7 +163,11 @@ def _scraped_steps(prom: str, instance: BankProcess) -> list[float]:
 
 
 def _scraped(prom: str, instance: BankProcess, what: str) -> None:
-    """Wait until Prometheus holds every step ``instance`` counted."""
+    """Wait until ``instance`` serves no step, then until Prometheus holds every step it counted.
+    A customer who hung up leaves its step running to its end: counted in the event log then,
+    and lost to Prometheus if the instance stopped first (a CI run read 9 issue_resolved steps
+    of A from Prometheus and 10 from its event log)."""
+    wait_for(lambda: _in_flight(instance.url) == 0, 30, f"{instance.url} to serve its last step")
     expected = _exposed_steps(instance.url)
     wait_for(lambda: _scraped_steps(prom, instance) == [expected], 20, what)
 
