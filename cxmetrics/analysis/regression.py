@@ -129,7 +129,10 @@ class _Monitor:
     metric: str
     statistic: str
     pos: int = 0
+    #: the baseline the charts watch against: `observed`, moved along a drift (`_along_drift`)
     ref: cp.Reference | None = None
+    #: the trailing baseline as observed: what regressions are sized, reported and recover against
+    observed: cp.Reference | None = None
     next_refresh: int = 0
     monitored: int = 0
     n_charts: int = len(cp.CHART_MULTIPLES)
@@ -178,6 +181,7 @@ class _Monitor:
         if ref is not None and ref.usable():
             center = self.series.samples(0, hi) - ref.n / 2.0
             self._anchor(ref, center)
+            self.observed = ref
             self.ref = self._along_drift(ref, hi, center, self.series.samples(0, pos) + step / 2)
         # the drift check's change point (step 2b) reads the samples since the oldest anchor
         self.series.forget_before(min([lo, *(at for at, _, _ in self.anchors[:1])]))
@@ -263,12 +267,14 @@ class _Monitor:
         chart = int(np.flatnonzero(crossed[:, t])[0])
         start = ref.change_point(earliest, at + 1, chart)
         self.pos = at + 1
-        cmp = ref.compare(start, at + 1, chart, alarm=at)
+        # sized, reported and recovered against the baseline as observed, never a moved one
+        observed = self.observed if self.observed is not None else ref
+        cmp = observed.compare(start, at + 1, chart, alarm=at)
         if not cmp.matters:  # a real but small shift: not a regression by this policy
             self.s, self.zero = np.zeros_like(self.s), np.full_like(self.zero, at)
             return None
         scan = at - start + 1
-        self.open = _Open(ref, start, at, scan, chart, 0.0, at)
+        self.open = _Open(observed, start, at, scan, chart, 0.0, at)
         return self._regression(self.open, None, at + 1, cmp)
 
     def _recovery_block(self, n: int) -> None:
