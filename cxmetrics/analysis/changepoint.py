@@ -107,6 +107,10 @@ ANCHOR_SPAN = 50_000
 ANCHOR_MIN_SAMPLES = 5_000
 DRIFT_RECENT = 5_000
 DRIFT_SHARE = 0.25
+#: ... and the trailing baseline is moved along a rise measured at LAG_Z standard errors between
+#: it and the oldest anchor, once their samples' centres are LAG_MIN_GAP samples apart.
+LAG_Z = 2.0
+LAG_MIN_GAP = 5_000
 BLOCK_SAMPLES = 1000  # samples per vectorized CUSUM step
 POWER_Z = 0.8416  # 80% power
 #: The latency charts are designed for half the policy's false-alarm rate: Siegmund's
@@ -213,6 +217,14 @@ class Reference(ABC):
     def drift_z(self, lo: int, hi: int) -> float | None:
         """How far the units [lo, hi) sit above this baseline, in standard errors that count the
         baseline's own level wander between two distant periods (None: cannot tell)."""
+        return None
+
+    def drift_shift(self, lo: int, hi: int) -> tuple[float, float] | None:
+        """`drift_z` and the log-latency shift it measures (None: cannot tell)."""
+        return None
+
+    def shifted(self, factor: float) -> Reference | None:
+        """The same baseline with every sample multiplied by `factor` (None: not supported)."""
         return None
 
 
@@ -462,6 +474,10 @@ class ScoreReference(Reference):
         """The segment's mean standardized score against this baseline, in standard errors: the
         segment's sampling (overdispersed, as the charts see it), the baseline's estimation error,
         and twice the baseline's level wander squared (two periods far apart each wander)."""
+        found = self.drift_shift(lo, hi)
+        return None if found is None else found[0]
+
+    def drift_shift(self, lo: int, hi: int) -> tuple[float, float] | None:
         if self.k[0] <= 0.0:
             return None
         y, m = self.scores(lo, hi)
@@ -470,7 +486,8 @@ class ScoreReference(Reference):
             return None
         per_log = self.sd_info / self.sigma  # mean score per unit of log shift
         level = self.wander * per_log * n_seg
-        return s / math.sqrt(n_seg + n_seg * n_seg / self.n + 2.0 * level * level)
+        z = s / math.sqrt(n_seg + n_seg * n_seg / self.n + 2.0 * level * level)
+        return z, s / n_seg / per_log
 
     def detectable_change(self, n_current: int) -> float | None:
         if n_current <= 0:
@@ -669,7 +686,7 @@ class SampleReference(ScoreReference):
         self, series: SampleSeries, ref: FloatArray, policy: Policy, ordered: FloatArray
     ) -> None:
         """`ref`: the baseline sorted; `ordered`: the same samples in arrival order."""
-        self.series, self.ref = series, ref
+        self.series, self.ref, self.ordered = series, ref, ordered
         n = ref.size
         sigma = robust_log_sigma(lambda q: float(sorted_quantile(ref, q)))
         if n > 1 and bool(np.any(ref[1:] == ref[:-1])):
@@ -706,6 +723,9 @@ class SampleReference(ScoreReference):
             tail = Tail(float(t_ref.size), t_sigma, t_sd, t_blocks[:2])
         super().__init__(n, sigma, sd, baseline, policy, share_above, self.thresholds, blocks, tail)
         self.log_sketch = np.log(np.maximum(quantile_sketch(ref), LOG_FLOOR))
+
+    def shifted(self, factor: float) -> Reference | None:
+        return SampleReference(self.series, self.ref * factor, self.policy, self.ordered * factor)
 
     def exceedances(self, lo: int, hi: int) -> FloatArray:
         x = self.series.values(lo, hi)
@@ -821,7 +841,7 @@ class HistogramReference(ScoreReference):
         self, series: HistogramSeries, hist: FloatArray, policy: Policy, windows: FloatArray
     ) -> None:
         """`windows`: the baseline's windows (counts per bucket) in time order; `hist` their sum."""
-        self.series, self.hist = series, hist
+        self.series, self.hist, self.windows = series, hist, windows
         n = float(hist.sum())
         n_int = max(round(n), 1)
         below = np.cumsum(hist) - hist
@@ -869,6 +889,10 @@ class HistogramReference(ScoreReference):
             tail = Tail(t_n, t_sigma, t_sd, t_blocks[:2])
         super().__init__(n, sigma, sd, baseline, policy, share_above, thresholds, blocks, tail)
         self.unit_scores = self.bucket_scores / self.sd
+
+    def shifted(self, factor: float) -> Reference | None:
+        windows = self.series.rescaled(self.windows, np.full(self.windows.shape[0], 1.0 / factor))
+        return HistogramReference(self.series, windows.sum(axis=0), self.policy, windows)
 
     def tail_scores(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
         c = self.series.counts[lo:hi]

@@ -129,7 +129,10 @@ class _Monitor:
     metric: str
     statistic: str
     pos: int = 0
+    #: the baseline the charts watch against: `observed`, moved along a drift (`_along_drift`)
     ref: cp.Reference | None = None
+    #: the trailing baseline as observed: what regressions are sized, reported and recover against
+    observed: cp.Reference | None = None
     next_refresh: int = 0
     monitored: int = 0
     n_charts: int = len(cp.CHART_MULTIPLES)
@@ -141,8 +144,9 @@ class _Monitor:
     #: the series holds reciprocal latencies: what it finds are improvements, reported in
     #: latency terms (quantile 1 - q of the reciprocals is quantile q of the latencies)
     mirrored: bool = False
-    #: long-memory baselines for the drift check: (unit at capture, baseline), oldest first
-    anchors: list[tuple[int, cp.Reference]] = field(default_factory=list)
+    #: long-memory baselines for the drift check: (unit at capture, baseline, the sample its
+    #: samples are centred on), oldest first
+    anchors: list[tuple[int, cp.Reference, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.s = np.zeros(self.n_charts)
@@ -172,23 +176,43 @@ class _Monitor:
             hi = min(hi, int(self.zero[active].min()) + 1)
         lo = self.series.units_back(hi, 4 * self.series.reference_size)  # room for exclusions
         ref = self.series.reference(lo, hi, self.excluded)
-        if ref is not None and ref.usable():
-            self.ref = ref
-            self._anchor(ref)
-        # the drift check's change point (step 2b) reads the samples since the oldest anchor
-        self.series.forget_before(min([lo, *(at for at, _ in self.anchors[:1])]))
         step = min(cp.REFRESH_SAMPLES, math.ceil(cp.REFRESH_FRACTION * seen))
         self.next_refresh = pos + max(pos - self.series.units_back(pos, step), 1)
+        if ref is not None and ref.usable():
+            center = self.series.samples(0, hi) - ref.n / 2.0
+            self._anchor(ref, center)
+            self.observed = ref
+            self.ref = self._along_drift(ref, hi, center, self.series.samples(0, pos) + step / 2)
+        # the drift check's change point (step 2b) reads the samples since the oldest anchor
+        self.series.forget_before(min([lo, *(at for at, _, _ in self.anchors[:1])]))
 
-    def _anchor(self, ref: cp.Reference) -> None:
-        """Keep `ref` as an anchor if the newest is ANCHOR_EVERY samples old; forget anchors
-        older than ANCHOR_SPAN samples."""
+    def _along_drift(self, ref: cp.Reference, hi: int, center: float, now: float) -> cp.Reference:
+        """The trailing baseline moved to where a significant rise since the oldest anchor has
+        carried the level by the middle of the next refresh interval (step 2b): a baseline
+        ~5,500 samples old trails a slow drift, and chance excursions on top of that lag are
+        what the trailing charts would otherwise find. Measured on the baseline's own samples
+        against the anchor (never the guard's, where a step that has just begun would be)."""
+        if not self.anchors:
+            return ref
+        _, anchor, anchor_center = self.anchors[0]
+        gap = center - anchor_center
+        if gap < cp.LAG_MIN_GAP:
+            return ref
+        found = anchor.drift_shift(self.series.units_back(hi, round(ref.n)), hi)
+        if found is None or found[0] < cp.LAG_Z or found[1] <= 0.0:
+            return ref
+        moved = ref.shifted(math.exp(found[1] / gap * (now - center)))
+        return ref if moved is None or not moved.usable() else moved
+
+    def _anchor(self, ref: cp.Reference, center: float) -> None:
+        """Keep `ref` (its samples centred on sample `center`) as an anchor if the newest is
+        ANCHOR_EVERY samples old; forget anchors older than ANCHOR_SPAN samples."""
         pos = self.pos
         if not ref.drifts or ref.n < cp.ANCHOR_MIN_SAMPLES:
             return
         if self.anchors and self.series.samples(self.anchors[-1][0], pos) < cp.ANCHOR_EVERY:
             return
-        self.anchors.append((pos, ref))
+        self.anchors.append((pos, ref, center))
         while self.series.samples(self.anchors[0][0], pos) > cp.ANCHOR_SPAN:
             self.anchors.pop(0)
 
@@ -198,7 +222,7 @@ class _Monitor:
         matters (step 6), and sized on those latest samples."""
         if not self.anchors or self.open is not None:
             return None
-        captured, anchor = self.anchors[0]
+        captured, anchor, _ = self.anchors[0]
         pos = self.pos
         if self.series.samples(captured, pos) < cp.ANCHOR_EVERY:
             return None
@@ -243,12 +267,14 @@ class _Monitor:
         chart = int(np.flatnonzero(crossed[:, t])[0])
         start = ref.change_point(earliest, at + 1, chart)
         self.pos = at + 1
-        cmp = ref.compare(start, at + 1, chart, alarm=at)
+        # sized, reported and recovered against the baseline as observed, never a moved one
+        observed = self.observed if self.observed is not None else ref
+        cmp = observed.compare(start, at + 1, chart, alarm=at)
         if not cmp.matters:  # a real but small shift: not a regression by this policy
             self.s, self.zero = np.zeros_like(self.s), np.full_like(self.zero, at)
             return None
         scan = at - start + 1
-        self.open = _Open(ref, start, at, scan, chart, 0.0, at)
+        self.open = _Open(observed, start, at, scan, chart, 0.0, at)
         return self._regression(self.open, None, at + 1, cmp)
 
     def _recovery_block(self, n: int) -> None:
