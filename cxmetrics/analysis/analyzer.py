@@ -32,13 +32,14 @@ as JSON.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
+
+import numpy as np
 
 from ..spec.model import Journey, RegressionPolicy, Spec, Step
 from . import catalogue
@@ -151,8 +152,8 @@ def analyze(spec: Spec, timeline: Timeline) -> Analysis:
     for journey, step in spec.steps():
         times = total.steps[(journey.name, step.name)].times
         if times:
-            raw_seasons[(journey.name, step.name)] = samples_season(times)
-            if raw_seasons[(journey.name, step.name)] is None:
+            raw_seasons[(journey.name, step.name)] = daily = samples_season(times)
+            if daily is None:
                 short[f"{journey.name}/{step.name}"] = times
     if any(counts.times is not None for counts in total.steps.values()):
         baselines = samples_baselines(short, len(raw_seasons))
@@ -370,19 +371,15 @@ def _detections(
         elif raw_season is None:
             samples = detect_latency(total.samples, policy)
         else:
-            import numpy as np
-
-            detector = LatencyDetector(dataclasses.replace(policy, season=raw_season))
+            detector = LatencyDetector(replace(policy, season=raw_season))
             detector.extend(total.samples, np.asarray(total.times) - total.times[0])
             samples = detector.detection()
         out.append((LATENCY, None, samples, _Clock(total.times, edges)))
     elif total.volume == 0:
         out.append((LATENCY, None, _insufficient(), windows))
     else:
-        import numpy as np
-
         counts = np.array([w.buckets for w in per_window], dtype=np.float64)
-        windowed = dataclasses.replace(policy, season=season)
+        windowed = replace(policy, season=season)
         out.append((LATENCY, None, detect_latency_windows(total.bounds, counts, windowed), windows))
     if total.volume:
         ok, steps = zip(*(catalogue.parts(catalogue.SUCCESS, w) for w in per_window), strict=True)

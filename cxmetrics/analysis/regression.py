@@ -268,7 +268,8 @@ class _Monitor:
         start = ref.change_point(earliest, at + 1, chart)
         self.pos = at + 1
         # sized, reported and recovered against the baseline as observed, never a moved one
-        observed = self.observed if self.observed is not None else ref
+        observed = self.observed
+        assert observed is not None  # set with `ref` (`_refresh`)
         cmp = observed.compare(start, at + 1, chart, alarm=at)
         if not cmp.matters:  # a real but small shift: not a regression by this policy
             self.s, self.zero = np.zeros_like(self.s), np.full_like(self.zero, at)
@@ -371,7 +372,7 @@ class _Monitor:
     def detection(self) -> Detection:
         total = self.series.samples(0, self.series.n_units())
         regressions = list(self.closed)
-        ref = self.ref
+        ref = self.observed  # the sensitivity stated is the observed baseline's, never a moved one
         if self.open is not None:
             op = self.open
             n = self.series.n_units()
